@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "core/evloop.h"
+#include "core/util.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+struct evloop_reg {
+    int fd;
+    bool dead;
+    evloop_cb cb;
+    void *arg;
+    struct evloop_reg *next;
+};
+
+struct evloop {
+    int epfd;
+    bool stop;
+    struct evloop_reg *regs;      /* live registrations */
+    struct evloop_reg *graveyard; /* freed after the current batch */
+};
+
+int evloop_create(struct evloop **out)
+{
+    struct evloop *el = calloc(1, sizeof(*el));
+    if (!el)
+        return -ENOMEM;
+    el->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (el->epfd < 0) {
+        int r = neg_errno();
+        free(el);
+        return r;
+    }
+    *out = el;
+    return 0;
+}
+
+static void free_list(struct evloop_reg *r)
+{
+    while (r) {
+        struct evloop_reg *n = r->next;
+        free(r);
+        r = n;
+    }
+}
+
+void evloop_destroy(struct evloop *el)
+{
+    if (!el)
+        return;
+    free_list(el->regs);
+    free_list(el->graveyard);
+    close_fd(&el->epfd);
+    free(el);
+}
+
+int evloop_add(struct evloop *el, int fd, uint32_t events, evloop_cb cb, void *arg)
+{
+    struct epoll_event ev = { .events = events };
+    struct evloop_reg *r;
+
+    for (r = el->regs; r; r = r->next)
+        if (r->fd == fd)
+            return -EEXIST;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    r->fd = fd;
+    r->cb = cb;
+    r->arg = arg;
+    ev.data.ptr = r;
+    if (epoll_ctl(el->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int e = neg_errno();
+        free(r);
+        return e;
+    }
+    r->next = el->regs;
+    el->regs = r;
+    return 0;
+}
+
+int evloop_del(struct evloop *el, int fd)
+{
+    struct evloop_reg **pp;
+
+    for (pp = &el->regs; *pp; pp = &(*pp)->next) {
+        struct evloop_reg *r = *pp;
+        if (r->fd != fd)
+            continue;
+        *pp = r->next;
+        epoll_ctl(el->epfd, EPOLL_CTL_DEL, fd, NULL);
+        r->dead = true;
+        r->next = el->graveyard;
+        el->graveyard = r;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+int evloop_run(struct evloop *el)
+{
+    struct epoll_event evs[32];
+
+    el->stop = false;
+    while (!el->stop) {
+        int n = epoll_wait(el->epfd, evs, (int)ARRAY_SIZE(evs), -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return neg_errno();
+        }
+        for (int i = 0; i < n; i++) {
+            struct evloop_reg *r = evs[i].data.ptr;
+            if (!r->dead)
+                r->cb(r->arg, evs[i].events);
+        }
+        free_list(el->graveyard);
+        el->graveyard = NULL;
+    }
+    return 0;
+}
+
+void evloop_stop(struct evloop *el)
+{
+    el->stop = true;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Parsing of QEMU-style option strings ("socket=/run/a.sock,path=/x,readonly")
+ * and of sizes ("512M", "20G", "1T", plain bytes). */
+#ifndef SLUICE_CORE_OPTS_H
+#define SLUICE_CORE_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OPTS_MAX 16
+
+struct opts_kv {
+    char *key;
+    char *value;   /* NULL for a bare flag such as "readonly" */
+    bool used;
+};
+
+struct opts {
+    char *buf;     /* owned copy of the input, split in place */
+    unsigned n;
+    struct opts_kv kv[OPTS_MAX];
+};
+
+/* Split @s into key[=value] items separated by ','. A value may contain ','
+ * when written twice (",,"), as in QEMU. Returns 0, -EINVAL (empty key,
+ * duplicate key), -E2BIG (more than OPTS_MAX items) or -ENOMEM. On error
+ * *bad (if non-NULL) points at a static description. */
+int opts_parse(const char *s, struct opts *o, const char **bad);
+void opts_free(struct opts *o);
+
+/* Look up @key; marks it used. Returns the value, "" for a bare flag, or NULL
+ * when absent. */
+const char *opts_get(struct opts *o, const char *key);
+/* A flag: absent -> false; bare, "on", "yes", "true", "1" -> true; "off",
+ * "no", "false", "0" -> false. Returns 0 or -EINVAL. */
+int opts_get_bool(struct opts *o, const char *key, bool *out);
+/* An unsigned integer in [min, max]. Absent leaves *out unchanged. Returns 0,
+ * -EINVAL or -ERANGE. */
+int opts_get_uint(struct opts *o, const char *key, uint64_t min, uint64_t max, uint64_t *out);
+/* The first key not looked up yet, or NULL: to reject unknown options. */
+const char *opts_unused(const struct opts *o);
+
+/* Parse a size: digits with an optional suffix K, M, G, T, P (powers of 1024,
+ * optional trailing 'B' or 'iB'), case-insensitive. Returns 0, -EINVAL or
+ * -ERANGE (overflow). */
+int parse_size(const char *s, uint64_t *out);
+
+/* Format @bytes as "20G", "512M", or bytes when not a whole unit. */
+void format_size(uint64_t bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "core/uloop.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+
+struct uloop_call {
+    void (*fn)(void *arg);
+    void *arg;
+    struct uloop_call *next;
+    struct completion done;
+};
+
+struct uloop {
+    struct io_uring ring;
+    pid_t tid;
+    bool stop;
+    /* Cross-thread wake-up: an eventfd read kept armed on the ring. */
+    int wake_fd;
+    uint64_t wake_buf;
+    struct uloop_op wake_op;
+    pthread_mutex_t call_lock;
+    struct uloop_call *calls;
+    bool stopping_remote;
+    /* Work queued for after the current batch. */
+    struct uloop_defer *defer_head;
+    struct uloop_op *post_head, *post_tail;
+    /* Thread wrapper state. */
+    pthread_t thread;
+    const char *thread_name;
+    unsigned thread_entries;
+    int thread_err;
+    struct completion thread_ready;
+};
+
+void completion_init(struct completion *c)
+{
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->done = false;
+}
+
+void completion_done(struct completion *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->done = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void completion_wait(struct completion *c)
+{
+    pthread_mutex_lock(&c->lock);
+    while (!c->done)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void arm_wake(struct uloop *l)
+{
+    struct io_uring_sqe *sqe = uloop_sqe(l);
+    io_uring_prep_read(sqe, l->wake_fd, &l->wake_buf, sizeof(l->wake_buf), 0);
+    uloop_sqe_set_op(sqe, &l->wake_op);
+}
+
+static void run_calls(struct uloop *l)
+{
+    struct uloop_call *c;
+
+    pthread_mutex_lock(&l->call_lock);
+    c = l->calls;
+    l->calls = NULL;
+    if (l->stopping_remote)
+        l->stop = true;
+    pthread_mutex_unlock(&l->call_lock);
+    /* The list is LIFO; reverse to run calls in order. */
+    struct uloop_call *rev = NULL;
+    while (c) {
+        struct uloop_call *n = c->next;
+        c->next = rev;
+        rev = c;
+        c = n;
+    }
+    while (rev) {
+        struct uloop_call *n = rev->next;
+        rev->fn(rev->arg);
+        completion_done(&rev->done);
+        rev = n;
+    }
+}
+
+static void wake_cb(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct uloop *l = container_of(op, struct uloop, wake_op);
+    (void)flags;
+    if (res < 0 && res != -EINTR && res != -EAGAIN)
+        log_err("uloop: wake-up read failed: %s", strerror(-res));
+    run_calls(l);
+    if (!l->stop)
+        arm_wake(l);
+}
+
+int uloop_create(unsigned entries, struct uloop **out)
+{
+    struct io_uring_params p;
+    struct uloop *l;
+    int r;
+
+    l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->wake_fd = -1;
+    pthread_mutex_init(&l->call_lock, NULL);
+    memset(&p, 0, sizeof(p));
+    /* One thread submits and reaps: let the kernel skip cross-thread work. */
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+    r = io_uring_queue_init_params(entries, &l->ring, &p);
+    if (r == -EINVAL) {
+        memset(&p, 0, sizeof(p));
+        r = io_uring_queue_init_params(entries, &l->ring, &p);
+    }
+    if (r < 0)
+        goto err_free;
+    l->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (l->wake_fd < 0) {
+        r = neg_errno();
+        goto err_ring;
+    }
+    l->tid = (pid_t)syscall(SYS_gettid);
+    l->wake_op.cb = wake_cb;
+    arm_wake(l);
+    *out = l;
+    return 0;
+
+err_ring:
+    io_uring_queue_exit(&l->ring);
+err_free:
+    free(l);
+    return r;
+}
+
+void uloop_destroy(struct uloop *l)
+{
+    if (!l)
+        return;
+    io_uring_queue_exit(&l->ring);
+    close_fd(&l->wake_fd);
+    pthread_mutex_destroy(&l->call_lock);
+    free(l);
+}
+
+struct io_uring *uloop_ring(struct uloop *l)
+{
+    return &l->ring;
+}
+
+bool uloop_on_thread(const struct uloop *l)
+{
+    return l->tid == (pid_t)syscall(SYS_gettid);
+}
+
+struct io_uring_sqe *uloop_sqe(struct uloop *l)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
+    while (!sqe) {
+        int r = io_uring_submit(&l->ring);
+        if (r < 0 && r != -EBUSY && r != -EAGAIN && r != -EINTR) {
+            log_err("uloop: io_uring_submit: %s", strerror(-r));
+            abort();
+        }
+        sqe = io_uring_get_sqe(&l->ring);
+    }
+    return sqe;
+}
+
+void uloop_post(struct uloop *l, struct uloop_op *op, int res)
+{
+    op->post_res = res;
+    op->post_next = NULL;
+    if (l->post_tail)
+        l->post_tail->post_next = op;
+    else
+        l->post_head = op;
+    l->post_tail = op;
+}
+
+void uloop_defer(struct uloop *l, struct uloop_defer *d)
+{
+    if (d->queued)
+        return;
+    d->queued = true;
+    d->next = l->defer_head;
+    l->defer_head = d;
+}
+
+static bool run_pending(struct uloop *l)
+{
+    bool did = false;
+
+    /* Posted completions may queue deferred work; deferred work may post. */
+    while (l->post_head || l->defer_head) {
+        while (l->post_head) {
+            struct uloop_op *op = l->post_head;
+            l->post_head = op->post_next;
+            if (!l->post_head)
+                l->post_tail = NULL;
+            op->cb(op, op->post_res, 0);
+            did = true;
+        }
+        struct uloop_defer *d = l->defer_head;
+        l->defer_head = NULL;
+        while (d) {
+            struct uloop_defer *n = d->next;
+            d->queued = false;
+            d->fn(d);
+            d = n;
+            did = true;
+        }
+    }
+    return did;
+}
+
+int uloop_run(struct uloop *l)
+{
+    while (!l->stop) {
+        struct io_uring_cqe *cqe;
+        unsigned head, n = 0;
+        int r;
+
+        r = io_uring_submit_and_wait(&l->ring, 1);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+            log_err("uloop: io_uring_submit_and_wait: %s", strerror(-r));
+            return r;
+        }
+        io_uring_for_each_cqe(&l->ring, head, cqe) {
+            struct uloop_op *op = io_uring_cqe_get_data(cqe);
+            n++;
+            if (op)
+                op->cb(op, cqe->res, cqe->flags);
+        }
+        io_uring_cq_advance(&l->ring, n);
+        run_pending(l);
+    }
+    return 0;
+}
+
+int uloop_call(struct uloop *l, void (*fn)(void *arg), void *arg)
+{
+    struct uloop_call c = { .fn = fn, .arg = arg };
+    uint64_t one = 1;
+
+    if (uloop_on_thread(l)) {
+        fn(arg);
+        return 0;
+    }
+    completion_init(&c.done);
+    pthread_mutex_lock(&l->call_lock);
+    c.next = l->calls;
+    l->calls = &c;
+    pthread_mutex_unlock(&l->call_lock);
+    if (write(l->wake_fd, &one, sizeof(one)) != sizeof(one))
+        return neg_errno();
+    completion_wait(&c.done);
+    return 0;
+}
+
+void uloop_request_stop(struct uloop *l)
+{
+    uint64_t one = 1;
+
+    if (uloop_on_thread(l)) {
+        l->stop = true;
+        return;
+    }
+    pthread_mutex_lock(&l->call_lock);
+    l->stopping_remote = true;
+    pthread_mutex_unlock(&l->call_lock);
+    if (write(l->wake_fd, &one, sizeof(one)) != sizeof(one))
+        log_err("uloop: wake-up write failed: %m");
+}
+
+static void *thread_main(void *arg)
+{
+    struct uloop *shell = arg;   /* carries parameters and the result */
+    struct uloop *l = NULL;
+    int r;
+
+    pthread_setname_np(pthread_self(), shell->thread_name);
+    r = uloop_create(shell->thread_entries, &l);
+    shell->thread_err = r;
+    /* Hand the real loop back through the shell's calls pointer. */
+    shell->calls = (struct uloop_call *)l;
+    completion_done(&shell->thread_ready);
+    if (r < 0)
+        return NULL;
+    uloop_run(l);
+    /* Run any call that raced with stop so no caller waits forever. */
+    run_pending(l);
+    run_calls(l);
+    return NULL;
+}
+
+int uloop_thread_start(const char *name, unsigned entries, struct uloop **out)
+{
+    struct uloop shell;
+    struct uloop *l;
+    pthread_t t;
+    int r;
+
+    memset(&shell, 0, sizeof(shell));
+    shell.thread_name = name;
+    shell.thread_entries = entries;
+    completion_init(&shell.thread_ready);
+    r = pthread_create(&t, NULL, thread_main, &shell);
+    if (r)
+        return -r;
+    completion_wait(&shell.thread_ready);
+    if (shell.thread_err < 0) {
+        pthread_join(t, NULL);
+        return shell.thread_err;
+    }
+    l = (struct uloop *)shell.calls;
+    l->thread = t;
+    *out = l;
+    return 0;
+}
+
+void uloop_thread_stop(struct uloop *l)
+{
+    if (!l)
+        return;
+    uloop_request_stop(l);
+    pthread_join(l->thread, NULL);
+    uloop_destroy(l);
+}

@@ -1,0 +1,842 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vhost/backend.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <fcntl.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define PF(x) (1ull << (x))
+
+/* Protocol features every device gets; devices add e.g. CONFIG. */
+#define GENERIC_PROTOCOL_FEATURES \
+    (PF(VU_PF_MQ) | PF(VU_PF_REPLY_ACK) | PF(VU_PF_INFLIGHT_SHMFD) | \
+     PF(VU_PF_CONFIGURE_MEM_SLOTS) | PF(VU_PF_STATUS) | PF(VU_PF_BACKEND_REQ))
+
+struct vu_dev {
+    char *name;
+    char *socket_path;
+    const struct vu_dev_ops *ops;
+    void *ctx;
+    struct uloop **loops;
+    unsigned nloops, first_loop;
+
+    int listen_fd;
+    int conn_fd;
+    int backend_fd;        /* backend request channel (SET_BACKEND_REQ_FD) */
+
+    bool owner;
+    uint64_t features;     /* acked */
+    bool features_set;
+    uint64_t protocol_features;
+    uint8_t status;
+    volatile bool broken;
+    struct vu_mem mem;
+
+    void *inflight_base;
+    size_t inflight_len;
+
+    unsigned num_queues;
+    struct vq vqs[VU_MAX_QUEUES];
+    struct log_ratelimit rl;
+};
+
+static uint64_t offered_features(const struct vu_dev *dev)
+{
+    return dev->ops->features | (1ull << VU_F_PROTOCOL_FEATURES);
+}
+
+static uint64_t offered_protocol_features(const struct vu_dev *dev)
+{
+    return GENERIC_PROTOCOL_FEATURES | dev->ops->protocol_features;
+}
+
+const char *vu_dev_name(const struct vu_dev *dev)
+{
+    return dev->name;
+}
+
+bool vu_dev_broken(const struct vu_dev *dev)
+{
+    return dev->broken;
+}
+
+unsigned vu_dev_num_queues(const struct vu_dev *dev)
+{
+    return dev->num_queues;
+}
+
+const struct vq *vu_dev_queue(const struct vu_dev *dev, unsigned i)
+{
+    return i < dev->num_queues ? &dev->vqs[i] : NULL;
+}
+
+/* ---- queue lifecycle -------------------------------------------------- */
+
+static void queue_stop(struct vu_dev *dev, struct vq *vq)
+{
+    if (!vq->running)
+        return;
+    vq_stop(vq);
+    if (dev->ops->queue_fini)
+        dev->ops->queue_fini(dev->ctx, vq);
+}
+
+static void queue_broken_cb(struct vq *vq);
+
+static int queue_maybe_start(struct vu_dev *dev, struct vq *vq)
+{
+    int r;
+
+    if (vq->running || !vq->kicked || !vq->addr_set || !vq->num || !dev->mem.n)
+        return 0;
+    vq->mem = &dev->mem;
+    vq->event_idx = dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+    vq->indirect = dev->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+    vq->loop = dev->loops[(dev->first_loop + vq->index) % dev->nloops];
+    vq->on_broken = queue_broken_cb;
+    r = dev->ops->queue_init(dev->ctx, vq, dev->features);
+    if (r < 0)
+        return r;
+    /* queue_init may have replaced priv; keep a way back to the device. */
+    r = vq_start(vq);
+    if (r < 0 && dev->ops->queue_fini)
+        dev->ops->queue_fini(dev->ctx, vq);
+    return r;
+}
+
+/* Device pointer for the broken callback: vqs[] is embedded in vu_dev. */
+static struct vu_dev *vq_dev(struct vq *vq)
+{
+    return container_of(vq - vq->index, struct vu_dev, vqs[0]);
+}
+
+static void queue_broken_cb(struct vq *vq)
+{
+    struct vu_dev *dev = vq_dev(vq);
+
+    dev->broken = true;
+    log_warn("%s: device needs reset (guest error on queue %u)", dev->name, vq->index);
+}
+
+/* Stop the running queues, run @fn, restart those that were running. Used
+ * for changes the workers must not see half-done (memory table). */
+static int with_queues_paused(struct vu_dev *dev, int (*fn)(struct vu_dev *, struct vu_msg *),
+                              struct vu_msg *msg)
+{
+    bool was[VU_MAX_QUEUES];
+    int r, r2;
+
+    for (unsigned i = 0; i < dev->num_queues; i++) {
+        was[i] = dev->vqs[i].running;
+        queue_stop(dev, &dev->vqs[i]);
+    }
+    r = fn(dev, msg);
+    for (unsigned i = 0; i < dev->num_queues; i++) {
+        if (!was[i])
+            continue;
+        r2 = queue_maybe_start(dev, &dev->vqs[i]);
+        if (r2 < 0) {
+            log_warn("%s: queue %u cannot restart after memory change: %s",
+                     dev->name, i, strerror(-r2));
+            if (r == 0)
+                r = r2;
+        }
+    }
+    return r;
+}
+
+static void reset_state(struct vu_dev *dev)
+{
+    for (unsigned i = 0; i < dev->num_queues; i++) {
+        struct vq *vq = &dev->vqs[i];
+        queue_stop(dev, vq);
+        close_fd(&vq->kick_fd);
+        close_fd(&vq->call_fd);
+        close_fd(&vq->err_fd);
+        free(vq->resubmit);
+        vq_init(vq, i);
+        vq->dev_broken = &dev->broken;
+    }
+    vu_mem_clear(&dev->mem);
+    if (dev->inflight_base) {
+        munmap(dev->inflight_base, dev->inflight_len);
+        dev->inflight_base = NULL;
+        dev->inflight_len = 0;
+    }
+    close_fd(&dev->backend_fd);
+    dev->owner = false;
+    dev->features = 0;
+    dev->features_set = false;
+    dev->protocol_features = 0;
+    dev->status = 0;
+    dev->broken = false;
+}
+
+/* ---- create / socket -------------------------------------------------- */
+
+int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
+{
+    struct vu_dev *dev;
+
+    if (!cfg->ops || !cfg->ops->queue_init || !cfg->loops || !cfg->nloops ||
+        cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES)
+        return -EINVAL;
+    dev = calloc(1, sizeof(*dev));
+    if (!dev)
+        return -ENOMEM;
+    dev->listen_fd = dev->conn_fd = dev->backend_fd = -1;
+    dev->name = strdup(cfg->name ? cfg->name : "vhost-user");
+    dev->socket_path = cfg->socket_path ? strdup(cfg->socket_path) : NULL;
+    if (!dev->name || (cfg->socket_path && !dev->socket_path)) {
+        vu_dev_destroy(dev);
+        return -ENOMEM;
+    }
+    dev->ops = cfg->ops;
+    dev->ctx = cfg->ctx;
+    dev->loops = cfg->loops;
+    dev->nloops = cfg->nloops;
+    dev->first_loop = cfg->first_loop;
+    dev->num_queues = cfg->num_queues;
+    dev->rl.burst = 20;
+    dev->rl.interval_ms = 1000;
+    for (unsigned i = 0; i < dev->num_queues; i++) {
+        vq_init(&dev->vqs[i], i);
+        dev->vqs[i].dev_broken = &dev->broken;
+    }
+    *out = dev;
+    return 0;
+}
+
+void vu_dev_destroy(struct vu_dev *dev)
+{
+    if (!dev)
+        return;
+    vu_dev_disconnect(dev);
+    if (dev->listen_fd >= 0) {
+        close_fd(&dev->listen_fd);
+        if (dev->socket_path)
+            unlink(dev->socket_path);
+    }
+    free(dev->name);
+    free(dev->socket_path);
+    free(dev);
+}
+
+int vu_dev_listen(struct vu_dev *dev)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
+    mode_t old_mask;
+    int fd, r;
+
+    if (!dev->socket_path || strlen(dev->socket_path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    strcpy(sa.sun_path, dev->socket_path);
+    if (lstat(dev->socket_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return -EADDRINUSE;
+        unlink(dev->socket_path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return neg_errno();
+    old_mask = umask(0177);
+    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old_mask);
+    if (r < 0 || listen(fd, 4) < 0) {
+        r = neg_errno();
+        close(fd);
+        return r;
+    }
+    dev->listen_fd = fd;
+    return 0;
+}
+
+int vu_dev_listen_fd(const struct vu_dev *dev)
+{
+    return dev->listen_fd;
+}
+
+int vu_dev_conn_fd(const struct vu_dev *dev)
+{
+    return dev->conn_fd;
+}
+
+int vu_dev_attach(struct vu_dev *dev, int fd)
+{
+    /* A frontend that stalls mid-message must not hold the control thread. */
+    struct timeval tv = { .tv_sec = 5 };
+
+    if (dev->conn_fd >= 0)
+        return -EBUSY;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    dev->conn_fd = fd;
+    return 0;
+}
+
+int vu_dev_accept(struct vu_dev *dev)
+{
+    int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+    if (fd < 0)
+        return neg_errno();
+    if (vu_dev_attach(dev, fd) < 0) {
+        log_warn("%s: refusing a second frontend connection", dev->name);
+        close(fd);
+        return -EBUSY;
+    }
+    log_info("%s: frontend connected", dev->name);
+    return fd;
+}
+
+void vu_dev_disconnect(struct vu_dev *dev)
+{
+    if (!dev)
+        return;
+    reset_state(dev);
+    if (dev->conn_fd >= 0) {
+        close_fd(&dev->conn_fd);
+        log_info("%s: frontend disconnected", dev->name);
+    }
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static int reply(struct vu_dev *dev, const struct vu_msg *req, const void *payload,
+                 uint32_t size, const int *fds, unsigned nfds)
+{
+    struct vu_hdr h = {
+        .request = req->hdr.request,
+        .flags = VU_VERSION | VU_FLAG_REPLY,
+        .size = size,
+    };
+    return vu_msg_send(dev->conn_fd, &h, payload, fds, nfds);
+}
+
+static int reply_u64(struct vu_dev *dev, const struct vu_msg *req, uint64_t v)
+{
+    return reply(dev, req, &v, sizeof(v), NULL, 0);
+}
+
+/* ---- message handlers ------------------------------------------------- */
+
+/* Take ownership of the message's fd at @i. */
+static int take_fd(struct vu_msg *msg, unsigned i)
+{
+    int fd = msg->fds[i];
+    msg->fds[i] = -1;
+    return fd;
+}
+
+static struct vq *msg_vq(struct vu_dev *dev, uint32_t index)
+{
+    return index < dev->num_queues ? &dev->vqs[index] : NULL;
+}
+
+static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
+{
+    uint64_t f = msg->p.u64;
+
+    if (f & ~offered_features(dev))
+        return -EINVAL;
+    for (unsigned i = 0; i < dev->num_queues; i++)
+        if (dev->vqs[i].running)
+            return -EBUSY;
+    dev->features = f;
+    dev->features_set = true;
+    dev->broken = false;
+    return 0;
+}
+
+static int mem_table_apply(struct vu_dev *dev, struct vu_msg *msg)
+{
+    const struct vu_mem_table *t = &msg->p.mem;
+    struct vu_mem fresh = { 0 };
+    int r;
+
+    for (unsigned i = 0; i < t->nregions; i++) {
+        r = vu_mem_add(&fresh, &t->regions[i], msg->fds[i]);
+        if (r < 0) {
+            vu_mem_clear(&fresh);
+            return r;
+        }
+    }
+    vu_mem_clear(&dev->mem);
+    dev->mem = fresh;
+    return 0;
+}
+
+static int h_set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
+{
+    const struct vu_mem_table *t = &msg->p.mem;
+
+    if (t->nregions == 0 || t->nregions > VU_MAX_FDS ||
+        msg->hdr.size < 8 + t->nregions * sizeof(struct vu_mem_region_desc) ||
+        msg->nfds != t->nregions)
+        return -EINVAL;
+    return with_queues_paused(dev, mem_table_apply, msg);
+}
+
+static int mem_add_apply(struct vu_dev *dev, struct vu_msg *msg)
+{
+    return vu_mem_add(&dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
+}
+
+static int mem_rem_apply(struct vu_dev *dev, struct vu_msg *msg)
+{
+    return vu_mem_remove(&dev->mem, &msg->p.mem_reg.region);
+}
+
+static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vq *vq = msg_vq(dev, msg->p.state.index);
+
+    if (!vq || msg->p.state.num == 0 || msg->p.state.num > VQ_MAX_SIZE)
+        return -EINVAL;
+    if (vq->running)
+        return -EBUSY;
+    vq->num = (uint16_t)msg->p.state.num;
+    return 0;
+}
+
+static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
+{
+    const struct vu_vring_addr *a = &msg->p.addr;
+    struct vq *vq = msg_vq(dev, a->index);
+
+    if (!vq)
+        return -EINVAL;
+    if (vq->running)
+        return -EBUSY;
+    vq->desc_uva = a->desc_user_addr;
+    vq->avail_uva = a->avail_user_addr;
+    vq->used_uva = a->used_user_addr;
+    vq->addr_set = true;
+    return queue_maybe_start(dev, vq);
+}
+
+static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vq *vq = msg_vq(dev, msg->p.state.index);
+
+    if (!vq || msg->p.state.num > 0xffff)
+        return -EINVAL;
+    if (vq->running)
+        return -EBUSY;
+    vq->base = (uint16_t)msg->p.state.num;
+    return 0;
+}
+
+static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vq *vq = msg_vq(dev, msg->p.state.index);
+    struct vu_vring_state st;
+
+    if (!vq)
+        return -EINVAL;
+    queue_stop(dev, vq);
+    vq->kicked = false;
+    close_fd(&vq->kick_fd);
+    close_fd(&vq->call_fd);
+    st.index = vq->index;
+    st.num = vq->base;
+    return reply(dev, msg, &st, sizeof(st), NULL, 0);
+}
+
+/* SET_VRING_KICK/CALL/ERR: index in bits 0-7, bit 8 = no fd. */
+static int vring_fd_msg(struct vu_dev *dev, struct vu_msg *msg, struct vq **vqp, int *fd)
+{
+    uint64_t v = msg->p.u64;
+    bool nofd = v & VU_VRING_NOFD_MASK;
+
+    if (v & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD_MASK))
+        return -EINVAL;
+    *vqp = msg_vq(dev, (uint32_t)(v & VU_VRING_IDX_MASK));
+    if (!*vqp || msg->nfds != (nofd ? 0u : 1u))
+        return -EINVAL;
+    *fd = nofd ? -1 : take_fd(msg, 0);
+    return 0;
+}
+
+static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vq *vq;
+    int fd, r;
+
+    r = vring_fd_msg(dev, msg, &vq, &fd);
+    if (r < 0)
+        return r;
+    if (fd < 0)
+        return -EOPNOTSUPP;   /* polling mode is not offered */
+    queue_stop(dev, vq);
+    close_fd(&vq->kick_fd);
+    vq->kick_fd = fd;
+    vq->kicked = true;
+    if (!(dev->features & (1ull << VU_F_PROTOCOL_FEATURES)))
+        vq->enabled = true;
+    return queue_maybe_start(dev, vq);
+}
+
+static int h_set_vring_call(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vq *vq;
+    int fd, r;
+
+    r = vring_fd_msg(dev, msg, &vq, &fd);
+    if (r < 0)
+        return r;
+    vq_set_call_fd(vq, fd);
+    return 0;
+}
+
+static int h_set_vring_err(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vq *vq;
+    int fd, r;
+
+    r = vring_fd_msg(dev, msg, &vq, &fd);
+    if (r < 0)
+        return r;
+    close_fd(&vq->err_fd);
+    vq->err_fd = fd;
+    return 0;
+}
+
+static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vq *vq = msg_vq(dev, msg->p.state.index);
+
+    if (!vq || msg->p.state.num > 1)
+        return -EINVAL;
+    vq_set_enabled(vq, msg->p.state.num == 1);
+    return 0;
+}
+
+static int h_get_config(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vu_config *c = &msg->p.config;
+    struct vu_config out;
+    int r;
+
+    if (!dev->ops->get_config || msg->hdr.size < VU_CONFIG_HDR_SIZE ||
+        c->size > VU_MAX_CONFIG_SIZE || c->offset > VU_MAX_CONFIG_SIZE - c->size ||
+        msg->hdr.size != VU_CONFIG_HDR_SIZE + c->size)
+        return reply(dev, msg, NULL, 0, NULL, 0);
+    memset(&out, 0, sizeof(out));
+    out.offset = c->offset;
+    out.size = c->size;
+    out.flags = c->flags;
+    r = dev->ops->get_config(dev->ctx, c->offset, out.region, c->size);
+    if (r < 0)
+        return reply(dev, msg, NULL, 0, NULL, 0);
+    return reply(dev, msg, &out, VU_CONFIG_HDR_SIZE + c->size, NULL, 0);
+}
+
+static int h_set_config(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vu_config *c = &msg->p.config;
+
+    if (!dev->ops->set_config || msg->hdr.size < VU_CONFIG_HDR_SIZE ||
+        c->size > VU_MAX_CONFIG_SIZE || c->offset > VU_MAX_CONFIG_SIZE - c->size ||
+        msg->hdr.size != VU_CONFIG_HDR_SIZE + c->size)
+        return -EINVAL;
+    return dev->ops->set_config(dev->ctx, c->offset, c->region, c->size);
+}
+
+static void inflight_unmap(struct vu_dev *dev)
+{
+    for (unsigned i = 0; i < dev->num_queues; i++)
+        dev->vqs[i].ifl = NULL;
+    if (dev->inflight_base)
+        munmap(dev->inflight_base, dev->inflight_len);
+    dev->inflight_base = NULL;
+    dev->inflight_len = 0;
+}
+
+static int inflight_map(struct vu_dev *dev, int fd, uint64_t size, uint64_t offset,
+                        uint16_t nq, uint16_t qsize)
+{
+    uint64_t per_q = vq_inflight_queue_size(qsize), end;
+    struct stat st;
+    void *base;
+
+    if (nq == 0 || nq > dev->num_queues || qsize == 0 || qsize > VQ_MAX_SIZE ||
+        size != per_q * nq || add_overflows_u64(offset, size, &end) || end > SIZE_MAX)
+        return -EINVAL;
+    if (fstat(fd, &st) < 0)
+        return neg_errno();
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < end)
+        return -EINVAL;
+    for (unsigned i = 0; i < dev->num_queues; i++)
+        if (dev->vqs[i].running)
+            return -EBUSY;
+    base = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED)
+        return neg_errno();
+    inflight_unmap(dev);
+    dev->inflight_base = base;
+    dev->inflight_len = (size_t)end;
+    for (unsigned i = 0; i < nq; i++)
+        dev->vqs[i].ifl = (struct vq_inflight_region *)((uint8_t *)base + offset + i * per_q);
+    return 0;
+}
+
+static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vu_inflight in = msg->p.inflight, out;
+    uint64_t size;
+    int fd, r;
+
+    if (in.num_queues == 0 || in.num_queues > dev->num_queues ||
+        in.queue_size == 0 || in.queue_size > VQ_MAX_SIZE)
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
+    size = vq_inflight_queue_size(in.queue_size) * in.num_queues;
+    fd = memfd_create("sluice-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return neg_errno();
+    if (ftruncate(fd, (off_t)size) < 0) {
+        r = neg_errno();
+        close(fd);
+        return r;
+    }
+    r = inflight_map(dev, fd, size, 0, in.num_queues, in.queue_size);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    memset(&out, 0, sizeof(out));
+    out.mmap_size = size;
+    out.mmap_offset = 0;
+    out.num_queues = in.num_queues;
+    out.queue_size = in.queue_size;
+    r = reply(dev, msg, &out, msg->hdr.size < sizeof(out) ? sizeof(out) : msg->hdr.size, &fd, 1);
+    close(fd);
+    return r;
+}
+
+static int h_set_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
+{
+    const struct vu_inflight *in = &msg->p.inflight;
+    int r;
+
+    if (msg->nfds != 1)
+        return -EINVAL;
+    r = inflight_map(dev, msg->fds[0], in->mmap_size, in->mmap_offset,
+                     in->num_queues, in->queue_size);
+    return r;
+}
+
+static int h_set_backend_req_fd(struct vu_dev *dev, struct vu_msg *msg)
+{
+    if (msg->nfds != 1)
+        return -EINVAL;
+    close_fd(&dev->backend_fd);
+    dev->backend_fd = take_fd(msg, 0);
+    return 0;
+}
+
+/* Minimum payload per request; replies and fd counts are checked in the
+ * handlers. */
+static uint32_t min_payload(uint32_t req)
+{
+    switch (req) {
+    case VU_SET_FEATURES: case VU_SET_PROTOCOL_FEATURES: case VU_SET_VRING_KICK:
+    case VU_SET_VRING_CALL: case VU_SET_VRING_ERR: case VU_SET_STATUS:
+        return sizeof(uint64_t);
+    case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
+    case VU_SET_VRING_ENABLE:
+        return sizeof(struct vu_vring_state);
+    case VU_SET_VRING_ADDR:
+        return sizeof(struct vu_vring_addr);
+    case VU_SET_MEM_TABLE:
+        return 8 + sizeof(struct vu_mem_region_desc);
+    case VU_ADD_MEM_REG: case VU_REM_MEM_REG:
+        return sizeof(struct vu_single_mem_region);
+    case VU_GET_CONFIG: case VU_SET_CONFIG:
+        return VU_CONFIG_HDR_SIZE;
+    case VU_GET_INFLIGHT_FD: case VU_SET_INFLIGHT_FD:
+        return 20;
+    default:
+        return 0;
+    }
+}
+
+static bool needs_owner(uint32_t req)
+{
+    switch (req) {
+    case VU_GET_FEATURES: case VU_GET_PROTOCOL_FEATURES: case VU_SET_PROTOCOL_FEATURES:
+    case VU_GET_QUEUE_NUM: case VU_GET_MAX_MEM_SLOTS: case VU_SET_BACKEND_REQ_FD:
+    case VU_SET_OWNER: case VU_RESET_OWNER: case VU_RESET_DEVICE: case VU_GET_STATUS:
+    case VU_GET_CONFIG:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* Handle one message. Returns 0 when handled (a reply already sent where the
+ * request has one), -errno to report failure to the frontend (REPLY_ACK),
+ * or sets *fatal when the connection must go. */
+static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
+{
+    uint32_t req = msg->hdr.request;
+    int r;
+
+    *replied = false;
+    if (msg->hdr.size < min_payload(req))
+        return -EINVAL;
+    if (needs_owner(req) && !dev->owner)
+        return -EPERM;
+
+    switch (req) {
+    case VU_GET_FEATURES:
+        *replied = true;
+        return reply_u64(dev, msg, offered_features(dev));
+    case VU_SET_FEATURES:
+        return h_set_features(dev, msg);
+    case VU_GET_PROTOCOL_FEATURES:
+        *replied = true;
+        return reply_u64(dev, msg, offered_protocol_features(dev));
+    case VU_SET_PROTOCOL_FEATURES:
+        if (msg->p.u64 & ~offered_protocol_features(dev))
+            return -EINVAL;
+        dev->protocol_features = msg->p.u64;
+        return 0;
+    case VU_SET_OWNER:
+        dev->owner = true;
+        return 0;
+    case VU_RESET_OWNER:
+    case VU_RESET_DEVICE: {
+        uint64_t pf = dev->protocol_features;
+        int bfd = dev->backend_fd;
+        dev->backend_fd = -1;
+        reset_state(dev);
+        /* The session survives a device reset. */
+        dev->protocol_features = pf;
+        dev->backend_fd = bfd;
+        dev->owner = req == VU_RESET_DEVICE;
+        return 0;
+    }
+    case VU_GET_QUEUE_NUM:
+        *replied = true;
+        return reply_u64(dev, msg, dev->num_queues);
+    case VU_GET_MAX_MEM_SLOTS:
+        *replied = true;
+        return reply_u64(dev, msg, VU_MAX_MEM_SLOTS);
+    case VU_SET_MEM_TABLE:
+        return h_set_mem_table(dev, msg);
+    case VU_ADD_MEM_REG:
+        if (msg->nfds != 1)
+            return -EINVAL;
+        return with_queues_paused(dev, mem_add_apply, msg);
+    case VU_REM_MEM_REG:
+        if (msg->nfds > 1)
+            return -EINVAL;
+        return with_queues_paused(dev, mem_rem_apply, msg);
+    case VU_SET_VRING_NUM:
+        return h_set_vring_num(dev, msg);
+    case VU_SET_VRING_ADDR:
+        return h_set_vring_addr(dev, msg);
+    case VU_SET_VRING_BASE:
+        return h_set_vring_base(dev, msg);
+    case VU_GET_VRING_BASE:
+        *replied = true;
+        return h_get_vring_base(dev, msg);
+    case VU_SET_VRING_KICK:
+        return h_set_vring_kick(dev, msg);
+    case VU_SET_VRING_CALL:
+        return h_set_vring_call(dev, msg);
+    case VU_SET_VRING_ERR:
+        return h_set_vring_err(dev, msg);
+    case VU_SET_VRING_ENABLE:
+        return h_set_vring_enable(dev, msg);
+    case VU_GET_CONFIG:
+        *replied = true;
+        return h_get_config(dev, msg);
+    case VU_SET_CONFIG:
+        return h_set_config(dev, msg);
+    case VU_GET_INFLIGHT_FD:
+        *replied = true;
+        r = h_get_inflight_fd(dev, msg);
+        return r;
+    case VU_SET_INFLIGHT_FD:
+        return h_set_inflight_fd(dev, msg);
+    case VU_SET_BACKEND_REQ_FD:
+        return h_set_backend_req_fd(dev, msg);
+    case VU_SET_STATUS:
+        dev->status = (uint8_t)msg->p.u64;
+        return 0;
+    case VU_GET_STATUS:
+        *replied = true;
+        return reply_u64(dev, msg, dev->status |
+                         (dev->broken ? VIRTIO_CONFIG_S_NEEDS_RESET : 0));
+    default:
+        return -EOPNOTSUPP;
+    }
+}
+
+int vu_dev_process(struct vu_dev *dev)
+{
+    struct vu_msg msg;
+    bool replied;
+    int r;
+
+    r = vu_msg_recv(dev->conn_fd, &msg);
+    if (r == -ECONNRESET)
+        return r;
+    if (r == -EMSGSIZE) {
+        if (log_ratelimit_ok(&dev->rl))
+            log_warn("%s: %s carried too many fds; rejected", dev->name,
+                     vu_request_name(msg.hdr.request));
+        replied = false;
+        goto ack;
+    }
+    if (r < 0) {
+        log_warn("%s: bad vhost-user message: %s", dev->name, strerror(-r));
+        return r;
+    }
+    if ((msg.hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
+        log_warn("%s: unsupported vhost-user version %u", dev->name,
+                 msg.hdr.flags & VU_VERSION_MASK);
+        vu_msg_close_fds(&msg);
+        return -EPROTO;
+    }
+    r = dispatch(dev, &msg, &replied);
+    vu_msg_close_fds(&msg);
+    if (r < 0 && log_ratelimit_ok(&dev->rl))
+        log_warn("%s: %s failed: %s", dev->name, vu_request_name(msg.hdr.request),
+                 strerror(-r));
+    if (replied) {
+        /* The reply itself failed to go out: the connection is gone. */
+        return r == -EPIPE || r == -ECONNRESET || r == -EAGAIN ? r : 0;
+    }
+ack:
+    if (msg.hdr.flags & VU_FLAG_NEED_REPLY) {
+        int w = reply_u64(dev, &msg, r < 0 ? (uint64_t)-r : 0);
+        if (w < 0)
+            return w;
+    }
+    return 0;
+}
+
+int vu_dev_config_changed(struct vu_dev *dev)
+{
+    struct vu_hdr h = {
+        .request = VU_BACKEND_CONFIG_CHANGE_MSG,
+        .flags = VU_VERSION,
+        .size = 0,
+    };
+
+    if (dev->backend_fd < 0 || !(dev->protocol_features & PF(VU_PF_BACKEND_REQ)))
+        return -ENOTCONN;
+    return vu_msg_send(dev->backend_fd, &h, NULL, NULL, 0);
+}

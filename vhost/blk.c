@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vhost/blk.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SECTOR 512u
+/* iovecs per request: data segments, header, status, and slack for buffers
+ * that cross guest memory regions. */
+#define REQ_MAX_IOV (VBLK_SEG_MAX + 2 + 16)
+#define MAX_DISCARD_SECTORS (1u << 22)     /* 2 GiB per request */
+
+struct vblk_queue;
+
+struct vblk_req {
+    struct uloop_op op;
+    struct vblk_queue *q;
+    struct vq_elem elem;
+    uint8_t *status;
+    uint32_t type;
+    uint32_t used_len;
+    uint64_t bytes;
+    struct vblk_req *next_free;
+    struct iovec iov[REQ_MAX_IOV];
+};
+
+struct vblk_queue {
+    struct vblk *b;
+    struct vq *vq;
+    struct vblk_req *reqs;
+    struct vblk_req *free;
+    bool starved;
+    struct vblk_stats st;
+};
+
+struct vblk {
+    struct vblk_config cfg;
+    char serial[VIRTIO_BLK_ID_BYTES];
+    uint64_t features;
+    struct vu_dev *dev;
+    struct vblk_queue *queues[VU_MAX_QUEUES];
+    struct vblk_stats retired;   /* stats of queues already torn down */
+};
+
+/* ---- config space ----------------------------------------------------- */
+
+static void fill_config(const struct vblk *b, struct virtio_blk_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->capacity = b->cfg.capacity / SECTOR;
+    c->seg_max = VBLK_SEG_MAX;
+    c->size_max = 0;
+    c->blk_size = b->cfg.blk_size;
+    c->num_queues = (uint16_t)b->cfg.num_queues;
+    if (b->cfg.io->discard && !b->cfg.readonly) {
+        c->max_discard_sectors = MAX_DISCARD_SECTORS;
+        c->max_discard_seg = VBLK_MAX_DISCARD_SEG;
+        c->discard_sector_alignment = b->cfg.blk_size / SECTOR;
+    }
+    if (b->cfg.io->write_zeroes && !b->cfg.readonly) {
+        c->max_write_zeroes_sectors = MAX_DISCARD_SECTORS;
+        c->max_write_zeroes_seg = VBLK_MAX_DISCARD_SEG;
+        c->write_zeroes_may_unmap = 1;
+    }
+}
+
+static int get_config(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
+{
+    struct vblk *b = ctx;
+    struct virtio_blk_config c;
+
+    fill_config(b, &c);
+    memset(buf, 0, len);
+    if (offset < sizeof(c))
+        memcpy(buf, (uint8_t *)&c + offset, MIN(len, sizeof(c) - offset));
+    return 0;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void process(struct vq *vq);
+
+static void finish(struct vblk_req *req, uint8_t status)
+{
+    struct vblk_queue *q = req->q;
+
+    *req->status = status;
+    if (status != VIRTIO_BLK_S_OK)
+        q->st.errors++;
+    vq_push(q->vq, req->elem.head, req->used_len);
+    req->next_free = q->free;
+    q->free = req;
+    if (q->starved) {
+        q->starved = false;
+        process(q->vq);
+    }
+}
+
+static void io_done(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct vblk_req *req = container_of(op, struct vblk_req, op);
+    (void)flags;
+
+    if (res < 0) {
+        static __thread struct log_ratelimit rl = { .burst = 10, .interval_ms = 1000 };
+        if (log_ratelimit_ok(&rl))
+            log_warn("virtio-blk: request type %u failed: %s", req->type, strerror(-res));
+        finish(req, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    if ((req->type == VIRTIO_BLK_T_IN || req->type == VIRTIO_BLK_T_OUT) &&
+        (uint64_t)res != req->bytes) {
+        /* A short transfer inside the capacity: report an error rather than
+         * let the guest believe the rest was done. */
+        finish(req, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    finish(req, VIRTIO_BLK_S_OK);
+}
+
+/* Parse and start one request. The chain's iovecs are in req->iov. */
+static void start_req(struct vblk_queue *q, struct vblk_req *req)
+{
+    struct vblk *b = q->b;
+    struct virtio_blk_outhdr hdr;
+    struct iovec *out = req->elem.iov, *in = req->elem.iov + req->elem.out_num;
+    unsigned out_num = req->elem.out_num, in_num = req->elem.in_num;
+    size_t in_size = iov_size(in, in_num);
+    uint64_t offset, len;
+    int r = 0;
+
+    req->used_len = 1;
+    req->bytes = 0;
+    req->op.cb = io_done;
+    if (in_size < 1) {
+        /* Nowhere to put a status: the guest broke the protocol. */
+        vq_set_broken(q->vq, "virtio-blk request without a status byte");
+        req->next_free = q->free;
+        q->free = req;
+        return;
+    }
+    /* Descriptors of length zero never become iovecs, so the last iovec
+     * holds the status byte at its end. */
+    req->status = (uint8_t *)in[in_num - 1].iov_base + in[in_num - 1].iov_len - 1;
+    in_num = iov_discard_back(in, in_num, 1);
+    if (iov_to_buf(out, out_num, 0, &hdr, sizeof(hdr)) < sizeof(hdr)) {
+        req->type = UINT32_MAX;
+        finish(req, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    out_num = iov_discard_front(&out, out_num, sizeof(hdr));
+    req->type = hdr.type;
+
+    switch (hdr.type) {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT: {
+        bool write = hdr.type == VIRTIO_BLK_T_OUT;
+        const struct iovec *data = write ? out : in;
+        unsigned n = write ? out_num : in_num;
+
+        len = iov_size(data, n);
+        if (write && in_num) {
+            finish(req, VIRTIO_BLK_S_IOERR);   /* writable data on a write */
+            return;
+        }
+        if (write && b->cfg.readonly) {
+            finish(req, VIRTIO_BLK_S_IOERR);
+            return;
+        }
+        if (len % SECTOR || hdr.sector > UINT64_MAX / SECTOR ||
+            !range_within(hdr.sector * SECTOR, len, b->cfg.capacity)) {
+            finish(req, VIRTIO_BLK_S_IOERR);
+            return;
+        }
+        offset = hdr.sector * SECTOR;
+        req->bytes = len;
+        if (write) {
+            q->st.writes++;
+            q->st.bytes_written += len;
+        } else {
+            q->st.reads++;
+            q->st.bytes_read += len;
+            req->used_len = (uint32_t)MIN(len + 1, UINT32_MAX);
+        }
+        if (len == 0) {
+            finish(req, VIRTIO_BLK_S_OK);
+            return;
+        }
+        r = b->cfg.io->rw(b->cfg.io_ctx, q->vq->loop, &req->op, write, data, n, offset);
+        break;
+    }
+    case VIRTIO_BLK_T_FLUSH:
+        q->st.flushes++;
+        r = b->cfg.io->flush(b->cfg.io_ctx, q->vq->loop, &req->op);
+        break;
+    case VIRTIO_BLK_T_GET_ID: {
+        size_t n = iov_from_buf(in, in_num, 0, b->serial,
+                                MIN(iov_size(in, in_num), sizeof(b->serial)));
+        q->st.other++;
+        req->used_len = (uint32_t)n + 1;
+        finish(req, VIRTIO_BLK_S_OK);
+        return;
+    }
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES: {
+        bool wz = hdr.type == VIRTIO_BLK_T_WRITE_ZEROES;
+        struct virtio_blk_discard_write_zeroes seg;
+        size_t dlen = iov_size(out, out_num);
+
+        if ((wz && !b->cfg.io->write_zeroes) || (!wz && !b->cfg.io->discard)) {
+            finish(req, VIRTIO_BLK_S_UNSUPP);
+            return;
+        }
+        if (b->cfg.readonly) {
+            finish(req, VIRTIO_BLK_S_IOERR);
+            return;
+        }
+        /* One segment per request (max_discard_seg = 1). */
+        if (dlen != sizeof(seg) ||
+            iov_to_buf(out, out_num, 0, &seg, sizeof(seg)) != sizeof(seg)) {
+            finish(req, VIRTIO_BLK_S_UNSUPP);
+            return;
+        }
+        if (seg.num_sectors > MAX_DISCARD_SECTORS || (!wz && (seg.flags & ~0u)) ||
+            (wz && (seg.flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)) ||
+            seg.sector > UINT64_MAX / SECTOR ||
+            !range_within(seg.sector * SECTOR, (uint64_t)seg.num_sectors * SECTOR,
+                          b->cfg.capacity)) {
+            finish(req, VIRTIO_BLK_S_IOERR);
+            return;
+        }
+        offset = seg.sector * SECTOR;
+        len = (uint64_t)seg.num_sectors * SECTOR;
+        if (len == 0) {
+            finish(req, VIRTIO_BLK_S_OK);
+            return;
+        }
+        if (wz) {
+            q->st.write_zeroes++;
+            r = b->cfg.io->write_zeroes(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len,
+                                        seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+        } else {
+            q->st.discards++;
+            r = b->cfg.io->discard(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len);
+        }
+        break;
+    }
+    default:
+        q->st.other++;
+        finish(req, VIRTIO_BLK_S_UNSUPP);
+        return;
+    }
+    if (r < 0)
+        finish(req, VIRTIO_BLK_S_IOERR);
+}
+
+static void process(struct vq *vq)
+{
+    struct vblk_queue *q = vq->priv;
+
+    for (;;) {
+        struct vblk_req *req = q->free;
+        int r;
+
+        if (!req) {
+            q->starved = true;   /* resume when a request completes */
+            return;
+        }
+        req->elem.iov = req->iov;
+        r = vq_pop(vq, &req->elem, REQ_MAX_IOV);
+        if (r <= 0)
+            return;
+        q->free = req->next_free;
+        start_req(q, req);
+    }
+}
+
+/* ---- queues ----------------------------------------------------------- */
+
+static int queue_init(void *ctx, struct vq *vq, uint64_t features)
+{
+    struct vblk *b = ctx;
+    struct vblk_queue *q;
+    (void)features;
+
+    q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->reqs = calloc(vq->num, sizeof(*q->reqs));
+    if (!q->reqs) {
+        free(q);
+        return -ENOMEM;
+    }
+    q->b = b;
+    q->vq = vq;
+    for (unsigned i = vq->num; i-- > 0;) {
+        q->reqs[i].q = q;
+        q->reqs[i].next_free = q->free;
+        q->free = &q->reqs[i];
+    }
+    vq->priv = q;
+    vq->handle = process;
+    b->queues[vq->index] = q;
+    return 0;
+}
+
+static void add_stats(struct vblk_stats *to, const struct vblk_stats *s)
+{
+    to->reads += s->reads;
+    to->writes += s->writes;
+    to->flushes += s->flushes;
+    to->discards += s->discards;
+    to->write_zeroes += s->write_zeroes;
+    to->other += s->other;
+    to->bytes_read += s->bytes_read;
+    to->bytes_written += s->bytes_written;
+    to->errors += s->errors;
+}
+
+static void queue_fini(void *ctx, struct vq *vq)
+{
+    struct vblk *b = ctx;
+    struct vblk_queue *q = vq->priv;
+
+    if (!q)
+        return;
+    add_stats(&b->retired, &q->st);
+    b->queues[vq->index] = NULL;
+    vq->priv = NULL;
+    free(q->reqs);
+    free(q);
+}
+
+/* ---- device ----------------------------------------------------------- */
+
+static struct vu_dev_ops vblk_dev_ops_proto = {
+    .get_config = get_config,
+    .queue_init = queue_init,
+    .queue_fini = queue_fini,
+    .protocol_features = 1ull << VU_PF_CONFIG,
+};
+
+int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
+                struct vblk **out)
+{
+    struct vu_dev_config dc = *vcfg;
+    struct vu_dev_ops *ops;
+    struct vblk *b;
+    int r;
+
+    if (!cfg->io || !cfg->io->rw || !cfg->io->flush || cfg->capacity % SECTOR ||
+        cfg->blk_size < SECTOR || (cfg->blk_size & (cfg->blk_size - 1)) ||
+        cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES)
+        return -EINVAL;
+    b = calloc(1, sizeof(*b) + sizeof(*ops));
+    if (!b)
+        return -ENOMEM;
+    b->cfg = *cfg;
+    b->cfg.serial = NULL;
+    if (cfg->serial)
+        memcpy(b->serial, cfg->serial, MIN(strlen(cfg->serial), sizeof(b->serial)));
+    b->features = (1ull << VIRTIO_F_VERSION_1) |
+                  (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+                  (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                  (1ull << VIRTIO_BLK_F_SEG_MAX) |
+                  (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+                  (1ull << VIRTIO_BLK_F_FLUSH);
+    if (cfg->num_queues > 1)
+        b->features |= 1ull << VIRTIO_BLK_F_MQ;
+    if (cfg->readonly)
+        b->features |= 1ull << VIRTIO_BLK_F_RO;
+    else {
+        if (cfg->io->discard)
+            b->features |= 1ull << VIRTIO_BLK_F_DISCARD;
+        if (cfg->io->write_zeroes)
+            b->features |= 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+    }
+    /* The ops table lives right after the device: features differ per device. */
+    ops = (struct vu_dev_ops *)(b + 1);
+    *ops = vblk_dev_ops_proto;
+    ops->features = b->features;
+    dc.ops = ops;
+    dc.ctx = b;
+    dc.num_queues = cfg->num_queues;
+    r = vu_dev_create(&dc, &b->dev);
+    if (r < 0) {
+        free(b);
+        return r;
+    }
+    *out = b;
+    return 0;
+}
+
+void vblk_destroy(struct vblk *b)
+{
+    if (!b)
+        return;
+    vu_dev_destroy(b->dev);
+    free(b);
+}
+
+struct vu_dev *vblk_vu_dev(struct vblk *b)
+{
+    return b->dev;
+}
+
+uint64_t vblk_features(const struct vblk *b)
+{
+    return b->features;
+}
+
+void vblk_stats(const struct vblk *b, struct vblk_stats *out)
+{
+    *out = b->retired;
+    /* Racy reads of counters owned by workers: fine for statistics. */
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
+        if (b->queues[i])
+            add_stats(out, &b->queues[i]->st);
+}
+
+int vblk_set_capacity(struct vblk *b, uint64_t capacity)
+{
+    if (capacity % SECTOR)
+        return -EINVAL;
+    b->cfg.capacity = capacity;
+    int r = vu_dev_config_changed(b->dev);
+    return r == -ENOTCONN ? 0 : r;
+}

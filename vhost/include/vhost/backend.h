@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The backend half of vhost-user: one struct vu_dev per device socket. It
+ * owns the socket, the guest memory map and the virtqueues, and runs each
+ * queue on one of the worker loops it is given. The device model (virtio-blk,
+ * virtio-net) plugs in through struct vu_dev_ops.
+ *
+ * Event loop: the program owns it. It watches vu_dev_listen_fd() and calls
+ * vu_dev_accept(), then watches vu_dev_conn_fd() and calls vu_dev_process();
+ * when that fails it calls vu_dev_disconnect() and the device listens again. */
+#ifndef SLUICE_VHOST_BACKEND_H
+#define SLUICE_VHOST_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/uloop.h"
+#include "vhost/msg.h"
+#include "vhost/vq.h"
+
+struct vu_dev;
+
+struct vu_dev_ops {
+    /* Virtio feature bits the device offers, transport bits included
+     * (VERSION_1, RING_INDIRECT_DESC, RING_EVENT_IDX). Required. */
+    uint64_t features;
+    /* Device-specific protocol features (e.g. CONFIG), in addition to the
+     * generic ones the backend always offers. */
+    uint64_t protocol_features;
+    /* Copy @len bytes of config space from @offset into @buf. NULL: the
+     * device has no config space. Returns 0 or -errno. Control thread. */
+    int (*get_config)(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len);
+    /* Write config space. NULL: read-only config. Returns 0 or -errno. */
+    int (*set_config)(void *ctx, uint32_t offset, const uint8_t *buf, uint32_t len);
+    /* Prepare @vq before it starts: set vq->handle (required) and vq->priv,
+     * allocate per-queue state. @features are the negotiated ones. Control
+     * thread, queue stopped. Returns 0 or -errno (the queue stays stopped). */
+    int (*queue_init)(void *ctx, struct vq *vq, uint64_t features);
+    /* The queue stopped and drained: free what queue_init allocated.
+     * NULL-able. Control thread. */
+    void (*queue_fini)(void *ctx, struct vq *vq);
+};
+
+struct vu_dev_config {
+    const char *name;            /* for logs; copied */
+    const char *socket_path;     /* copied; NULL for vu_dev_attach() only */
+    unsigned num_queues;         /* 1..VU_MAX_QUEUES */
+    const struct vu_dev_ops *ops;
+    void *ctx;                   /* passed to every op */
+    struct uloop **loops;        /* worker loops; borrowed */
+    unsigned nloops;
+    unsigned first_loop;         /* queue i runs on loops[(first_loop+i)%nloops] */
+};
+
+#define VU_MAX_QUEUES 64
+
+/* Returns 0, -EINVAL (bad config) or -ENOMEM. */
+int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out);
+/* Disconnects, removes the socket file, frees. NULL-safe. */
+void vu_dev_destroy(struct vu_dev *dev);
+
+/* Create the listening socket (mode 0600; a stale socket file is replaced).
+ * Returns 0 or -errno (-EADDRINUSE when the path exists and is not a socket). */
+int vu_dev_listen(struct vu_dev *dev);
+int vu_dev_listen_fd(const struct vu_dev *dev);
+
+/* Accept a pending frontend. Returns the connection fd, -EBUSY when one is
+ * already attached (the new connection is refused and closed), or -errno. */
+int vu_dev_accept(struct vu_dev *dev);
+/* Use an already-connected socket (e.g. one end of a socketpair). Takes the
+ * fd. Returns 0 or -EBUSY. */
+int vu_dev_attach(struct vu_dev *dev, int fd);
+/* The connection fd, or -1. */
+int vu_dev_conn_fd(const struct vu_dev *dev);
+
+/* Read and handle one message. Returns 0, or -errno when the connection
+ * must be dropped (EOF, protocol violation, I/O error). Errors that only
+ * concern one message are answered (REPLY_ACK) and logged, and return 0. */
+int vu_dev_process(struct vu_dev *dev);
+
+/* Stop every queue (waiting for in-flight requests), unmap guest memory,
+ * close the connection and forget negotiated state. NULL-safe. */
+void vu_dev_disconnect(struct vu_dev *dev);
+
+/* True once a guest error stopped a queue, until the frontend resets. */
+bool vu_dev_broken(const struct vu_dev *dev);
+const char *vu_dev_name(const struct vu_dev *dev);
+
+/* Ask the frontend to re-read the config space (CONFIG_CHANGE_MSG on the
+ * backend request channel). Returns 0, -ENOTCONN (no channel) or -errno. */
+int vu_dev_config_changed(struct vu_dev *dev);
+
+/* Queue access for statistics (control thread). */
+unsigned vu_dev_num_queues(const struct vu_dev *dev);
+const struct vq *vu_dev_queue(const struct vu_dev *dev, unsigned i);
+
+#endif

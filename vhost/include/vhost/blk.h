@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* virtio-blk device model (virtio 1.2 section 5.2) on top of the vhost-user
+ * backend. Block I/O goes through struct vblk_ops, which the program fills
+ * from storage/; this code never opens a file. */
+#ifndef SLUICE_VHOST_BLK_H
+#define SLUICE_VHOST_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/uloop.h"
+#include "vhost/backend.h"
+
+/* Block I/O entry points. Each starts one operation on @loop (the queue's
+ * worker) and arranges for @done->cb to run there later with the result:
+ * bytes transferred (rw) or 0 (others) on success, -errno on failure. They
+ * return 0 when started, or -errno when nothing was started (then @done is not
+ * called). @ctx is vblk_config.io_ctx. */
+struct vblk_ops {
+    /* Read (write=false) or write @iovcnt buffers at byte @offset. Required. */
+    int (*rw)(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
+              const struct iovec *iov, unsigned iovcnt, uint64_t offset);
+    /* Make completed writes durable. Required. */
+    int (*flush)(void *ctx, struct uloop *loop, struct uloop_op *done);
+    /* Deallocate [offset, offset+len). NULL: DISCARD not offered. */
+    int (*discard)(void *ctx, struct uloop *loop, struct uloop_op *done,
+                   uint64_t offset, uint64_t len);
+    /* Zero [offset, offset+len), deallocating when @unmap. NULL: not offered. */
+    int (*write_zeroes)(void *ctx, struct uloop *loop, struct uloop_op *done,
+                        uint64_t offset, uint64_t len, bool unmap);
+};
+
+struct vblk_config {
+    uint64_t capacity;        /* bytes; a multiple of 512 */
+    uint32_t blk_size;        /* logical block size reported to the guest */
+    bool readonly;
+    unsigned num_queues;
+    const char *serial;       /* GET_ID string, up to 20 bytes; may be NULL */
+    const struct vblk_ops *io;
+    void *io_ctx;
+};
+
+/* Per-device statistics, summed over queues on request. */
+struct vblk_stats {
+    uint64_t reads, writes, flushes, discards, write_zeroes, other;
+    uint64_t bytes_read, bytes_written;
+    uint64_t errors;
+};
+
+struct vblk;
+
+/* Supported limits, exposed for tests. */
+#define VBLK_SEG_MAX        126u
+#define VBLK_MAX_DISCARD_SEG 1u
+
+/* Build the device; @vcfg supplies name/socket/loops (ops and ctx are filled
+ * in here). Returns 0, -EINVAL or -ENOMEM. */
+int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
+                struct vblk **out);
+void vblk_destroy(struct vblk *b);
+struct vu_dev *vblk_vu_dev(struct vblk *b);
+
+/* The feature bits offered and the config space, for tests and tooling. */
+uint64_t vblk_features(const struct vblk *b);
+void vblk_stats(const struct vblk *b, struct vblk_stats *out);
+
+/* Change the capacity (volume resized); tells the frontend when connected. */
+int vblk_set_capacity(struct vblk *b, uint64_t capacity);
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Split virtqueues (virtio 1.2 section 2.7) on the device side, run on a
+ * uloop worker: descriptor-chain walking with every guest value validated,
+ * used-ring publication batched per loop iteration, EVENT_IDX notification
+ * suppression, kick eventfd reads and call eventfd writes through io_uring,
+ * and inflight tracking in a shared region (vhost-user INFLIGHT_SHMFD).
+ *
+ * Threading: fields under "config" are written by the control thread only
+ * while the queue is stopped; everything else belongs to the worker loop. */
+#ifndef SLUICE_VHOST_VQ_H
+#define SLUICE_VHOST_VQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/uloop.h"
+#include "vhost/mem.h"
+
+#define VQ_MAX_SIZE 1024u
+
+struct vq;
+
+/* One popped descriptor chain: out_num device-readable iovecs followed by
+ * in_num device-writable ones, all pointing into mapped guest memory. */
+struct vq_elem {
+    uint16_t head;
+    uint16_t out_num;
+    uint16_t in_num;
+    struct iovec *iov;
+};
+
+/* Called on the worker when the queue has work (kick, enable, start). */
+typedef void (*vq_handle_cb)(struct vq *vq);
+/* Called on the worker when the queue was found broken by a guest error. */
+typedef void (*vq_broken_cb)(struct vq *vq);
+
+/* Layout of one queue's part of the inflight region (split rings), as the
+ * vhost-user specification describes it. */
+struct vq_inflight_desc {
+    uint8_t inflight;
+    uint8_t padding[5];
+    uint16_t next;
+    uint64_t counter;
+};
+struct vq_inflight_region {
+    uint64_t features;
+    uint16_t version;
+    uint16_t desc_num;
+    uint16_t last_batch_head;
+    uint16_t used_idx;
+    struct vq_inflight_desc desc[];
+};
+/* Bytes one queue of @num entries uses in the inflight region. */
+uint64_t vq_inflight_queue_size(uint16_t num);
+
+struct vq_stats {
+    uint64_t kicks;
+    uint64_t notifies;
+    uint64_t elems;
+};
+
+struct vq {
+    /* config (control thread, queue stopped) */
+    unsigned index;
+    uint16_t num;
+    uint64_t desc_uva, avail_uva, used_uva;
+    bool addr_set;
+    uint16_t base;
+    int kick_fd, call_fd, err_fd;
+    bool enabled;          /* SET_VRING_ENABLE state */
+    bool kicked;           /* SET_VRING_KICK received: ring started */
+    bool event_idx, indirect;
+    const struct vu_mem *mem;
+    struct vq_inflight_region *ifl;
+    struct uloop *loop;
+    vq_handle_cb handle;
+    vq_broken_cb on_broken;
+    const volatile bool *dev_broken;  /* the device's flag; NULL-able */
+    void *priv;
+
+    /* runtime (worker) */
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    struct vring_used *used;
+    uint16_t last_avail_idx;
+    uint16_t used_idx;         /* next used slot (published lazily) */
+    uint16_t published_idx;    /* what used->idx holds */
+    uint16_t signalled_used;
+    bool signalled_valid;
+    bool running, stopping, broken;
+    unsigned inuse;            /* popped, not yet pushed */
+    uint64_t ifl_counter;
+    uint16_t *resubmit;        /* heads to hand out again after reconnect */
+    unsigned resubmit_n, resubmit_pos;
+    bool kick_armed;
+    uint64_t kick_buf;
+    struct uloop_op kick_op;
+    struct uloop_op call_op;
+    struct uloop_defer flush_defer;
+    struct completion *stopped;
+    struct vq_stats stats;
+};
+
+/* Initialise a queue's fields (no allocation). */
+void vq_init(struct vq *vq, unsigned index);
+
+/* Start the queue on its loop (control thread). Translates the ring
+ * addresses, reads the used index, applies inflight state, arms the kick
+ * read and runs the handler once. Returns 0, -EFAULT (ring not in guest
+ * memory), -EINVAL (bad size/alignment) or -ENOMEM. */
+int vq_start(struct vq *vq);
+
+/* Stop the queue (control thread): no new chains are popped, the kick read is
+ * cancelled, and the call waits until every popped chain was pushed. Then
+ * vq->last_avail_idx is the base to report. NULL-safe on a stopped queue. */
+void vq_stop(struct vq *vq);
+
+/* Apply SET_VRING_ENABLE or a new call fd to a running queue (control
+ * thread). The old call fd is closed. */
+void vq_set_enabled(struct vq *vq, bool enabled);
+void vq_set_call_fd(struct vq *vq, int fd);
+
+/* Worker: take the next chain. Returns 1 with @e filled, 0 when the ring is
+ * empty, or -EINVAL when the guest broke the ring (the queue is then marked
+ * broken and must not be used until reset). @max_iov is @e->iov's capacity;
+ * a chain needing more gives -E2BIG (also breaks the queue). */
+int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov);
+
+/* Worker: return a chain to the guest with @len bytes written. The used index
+ * is published and the guest notified once per loop iteration. */
+void vq_push(struct vq *vq, uint16_t head, uint32_t len);
+
+/* Worker: mark the queue broken (logs @why, rate-limited; signals err fd). */
+void vq_set_broken(struct vq *vq, const char *why);
+
+/* iovec helpers used by device models. */
+size_t iov_size(const struct iovec *iov, unsigned n);
+/* Copy up to @len bytes from the iovecs starting at byte @off into @buf;
+ * returns bytes copied. */
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
+/* Drop @bytes from the front of the array (adjusting in place); returns the
+ * new count (iovecs fully consumed are removed by advancing *iov). */
+unsigned iov_discard_front(struct iovec **iov, unsigned n, size_t bytes);
+/* Drop @bytes from the back; returns the new count. */
+unsigned iov_discard_back(struct iovec *iov, unsigned n, size_t bytes);
+
+#endif

@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "vhost/vq.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Guest-shared words are read and written exactly once through these. */
+#define READ_ONCE(x)      (*(const volatile __typeof__(x) *)&(x))
+#define WRITE_ONCE(x, v)  (*(volatile __typeof__(x) *)&(x) = (v))
+
+static const uint64_t call_one = 1;
+
+uint64_t vq_inflight_queue_size(uint16_t num)
+{
+    return ALIGN_UP(sizeof(struct vq_inflight_region) +
+                    (uint64_t)num * sizeof(struct vq_inflight_desc), 64u);
+}
+
+void vq_init(struct vq *vq, unsigned index)
+{
+    memset(vq, 0, sizeof(*vq));
+    vq->index = index;
+    vq->kick_fd = vq->call_fd = vq->err_fd = -1;
+}
+
+void vq_set_broken(struct vq *vq, const char *why)
+{
+    static __thread struct log_ratelimit rl = { .burst = 10, .interval_ms = 1000 };
+    uint64_t one = 1;
+
+    if (vq->broken)
+        return;
+    vq->broken = true;
+    if (log_ratelimit_ok(&rl))
+        log_warn("virtqueue %u: guest error, queue stopped until reset: %s", vq->index, why);
+    if (vq->err_fd >= 0 && write(vq->err_fd, &one, sizeof(one)) < 0)
+        log_debug("virtqueue %u: err fd write: %m", vq->index);
+    if (vq->on_broken)
+        vq->on_broken(vq);
+}
+
+/* ---- notifications ---------------------------------------------------- */
+
+static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
+
+static void call_cb(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct vq *vq = container_of(op, struct vq, call_op);
+    (void)flags;
+    if (res < 0 && res != -ECANCELED)
+        log_debug("virtqueue %u: call eventfd write: %s", vq->index, strerror(-res));
+}
+
+static bool should_notify(struct vq *vq)
+{
+    uint16_t old = vq->signalled_used, new_idx = vq->published_idx;
+    bool valid = vq->signalled_valid;
+
+    /* The used index store must be visible before we read the guest's
+     * event index / flags, and vice versa on the guest side. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    vq->signalled_used = new_idx;
+    vq->signalled_valid = true;
+    if (!vq->event_idx)
+        return !(READ_ONCE(vq->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
+    uint16_t event = READ_ONCE(vq->avail->ring[vq->num]);
+    return !valid || need_event(event, new_idx, old);
+}
+
+static void flush_used(struct uloop_defer *d)
+{
+    struct vq *vq = container_of(d, struct vq, flush_defer);
+    uint16_t from = vq->published_idx;
+
+    if (vq->published_idx == vq->used_idx || !vq->used)
+        return;
+    __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+    vq->published_idx = vq->used_idx;
+    if (vq->ifl) {
+        /* The guest can now see these completions: stop tracking them. */
+        for (uint16_t i = from; i != vq->used_idx; i++) {
+            uint32_t id = vq->used->ring[i % vq->num].id;
+            if (id < vq->num)
+                vq->ifl->desc[id].inflight = 0;
+        }
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        vq->ifl->used_idx = vq->used_idx;
+    }
+    if (vq->call_fd >= 0 && should_notify(vq)) {
+        struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
+        io_uring_prep_write(sqe, vq->call_fd, &call_one, sizeof(call_one), 0);
+        uloop_sqe_set_op(sqe, &vq->call_op);
+        vq->stats.notifies++;
+    }
+}
+
+/* ---- stop / drain ----------------------------------------------------- */
+
+static void check_stopped(struct vq *vq)
+{
+    if (!vq->stopping || vq->kick_armed || vq->inuse)
+        return;
+    flush_used(&vq->flush_defer);
+    vq->stopping = false;
+    vq->running = false;
+    if (vq->stopped) {
+        struct completion *c = vq->stopped;
+        vq->stopped = NULL;
+        completion_done(c);
+    }
+}
+
+/* ---- kicks ------------------------------------------------------------ */
+
+static void arm_kick(struct vq *vq)
+{
+    struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
+    io_uring_prep_read(sqe, vq->kick_fd, &vq->kick_buf, sizeof(vq->kick_buf), 0);
+    uloop_sqe_set_op(sqe, &vq->kick_op);
+    vq->kick_armed = true;
+}
+
+static void run_handler(struct vq *vq)
+{
+    if (vq->running && !vq->stopping && vq->enabled && !vq->broken &&
+        !(vq->dev_broken && *vq->dev_broken))
+        vq->handle(vq);
+}
+
+static void kick_cb(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct vq *vq = container_of(op, struct vq, kick_op);
+    (void)flags;
+
+    vq->kick_armed = false;
+    if (vq->stopping) {
+        check_stopped(vq);
+        return;
+    }
+    if (res < 0 && res != -EINTR && res != -EAGAIN) {
+        log_warn("virtqueue %u: kick eventfd read failed: %s", vq->index, strerror(-res));
+        return;
+    }
+    vq->stats.kicks++;
+    run_handler(vq);
+    if (vq->running && !vq->stopping)
+        arm_kick(vq);
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+/* Reconnect: rebuild the set of chains the previous backend took but never
+ * completed, from the inflight region, oldest first. */
+static int restore_inflight(struct vq *vq)
+{
+    struct vq_inflight_region *ifl = vq->ifl;
+    uint16_t used = READ_ONCE(vq->used->idx);
+    unsigned n = 0;
+
+    if (ifl->desc_num != vq->num) {
+        /* Fresh region (or a different size): start clean. */
+        memset(ifl, 0, vq_inflight_queue_size(vq->num));
+        ifl->version = 1;
+        ifl->desc_num = vq->num;
+        ifl->used_idx = used;
+        return 0;
+    }
+    /* Completions published after the region was last updated. */
+    for (uint16_t i = ifl->used_idx, k = 0; i != used && k < vq->num; i++, k++) {
+        uint32_t id = READ_ONCE(vq->used->ring[i % vq->num].id);
+        if (id < vq->num)
+            ifl->desc[id].inflight = 0;
+    }
+    ifl->used_idx = used;
+    free(vq->resubmit);
+    vq->resubmit = NULL;
+    vq->resubmit_n = vq->resubmit_pos = 0;
+    for (unsigned i = 0; i < vq->num; i++)
+        if (ifl->desc[i].inflight)
+            n++;
+    if (n) {
+        vq->resubmit = malloc(n * sizeof(*vq->resubmit));
+        if (!vq->resubmit)
+            return -ENOMEM;
+        for (unsigned i = 0; i < vq->num; i++)
+            if (ifl->desc[i].inflight)
+                vq->resubmit[vq->resubmit_n++] = (uint16_t)i;
+        /* Oldest first (insertion sort: n is at most the queue size). */
+        for (unsigned i = 1; i < n; i++) {
+            uint16_t h = vq->resubmit[i];
+            unsigned j = i;
+            while (j > 0 && ifl->desc[vq->resubmit[j - 1]].counter > ifl->desc[h].counter) {
+                vq->resubmit[j] = vq->resubmit[j - 1];
+                j--;
+            }
+            vq->resubmit[j] = h;
+        }
+        for (unsigned i = 0; i < n; i++)
+            if (ifl->desc[vq->resubmit[i]].counter > vq->ifl_counter)
+                vq->ifl_counter = ifl->desc[vq->resubmit[i]].counter;
+        log_info("virtqueue %u: resubmitting %u inflight requests", vq->index, n);
+    }
+    /* Every chain taken is either used or still inflight. */
+    vq->last_avail_idx = (uint16_t)(used + n);
+    return 0;
+}
+
+static void start_on_loop(void *arg)
+{
+    struct vq *vq = arg;
+
+    vq->running = true;
+    vq->stopping = false;
+    arm_kick(vq);
+    run_handler(vq);
+}
+
+int vq_start(struct vq *vq)
+{
+    uint64_t n = vq->num;
+    int r;
+
+    if (vq->running)
+        return 0;
+    if (!vq->addr_set || n == 0 || n > VQ_MAX_SIZE || vq->kick_fd < 0 || !vq->loop)
+        return -EINVAL;
+    if ((vq->desc_uva & 15) || (vq->avail_uva & 1) || (vq->used_uva & 3))
+        return -EINVAL;
+    vq->desc = vu_mem_uva_range(vq->mem, vq->desc_uva, 16 * n);
+    vq->avail = vu_mem_uva_range(vq->mem, vq->avail_uva, 6 + 2 * n);
+    vq->used = vu_mem_uva_range(vq->mem, vq->used_uva, 6 + 8 * n);
+    if (!vq->desc || !vq->avail || !vq->used)
+        return -EFAULT;
+    vq->last_avail_idx = vq->base;
+    vq->used_idx = vq->published_idx = READ_ONCE(vq->used->idx);
+    vq->signalled_valid = false;
+    vq->broken = false;
+    vq->inuse = 0;
+    free(vq->resubmit);
+    vq->resubmit = NULL;
+    vq->resubmit_n = vq->resubmit_pos = 0;
+    if (vq->ifl) {
+        r = restore_inflight(vq);
+        if (r < 0)
+            return r;
+    }
+    vq->kick_op.cb = kick_cb;
+    vq->call_op.cb = call_cb;
+    vq->flush_defer.fn = flush_used;
+    return uloop_call(vq->loop, start_on_loop, vq);
+}
+
+static void stop_on_loop(void *arg)
+{
+    struct vq *vq = arg;
+
+    vq->stopping = true;
+    if (vq->kick_armed) {
+        struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
+        io_uring_prep_cancel(sqe, &vq->kick_op, 0);
+        io_uring_sqe_set_data(sqe, NULL);
+    }
+    check_stopped(vq);
+}
+
+void vq_stop(struct vq *vq)
+{
+    struct completion done;
+
+    if (!vq->running)
+        return;
+    completion_init(&done);
+    vq->stopped = &done;
+    uloop_call(vq->loop, stop_on_loop, vq);
+    completion_wait(&done);
+    vq->base = vq->last_avail_idx;
+    free(vq->resubmit);
+    vq->resubmit = NULL;
+    vq->resubmit_n = vq->resubmit_pos = 0;
+}
+
+static void enable_on_loop(void *arg)
+{
+    struct vq *vq = arg;
+    run_handler(vq);
+}
+
+void vq_set_enabled(struct vq *vq, bool enabled)
+{
+    vq->enabled = enabled;
+    if (vq->running && enabled)
+        uloop_call(vq->loop, enable_on_loop, vq);
+}
+
+struct set_call {
+    struct vq *vq;
+    int fd;
+};
+
+static void set_call_on_loop(void *arg)
+{
+    struct set_call *sc = arg;
+    int old = sc->vq->call_fd;
+    sc->vq->call_fd = sc->fd;
+    sc->fd = old;
+}
+
+void vq_set_call_fd(struct vq *vq, int fd)
+{
+    struct set_call sc = { vq, fd };
+
+    if (vq->running)
+        uloop_call(vq->loop, set_call_on_loop, &sc);
+    else
+        set_call_on_loop(&sc);
+    /* A pending io_uring write holds its own file reference. */
+    close_fd(&sc.fd);
+}
+
+/* ---- chains ----------------------------------------------------------- */
+
+static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned max_iov,
+                      const char **walk_error)
+{
+    const struct vring_desc *table = vq->desc;
+    unsigned max = vq->num, count = 0;
+    bool indirect = false;
+    uint16_t i = head;
+
+    e->head = head;
+    e->out_num = e->in_num = 0;
+    for (;;) {
+        struct vring_desc d;
+        uint64_t addr, left;
+
+        if (count++ >= max) {
+            *walk_error = "descriptor chain loops or is longer than the queue";
+            return -EINVAL;
+        }
+        /* Copy the descriptor once; the guest may rewrite it under us. */
+        d.addr = READ_ONCE(table[i].addr);
+        d.len = READ_ONCE(table[i].len);
+        d.flags = READ_ONCE(table[i].flags);
+        d.next = READ_ONCE(table[i].next);
+
+        if (d.flags & VRING_DESC_F_INDIRECT) {
+            if (indirect) {
+                *walk_error = "nested indirect descriptor";
+                return -EINVAL;
+            }
+            if (!vq->indirect) {
+                *walk_error = "indirect descriptor without VIRTIO_F_INDIRECT_DESC";
+                return -EINVAL;
+            }
+            if (i != head || (d.flags & VRING_DESC_F_NEXT)) {
+                *walk_error = "indirect descriptor not alone in its chain";
+                return -EINVAL;
+            }
+            if (d.len == 0 || d.len % sizeof(struct vring_desc) ||
+                d.len / sizeof(struct vring_desc) > 65536) {
+                *walk_error = "indirect table length invalid";
+                return -EINVAL;
+            }
+            table = vu_mem_gpa_range(vq->mem, d.addr, d.len);
+            if (!table) {
+                *walk_error = "indirect table outside guest memory";
+                return -EINVAL;
+            }
+            indirect = true;
+            max = d.len / sizeof(struct vring_desc);
+            count = 0;
+            i = 0;
+            continue;
+        }
+        if (d.flags & VRING_DESC_F_WRITE) {
+            /* device-writable */
+        } else if (e->in_num) {
+            *walk_error = "device-readable descriptor after a writable one";
+            return -EINVAL;
+        }
+        addr = d.addr;
+        left = d.len;
+        /* A zero-length descriptor carries nothing: skip it. */
+        while (left) {
+            uint64_t chunk = left;
+            void *p = vu_mem_gpa(vq->mem, addr, &chunk);
+            unsigned k = (unsigned)e->out_num + e->in_num;
+            if (!p) {
+                *walk_error = "buffer outside guest memory";
+                return -EINVAL;
+            }
+            if (k >= max_iov) {
+                *walk_error = "chain has more segments than the device supports";
+                return -E2BIG;
+            }
+            e->iov[k].iov_base = p;
+            e->iov[k].iov_len = (size_t)chunk;
+            if (d.flags & VRING_DESC_F_WRITE)
+                e->in_num++;
+            else
+                e->out_num++;
+            addr += chunk;
+            left -= chunk;
+        }
+        if (!(d.flags & VRING_DESC_F_NEXT))
+            return 0;
+        if (d.next >= max) {
+            *walk_error = "next index out of range";
+            return -EINVAL;
+        }
+        i = d.next;
+    }
+}
+
+int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
+{
+    const char *why = NULL;
+    uint16_t avail_idx, head;
+    int r;
+
+    if (vq->broken || !vq->running || vq->stopping || (vq->dev_broken && *vq->dev_broken))
+        return 0;
+    if (vq->resubmit_pos < vq->resubmit_n) {
+        head = vq->resubmit[vq->resubmit_pos++];
+        goto walk;
+    }
+    avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+    if (avail_idx == vq->last_avail_idx) {
+        if (!vq->event_idx)
+            return 0;
+        /* Ask for a kick at the next entry, then look again to close the
+         * race with a guest that added one meanwhile. */
+        WRITE_ONCE(*(uint16_t *)&vq->used->ring[vq->num], vq->last_avail_idx);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+        if (avail_idx == vq->last_avail_idx)
+            return 0;
+    }
+    if ((uint16_t)(avail_idx - vq->last_avail_idx) > vq->num) {
+        vq_set_broken(vq, "available index moved more than the queue size");
+        return -EINVAL;
+    }
+    head = READ_ONCE(vq->avail->ring[vq->last_avail_idx % vq->num]);
+    if (head >= vq->num) {
+        vq_set_broken(vq, "head index out of range");
+        return -EINVAL;
+    }
+    vq->last_avail_idx++;
+walk:
+    r = walk_chain(vq, head, e, max_iov, &why);
+    if (r < 0) {
+        vq_set_broken(vq, why);
+        return r;
+    }
+    if (vq->ifl) {
+        vq->ifl->desc[head].counter = ++vq->ifl_counter;
+        vq->ifl->desc[head].inflight = 1;
+    }
+    vq->inuse++;
+    vq->stats.elems++;
+    return 1;
+}
+
+void vq_push(struct vq *vq, uint16_t head, uint32_t len)
+{
+    struct vring_used_elem *u = &vq->used->ring[vq->used_idx % vq->num];
+
+    WRITE_ONCE(u->id, head);
+    WRITE_ONCE(u->len, len);
+    if (vq->ifl)
+        vq->ifl->last_batch_head = head;
+    vq->used_idx++;
+    if (vq->inuse)
+        vq->inuse--;
+    uloop_defer(vq->loop, &vq->flush_defer);
+    if (vq->stopping)
+        check_stopped(vq);
+}
+
+/* ---- iovec helpers ---------------------------------------------------- */
+
+size_t iov_size(const struct iovec *iov, unsigned n)
+{
+    size_t s = 0;
+    for (unsigned i = 0; i < n; i++)
+        s += iov[i].iov_len;
+    return s;
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+{
+    size_t done = 0;
+    for (unsigned i = 0; i < n && done < len; i++) {
+        if (off >= iov[i].iov_len) {
+            off -= iov[i].iov_len;
+            continue;
+        }
+        size_t c = MIN(iov[i].iov_len - off, len - done);
+        memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, c);
+        done += c;
+        off = 0;
+    }
+    return done;
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
+{
+    size_t done = 0;
+    for (unsigned i = 0; i < n && done < len; i++) {
+        if (off >= iov[i].iov_len) {
+            off -= iov[i].iov_len;
+            continue;
+        }
+        size_t c = MIN(iov[i].iov_len - off, len - done);
+        memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, c);
+        done += c;
+        off = 0;
+    }
+    return done;
+}
+
+unsigned iov_discard_front(struct iovec **iovp, unsigned n, size_t bytes)
+{
+    struct iovec *iov = *iovp;
+    while (n && bytes) {
+        if (bytes >= iov->iov_len) {
+            bytes -= iov->iov_len;
+            iov++;
+            n--;
+        } else {
+            iov->iov_base = (uint8_t *)iov->iov_base + bytes;
+            iov->iov_len -= bytes;
+            bytes = 0;
+        }
+    }
+    *iovp = iov;
+    return n;
+}
+
+unsigned iov_discard_back(struct iovec *iov, unsigned n, size_t bytes)
+{
+    while (n && bytes) {
+        struct iovec *last = &iov[n - 1];
+        if (bytes >= last->iov_len) {
+            bytes -= last->iov_len;
+            n--;
+        } else {
+            last->iov_len -= bytes;
+            bytes = 0;
+        }
+    }
+    return n;
+}
