@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# virtio-blk end to end: QEMU (TCG, memfd-shared RAM, vhost-user-blk-pci with
+# 2 queues) boots the guest kit against sluiced. Modes (TEST_MODE):
+#   file      backing file on disk (O_DIRECT)
+#   blockdev  backing loop block device
+#   readonly  readonly device: guest writes fail, the file is unchanged
+#   reconnect QEMU is killed mid-write; a new QEMU attaches and is served
+. "$(dirname "$0")/lib.sh"
+
+MODE=${TEST_MODE:?TEST_MODE not set}
+SIZE=$((32 * 1024 * 1024))
+SEED=4242
+MiB=$((1024 * 1024))
+need_root
+need_guest_kit
+[ -x "$GUESTIO" ] || fail "guestio not built"
+
+IMG=$WORK/disk.img
+SOCK=$WORK/blk.sock
+truncate -s $SIZE "$IMG"
+
+qemu_blk_args() {
+    echo -chardev socket,id=vblk0,path="$SOCK" \
+         -device vhost-user-blk-pci,chardev=vblk0,num-queues=2
+}
+
+# The guest side of the file/blockdev modes: pattern over the whole disk,
+# read back, flush, discard and write-zeroes, multi-queue and serial checks.
+cat >"$WORK/guest-rw.sh" <<GUEST
+set -e
+io=/sluice-files/guestio
+dev=/dev/vda
+[ "\$(\$io size \$dev)" = $SIZE ] || { echo "size mismatch: \$(\$io size \$dev)"; exit 1; }
+[ "\$(ls /sys/block/vda/mq | wc -l)" = 2 ] || { echo "expected 2 queues"; ls /sys/block/vda/mq; exit 1; }
+[ "\$(cat /sys/block/vda/serial)" = sluice-test ] || { echo "serial: \$(cat /sys/block/vda/serial)"; exit 1; }
+[ "\$(cat /sys/block/vda/ro)" = 0 ] || { echo "device is read-only"; exit 1; }
+echo "guest: writing pattern"
+\$io fill \$dev $SEED
+echo "guest: verifying"
+\$io verify \$dev $SEED
+\$io flush \$dev
+echo "guest: discard 1M at 1M"
+[ "\$(cat /sys/block/vda/queue/discard_max_bytes)" != 0 ] || { echo "discard not offered"; exit 1; }
+\$io discard \$dev $MiB $MiB
+\$io zero \$dev $MiB $MiB
+echo "guest: write-zeroes 64K at 4M"
+[ "\$(cat /sys/block/vda/queue/write_zeroes_max_bytes)" != 0 ] || { echo "write zeroes not offered"; exit 1; }
+\$io zeroout \$dev $((4 * MiB)) 65536
+\$io zero \$dev $((4 * MiB)) 65536
+\$io verify \$dev $SEED 0 $MiB
+\$io verify \$dev $SEED $((2 * MiB)) $((2 * MiB))
+\$io verify \$dev $SEED $((4 * MiB + 65536)) $((SIZE - 4 * MiB - 65536))
+\$io flush \$dev
+echo "guest: done"
+GUEST
+
+# Host-side check of the backing store after the guest of guest-rw.sh.
+check_backing() {
+    local f=$1
+    "$GUESTIO" verify "$f" $SEED 0 $MiB || fail "backing: pattern wrong before the discard"
+    "$GUESTIO" zero "$f" $MiB $MiB || fail "backing: discarded range not zero"
+    "$GUESTIO" verify "$f" $SEED $((2 * MiB)) $((2 * MiB)) || fail "backing: pattern wrong"
+    "$GUESTIO" zero "$f" $((4 * MiB)) 65536 || fail "backing: write-zeroes range not zero"
+    "$GUESTIO" verify "$f" $SEED $((4 * MiB + 65536)) $((SIZE - 4 * MiB - 65536)) ||
+        fail "backing: pattern wrong after the zeroed range"
+}
+
+case $MODE in
+file)
+    start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test"
+    run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) ||
+        fail "guest script failed"
+    stop_sluiced "$SOCK"
+    grep -q "O_DIRECT" "$WORK/sluiced.log" || fail "backing file not opened with O_DIRECT"
+    check_backing "$IMG"
+    ;;
+blockdev)
+    need_cmd losetup
+    LOOP=$(losetup --find --show "$IMG") || skip "no loop device available"
+    CLEANUP_CMDS+=("losetup -d $LOOP")
+    start_sluiced --blk "socket=$SOCK,path=$LOOP,queues=2,serial=sluice-test"
+    run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) ||
+        fail "guest script failed"
+    stop_sluiced "$SOCK"
+    check_backing "$LOOP"
+    ;;
+readonly)
+    "$GUESTIO" fill "$IMG" 7
+    before=$(sha256sum <"$IMG")
+    cat >"$WORK/guest-ro.sh" <<GUEST
+io=/sluice-files/guestio
+[ "\$(cat /sys/block/vda/ro)" = 1 ] || { echo "device not read-only in the guest"; exit 1; }
+\$io verify /dev/vda 7 || exit 1
+# The kernel refuses writes to a read-only disk; force them past it.
+blockdev --setrw /dev/vda 2>/dev/null
+if \$io fill /dev/vda 99 0 1048576; then echo "write succeeded on a read-only disk"; exit 1; fi
+\$io verify /dev/vda 7 || exit 1
+echo "guest: writes refused"
+GUEST
+    start_sluiced --blk "socket=$SOCK,path=$IMG,readonly,queues=2"
+    run_guest "$WORK/guest-ro.sh" "$WORK/guest.log" $(qemu_blk_args) ||
+        fail "guest script failed"
+    stop_sluiced "$SOCK"
+    [ "$(sha256sum <"$IMG")" = "$before" ] || fail "read-only backing file changed"
+    ;;
+reconnect)
+    cat >"$WORK/guest-loop.sh" <<GUEST
+/sluice-files/guestio loop /dev/vda 1000
+GUEST
+    start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test"
+    # First frontend: writes in a loop; killed once I/O is flowing.
+    "$GUEST" run --memfd --mem 512M --cpus 2 --timeout 300 --log "$WORK/guest1.log" \
+        "$WORK/guest-loop.sh" "$GUESTIO" -- $(qemu_blk_args) >/dev/null 2>&1 &
+    RUNNER=$!
+    for i in $(seq 600); do
+        grep -q "pass 0 written" "$WORK/guest1.log" 2>/dev/null && break
+        sleep 0.2
+    done
+    grep -q "pass 0 written" "$WORK/guest1.log" || fail "first guest never wrote"
+    sleep 1
+    QPID=$(pgrep -f "^qemu-system-x86_64 .*$SOCK" | head -n1) || fail "no QEMU found"
+    log "killing QEMU $QPID mid-write"
+    kill -KILL "$QPID"
+    wait "$RUNNER" 2>/dev/null || true
+    kill -0 "$SLUICED_PID" || fail "sluiced died with its frontend"
+    for i in $(seq 50); do
+        grep -q "frontend disconnected" "$WORK/sluiced.log" && break
+        sleep 0.1
+    done
+    grep -q "frontend disconnected" "$WORK/sluiced.log" || fail "sluiced did not notice the disconnect"
+    # Second frontend: the full read/write check.
+    run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) ||
+        fail "second guest failed"
+    stop_sluiced "$SOCK"
+    check_backing "$IMG"
+    ;;
+*)
+    fail "unknown mode $MODE"
+    ;;
+esac
+log "PASS"

@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers of the integration tests (sourced, bash).
+#   SLUICE_SRC    source tree (set by meson)
+#   SLUICE_BUILD  build tree  (set by meson)
+# A test exits 0 pass, 1 fail, 77 skip.
+
+set -euo pipefail
+
+SLUICE_SRC=${SLUICE_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SLUICE_BUILD=${SLUICE_BUILD:-$SLUICE_SRC/build}
+SLUICED=$SLUICE_BUILD/src/sluiced/sluiced
+GUESTIO=$SLUICE_BUILD/tests/integration/guestio
+GUEST=$SLUICE_SRC/tools/guest
+
+TEST_NAME=$(basename "$0" .sh)${TEST_MODE:+-$TEST_MODE}
+# Backing files need a file system with O_DIRECT, so not /tmp if it is tmpfs:
+# the work folder lives in the build tree.
+WORK=$(mktemp -d "$SLUICE_BUILD/test-$TEST_NAME.XXXXXX")
+SLUICED_PID=
+
+log() { echo "[$TEST_NAME] $*"; }
+fail() { echo "[$TEST_NAME] FAIL: $*" >&2; exit 1; }
+skip() { echo "[$TEST_NAME] SKIP: $*" >&2; exit 77; }
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [ -n "$SLUICED_PID" ] && kill -0 "$SLUICED_PID" 2>/dev/null; then
+        kill -KILL "$SLUICED_PID" 2>/dev/null
+        wait "$SLUICED_PID" 2>/dev/null
+    fi
+    for f in "${CLEANUP_CMDS[@]}"; do eval "$f"; done
+    if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+        for f in "$WORK"/*.log; do
+            [ -f "$f" ] || continue
+            echo "----- $(basename "$f") (last 40 lines)"
+            tail -n 40 "$f"
+        done
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+CLEANUP_CMDS=()
+trap cleanup EXIT
+
+need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+need_cmd() { command -v "$1" >/dev/null 2>&1 || skip "$1 not installed"; }
+
+# Build (or find cached) the guest kit; skip when it cannot be had.
+need_guest_kit() {
+    need_cmd qemu-system-x86_64
+    local rc=0
+    "$GUEST" build >/dev/null || rc=$?
+    [ $rc -eq 0 ] || { [ $rc -eq 77 ] && skip "guest kit unavailable"; fail "guest kit build failed"; }
+}
+
+# start_sluiced ARGS...: run sluiced in the background, wait for its sockets.
+start_sluiced() {
+    "$SLUICED" "$@" >>"$WORK/sluiced.log" 2>&1 &
+    SLUICED_PID=$!
+    local i
+    for i in $(seq 100); do
+        grep -q "ready:" "$WORK/sluiced.log" 2>/dev/null && return 0
+        kill -0 "$SLUICED_PID" 2>/dev/null || fail "sluiced exited at start: $(tail -3 "$WORK/sluiced.log")"
+        sleep 0.05
+    done
+    fail "sluiced did not become ready"
+}
+
+# stop_sluiced SOCKET...: SIGTERM, expect exit 0 and the sockets removed.
+stop_sluiced() {
+    kill -0 "$SLUICED_PID" 2>/dev/null || fail "sluiced is not running any more"
+    kill -TERM "$SLUICED_PID"
+    local rc=0
+    wait "$SLUICED_PID" || rc=$?
+    SLUICED_PID=
+    [ $rc -eq 0 ] || fail "sluiced exited with $rc on SIGTERM"
+    local s
+    for s in "$@"; do
+        [ ! -e "$s" ] || fail "socket $s left behind"
+    done
+    grep -q "stopped" "$WORK/sluiced.log" || fail "no clean-stop message"
+}
+
+# run_guest SCRIPT LOG [QEMU-ARGS...]: boot the guest kit with SCRIPT and
+# guestio, QEMU as the vhost-user frontend; returns the script's status.
+run_guest() {
+    local script=$1 logf=$2
+    shift 2
+    "$GUEST" run --memfd --mem 512M --cpus 2 --timeout "${GUEST_TIMEOUT:-300}" --log "$logf" \
+        "$script" "$GUESTIO" -- "$@"
+}
