@@ -134,11 +134,14 @@ struct vu_config {
 } __attribute__((packed));
 #define VU_CONFIG_HDR_SIZE 12u
 
+/* QEMU sends and expects the naturally aligned size (24 bytes): the
+ * trailing padding is part of the wire format. */
 struct vu_inflight {
     uint64_t mmap_size;
     uint64_t mmap_offset;
     uint16_t num_queues;
     uint16_t queue_size;
+    uint32_t padding;
 } __attribute__((packed));
 
 /* The largest payload any message we understand carries. */

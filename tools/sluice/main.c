@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sluice: the admin CLI. Dispatches `sluice <noun> ...` to cmd-<noun>.c. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_noun nouns[] = {
+#ifdef SLUICE_HAVE_POOL
+    { "pool", "LVM thin and directory pools", cmd_pool },
+    { "vol", "volumes in pools", cmd_vol },
+#endif
+#ifdef SLUICE_HAVE_NET
+    { "net", "bridges, host-only networks, Open vSwitch, taps", cmd_net },
+#endif
+#ifdef SLUICE_HAVE_DEV
+    { "dev", "devices of a running sluiced (control socket)", cmd_dev },
+#endif
+#ifdef SLUICE_HAVE_BENCH
+    { "bench", "benchmarks against peers", cmd_bench },
+#endif
+    { NULL, NULL, NULL },
+};
+
+static int vreport(const char *object, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "sluice: %s: ", object);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return 0;
+}
+
+int cli_fail(const char *object, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(object, fmt, ap);
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+int cli_usage(const char *object, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(object, fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+bool cli_is_help(const char *arg)
+{
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sluice <noun> <verb> [args] [--json]\n\nnouns:\n");
+    for (const struct cli_noun *n = nouns; n->name; n++)
+        fprintf(f, "  %-8s %s\n", n->name, n->summary);
+    fprintf(f, "\n'sluice <noun> --help' describes a noun's verbs.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (cli_is_help(argv[1])) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("sluice %s\n", SLUICE_VERSION);
+        return EXIT_OK;
+    }
+    for (const struct cli_noun *n = nouns; n->name; n++)
+        if (!strcmp(n->name, argv[1]))
+            return n->run(argc - 1, argv + 1);
+    return cli_usage(argv[1], "unknown command (try 'sluice --help')");
+}
