@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sluiced's JSON-RPC 2.0 control methods:
+ *   device.add    {"type": "blk", "spec": "socket=...,path=..."} -> {"id"}
+ *   device.remove {"id": ID-or-socket}                          -> null
+ *   device.list   {}                                            -> [device...]
+ *   device.stats  {"id": ID-or-socket}                          -> {counters} */
+#include <string.h>
+
+#include "core/jsonrpc.h"
+#include "core/util.h"
+#include "sluiced.h"
+
+static const char *param_str(struct json_object *params, const char *key)
+{
+    struct json_object *v;
+
+    if (!params || !json_object_is_type(params, json_type_object) ||
+        !json_object_object_get_ex(params, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static int m_add(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+{
+    struct sluiced *s = ctx;
+    const char *type = param_str(params, "type"), *spec = param_str(params, "spec");
+    struct device *d;
+    enum device_type t;
+    int r;
+
+    if (!type || !spec) {
+        *errmsg = strdup("params must hold \"type\" and \"spec\" strings");
+        return -EINVAL;
+    }
+    if (!strcmp(type, "blk"))
+        t = DEV_BLK;
+    else if (!strcmp(type, "net"))
+        t = DEV_NET;
+    else {
+        *errmsg = strdup("type must be \"blk\" or \"net\"");
+        return -EINVAL;
+    }
+    r = device_add(s, t, spec, &d, errmsg);
+    if (r < 0)
+        return r;
+    *result = device_describe(d);
+    return 0;
+}
+
+static int m_remove(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+{
+    const char *id = param_str(params, "id");
+    int r;
+    (void)result;
+
+    if (!id) {
+        *errmsg = strdup("params must hold an \"id\" string");
+        return -EINVAL;
+    }
+    r = device_remove(ctx, id);
+    if (r == -ENOENT)
+        *errmsg = strdup("no such device");
+    return r;
+}
+
+static int m_list(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+{
+    struct sluiced *s = ctx;
+    struct json_object *a = json_object_new_array();
+    (void)params;
+    (void)errmsg;
+
+    for (unsigned i = 0; i < MAX_DEVICES; i++)
+        if (s->devs[i])
+            json_object_array_add(a, device_describe(s->devs[i]));
+    *result = a;
+    return 0;
+}
+
+static int m_stats(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+{
+    const char *id = param_str(params, "id");
+    struct device *d;
+
+    if (!id) {
+        *errmsg = strdup("params must hold an \"id\" string");
+        return -EINVAL;
+    }
+    d = device_find(ctx, id);
+    if (!d) {
+        *errmsg = strdup("no such device");
+        return -ENOENT;
+    }
+    *result = device_stats_json(d);
+    return 0;
+}
+
+int control_register(struct jrpc_server *srv, struct sluiced *s)
+{
+    int r = 0;
+    r = r ?: jrpc_register(srv, "device.add", m_add, s);
+    r = r ?: jrpc_register(srv, "device.remove", m_remove, s);
+    r = r ?: jrpc_register(srv, "device.list", m_list, s);
+    r = r ?: jrpc_register(srv, "device.stats", m_stats, s);
+    return r;
+}

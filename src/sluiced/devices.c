@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The devices sluiced serves: parsing of --blk specs, the storage glue that
+ * fills the virtio-blk I/O ops, and the vhost-user socket handling on the
+ * control loop. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "core/log.h"
+#include "core/opts.h"
+#include "core/util.h"
+#include "sluiced.h"
+#include "storage/bdev.h"
+#include "vhost/blk.h"
+
+struct device {
+    char *id;
+    enum device_type type;
+    char *spec;
+    char *socket;
+    char *path;
+    bool readonly;
+    unsigned queues;
+    struct vu_dev *vu;
+    struct vblk *blk;
+    struct bdev *bd;
+    struct evloop *el;
+};
+
+/* ---- block I/O ops: storage/ bdev behind the virtio-blk model --------- */
+
+static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
+                 const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+{
+    return bdev_rw(ctx, loop, done, write, iov, iovcnt, offset);
+}
+
+static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
+{
+    return bdev_flush(ctx, loop, done);
+}
+
+static int io_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
+                      uint64_t offset, uint64_t len)
+{
+    return bdev_discard(ctx, loop, done, offset, len);
+}
+
+static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
+                           uint64_t offset, uint64_t len, bool unmap)
+{
+    return bdev_write_zeroes(ctx, loop, done, offset, len, unmap);
+}
+
+static const struct vblk_ops bdev_ops = {
+    .rw = io_rw,
+    .flush = io_flush,
+    .discard = io_discard,
+    .write_zeroes = io_write_zeroes,
+};
+
+/* ---- vhost-user sockets on the control loop --------------------------- */
+
+static void conn_event(void *arg, uint32_t events)
+{
+    struct device *d = arg;
+    int fd = vu_dev_conn_fd(d->vu);
+
+    if ((events & EPOLLIN) && vu_dev_process(d->vu) == 0)
+        return;
+    evloop_del(d->el, fd);
+    vu_dev_disconnect(d->vu);
+}
+
+static void listen_event(void *arg, uint32_t events)
+{
+    struct device *d = arg;
+    int fd;
+    (void)events;
+
+    fd = vu_dev_accept(d->vu);
+    if (fd < 0)
+        return;
+    if (evloop_add(d->el, fd, EPOLLIN, conn_event, d) < 0) {
+        log_err("%s: cannot watch the connection", d->id);
+        vu_dev_disconnect(d->vu);
+    }
+}
+
+/* ---- registry --------------------------------------------------------- */
+
+static int seterr(char **err, int r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(err, fmt, ap) < 0)
+        *err = NULL;
+    va_end(ap);
+    return r;
+}
+
+static void device_free(struct device *d)
+{
+    if (!d)
+        return;
+    if (d->vu) {
+        if (vu_dev_conn_fd(d->vu) >= 0)
+            evloop_del(d->el, vu_dev_conn_fd(d->vu));
+        if (vu_dev_listen_fd(d->vu) >= 0)
+            evloop_del(d->el, vu_dev_listen_fd(d->vu));
+    }
+    /* Destroy disconnects: queues stop once their in-flight I/O is done. */
+    vblk_destroy(d->blk);
+    bdev_close(d->bd);
+    free(d->id);
+    free(d->spec);
+    free(d->socket);
+    free(d->path);
+    free(d);
+}
+
+struct device *device_find(struct sluiced *s, const char *id)
+{
+    for (unsigned i = 0; i < MAX_DEVICES; i++) {
+        struct device *d = s->devs[i];
+        if (d && (!strcmp(d->id, id) || !strcmp(d->socket, id)))
+            return d;
+    }
+    return NULL;
+}
+
+static int valid_id(const char *id)
+{
+    if (!*id || strlen(id) > 64)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **err)
+{
+    struct vblk_config bc = { 0 };
+    struct vu_dev_config vc = { 0 };
+    const char *path, *serial;
+    uint64_t queues = 1;
+    bool ro = false, direct = true;
+    int r;
+
+    path = opts_get(o, "path");
+    serial = opts_get(o, "serial");
+    if (opts_get_bool(o, "readonly", &ro) < 0)
+        return seterr(err, -EINVAL, "readonly takes on or off");
+    if (opts_get(o, "direct") && opts_get_bool(o, "direct", &direct) < 0)
+        return seterr(err, -EINVAL, "direct takes on or off");
+    if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES, &queues) < 0)
+        return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
+    if (opts_unused(o))
+        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+    if (!path || !*path)
+        return seterr(err, -EINVAL, "path=FILE|DEVICE is required");
+    if (serial && strlen(serial) > 20)
+        return seterr(err, -EINVAL, "serial is at most 20 characters");
+    r = bdev_open(path, (ro ? BDEV_RDONLY : 0) | (direct ? 0 : BDEV_NO_DIRECT), &d->bd);
+    if (r < 0)
+        return seterr(err, r, "%s: %s", path,
+                      r == -EINVAL ? "not a regular file or block device, or empty" : strerror(-r));
+    d->path = strdup(path);
+    d->readonly = ro;
+    d->queues = (unsigned)queues;
+    bc.capacity = bdev_get_info(d->bd)->size;
+    bc.blk_size = bdev_get_info(d->bd)->logical_block;
+    bc.readonly = ro;
+    bc.num_queues = (unsigned)queues;
+    bc.serial = serial;
+    bc.io = &bdev_ops;
+    bc.io_ctx = d->bd;
+    vc.name = d->id;
+    vc.socket_path = d->socket;
+    vc.loops = s->workers;
+    vc.nloops = s->nworkers;
+    vc.first_loop = s->next_loop;
+    r = vblk_create(&bc, &vc, &d->blk);
+    if (r < 0)
+        return seterr(err, r, "cannot create the device: %s", strerror(-r));
+    s->next_loop += (unsigned)queues;
+    d->vu = vblk_vu_dev(d->blk);
+    log_info("%s: serving %s on %s (%llu bytes%s%s, %u queue%s)", d->id, path, d->socket,
+             (unsigned long long)bc.capacity, ro ? ", read-only" : "",
+             bdev_get_info(d->bd)->direct ? ", O_DIRECT" : "",
+             bc.num_queues, bc.num_queues > 1 ? "s" : "");
+    return 0;
+}
+
+int device_add(struct sluiced *s, enum device_type type, const char *spec,
+               struct device **out, char **err)
+{
+    struct device *d = NULL;
+    const char *bad = NULL, *sock, *id;
+    unsigned slot;
+    struct opts o;
+    char idbuf[32];
+    int r;
+
+    *err = NULL;
+    for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
+        ;
+    if (slot == MAX_DEVICES)
+        return seterr(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
+    r = opts_parse(spec, &o, &bad);
+    if (r < 0)
+        return seterr(err, r, "%s", bad ? bad : strerror(-r));
+    sock = opts_get(&o, "socket");
+    id = opts_get(&o, "id");
+    if (!sock || !*sock) {
+        r = seterr(err, -EINVAL, "socket=PATH is required");
+        goto out;
+    }
+    if (id && !valid_id(id)) {
+        r = seterr(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
+        goto out;
+    }
+    if (!id) {
+        snprintf(idbuf, sizeof(idbuf), "%s%u", type == DEV_BLK ? "blk" : "net", s->next_id);
+        id = idbuf;
+    }
+    if (device_find(s, id) || device_find(s, sock)) {
+        r = seterr(err, -EEXIST, "a device with this id or socket exists");
+        goto out;
+    }
+    d = calloc(1, sizeof(*d));
+    if (!d || !(d->id = strdup(id)) || !(d->spec = strdup(spec)) || !(d->socket = strdup(sock))) {
+        r = seterr(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    d->type = type;
+    d->el = s->el;
+    if (type == DEV_BLK)
+        r = add_blk(s, d, &o, err);
+    else
+        r = seterr(err, -EOPNOTSUPP, "network devices are not built in");
+    if (r < 0)
+        goto out;
+    r = vu_dev_listen(d->vu);
+    if (r < 0) {
+        r = seterr(err, r, "%s: cannot listen: %s", sock, strerror(-r));
+        goto out;
+    }
+    r = evloop_add(s->el, vu_dev_listen_fd(d->vu), EPOLLIN, listen_event, d);
+    if (r < 0) {
+        r = seterr(err, r, "cannot watch the socket: %s", strerror(-r));
+        goto out;
+    }
+    s->devs[slot] = d;
+    s->next_id++;
+    if (out)
+        *out = d;
+    d = NULL;
+out:
+    device_free(d);
+    opts_free(&o);
+    return r;
+}
+
+int device_remove(struct sluiced *s, const char *id)
+{
+    for (unsigned i = 0; i < MAX_DEVICES; i++) {
+        struct device *d = s->devs[i];
+        if (d && (!strcmp(d->id, id) || !strcmp(d->socket, id))) {
+            s->devs[i] = NULL;
+            log_info("%s: removed", d->id);
+            device_free(d);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+void devices_destroy_all(struct sluiced *s)
+{
+    for (unsigned i = 0; i < MAX_DEVICES; i++) {
+        device_free(s->devs[i]);
+        s->devs[i] = NULL;
+    }
+}
+
+struct json_object *device_describe(const struct device *d)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "id", json_object_new_string(d->id));
+    json_object_object_add(o, "type", json_object_new_string(d->type == DEV_BLK ? "blk" : "net"));
+    json_object_object_add(o, "socket", json_object_new_string(d->socket));
+    json_object_object_add(o, "spec", json_object_new_string(d->spec));
+    json_object_object_add(o, "connected", json_object_new_boolean(vu_dev_conn_fd(d->vu) >= 0));
+    json_object_object_add(o, "broken", json_object_new_boolean(vu_dev_broken(d->vu)));
+    json_object_object_add(o, "queues", json_object_new_int((int)d->queues));
+    if (d->type == DEV_BLK) {
+        json_object_object_add(o, "path", json_object_new_string(d->path));
+        json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
+        json_object_object_add(o, "size_bytes",
+                               json_object_new_int64((int64_t)bdev_get_info(d->bd)->size));
+    }
+    return o;
+}
+
+struct json_object *device_stats_json(const struct device *d)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "id", json_object_new_string(d->id));
+    if (d->type == DEV_BLK) {
+        struct vblk_stats st;
+        vblk_stats(d->blk, &st);
+        json_object_object_add(o, "reads", json_object_new_int64((int64_t)st.reads));
+        json_object_object_add(o, "writes", json_object_new_int64((int64_t)st.writes));
+        json_object_object_add(o, "flushes", json_object_new_int64((int64_t)st.flushes));
+        json_object_object_add(o, "discards", json_object_new_int64((int64_t)st.discards));
+        json_object_object_add(o, "write_zeroes", json_object_new_int64((int64_t)st.write_zeroes));
+        json_object_object_add(o, "other", json_object_new_int64((int64_t)st.other));
+        json_object_object_add(o, "bytes_read", json_object_new_int64((int64_t)st.bytes_read));
+        json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)st.bytes_written));
+        json_object_object_add(o, "errors", json_object_new_int64((int64_t)st.errors));
+    }
+    return o;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sluiced internals: the device registry (devices.c) and the JSON-RPC
+ * control methods (control.c), wired together by main.c. */
+#ifndef SLUICED_H
+#define SLUICED_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "core/evloop.h"
+#include "core/uloop.h"
+
+#define MAX_DEVICES 256
+#define MAX_WORKERS 64
+
+enum device_type { DEV_BLK, DEV_NET };
+
+struct device;
+
+struct sluiced {
+    struct evloop *el;
+    struct uloop *workers[MAX_WORKERS];
+    unsigned nworkers;
+    struct device *devs[MAX_DEVICES];
+    unsigned next_loop;
+    unsigned next_id;
+};
+
+/* Parse @spec (the text after --blk / --net) and start serving the device;
+ * *out (if non-NULL) points at it. On failure returns -errno and sets *err to
+ * a malloc'd reason. */
+int device_add(struct sluiced *s, enum device_type type, const char *spec,
+               struct device **out, char **err);
+/* Stop serving (waits for in-flight I/O) and remove the socket. Returns 0 or
+ * -ENOENT. */
+int device_remove(struct sluiced *s, const char *id);
+void devices_destroy_all(struct sluiced *s);
+/* Find by id or socket path; NULL when absent. */
+struct device *device_find(struct sluiced *s, const char *id);
+/* JSON descriptions for the control socket. */
+struct json_object *device_describe(const struct device *d);
+struct json_object *device_stats_json(const struct device *d);
+
+/* Register the control methods on @srv. */
+struct jrpc_server;
+int control_register(struct jrpc_server *srv, struct sluiced *s);
+
+#endif
