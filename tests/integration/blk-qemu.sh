@@ -6,6 +6,8 @@
 #   blockdev  backing loop block device
 #   readonly  readonly device: guest writes fail, the file is unchanged
 #   reconnect QEMU is killed mid-write; a new QEMU attaches and is served
+#   control   the device is added, inspected and removed at run time through
+#             the JSON-RPC control socket with `sluice dev`
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -133,6 +135,36 @@ GUEST
     run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) ||
         fail "second guest failed"
     stop_sluiced "$SOCK"
+    check_backing "$IMG"
+    ;;
+control)
+    SLUICE=$SLUICE_BUILD/tools/sluice/sluice
+    export SLUICE_CONTROL=$WORK/control.sock
+    start_sluiced --control "$SLUICE_CONTROL"
+    [ "$("$SLUICE" dev list --json | tr -d ' \n')" = "[]" ] || fail "fresh sluiced lists devices"
+    id=$("$SLUICE" dev add blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test,id=disk0")
+    [ "$id" = disk0 ] || fail "dev add printed '$id'"
+    # Bad requests fail with a reason and change nothing.
+    rc=0; "$SLUICE" dev add blk "socket=$WORK/x.sock,path=$WORK/missing.img" 2>"$WORK/err" || rc=$?
+    [ $rc = 1 ] && grep -q "missing.img" "$WORK/err" || fail "adding a missing file: rc=$rc $(cat "$WORK/err")"
+    rc=0; "$SLUICE" dev add blk "socket=$SOCK,path=$IMG" 2>"$WORK/err" || rc=$?
+    [ $rc = 1 ] && grep -q "exists" "$WORK/err" || fail "adding a duplicate socket: rc=$rc"
+    rc=0; "$SLUICE" dev stats nosuch 2>"$WORK/err" || rc=$?
+    [ $rc = 1 ] && grep -q "no such device" "$WORK/err" || fail "stats of a missing device: rc=$rc"
+    "$SLUICE" dev list | grep -q "disk0.*listening" || fail "device not listed as listening"
+    run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) || fail "guest script failed"
+    "$SLUICE" dev stats disk0 --json >"$WORK/stats.json"
+    python3 - "$WORK/stats.json" $SIZE <<'PY' || fail "statistics wrong: $(cat "$WORK/stats.json")"
+import json, sys
+st, size = json.load(open(sys.argv[1])), int(sys.argv[2])
+assert st["bytes_written"] >= size and st["bytes_read"] >= size, st
+assert st["writes"] > 0 and st["reads"] > 0 and st["flushes"] > 0, st
+assert st["discards"] >= 1 and st["write_zeroes"] >= 1 and st["errors"] == 0, st
+PY
+    "$SLUICE" dev remove disk0
+    [ ! -e "$SOCK" ] || fail "socket left after dev remove"
+    [ "$("$SLUICE" dev list --json | tr -d ' \n')" = "[]" ] || fail "device still listed"
+    stop_sluiced "$SOCK" "$SLUICE_CONTROL"
     check_backing "$IMG"
     ;;
 *)
