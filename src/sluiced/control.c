@@ -3,7 +3,9 @@
  *   device.add    {"type": "blk", "spec": "socket=...,path=..."} -> {"id"}
  *   device.remove {"id": ID-or-socket}                          -> null
  *   device.list   {}                                            -> [device...]
- *   device.stats  {"id": ID-or-socket}                          -> {counters} */
+ *   device.stats  {"id": ID-or-socket}                          -> {counters}
+ *   device.refresh {"id": ID-or-socket}     -> {"size_bytes"}: re-read the
+ *                 backing size and tell the guest (volume resized) */
 #include <string.h>
 
 #include "core/jsonrpc.h"
@@ -95,6 +97,30 @@ static int m_stats(void *ctx, struct json_object *params, struct json_object **r
     return 0;
 }
 
+static int m_refresh(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+{
+    const char *id = param_str(params, "id");
+    struct device *d;
+    uint64_t size = 0;
+    int r;
+
+    if (!id) {
+        *errmsg = strdup("params must hold an \"id\" string");
+        return -EINVAL;
+    }
+    d = device_find(ctx, id);
+    if (!d) {
+        *errmsg = strdup("no such device");
+        return -ENOENT;
+    }
+    r = device_refresh(d, &size);
+    if (r < 0)
+        return r;
+    *result = json_object_new_object();
+    json_object_object_add(*result, "size_bytes", json_object_new_int64((int64_t)size));
+    return 0;
+}
+
 int control_register(struct jrpc_server *srv, struct sluiced *s)
 {
     int r = 0;
@@ -102,5 +128,6 @@ int control_register(struct jrpc_server *srv, struct sluiced *s)
     r = r ?: jrpc_register(srv, "device.remove", m_remove, s);
     r = r ?: jrpc_register(srv, "device.list", m_list, s);
     r = r ?: jrpc_register(srv, "device.stats", m_stats, s);
+    r = r ?: jrpc_register(srv, "device.refresh", m_refresh, s);
     return r;
 }

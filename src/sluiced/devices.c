@@ -280,6 +280,26 @@ int device_remove(struct sluiced *s, const char *id)
     return -ENOENT;
 }
 
+int device_refresh(struct device *d, uint64_t *size_out)
+{
+    uint64_t old;
+    int r;
+
+    if (d->type != DEV_BLK)
+        return -EOPNOTSUPP;
+    old = bdev_get_info(d->bd)->size;
+    r = bdev_refresh_size(d->bd);
+    if (r < 0)
+        return r;
+    *size_out = bdev_get_info(d->bd)->size;
+    if (*size_out == old)
+        return 0;
+    log_info("%s: capacity %llu -> %llu bytes", d->id, (unsigned long long)old,
+             (unsigned long long)*size_out);
+    /* Tells a connected frontend (CONFIG_CHANGE_MSG) to re-read the config. */
+    return vblk_set_capacity(d->blk, *size_out);
+}
+
 void devices_destroy_all(struct sluiced *s)
 {
     for (unsigned i = 0; i < MAX_DEVICES; i++) {

@@ -6,6 +6,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/evloop.h"
 #include "core/uloop.h"
@@ -35,6 +36,10 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
  * -ENOENT. */
 int device_remove(struct sluiced *s, const char *id);
 void devices_destroy_all(struct sluiced *s);
+/* Re-read the backing size (after the file or volume grew or shrank) and
+ * notify the frontend. Returns 0, -EOPNOTSUPP (not a block device) or
+ * -errno; *size_out is the new size in bytes. */
+int device_refresh(struct device *d, uint64_t *size_out);
 /* Find by id or socket path; NULL when absent. */
 struct device *device_find(struct sluiced *s, const char *id);
 /* JSON descriptions for the control socket. */

@@ -8,6 +8,8 @@
 #   reconnect QEMU is killed mid-write; a new QEMU attaches and is served
 #   control   the device is added, inspected and removed at run time through
 #             the JSON-RPC control socket with `sluice dev`
+#   resize    the backing file grows under a running guest; `sluice dev
+#             refresh` makes the guest see the new capacity (CONFIG_CHANGE_MSG)
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -166,6 +168,35 @@ PY
     [ "$("$SLUICE" dev list --json | tr -d ' \n')" = "[]" ] || fail "device still listed"
     stop_sluiced "$SOCK" "$SLUICE_CONTROL"
     check_backing "$IMG"
+    ;;
+resize)
+    SLUICE=$SLUICE_BUILD/tools/sluice/sluice
+    export SLUICE_CONTROL=$WORK/control.sock
+    NEW=$((SIZE * 2))
+    cat >"$WORK/guest-resize.sh" <<GUEST
+io=/sluice-files/guestio
+echo "guest: size \$(\$io size /dev/vda)"
+i=0
+while [ "\$(\$io size /dev/vda)" != $NEW ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
+[ "\$(\$io size /dev/vda)" = $NEW ] || { echo "guest: capacity never changed"; exit 1; }
+echo "guest: resized to \$(\$io size /dev/vda)"
+\$io fill /dev/vda 77 $SIZE $SIZE && \$io verify /dev/vda 77 $SIZE $SIZE && \$io flush /dev/vda
+GUEST
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$IMG,id=disk0,queues=2"
+    run_guest "$WORK/guest-resize.sh" "$WORK/guest.log" $(qemu_blk_args) >/dev/null 2>&1 &
+    RUNNER=$!
+    for i in $(seq 600); do
+        grep -q "guest: size" "$WORK/guest.log" 2>/dev/null && break
+        sleep 0.2
+    done
+    grep -q "guest: size $SIZE" "$WORK/guest.log" || fail "guest did not report its size"
+    truncate -s $NEW "$IMG"
+    [ "$("$SLUICE" dev refresh disk0 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["size_bytes"])')" = $NEW ] ||
+        fail "refresh did not report the new size"
+    wait $RUNNER || fail "guest failed: $(tail -5 "$WORK/guest.log")"
+    grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "guest did not see the new size"
+    stop_sluiced "$SOCK"
+    "$GUESTIO" verify "$IMG" 77 $SIZE $SIZE || fail "data in the grown area is wrong"
     ;;
 *)
     fail "unknown mode $MODE"

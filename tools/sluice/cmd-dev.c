@@ -22,6 +22,7 @@ static void usage(FILE *f)
 "  sluice dev add blk|net SPEC         start serving (SPEC as for sluiced --blk/--net)\n"
 "  sluice dev remove ID                stop serving (ID or socket path)\n"
 "  sluice dev stats ID [--json]        request counters\n"
+"  sluice dev refresh ID               re-read the backing size, tell the guest\n"
 "\n"
 "The control socket is --control PATH, else $SLUICE_CONTROL, else " DEFAULT_CONTROL ".\n");
 }
@@ -147,13 +148,15 @@ int cmd_dev(int argc, char **argv)
                     printf("%s\n", json_object_get_string(id));
             }
         }
-    } else if (!strcmp(verb, "remove") || !strcmp(verb, "stats")) {
+    } else if (!strcmp(verb, "remove") || !strcmp(verb, "stats") || !strcmp(verb, "refresh")) {
+        char method[32];
         if (nargs != 1)
-            return cli_usage(!strcmp(verb, "remove") ? "dev remove" : "dev stats", "expected one device ID");
+            return cli_usage(verb, "expected one device ID");
         params = json_object_new_object();
         json_object_object_add(params, "id", json_object_new_string(args[0]));
-        rc = call(control, !strcmp(verb, "remove") ? "device.remove" : "device.stats", params, &result);
-        if (rc == EXIT_OK && !strcmp(verb, "stats")) {
+        snprintf(method, sizeof(method), "device.%s", verb);
+        rc = call(control, method, params, &result);
+        if (rc == EXIT_OK && strcmp(verb, "remove")) {
             if (json)
                 printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY));
             else
