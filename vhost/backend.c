@@ -442,7 +442,7 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
     struct vu_vring_state st;
 
     if (!vq)
-        return -EINVAL;
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
     queue_stop(dev, vq);
     vq->kicked = false;
     close_fd(&vq->kick_fd);
@@ -601,24 +601,26 @@ static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
         return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
     size = vq_inflight_queue_size(in.queue_size) * in.num_queues;
     fd = memfd_create("sluice-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
-        return neg_errno();
+    if (fd < 0) {
+        r = neg_errno();
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
+    }
     if (ftruncate(fd, (off_t)size) < 0) {
         r = neg_errno();
         close(fd);
-        return r;
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
     }
     r = inflight_map(dev, fd, size, 0, in.num_queues, in.queue_size);
     if (r < 0) {
         close(fd);
-        return r;
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
     }
     memset(&out, 0, sizeof(out));
     out.mmap_size = size;
     out.mmap_offset = 0;
     out.num_queues = in.num_queues;
     out.queue_size = in.queue_size;
-    r = reply(dev, msg, &out, msg->hdr.size < sizeof(out) ? sizeof(out) : msg->hdr.size, &fd, 1);
+    r = reply(dev, msg, &out, sizeof(out), &fd, 1);
     close(fd);
     return r;
 }
@@ -683,6 +685,19 @@ static bool needs_owner(uint32_t req)
     }
 }
 
+/* Requests the frontend waits on a reply for. */
+static bool has_reply(uint32_t req)
+{
+    switch (req) {
+    case VU_GET_FEATURES: case VU_GET_PROTOCOL_FEATURES: case VU_GET_VRING_BASE:
+    case VU_GET_QUEUE_NUM: case VU_GET_CONFIG: case VU_GET_INFLIGHT_FD:
+    case VU_GET_MAX_MEM_SLOTS: case VU_GET_STATUS:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Handle one message. Returns 0 when handled (a reply already sent where the
  * request has one), -errno to report failure to the frontend (REPLY_ACK),
  * or sets *fatal when the connection must go. */
@@ -692,10 +707,17 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
     int r;
 
     *replied = false;
-    if (msg->hdr.size < min_payload(req))
-        return -EINVAL;
-    if (needs_owner(req) && !dev->owner)
-        return -EPERM;
+    r = msg->hdr.size < min_payload(req) ? -EINVAL :
+        needs_owner(req) && !dev->owner ? -EPERM : 0;
+    if (r < 0) {
+        /* A refused query still gets its (empty) reply: the frontend is
+         * blocked reading it. */
+        if (has_reply(req)) {
+            *replied = true;
+            return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
+        }
+        return r;
+    }
 
     switch (req) {
     case VU_GET_FEATURES:

@@ -138,10 +138,13 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
     req->bytes = 0;
     req->op.cb = io_done;
     if (in_size < 1) {
-        /* Nowhere to put a status: the guest broke the protocol. */
+        /* Nowhere to put a status: the guest broke the protocol. The chain
+         * still goes back (nothing written), or vq_stop() would wait for it
+         * forever. */
         vq_set_broken(q->vq, "virtio-blk request without a status byte");
         req->next_free = q->free;
         q->free = req;
+        vq_push(q->vq, req->elem.head, 0);
         return;
     }
     /* Descriptors of length zero never become iovecs, so the last iovec
@@ -226,8 +229,13 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
             finish(req, VIRTIO_BLK_S_UNSUPP);
             return;
         }
-        if (seg.num_sectors > MAX_DISCARD_SECTORS || (!wz && (seg.flags & ~0u)) ||
-            (wz && (seg.flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)) ||
+        /* Virtio 1.2 5.2.6.2: unmap on a discard, or an unknown flag, is
+         * unsupported. */
+        if ((!wz && seg.flags) || (wz && (seg.flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))) {
+            finish(req, VIRTIO_BLK_S_UNSUPP);
+            return;
+        }
+        if (seg.num_sectors > MAX_DISCARD_SECTORS ||
             seg.sector > UINT64_MAX / SECTOR ||
             !range_within(seg.sector * SECTOR, (uint64_t)seg.num_sectors * SECTOR,
                           b->cfg.capacity)) {

@@ -55,6 +55,10 @@ static void call_cb(struct uloop_op *op, int res, uint32_t flags)
     (void)flags;
     if (res < 0 && res != -ECANCELED)
         log_debug("virtqueue %u: call eventfd write: %s", vq->index, strerror(-res));
+    vq->calls_inflight--;
+    /* A stop may be waiting for this write (it references vq->call_op). */
+    if (vq->stopping)
+        uloop_defer(vq->loop, &vq->flush_defer);
 }
 
 static bool should_notify(struct vq *vq)
@@ -73,9 +77,8 @@ static bool should_notify(struct vq *vq)
     return !valid || need_event(event, new_idx, old);
 }
 
-static void flush_used(struct uloop_defer *d)
+static void flush_used(struct vq *vq)
 {
-    struct vq *vq = container_of(d, struct vq, flush_defer);
     uint16_t from = vq->published_idx;
 
     if (vq->published_idx == vq->used_idx || !vq->used)
@@ -96,17 +99,24 @@ static void flush_used(struct uloop_defer *d)
         struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
         io_uring_prep_write(sqe, vq->call_fd, &call_one, sizeof(call_one), 0);
         uloop_sqe_set_op(sqe, &vq->call_op);
+        vq->calls_inflight++;
         vq->stats.notifies++;
     }
 }
 
 /* ---- stop / drain ----------------------------------------------------- */
 
+/* Only called from flush_deferred(): once the stop completes, the control
+ * thread may reset or free the queue, so nothing on the loop may still refer
+ * to it (a queued flush_defer, a pending kick read or call write, a device
+ * callback that is still running). */
 static void check_stopped(struct vq *vq)
 {
     if (!vq->stopping || vq->kick_armed || vq->inuse)
         return;
-    flush_used(&vq->flush_defer);
+    flush_used(vq);
+    if (vq->calls_inflight)
+        return;   /* call_cb() comes back */
     vq->stopping = false;
     vq->running = false;
     if (vq->stopped) {
@@ -114,6 +124,18 @@ static void check_stopped(struct vq *vq)
         vq->stopped = NULL;
         completion_done(c);
     }
+}
+
+/* Runs after the loop's current batch: publishes the used ring, and
+ * completes a pending stop. */
+static void flush_deferred(struct uloop_defer *d)
+{
+    struct vq *vq = container_of(d, struct vq, flush_defer);
+
+    if (vq->stopping)
+        check_stopped(vq);
+    else
+        flush_used(vq);
 }
 
 /* ---- kicks ------------------------------------------------------------ */
@@ -140,7 +162,7 @@ static void kick_cb(struct uloop_op *op, int res, uint32_t flags)
 
     vq->kick_armed = false;
     if (vq->stopping) {
-        check_stopped(vq);
+        uloop_defer(vq->loop, &vq->flush_defer);
         return;
     }
     if (res < 0 && res != -EINTR && res != -EAGAIN) {
@@ -252,7 +274,7 @@ int vq_start(struct vq *vq)
     }
     vq->kick_op.cb = kick_cb;
     vq->call_op.cb = call_cb;
-    vq->flush_defer.fn = flush_used;
+    vq->flush_defer.fn = flush_deferred;
     return uloop_call(vq->loop, start_on_loop, vq);
 }
 
@@ -266,7 +288,7 @@ static void stop_on_loop(void *arg)
         io_uring_prep_cancel(sqe, &vq->kick_op, 0);
         io_uring_sqe_set_data(sqe, NULL);
     }
-    check_stopped(vq);
+    uloop_defer(vq->loop, &vq->flush_defer);
 }
 
 void vq_stop(struct vq *vq)
@@ -478,9 +500,8 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len)
     vq->used_idx++;
     if (vq->inuse)
         vq->inuse--;
+    /* Also completes a pending stop, after the caller returned. */
     uloop_defer(vq->loop, &vq->flush_defer);
-    if (vq->stopping)
-        check_stopped(vq);
 }
 
 /* ---- iovec helpers ---------------------------------------------------- */

@@ -94,6 +94,7 @@ struct vq {
     uint16_t *resubmit;        /* heads to hand out again after reconnect */
     unsigned resubmit_n, resubmit_pos;
     bool kick_armed;
+    unsigned calls_inflight;   /* call eventfd writes not completed yet */
     uint64_t kick_buf;
     struct uloop_op kick_op;
     struct uloop_op call_op;

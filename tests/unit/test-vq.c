@@ -1,0 +1,1490 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for vhost/vq.c: split virtqueues on the device side.
+ *
+ * The guest is a real memfd mapped through vu_mem_add; the test writes the
+ * descriptor table and rings in it like a driver would. The queue runs on a
+ * real uloop worker thread: everything that must run on the worker (vq_pop,
+ * vq_push) goes through uloop_call, and loop_sync() waits until the deferred
+ * used-ring flush of earlier calls has run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "core/log.h"
+#include "core/uloop.h"
+#include "guest.h"
+#include "vhost/mem.h"
+#include "vhost/vq.h"
+
+#define QNUM 8
+#define GSIZE (256 * 1024ull)
+#define GPA0 0x100000ull
+#define UVA0 0x7f3300000000ull
+#define MAXIOV 64
+
+#define R 0
+#define N VRING_DESC_F_NEXT
+#define W VRING_DESC_F_WRITE
+#define I VRING_DESC_F_INDIRECT
+
+static struct uloop *g_loop;
+
+struct fx {
+    struct guest g;
+    struct vu_mem mem;
+    struct tring r;
+    struct vq vq;
+    int kick, call, err;
+    struct vq_inflight_region *ifl;
+    /* Written on the worker (read after a uloop_call). */
+    unsigned broken_cbs;
+    unsigned handled_calls;
+    uint16_t heads[64];
+    unsigned nheads;
+    bool handler_pushes;
+    struct iovec iov[MAXIOV];
+};
+
+/* ---- worker helpers --------------------------------------------------- */
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+/* After this, every deferred flush queued by earlier calls has run and its
+ * call-eventfd write has been submitted. */
+static void loop_sync(struct uloop *l)
+{
+    uloop_call(l, noop, NULL);
+    uloop_call(l, noop, NULL);
+}
+
+struct pop_call {
+    struct fx *f;
+    struct vq_elem e;
+    unsigned max;
+    int r;
+};
+
+static void pop_on_loop(void *arg)
+{
+    struct pop_call *c = arg;
+    c->e.iov = c->f->iov;
+    c->r = vq_pop(&c->f->vq, &c->e, c->max);
+}
+
+static int pop(struct fx *f, struct vq_elem *e, unsigned max)
+{
+    struct pop_call c = { .f = f, .max = max };
+
+    assert_int_equal(uloop_call(f->vq.loop, pop_on_loop, &c), 0);
+    if (e)
+        *e = c.e;
+    return c.r;
+}
+
+static uint16_t pop_head(struct fx *f)
+{
+    struct vq_elem e;
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    return e.head;
+}
+
+struct push_call {
+    struct fx *f;
+    unsigned n;
+    uint16_t heads[QNUM];
+    uint32_t len;
+    /* State seen right after the pushes, before the deferred flush. */
+    uint16_t used_idx_after;
+    uint8_t inflight_after[QNUM];
+};
+
+static void push_on_loop(void *arg)
+{
+    struct push_call *c = arg;
+    struct vq *vq = &c->f->vq;
+
+    for (unsigned i = 0; i < c->n; i++)
+        vq_push(vq, c->heads[i], c->len);
+    c->used_idx_after = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+    if (vq->ifl)
+        for (unsigned i = 0; i < QNUM; i++)
+            c->inflight_after[i] = vq->ifl->desc[i].inflight;
+}
+
+static void push(struct fx *f, uint16_t head, uint32_t len)
+{
+    struct push_call c = { .f = f, .n = 1, .heads = { head }, .len = len };
+
+    assert_int_equal(uloop_call(f->vq.loop, push_on_loop, &c), 0);
+    loop_sync(f->vq.loop);
+}
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static void record_handle(struct vq *vq)
+{
+    struct fx *f = vq->priv;
+    struct vq_elem e;
+
+    f->handled_calls++;
+    e.iov = f->iov;
+    while (vq_pop(vq, &e, MAXIOV) == 1) {
+        if (f->nheads < 64)
+            f->heads[f->nheads++] = e.head;
+        if (f->handler_pushes)
+            vq_push(vq, e.head, 0);
+    }
+}
+
+static void on_broken(struct vq *vq)
+{
+    struct fx *f = vq->priv;
+    f->broken_cbs++;
+}
+
+static void vq_configure(struct fx *f, struct uloop *loop)
+{
+    vq_init(&f->vq, 0);
+    f->vq.num = QNUM;
+    f->vq.desc_uva = tring_desc_uva(&f->r);
+    f->vq.avail_uva = tring_avail_uva(&f->r);
+    f->vq.used_uva = tring_used_uva(&f->r);
+    f->vq.addr_set = true;
+    f->vq.kick_fd = f->kick;
+    f->vq.call_fd = f->call;
+    f->vq.err_fd = f->err;
+    f->vq.mem = &f->mem;
+    f->vq.loop = loop;
+    f->vq.handle = record_handle;
+    f->vq.on_broken = on_broken;
+    f->vq.priv = f;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct vu_mem_region_desc d;
+
+    guest_create(&f->g, "test-vq", GSIZE, GPA0, UVA0);
+    d = guest_region(&f->g, 0, GSIZE);
+    assert_int_equal(vu_mem_add(&f->mem, &d, f->g.fd), 0);
+    tring_init(&f->r, &f->g, QNUM);
+    f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    f->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(f->kick >= 0 && f->call >= 0 && f->err >= 0);
+    vq_configure(f, g_loop);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    if (f->vq.running)
+        vq_stop(&f->vq);
+    free(f->vq.resubmit);
+    close(f->kick);
+    if (f->call >= 0)
+        close(f->call);
+    close(f->err);
+    vu_mem_clear(&f->mem);
+    guest_destroy(&f->g);
+    free(f->ifl);
+    free(f);
+    return 0;
+}
+
+static void start(struct fx *f)
+{
+    assert_int_equal(vq_start(&f->vq), 0);
+    assert_true(f->vq.running);
+}
+
+/* Allocate a guest buffer filled with pattern(seed). */
+static uint64_t gbuf(struct fx *f, uint32_t len, uint32_t seed)
+{
+    uint64_t gpa = guest_alloc(&f->g, len, 16);
+    pattern_fill(guest_ptr(&f->g, gpa), len, seed, 0);
+    return gpa;
+}
+
+/* The device's view (vq mapping) of guest address @gpa. */
+static void *hva(struct fx *f, uint64_t gpa)
+{
+    return vu_mem_gpa_range(&f->mem, gpa, 1);
+}
+
+/* One single-descriptor chain at @head: 16 readable bytes. */
+static void simple_chain(struct fx *f, uint16_t head)
+{
+    tring_desc(&f->r, head, gbuf(f, 16, head), 16, R, 0);
+}
+
+/* ---- start / stop ----------------------------------------------------- */
+
+static void test_start_validation(void **state)
+{
+    struct fx *f = *state;
+
+    f->vq.num = 0;
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.num = VQ_MAX_SIZE + 1;
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.num = QNUM;
+    f->vq.kick_fd = -1;
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.kick_fd = f->kick;
+    f->vq.addr_set = false;
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.addr_set = true;
+    /* Alignment: desc 16, avail 2, used 4. */
+    f->vq.desc_uva += 8;
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.desc_uva -= 8;
+    f->vq.avail_uva += 1;
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.avail_uva -= 1;
+    f->vq.used_uva += 2;
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.used_uva -= 2;
+    /* Rings outside guest memory (uva space), or running off its end. */
+    f->vq.desc_uva = GPA0;   /* a gpa, not a uva */
+    assert_int_equal(vq_start(&f->vq), -EFAULT);
+    f->vq.desc_uva = tring_desc_uva(&f->r);
+    f->vq.used_uva = UVA0 + GSIZE - 8;
+    assert_int_equal(vq_start(&f->vq), -EFAULT);
+    f->vq.used_uva = tring_used_uva(&f->r);
+    f->vq.avail_uva = UVA0 + GSIZE - 6;   /* header fits, the ring does not */
+    assert_int_equal(vq_start(&f->vq), -EFAULT);
+    f->vq.avail_uva = tring_avail_uva(&f->r);
+    assert_false(f->vq.running);
+    start(f);
+    /* Starting a running queue is a no-op. */
+    assert_int_equal(vq_start(&f->vq), 0);
+}
+
+static void test_stop_reports_base_and_restarts(void **state)
+{
+    struct fx *f = *state;
+
+    for (uint16_t h = 0; h < 4; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    start(f);
+    for (uint16_t h = 0; h < 3; h++) {
+        assert_int_equal(pop_head(f), h);
+        push(f, h, 0);
+    }
+    vq_stop(&f->vq);
+    assert_false(f->vq.running);
+    assert_int_equal(f->vq.base, 3);
+    assert_int_equal(tring_used_idx(&f->r), 3);
+    /* Stopped: nothing pops. */
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    /* Restart from the base: the fourth chain comes next. */
+    start(f);
+    assert_int_equal(pop_head(f), 3);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    push(f, 3, 0);
+    assert_int_equal(tring_used_idx(&f->r), 4);
+    assert_int_equal(tring_used(&f->r, 3).id, 3);
+    /* A restart with another base (as SET_VRING_BASE would give). */
+    vq_stop(&f->vq);
+    assert_int_equal(f->vq.base, 4);
+    simple_chain(f, 5);
+    tring_avail(&f->r, 5);     /* avail idx 5, slot 4 */
+    f->vq.base = 4;
+    start(f);
+    assert_int_equal(pop_head(f), 5);
+    push(f, 5, 0);
+}
+
+struct late_push {
+    struct fx *f;
+    uint16_t head;
+};
+
+static void *late_push_thread(void *arg)
+{
+    struct late_push *lp = arg;
+    struct push_call c = { .f = lp->f, .n = 1, .heads = { lp->head } };
+
+    usleep(50 * 1000);
+    uloop_call(lp->f->vq.loop, push_on_loop, &c);
+    return NULL;
+}
+
+static void test_stop_waits_for_inflight(void **state)
+{
+    struct fx *f = *state;
+    struct late_push lp = { f, 2 };
+    pthread_t t;
+
+    simple_chain(f, 2);
+    tring_avail(&f->r, 2);
+    start(f);
+    assert_int_equal(pop_head(f), 2);
+    assert_int_equal(pthread_create(&t, NULL, late_push_thread, &lp), 0);
+    /* Returns only once the popped chain was pushed and published. */
+    vq_stop(&f->vq);
+    assert_int_equal(tring_used_idx(&f->r), 1);
+    assert_int_equal(tring_used(&f->r, 0).id, 2);
+    assert_int_equal(f->vq.inuse, 0);
+    assert_false(f->vq.running);
+    assert_int_equal(f->vq.base, 1);
+    pthread_join(t, NULL);
+}
+
+/* ---- chains ----------------------------------------------------------- */
+
+static void test_chain_normal(void **state)
+{
+    struct fx *f = *state;
+    uint64_t a = gbuf(f, 16, 1), b = gbuf(f, 100, 2), c = gbuf(f, 1, 3);
+    struct vq_elem e;
+
+    /* head 3 -> 5 -> 1: two readable buffers, then one writable. */
+    tring_desc(&f->r, 3, a, 16, R | N, 5);
+    tring_desc(&f->r, 5, b, 100, R | N, 1);
+    tring_desc(&f->r, 1, c, 1, W, 0);
+    tring_avail(&f->r, 3);
+    start(f);
+    assert_int_equal(pop(f, &e, 3), 1);   /* exactly max_iov segments */
+    assert_int_equal(e.head, 3);
+    assert_int_equal(e.out_num, 2);
+    assert_int_equal(e.in_num, 1);
+    assert_ptr_equal(e.iov, f->iov);
+    assert_ptr_equal(e.iov[0].iov_base, hva(f, a));
+    assert_int_equal(e.iov[0].iov_len, 16);
+    assert_ptr_equal(e.iov[1].iov_base, hva(f, b));
+    assert_int_equal(e.iov[1].iov_len, 100);
+    assert_ptr_equal(e.iov[2].iov_base, hva(f, c));
+    assert_int_equal(e.iov[2].iov_len, 1);
+    assert_memory_equal(e.iov[1].iov_base, guest_ptr(&f->g, b), 100);
+    /* The device's writes reach the guest. */
+    *(uint8_t *)e.iov[2].iov_base = 0x77;
+    assert_int_equal(*(uint8_t *)guest_ptr(&f->g, c), 0x77);
+    assert_int_equal(f->vq.inuse, 1);
+    /* Ring empty now. */
+    assert_int_equal(pop(f, &e, MAXIOV), 0);
+    assert_int_equal(f->vq.inuse, 1);
+
+    /* Nothing published yet; push publishes id/len and notifies once. */
+    assert_int_equal(tring_used_idx(&f->r), 0);
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    push(f, 3, 1);
+    assert_int_equal(tring_used_idx(&f->r), 1);
+    assert_int_equal(tring_used(&f->r, 0).id, 3);
+    assert_int_equal(tring_used(&f->r, 0).len, 1);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(f->vq.inuse, 0);
+    assert_int_equal(f->vq.stats.elems, 1);
+    assert_int_equal(f->vq.stats.notifies, 1);
+    assert_false(f->vq.broken);
+}
+
+static void test_batch_single_notify(void **state)
+{
+    struct fx *f = *state;
+    struct push_call c = { .f = f, .n = 3, .heads = { 4, 0, 6 }, .len = 9 };
+
+    for (unsigned i = 0; i < 3; i++) {
+        simple_chain(f, c.heads[i]);
+        tring_avail(&f->r, c.heads[i]);
+    }
+    start(f);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(pop_head(f), c.heads[i]);
+    /* Three pushes in one loop iteration: one used-index store, one call. */
+    assert_int_equal(uloop_call(g_loop, push_on_loop, &c), 0);
+    assert_int_equal(c.used_idx_after, 0);   /* deferred until the batch ends */
+    loop_sync(g_loop);
+    assert_int_equal(tring_used_idx(&f->r), 3);
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(tring_used(&f->r, i).id, c.heads[i]);
+        assert_int_equal(tring_used(&f->r, i).len, 9);
+    }
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(f->vq.stats.notifies, 1);
+}
+
+static void test_full_ring_and_wrap(void **state)
+{
+    struct fx *f = *state;
+
+    /* Start near the 16-bit wrap of the indices. */
+    f->r.avail_idx = 0xfffc;
+    f->r.used->idx = 0xfffc;
+    f->vq.base = 0xfffc;
+    for (uint16_t h = 0; h < QNUM; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, (uint16_t)(QNUM - 1 - h));
+    }
+    assert_int_equal(f->r.avail->idx, (uint16_t)(0xfffc + QNUM));
+    start(f);
+    /* A full ring (avail idx exactly num ahead) is legal. */
+    for (uint16_t h = 0; h < QNUM; h++)
+        assert_int_equal(pop_head(f), QNUM - 1 - h);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    for (uint16_t h = 0; h < QNUM; h++)
+        push(f, (uint16_t)(QNUM - 1 - h), h);
+    assert_int_equal(tring_used_idx(&f->r), (uint16_t)(0xfffc + QNUM));
+    for (uint16_t h = 0; h < QNUM; h++) {
+        assert_int_equal(tring_used(&f->r, (uint16_t)(0xfffc + h)).id, QNUM - 1 - h);
+        assert_int_equal(tring_used(&f->r, (uint16_t)(0xfffc + h)).len, h);
+    }
+    assert_false(f->vq.broken);
+}
+
+static void test_chain_max_length(void **state)
+{
+    struct fx *f = *state;
+    struct vq_elem e;
+
+    /* A chain using every descriptor once is the longest legal chain. */
+    for (uint16_t i = 0; i < QNUM; i++)
+        tring_desc(&f->r, i, gbuf(f, 8, i), 8, R | (i + 1 < QNUM ? N : 0), i + 1);
+    tring_avail(&f->r, 0);
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.out_num, QNUM);
+    assert_int_equal(e.in_num, 0);
+    push(f, 0, 0);
+}
+
+static void test_zero_length_skipped(void **state)
+{
+    struct fx *f = *state;
+    uint64_t a = gbuf(f, 16, 1), c = gbuf(f, 4, 2);
+    struct vq_elem e;
+
+    /* Zero-length descriptors carry nothing, even with a bogus address. */
+    tring_desc(&f->r, 0, a, 16, R | N, 1);
+    tring_desc(&f->r, 1, 0xdead00000000ull, 0, R | N, 2);
+    tring_desc(&f->r, 2, c, 4, W | N, 3);
+    tring_desc(&f->r, 3, 0, 0, W, 0);
+    tring_avail(&f->r, 0);
+    start(f);
+    assert_int_equal(pop(f, &e, 2), 1);
+    assert_int_equal(e.out_num, 1);
+    assert_int_equal(e.in_num, 1);
+    assert_ptr_equal(e.iov[0].iov_base, hva(f, a));
+    assert_ptr_equal(e.iov[1].iov_base, hva(f, c));
+    assert_int_equal(e.iov[1].iov_len, 4);
+    push(f, 0, 4);
+}
+
+static void test_buffer_across_regions(void **state)
+{
+    struct fx *f = *state;
+    struct vu_mem_region_desc lo = guest_region(&f->g, 0, GSIZE / 2);
+    struct vu_mem_region_desc hi = guest_region(&f->g, GSIZE / 2, GSIZE / 2);
+    uint64_t span = GPA0 + GSIZE / 2 - 10;
+    struct vq_elem e;
+    uint8_t buf[30];
+
+    /* Same guest, as two regions adjacent in gpa but not in uva. */
+    hi.userspace_addr += 0x10000000;
+    vu_mem_clear(&f->mem);
+    assert_int_equal(vu_mem_add(&f->mem, &lo, f->g.fd), 0);
+    assert_int_equal(vu_mem_add(&f->mem, &hi, f->g.fd), 0);
+    pattern_fill(guest_ptr(&f->g, span), 30, 9, 0);
+    tring_desc(&f->r, 0, span, 30, R, 0);
+    tring_avail(&f->r, 0);
+    tring_desc(&f->r, 1, span, 30, R, 0);
+    tring_avail(&f->r, 1);
+    start(f);
+    /* One descriptor, two segments, same bytes. */
+    assert_int_equal(pop(f, &e, 2), 1);
+    assert_int_equal(e.out_num, 2);
+    assert_int_equal(e.iov[0].iov_len, 10);
+    assert_int_equal(e.iov[1].iov_len, 20);
+    assert_int_equal(iov_to_buf(e.iov, 2, 0, buf, sizeof(buf)), 30);
+    assert_memory_equal(buf, guest_ptr(&f->g, span), 30);
+    push(f, 0, 0);
+    /* The split counts against max_iov. */
+    assert_int_equal(pop(f, &e, 1), -E2BIG);
+    assert_true(f->vq.broken);
+}
+
+static void test_indirect_normal(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t = guest_alloc(&f->g, 3 * 16, 16);
+    struct vring_desc *tab = guest_ptr(&f->g, t);
+    uint64_t a = gbuf(f, 16, 1), b = gbuf(f, 512, 2), c = gbuf(f, 1, 3);
+    struct vq_elem e;
+
+    /* The table's own chain order: 0 -> 2 -> 1. */
+    tab[0] = (struct vring_desc){ a, 16, N, 2 };
+    tab[2] = (struct vring_desc){ b, 512, W | N, 1 };
+    tab[1] = (struct vring_desc){ c, 1, W, 0 };
+    tring_desc(&f->r, 6, t, 3 * 16, I, 0);
+    tring_avail(&f->r, 6);
+    f->vq.indirect = true;
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.head, 6);
+    assert_int_equal(e.out_num, 1);
+    assert_int_equal(e.in_num, 2);
+    assert_ptr_equal(e.iov[0].iov_base, hva(f, a));
+    assert_ptr_equal(e.iov[1].iov_base, hva(f, b));
+    assert_int_equal(e.iov[1].iov_len, 512);
+    assert_ptr_equal(e.iov[2].iov_base, hva(f, c));
+    push(f, 6, 513);
+    assert_int_equal(tring_used(&f->r, 0).id, 6);
+    assert_int_equal(tring_used(&f->r, 0).len, 513);
+}
+
+static void test_indirect_long_table(void **state)
+{
+    struct fx *f = *state;
+    /* An indirect table may be longer than the queue. */
+    const unsigned n = 3 * QNUM;
+    uint64_t t = guest_alloc(&f->g, n * 16, 16);
+    struct vring_desc *tab = guest_ptr(&f->g, t);
+    struct vq_elem e;
+
+    for (unsigned i = 0; i < n; i++)
+        tab[i] = (struct vring_desc){ gbuf(f, 4, i), 4, (uint16_t)(i + 1 < n ? N : 0),
+                                      (uint16_t)(i + 1) };
+    tring_desc(&f->r, 0, t, n * 16, I, 0);
+    tring_avail(&f->r, 0);
+    f->vq.indirect = true;
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.out_num, n);
+    push(f, 0, 0);
+}
+
+/* ---- malicious chains: each must break the queue ---------------------- */
+
+static void expect_broken(struct fx *f, int want, unsigned max_iov)
+{
+    struct vq_elem e;
+    int r;
+
+    if (!f->vq.running)
+        start(f);
+    r = pop(f, &e, max_iov);
+    assert_int_equal(r, want);
+    assert_true(f->vq.broken);
+    assert_int_equal(f->broken_cbs, 1);
+    assert_int_equal(f->vq.inuse, 0);
+    assert_int_equal(eventfd_wait(f->err, 0), 1);   /* err eventfd signalled */
+    /* The queue stays stopped, even with a valid chain available. */
+    simple_chain(f, 7);
+    tring_avail(&f->r, 7);
+    assert_int_equal(pop(f, &e, MAXIOV), 0);
+    assert_int_equal(f->broken_cbs, 1);
+    loop_sync(g_loop);
+    assert_int_equal(tring_used_idx(&f->r), 0);
+    /* A restart (what a reset does) clears the broken state. */
+    vq_stop(&f->vq);
+    start(f);
+    assert_false(f->vq.broken);
+}
+
+static void test_bad_loop(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 0, gbuf(f, 8, 0), 8, R | N, 1);
+    tring_desc(&f->r, 1, gbuf(f, 8, 0), 8, R | N, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_self_loop(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 2, gbuf(f, 8, 0), 8, W | N, 2);
+    tring_avail(&f->r, 2);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_next_out_of_range(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 0, gbuf(f, 8, 0), 8, R | N, QNUM);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_head_out_of_range(void **state)
+{
+    struct fx *f = *state;
+    tring_avail(&f->r, QNUM);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_avail_idx_jump(void **state)
+{
+    struct fx *f = *state;
+    for (uint16_t h = 0; h < QNUM; h++)
+        simple_chain(f, h);
+    tring_set_avail_idx(&f->r, QNUM + 1);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_avail_idx_backwards(void **state)
+{
+    struct fx *f = *state;
+    simple_chain(f, 0);
+    f->vq.base = 5;
+    tring_set_avail_idx(&f->r, 4);   /* 65535 entries ahead */
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_buffer_outside(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 0, GPA0 + GSIZE + 4096, 16, R, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_buffer_below(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 0, gbuf(f, 8, 0), 8, R | N, 1);
+    tring_desc(&f->r, 1, GPA0 - 16, 16, W, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_buffer_crosses_end(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 0, GPA0 + GSIZE - 8, 16, W, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_buffer_wraps(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 0, UINT64_MAX - 3, 16, R, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_readable_after_writable(void **state)
+{
+    struct fx *f = *state;
+    tring_desc(&f->r, 0, gbuf(f, 8, 0), 8, R | N, 1);
+    tring_desc(&f->r, 1, gbuf(f, 8, 0), 8, W | N, 2);
+    tring_desc(&f->r, 2, gbuf(f, 8, 0), 8, R, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_too_many_segments(void **state)
+{
+    struct fx *f = *state;
+    for (uint16_t i = 0; i < 4; i++)
+        tring_desc(&f->r, i, gbuf(f, 8, i), 8, R | (i < 3 ? N : 0), i + 1);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -E2BIG, 3);
+}
+
+/* Indirect descriptors. */
+static uint64_t itable(struct fx *f, unsigned n, struct vring_desc **tab)
+{
+    uint64_t t = guest_alloc(&f->g, n * 16ull, 16);
+    *tab = guest_ptr(&f->g, t);
+    f->vq.indirect = true;
+    return t;
+}
+
+static void test_bad_indirect_nested(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab, *tab2;
+    uint64_t t = itable(f, 2, &tab), t2 = itable(f, 1, &tab2);
+
+    tab2[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R | N, 1 };
+    tab[1] = (struct vring_desc){ t2, 16, I, 0 };
+    tring_desc(&f->r, 0, t, 32, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_nested_alone(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab, *tab2;
+    uint64_t t = itable(f, 1, &tab), t2 = itable(f, 1, &tab2);
+
+    /* The table's first (and only) entry is itself indirect. */
+    tab2[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
+    tab[0] = (struct vring_desc){ t2, 16, I, 0 };
+    tring_desc(&f->r, 0, t, 16, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_without_feature(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 1, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
+    tring_desc(&f->r, 0, t, 16, I, 0);
+    tring_avail(&f->r, 0);
+    f->vq.indirect = false;
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_with_next(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 1, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
+    tring_desc(&f->r, 0, t, 16, I | N, 1);
+    tring_desc(&f->r, 1, gbuf(f, 1, 0), 1, W, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_not_head(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 1, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, W, 0 };
+    tring_desc(&f->r, 0, gbuf(f, 8, 0), 8, R | N, 1);
+    tring_desc(&f->r, 1, t, 16, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_len_zero(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 1, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
+    tring_desc(&f->r, 0, t, 0, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_len_not_multiple(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 2, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
+    tring_desc(&f->r, 0, t, 24, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_table_outside(void **state)
+{
+    struct fx *f = *state;
+    f->vq.indirect = true;
+    tring_desc(&f->r, 0, GPA0 + GSIZE, 16, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_table_crosses_end(void **state)
+{
+    struct fx *f = *state;
+    f->vq.indirect = true;
+    tring_desc(&f->r, 0, GPA0 + GSIZE - 16, 32, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_loop(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 2, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R | N, 1 };
+    tab[1] = (struct vring_desc){ gbuf(f, 8, 0), 8, R | N, 0 };
+    tring_desc(&f->r, 0, t, 32, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_next_out_of_table(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    /* A valid-looking descriptor right after the table must not be used. */
+    uint64_t t = itable(f, 3, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R | N, 2 };
+    tab[2] = (struct vring_desc){ gbuf(f, 1, 0), 1, W, 0 };
+    tring_desc(&f->r, 0, t, 32, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_readable_after_writable(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 2, &tab);
+
+    tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, W | N, 1 };
+    tab[1] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
+    tring_desc(&f->r, 0, t, 32, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_buffer_outside(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 1, &tab);
+
+    tab[0] = (struct vring_desc){ GPA0 + GSIZE - 4, 8, W, 0 };
+    tring_desc(&f->r, 0, t, 16, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -EINVAL, MAXIOV);
+}
+
+static void test_bad_indirect_too_many_segments(void **state)
+{
+    struct fx *f = *state;
+    struct vring_desc *tab;
+    uint64_t t = itable(f, 5, &tab);
+
+    for (uint16_t i = 0; i < 5; i++)
+        tab[i] = (struct vring_desc){ gbuf(f, 8, 0), 8, (uint16_t)(i < 4 ? N : 0), i + 1 };
+    tring_desc(&f->r, 0, t, 5 * 16, I, 0);
+    tring_avail(&f->r, 0);
+    expect_broken(f, -E2BIG, 4);
+}
+
+static void test_device_broken_flag(void **state)
+{
+    struct fx *f = *state;
+    volatile bool dev_broken = true;
+
+    f->vq.dev_broken = &dev_broken;
+    simple_chain(f, 0);
+    tring_avail(&f->r, 0);
+    start(f);
+    /* The device is broken (another queue failed): nothing pops. */
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    dev_broken = false;
+    assert_int_equal(pop_head(f), 0);
+    push(f, 0, 0);
+}
+
+/* ---- kicks, handler, enable ------------------------------------------- */
+
+struct snapshot {
+    struct fx *f;
+    unsigned handled_calls, nheads;
+    uint64_t kicks;
+};
+
+static void snapshot_on_loop(void *arg)
+{
+    struct snapshot *s = arg;
+    s->handled_calls = s->f->handled_calls;
+    s->nheads = s->f->nheads;
+    s->kicks = s->f->vq.stats.kicks;
+}
+
+static struct snapshot snap(struct fx *f)
+{
+    struct snapshot s = { .f = f };
+    uloop_call(f->vq.loop, snapshot_on_loop, &s);
+    return s;
+}
+
+static void kick(struct fx *f)
+{
+    uint64_t one = 1;
+    assert_int_equal(write(f->kick, &one, sizeof(one)), sizeof(one));
+}
+
+/* Wait until the worker handled @nheads chains / saw @kicks kicks. */
+static struct snapshot wait_for(struct fx *f, unsigned nheads, uint64_t kicks)
+{
+    struct snapshot s;
+
+    for (int i = 0; i < 2000; i++) {
+        s = snap(f);
+        if (s.nheads >= nheads && s.kicks >= kicks)
+            return s;
+        usleep(1000);
+    }
+    fail_msg("worker did not handle %u chains / %llu kicks (has %u / %llu)", nheads,
+             (unsigned long long)kicks, s.nheads, (unsigned long long)s.kicks);
+    return s;
+}
+
+static void test_kick_runs_handler(void **state)
+{
+    struct fx *f = *state;
+    struct snapshot s;
+
+    f->vq.enabled = true;
+    f->handler_pushes = true;
+    start(f);
+    /* vq_start runs the handler once (the ring may already hold work). */
+    s = snap(f);
+    assert_int_equal(s.handled_calls, 1);
+    assert_int_equal(s.nheads, 0);
+
+    simple_chain(f, 4);
+    tring_avail(&f->r, 4);
+    kick(f);
+    s = wait_for(f, 1, 1);
+    assert_int_equal(f->heads[0], 4);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(tring_used_idx(&f->r), 1);
+    assert_int_equal(tring_used(&f->r, 0).id, 4);
+
+    /* Two chains, one kick: both handled. */
+    simple_chain(f, 1);
+    tring_avail(&f->r, 1);
+    simple_chain(f, 2);
+    tring_avail(&f->r, 2);
+    kick(f);
+    s = wait_for(f, 3, 2);
+    assert_int_equal(f->heads[1], 1);
+    assert_int_equal(f->heads[2], 2);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(tring_used_idx(&f->r), 3);
+}
+
+static void test_enable_gates_handler(void **state)
+{
+    struct fx *f = *state;
+    struct snapshot s;
+
+    f->handler_pushes = true;
+    simple_chain(f, 0);
+    tring_avail(&f->r, 0);
+    start(f);
+    kick(f);
+    s = wait_for(f, 0, 1);
+    /* Disabled: kicks are consumed but the handler does not run. */
+    assert_int_equal(s.handled_calls, 0);
+    assert_int_equal(s.nheads, 0);
+    /* Enabling a running queue runs the handler right away. */
+    vq_set_enabled(&f->vq, true);
+    s = snap(f);
+    assert_int_equal(s.handled_calls, 1);
+    assert_int_equal(s.nheads, 1);
+    /* Disabled again: a kick does nothing. */
+    vq_set_enabled(&f->vq, false);
+    simple_chain(f, 1);
+    tring_avail(&f->r, 1);
+    kick(f);
+    s = wait_for(f, 1, 2);
+    assert_int_equal(s.nheads, 1);
+    assert_int_equal(s.handled_calls, 1);
+    vq_set_enabled(&f->vq, true);
+    s = snap(f);
+    assert_int_equal(s.nheads, 2);
+}
+
+static void test_set_call_fd(void **state)
+{
+    struct fx *f = *state;
+    int old = f->call, nfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    simple_chain(f, 0);
+    tring_avail(&f->r, 0);
+    simple_chain(f, 1);
+    tring_avail(&f->r, 1);
+    start(f);
+    assert_int_equal(pop_head(f), 0);
+    push(f, 0, 0);
+    assert_int_equal(eventfd_wait(old, 2000), 1);
+    /* Replacing the call fd closes the old one; notifications go to the new. */
+    vq_set_call_fd(&f->vq, nfd);
+    f->call = nfd;
+    assert_int_equal(fcntl(old, F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(pop_head(f), 1);
+    push(f, 1, 0);
+    assert_int_equal(eventfd_wait(nfd, 2000), 1);
+    /* No call fd: used ring still published, nothing signalled. */
+    vq_set_call_fd(&f->vq, -1);
+    f->call = -1;
+    assert_int_equal(fcntl(nfd, F_GETFD), -1);
+    simple_chain(f, 2);
+    tring_avail(&f->r, 2);
+    assert_int_equal(pop_head(f), 2);
+    push(f, 2, 0);
+    assert_int_equal(tring_used_idx(&f->r), 3);
+    assert_int_equal(f->vq.stats.notifies, 2);
+}
+
+/* ---- notification suppression ----------------------------------------- */
+
+static void test_no_interrupt_flag(void **state)
+{
+    struct fx *f = *state;
+
+    for (uint16_t h = 0; h < 2; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    start(f);
+    assert_int_equal(pop_head(f), 0);
+    assert_int_equal(pop_head(f), 1);
+    f->r.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+    push(f, 0, 0);
+    assert_int_equal(tring_used_idx(&f->r), 1);
+    loop_sync(g_loop);
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(f->vq.stats.notifies, 0);
+    f->r.avail->flags = 0;
+    push(f, 1, 0);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(f->vq.stats.notifies, 1);
+}
+
+static void test_event_idx_used_event(void **state)
+{
+    struct fx *f = *state;
+
+    for (uint16_t h = 0; h < 5; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    f->vq.event_idx = true;
+    /* NO_INTERRUPT is ignored under EVENT_IDX. */
+    f->r.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+    *tring_used_event(&f->r) = 0;
+    start(f);
+    for (uint16_t h = 0; h < 5; h++)
+        assert_int_equal(pop_head(f), h);
+
+    /* The first publication after start always notifies. */
+    push(f, 0, 0);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    /* used_event 0: the driver already saw past it -> suppressed. */
+    push(f, 1, 0);
+    assert_int_equal(tring_used_idx(&f->r), 2);
+    loop_sync(g_loop);
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    /* used_event 2: notify when the used index moves past 2 (to 3). */
+    *tring_used_event(&f->r) = 2;
+    push(f, 2, 0);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    /* used_event far ahead: suppressed. */
+    *tring_used_event(&f->r) = 10;
+    push(f, 3, 0);
+    loop_sync(g_loop);
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    /* used_event 3 asked for the move past 3 (to 4), which happened in the
+     * previous, suppressed flush; this one (4 -> 5) does not cross it. */
+    *tring_used_event(&f->r) = 3;
+    push(f, 4, 0);
+    loop_sync(g_loop);
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(tring_used_idx(&f->r), 5);
+    assert_int_equal(f->vq.stats.notifies, 2);
+}
+
+static void test_event_idx_batch_crossing(void **state)
+{
+    struct fx *f = *state;
+    struct push_call c = { .f = f, .n = 3, .heads = { 0, 1, 2 } };
+
+    for (uint16_t h = 0; h < 4; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    f->vq.event_idx = true;
+    start(f);
+    for (uint16_t h = 0; h < 4; h++)
+        assert_int_equal(pop_head(f), h);
+    push(f, 3, 0);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    /* One batch moves used from 1 to 4; used_event 2 lies inside: notify. */
+    *tring_used_event(&f->r) = 2;
+    uloop_call(g_loop, push_on_loop, &c);
+    loop_sync(g_loop);
+    assert_int_equal(tring_used_idx(&f->r), 4);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+}
+
+static void test_event_idx_avail_event(void **state)
+{
+    struct fx *f = *state;
+
+    for (uint16_t h = 0; h < 2; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    f->vq.event_idx = true;
+    *tring_avail_event(&f->r) = 0xabcd;
+    start(f);
+    assert_int_equal(pop_head(f), 0);
+    assert_int_equal(pop_head(f), 1);
+    /* Not written while chains were available. */
+    assert_int_equal(*tring_avail_event(&f->r), 0xabcd);
+    /* Empty: ask for a kick at the next entry. */
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    assert_int_equal(*tring_avail_event(&f->r), 2);
+    simple_chain(f, 2);
+    tring_avail(&f->r, 2);
+    assert_int_equal(pop_head(f), 2);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    assert_int_equal(*tring_avail_event(&f->r), 3);
+    for (uint16_t h = 0; h < 3; h++)
+        push(f, h, 0);
+}
+
+static void test_no_event_idx_no_avail_event(void **state)
+{
+    struct fx *f = *state;
+
+    *tring_avail_event(&f->r) = 0xabcd;
+    start(f);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    assert_int_equal(*tring_avail_event(&f->r), 0xabcd);
+}
+
+/* ---- inflight tracking ------------------------------------------------ */
+
+static struct vq_inflight_region *ifl_alloc(struct fx *f)
+{
+    size_t sz = vq_inflight_queue_size(QNUM);
+
+    assert_true(sz >= sizeof(struct vq_inflight_region) + QNUM * sizeof(struct vq_inflight_desc));
+    assert_int_equal(sz % 64, 0);
+    f->ifl = aligned_alloc(64, sz);
+    memset(f->ifl, 0, sz);
+    return f->ifl;
+}
+
+static void test_inflight_tracking(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region *ifl = ifl_alloc(f);
+    struct push_call c = { .f = f, .n = 1, .heads = { 4 } };
+
+    f->r.used->idx = 2;   /* a ring that already did some work */
+    f->r.avail_idx = 2;
+    f->vq.base = 2;
+    simple_chain(f, 4);
+    tring_avail(&f->r, 4);
+    simple_chain(f, 6);
+    tring_avail(&f->r, 6);
+    f->vq.ifl = ifl;
+    start(f);
+    /* A fresh region is initialised. */
+    assert_int_equal(ifl->version, 1);
+    assert_int_equal(ifl->desc_num, QNUM);
+    assert_int_equal(ifl->used_idx, 2);
+
+    assert_int_equal(pop_head(f), 4);
+    assert_int_equal(pop_head(f), 6);
+    assert_int_equal(ifl->desc[4].inflight, 1);
+    assert_int_equal(ifl->desc[6].inflight, 1);
+    assert_true(ifl->desc[4].counter < ifl->desc[6].counter);
+    for (unsigned i = 0; i < QNUM; i++)
+        if (i != 4 && i != 6)
+            assert_int_equal(ifl->desc[i].inflight, 0);
+
+    /* Still inflight right after the push; cleared once published. */
+    assert_int_equal(uloop_call(g_loop, push_on_loop, &c), 0);
+    assert_int_equal(c.inflight_after[4], 1);
+    assert_int_equal(c.used_idx_after, 2);
+    loop_sync(g_loop);
+    assert_int_equal(tring_used_idx(&f->r), 3);
+    assert_int_equal(ifl->desc[4].inflight, 0);
+    assert_int_equal(ifl->desc[6].inflight, 1);
+    assert_int_equal(ifl->used_idx, 3);
+    assert_int_equal(ifl->last_batch_head, 4);
+    push(f, 6, 0);
+    assert_int_equal(ifl->desc[6].inflight, 0);
+    assert_int_equal(ifl->used_idx, 4);
+    assert_int_equal(ifl->last_batch_head, 6);
+}
+
+static void test_inflight_restore(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region *ifl = ifl_alloc(f);
+
+    /* What a previous backend left: used idx 5 in the ring, the region last
+     * updated at 4; head 3 completed in slot 4 after that; heads 7, 5, 2
+     * (taken in that order) still inflight; head 1 newly available. */
+    ifl->version = 1;
+    ifl->desc_num = QNUM;
+    ifl->used_idx = 4;
+    ifl->desc[3] = (struct vq_inflight_desc){ .inflight = 1, .counter = 5 };
+    ifl->desc[2] = (struct vq_inflight_desc){ .inflight = 1, .counter = 30 };
+    ifl->desc[7] = (struct vq_inflight_desc){ .inflight = 1, .counter = 10 };
+    ifl->desc[5] = (struct vq_inflight_desc){ .inflight = 1, .counter = 20 };
+    f->r.used->idx = 5;
+    f->r.used->ring[4].id = 3;
+    f->r.avail_idx = 5;
+    tring_avail(&f->r, 7);
+    tring_avail(&f->r, 5);
+    tring_avail(&f->r, 2);
+    tring_avail(&f->r, 1);
+    for (uint16_t h = 0; h < QNUM; h++)
+        simple_chain(f, h);
+    f->vq.base = 0;   /* superseded by the inflight state */
+    f->vq.ifl = ifl;
+    start(f);
+
+    assert_int_equal(f->vq.last_avail_idx, 8);   /* used idx + inflight count */
+    assert_int_equal(ifl->desc[3].inflight, 0);
+    assert_int_equal(ifl->used_idx, 5);
+    /* Oldest first, then the ring continues. */
+    assert_int_equal(pop_head(f), 7);
+    assert_int_equal(pop_head(f), 5);
+    assert_int_equal(pop_head(f), 2);
+    assert_int_equal(pop_head(f), 1);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    assert_true(ifl->desc[1].counter > 30);
+    assert_true(ifl->desc[2].counter > ifl->desc[7].counter);
+    push(f, 5, 0);
+    push(f, 7, 0);
+    push(f, 1, 0);
+    push(f, 2, 0);
+    assert_int_equal(tring_used_idx(&f->r), 9);
+    for (unsigned i = 0; i < QNUM; i++)
+        assert_int_equal(ifl->desc[i].inflight, 0);
+    assert_int_equal(ifl->used_idx, 9);
+    vq_stop(&f->vq);
+    assert_int_equal(f->vq.base, 9);
+}
+
+static void test_inflight_restore_after_crash(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region *ifl = ifl_alloc(f);
+    struct uloop *l1;
+    int kick2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    assert_int_equal(uloop_thread_start("test-vq-crash", 64, &l1), 0);
+    f->vq.loop = l1;
+    f->vq.ifl = ifl;
+    for (uint16_t h = 0; h < QNUM; h++)
+        simple_chain(f, h);
+    tring_avail(&f->r, 2);
+    tring_avail(&f->r, 0);
+    tring_avail(&f->r, 1);
+    start(f);
+    assert_int_equal(pop_head(f), 2);
+    assert_int_equal(pop_head(f), 0);
+    assert_int_equal(pop_head(f), 1);
+    push(f, 0, 0);
+    assert_int_equal(tring_used_idx(&f->r), 1);
+    assert_int_equal(ifl->desc[0].inflight, 0);
+    assert_int_equal(ifl->desc[1].inflight, 1);
+    assert_int_equal(ifl->desc[2].inflight, 1);
+
+    /* The backend dies with two chains taken: its loop goes away, the queue
+     * is never stopped. */
+    uloop_thread_stop(l1);
+    free(f->vq.resubmit);
+
+    /* A new backend gets the same region and guest memory. */
+    vq_configure(f, g_loop);
+    f->vq.kick_fd = kick2;
+    f->vq.ifl = ifl;
+    tring_avail(&f->r, 3);
+    start(f);
+    assert_int_equal(f->vq.last_avail_idx, 3);
+    assert_int_equal(pop_head(f), 2);   /* oldest first, not by head */
+    assert_int_equal(pop_head(f), 1);
+    assert_int_equal(pop_head(f), 3);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    push(f, 2, 0);
+    push(f, 1, 0);
+    push(f, 3, 0);
+    assert_int_equal(tring_used_idx(&f->r), 4);
+    vq_stop(&f->vq);
+    for (unsigned i = 0; i < QNUM; i++)
+        assert_int_equal(ifl->desc[i].inflight, 0);
+    close(kick2);
+    f->vq.kick_fd = f->kick;
+}
+
+static void test_inflight_region_other_size(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region *ifl = ifl_alloc(f);
+
+    /* A region laid out for another queue size is not trusted. */
+    ifl->version = 1;
+    ifl->desc_num = QNUM / 2;
+    ifl->desc[1] = (struct vq_inflight_desc){ .inflight = 1, .counter = 3 };
+    f->r.used->idx = 1;
+    f->r.avail_idx = 1;
+    f->vq.base = 1;
+    simple_chain(f, 6);
+    tring_avail(&f->r, 6);
+    f->vq.ifl = ifl;
+    start(f);
+    assert_int_equal(ifl->desc_num, QNUM);
+    assert_int_equal(ifl->desc[1].inflight, 0);
+    assert_int_equal(ifl->used_idx, 1);
+    assert_int_equal(f->vq.last_avail_idx, 1);
+    assert_int_equal(pop_head(f), 6);
+    push(f, 6, 0);
+}
+
+/* ---- iovec helpers ---------------------------------------------------- */
+
+static void test_iov_helpers(void **state)
+{
+    uint8_t a[4], b[6], c[3], out[16], in[13];
+    struct iovec iov[3] = { { a, 4 }, { b, 6 }, { c, 3 } };
+    struct iovec *p = iov;
+    unsigned n;
+
+    (void)state;
+    for (unsigned i = 0; i < sizeof(in); i++)
+        in[i] = (uint8_t)(i + 1);
+    assert_int_equal(iov_size(iov, 3), 13);
+    assert_int_equal(iov_size(iov, 0), 0);
+    assert_int_equal(iov_from_buf(iov, 3, 0, in, sizeof(in)), 13);
+    assert_int_equal(a[0], 1);
+    assert_int_equal(b[0], 5);
+    assert_int_equal(c[2], 13);
+    /* With an offset inside the second iovec, limited by the buffer. */
+    memset(out, 0, sizeof(out));
+    assert_int_equal(iov_to_buf(iov, 3, 6, out, sizeof(out)), 7);
+    assert_memory_equal(out, in + 6, 7);
+    assert_int_equal(iov_to_buf(iov, 3, 2, out, 3), 3);
+    assert_memory_equal(out, in + 2, 3);
+    assert_int_equal(iov_to_buf(iov, 3, 13, out, 4), 0);
+    assert_int_equal(iov_to_buf(iov, 3, 100, out, 4), 0);
+    assert_int_equal(iov_from_buf(iov, 3, 12, in, 5), 1);
+    /* Discard from the front: partial, then whole iovecs. */
+    n = iov_discard_front(&p, 3, 2);
+    assert_int_equal(n, 3);
+    assert_ptr_equal(p, iov);
+    assert_ptr_equal(p[0].iov_base, a + 2);
+    assert_int_equal(p[0].iov_len, 2);
+    n = iov_discard_front(&p, n, 5);
+    assert_int_equal(n, 2);
+    assert_ptr_equal(p, iov + 1);
+    assert_ptr_equal(p[0].iov_base, b + 3);
+    assert_int_equal(p[0].iov_len, 3);
+    /* From the back. */
+    n = iov_discard_back(p, n, 1);
+    assert_int_equal(n, 2);
+    assert_int_equal(p[1].iov_len, 2);
+    n = iov_discard_back(p, n, 3);
+    assert_int_equal(n, 1);
+    assert_int_equal(p[0].iov_len, 2);
+    n = iov_discard_back(p, n, 100);
+    assert_int_equal(n, 0);
+    p = iov;
+    iov[0].iov_len = 4;
+    n = iov_discard_front(&p, 1, 100);
+    assert_int_equal(n, 0);
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return uloop_thread_start("test-vq", 64, &g_loop);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    uloop_thread_stop(g_loop);
+    return 0;
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_start_validation),
+        T(test_stop_reports_base_and_restarts),
+        T(test_stop_waits_for_inflight),
+        T(test_chain_normal),
+        T(test_batch_single_notify),
+        T(test_full_ring_and_wrap),
+        T(test_chain_max_length),
+        T(test_zero_length_skipped),
+        T(test_buffer_across_regions),
+        T(test_indirect_normal),
+        T(test_indirect_long_table),
+        T(test_bad_loop),
+        T(test_bad_self_loop),
+        T(test_bad_next_out_of_range),
+        T(test_bad_head_out_of_range),
+        T(test_bad_avail_idx_jump),
+        T(test_bad_avail_idx_backwards),
+        T(test_bad_buffer_outside),
+        T(test_bad_buffer_below),
+        T(test_bad_buffer_crosses_end),
+        T(test_bad_buffer_wraps),
+        T(test_bad_readable_after_writable),
+        T(test_bad_too_many_segments),
+        T(test_bad_indirect_nested),
+        T(test_bad_indirect_nested_alone),
+        T(test_bad_indirect_without_feature),
+        T(test_bad_indirect_with_next),
+        T(test_bad_indirect_not_head),
+        T(test_bad_indirect_len_zero),
+        T(test_bad_indirect_len_not_multiple),
+        T(test_bad_indirect_table_outside),
+        T(test_bad_indirect_table_crosses_end),
+        T(test_bad_indirect_loop),
+        T(test_bad_indirect_next_out_of_table),
+        T(test_bad_indirect_readable_after_writable),
+        T(test_bad_indirect_buffer_outside),
+        T(test_bad_indirect_too_many_segments),
+        T(test_device_broken_flag),
+        T(test_kick_runs_handler),
+        T(test_enable_gates_handler),
+        T(test_set_call_fd),
+        T(test_no_interrupt_flag),
+        T(test_event_idx_used_event),
+        T(test_event_idx_batch_crossing),
+        T(test_event_idx_avail_event),
+        T(test_no_event_idx_no_avail_event),
+        T(test_inflight_tracking),
+        T(test_inflight_restore),
+        T(test_inflight_restore_after_crash),
+        T(test_inflight_region_other_size),
+        cmocka_unit_test(test_iov_helpers),
+    };
+    log_init("test-vq", false, getenv("SLUICE_TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
