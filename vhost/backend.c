@@ -44,6 +44,7 @@ struct vu_dev {
     size_t inflight_len;
 
     unsigned num_queues;
+    unsigned queue_num_reply;
     struct vq vqs[VU_MAX_QUEUES];
     struct log_ratelimit rl;
 };
@@ -140,7 +141,8 @@ static int with_queues_paused(struct vu_dev *dev, int (*fn)(struct vu_dev *, str
     }
     r = fn(dev, msg);
     for (unsigned i = 0; i < dev->num_queues; i++) {
-        if (!was[i])
+        /* Also queues whose kick came before any memory. */
+        if (!was[i] && !dev->vqs[i].kicked)
             continue;
         r2 = queue_maybe_start(dev, &dev->vqs[i]);
         if (r2 < 0) {
@@ -205,6 +207,7 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     dev->nloops = cfg->nloops;
     dev->first_loop = cfg->first_loop;
     dev->num_queues = cfg->num_queues;
+    dev->queue_num_reply = cfg->queue_num_reply;
     dev->rl.burst = 20;
     dev->rl.interval_ms = 1000;
     for (unsigned i = 0; i < dev->num_queues; i++) {
@@ -750,7 +753,7 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
     }
     case VU_GET_QUEUE_NUM:
         *replied = true;
-        return reply_u64(dev, msg, dev->num_queues);
+        return reply_u64(dev, msg, dev->queue_num_reply ? dev->queue_num_reply : dev->num_queues);
     case VU_GET_MAX_MEM_SLOTS:
         *replied = true;
         return reply_u64(dev, msg, VU_MAX_MEM_SLOTS);

@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <assert.h>
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,10 @@ static void stop_on_loop(void *arg)
     struct vq *vq = arg;
 
     vq->stopping = true;
+    /* The device gives back what it holds (e.g. receive buffers taken
+     * ahead of packets) before the queue waits for in-flight requests. */
+    if (vq->on_stop)
+        vq->on_stop(vq);
     if (vq->kick_armed) {
         struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
         io_uring_prep_cancel(sqe, &vq->kick_op, 0);
@@ -352,7 +357,7 @@ static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned 
 {
     const struct vring_desc *table = vq->desc;
     unsigned max = vq->num, count = 0;
-    bool indirect = false;
+    bool indirect = false, seen_write = false;
     uint16_t i = head;
 
     e->head = head;
@@ -401,8 +406,8 @@ static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned 
             continue;
         }
         if (d.flags & VRING_DESC_F_WRITE) {
-            /* device-writable */
-        } else if (e->in_num) {
+            seen_write = true;
+        } else if (seen_write) {
             *walk_error = "device-readable descriptor after a writable one";
             return -EINVAL;
         }
@@ -487,6 +492,24 @@ walk:
     vq->inuse++;
     vq->stats.elems++;
     return 1;
+}
+
+void vq_unpop(struct vq *vq, unsigned n)
+{
+    assert(n <= vq->inuse);
+    vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - n);
+    vq->inuse -= n;
+    if (vq->ifl) {
+        /* They are available again, not in flight. */
+        for (unsigned i = 0; i < n; i++) {
+            uint16_t slot = (uint16_t)(vq->last_avail_idx + i) % vq->num;
+            uint16_t head = READ_ONCE(vq->avail->ring[slot]);
+            if (head < vq->num)
+                vq->ifl->desc[head].inflight = 0;
+        }
+    }
+    if (vq->stopping)
+        check_stopped(vq);
 }
 
 void vq_push(struct vq *vq, uint16_t head, uint32_t len)

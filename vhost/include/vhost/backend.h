@@ -44,6 +44,8 @@ struct vu_dev_config {
     const char *name;            /* for logs; copied */
     const char *socket_path;     /* copied; NULL for vu_dev_attach() only */
     unsigned num_queues;         /* 1..VU_MAX_QUEUES */
+    unsigned queue_num_reply;    /* GET_QUEUE_NUM answer; 0: num_queues
+                                  * (virtio-net answers queue pairs) */
     const struct vu_dev_ops *ops;
     void *ctx;                   /* passed to every op */
     struct uloop **loops;        /* worker loops; borrowed */

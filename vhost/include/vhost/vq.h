@@ -34,6 +34,10 @@ struct vq_elem {
 typedef void (*vq_handle_cb)(struct vq *vq);
 /* Called on the worker when the queue was found broken by a guest error. */
 typedef void (*vq_broken_cb)(struct vq *vq);
+/* Called on the worker when a stop begins, before in-flight chains are
+ * awaited: the device cancels what it started on its own and gives back
+ * chains it holds unused (vq_unpop). */
+typedef void (*vq_stop_cb)(struct vq *vq);
 
 /* Layout of one queue's part of the inflight region (split rings), as the
  * vhost-user specification describes it. */
@@ -76,6 +80,7 @@ struct vq {
     struct uloop *loop;
     vq_handle_cb handle;
     vq_broken_cb on_broken;
+    vq_stop_cb on_stop;        /* NULL-able */
     const volatile bool *dev_broken;  /* the device's flag; NULL-able */
     void *priv;
 
@@ -131,6 +136,11 @@ int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov);
 /* Worker: return a chain to the guest with @len bytes written. The used index
  * is published and the guest notified once per loop iteration. */
 void vq_push(struct vq *vq, uint16_t head, uint32_t len);
+
+/* Worker: give back the last @n popped chains, unused (they were taken from
+ * the avail ring in order and are the most recent pops): they will be popped
+ * again. */
+void vq_unpop(struct vq *vq, unsigned n);
 
 /* Worker: mark the queue broken (logs @why, rate-limited; signals err fd). */
 void vq_set_broken(struct vq *vq, const char *why);
