@@ -1,0 +1,132 @@
+#!/bin/bash
+# tests/lab/lab-harness.sh — the lab VM harness works end to end.
+#
+# On the host it boots the lab VM twice through tools/lab run:
+#   1. `sh -c 'exit 3'` must make tools/lab exit 3 (status propagation);
+#   2. this very script with --inside, which checks in the VM that /dev/kvm
+#      answers KVM_GET_API_VERSION (12) and creates a VM, that device-mapper
+#      has the thin-pool and thin targets, and that LVM thin provisioning works
+#      on a loop device (pool, thin volume, data written and read back, thin
+#      snapshot), leaving `lvs --reportformat json` in the output folder.
+# The host side then checks stdout and stderr came back separately, that the
+# environment and working directory were passed, and the output folder.
+#
+# Exit 0 pass, 1 fail, 77 skip (no QEMU or no guest kit).
+set -u
+
+# The --config every LVM command uses in the lab VM (no udev there).
+LVMCONF='activation{udev_sync=0 udev_rules=0 verify_udev_operations=1} devices{obtain_device_list_from_udev=0}'
+
+# ---------------------------------------------------------------------------
+# Inside the lab VM.
+
+inside() {
+    local out=$1 fails=0 loop="" vg=sluicelab
+    ok() { echo "ok: $*"; }
+    bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+    lvm_() { "$@" --config "$LVMCONF"; }
+
+    echo "stderr-check" >&2
+    echo "env-check=${SLUICE_TEST_TOKEN:-unset} cwd-check=$(pwd -P) lab=${SLUICE_LAB:-0}"
+    touch vm-write-probe    # lands in the overlay, never on the host
+
+    # KVM: the ioctl numbers are _IO(0xAE, 0x00) and _IO(0xAE, 0x01).
+    # Debian's python3 (a pyenv shim on PATH costs 7 s under TCG).
+    local py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    if [ -c /dev/kvm ]; then
+        api=$("$py" -c '
+import fcntl, os
+fd = os.open("/dev/kvm", os.O_RDWR)
+api = fcntl.ioctl(fd, 0xAE00)
+vm = fcntl.ioctl(fd, 0xAE01, 0)
+print(api, "vm-fd" if vm >= 0 else "no-vm")' 2>&1)
+        [ "$api" = "12 vm-fd" ] && ok "KVM_GET_API_VERSION=12, KVM_CREATE_VM works" ||
+            bad "/dev/kvm: $api"
+    else
+        bad "no /dev/kvm"
+    fi
+
+    # device-mapper targets.
+    targets=$(dmsetup targets 2>&1)
+    for t in thin-pool thin snapshot flakey delay; do
+        echo "$targets" | grep -q "^$t " && ok "dm target $t" || bad "dm target $t missing: $targets"
+    done
+
+    # LVM thin provisioning on a loop device over a sparse file.
+    tmp=$(mktemp -d)
+    truncate -s 1G "$tmp/pv.img"
+    if loop=$(losetup -f --show "$tmp/pv.img"); then
+        ok "loop device $loop"
+    else
+        bad "losetup"; return 1
+    fi
+    step() { if "$@" >"$tmp/log" 2>&1; then ok "$*"; else bad "$*: $(tail -n3 "$tmp/log")"; fi; }
+    step lvm_ pvcreate -q "$loop"
+    step lvm_ vgcreate -q "$vg" "$loop"
+    step lvm_ lvcreate -q --type thin-pool -L 256M -n pool "$vg"
+    step lvm_ lvcreate -q -V 2G --thinpool pool -n thin1 "$vg"
+    if [ -b "/dev/$vg/thin1" ]; then
+        dd if=/dev/urandom of="$tmp/data" bs=1M count=16 status=none
+        step dd if="$tmp/data" of="/dev/$vg/thin1" bs=1M oflag=direct status=none
+        if cmp -n $((16 << 20)) "$tmp/data" "/dev/$vg/thin1"; then ok "data read back"; else bad "data differs"; fi
+    else
+        bad "/dev/$vg/thin1 does not exist"
+    fi
+    step lvm_ lvcreate -q -s -n snap1 "$vg/thin1"
+    step lvm_ lvchange -q -ay -K "$vg/snap1"
+    if lvm_ lvs --reportformat json -o lv_name,lv_attr,pool_lv,origin,data_percent "$vg" >"$out/lvs.json" 2>"$tmp/log" &&
+        grep -q '"lv_name":"thin1"' "$out/lvs.json" && grep -q '"origin":"thin1"' "$out/lvs.json"; then
+        ok "lvs --reportformat json"
+    else
+        bad "lvs json: $(cat "$out/lvs.json" "$tmp/log")"
+    fi
+    lvm_ vgchange -q -an "$vg" >/dev/null 2>&1
+    losetup -d "$loop"
+    rm -rf "$tmp"
+    [ "$fails" = 0 ] && echo "inside: all checks passed"
+    return $((fails > 0))
+}
+
+if [ "${1:-}" = --inside ]; then
+    inside "$2"
+    exit $?
+fi
+
+# ---------------------------------------------------------------------------
+# On the host.
+
+SELF=$(readlink -f "$0")
+SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../.." && pwd)}
+LAB=$SRC/tools/lab
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
+"$SRC/tools/guest" build >/dev/null
+rc=$?
+[ "$rc" = 0 ] || { [ "$rc" = 77 ] && echo "SKIP: guest kit unavailable"; exit "$rc"; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0
+check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails + 1)); fi; }
+t0=$(date +%s)
+
+# 1. Exit status.
+"$LAB" run --quiet --timeout 300 -- sh -c 'exit 3'
+check "exit status 3 propagates" '[ $? = 3 ]'
+
+# 2. The checks inside, from a working directory of our own.
+mkdir "$work/out" "$work/cwd"
+(cd "$work/cwd" && SLUICE_TEST_TOKEN=token-42 "$LAB" run --timeout 300 --out "$work/out" -- \
+    "$SELF" --inside "$work/out" >"$work/stdout" 2>"$work/stderr")
+rc=$?
+sed 's/^/  vm: /' "$work/stdout"
+sed 's/^/  vm stderr: /' "$work/stderr"
+check "checks inside the VM pass" "[ $rc = 0 ] && grep -q '^inside: all checks passed' '$work/stdout'"
+check "stderr comes back on stderr" "grep -qx stderr-check '$work/stderr' && ! grep -q stderr-check '$work/stdout'"
+check "environment is passed" "grep -q 'env-check=token-42 ' '$work/stdout'"
+check "working directory is kept" "grep -q 'cwd-check=$work/cwd ' '$work/stdout'"
+check "output folder comes back" "grep -q '\"lv_name\":\"thin1\"' '$work/out/lvs.json'"
+check "VM writes stay in the VM" "[ ! -e '$work/cwd/vm-write-probe' ]"
+
+echo "lab-harness: $fails failed checks, $(( $(date +%s) - t0 )) s"
+[ "$fails" = 0 ]
