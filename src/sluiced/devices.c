@@ -12,8 +12,14 @@
 #include "core/opts.h"
 #include "core/util.h"
 #include "sluiced.h"
+#include "net/attach.h"
+#include "net/tap.h"
 #include "storage/bdev.h"
 #include "vhost/blk.h"
+#include "vhost/net.h"
+
+#include <fcntl.h>
+#include <linux/virtio_net.h>
 
 struct device {
     char *id;
@@ -26,6 +32,10 @@ struct device {
     struct vu_dev *vu;
     struct vblk *blk;
     struct bdev *bd;
+    struct vnet *net;
+    struct tap *tap;
+    char *attach;          /* net_attach() spec, NULL for a bare tap */
+    bool attached;
     struct evloop *el;
 };
 
@@ -59,6 +69,36 @@ static const struct vblk_ops bdev_ops = {
     .flush = io_flush,
     .discard = io_discard,
     .write_zeroes = io_write_zeroes,
+};
+
+/* ---- packet ops: a net/ tap behind the virtio-net model ---------------- */
+
+static int tap_queue_fd(void *ctx, unsigned pair)
+{
+    return tap_fd(ctx, pair);
+}
+
+static int tap_configure(void *ctx, uint64_t features, unsigned hdr_len)
+{
+    unsigned off = 0;
+    int r;
+
+    if (features & (1ull << VIRTIO_NET_F_GUEST_CSUM)) {
+        off |= TUN_F_CSUM;
+        if (features & (1ull << VIRTIO_NET_F_GUEST_TSO4))
+            off |= TUN_F_TSO4;
+        if (features & (1ull << VIRTIO_NET_F_GUEST_TSO6))
+            off |= TUN_F_TSO6;
+        if (features & (1ull << VIRTIO_NET_F_GUEST_ECN))
+            off |= TUN_F_TSO_ECN;
+    }
+    r = tap_set_vnet_hdr_size(ctx, (int)hdr_len);
+    return r < 0 ? r : tap_set_offload(ctx, off);
+}
+
+static const struct vnet_ops tap_ops = {
+    .queue_fd = tap_queue_fd,
+    .configure = tap_configure,
 };
 
 /* ---- vhost-user sockets on the control loop --------------------------- */
@@ -114,6 +154,14 @@ static void device_free(struct device *d)
     /* Destroy disconnects: queues stop once their in-flight I/O is done. */
     vblk_destroy(d->blk);
     bdev_close(d->bd);
+    vnet_destroy(d->net);
+    if (d->attached) {
+        char err[256] = "";
+        if (net_detach(d->attach, tap_name(d->tap), err, sizeof(err)) < 0)
+            log_warn("%s: detaching %s: %s", d->id, tap_name(d->tap), err);
+    }
+    tap_close(d->tap);
+    free(d->attach);
     free(d->id);
     free(d->spec);
     free(d->socket);
@@ -196,6 +244,101 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
     return 0;
 }
 
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char tail;
+
+    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+        return -EINVAL;
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)v[i];
+    return 0;
+}
+
+static int add_net(struct sluiced *s, struct device *d, struct opts *o, char **err)
+{
+    struct vnet_config nc = { 0 };
+    struct vu_dev_config vc = { 0 };
+    const char *br = opts_get(o, "bridge"), *ho = opts_get(o, "hostonly");
+    const char *ovs = opts_get(o, "ovs"), *tapname = opts_get(o, "tap");
+    const char *mac = opts_get(o, "mac"), *db = opts_get(o, "db");
+    uint64_t queues = 1, mtu = 0;
+    char name[IFNAMSIZ], why[256] = "";
+    int r, kinds = !!br + !!ho + !!ovs;
+
+    if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES / 2, &queues) < 0)
+        return seterr(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
+    if (opts_get_uint(o, "mtu", 68, 65535, &mtu) < 0)
+        return seterr(err, -EINVAL, "mtu must be a number from 68 to 65535");
+    if (opts_unused(o))
+        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+    if (kinds > 1)
+        return seterr(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
+    if (!kinds && !tapname)
+        return seterr(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
+    if (db && !ovs)
+        return seterr(err, -EINVAL, "db= goes with ovs=");
+    if (mac && parse_mac(mac, nc.mac) < 0)
+        return seterr(err, -EINVAL, "mac must look like 52:54:00:12:34:56");
+    if (tapname) {
+        if (strlen(tapname) >= IFNAMSIZ)
+            return seterr(err, -EINVAL, "tap name longer than %d characters", IFNAMSIZ - 1);
+        strcpy(name, tapname);
+    } else if (tap_make_name(d->id, 0, name, sizeof(name)) < 0) {
+        return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", d->id);
+    }
+    r = tap_open(name, (unsigned)queues, 0, &d->tap);
+    if (r < 0)
+        return seterr(err, r, "tap %s: %s", name, strerror(-r));
+    /* io_uring waits for packets on a blocking fd; on a non-blocking one it
+     * would hand back -EAGAIN. */
+    for (unsigned q = 0; q < queues; q++) {
+        int fd = tap_fd(d->tap, q);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    if (mtu && (r = tap_set_mtu(d->tap, (unsigned)mtu)) < 0)
+        return seterr(err, r, "tap %s: mtu: %s", name, strerror(-r));
+    if ((r = tap_set_up(d->tap, true)) < 0)
+        return seterr(err, r, "tap %s: up: %s", name, strerror(-r));
+    if (kinds) {
+        struct net_owner owner = { .dev = d->id, .mac = mac };
+        if (br)
+            r = asprintf(&d->attach, "bridge=%s", br);
+        else if (ho)
+            r = asprintf(&d->attach, "hostonly=%s", ho);
+        else
+            r = asprintf(&d->attach, "ovs=%s%s%s", ovs, db ? ",db=" : "", db ? db : "");
+        if (r < 0)
+            return seterr(err, -ENOMEM, "out of memory");
+        r = net_attach(d->attach, tap_name(d->tap), &owner, why, sizeof(why));
+        if (r < 0)
+            return seterr(err, r, "attaching %s: %s", tap_name(d->tap), why[0] ? why : strerror(-r));
+        d->attached = true;
+    }
+    d->queues = (unsigned)queues;
+    nc.queue_pairs = (unsigned)queues;
+    nc.has_mac = mac != NULL;
+    nc.mtu = (uint16_t)mtu;
+    nc.io = &tap_ops;
+    nc.io_ctx = d->tap;
+    vc.name = d->id;
+    vc.socket_path = d->socket;
+    vc.loops = s->workers;
+    vc.nloops = s->nworkers;
+    vc.first_loop = s->next_loop;
+    r = vnet_create(&nc, &vc, &d->net);
+    if (r < 0)
+        return seterr(err, r, "cannot create the device: %s", strerror(-r));
+    s->next_loop += 2 * (unsigned)queues;
+    d->vu = vnet_vu_dev(d->net);
+    d->path = strdup(tap_name(d->tap));
+    log_info("%s: tap %s%s%s on %s, %u queue pair%s", d->id, tap_name(d->tap),
+             d->attach ? " on " : "", d->attach ? d->attach : "", d->socket,
+             (unsigned)queues, queues > 1 ? "s" : "");
+    return 0;
+}
+
 int device_add(struct sluiced *s, enum device_type type, const char *spec,
                struct device **out, char **err)
 {
@@ -239,10 +382,7 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
     }
     d->type = type;
     d->el = s->el;
-    if (type == DEV_BLK)
-        r = add_blk(s, d, &o, err);
-    else
-        r = seterr(err, -EOPNOTSUPP, "network devices are not built in");
+    r = type == DEV_BLK ? add_blk(s, d, &o, err) : add_net(s, d, &o, err);
     if (r < 0)
         goto out;
     r = vu_dev_listen(d->vu);
@@ -319,7 +459,10 @@ struct json_object *device_describe(const struct device *d)
     json_object_object_add(o, "connected", json_object_new_boolean(vu_dev_conn_fd(d->vu) >= 0));
     json_object_object_add(o, "broken", json_object_new_boolean(vu_dev_broken(d->vu)));
     json_object_object_add(o, "queues", json_object_new_int((int)d->queues));
-    if (d->type == DEV_BLK) {
+    if (d->type == DEV_NET) {
+        json_object_object_add(o, "tap", json_object_new_string(tap_name(d->tap)));
+        json_object_object_add(o, "network", d->attach ? json_object_new_string(d->attach) : NULL);
+    } else {
         json_object_object_add(o, "path", json_object_new_string(d->path));
         json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
         json_object_object_add(o, "size_bytes",
@@ -345,6 +488,15 @@ struct json_object *device_stats_json(const struct device *d)
         json_object_object_add(o, "bytes_read", json_object_new_int64((int64_t)st.bytes_read));
         json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)st.bytes_written));
         json_object_object_add(o, "errors", json_object_new_int64((int64_t)st.errors));
+    } else {
+        struct vnet_stats st;
+        vnet_stats(d->net, &st);
+        json_object_object_add(o, "rx_packets", json_object_new_int64((int64_t)st.rx_packets));
+        json_object_object_add(o, "rx_bytes", json_object_new_int64((int64_t)st.rx_bytes));
+        json_object_object_add(o, "rx_dropped", json_object_new_int64((int64_t)st.rx_dropped));
+        json_object_object_add(o, "tx_packets", json_object_new_int64((int64_t)st.tx_packets));
+        json_object_object_add(o, "tx_bytes", json_object_new_int64((int64_t)st.tx_bytes));
+        json_object_object_add(o, "tx_errors", json_object_new_int64((int64_t)st.tx_errors));
     }
     return o;
 }

@@ -36,12 +36,14 @@ static void signal_event(void *arg, uint32_t events)
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: sluiced [options] [--blk SPEC]... [--control PATH]\n"
+"usage: sluiced [options] [--blk SPEC]... [--net SPEC]... [--control PATH]\n"
 "\n"
 "Serve virtio devices over vhost-user sockets.\n"
 "\n"
 "  --blk socket=PATH,path=FILE|DEVICE[,readonly][,queues=N][,serial=ID][,direct=on|off][,id=NAME]\n"
 "                      a block device: listen on PATH, serve FILE or DEVICE\n"
+"  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,id=NAME]\n"
+"                      a network device: a tap (sl-ID-0) attached where given\n"
 "  --control PATH      JSON-RPC 2.0 control socket (device.add/remove/list/stats)\n"
 "  --workers N         worker threads (each owns one io_uring; default: CPUs, max 8)\n"
 "  --syslog            log to syslog instead of stderr\n"
@@ -54,6 +56,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "blk", required_argument, NULL, 'b' },
+        { "net", required_argument, NULL, 'n' },
         { "control", required_argument, NULL, 'c' },
         { "workers", required_argument, NULL, 'w' },
         { "syslog", no_argument, NULL, 's' },
@@ -62,7 +65,8 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { 0 }
     };
-    const char *blk_specs[MAX_DEVICES], *control = NULL;
+    const char *specs[MAX_DEVICES], *control = NULL;
+    enum device_type types[MAX_DEVICES];
     struct jrpc_server *ctl = NULL;
     unsigned nblk = 0;
     long workers = 0;
@@ -73,11 +77,13 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
+        case 'n':
             if (nblk == MAX_DEVICES) {
-                fprintf(stderr, "sluiced: too many --blk devices (max %d)\n", MAX_DEVICES);
+                fprintf(stderr, "sluiced: too many devices (max %d)\n", MAX_DEVICES);
                 return 2;
             }
-            blk_specs[nblk++] = optarg;
+            types[nblk] = c == 'b' ? DEV_BLK : DEV_NET;
+            specs[nblk++] = optarg;
             break;
         case 'c':
             control = optarg;
@@ -104,7 +110,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (nblk == 0 && !control) {
-        fprintf(stderr, "sluiced: nothing to serve (give --blk, or --control to add devices later)\n");
+        fprintf(stderr, "sluiced: nothing to serve (give --blk/--net, or --control to add devices later)\n");
         usage(stderr);
         return 2;
     }
@@ -139,8 +145,9 @@ int main(int argc, char **argv)
     }
     for (unsigned i = 0; i < nblk; i++) {
         char *err = NULL;
-        if (device_add(&g, DEV_BLK, blk_specs[i], NULL, &err) < 0) {
-            fprintf(stderr, "sluiced: --blk %s: %s\n", blk_specs[i], err ? err : "failed");
+        if (device_add(&g, types[i], specs[i], NULL, &err) < 0) {
+            fprintf(stderr, "sluiced: --%s %s: %s\n", types[i] == DEV_BLK ? "blk" : "net",
+                    specs[i], err ? err : "failed");
             free(err);
             goto out;
         }

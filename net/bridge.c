@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Linux bridges over rtnetlink (libnl-route-3). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+
+#include "core/util.h"
+#include "net/bridge.h"
+#include "nl.h"
+
+/* 0 when @name exists and is a bridge, -ENODEV or -EMEDIUMTYPE otherwise. */
+static int check_bridge(struct nl_sock *sk, const char *name)
+{
+    struct rtnl_link *link;
+    int rc = netl_get_link(sk, name, &link);
+
+    if (rc)
+        return rc;
+    rc = rtnl_link_is_bridge(link) ? 0 : -EMEDIUMTYPE;
+    rtnl_link_put(link);
+    return rc;
+}
+
+static int is_bridge(const char *name)
+{
+    struct nl_sock *sk;
+    int rc = netl_open(&sk);
+
+    if (rc)
+        return rc;
+    rc = check_bridge(sk, name);
+    netl_close(sk);
+    return rc;
+}
+
+int br_create(const char *name, const struct br_config *cfg)
+{
+    static const struct br_config defaults;
+    struct nl_sock *sk = NULL;
+    struct rtnl_link *link = NULL;
+    bool created = false;
+    int rc;
+
+    if (!cfg)
+        cfg = &defaults;
+    rc = net_name_check(name);
+    if (rc)
+        return rc;
+    if (cfg->mtu && (cfg->mtu < 68 || cfg->mtu > 65535))
+        return -ERANGE;
+    rc = netl_open(&sk);
+    if (rc)
+        return rc;
+    link = rtnl_link_bridge_alloc();
+    if (!link) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rtnl_link_set_name(link, name);
+    rc = netl_err(rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL));
+    if (rc)
+        goto out;
+    created = true;
+    /* The kernel ignores IFLA_IFALIAS in a creating RTM_NEWLINK. */
+    if (cfg->alias && (rc = net_link_set_alias(name, cfg->alias)))
+        goto out;
+    /* An empty bridge takes any MTU only once set explicitly. */
+    if (cfg->mtu && (rc = net_link_set_mtu(name, cfg->mtu)))
+        goto out;
+    if (!cfg->down && (rc = net_link_set_up(name, true)))
+        goto out;
+out:
+    if (rc && created)
+        net_link_delete(name);
+    if (link)
+        rtnl_link_put(link);
+    netl_close(sk);
+    return rc;
+}
+
+int br_delete(const char *name)
+{
+    int rc = is_bridge(name);
+
+    return rc ? rc : net_link_delete(name);
+}
+
+static int port_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct br_port *)a)->name, ((const struct br_port *)b)->name);
+}
+
+static int info_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct br_info *)a)->link.name, ((const struct br_info *)b)->link.name);
+}
+
+struct collect {
+    struct nl_cache *links, *addrs;
+    int only_ifindex;            /* 0: every bridge */
+    struct br_info *v;
+    size_t n, cap;
+    int rc;
+};
+
+static void collect_ports_cb(struct nl_object *obj, void *arg)
+{
+    struct br_info *bi = arg;
+    struct rtnl_link *l = (struct rtnl_link *)obj;
+    struct br_port *p;
+
+    if (bi->link.ifindex <= 0 || rtnl_link_get_master(l) != bi->link.ifindex)
+        return;
+    p = realloc(bi->ports, (bi->nports + 1) * sizeof(*p));
+    if (!p) {
+        bi->link.ifindex = -ENOMEM;   /* flag, checked by the caller */
+        return;
+    }
+    bi->ports = p;
+    p = &bi->ports[bi->nports++];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->name, sizeof(p->name), "%s", rtnl_link_get_name(l) ?: "");
+    p->ifindex = rtnl_link_get_ifindex(l);
+    p->up = rtnl_link_get_flags(l) & IFF_UP;
+}
+
+static void collect_cb(struct nl_object *obj, void *arg)
+{
+    struct collect *c = arg;
+    struct rtnl_link *l = (struct rtnl_link *)obj;
+    struct br_info *bi;
+    int idx;
+
+    if (c->rc || !rtnl_link_is_bridge(l))
+        return;
+    if (c->only_ifindex && rtnl_link_get_ifindex(l) != c->only_ifindex)
+        return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        struct br_info *v = realloc(c->v, cap * sizeof(*v));
+        if (!v) {
+            c->rc = -ENOMEM;
+            return;
+        }
+        c->v = v;
+        c->cap = cap;
+    }
+    bi = &c->v[c->n++];
+    memset(bi, 0, sizeof(*bi));
+    netl_fill_info(l, c->links, c->addrs, &bi->link);
+    idx = bi->link.ifindex;
+    nl_cache_foreach(c->links, collect_ports_cb, bi);
+    if (bi->link.ifindex < 0) {
+        c->rc = bi->link.ifindex;
+        bi->link.ifindex = idx;
+        return;
+    }
+    if (bi->nports > 1)
+        qsort(bi->ports, bi->nports, sizeof(*bi->ports), port_cmp);
+}
+
+static int collect(int only_ifindex, struct collect *c)
+{
+    struct nl_sock *sk;
+    int rc = netl_open(&sk);
+
+    memset(c, 0, sizeof(*c));
+    c->only_ifindex = only_ifindex;
+    if (rc)
+        return rc;
+    rc = netl_err(rtnl_link_alloc_cache(sk, AF_UNSPEC, &c->links));
+    if (!rc)
+        rc = netl_err(rtnl_addr_alloc_cache(sk, &c->addrs));
+    if (!rc) {
+        nl_cache_foreach(c->links, collect_cb, c);
+        rc = c->rc;
+    }
+    if (c->links)
+        nl_cache_free(c->links);
+    if (c->addrs)
+        nl_cache_free(c->addrs);
+    netl_close(sk);
+    if (rc) {
+        br_list_free(c->v, c->n);
+        c->v = NULL;
+        c->n = 0;
+    }
+    return rc;
+}
+
+int br_list(struct br_info **out, size_t *n)
+{
+    struct collect c;
+    int rc = collect(0, &c);
+
+    *out = NULL;
+    *n = 0;
+    if (rc)
+        return rc;
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof(*c.v), info_cmp);
+    *out = c.v;
+    *n = c.n;
+    return 0;
+}
+
+void br_info_free(struct br_info *info)
+{
+    if (!info)
+        return;
+    free(info->ports);
+    memset(info, 0, sizeof(*info));
+}
+
+void br_list_free(struct br_info *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        br_info_free(&list[i]);
+    free(list);
+}
+
+int br_get(const char *name, struct br_info *out)
+{
+    struct collect c;
+    int idx, rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = is_bridge(name);
+    if (rc)
+        return rc;
+    idx = net_link_index(name);
+    if (idx < 0)
+        return idx;
+    rc = collect(idx, &c);
+    if (rc)
+        return rc;
+    if (c.n != 1) {
+        br_list_free(c.v, c.n);
+        return -ENODEV;   /* vanished in between */
+    }
+    *out = c.v[0];
+    free(c.v);
+    return 0;
+}
+
+int br_add_port(const char *br, const char *port)
+{
+    struct net_link_info pi;
+    int rc = is_bridge(br);
+
+    if (rc)
+        return rc;
+    rc = net_link_get(port, &pi);
+    if (rc)
+        return rc;
+    if (!strcmp(pi.name, br))
+        return -EINVAL;
+    if (pi.master[0] && strcmp(pi.master, br))
+        return -EBUSY;
+    if (!pi.master[0] && (rc = net_link_set_master(port, br)))
+        return rc;
+    return net_link_set_up(port, true);
+}
+
+int br_del_port(const char *br, const char *port)
+{
+    struct net_link_info pi;
+    int rc = is_bridge(br);
+
+    if (rc)
+        return rc;
+    rc = net_link_get(port, &pi);
+    if (rc)
+        return rc;
+    if (strcmp(pi.master, br))
+        return -ENOENT;
+    return net_link_set_master(port, NULL);
+}
+
+int br_set_mtu(const char *br, unsigned mtu)
+{
+    int rc = is_bridge(br);
+    return rc ? rc : net_link_set_mtu(br, mtu);
+}
+
+int br_set_up(const char *br, bool up)
+{
+    int rc = is_bridge(br);
+    return rc ? rc : net_link_set_up(br, up);
+}
+
+int br_add_addr(const char *br, const char *cidr)
+{
+    int rc = is_bridge(br);
+    return rc ? rc : net_link_add_addr(br, cidr);
+}
+
+int br_del_addr(const char *br, const char *cidr)
+{
+    int rc = is_bridge(br);
+    return rc ? rc : net_link_del_addr(br, cidr);
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Host-only networks: an isolated bridge with a host address, no uplink. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/util.h"
+#include "net/hostonly.h"
+
+int hostonly_bridge_name(const char *name, char *buf, size_t len)
+{
+    int rc;
+
+    if (!name || !*name)
+        return -EINVAL;
+    if (strlen(name) > HOSTONLY_NAME_MAX)
+        return -ENAMETOOLONG;
+    if ((size_t)snprintf(buf, len, HOSTONLY_PREFIX "%s", name) >= len)
+        return -ENAMETOOLONG;
+    rc = net_name_check(buf);
+    return rc;
+}
+
+/* The network name of a bridge, from its alias; NULL when not host-only. */
+static const char *alias_name(const struct net_link_info *li)
+{
+    size_t plen = strlen(HOSTONLY_ALIAS);
+
+    if (strncmp(li->alias, HOSTONLY_ALIAS, plen) || !li->alias[plen])
+        return NULL;
+    return li->alias + plen;
+}
+
+int hostonly_isolate(const char *name)
+{
+    char br[IFNAMSIZ];
+    int rc = hostonly_bridge_name(name, br, sizeof(br));
+
+    if (!rc)
+        rc = net_sysctl_set("ipv4", br, "forwarding", "0");
+    if (!rc)
+        rc = net_sysctl_set("ipv6", br, "disable_ipv6", "1");
+    return rc == -ENOENT ? -ENODEV : rc;
+}
+
+int hostonly_create(const char *name, const char *cidr, unsigned mtu)
+{
+    char br[IFNAMSIZ], alias[64];
+    struct br_config cfg = { .mtu = mtu, .down = true, .alias = alias };
+    int family, rc;
+
+    rc = hostonly_bridge_name(name, br, sizeof(br));
+    if (rc)
+        return rc;
+    rc = net_cidr_check(cidr, &family);
+    if (rc)
+        return rc;
+    if (family != AF_INET)
+        return -EAFNOSUPPORT;
+    snprintf(alias, sizeof(alias), HOSTONLY_ALIAS "%s", name);
+    rc = br_create(br, &cfg);
+    if (rc)
+        return rc;
+    /* Isolation first, then the address, then up. */
+    if ((rc = hostonly_isolate(name)) ||
+        (rc = net_link_add_addr(br, cidr)) ||
+        (rc = net_link_set_up(br, true))) {
+        net_link_delete(br);
+        return rc;
+    }
+    return 0;
+}
+
+int hostonly_get(const char *name, struct hostonly_info *out)
+{
+    char br[IFNAMSIZ];
+    const char *an;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = hostonly_bridge_name(name, br, sizeof(br));
+    if (rc)
+        return rc == -EINVAL ? rc : -ENODEV;
+    rc = br_get(br, &out->br);
+    if (rc)
+        return rc;
+    an = alias_name(&out->br.link);
+    if (!an || strcmp(an, name)) {
+        br_info_free(&out->br);
+        return -EMEDIUMTYPE;
+    }
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    return 0;
+}
+
+void hostonly_info_free(struct hostonly_info *info)
+{
+    if (info)
+        br_info_free(&info->br);
+}
+
+int hostonly_delete(const char *name)
+{
+    struct hostonly_info hi;
+    int rc = hostonly_get(name, &hi);
+
+    if (rc)
+        return rc;
+    rc = br_delete(hi.br.link.name);
+    hostonly_info_free(&hi);
+    return rc;
+}
+
+int hostonly_list(struct hostonly_info **out, size_t *n)
+{
+    struct br_info *all;
+    struct hostonly_info *v = NULL;
+    size_t nall, cnt = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = br_list(&all, &nall);
+    if (rc)
+        return rc;
+    if (nall && !(v = calloc(nall, sizeof(*v)))) {
+        br_list_free(all, nall);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nall; i++) {
+        const char *an = alias_name(&all[i].link);
+        char expect[IFNAMSIZ];
+
+        if (!an || hostonly_bridge_name(an, expect, sizeof(expect)) ||
+            strcmp(expect, all[i].link.name)) {
+            br_info_free(&all[i]);
+            continue;
+        }
+        snprintf(v[cnt].name, sizeof(v[cnt].name), "%s", an);
+        v[cnt++].br = all[i];   /* moves the ports array */
+    }
+    free(all);
+    if (!cnt) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+void hostonly_list_free(struct hostonly_info *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        hostonly_info_free(&list[i]);
+    free(list);
+}

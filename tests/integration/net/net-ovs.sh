@@ -1,0 +1,103 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Open vSwitch through `sluice net ovs` (OVSDB JSON-RPC) against a private
+# ovsdb-server, with ovs-vswitchd (userspace "netdev" datapath) running in a
+# namespace of its own: bridge create, ports with external_ids (checked with
+# ovs-vsctl), two namespaces pinging each other over the bridge, port and
+# bridge removal, and the errors for a missing server or bridge.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/netlib.sh"
+need_cmd ovsdb-tool
+need_cmd ovsdb-server
+need_cmd ovs-vswitchd
+need_cmd ovs-vsctl
+
+# Unix socket paths are short (108 bytes): the run dir lives in /tmp.
+RUN=$(mktemp -d /tmp/sluice-ovs.XXXXXX)
+DB=unix:$RUN/db.sock
+VSCTL=(ovs-vsctl --db="$DB" --timeout=10)
+export OVS_RUNDIR=$RUN OVS_LOGDIR=$RUN OVS_DBDIR=$RUN OVS_SYSCONFDIR=$RUN
+stop_ovs() {
+    local p
+    for p in ovs-vswitchd ovsdb-server; do
+        [ -f "$RUN/$p.pid" ] && kill "$(cat "$RUN/$p.pid")" 2>/dev/null
+    done
+    sleep 0.2
+    for p in ovs-vswitchd ovsdb-server; do
+        [ -f "$RUN/$p.pid" ] && kill -KILL "$(cat "$RUN/$p.pid")" 2>/dev/null
+    done
+    rm -rf "$RUN"
+}
+CLEANUP_CMDS+=("stop_ovs")
+
+SW=slovs-$$-sw A=slovs-$$-a B=slovs-$$-b
+for ns in $SW $A $B; do new_ns "$ns"; done
+sl() { in_ns "$SW" "$SLUICE" net "$@"; }
+
+log "no ovsdb-server: clear error"
+expect_fail 1 "^sluice: ovs: cannot connect to ovsdb-server at $DB: No such file or directory \(is ovsdb-server running\?\)$" \
+    sl ovs create sbr --db "$DB"
+SLUICE_OVSDB=$DB expect_fail 1 "^sluice: ovs: cannot connect to ovsdb-server at $DB" sl ovs list
+
+log "start private ovsdb-server and ovs-vswitchd"
+ovsdb-tool create "$RUN/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+ovsdb-server "$RUN/conf.db" --remote=punix:"$RUN/db.sock" --pidfile="$RUN/ovsdb-server.pid" \
+    --unixctl="$RUN/ovsdb-server.ctl" --log-file="$RUN/ovsdb-server.log" --detach
+in_ns "$SW" ovs-vswitchd "$DB" --pidfile="$RUN/ovs-vswitchd.pid" --unixctl="$RUN/ovs-vswitchd.ctl" \
+    --log-file="$RUN/ovs-vswitchd.log" --detach
+export SLUICE_OVSDB=$DB
+
+log "create a bridge (the database has no Open_vSwitch row yet)"
+sl ovs create sbr --datapath netdev
+[ "$("${VSCTL[@]}" list-br)" = sbr ] || fail "list-br: $("${VSCTL[@]}" list-br)"
+[ "$("${VSCTL[@]}" get Bridge sbr datapath_type)" = netdev ] || fail "datapath_type"
+expect_fail 1 '^sluice: ovs: bridge sbr already exists$' sl ovs create sbr
+expect_fail 1 '^sluice: ovs: bridge nobr does not exist$' sl ovs add-port nobr p0
+expect_fail 1 '^sluice: ovs: bridge nobr does not exist$' sl attach p0 ovs=nobr
+expect_fail 1 '^sluice: ovs: bridge nobr does not exist$' sl ovs delete nobr
+
+log "ports with external_ids: one via attach, one via ovs add-port"
+ip -n "$SW" link add oa type veth peer name eth0 netns "$A"
+ip -n "$SW" link add ob type veth peer name eth0 netns "$B"
+sl attach oa ovs=sbr --vm vmA --dev net0 --mac 52:54:00:00:00:0a
+sl ovs add-port sbr ob --vm vmB --dev net1
+ip -n "$SW" link set ob up
+[ "$("${VSCTL[@]}" list-ports sbr | tr '\n' ' ')" = "oa ob " ] || fail "list-ports: $("${VSCTL[@]}" list-ports sbr)"
+ext=$("${VSCTL[@]}" get Interface oa external_ids)
+[ "$ext" = '{attached-mac="52:54:00:00:00:0a", sluice-dev=net0, sluice-vm=vmA}' ] || fail "external_ids of oa: $ext"
+ext=$("${VSCTL[@]}" get Port ob external_ids)
+[ "$ext" = '{sluice-dev=net1, sluice-vm=vmB}' ] || fail "external_ids of port ob: $ext"
+expect_fail 1 '^sluice: ovs: port oa already exists$' sl ovs add-port sbr oa
+sl ovs list --json | jcheck '[(b["name"], b["datapath_type"], [p["name"] for p in b["ports"]]) for b in d] == [("sbr", "netdev", ["oa", "ob", "sbr"])] and d[0]["ports"][0]["external_ids"]["sluice-vm"] == "vmA" and d[0]["ports"][2]["type"] == "internal"'
+sl ovs show sbr | grep -q '^  ob sluice-dev=net1 sluice-vm=vmB$' || fail "show: $(sl ovs show sbr)"
+expect_fail 1 '^sluice: ovs: bridge nobr does not exist$' sl ovs show nobr
+
+log "A and B ping each other over the bridge"
+ip -n "$A" addr add 10.99.0.1/24 dev eth0
+ip -n "$B" addr add 10.99.0.2/24 dev eth0
+ip -n "$A" link set eth0 up
+ip -n "$B" link set eth0 up
+wait_ping "$A" 10.99.0.2 || fail "A cannot ping B ($(tail -5 "$RUN/ovs-vswitchd.log"))"
+can_ping "$B" 10.99.0.1 || fail "B cannot ping A"
+
+log "remove ports"
+sl detach oa ovs=sbr
+[ "$("${VSCTL[@]}" list-ports sbr)" = ob ] || fail "list-ports after detach: $("${VSCTL[@]}" list-ports sbr)"
+expect_fail 1 '^sluice: ovs: port oa does not exist$' sl detach oa ovs=sbr
+sl ovs create sbr2
+expect_fail 1 '^sluice: ovs: port ob is not on bridge sbr2$' sl ovs del-port sbr2 ob
+sl ovs del-port sbr ob
+[ -z "$("${VSCTL[@]}" list-ports sbr)" ] || fail "ports left"
+
+log "delete bridges"
+sl ovs delete sbr
+sl ovs delete sbr2
+[ -z "$("${VSCTL[@]}" list-br)" ] || fail "bridges left: $("${VSCTL[@]}" list-br)"
+sl ovs list --json | jcheck 'd == []'
+expect_fail 1 '^sluice: ovs: bridge sbr does not exist$' sl ovs delete sbr
+
+log "ovsdb-server stopped: clear error"
+kill "$(cat "$RUN/ovsdb-server.pid")"
+for i in $(seq 50); do kill -0 "$(cat "$RUN/ovsdb-server.pid")" 2>/dev/null || break; sleep 0.1; done
+expect_fail 1 "^sluice: ovs: cannot connect to ovsdb-server at $DB: .*\(is ovsdb-server running\?\)$" sl ovs list
+log "PASS"

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for option parsing in net/: network specs, interface names,
+ * addresses, tap and host-only names; and the `sluice net` CLI's argument
+ * handling (tools/sluice/cmd-net.c, with the cli_* helpers stubbed so the
+ * reported object and reason can be checked). Nothing here needs root: every
+ * case fails or finishes before touching the kernel. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "cli.h"
+#include "net/attach.h"
+#include "net/hostonly.h"
+#include "net/link.h"
+#include "net/ovsdb.h"
+#include "net/tap.h"
+
+/* ---- cli_* stubs (tools/sluice/main.c has the real ones and main()) ---- */
+
+static char last_object[64], last_reason[512];
+
+static void record(const char *object, const char *fmt, va_list ap)
+{
+    snprintf(last_object, sizeof(last_object), "%s", object);
+    vsnprintf(last_reason, sizeof(last_reason), fmt, ap);
+}
+
+int cli_fail(const char *object, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(object, fmt, ap);
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+int cli_usage(const char *object, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(object, fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+bool cli_is_help(const char *arg)
+{
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
+}
+
+/* Run `sluice net ARGS...` (NULL-terminated) and return its exit status. */
+static int run(const char *first, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    va_list ap;
+
+    last_object[0] = last_reason[0] = 0;
+    argv[argc++] = (char *)"net";
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    fflush(stdout);
+    return cmd_net(argc, argv);
+}
+
+/* ---- library parsers ---- */
+
+static void test_spec_parse(void **state)
+{
+    struct net_spec s;
+    const char *bad;
+
+    (void)state;
+    assert_int_equal(net_spec_parse("bridge=br0", &s, &bad), 0);
+    assert_int_equal(s.kind, NET_KIND_BRIDGE);
+    assert_string_equal(s.target, "br0");
+    assert_string_equal(s.db, "");
+    assert_int_equal(net_spec_parse("hostonly=lab", &s, NULL), 0);
+    assert_int_equal(s.kind, NET_KIND_HOSTONLY);
+    assert_string_equal(s.target, "lab");
+    assert_int_equal(net_spec_parse("ovs=ovsbr0", &s, NULL), 0);
+    assert_int_equal(s.kind, NET_KIND_OVS);
+    assert_int_equal(net_spec_parse("ovs=ovsbr0,db=unix:/run/ovs/db.sock", &s, NULL), 0);
+    assert_string_equal(s.db, "unix:/run/ovs/db.sock");
+    assert_int_equal(net_spec_parse("db=/x.sock,ovs=b", &s, NULL), 0);   /* any order */
+    assert_string_equal(s.target, "b");
+
+    static const char *const invalid[] = {
+        "", "br0", "bridge", "bridge=", "bridge=br0,ovs=b", "bridge=a,bridge=b",
+        "bridge=br0,db=unix:/x", "ovs=b,db=tcp:1.2.3.4:6640", "ovs=b,db=", "ovs=b,mtu=9000",
+        "bridge=a/b", "bridge=has space", "hostonly=a:b", "tap=tap0",
+    };
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        bad = NULL;
+        assert_int_equal(net_spec_parse(invalid[i], &s, &bad), -EINVAL);
+        assert_non_null(bad);
+    }
+    assert_int_equal(net_spec_parse(NULL, &s, &bad), -EINVAL);
+    assert_int_equal(net_spec_parse("bridge=0123456789abcdef", &s, &bad), -ENAMETOOLONG);
+    /* sh- + 13 bytes is too long for a host-only bridge. */
+    assert_int_equal(net_spec_parse("hostonly=0123456789abc", &s, &bad), -ENAMETOOLONG);
+    assert_int_equal(net_spec_parse("hostonly=0123456789ab", &s, &bad), 0);
+}
+
+static void test_names(void **state)
+{
+    char buf[32];
+
+    (void)state;
+    assert_int_equal(net_name_check("br0"), 0);
+    assert_int_equal(net_name_check("sl-net0-0"), 0);
+    assert_int_equal(net_name_check("0123456789abcde"), 0);        /* 15 bytes */
+    assert_int_equal(net_name_check("0123456789abcdef"), -ENAMETOOLONG);
+    assert_int_equal(net_name_check(""), -EINVAL);
+    assert_int_equal(net_name_check(NULL), -EINVAL);
+    assert_int_equal(net_name_check("."), -EINVAL);
+    assert_int_equal(net_name_check(".."), -EINVAL);
+    assert_int_equal(net_name_check("a/b"), -EINVAL);
+    assert_int_equal(net_name_check("a:1"), -EINVAL);
+    assert_int_equal(net_name_check("a b"), -EINVAL);
+    assert_int_equal(net_name_check("a\tb"), -EINVAL);
+    assert_int_equal(net_name_check("\xc3\xa9"), -EINVAL);
+
+    assert_int_equal(tap_make_name("net0", 0, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "sl-net0-0");
+    assert_int_equal(tap_make_name("abcdefghi", 12, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "sl-abcdefghi-12");
+    assert_int_equal(tap_make_name("abcdefghij", 12, buf, sizeof(buf)), -ENAMETOOLONG);
+    assert_int_equal(tap_make_name("net0", 0, buf, 5), -ENAMETOOLONG);
+    assert_int_equal(tap_make_name("", 0, buf, sizeof(buf)), -EINVAL);
+    assert_int_equal(tap_make_name("a/b", 0, buf, sizeof(buf)), -EINVAL);
+
+    assert_int_equal(hostonly_bridge_name("lab", buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "sh-lab");
+    assert_int_equal(hostonly_bridge_name("0123456789ab", buf, sizeof(buf)), 0);
+    assert_int_equal(hostonly_bridge_name("0123456789abc", buf, sizeof(buf)), -ENAMETOOLONG);
+    assert_int_equal(hostonly_bridge_name("", buf, sizeof(buf)), -EINVAL);
+    assert_int_equal(hostonly_bridge_name("a/b", buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_cidr(void **state)
+{
+    int fam = 0;
+
+    (void)state;
+    assert_int_equal(net_cidr_check("10.0.0.1/24", &fam), 0);
+    assert_int_equal(fam, AF_INET);
+    assert_int_equal(net_cidr_check("10.0.0.1/32", NULL), 0);
+    assert_int_equal(net_cidr_check("10.0.0.1/0", NULL), 0);
+    assert_int_equal(net_cidr_check("fd00::1/64", &fam), 0);
+    assert_int_equal(fam, AF_INET6);
+    assert_int_equal(net_cidr_check("fd00::1/128", NULL), 0);
+    static const char *const bad[] = {
+        "10.0.0.1", "10.0.0.1/", "10.0.0.1/33", "10.0.0.1/-1", "10.0.0.1/24x", "10.0.0/24",
+        "/24", "fd00::1/129", "host/24", "10.0.0.1/ 24", "", "10.0.0.1/+4",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(net_cidr_check(bad[i], NULL), -EINVAL);
+    assert_int_equal(net_cidr_check(NULL, NULL), -EINVAL);
+}
+
+static void test_tap_open_args(void **state)
+{
+    struct tap *t = (struct tap *)1;
+
+    (void)state;
+    assert_int_equal(tap_open(NULL, 0, 0, &t), -EINVAL);
+    assert_null(t);
+    assert_int_equal(tap_open(NULL, TAP_MAX_QUEUES + 1, 0, &t), -EINVAL);
+    assert_int_equal(tap_open(NULL, 1, 1u << 7, &t), -EINVAL);
+    assert_int_equal(tap_open("a/b", 1, 0, &t), -EINVAL);
+    assert_int_equal(tap_open("0123456789abcdef", 1, 0, &t), -ENAMETOOLONG);
+    tap_close(NULL);
+}
+
+/* ---- the CLI ---- */
+
+static void test_cli_help(void **state)
+{
+    (void)state;
+    assert_int_equal(run("--help", NULL), EXIT_OK);
+    assert_int_equal(run(NULL), EXIT_USAGE);
+    for (size_t i = 0; i < 4; i++) {
+        static const char *const groups[] = { "bridge", "hostonly", "ovs", "tap" };
+        assert_int_equal(run(groups[i], "--help", NULL), EXIT_OK);
+        assert_int_equal(run(groups[i], "-h", NULL), EXIT_OK);
+        assert_int_equal(run(groups[i], NULL), EXIT_USAGE);
+        assert_int_equal(run(groups[i], "frob", NULL), EXIT_USAGE);
+        assert_string_equal(last_object, groups[i]);
+        assert_non_null(strstr(last_reason, "unknown verb 'frob'"));
+    }
+    assert_int_equal(run("bridge", "create", "--help", NULL), EXIT_OK);
+    assert_int_equal(run("ovs", "list", "--help", NULL), EXIT_OK);
+    assert_int_equal(run("attach", "--help", NULL), EXIT_OK);
+    assert_int_equal(run("frob", NULL), EXIT_USAGE);
+    assert_string_equal(last_object, "net");
+}
+
+static void test_cli_usage_errors(void **state)
+{
+    (void)state;
+    /* Wrong number of positional arguments. */
+    assert_int_equal(run("bridge", "create", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "create", "a", "b", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "add-port", "br0", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "list", "extra", NULL), EXIT_USAGE);
+    assert_int_equal(run("ovs", "add-port", "br0", NULL), EXIT_USAGE);
+    assert_int_equal(run("attach", "tap0", NULL), EXIT_USAGE);
+    /* Unknown options, missing values, options of another verb. */
+    assert_int_equal(run("bridge", "list", "--frob", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "unknown option --frob"));
+    assert_int_equal(run("bridge", "create", "br0", "--mtu", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "needs a value"));
+    assert_int_equal(run("bridge", "delete", "br0", "--json", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "does not apply"));
+    assert_int_equal(run("bridge", "list", "--db", "unix:/x", NULL), EXIT_USAGE);
+    assert_int_equal(run("tap", "create", "t0", "--vm", "x", NULL), EXIT_USAGE);
+    /* Bad values. */
+    assert_int_equal(run("bridge", "create", "br0", "--mtu", "12", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "create", "br0", "--mtu", "9k", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "create", "br0", "--mtu", "70000", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "create", "br0", "--addr", "10.0.0.1", NULL), EXIT_USAGE);
+    assert_string_equal(last_object, "br0");
+    assert_int_equal(run("tap", "create", "t0", "--queues", "0", NULL), EXIT_USAGE);
+    assert_int_equal(run("tap", "create", "t0", "--queues", "65", NULL), EXIT_USAGE);
+    assert_int_equal(run("tap", "create", "t0", "--user", "no-such-user-sluice", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "set", "br0", "--up", "--down", NULL), EXIT_USAGE);
+    assert_int_equal(run("bridge", "set", "br0", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "nothing to set"));
+    /* Host-only: --addr required, IPv4 only, name length. */
+    assert_int_equal(run("hostonly", "create", "lab", NULL), EXIT_USAGE);
+    assert_int_equal(run("hostonly", "create", "lab", "--addr", "fd00::1/64", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "IPv4"));
+    assert_int_equal(run("hostonly", "create", "averyveryverylongname", "--addr", "10.0.0.1/24",
+                         NULL), EXIT_USAGE);
+    /* Attach specs. */
+    assert_int_equal(run("attach", "tap0", "switch=br0", NULL), EXIT_USAGE);
+    assert_int_equal(run("attach", "tap0", "bridge=br0", "--db", "unix:/x", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "ovs= only"));
+    assert_int_equal(run("detach", "tap0", "bridge=br0", "--vm", "x", NULL), EXIT_USAGE);
+    assert_int_equal(run("attach", "bad/name", "bridge=br0", NULL), EXIT_USAGE);
+    /* Options may follow positional arguments (GNU style), and the parser
+     * is reusable within one process. */
+    assert_int_equal(run("ovs", "--db", "tcp:1.2.3.4:6640", "list", NULL), EXIT_USAGE);
+    assert_int_equal(run("ovs", "list", "--db", "tcp:1.2.3.4:6640", NULL), EXIT_USAGE);
+    assert_string_equal(last_object, "ovs");
+    assert_non_null(strstr(last_reason, "unix:PATH"));
+}
+
+static void test_cli_ovs_no_server(void **state)
+{
+    (void)state;
+    /* --db, then $SLUICE_OVSDB, then the default. */
+    assert_int_equal(run("ovs", "list", "--db", "unix:/nonexistent/sluice/db.sock", NULL), EXIT_FAIL);
+    assert_string_equal(last_object, "ovs");
+    assert_non_null(strstr(last_reason, "cannot connect to ovsdb-server at unix:/nonexistent/sluice/db.sock"));
+    assert_non_null(strstr(last_reason, "is ovsdb-server running?"));
+
+    setenv(OVS_DB_ENV, "unix:/nonexistent/env/db.sock", 1);
+    assert_int_equal(run("ovs", "create", "br0", NULL), EXIT_FAIL);
+    assert_non_null(strstr(last_reason, "/nonexistent/env/db.sock"));
+    assert_int_equal(run("attach", "tap0", "ovs=br0", NULL), EXIT_FAIL);
+    assert_string_equal(last_object, "ovs");
+    assert_non_null(strstr(last_reason, "/nonexistent/env/db.sock"));
+    /* The spec's db= wins over the environment, --db over both. */
+    assert_int_equal(run("detach", "tap0", "ovs=br0,db=unix:/nonexistent/spec.sock", NULL), EXIT_FAIL);
+    assert_non_null(strstr(last_reason, "/nonexistent/spec.sock"));
+    assert_int_equal(run("detach", "tap0", "ovs=br0,db=unix:/nonexistent/spec.sock",
+                         "--db", "unix:/nonexistent/opt.sock", NULL), EXIT_FAIL);
+    assert_non_null(strstr(last_reason, "/nonexistent/opt.sock"));
+    unsetenv(OVS_DB_ENV);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_parse),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_tap_open_args),
+        cmocka_unit_test(test_cli_help),
+        cmocka_unit_test(test_cli_usage_errors),
+        cmocka_unit_test(test_cli_ovs_no_server),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
