@@ -6,8 +6,9 @@
 #   bridge    Linux bridge in namespace H with address .1; namespace P on it
 #             through a veth (.3). The guest pings both, and moves 4 MiB over
 #             TCP each way with checksums compared (offloads on).
-#   hostonly  the same bridge made host-only; the guest reaches .1, while a
-#             namespace routed beyond the host is unreachable
+#   hostonly  a host-only network made with `sluice net hostonly create`; the
+#             guest reaches the host address .1, while namespace P, routed
+#             beyond the host (forwarding on in H), is unreachable
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -27,14 +28,27 @@ inh() { ip netns exec "$NS_H" "$@"; }
 inp() { ip netns exec "$NS_P" "$@"; }
 inh ip link set lo up
 inp ip link set lo up
-inh ip link add br0 type bridge
-inh ip addr add "${NET}1/24" dev br0
-inh ip link set br0 up
 inh ip link add vp type veth peer name eth0 netns "$NS_P"
-inh ip link set vp master br0
 inh ip link set vp up
-inp ip addr add "${NET}3/24" dev eth0
 inp ip link set eth0 up
+if [ "$MODE" = bridge ]; then
+    inh ip link add br0 type bridge
+    inh ip addr add "${NET}1/24" dev br0
+    inh ip link set br0 up
+    inh ip link set vp master br0
+    inp ip addr add "${NET}3/24" dev eth0
+    NETSPEC=bridge=br0
+else
+    # P sits on another subnet behind H, which routes between them.
+    OUT=10.214.$((RANDOM % 200)).
+    inh ip addr add "${OUT}1/24" dev vp
+    inp ip addr add "${OUT}3/24" dev eth0
+    inp ip route add default via "${OUT}1"
+    inh sysctl -qw net.ipv4.ip_forward=1
+    nsenter --net=/run/netns/"$NS_H" "$SLUICE_BUILD/tools/sluice/sluice" net hostonly create hn \
+        --addr "${NET}1/24" || fail "sluice net hostonly create failed"
+    NETSPEC=hostonly=hn
+fi
 
 # A TCP peer in namespace H: receives into a file (port 5001) and serves a
 # file (port 5002); both report the SHA-256 of what they moved. (sluiced
@@ -81,25 +95,22 @@ echo "guest: received \$(sha256sum < /tmp/in.bin | cut -d' ' -f1) \$(wc -c < /tm
 GUEST
 else
     cat >>"$GUEST_SCRIPT" <<GUEST
-if ping -c 2 -W 2 ${NET}3 >/dev/null 2>&1; then echo "guest: reached ${NET}3 beyond the host-only network"; exit 1; fi
-echo "guest: ${NET}3 unreachable, as it must be"
+ip route add default via ${NET}1
+if ping -c 2 -W 2 ${OUT}3 >/dev/null 2>&1; then echo "guest: reached ${OUT}3 beyond the host-only network"; exit 1; fi
+echo "guest: ${OUT}3 (routed beyond the host) unreachable, as it must be"
 GUEST
 fi
 
-if [ "$MODE" = hostonly ]; then
-    # Host-only: the peer is not on the bridge but routed beyond the host;
-    # with forwarding off on the host-only bridge it must stay unreachable.
-    inh ip link set vp nomaster
-    inh ip addr add "${NET}129/25" dev vp 2>/dev/null || true
-    inh sysctl -qw net.ipv4.ip_forward=0
-    inh sysctl -qw "net.ipv4.conf.br0.forwarding=0"
-fi
-
-nsenter --net=/run/netns/"$NS_H" "$SLUICED" --net "socket=$SOCK,bridge=br0,id=gnet,mac=52:54:00:5e:00:02" >>"$WORK/sluiced.log" 2>&1 &
+nsenter --net=/run/netns/"$NS_H" "$SLUICED" --net "socket=$SOCK,$NETSPEC,id=gnet,mac=52:54:00:5e:00:02" >>"$WORK/sluiced.log" 2>&1 &
 SLUICED_PID=$!
 for i in $(seq 100); do grep -q "ready:" "$WORK/sluiced.log" && break; sleep 0.05; done
 grep -q "ready:" "$WORK/sluiced.log" || fail "sluiced did not start: $(tail -3 "$WORK/sluiced.log")"
-inh bridge link show | grep -q "sl-gnet-0.*master br0" || fail "tap not on the bridge"
+inh bridge link show | grep -q "sl-gnet-0.*master \(br0\|sh-hn\)" || fail "tap not on the bridge"
+if [ "$MODE" = hostonly ]; then
+    # Control: the host itself reaches P, so only the isolation stops the guest.
+    inh ping -c 1 -W 2 "${OUT}3" >/dev/null 2>&1 || inh busybox ping -c 1 -W 2 "${OUT}3" >/dev/null ||
+        fail "control: the host cannot reach ${OUT}3"
+fi
 
 if [ "$MODE" = bridge ]; then
     inh python3 "$WORK/peer.py" "${NET}1" "$WORK/to-guest.bin" "$WORK/from-guest.txt" &
