@@ -9,6 +9,10 @@
 #   hostonly  a host-only network made with `sluice net hostonly create`; the
 #             guest reaches the host address .1, while namespace P, routed
 #             beyond the host (forwarding on in H), is unreachable
+#   ovs       a private ovsdb-server + ovs-vswitchd (userspace netdev
+#             datapath) in H; the tap is a port of an OVS bridge with
+#             external_ids, P is another port; the guest pings P; the port
+#             leaves OVSDB when sluiced stops
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -38,6 +42,26 @@ if [ "$MODE" = bridge ]; then
     inh ip link set vp master br0
     inp ip addr add "${NET}3/24" dev eth0
     NETSPEC=bridge=br0
+elif [ "$MODE" = ovs ]; then
+    need_cmd ovsdb-server
+    need_cmd ovs-vswitchd
+    need_cmd ovs-vsctl
+    RUN=$WORK/ovs
+    mkdir -p "$RUN"
+    export OVS_RUNDIR=$RUN OVS_LOGDIR=$RUN OVS_DBDIR=$RUN
+    CLEANUP_CMDS+=("for p in ovs-vswitchd ovsdb-server; do [ -f $RUN/\$p.pid ] && kill \$(cat $RUN/\$p.pid) 2>/dev/null; done; sleep 0.2")
+    ovsdb-tool create "$RUN/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    ovsdb-server "$RUN/conf.db" --remote=punix:"$RUN/db.sock" --pidfile="$RUN/ovsdb-server.pid" \
+        --unixctl="$RUN/ovsdb-server.ctl" --log-file="$RUN/ovsdb-server.log" --detach
+    inh ovs-vswitchd unix:"$RUN/db.sock" --pidfile="$RUN/ovs-vswitchd.pid" \
+        --unixctl="$RUN/ovs-vswitchd.ctl" --log-file="$RUN/ovs-vswitchd.log" --detach
+    export SLUICE_OVSDB=unix:$RUN/db.sock
+    SL=$SLUICE_BUILD/tools/sluice/sluice
+    inh "$SL" net ovs create obr --datapath netdev || fail "sluice net ovs create failed"
+    inh "$SL" net ovs add-port obr vp --dev peer || fail "sluice net ovs add-port failed"
+    inh ip link set obr up 2>/dev/null || true
+    inp ip addr add "${NET}3/24" dev eth0
+    NETSPEC=ovs=obr
 else
     # P sits on another subnet behind H, which routes between them.
     OUT=10.214.$((RANDOM % 200)).
@@ -83,7 +107,17 @@ ip addr add ${NET}2/24 dev eth0
 ping -c 2 -W 5 ${NET}1 >/dev/null || ping -c 3 -W 5 ${NET}1
 echo "guest: pinged the host end ${NET}1"
 GUEST
-if [ "$MODE" = bridge ]; then
+if [ "$MODE" = ovs ]; then
+    cat >"$GUEST_SCRIPT" <<GUEST
+set -e
+ip link set eth0 up
+ip addr add ${NET}2/24 dev eth0
+i=0
+until ping -c 1 -W 1 ${NET}3 >/dev/null 2>&1; do i=\$((i + 1)); [ \$i -lt 20 ] || exit 1; done
+ping -c 3 -W 5 ${NET}3 >/dev/null
+echo "guest: pinged ${NET}3 across the OVS bridge"
+GUEST
+elif [ "$MODE" = bridge ]; then
     cat >>"$GUEST_SCRIPT" <<GUEST
 ping -c 3 -W 5 ${NET}3 >/dev/null
 echo "guest: pinged the peer namespace ${NET}3"
@@ -105,7 +139,13 @@ nsenter --net=/run/netns/"$NS_H" "$SLUICED" --net "socket=$SOCK,$NETSPEC,id=gnet
 SLUICED_PID=$!
 for i in $(seq 100); do grep -q "ready:" "$WORK/sluiced.log" && break; sleep 0.05; done
 grep -q "ready:" "$WORK/sluiced.log" || fail "sluiced did not start: $(tail -3 "$WORK/sluiced.log")"
-inh bridge link show | grep -q "sl-gnet-0.*master \(br0\|sh-hn\)" || fail "tap not on the bridge"
+if [ "$MODE" = ovs ]; then
+    ovs-vsctl --db="$SLUICE_OVSDB" list-ports obr | grep -qx sl-gnet-0 || fail "tap not an OVS port"
+    ovs-vsctl --db="$SLUICE_OVSDB" get Interface sl-gnet-0 external_ids | grep -q 'sluice-dev="\?gnet' ||
+        fail "external_ids missing: $(ovs-vsctl --db="$SLUICE_OVSDB" get Interface sl-gnet-0 external_ids)"
+else
+    inh bridge link show | grep -q "sl-gnet-0.*master \(br0\|sh-hn\)" || fail "tap not on the bridge"
+fi
 if [ "$MODE" = hostonly ]; then
     # Control: the host itself reaches P, so only the isolation stops the guest.
     inh ping -c 1 -W 2 "${OUT}3" >/dev/null 2>&1 || inh busybox ping -c 1 -W 2 "${OUT}3" >/dev/null ||
@@ -135,4 +175,8 @@ kill -TERM $SLUICED_PID
 wait $SLUICED_PID || fail "sluiced exited with an error"
 SLUICED_PID=
 inh ip link show sl-gnet-0 >/dev/null 2>&1 && fail "tap left behind after sluiced stopped"
+if [ "$MODE" = ovs ]; then
+    ovs-vsctl --db="$SLUICE_OVSDB" list-ports obr | grep -qx sl-gnet-0 && fail "port left in OVSDB"
+    log "port removed from OVSDB with the device"
+fi
 log PASS
