@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Storage pools and their volumes: the `lvm-thin` driver (an LVM thin pool;
+ * LVM metadata, marked with LVM tags, is the only store of truth) and the
+ * `dir` driver (a directory of sparse raw files, registered under
+ * ${SLUICE_STATE_DIR:-/var/lib/sluice}/pools/). Every driver fills a
+ * struct pool_ops; callers use the pool_* functions below, which validate
+ * names and dispatch.
+ *
+ * Error codes shared by every function here (negative errno):
+ *   -ENOENT     unknown pool or volume
+ *   -EEXIST     name taken
+ *   -EINVAL     invalid name, size or argument (shrink without force)
+ *   -ENOSPC     pool (or volume group / file system) out of space
+ *   -EBUSY      volume in use (sluiced serves it) or pool busy
+ *   -ENOTEMPTY  pool still holds volumes
+ *   -EPERM      missing privileges (LVM needs root); -EACCES from the file system
+ *   -ENODEV     LVM or device-mapper not available (use a dir pool)
+ *   -EIO        a command (lvm) failed; pool_error_detail() has its message
+ * pool_strerror() turns them into the CLI's reasons; pool_error_detail()
+ * returns a more precise sentence about the last failure of this thread, or
+ * NULL. */
+#ifndef SLUICE_STORAGE_POOL_H
+#define SLUICE_STORAGE_POOL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_NAME_MAX 64      /* pool and volume names: bytes, without NUL */
+
+enum pool_type {
+    POOL_TYPE_NONE = 0,
+    POOL_TYPE_LVM_THIN,       /* "lvm-thin" */
+    POOL_TYPE_DIR,            /* "dir" */
+};
+
+/* "lvm-thin", "dir", or NULL. */
+const char *pool_type_name(enum pool_type t);
+/* Returns the type for @name, or POOL_TYPE_NONE. */
+enum pool_type pool_type_parse(const char *name);
+
+/* What pool_create() needs. Unused members are NULL/0. */
+struct pool_create_params {
+    const char *name;
+    enum pool_type type;
+    /* lvm-thin, either: */
+    const char *const *pvs;   /* new VG @name on these physical volumes */
+    size_t n_pvs;
+    const char *vg;           /* or a thin pool in this existing VG */
+    uint64_t size;            /* thin pool data size; 0: all free space */
+    unsigned autoextend_threshold;  /* percent (50-99), 0: off */
+    unsigned autoextend_percent;    /* grow by this percent (default 20) */
+    /* dir: */
+    const char *path;         /* created when missing */
+};
+
+struct pool_info {
+    char name[POOL_NAME_MAX + 1];
+    enum pool_type type;
+    char location[PATH_MAX];  /* "VG/LV" or the directory */
+    uint64_t size_bytes;      /* lvm: thin pool data size; dir: file system size */
+    uint64_t used_bytes;      /* lvm: mapped data; dir: allocated bytes of volumes */
+    uint64_t free_bytes;      /* lvm: VG free; dir: file system space available */
+    bool has_metadata;        /* false for dir */
+    uint64_t metadata_size_bytes;
+    uint64_t metadata_used_bytes;
+    unsigned volumes;
+    bool active;              /* lvm: thin pool mapped; dir: always */
+    unsigned autoextend_threshold;  /* 0: off */
+    unsigned autoextend_percent;
+};
+
+struct vol_info {
+    char name[POOL_NAME_MAX + 1];
+    char pool[POOL_NAME_MAX + 1];
+    uint64_t size_bytes;
+    uint64_t used_bytes;      /* lvm: mapped bytes; dir: allocated bytes */
+    char path[PATH_MAX];      /* block device or file holding the data */
+    char origin[POOL_NAME_MAX + 1];  /* "" when none */
+    bool readonly;            /* a snapshot */
+    bool active;              /* lvm: mapped; dir: always */
+    bool in_use;              /* served (open count > 0 / lock held) */
+};
+
+/* Progress of a long copy: @done of @total bytes. May be NULL. */
+typedef void (*pool_progress_cb)(void *opaque, uint64_t done, uint64_t total);
+
+struct pool;
+
+/* The driver interface. Every member is mandatory unless marked; each
+ * returns 0 or a negative errno from the list at the top. Names passed in
+ * were validated by pool_check_name(); sizes are > 0. */
+struct pool_ops {
+    const char *type;                 /* "lvm-thin", "dir" */
+    enum pool_type type_id;
+    /* Is the driver usable on this machine? 0, -ENODEV (with a detail). */
+    int (*available)(void);
+    /* Create pool @p->name (not yet known to any driver). */
+    int (*create)(const struct pool_create_params *p);
+    /* Look up pool @name; on success fill @pool->priv (driver-owned, freed
+     * by close). -ENOENT when this driver has no such pool. */
+    int (*open)(struct pool *pool, const char *name);
+    /* Free @pool->priv. May be NULL. */
+    void (*close)(struct pool *pool);
+    /* Append the names of this driver's pools to *@names (malloc'd array of
+     * malloc'd strings, *@n entries). */
+    int (*list)(char ***names, size_t *n);
+    int (*info)(struct pool *pool, struct pool_info *out);
+    /* Remove the pool; with @force its volumes first (none may be in use). */
+    int (*destroy)(struct pool *pool, bool force);
+    /* Volumes: *@out is a malloc'd array the caller frees. */
+    int (*vol_list)(struct pool *pool, struct vol_info **out, size_t *n);
+    int (*vol_info)(struct pool *pool, const char *vol, struct vol_info *out);
+    int (*vol_create)(struct pool *pool, const char *vol, uint64_t size);
+    /* Grow; shrink only with @force (else -EINVAL). */
+    int (*vol_resize)(struct pool *pool, const char *vol, uint64_t size, bool force);
+    /* Read-only snapshot @dst of @src. */
+    int (*vol_snapshot)(struct pool *pool, const char *src, const char *dst,
+                        pool_progress_cb cb, void *opaque);
+    /* Writable clone @dst of @src (a volume or a snapshot). */
+    int (*vol_clone)(struct pool *pool, const char *src, const char *dst,
+                     pool_progress_cb cb, void *opaque);
+    int (*vol_rename)(struct pool *pool, const char *vol, const char *newname);
+    /* -EBUSY when in use unless @force. */
+    int (*vol_delete)(struct pool *pool, const char *vol, bool force);
+    /* Make the volume's data reachable (activate) and put its path in @path. */
+    int (*vol_activate)(struct pool *pool, const char *vol, char path[PATH_MAX]);
+    /* 1 in use, 0 not, or -errno. */
+    int (*vol_in_use)(struct pool *pool, const char *vol);
+};
+
+struct pool {
+    char name[POOL_NAME_MAX + 1];
+    const struct pool_ops *ops;
+    void *priv;
+};
+
+/* --- names, sizes, errors ---------------------------------------------- */
+
+/* A pool or volume name: 1-64 bytes of [A-Za-z0-9_.+-], not starting with
+ * '-' or '.', not "snapshot"/"pvmove" prefixed and without LVM's reserved
+ * "_t"-style suffixes. Returns 0 or -EINVAL (detail set). */
+int pool_check_name(const char *name);
+/* parse_size() plus: not zero, at most 1P, rounded up to 512 bytes.
+ * Returns 0, -EINVAL or -ERANGE. */
+int pool_parse_size(const char *s, uint64_t *out);
+/* Split "POOL/VOL" into checked names. Returns 0 or -EINVAL. */
+int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POOL_NAME_MAX + 1]);
+/* Reason for the CLI: "unknown pool", "name taken"... never NULL. */
+const char *pool_strerror(int err);
+/* A precise sentence about this thread's last failure, or NULL. */
+const char *pool_error_detail(void);
+/* Clear / set the detail (for drivers). */
+void pool_clear_detail(void);
+void pool_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --- pools -------------------------------------------------------------- */
+
+/* The registered drivers, NULL-terminated. */
+extern const struct pool_ops *const pool_drivers[];
+
+/* Create a pool; -EEXIST when any driver knows the name. With @out non-NULL
+ * the new pool is opened too. */
+int pool_create(const struct pool_create_params *p, struct pool **out);
+/* Open pool @name (dir registry first, then LVM). -ENOENT, -EINVAL. */
+int pool_open(const char *name, struct pool **out);
+/* NULL-safe. */
+void pool_close(struct pool *pool);
+/* Info of every pool known (drivers that are not available are skipped).
+ * *@out is malloc'd. */
+int pool_list(struct pool_info **out, size_t *n);
+int pool_get_info(struct pool *pool, struct pool_info *out);
+/* Delete the pool (then close it yourself). -ENOTEMPTY unless @force. */
+int pool_destroy(struct pool *pool, bool force);
+/* lvm-thin only: LVM grows the thin pool by @percent (default 20) when its
+ * data use passes @threshold percent (50-99; 0 turns it off). Stored as an
+ * LVM metadata profile attached to the pool; LVM's dmeventd monitoring does
+ * the growing. Returns 0, -EOPNOTSUPP (dir pool), -EINVAL, -EPERM, -EIO. */
+int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent);
+
+/* --- volumes ------------------------------------------------------------ */
+
+int pool_vol_list(struct pool *pool, struct vol_info **out, size_t *n);
+int pool_vol_info(struct pool *pool, const char *vol, struct vol_info *out);
+int pool_vol_create(struct pool *pool, const char *vol, uint64_t size);
+int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force);
+int pool_vol_snapshot(struct pool *pool, const char *src, const char *dst,
+                      pool_progress_cb cb, void *opaque);
+int pool_vol_clone(struct pool *pool, const char *src, const char *dst,
+                   pool_progress_cb cb, void *opaque);
+int pool_vol_rename(struct pool *pool, const char *vol, const char *newname);
+int pool_vol_delete(struct pool *pool, const char *vol, bool force);
+/* Create volume @vol with the size of @src (regular file or block device)
+ * and copy @src into it, skipping zero blocks. With @force an existing
+ * volume is overwritten (grown when smaller; must not be in use). */
+int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool force,
+                    pool_progress_cb cb, void *opaque);
+/* Copy volume @vol into @dst: a regular file is created or truncated and
+ * written sparse (zero blocks become holes); a block device must be large
+ * enough and gets zero ranges by BLKZEROOUT. */
+int pool_vol_export(struct pool *pool, const char *vol, const char *dst,
+                    pool_progress_cb cb, void *opaque);
+
+/* --- for sluiced ---------------------------------------------------------- */
+
+/* Resolve "POOL/VOL": activate the volume if needed and return the block
+ * device (lvm-thin) or file (dir) in *@path_out (malloc'd, caller frees).
+ * Returns 0, -EINVAL (bad spec), -ENOENT, -ENODEV, -EPERM, -EIO. */
+int pool_volume_resolve(const char *spec, char **path_out);
+/* Is "POOL/VOL" in use? lvm-thin: the device-mapper open count of the
+ * volume is > 0; dir: another open file description holds a flock() on the
+ * file (see pool_volume_claim). Returns 1, 0, or -errno as above. */
+int pool_volume_in_use(const char *spec);
+/* What sluiced does after opening a volume's path (O_RDWR) as @fd: take a
+ * shared flock() so that `sluice vol delete` sees it in use. A block device
+ * needs nothing (the open itself counts) but the lock is harmless there.
+ * Retries briefly while a CLI probe holds the lock. Returns 0, -EBUSY or
+ * -errno. The lock goes away with the last descriptor of that open. */
+int pool_volume_claim(int fd);
+
+#endif

@@ -1,0 +1,601 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The `dir` pool driver: a directory of sparse raw files.
+ *
+ *   DIR/.sluice-pool        marker: {"name":"NAME","type":"dir"} (truth)
+ *   DIR/VOL.raw             a volume (mode 0600; snapshots 0400)
+ *   xattr user.sluice.origin on a snapshot or clone: its source's name
+ *   $SLUICE_STATE_DIR/pools/NAME -> DIR   registry (a symlink; an index only:
+ *                           `pool create NAME --type dir --path DIR` on a
+ *                           directory whose marker names NAME re-registers it)
+ *
+ * Snapshots and clones are reflinks (FICLONE) where the file system allows,
+ * else full sparse copies. A volume is in use while another open file
+ * description holds a flock() on it (sluiced: pool_volume_claim()). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "pool-int.h"
+
+#define MARKER ".sluice-pool"
+#define SUFFIX ".raw"
+#define ORIGIN_XATTR "user.sluice.origin"
+
+struct dir_pool {
+    char dir[PATH_MAX];
+};
+
+static struct dir_pool *priv(struct pool *p)
+{
+    return p->priv;
+}
+
+static int dir_available(void)
+{
+    return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+
+    if (len >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Read DIR's marker; copy the pool name. 0, -ENOENT (no marker), -EINVAL. */
+static int read_marker(const char *dir, char name[POOL_NAME_MAX + 1])
+{
+    char path[PATH_MAX + 32];
+    struct json_object *root, *v;
+    int ret = 0;
+
+    snprintf(path, sizeof(path), "%s/" MARKER, dir);
+    if (access(path, F_OK) < 0)
+        return -errno;
+    root = json_object_from_file(path);
+    if (!root)
+        return -EINVAL;
+    if (!json_object_object_get_ex(root, "name", &v) || !json_object_is_type(v, json_type_string) ||
+        pool_check_name(json_object_get_string(v)) < 0)
+        ret = -EINVAL;
+    else
+        snprintf(name, POOL_NAME_MAX + 1, "%s", json_object_get_string(v));
+    json_object_put(root);
+    return ret;
+}
+
+static int write_marker(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+    struct json_object *root = json_object_new_object();
+    int ret = 0;
+
+    if (!root)
+        return -ENOMEM;
+    json_object_object_add(root, "name", json_object_new_string(name));
+    json_object_object_add(root, "type", json_object_new_string("dir"));
+    snprintf(path, sizeof(path), "%s/" MARKER, dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PLAIN) < 0) {
+        ret = access(dir, W_OK) < 0 ? -errno : -EIO;
+        if (ret == -EIO)
+            ret = -EACCES;
+    } else if (rename(tmp, path) < 0) {
+        ret = -errno;
+        unlink(tmp);
+    }
+    json_object_put(root);
+    return ret;
+}
+
+static int registry_path(const char *name, char *buf, size_t len)
+{
+    char reg[PATH_MAX];
+    pool_registry_dir(reg, sizeof(reg));
+    if ((size_t)snprintf(buf, len, "%s/%s", reg, name) >= len)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+static int dir_open(struct pool *pool, const char *name)
+{
+    char link[PATH_MAX], target[PATH_MAX], mname[POOL_NAME_MAX + 1];
+    struct dir_pool *dp;
+    ssize_t n;
+    int ret;
+
+    ret = registry_path(name, link, sizeof(link));
+    if (ret < 0)
+        return ret;
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0)
+        return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno;
+    target[n] = '\0';
+    ret = read_marker(target, mname);
+    if (ret < 0 || strcmp(mname, name)) {
+        pool_set_detail("registry entry %s points to %s, which holds no pool '%s'", link,
+                        target, name);
+        return -ENOENT;
+    }
+    dp = calloc(1, sizeof(*dp));
+    if (!dp)
+        return -ENOMEM;
+    snprintf(dp->dir, sizeof(dp->dir), "%s", target);
+    pool->priv = dp;
+    return 0;
+}
+
+static void dir_close(struct pool *pool)
+{
+    free(pool->priv);
+    pool->priv = NULL;
+}
+
+static int dir_list(char ***names, size_t *n)
+{
+    char reg[PATH_MAX];
+    struct dirent *de;
+    char **arr = NULL;
+    size_t count = 0;
+    DIR *d;
+
+    *names = NULL;
+    *n = 0;
+    d = opendir(pool_registry_dir(reg, sizeof(reg)));
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || pool_check_name(de->d_name) < 0)
+            continue;
+        char **a = realloc(arr, (count + 1) * sizeof(*arr));
+        if (!a)
+            break;
+        arr = a;
+        arr[count] = strdup(de->d_name);
+        if (arr[count])
+            count++;
+    }
+    closedir(d);
+    pool_clear_detail();
+    *names = arr;
+    *n = count;
+    return 0;
+}
+
+static int dir_create(const struct pool_create_params *p)
+{
+    char real[PATH_MAX], link[PATH_MAX], reg[PATH_MAX], mname[POOL_NAME_MAX + 1];
+    struct stat st;
+    int ret;
+
+    if (!p->path || !*p->path) {
+        pool_set_detail("a dir pool needs --path DIR");
+        return -EINVAL;
+    }
+    if (p->pvs || p->vg || p->size || p->autoextend_threshold) {
+        pool_set_detail("--pv, --vg, --size and --autoextend are for lvm-thin pools");
+        return -EINVAL;
+    }
+    if (stat(p->path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        pool_set_detail("%s is not a directory", p->path);
+        return -ENOTDIR;
+    }
+    ret = mkdir_p(p->path, 0755);
+    if (ret < 0) {
+        pool_set_detail("%s: %s", p->path, strerror(-ret));
+        return ret;
+    }
+    if (!realpath(p->path, real))
+        return -errno;
+    ret = read_marker(real, mname);
+    if (ret == 0 && strcmp(mname, p->name)) {
+        pool_set_detail("%s already holds dir pool '%s'", real, mname);
+        return -EEXIST;
+    }
+    if (ret == -ENOENT) {
+        ret = write_marker(real, p->name);
+        if (ret < 0) {
+            pool_set_detail("%s: cannot write the pool marker: %s", real, strerror(-ret));
+            return ret;
+        }
+    } else if (ret < 0) {
+        pool_set_detail("%s/" MARKER ": %s", real, strerror(-ret));
+        return ret;
+    }
+    /* else: the directory already is pool NAME (its registry entry was
+     * lost): register it again, volumes and all. */
+    ret = mkdir_p(pool_registry_dir(reg, sizeof(reg)), 0755);
+    if (ret < 0) {
+        pool_set_detail("registry %s: %s", reg, strerror(-ret));
+        return ret;
+    }
+    ret = registry_path(p->name, link, sizeof(link));
+    if (ret < 0)
+        return ret;
+    unlink(link);   /* a stale entry (it did not open) */
+    if (symlink(real, link) < 0) {
+        ret = -errno;
+        pool_set_detail("registry %s: %s", link, strerror(errno));
+        return ret;
+    }
+    return 0;
+}
+
+static int vol_path(struct pool *pool, const char *vol, char *buf, size_t len)
+{
+    if ((size_t)snprintf(buf, len, "%s/%s" SUFFIX, priv(pool)->dir, vol) >= len)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+static int fill_vol(struct pool *pool, const char *vol, const char *path, const struct stat *st,
+                    struct vol_info *vi)
+{
+    ssize_t n;
+
+    memset(vi, 0, sizeof(*vi));
+    snprintf(vi->name, sizeof(vi->name), "%s", vol);
+    snprintf(vi->pool, sizeof(vi->pool), "%s", pool->name);
+    snprintf(vi->path, sizeof(vi->path), "%s", path);
+    vi->size_bytes = (uint64_t)st->st_size;
+    vi->used_bytes = (uint64_t)st->st_blocks * 512;
+    vi->readonly = !(st->st_mode & 0222);
+    vi->active = true;
+    n = getxattr(path, ORIGIN_XATTR, vi->origin, sizeof(vi->origin) - 1);
+    vi->origin[n > 0 ? n : 0] = '\0';
+    vi->in_use = pool_path_locked(path) > 0;
+    return 0;
+}
+
+static int dir_vol_info(struct pool *pool, const char *vol, struct vol_info *out)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int ret = vol_path(pool, vol, path, sizeof(path));
+
+    if (ret < 0)
+        return ret;
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -ENOENT;
+    return fill_vol(pool, vol, path, &st, out);
+}
+
+static int dir_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
+{
+    struct vol_info *arr = NULL;
+    size_t count = 0;
+    struct dirent *de;
+    DIR *d = opendir(priv(pool)->dir);
+
+    *out = NULL;
+    *n = 0;
+    if (!d)
+        return -errno;
+    while ((de = readdir(d))) {
+        char name[POOL_NAME_MAX + 1];
+        size_t len = strlen(de->d_name);
+        if (len <= strlen(SUFFIX) || strcmp(de->d_name + len - strlen(SUFFIX), SUFFIX) ||
+            len - strlen(SUFFIX) > POOL_NAME_MAX)
+            continue;
+        memcpy(name, de->d_name, len - strlen(SUFFIX));
+        name[len - strlen(SUFFIX)] = '\0';
+        if (pool_check_name(name) < 0)
+            continue;
+        struct vol_info *a = realloc(arr, (count + 1) * sizeof(*arr));
+        if (!a) {
+            closedir(d);
+            free(arr);
+            return -ENOMEM;
+        }
+        arr = a;
+        if (dir_vol_info(pool, name, &arr[count]) == 0)
+            count++;
+    }
+    closedir(d);
+    pool_clear_detail();
+    *out = arr;
+    *n = count;
+    return 0;
+}
+
+static int dir_info(struct pool *pool, struct pool_info *out)
+{
+    struct statvfs sv;
+    struct vol_info *vols;
+    size_t n;
+    int ret;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", pool->name);
+    out->type = POOL_TYPE_DIR;
+    snprintf(out->location, sizeof(out->location), "%s", priv(pool)->dir);
+    if (statvfs(priv(pool)->dir, &sv) < 0)
+        return -errno;
+    out->size_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+    out->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+    out->active = true;
+    ret = dir_vol_list(pool, &vols, &n);
+    if (ret < 0)
+        return ret;
+    for (size_t i = 0; i < n; i++)
+        out->used_bytes += vols[i].used_bytes;
+    out->volumes = (unsigned)n;
+    free(vols);
+    return 0;
+}
+
+static int fs_limits(struct pool *pool, uint64_t *total, uint64_t *avail)
+{
+    struct statvfs sv;
+    if (statvfs(priv(pool)->dir, &sv) < 0)
+        return -errno;
+    *total = (uint64_t)sv.f_blocks * sv.f_frsize;
+    *avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
+static int dir_vol_create(struct pool *pool, const char *vol, uint64_t size)
+{
+    char path[PATH_MAX];
+    uint64_t total = 0, avail = 0;
+    int fd, ret = vol_path(pool, vol, path, sizeof(path));
+
+    if (ret < 0)
+        return ret;
+    ret = fs_limits(pool, &total, &avail);
+    if (ret < 0)
+        return ret;
+    if (size > total) {
+        pool_set_detail("pool out of space: %llu bytes cannot fit a %llu-byte file system",
+                        (unsigned long long)size, (unsigned long long)total);
+        return -ENOSPC;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) < 0) {
+        ret = -errno;
+        unlink(path);
+    }
+    close(fd);
+    return ret;
+}
+
+static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
+{
+    char path[PATH_MAX];
+    uint64_t total = 0, avail = 0;
+    struct stat st;
+    int ret = vol_path(pool, vol, path, sizeof(path));
+
+    if (ret < 0)
+        return ret;
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (size < (uint64_t)st.st_size && !force) {
+        pool_set_detail("shrinking from %llu to %llu bytes loses data (use --force)",
+                        (unsigned long long)st.st_size, (unsigned long long)size);
+        return -EINVAL;
+    }
+    ret = fs_limits(pool, &total, &avail);
+    if (ret < 0)
+        return ret;
+    if (size > total) {
+        pool_set_detail("pool out of space: %llu bytes cannot fit a %llu-byte file system",
+                        (unsigned long long)size, (unsigned long long)total);
+        return -ENOSPC;
+    }
+    if (truncate(path, (off_t)size) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Snapshot (@readonly) or clone @src as @dst: reflink, else sparse copy. */
+static int dir_copy(struct pool *pool, const char *src, const char *dst, bool readonly,
+                    pool_progress_cb cb, void *opaque)
+{
+    char spath[PATH_MAX], dpath[PATH_MAX], tmp[PATH_MAX + 16];
+    uint64_t total = 0, avail = 0;
+    struct stat st;
+    int sfd, dfd, ret;
+
+    if ((ret = vol_path(pool, src, spath, sizeof(spath))) < 0 ||
+        (ret = vol_path(pool, dst, dpath, sizeof(dpath))) < 0)
+        return ret;
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", priv(pool)->dir, dst);
+    sfd = open(spath, O_RDONLY | O_CLOEXEC);
+    if (sfd < 0)
+        return -errno;
+    if (fstat(sfd, &st) < 0) {
+        ret = -errno;
+        goto out_src;
+    }
+    unlink(tmp);
+    dfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (dfd < 0) {
+        ret = -errno;
+        goto out_src;
+    }
+    if (ioctl(dfd, FICLONE, sfd) < 0) {
+        /* No reflink here: a full copy, if it fits. */
+        ret = fs_limits(pool, &total, &avail);
+        if (ret == 0 && (uint64_t)st.st_blocks * 512 > avail) {
+            pool_set_detail("pool out of space: copying %llu allocated bytes, %llu available "
+                             "(no reflink on this file system)",
+                             (unsigned long long)st.st_blocks * 512, (unsigned long long)avail);
+            ret = -ENOSPC;
+        }
+        if (ret == 0 && ftruncate(dfd, st.st_size) < 0)
+            ret = -errno;
+        if (ret == 0)
+            ret = pool_copy_fd(sfd, dfd, (uint64_t)st.st_size, true, cb, opaque);
+        if (ret < 0)
+            goto out_unlink;
+    }
+    /* Where xattrs are not supported the origin is simply not recorded. */
+    fsetxattr(dfd, ORIGIN_XATTR, src, strlen(src), 0);
+    if (readonly && fchmod(dfd, 0400) < 0) {
+        ret = -errno;
+        goto out_unlink;
+    }
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dpath, RENAME_NOREPLACE) < 0) {
+        ret = -errno;
+        goto out_unlink;
+    }
+    close(dfd);
+    close(sfd);
+    return 0;
+
+out_unlink:
+    close(dfd);
+    unlink(tmp);
+out_src:
+    close(sfd);
+    return ret;
+}
+
+static int dir_vol_snapshot(struct pool *pool, const char *src, const char *dst,
+                            pool_progress_cb cb, void *opaque)
+{
+    return dir_copy(pool, src, dst, true, cb, opaque);
+}
+
+static int dir_vol_clone(struct pool *pool, const char *src, const char *dst,
+                         pool_progress_cb cb, void *opaque)
+{
+    return dir_copy(pool, src, dst, false, cb, opaque);
+}
+
+static int dir_vol_rename(struct pool *pool, const char *vol, const char *newname)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    int ret;
+
+    if ((ret = vol_path(pool, vol, a, sizeof(a))) < 0 ||
+        (ret = vol_path(pool, newname, b, sizeof(b))) < 0)
+        return ret;
+    if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE) < 0)
+        return -errno;
+    return 0;
+}
+
+static int dir_vol_delete(struct pool *pool, const char *vol, bool force)
+{
+    char path[PATH_MAX];
+    int ret = vol_path(pool, vol, path, sizeof(path));
+
+    if (ret < 0)
+        return ret;
+    /* A served file stays readable by its holder after the unlink. */
+    if (unlink(path) < 0)
+        return -errno;
+    return 0;
+}
+
+static int dir_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX])
+{
+    int ret = vol_path(pool, vol, path, PATH_MAX);
+    if (ret < 0)
+        return ret;
+    return access(path, F_OK) < 0 ? -errno : 0;
+}
+
+static int dir_vol_in_use(struct pool *pool, const char *vol)
+{
+    char path[PATH_MAX];
+    int ret = vol_path(pool, vol, path, sizeof(path));
+    if (ret < 0)
+        return ret;
+    return pool_path_locked(path);
+}
+
+static int dir_destroy(struct pool *pool, bool force)
+{
+    char path[PATH_MAX + 32], link[PATH_MAX];
+    struct vol_info *vols;
+    size_t n;
+    int ret;
+
+    ret = dir_vol_list(pool, &vols, &n);
+    if (ret < 0)
+        return ret;
+    if (n && !force) {
+        pool_set_detail("pool holds %zu volume%s (use --force to delete them too)", n,
+                        n == 1 ? "" : "s");
+        free(vols);
+        return -ENOTEMPTY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (vols[i].in_use) {
+            pool_set_detail("volume '%s' is in use", vols[i].name);
+            free(vols);
+            return -EBUSY;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (unlink(vols[i].path) < 0 && errno != ENOENT) {
+            ret = -errno;
+            free(vols);
+            return ret;
+        }
+    }
+    free(vols);
+    snprintf(path, sizeof(path), "%s/" MARKER, priv(pool)->dir);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    rmdir(priv(pool)->dir);   /* only when empty: other files stay */
+    ret = registry_path(pool->name, link, sizeof(link));
+    if (ret == 0 && unlink(link) < 0 && errno != ENOENT)
+        ret = -errno;
+    return ret;
+}
+
+const struct pool_ops pool_dir_ops = {
+    .type = "dir",
+    .type_id = POOL_TYPE_DIR,
+    .available = dir_available,
+    .create = dir_create,
+    .open = dir_open,
+    .close = dir_close,
+    .list = dir_list,
+    .info = dir_info,
+    .destroy = dir_destroy,
+    .vol_list = dir_vol_list,
+    .vol_info = dir_vol_info,
+    .vol_create = dir_vol_create,
+    .vol_resize = dir_vol_resize,
+    .vol_snapshot = dir_vol_snapshot,
+    .vol_clone = dir_vol_clone,
+    .vol_rename = dir_vol_rename,
+    .vol_delete = dir_vol_delete,
+    .vol_activate = dir_vol_activate,
+    .vol_in_use = dir_vol_in_use,
+};

@@ -1,0 +1,727 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The `lvm-thin` pool driver. LVM metadata is the only store of truth:
+ *
+ *   pool NAME     thin-pool LV named NAME, tagged "sluice.pool", in VG NAME
+ *                 (created with --pv; the VG is tagged "sluice.vg" and is
+ *                 removed with the pool) or in an existing VG (--vg VG).
+ *                 Found by `lvs @sluice.pool`: the pool's name is the thin
+ *                 pool LV's name, unique among sluice pools.
+ *   volume VOL    thin LV named VOL in the pool's VG, pool_lv = NAME, tagged
+ *                 "sluice.vol". Snapshots: thin snapshots, read-only (-pr),
+ *                 activation skip off. Clones: writable thin snapshots.
+ *   autoextend    an LVM metadata profile "sluice-autoextend-T-P" attached
+ *                 to the thin pool (lv_profile); its file in
+ *                 /etc/lvm/profile is rewritten from the name when missing.
+ *
+ * Commands go through lvm_run() (JSON reports); live usage and open counts
+ * through libdevmapper (lvm_dm_*). In use: device-mapper open count > 0. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pool-int.h"
+#include "storage/lvm.h"
+
+#define TAG_POOL "sluice.pool"
+#define TAG_VOL "sluice.vol"
+#define TAG_VG "sluice.vg"
+#define PROFILE_DIR "/etc/lvm/profile"
+#define PROFILE_FMT "sluice-autoextend-%u-%u"
+
+struct lvm_pool {
+    char vg[LVM_NAME_MAX];
+    char lv[LVM_NAME_MAX];
+};
+
+static struct lvm_pool *priv(struct pool *p)
+{
+    return p->priv;
+}
+
+static int need_root(void)
+{
+    if (geteuid() != 0) {
+        pool_set_detail("missing privileges: LVM needs root");
+        return -EPERM;
+    }
+    return 0;
+}
+
+static int lvm_thin_available(void)
+{
+    static const char *const bins[] = { "/sbin/lvm", "/usr/sbin/lvm", NULL };
+    const char *env = getenv("SLUICE_LVM");
+    bool bin = env && *env && access(env, X_OK) == 0;
+
+    for (size_t i = 0; !bin && !(env && *env) && bins[i]; i++)
+        bin = access(bins[i], X_OK) == 0;
+    if (!bin) {
+        pool_set_detail("LVM not available: the lvm command is not installed "
+                        "(use a dir pool: sluice pool create NAME --type dir --path DIR)");
+        return -ENODEV;
+    }
+    if (access("/sys/class/misc/device-mapper", F_OK) < 0 &&
+        access("/dev/mapper/control", F_OK) < 0) {
+        pool_set_detail("device-mapper not available in this kernel "
+                        "(use a dir pool: sluice pool create NAME --type dir --path DIR)");
+        return -ENODEV;
+    }
+    return 0;
+}
+
+/* Run argv with printf-built strings kept in a small arena. */
+#define RUN(...) lvm_run((const char *const[]){ __VA_ARGS__, NULL }, NULL)
+
+static int lv_get(const char *vg, const char *lv, struct lvm_lv *out)
+{
+    char sel[LVM_NAME_MAX * 2 + 2];
+    struct lvm_lv *rows;
+    size_t n;
+    int ret;
+
+    snprintf(sel, sizeof(sel), "%s/%s", vg, lv);
+    ret = lvm_lvs(sel, &rows, &n);
+    if (ret < 0)
+        return ret;
+    ret = -ENOENT;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(rows[i].name, lv) && !strcmp(rows[i].vg, vg)) {
+            *out = rows[i];
+            ret = 0;
+            break;
+        }
+    }
+    free(rows);
+    return ret;
+}
+
+static int vg_get(const char *vg, struct lvm_vg *out)
+{
+    struct lvm_vg *rows;
+    size_t n;
+    int ret = lvm_vgs(vg, &rows, &n);
+
+    if (ret < 0)
+        return ret;
+    ret = -ENOENT;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(rows[i].name, vg)) {
+            *out = rows[i];
+            ret = 0;
+        }
+    }
+    free(rows);
+    return ret;
+}
+
+static int lvm_pool_open(struct pool *pool, const char *name)
+{
+    struct lvm_lv *rows;
+    struct lvm_pool *lp = NULL;
+    size_t n;
+    int ret = need_root();
+
+    if (ret < 0)
+        return ret;
+    ret = lvm_lvs("@" TAG_POOL, &rows, &n);
+    if (ret < 0)
+        return ret;
+    ret = -ENOENT;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rows[i].name, name) || strcmp(rows[i].segtype, "thin-pool"))
+            continue;
+        lp = calloc(1, sizeof(*lp));
+        if (!lp) {
+            ret = -ENOMEM;
+            break;
+        }
+        snprintf(lp->vg, sizeof(lp->vg), "%s", rows[i].vg);
+        snprintf(lp->lv, sizeof(lp->lv), "%s", rows[i].name);
+        pool->priv = lp;
+        ret = 0;
+        break;
+    }
+    free(rows);
+    return ret;
+}
+
+static void lvm_pool_close(struct pool *pool)
+{
+    free(pool->priv);
+    pool->priv = NULL;
+}
+
+static int lvm_pool_list(char ***names, size_t *n)
+{
+    struct lvm_lv *rows;
+    size_t nr, count = 0;
+    char **arr;
+    int ret = need_root();
+
+    *names = NULL;
+    *n = 0;
+    if (ret < 0)
+        return ret;
+    ret = lvm_lvs("@" TAG_POOL, &rows, &nr);
+    if (ret < 0)
+        return ret;
+    arr = calloc(nr ? nr : 1, sizeof(*arr));
+    if (!arr) {
+        free(rows);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        if (strcmp(rows[i].segtype, "thin-pool") || pool_check_name(rows[i].name) < 0)
+            continue;
+        arr[count] = strdup(rows[i].name);
+        if (arr[count])
+            count++;
+    }
+    free(rows);
+    pool_clear_detail();
+    *names = arr;
+    *n = count;
+    return 0;
+}
+
+/* --- autoextend profiles ------------------------------------------------ */
+
+static int profile_write(unsigned thr, unsigned pct)
+{
+    char path[PATH_MAX];
+    FILE *f;
+
+    snprintf(path, sizeof(path), PROFILE_DIR "/" PROFILE_FMT ".profile", thr, pct);
+    if (access(path, F_OK) == 0)
+        return 0;
+    f = fopen(path, "w");
+    if (!f) {
+        pool_set_detail("%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    fprintf(f, "# written by sluice; the name carries the values (see lv_profile)\n"
+               "activation {\n\tthin_pool_autoextend_threshold=%u\n"
+               "\tthin_pool_autoextend_percent=%u\n}\n", thr, pct);
+    if (fclose(f) != 0)
+        return -EIO;
+    return 0;
+}
+
+static bool profile_parse(const char *profile, unsigned *thr, unsigned *pct)
+{
+    char tail;
+    return sscanf(profile, PROFILE_FMT "%c", thr, pct, &tail) == 2;
+}
+
+static int set_autoextend(const char *vg, const char *lv, unsigned thr, unsigned pct)
+{
+    char sel[LVM_NAME_MAX * 2 + 2], prof[64];
+    int ret;
+
+    if (thr && (thr < 50 || thr > 99)) {
+        pool_set_detail("autoextend threshold must be 50-99 (percent)");
+        return -EINVAL;
+    }
+    if (!pct)
+        pct = 20;
+    snprintf(sel, sizeof(sel), "%s/%s", vg, lv);
+    if (!thr)
+        return RUN("lvchange", "-q", "--detachprofile", sel);
+    snprintf(prof, sizeof(prof), PROFILE_FMT, thr, pct);
+    ret = profile_write(thr, pct);
+    if (ret < 0)
+        return ret;
+    return RUN("lvchange", "-q", "--metadataprofile", prof, sel);
+}
+
+/* --- pools ---------------------------------------------------------------- */
+
+static uint64_t round_up(uint64_t x, uint64_t a)
+{
+    return a ? (x + a - 1) / a * a : x;
+}
+
+static int lvm_pool_create(const struct pool_create_params *p)
+{
+    char sizebuf[32], sel[LVM_NAME_MAX * 2 + 2];
+    const char *vgname = p->pvs ? p->name : p->vg;
+    struct lvm_vg vg;
+    struct lvm_lv lv;
+    bool made_vg = false;
+    int ret = need_root();
+
+    if (ret < 0)
+        return ret;
+    if (p->path) {
+        pool_set_detail("--path is for dir pools");
+        return -EINVAL;
+    }
+    if ((p->n_pvs > 0) == (p->vg != NULL)) {
+        pool_set_detail("an lvm-thin pool needs either --pv DEVICE... or --vg VG");
+        return -EINVAL;
+    }
+    if (p->autoextend_threshold && (p->autoextend_threshold < 50 || p->autoextend_threshold > 99)) {
+        pool_set_detail("autoextend threshold must be 50-99 (percent)");
+        return -EINVAL;
+    }
+    if (p->n_pvs) {
+        ret = vg_get(p->name, &vg);
+        if (ret == 0) {
+            pool_set_detail("volume group '%s' exists (use --vg %s)", p->name, p->name);
+            return -EEXIST;
+        }
+        if (ret != -ENOENT)
+            return ret;
+        for (size_t i = 0; i < p->n_pvs; i++) {
+            struct stat st;
+            if (stat(p->pvs[i], &st) < 0) {
+                pool_set_detail("physical volume %s: %s", p->pvs[i], strerror(errno));
+                return -ENOENT;
+            }
+            if (!S_ISBLK(st.st_mode)) {
+                pool_set_detail("physical volume %s: not a block device", p->pvs[i]);
+                return -EINVAL;
+            }
+        }
+        const char **argv = calloc(p->n_pvs + 6, sizeof(*argv));
+        if (!argv)
+            return -ENOMEM;
+        size_t k = 0;
+        argv[k++] = "vgcreate";
+        argv[k++] = "-q";
+        argv[k++] = "--addtag";
+        argv[k++] = TAG_VG;
+        argv[k++] = p->name;
+        for (size_t i = 0; i < p->n_pvs; i++)
+            argv[k++] = p->pvs[i];
+        argv[k] = NULL;
+        ret = lvm_run(argv, NULL);
+        free(argv);
+        if (ret < 0)
+            return ret;
+        made_vg = true;
+    } else {
+        ret = vg_get(p->vg, &vg);
+        if (ret == -ENOENT) {
+            pool_set_detail("unknown volume group '%s'", p->vg);
+            return -ENOENT;
+        }
+        if (ret < 0)
+            return ret;
+        ret = lv_get(p->vg, p->name, &lv);
+        if (ret == 0) {
+            pool_set_detail("volume group '%s' already has a logical volume '%s'", p->vg,
+                            p->name);
+            return -EEXIST;
+        }
+        if (ret != -ENOENT)
+            return ret;
+    }
+    ret = vg_get(vgname, &vg);
+    if (ret < 0)
+        goto out_vg;
+    /* Room for the data, its metadata (about 1/1000, at least 4 MiB) and
+     * LVM's spare metadata copy. */
+    uint64_t ext = vg.extent_size ? vg.extent_size : 4 << 20;
+    uint64_t want = p->size ? round_up(p->size, ext) : 0;
+    uint64_t meta = round_up(MAX(want / 1000, (uint64_t)4 << 20), ext);
+    if (vg.free < 2 * meta + ext || want + 2 * meta > vg.free) {
+        pool_set_detail("pool out of space: volume group '%s' has %llu bytes free, the pool "
+                        "needs %llu (data and metadata)", vgname, (unsigned long long)vg.free,
+                        (unsigned long long)(want ? want + 2 * meta : 2 * meta + ext));
+        ret = -ENOSPC;
+        goto out_vg;
+    }
+    if (p->size) {
+        snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)want);
+        ret = RUN("lvcreate", "-q", "--type", "thin-pool", "-L", sizebuf, "-n", p->name,
+                  "--addtag", TAG_POOL, vgname);
+    } else {
+        ret = RUN("lvcreate", "-q", "--type", "thin-pool", "-l", "100%FREE", "-n", p->name,
+                  "--addtag", TAG_POOL, vgname);
+    }
+    if (ret < 0)
+        goto out_vg;
+    if (p->autoextend_threshold) {
+        ret = set_autoextend(vgname, p->name, p->autoextend_threshold, p->autoextend_percent);
+        if (ret < 0) {
+            snprintf(sel, sizeof(sel), "%s/%s", vgname, p->name);
+            RUN("lvremove", "-q", "-f", sel);
+            goto out_vg;
+        }
+    }
+    return 0;
+
+out_vg:
+    if (made_vg) {
+        char saved[512];
+        snprintf(saved, sizeof(saved), "%s", pool_error_detail() ? pool_error_detail() : "");
+        RUN("vgremove", "-q", "-f", p->name);
+        for (size_t i = 0; i < p->n_pvs; i++)
+            RUN("pvremove", "-q", p->pvs[i]);
+        if (saved[0])
+            pool_set_detail("%s", saved);
+    }
+    return ret;
+}
+
+static int fill_vol(struct pool *pool, const struct lvm_lv *lv, struct vol_info *vi)
+{
+    struct lvm_thin_status ts;
+
+    memset(vi, 0, sizeof(*vi));
+    snprintf(vi->name, sizeof(vi->name), "%.*s", POOL_NAME_MAX, lv->name);
+    snprintf(vi->pool, sizeof(vi->pool), "%s", pool->name);
+    snprintf(vi->path, sizeof(vi->path), "/dev/%s/%s", lv->vg, lv->name);
+    snprintf(vi->origin, sizeof(vi->origin), "%.*s", POOL_NAME_MAX, lv->origin);
+    vi->size_bytes = lv->size;
+    vi->readonly = lv->readonly;
+    vi->active = lv->active;
+    if (lv->active && lvm_dm_thin_status(lv->vg, lv->name, &ts) == 0) {
+        vi->used_bytes = ts.mapped_bytes;
+        vi->in_use = ts.open_count > 0;
+    } else if (lv->data_percent >= 0) {
+        vi->used_bytes = (uint64_t)(lv->data_percent * (double)lv->size / 100.0);
+    }
+    return 0;
+}
+
+static bool is_our_vol(struct pool *pool, const struct lvm_lv *lv)
+{
+    return !strcmp(lv->segtype, "thin") && !strcmp(lv->pool_lv, priv(pool)->lv) &&
+           lvm_has_tag(lv->tags, TAG_VOL);
+}
+
+static int lvm_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
+{
+    struct lvm_lv *rows;
+    struct vol_info *arr;
+    size_t nr, count = 0;
+    int ret;
+
+    *out = NULL;
+    *n = 0;
+    ret = lvm_lvs(priv(pool)->vg, &rows, &nr);
+    if (ret < 0)
+        return ret;
+    arr = calloc(nr ? nr : 1, sizeof(*arr));
+    if (!arr) {
+        free(rows);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < nr; i++)
+        if (is_our_vol(pool, &rows[i]) && pool_check_name(rows[i].name) == 0)
+            fill_vol(pool, &rows[i], &arr[count++]);
+    free(rows);
+    *out = arr;
+    *n = count;
+    return 0;
+}
+
+static int lvm_vol_get(struct pool *pool, const char *vol, struct lvm_lv *lv)
+{
+    int ret = lv_get(priv(pool)->vg, vol, lv);
+    if (ret == 0 && !is_our_vol(pool, lv))
+        ret = -ENOENT;
+    return ret;
+}
+
+static int lvm_vol_info(struct pool *pool, const char *vol, struct vol_info *out)
+{
+    struct lvm_lv lv;
+    int ret = lvm_vol_get(pool, vol, &lv);
+    if (ret < 0)
+        return ret;
+    return fill_vol(pool, &lv, out);
+}
+
+static int lvm_info(struct pool *pool, struct pool_info *out)
+{
+    struct lvm_pool_status st;
+    struct lvm_lv lv;
+    struct lvm_vg vg;
+    struct vol_info *vols;
+    size_t n;
+    int ret;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", pool->name);
+    out->type = POOL_TYPE_LVM_THIN;
+    snprintf(out->location, sizeof(out->location), "%s/%s", priv(pool)->vg, priv(pool)->lv);
+    out->has_metadata = true;
+    ret = lv_get(priv(pool)->vg, priv(pool)->lv, &lv);
+    if (ret < 0)
+        return ret;
+    out->size_bytes = lv.size;
+    out->metadata_size_bytes = lv.metadata_size;
+    out->active = lv.active;
+    if (lv.active && lvm_dm_pool_status(priv(pool)->vg, priv(pool)->lv, &st) == 0 && !st.failed) {
+        out->used_bytes = st.data_used_blocks * st.data_block_bytes;
+        out->metadata_used_bytes = st.meta_used_blocks * 4096;
+        out->metadata_size_bytes = st.meta_total_blocks * 4096;
+    } else {
+        if (lv.data_percent >= 0)
+            out->used_bytes = (uint64_t)(lv.data_percent * (double)lv.size / 100.0);
+        if (lv.metadata_percent >= 0)
+            out->metadata_used_bytes =
+                (uint64_t)(lv.metadata_percent * (double)lv.metadata_size / 100.0);
+    }
+    if (profile_parse(lv.profile, &out->autoextend_threshold, &out->autoextend_percent))
+        profile_write(out->autoextend_threshold, out->autoextend_percent);
+    if (vg_get(priv(pool)->vg, &vg) == 0)
+        out->free_bytes = vg.free;
+    ret = lvm_vol_list(pool, &vols, &n);
+    if (ret < 0)
+        return ret;
+    out->volumes = (unsigned)n;
+    free(vols);
+    return 0;
+}
+
+static int pool_full(struct pool *pool)
+{
+    struct lvm_pool_status st;
+
+    if (lvm_dm_pool_status(priv(pool)->vg, priv(pool)->lv, &st) < 0)
+        return 0;
+    if (st.out_of_data_space || (st.data_total_blocks && st.data_used_blocks >= st.data_total_blocks)) {
+        pool_set_detail("pool out of space: thin pool %s/%s data is full", priv(pool)->vg,
+                        priv(pool)->lv);
+        return -ENOSPC;
+    }
+    if (st.meta_total_blocks && st.meta_used_blocks >= st.meta_total_blocks) {
+        pool_set_detail("pool out of space: thin pool %s/%s metadata is full", priv(pool)->vg,
+                        priv(pool)->lv);
+        return -ENOSPC;
+    }
+    return 0;
+}
+
+static int name_free_in_vg(struct pool *pool, const char *vol)
+{
+    struct lvm_lv lv;
+    int ret = lv_get(priv(pool)->vg, vol, &lv);
+
+    if (ret == 0) {
+        pool_set_detail("volume group '%s' already has a logical volume '%s'", priv(pool)->vg,
+                        vol);
+        return -EEXIST;
+    }
+    return ret == -ENOENT ? 0 : ret;
+}
+
+static int lvm_vol_create(struct pool *pool, const char *vol, uint64_t size)
+{
+    char sizebuf[32];
+    int ret;
+
+    if ((ret = need_root()) < 0 || (ret = name_free_in_vg(pool, vol)) < 0 ||
+        (ret = pool_full(pool)) < 0)
+        return ret;
+    snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)size);
+    return RUN("lvcreate", "-q", "-V", sizebuf, "--thinpool", priv(pool)->lv, "-n", vol,
+               "--addtag", TAG_VOL, priv(pool)->vg);
+}
+
+static int lvm_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
+{
+    char sel[LVM_NAME_MAX * 2 + 2], sizebuf[32];
+    struct lvm_lv lv;
+    int ret;
+
+    if ((ret = need_root()) < 0 || (ret = lvm_vol_get(pool, vol, &lv)) < 0)
+        return ret;
+    if (size < lv.size && !force) {
+        pool_set_detail("shrinking from %llu to %llu bytes loses data (use --force)",
+                        (unsigned long long)lv.size, (unsigned long long)size);
+        return -EINVAL;
+    }
+    if (size == lv.size)
+        return 0;
+    if (size > lv.size && (ret = pool_full(pool)) < 0)
+        return ret;
+    snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
+    snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)size);
+    return RUN("lvresize", "-q", "-f", "-L", sizebuf, sel);
+}
+
+static int lvm_snap(struct pool *pool, const char *src, const char *dst, bool readonly)
+{
+    char sel[LVM_NAME_MAX * 2 + 2];
+    int ret;
+
+    if ((ret = need_root()) < 0 || (ret = name_free_in_vg(pool, dst)) < 0 ||
+        (ret = pool_full(pool)) < 0)
+        return ret;
+    snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, src);
+    return RUN("lvcreate", "-q", "-s", "-n", dst, "-p", readonly ? "r" : "rw",
+               "--setactivationskip", "n", "--addtag", TAG_VOL, sel);
+}
+
+static int lvm_vol_snapshot(struct pool *pool, const char *src, const char *dst,
+                            pool_progress_cb cb, void *opaque)
+{
+    return lvm_snap(pool, src, dst, true);
+}
+
+static int lvm_vol_clone(struct pool *pool, const char *src, const char *dst,
+                         pool_progress_cb cb, void *opaque)
+{
+    return lvm_snap(pool, src, dst, false);
+}
+
+static int lvm_vol_rename(struct pool *pool, const char *vol, const char *newname)
+{
+    int ret;
+
+    if ((ret = need_root()) < 0 || (ret = name_free_in_vg(pool, newname)) < 0)
+        return ret;
+    return RUN("lvrename", "-q", priv(pool)->vg, vol, newname);
+}
+
+static int lvm_vol_in_use(struct pool *pool, const char *vol)
+{
+    struct lvm_thin_status ts;
+    int ret = lvm_dm_thin_status(priv(pool)->vg, vol, &ts);
+
+    if (ret == -ENXIO)
+        return 0;
+    if (ret < 0)
+        return ret;
+    return ts.open_count > 0;
+}
+
+static int lvm_vol_delete(struct pool *pool, const char *vol, bool force)
+{
+    char sel[LVM_NAME_MAX * 2 + 2];
+    int ret;
+
+    if ((ret = need_root()) < 0)
+        return ret;
+    if (lvm_vol_in_use(pool, vol) > 0) {
+        /* The kernel does not remove an open device-mapper device. */
+        pool_set_detail("volume in use: its device is open (stop the sluiced device first; "
+                        "--force cannot remove an open logical volume)");
+        return -EBUSY;
+    }
+    snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
+    return RUN("lvremove", "-q", "-f", sel);
+}
+
+static int lvm_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX])
+{
+    char sel[LVM_NAME_MAX * 2 + 2];
+    struct lvm_lv lv;
+    int ret;
+
+    if ((ret = need_root()) < 0 || (ret = lvm_vol_get(pool, vol, &lv)) < 0)
+        return ret;
+    snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
+    if (!lv.active) {
+        ret = RUN("lvchange", "-q", "-ay", "-K", sel);
+        if (ret < 0)
+            return ret;
+    }
+    snprintf(path, PATH_MAX, "/dev/%s/%s", priv(pool)->vg, vol);
+    if (access(path, F_OK) < 0) {
+        /* Without udev the /dev/VG link may be missing: the mapper node. */
+        char name[512];
+        if (lvm_dm_name(priv(pool)->vg, vol, NULL, name, sizeof(name)) == 0)
+            snprintf(path, PATH_MAX, "/dev/mapper/%s", name);
+        if (access(path, F_OK) < 0)
+            return -ENXIO;
+    }
+    return 0;
+}
+
+static int lvm_destroy(struct pool *pool, bool force)
+{
+    char sel[LVM_NAME_MAX * 2 + 2];
+    struct vol_info *vols;
+    struct lvm_vg vg;
+    size_t n;
+    int ret;
+
+    if ((ret = need_root()) < 0)
+        return ret;
+    ret = lvm_vol_list(pool, &vols, &n);
+    if (ret < 0)
+        return ret;
+    if (n && !force) {
+        pool_set_detail("pool holds %zu volume%s (use --force to delete them too)", n,
+                        n == 1 ? "" : "s");
+        free(vols);
+        return -ENOTEMPTY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (vols[i].in_use) {
+            pool_set_detail("volume '%s' is in use", vols[i].name);
+            free(vols);
+            return -EBUSY;
+        }
+    }
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vols[i].name);
+        ret = RUN("lvremove", "-q", "-f", sel);
+    }
+    free(vols);
+    if (ret < 0)
+        return ret;
+    snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, priv(pool)->lv);
+    ret = RUN("lvremove", "-q", "-f", sel);
+    if (ret < 0)
+        return ret;
+    /* A VG that sluice made for this pool goes too, once empty. */
+    if (vg_get(priv(pool)->vg, &vg) == 0 && lvm_has_tag(vg.tags, TAG_VG) && vg.lv_count == 0) {
+        struct lvm_pv *pvs;
+        size_t np;
+        if (lvm_pvs(NULL, &pvs, &np) < 0) {
+            pvs = NULL;
+            np = 0;
+        }
+        ret = RUN("vgremove", "-q", "-f", priv(pool)->vg);
+        for (size_t i = 0; ret == 0 && i < np; i++)
+            if (!strcmp(pvs[i].vg, priv(pool)->vg))
+                RUN("pvremove", "-q", pvs[i].name);
+        free(pvs);
+    }
+    return ret;
+}
+
+const struct pool_ops pool_lvm_thin_ops = {
+    .type = "lvm-thin",
+    .type_id = POOL_TYPE_LVM_THIN,
+    .available = lvm_thin_available,
+    .create = lvm_pool_create,
+    .open = lvm_pool_open,
+    .close = lvm_pool_close,
+    .list = lvm_pool_list,
+    .info = lvm_info,
+    .destroy = lvm_destroy,
+    .vol_list = lvm_vol_list,
+    .vol_info = lvm_vol_info,
+    .vol_create = lvm_vol_create,
+    .vol_resize = lvm_vol_resize,
+    .vol_snapshot = lvm_vol_snapshot,
+    .vol_clone = lvm_vol_clone,
+    .vol_rename = lvm_vol_rename,
+    .vol_delete = lvm_vol_delete,
+    .vol_activate = lvm_vol_activate,
+    .vol_in_use = lvm_vol_in_use,
+};
+
+int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent)
+{
+    int ret;
+
+    if (pool->ops != &pool_lvm_thin_ops) {
+        pool_set_detail("autoextend is an lvm-thin feature");
+        return -EOPNOTSUPP;
+    }
+    if ((ret = need_root()) < 0)
+        return ret;
+    return set_autoextend(priv(pool)->vg, priv(pool)->lv, threshold, percent);
+}
