@@ -122,6 +122,11 @@ const struct bdev_info *bdev_get_info(const struct bdev *bd)
     return &bd->info;
 }
 
+int bdev_fd(const struct bdev *bd)
+{
+    return bd->fd_buffered;
+}
+
 int bdev_refresh_size(struct bdev *bd)
 {
     return read_size(bd);

@@ -15,6 +15,7 @@
 #include "net/attach.h"
 #include "net/tap.h"
 #include "storage/bdev.h"
+#include "storage/pool.h"
 #include "vhost/blk.h"
 #include "vhost/net.h"
 
@@ -27,6 +28,7 @@ struct device {
     char *spec;
     char *socket;
     char *path;
+    char *volume;          /* POOL/VOL when served by volume name */
     bool readonly;
     unsigned queues;
     struct vu_dev *vu;
@@ -166,6 +168,7 @@ static void device_free(struct device *d)
     free(d->spec);
     free(d->socket);
     free(d->path);
+    free(d->volume);
     free(d);
 }
 
@@ -194,12 +197,14 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
 {
     struct vblk_config bc = { 0 };
     struct vu_dev_config vc = { 0 };
-    const char *path, *serial;
+    const char *path, *volume, *serial;
+    char *resolved = NULL;
     uint64_t queues = 1;
     bool ro = false, direct = true;
     int r;
 
     path = opts_get(o, "path");
+    volume = opts_get(o, "volume");
     serial = opts_get(o, "serial");
     if (opts_get_bool(o, "readonly", &ro) < 0)
         return seterr(err, -EINVAL, "readonly takes on or off");
@@ -209,15 +214,34 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
         return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
     if (opts_unused(o))
         return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+    if (path && volume)
+        return seterr(err, -EINVAL, "give path= or volume=, not both");
+    if (volume) {
+        /* A pool volume by name: activated if needed, resolved to its
+         * block device or file. */
+        r = pool_volume_resolve(volume, &resolved);
+        if (r < 0)
+            return seterr(err, r, "volume %s: %s", volume,
+                          pool_error_detail() ? pool_error_detail() : pool_strerror(r));
+        path = resolved;
+        d->volume = strdup(volume);
+    }
     if (!path || !*path)
-        return seterr(err, -EINVAL, "path=FILE|DEVICE is required");
+        return seterr(err, -EINVAL, "path=FILE|DEVICE or volume=POOL/VOL is required");
     if (serial && strlen(serial) > 20)
         return seterr(err, -EINVAL, "serial is at most 20 characters");
     r = bdev_open(path, (ro ? BDEV_RDONLY : 0) | (direct ? 0 : BDEV_NO_DIRECT), &d->bd);
-    if (r < 0)
-        return seterr(err, r, "%s: %s", path,
-                      r == -EINVAL ? "not a regular file or block device, or empty" : strerror(-r));
+    if (r < 0) {
+        seterr(err, r, "%s: %s", path,
+               r == -EINVAL ? "not a regular file or block device, or empty" : strerror(-r));
+        free(resolved);
+        return r;
+    }
     d->path = strdup(path);
+    free(resolved);
+    /* `sluice vol delete` sees a served volume as in use. */
+    if (d->volume && (r = pool_volume_claim(bdev_fd(d->bd))) < 0)
+        return seterr(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
     d->readonly = ro;
     d->queues = (unsigned)queues;
     bc.capacity = bdev_get_info(d->bd)->size;
@@ -237,7 +261,7 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
         return seterr(err, r, "cannot create the device: %s", strerror(-r));
     s->next_loop += (unsigned)queues;
     d->vu = vblk_vu_dev(d->blk);
-    log_info("%s: serving %s on %s (%llu bytes%s%s, %u queue%s)", d->id, path, d->socket,
+    log_info("%s: serving %s on %s (%llu bytes%s%s, %u queue%s)", d->id, d->path, d->socket,
              (unsigned long long)bc.capacity, ro ? ", read-only" : "",
              bdev_get_info(d->bd)->direct ? ", O_DIRECT" : "",
              bc.num_queues, bc.num_queues > 1 ? "s" : "");
@@ -464,6 +488,7 @@ struct json_object *device_describe(const struct device *d)
         json_object_object_add(o, "network", d->attach ? json_object_new_string(d->attach) : NULL);
     } else {
         json_object_object_add(o, "path", json_object_new_string(d->path));
+        json_object_object_add(o, "volume", d->volume ? json_object_new_string(d->volume) : NULL);
         json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
         json_object_object_add(o, "size_bytes",
                                json_object_new_int64((int64_t)bdev_get_info(d->bd)->size));

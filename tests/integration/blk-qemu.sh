@@ -10,6 +10,9 @@
 #             the JSON-RPC control socket with `sluice dev`
 #   resize    the backing file grows under a running guest; `sluice dev
 #             refresh` makes the guest see the new capacity (CONFIG_CHANGE_MSG)
+#   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
+#             refused while served; `sluice vol resize` reaches the running
+#             guest through sluiced's control socket
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -197,6 +200,43 @@ GUEST
     grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "guest did not see the new size"
     stop_sluiced "$SOCK"
     "$GUESTIO" verify "$IMG" 77 $SIZE $SIZE || fail "data in the grown area is wrong"
+    ;;
+volume)
+    SLUICE=$SLUICE_BUILD/tools/sluice/sluice
+    export SLUICE_CONTROL=$WORK/control.sock SLUICE_STATE_DIR=$WORK/state
+    NEW=$((SIZE * 2))
+    mkdir -p "$WORK/pool"
+    "$SLUICE" pool create tp --type dir --path "$WORK/pool" >/dev/null
+    "$SLUICE" vol create tp/disk --size $SIZE >/dev/null
+    cat >"$WORK/guest-vol.sh" <<GUEST
+io=/sluice-files/guestio
+\$io fill /dev/vda 31 || exit 1
+echo "guest: size \$(\$io size /dev/vda)"
+i=0
+while [ "\$(\$io size /dev/vda)" != $NEW ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
+[ "\$(\$io size /dev/vda)" = $NEW ] || { echo "guest: capacity never changed"; exit 1; }
+echo "guest: resized to \$(\$io size /dev/vda)"
+\$io fill /dev/vda 32 $SIZE $SIZE && \$io verify /dev/vda 31 0 $SIZE && \$io flush /dev/vda
+GUEST
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,volume=tp/disk,id=vol0,queues=2"
+    "$SLUICE" dev list --json | grep -q '"volume":"tp\\/disk"' || fail "device does not name its volume"
+    rc=0; "$SLUICE" vol delete tp/disk 2>"$WORK/err" || rc=$?
+    [ $rc = 1 ] && grep -q "in use" "$WORK/err" || fail "deleting a served volume: rc=$rc $(cat "$WORK/err")"
+    run_guest "$WORK/guest-vol.sh" "$WORK/guest.log" $(qemu_blk_args) >/dev/null 2>&1 &
+    RUNNER=$!
+    for i in $(seq 600); do
+        grep -q "guest: size" "$WORK/guest.log" 2>/dev/null && break
+        sleep 0.2
+    done
+    grep -q "guest: size $SIZE" "$WORK/guest.log" || fail "guest did not report its size"
+    "$SLUICE" vol resize tp/disk --size $((NEW / 1048576))M || fail "vol resize failed"
+    wait $RUNNER || fail "guest failed: $(tail -5 "$WORK/guest.log")"
+    grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "guest did not see the new size"
+    stop_sluiced "$SOCK" "$SLUICE_CONTROL"
+    VOLPATH=$("$SLUICE" vol info tp/disk --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+    "$GUESTIO" verify "$VOLPATH" 31 0 $SIZE || fail "volume data wrong"
+    "$GUESTIO" verify "$VOLPATH" 32 $SIZE $SIZE || fail "data in the grown area wrong"
+    "$SLUICE" vol delete tp/disk || fail "delete after sluiced stopped failed"
     ;;
 *)
     fail "unknown mode $MODE"

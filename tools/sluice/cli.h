@@ -26,6 +26,12 @@ int cli_usage(const char *object, const char *fmt, ...) __attribute__((format(pr
 /* True when argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
 
+/* Tell a running sluiced (control socket from $SLUICE_CONTROL or the
+ * default) that volume POOL/VOL changed size: every device serving it
+ * re-reads its size and notifies its guest. Returns how many devices were
+ * told (0 when no sluiced runs). Defined in cmd-dev.c. */
+int cli_refresh_volume(const char *volume);
+
 /* Nouns (each defined in its own file). */
 int cmd_pool(int argc, char **argv);
 int cmd_vol(int argc, char **argv);

@@ -71,6 +71,42 @@ static void print_object(struct json_object *o)
         printf("%-14s %s\n", key, json_object_get_string(val));
 }
 
+int cli_refresh_volume(const char *volume)
+{
+    const char *control = getenv("SLUICE_CONTROL");
+    struct json_object *list = NULL;
+    char *err = NULL;
+    int n = 0;
+
+    if (!control || !*control)
+        control = DEFAULT_CONTROL;
+    /* No sluiced running: nobody to tell. */
+    if (jrpc_call(control, "device.list", NULL, TIMEOUT_MS, &list, &err) < 0) {
+        free(err);
+        return 0;
+    }
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        struct json_object *d = json_object_array_get_idx(list, i), *v, *id, *res = NULL;
+        if (!json_object_object_get_ex(d, "volume", &v) || !v ||
+            strcmp(json_object_get_string(v), volume) || !json_object_object_get_ex(d, "id", &id))
+            continue;
+        struct json_object *params = json_object_new_object();
+        json_object_object_add(params, "id", json_object_get(id));
+        if (jrpc_call(control, "device.refresh", params, TIMEOUT_MS, &res, &err) < 0) {
+            cli_fail(volume, "resized, but sluiced device %s was not told: %s",
+                     json_object_get_string(id), err ? err : "no reply");
+            free(err);
+            err = NULL;
+        } else {
+            n++;
+        }
+        json_object_put(res);
+        json_object_put(params);
+    }
+    json_object_put(list);
+    return n;
+}
+
 int cmd_dev(int argc, char **argv)
 {
     static const struct option longopts[] = {

@@ -717,6 +717,11 @@ static int vol_resize_cmd(struct args *a)
     if ((ret = open_vol(a->pos[0], &r)) != EXIT_OK)
         return ret;
     ret = pool_vol_resize(r.p, r.vol, size, a->force);
+#ifdef SLUICE_HAVE_DEV
+    /* A guest using the volume sees the new size without a restart. */
+    if (ret == 0)
+        cli_refresh_volume(a->pos[0]);
+#endif
     return vol_done(&r, a->pos[0], ret);
 }
 

@@ -38,6 +38,9 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out);
 /* NULL-safe. In-flight operations must have completed. */
 void bdev_close(struct bdev *bd);
 const struct bdev_info *bdev_get_info(const struct bdev *bd);
+/* The buffered descriptor of the file (for locks and ioctls; not for I/O
+ * while the device runs). */
+int bdev_fd(const struct bdev *bd);
 /* Re-read the size (after the volume grew). Returns 0 or -errno. */
 int bdev_refresh_size(struct bdev *bd);
 
