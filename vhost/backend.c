@@ -164,7 +164,10 @@ static void reset_state(struct vu_dev *dev)
         close_fd(&vq->call_fd);
         close_fd(&vq->err_fd);
         free(vq->resubmit);
+        /* Counters live as long as the device, across frontends. */
+        struct vq_stats keep = vq->stats;
         vq_init(vq, i);
+        vq->stats = keep;
         vq->dev_broken = &dev->broken;
     }
     vu_mem_clear(&dev->mem);
@@ -351,6 +354,10 @@ static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
 
     if (f & ~offered_features(dev))
         return -EINVAL;
+    /* Multi-queue virtio-net frontends (QEMU) run one vhost device per
+     * queue pair on the same connection; each sends the same features. */
+    if (dev->features_set && f == dev->features)
+        return 0;
     for (unsigned i = 0; i < dev->num_queues; i++)
         if (dev->vqs[i].running)
             return -EBUSY;
@@ -762,10 +769,16 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
     case VU_ADD_MEM_REG:
         if (msg->nfds != 1)
             return -EINVAL;
+        /* The same region again (another vhost device of a multi-queue
+         * frontend): count a reference, nothing to map. */
+        if (vu_mem_ref(&dev->mem, &msg->p.mem_reg.region) == 0)
+            return 0;
         return with_queues_paused(dev, mem_add_apply, msg);
     case VU_REM_MEM_REG:
         if (msg->nfds > 1)
             return -EINVAL;
+        if (vu_mem_unref(&dev->mem, &msg->p.mem_reg.region) == 0)
+            return 0;   /* still referenced */
         return with_queues_paused(dev, mem_rem_apply, msg);
     case VU_SET_VRING_NUM:
         return h_set_vring_num(dev, msg);

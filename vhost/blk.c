@@ -8,6 +8,7 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SECTOR 512u
 /* iovecs per request: data segments, header, status, and slack for buffers
@@ -25,6 +26,7 @@ struct vblk_req {
     uint32_t type;
     uint32_t used_len;
     uint64_t bytes;
+    uint64_t t0_ns;
     struct vblk_req *next_free;
     struct iovec iov[REQ_MAX_IOV];
 };
@@ -85,6 +87,19 @@ static int get_config(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 
 static void process(struct vq *vq);
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);   /* vDSO: no syscall */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned lat_bucket(uint64_t us)
+{
+    unsigned b = us ? 64u - (unsigned)__builtin_clzll(us) : 0;
+    return b < VBLK_LAT_BUCKETS ? b : VBLK_LAT_BUCKETS - 1;
+}
+
 static void finish(struct vblk_req *req, uint8_t status)
 {
     struct vblk_queue *q = req->q;
@@ -92,6 +107,7 @@ static void finish(struct vblk_req *req, uint8_t status)
     *req->status = status;
     if (status != VIRTIO_BLK_S_OK)
         q->st.errors++;
+    q->st.lat_us[lat_bucket((now_ns() - req->t0_ns) / 1000u)]++;
     vq_push(q->vq, req->elem.head, req->used_len);
     req->next_free = q->free;
     q->free = req;
@@ -134,6 +150,7 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
     uint64_t offset, len;
     int r = 0;
 
+    req->t0_ns = now_ns();
     req->used_len = 1;
     req->bytes = 0;
     req->op.cb = io_done;
@@ -328,6 +345,8 @@ static void add_stats(struct vblk_stats *to, const struct vblk_stats *s)
     to->bytes_read += s->bytes_read;
     to->bytes_written += s->bytes_written;
     to->errors += s->errors;
+    for (unsigned i = 0; i < VBLK_LAT_BUCKETS; i++)
+        to->lat_us[i] += s->lat_us[i];
 }
 
 static void queue_fini(void *ctx, struct vq *vq)

@@ -67,6 +67,35 @@ int vu_mem_remove(struct vu_mem *m, const struct vu_mem_region_desc *d)
     return -ENOENT;
 }
 
+static struct vu_mem_region *find_same(struct vu_mem *m, const struct vu_mem_region_desc *d)
+{
+    for (unsigned i = 0; i < m->n; i++)
+        if (m->r[i].gpa == d->guest_phys_addr && m->r[i].size == d->memory_size &&
+            m->r[i].uva == d->userspace_addr)
+            return &m->r[i];
+    return NULL;
+}
+
+int vu_mem_ref(struct vu_mem *m, const struct vu_mem_region_desc *d)
+{
+    struct vu_mem_region *r = find_same(m, d);
+
+    if (!r)
+        return -ENOENT;
+    r->refs++;
+    return 0;
+}
+
+int vu_mem_unref(struct vu_mem *m, const struct vu_mem_region_desc *d)
+{
+    struct vu_mem_region *r = find_same(m, d);
+
+    if (!r || r->refs == 0)
+        return -ENOENT;
+    r->refs--;
+    return 0;
+}
+
 void vu_mem_clear(struct vu_mem *m)
 {
     for (unsigned i = 0; i < m->n; i++)

@@ -498,7 +498,19 @@ struct json_object *device_describe(const struct device *d)
 
 struct json_object *device_stats_json(const struct device *d)
 {
-    struct json_object *o = json_object_new_object();
+    struct json_object *o = json_object_new_object(), *qs = json_object_new_array();
+
+    /* Per virtqueue: kicks received, chains taken, guest interrupts sent. */
+    for (unsigned i = 0; i < vu_dev_num_queues(d->vu); i++) {
+        const struct vq *vq = vu_dev_queue(d->vu, i);
+        struct json_object *q = json_object_new_object();
+        json_object_object_add(q, "index", json_object_new_int((int)i));
+        json_object_object_add(q, "kicks", json_object_new_int64((int64_t)vq->stats.kicks));
+        json_object_object_add(q, "requests", json_object_new_int64((int64_t)vq->stats.elems));
+        json_object_object_add(q, "interrupts", json_object_new_int64((int64_t)vq->stats.notifies));
+        json_object_array_add(qs, q);
+    }
+    json_object_object_add(o, "queues", qs);
 
     json_object_object_add(o, "id", json_object_new_string(d->id));
     if (d->type == DEV_BLK) {
@@ -513,6 +525,18 @@ struct json_object *device_stats_json(const struct device *d)
         json_object_object_add(o, "bytes_read", json_object_new_int64((int64_t)st.bytes_read));
         json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)st.bytes_written));
         json_object_object_add(o, "errors", json_object_new_int64((int64_t)st.errors));
+        /* Non-empty buckets as {"lt_us": upper bound, "count": n}. */
+        struct json_object *h = json_object_new_array();
+        for (unsigned i = 0; i < VBLK_LAT_BUCKETS; i++) {
+            if (!st.lat_us[i])
+                continue;
+            struct json_object *b = json_object_new_object();
+            json_object_object_add(b, "lt_us", i + 1 < VBLK_LAT_BUCKETS ?
+                                   json_object_new_int64((int64_t)1 << i) : NULL);
+            json_object_object_add(b, "count", json_object_new_int64((int64_t)st.lat_us[i]));
+            json_object_array_add(h, b);
+        }
+        json_object_object_add(o, "latency", h);
     } else {
         struct vnet_stats st;
         vnet_stats(d->net, &st);

@@ -9,6 +9,9 @@
 #   hostonly  a host-only network made with `sluice net hostonly create`; the
 #             guest reaches the host address .1, while namespace P, routed
 #             beyond the host (forwarding on in H), is unreachable
+#   mq        bridge mode with 2 queue pairs (multi-queue tap, guest with 2
+#             vCPUs): the guest sends from each vCPU and both transmit queues
+#             carry requests (per-queue counters of the control socket)
 #   ovs       a private ovsdb-server + ovs-vswitchd (userspace netdev
 #             datapath) in H; the tap is a port of an OVS bridge with
 #             external_ids, P is another port; the guest pings P; the port
@@ -35,7 +38,7 @@ inp ip link set lo up
 inh ip link add vp type veth peer name eth0 netns "$NS_P"
 inh ip link set vp up
 inp ip link set eth0 up
-if [ "$MODE" = bridge ]; then
+if [ "$MODE" = bridge ] || [ "$MODE" = mq ]; then
     inh ip link add br0 type bridge
     inh ip addr add "${NET}1/24" dev br0
     inh ip link set br0 up
@@ -117,6 +120,13 @@ until ping -c 1 -W 1 ${NET}3 >/dev/null 2>&1; do i=\$((i + 1)); [ \$i -lt 20 ] |
 ping -c 3 -W 5 ${NET}3 >/dev/null
 echo "guest: pinged ${NET}3 across the OVS bridge"
 GUEST
+elif [ "$MODE" = mq ]; then
+    cat >>"$GUEST_SCRIPT" <<GUEST
+[ "\$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)" = 2 ] || { echo "guest: not 2 tx queues"; exit 1; }
+taskset 1 ping -c 20 -i 0.05 -W 5 ${NET}1 >/dev/null
+taskset 2 ping -c 20 -i 0.05 -W 5 ${NET}3 >/dev/null
+echo "guest: pinged from vCPU 0 and vCPU 1"
+GUEST
 elif [ "$MODE" = bridge ]; then
     cat >>"$GUEST_SCRIPT" <<GUEST
 ping -c 3 -W 5 ${NET}3 >/dev/null
@@ -135,7 +145,11 @@ echo "guest: ${OUT}3 (routed beyond the host) unreachable, as it must be"
 GUEST
 fi
 
-nsenter --net=/run/netns/"$NS_H" "$SLUICED" --net "socket=$SOCK,$NETSPEC,id=gnet,mac=52:54:00:5e:00:02" >>"$WORK/sluiced.log" 2>&1 &
+QP=1; QEMU_MQ=; DEV_MQ=
+if [ "$MODE" = mq ]; then QP=2; QEMU_MQ=,queues=2; DEV_MQ=,mq=on; fi
+export SLUICE_CONTROL=$WORK/control.sock
+nsenter --net=/run/netns/"$NS_H" "$SLUICED" --control "$SLUICE_CONTROL" \
+    --net "socket=$SOCK,$NETSPEC,id=gnet,mac=52:54:00:5e:00:02,queues=$QP" >>"$WORK/sluiced.log" 2>&1 &
 SLUICED_PID=$!
 for i in $(seq 100); do grep -q "ready:" "$WORK/sluiced.log" && break; sleep 0.05; done
 grep -q "ready:" "$WORK/sluiced.log" || fail "sluiced did not start: $(tail -3 "$WORK/sluiced.log")"
@@ -159,9 +173,22 @@ if [ "$MODE" = bridge ]; then
 fi
 run_guest "$GUEST_SCRIPT" "$WORK/guest.log" \
     -chardev socket,id=net0,path="$SOCK" \
-    -netdev vhost-user,id=n0,chardev=net0 \
-    -device virtio-net-pci,netdev=n0,mac=52:54:00:5e:00:02,vectors=0 ||
+    -netdev vhost-user,id=n0,chardev=net0$QEMU_MQ \
+    -device virtio-net-pci,netdev=n0,mac=52:54:00:5e:00:02,vectors=0$DEV_MQ ||
     fail "guest script failed"
+if [ "$MODE" = mq ]; then
+    "$SLUICE_BUILD/tools/sluice/sluice" dev stats gnet --json >"$WORK/stats.json"
+    python3 - "$WORK/stats.json" <<'PY' || fail "per-queue counters: $(cat "$WORK/stats.json")"
+import json, sys
+st = json.load(open(sys.argv[1]))
+q = {x["index"]: x["requests"] for x in st["queues"]}
+assert len(q) == 4, q
+# transmit queues are the odd ones: both vCPUs' traffic went out
+assert q[1] > 0 and q[3] > 0, q
+assert st["tx_packets"] >= 40 and st["rx_packets"] >= 40, st
+PY
+    log "both queue pairs carried traffic"
+fi
 if [ "$MODE" = bridge ]; then
     wait $PEER || fail "TCP peer failed"
     sent=$(sed -n 's/^guest: sent \([0-9a-f]*\).*/\1/p' "$WORK/guest.log" | tr -d '\r')

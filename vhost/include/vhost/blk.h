@@ -42,10 +42,16 @@ struct vblk_config {
 };
 
 /* Per-device statistics, summed over queues on request. */
+#define VBLK_LAT_BUCKETS 32
+
 struct vblk_stats {
     uint64_t reads, writes, flushes, discards, write_zeroes, other;
     uint64_t bytes_read, bytes_written;
     uint64_t errors;
+    /* Completion latency (request taken from the ring to status written):
+     * bucket 0 counts requests under 1 us, bucket k > 0 those in
+     * [2^(k-1), 2^k) us; the last bucket takes everything longer. */
+    uint64_t lat_us[VBLK_LAT_BUCKETS];
 };
 
 struct vblk;

@@ -17,6 +17,7 @@ struct vu_mem_region {
     uint8_t *hva;          /* host address of gpa (mmap base + offset) */
     void *map_base;
     size_t map_len;
+    unsigned refs;         /* extra ADD_MEM_REG of the same region */
 };
 
 struct vu_mem {
@@ -33,6 +34,14 @@ int vu_mem_add(struct vu_mem *m, const struct vu_mem_region_desc *d, int fd);
 /* Unmap and remove the region matching @d's gpa and size. Returns 0 or
  * -ENOENT. */
 int vu_mem_remove(struct vu_mem *m, const struct vu_mem_region_desc *d);
+
+/* A region identical to @d (same gpa, size and uva) exists: take one more
+ * reference and return 0; else -ENOENT. */
+int vu_mem_ref(struct vu_mem *m, const struct vu_mem_region_desc *d);
+/* Drop one extra reference of the region matching @d: returns 0 when a
+ * reference was dropped (the region stays), -ENOENT when none is left (the
+ * caller removes the region). */
+int vu_mem_unref(struct vu_mem *m, const struct vu_mem_region_desc *d);
 
 /* Unmap everything. */
 void vu_mem_clear(struct vu_mem *m);
