@@ -193,7 +193,7 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
             return;
         }
         if (len % SECTOR || hdr.sector > UINT64_MAX / SECTOR ||
-            !range_within(hdr.sector * SECTOR, len, b->cfg.capacity)) {
+            !range_within(hdr.sector * SECTOR, len, vblk_capacity(b))) {
             finish(req, VIRTIO_BLK_S_IOERR);
             return;
         }
@@ -255,7 +255,7 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
         if (seg.num_sectors > MAX_DISCARD_SECTORS ||
             seg.sector > UINT64_MAX / SECTOR ||
             !range_within(seg.sector * SECTOR, (uint64_t)seg.num_sectors * SECTOR,
-                          b->cfg.capacity)) {
+                          vblk_capacity(b))) {
             finish(req, VIRTIO_BLK_S_IOERR);
             return;
         }
@@ -436,6 +436,11 @@ struct vu_dev *vblk_vu_dev(struct vblk *b)
     return b->dev;
 }
 
+uint64_t vblk_capacity(const struct vblk *b)
+{
+    return __atomic_load_n(&b->cfg.capacity, __ATOMIC_RELAXED);
+}
+
 uint64_t vblk_features(const struct vblk *b)
 {
     return b->features;
@@ -454,7 +459,7 @@ int vblk_set_capacity(struct vblk *b, uint64_t capacity)
 {
     if (capacity % SECTOR)
         return -EINVAL;
-    b->cfg.capacity = capacity;
+    __atomic_store_n(&b->cfg.capacity, capacity, __ATOMIC_RELAXED);
     int r = vu_dev_config_changed(b->dev);
     return r == -ENOTCONN ? 0 : r;
 }

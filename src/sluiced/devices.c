@@ -66,6 +66,52 @@ static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
     return bdev_write_zeroes(ctx, loop, done, offset, len, unmap);
 }
 
+/* null=SIZE: reads return zeroes, writes are dropped; for measuring the
+ * backend's own overhead (like qemu-storage-daemon's null-co). */
+static int null_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
+                   const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+{
+    size_t n = 0;
+    (void)ctx;
+    (void)offset;
+    for (unsigned i = 0; i < iovcnt; i++) {
+        if (!write)
+            memset(iov[i].iov_base, 0, iov[i].iov_len);
+        n += iov[i].iov_len;
+    }
+    uloop_post(loop, done, (int)n);
+    return 0;
+}
+
+static int null_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
+{
+    (void)ctx;
+    uloop_post(loop, done, 0);
+    return 0;
+}
+
+static int null_range(void *ctx, struct uloop *loop, struct uloop_op *done,
+                      uint64_t offset, uint64_t len)
+{
+    (void)offset;
+    (void)len;
+    return null_flush(ctx, loop, done);
+}
+
+static int null_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
+                       uint64_t offset, uint64_t len, bool unmap)
+{
+    (void)unmap;
+    return null_range(ctx, loop, done, offset, len);
+}
+
+static const struct vblk_ops null_ops = {
+    .rw = null_rw,
+    .flush = null_flush,
+    .discard = null_range,
+    .write_zeroes = null_zeroes,
+};
+
 static const struct vblk_ops bdev_ops = {
     .rw = io_rw,
     .flush = io_flush,
@@ -197,7 +243,8 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
 {
     struct vblk_config bc = { 0 };
     struct vu_dev_config vc = { 0 };
-    const char *path, *volume, *serial;
+    const char *path, *volume, *serial, *nullsz;
+    uint64_t null_size = 0;
     char *resolved = NULL;
     uint64_t queues = 1;
     bool ro = false, direct = true;
@@ -205,6 +252,7 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
 
     path = opts_get(o, "path");
     volume = opts_get(o, "volume");
+    nullsz = opts_get(o, "null");
     serial = opts_get(o, "serial");
     if (opts_get_bool(o, "readonly", &ro) < 0)
         return seterr(err, -EINVAL, "readonly takes on or off");
@@ -214,8 +262,10 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
         return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
     if (opts_unused(o))
         return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
-    if (path && volume)
-        return seterr(err, -EINVAL, "give path= or volume=, not both");
+    if (!!path + !!volume + !!nullsz > 1)
+        return seterr(err, -EINVAL, "give one of path=, volume=, null=");
+    if (nullsz && (parse_size(nullsz, &null_size) < 0 || null_size == 0 || null_size % 512))
+        return seterr(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
     if (volume) {
         /* A pool volume by name: activated if needed, resolved to its
          * block device or file. */
@@ -226,8 +276,10 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
         path = resolved;
         d->volume = strdup(volume);
     }
+    if (nullsz)
+        goto make;
     if (!path || !*path)
-        return seterr(err, -EINVAL, "path=FILE|DEVICE or volume=POOL/VOL is required");
+        return seterr(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
     if (serial && strlen(serial) > 20)
         return seterr(err, -EINVAL, "serial is at most 20 characters");
     r = bdev_open(path, (ro ? BDEV_RDONLY : 0) | (direct ? 0 : BDEV_NO_DIRECT), &d->bd);
@@ -242,15 +294,23 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
     /* `sluice vol delete` sees a served volume as in use. */
     if (d->volume && (r = pool_volume_claim(bdev_fd(d->bd))) < 0)
         return seterr(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
+make:
     d->readonly = ro;
     d->queues = (unsigned)queues;
-    bc.capacity = bdev_get_info(d->bd)->size;
-    bc.blk_size = bdev_get_info(d->bd)->logical_block;
+    if (nullsz) {
+        d->path = strdup("null");
+        bc.capacity = null_size;
+        bc.blk_size = 512;
+        bc.io = &null_ops;
+    } else {
+        bc.capacity = bdev_get_info(d->bd)->size;
+        bc.blk_size = bdev_get_info(d->bd)->logical_block;
+        bc.io = &bdev_ops;
+        bc.io_ctx = d->bd;
+    }
     bc.readonly = ro;
     bc.num_queues = (unsigned)queues;
     bc.serial = serial;
-    bc.io = &bdev_ops;
-    bc.io_ctx = d->bd;
     vc.name = d->id;
     vc.socket_path = d->socket;
     vc.loops = s->workers;
@@ -263,7 +323,7 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
     d->vu = vblk_vu_dev(d->blk);
     log_info("%s: serving %s on %s (%llu bytes%s%s, %u queue%s)", d->id, d->path, d->socket,
              (unsigned long long)bc.capacity, ro ? ", read-only" : "",
-             bdev_get_info(d->bd)->direct ? ", O_DIRECT" : "",
+             d->bd && bdev_get_info(d->bd)->direct ? ", O_DIRECT" : "",
              bc.num_queues, bc.num_queues > 1 ? "s" : "");
     return 0;
 }
@@ -449,7 +509,7 @@ int device_refresh(struct device *d, uint64_t *size_out)
     uint64_t old;
     int r;
 
-    if (d->type != DEV_BLK)
+    if (d->type != DEV_BLK || !d->bd)
         return -EOPNOTSUPP;
     old = bdev_get_info(d->bd)->size;
     r = bdev_refresh_size(d->bd);
@@ -490,8 +550,7 @@ struct json_object *device_describe(const struct device *d)
         json_object_object_add(o, "path", json_object_new_string(d->path));
         json_object_object_add(o, "volume", d->volume ? json_object_new_string(d->volume) : NULL);
         json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
-        json_object_object_add(o, "size_bytes",
-                               json_object_new_int64((int64_t)bdev_get_info(d->bd)->size));
+        json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)vblk_capacity(d->blk)));
     }
     return o;
 }

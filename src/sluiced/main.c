@@ -40,7 +40,7 @@ static void usage(FILE *f)
 "\n"
 "Serve virtio devices over vhost-user sockets.\n"
 "\n"
-"  --blk socket=PATH,path=FILE|DEVICE|volume=POOL/VOL[,readonly][,queues=N][,serial=ID][,direct=on|off][,id=NAME]\n"
+"  --blk socket=PATH,path=FILE|DEVICE|volume=POOL/VOL|null=SIZE[,readonly][,queues=N][,serial=ID][,direct=on|off][,id=NAME]\n"
 "                      a block device: listen on PATH, serve FILE, DEVICE or a pool volume\n"
 "  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,id=NAME]\n"
 "                      a network device: a tap (sl-ID-0) attached where given\n"

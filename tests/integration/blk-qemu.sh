@@ -10,6 +10,7 @@
 #             the JSON-RPC control socket with `sluice dev`
 #   resize    the backing file grows under a running guest; `sluice dev
 #             refresh` makes the guest see the new capacity (CONFIG_CHANGE_MSG)
+#   null      null=SIZE backing: reads return zeroes, writes are dropped
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
 #             guest through sluiced's control socket
@@ -200,6 +201,19 @@ GUEST
     grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "guest did not see the new size"
     stop_sluiced "$SOCK"
     "$GUESTIO" verify "$IMG" 77 $SIZE $SIZE || fail "data in the grown area is wrong"
+    ;;
+null)
+    cat >"$WORK/guest-null.sh" <<GUEST
+io=/sluice-files/guestio
+[ "\$(\$io size /dev/vda)" = 1073741824 ] || { echo "guest: wrong size"; exit 1; }
+\$io fill /dev/vda 5 0 $SIZE || exit 1
+\$io zero /dev/vda 0 $SIZE || exit 1
+\$io flush /dev/vda && \$io discard /dev/vda 0 $MiB && \$io zeroout /dev/vda 0 $MiB || exit 1
+echo "guest: null device took the writes and reads back zeroes"
+GUEST
+    start_sluiced --blk "socket=$SOCK,null=1G,queues=2"
+    run_guest "$WORK/guest-null.sh" "$WORK/guest.log" $(qemu_blk_args) || fail "guest script failed"
+    stop_sluiced "$SOCK"
     ;;
 volume)
     SLUICE=$SLUICE_BUILD/tools/sluice/sluice

@@ -69,6 +69,8 @@ struct vu_dev *vblk_vu_dev(struct vblk *b);
 
 /* The feature bits offered and the config space, for tests and tooling. */
 uint64_t vblk_features(const struct vblk *b);
+/* Capacity in bytes. */
+uint64_t vblk_capacity(const struct vblk *b);
 void vblk_stats(const struct vblk *b, struct vblk_stats *out);
 
 /* Change the capacity (volume resized); tells the frontend when connected. */
