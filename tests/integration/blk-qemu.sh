@@ -10,6 +10,9 @@
 #             the JSON-RPC control socket with `sluice dev`
 #   resize    the backing file grows under a running guest; `sluice dev
 #             refresh` makes the guest see the new capacity (CONFIG_CHANGE_MSG)
+#   hostile   a malicious frontend (tests/integration/hostile.c) attacks a
+#             second device of the same sluiced while the guest's device
+#             keeps serving its full read/write check; no fd leaks after
 #   null      null=SIZE backing: reads return zeroes, writes are dropped
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
@@ -201,6 +204,26 @@ GUEST
     grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "guest did not see the new size"
     stop_sluiced "$SOCK"
     "$GUESTIO" verify "$IMG" 77 $SIZE $SIZE || fail "data in the grown area is wrong"
+    ;;
+hostile)
+    truncate -s $SIZE "$WORK/victim.img"
+    start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test" \
+        --blk "socket=$WORK/victim.sock,path=$WORK/victim.img,queues=2"
+    fds_before=$(ls /proc/$SLUICED_PID/fd | wc -l)
+    run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) >/dev/null 2>&1 &
+    RUNNER=$!
+    for i in $(seq 300); do grep -q "guest: writing" "$WORK/guest.log" 2>/dev/null && break; sleep 0.1; done
+    "$SLUICE_BUILD/tests/integration/hostile" "$WORK/victim.sock" "$SLUICED_PID" >"$WORK/hostile.log" 2>&1 ||
+        fail "hostile frontend: $(grep FAIL "$WORK/hostile.log")"
+    sed "s/^/  /" "$WORK/hostile.log"
+    log "$(grep -c '^ok:' "$WORK/hostile.log") attacks answered, sluiced alive"
+    wait $RUNNER || fail "the guest's device failed during the attacks"
+    sleep 0.5
+    fds_after=$(ls /proc/$SLUICED_PID/fd | wc -l)
+    [ "$fds_after" = "$fds_before" ] || fail "sluiced fds: $fds_before before, $fds_after after"
+    grep -q "needs reset" "$WORK/sluiced.log" || fail "the broken device was not logged"
+    stop_sluiced "$SOCK" "$WORK/victim.sock"
+    check_backing "$IMG"
     ;;
 null)
     cat >"$WORK/guest-null.sh" <<GUEST

@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# `sluice bench $TEST_MODE --quick --json` (blk: with --output $WORK): the JSON
+# has the documented shape, one result per system and workload, and every
+# figure is a positive number. Figures are never compared with thresholds.
+. "$(dirname "$0")/../lib.sh"
+
+need_root
+SLUICE=$SLUICE_BUILD/tools/sluice/sluice
+MODE=${TEST_MODE:-blk}
+case $MODE in
+blk)
+    need_cmd qemu-storage-daemon
+    need_cmd fio
+    args=(--output "$WORK")
+    ;;
+net)
+    need_cmd dpdk-testpmd
+    need_cmd ip
+    args=(--output "$WORK")
+    ;;
+*) fail "unknown TEST_MODE $MODE" ;;
+esac
+
+log "sluice bench $MODE --quick --json"
+"$SLUICE" bench "$MODE" --quick --json "${args[@]}" >"$WORK/out.json" 2>"$WORK/bench.log" ||
+    fail "sluice bench $MODE failed: $(tail -5 "$WORK/bench.log")"
+
+python3 - "$MODE" "$WORK/out.json" "$WORK" <<'PY' || fail "JSON check failed"
+import json, os, sys
+mode, path, work = sys.argv[1], sys.argv[2], sys.argv[3]
+doc = json.load(open(path))
+def positive(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+fields = {"blk": ["iops", "lat_p50_us", "lat_p99_us", "backend_cpu_s"],
+          "net": ["mpps", "gbps"]}[mode]
+systems = {"blk": {"sluiced", "qemu-storage-daemon", "direct"},
+           "net": {"sluiced", "dpdk-vhost"}}[mode]
+res = doc["results"]
+assert isinstance(res, list) and res, "no results"
+seen = {}
+for r in res:
+    assert r["system"] in systems, f"unknown system {r['system']}"
+    assert isinstance(r["workload"], str) and r["workload"], r
+    for f in fields:
+        assert positive(r.get(f)), f"{r['system']} {r['workload']}: {f}={r.get(f)!r}"
+    seen.setdefault((r.get("backing"), r["workload"]), set()).add(r["system"])
+for k, s in seen.items():
+    assert s == systems, f"{k}: systems {s}"
+for k in ("machine", "versions", "commands", "samples", "ratios"):
+    assert doc.get(k), f"missing {k}"
+for ra in doc["ratios"]:
+    for k, v in ra.items():
+        if k.startswith("sluiced_vs"):
+            assert positive(v), f"ratio {k}={v!r}"
+assert os.path.exists(doc["json"]) and os.path.dirname(doc["json"]) == work, doc["json"]
+if doc.get("chart"):
+    assert os.path.getsize(doc["chart"]) > 0
+print(f"{len(res)} results, {len(seen)} workloads, all positive")
+PY
+log PASS
