@@ -250,8 +250,11 @@ static void detail_from_stderr(const char *cmd, const char *s)
         const char *a = p;
         while (a < end && (*a == ' ' || *a == '\t'))
             a++;
-        /* LVM's warnings about inherited descriptors are noise. */
-        if (end > a && strncmp(a, "File descriptor", 15) && strncmp(a, "WARNING", 7)) {
+        /* LVM's warnings about inherited descriptors are noise, and so is
+         * the "Run `lvcreate --help' for more information." after a usage
+         * error: the line before it says what was wrong. */
+        if (end > a && strncmp(a, "File descriptor", 15) && strncmp(a, "WARNING", 7) &&
+            strncmp(a, "Run `", 5)) {
             best = a;
             bestlen = (size_t)(end - a);
         }

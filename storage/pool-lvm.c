@@ -345,6 +345,27 @@ static int lvm_pool_create(const struct pool_create_params *p)
     }
     if (ret < 0)
         goto out_vg;
+    /* Error when full: a full pool fails writes that need new blocks at once
+     * (dm-thin's error_if_no_space; lvs shows lv_when_full "error") instead
+     * of LVM's default of queueing them until the pool grows or dm-thin's
+     * no_space_timeout (60 s) runs out. A guest on a full pool then gets
+     * I/O errors (VIRTIO_BLK_S_IOERR) while sluiced and its other queues
+     * keep moving, rather than every request of the device hanging. Writes
+     * to blocks already mapped still succeed, and once the pool's data is
+     * extended (lvextend VG/POOL, or autoextend) new writes succeed again.
+     * Set with lvchange: LVM 2.03.16's lvcreate lists --errorwhenfull for
+     * thin pools but rejects it ("unsupported with thin pools"). To queue
+     * instead: lvchange --errorwhenfull n VG/POOL. */
+    snprintf(sel, sizeof(sel), "%s/%s", vgname, p->name);
+    ret = RUN("lvchange", "-q", "--errorwhenfull", "y", sel);
+    if (ret < 0) {
+        char saved[512];
+        snprintf(saved, sizeof(saved), "%s", pool_error_detail() ? pool_error_detail() : "");
+        RUN("lvremove", "-q", "-f", sel);
+        if (saved[0])
+            pool_set_detail("%s", saved);
+        goto out_vg;
+    }
     if (p->autoextend_threshold) {
         ret = set_autoextend(vgname, p->name, p->autoextend_threshold, p->autoextend_percent);
         if (ret < 0) {
