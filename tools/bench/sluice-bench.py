@@ -1,0 +1,873 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""sluice-bench: the benchmarks behind `sluice bench blk|net|boot`.
+
+Every bench runs sluice and a peer in the same invocation, interleaved
+(the order of the systems alternates from one repetition to the next, so
+machine drift hits both), reports medians with min and max over the
+repetitions (warm-up excluded), and the ratios sluiced/peer. It writes
+OUTPUT/<date>-<name>.json (machine, versions, every command, raw samples)
+and OUTPUT/<date>-<name>.svg (gnuplot). No figure is compared with a
+threshold: a bench fails only when a number could not be measured.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.realpath(__file__))
+SRC = "@SOURCE_ROOT@"
+if SRC.startswith("@"):                      # run from the source tree
+    SRC = os.path.dirname(os.path.dirname(HERE))
+BACKEND_CPU = "0"      # backends (sluiced, qemu-storage-daemon, DPDK vhost) run here
+FRONTEND_CPU = "1"     # the driver / fio / the frontend testpmd run here
+NCPU = os.cpu_count() or 1
+if NCPU < 2:
+    BACKEND_CPU = FRONTEND_CPU = "0"
+
+COMMANDS = []          # every command run, for the JSON record
+VERBOSE = False
+
+
+def say(msg):
+    print(f"sluice bench: {msg}", file=sys.stderr, flush=True)
+
+
+def die(msg, code=1):
+    print(f"sluice: bench: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def record(argv):
+    COMMANDS.append(" ".join(argv))
+
+
+def run(argv, **kw):
+    record(argv)
+    if VERBOSE:
+        say("$ " + " ".join(argv))
+    return subprocess.run(argv, **kw)
+
+
+def find_exe(name, env, rel):
+    """An executable: $env, else next to this script (build tree / libexec),
+    else REL from the build tree, else PATH."""
+    if os.environ.get(env):
+        return os.environ[env]
+    for cand in [os.path.join(HERE, name), os.path.normpath(os.path.join(HERE, rel))]:
+        if os.access(cand, os.X_OK):
+            return cand
+    return shutil.which(name)
+
+
+def sluiced_exe():
+    return find_exe("sluiced", "SLUICED", "../../src/sluiced/sluiced")
+
+
+def blkbench_exe():
+    return find_exe("sluice-blkbench", "SLUICE_BLKBENCH", "sluice-blkbench")
+
+
+def pktgen_exe():
+    return find_exe("sluice-pktgen", "SLUICE_PKTGEN", "sluice-pktgen")
+
+
+def first_line(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except Exception:
+        return None
+
+
+def dpkg_version(pkg):
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except Exception:
+        return None
+
+
+def machine():
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "hostname": socket.gethostname(), "kernel": platform.release(),
+        "arch": platform.machine(), "cpu_model": cpu, "cpus": NCPU,
+        "mem_kib": mem, "os": first_line(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+        "pinning": {"backend_cpu": BACKEND_CPU, "frontend_cpu": FRONTEND_CPU},
+    }
+
+
+def git_rev():
+    try:
+        out = subprocess.run(["git", "-C", SRC, "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except Exception:
+        return None
+
+
+def median_min_max(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None, None, None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def out_paths(args, name):
+    os.makedirs(args.output, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M%S")
+    base = os.path.join(args.output, f"{stamp}-{name}")
+    return base + ".json", base + ".svg", base
+
+
+def wait_socket(path, proc, what, secs=10, log=None):
+    t = time.time()
+    while time.time() - t < secs:
+        if os.path.exists(path):
+            return
+        if proc.poll() is not None:
+            tail = ""
+            if log:
+                with open(log) as f:
+                    tail = ": " + f.read().strip()[-400:]
+            die(f"{what} exited at start (status {proc.returncode}){tail}")
+        time.sleep(0.02)
+    die(f"{what}: {path} did not appear")
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def gnuplot_chart(svg, base, title, ylabel, groups, systems, logscale):
+    """groups: [(label, {system: (med, min, max)})]. A clustered bar chart
+    with min-max error bars. Returns the chart path or None."""
+    gp = shutil.which("gnuplot")
+    script = os.path.join(HERE, "bench.gnuplot")
+    if not gp or not os.path.exists(script):
+        say("gnuplot not found: no chart (apt-get install gnuplot-nox)")
+        return None
+    dat = base + ".dat"
+    with open(dat, "w") as f:
+        f.write("# label " + " ".join(f"{s}_med {s}_min {s}_max" for s in systems) + "\n")
+        for label, vals in groups:
+            row = [label]
+            for s in systems:
+                m = vals.get(s)
+                row += [f"{m[0]:.6g}", f"{m[1]:.6g}", f"{m[2]:.6g}"] if m else ["NaN"] * 3
+            f.write(" ".join(row) + "\n")
+    argv = [gp, "-e", f"datafile='{dat}'; outfile='{svg}'; charttitle='{title}'; "
+            f"ylab='{ylabel}'; nsys={len(systems)}; sysnames='{' '.join(systems)}'; uselog={1 if logscale else 0}; "
+            f"width={max(800, 60 * len(groups) * len(systems) // 2 + 200)}", script]
+    r = run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        say("gnuplot failed: " + r.stderr.strip()[-300:])
+        return None
+    return svg
+
+
+# ---------------------------------------------------------------- blk ----
+
+# name -> (rw, bs, rwmix_read, qd, queues)
+def blk_workloads(quick, nq):
+    wl = []
+    def add(kind, bs, qd, queues=1):
+        rw, mix = {"randread": ("randread", 100), "randwrite": ("randwrite", 0),
+                   "randrw70": ("randrw", 70), "seqread": ("read", 100),
+                   "seqwrite": ("write", 0)}[kind]
+        name = f"{kind}-{bs // 1024}k-qd{qd}" + (f"-q{queues}" if queues > 1 else "")
+        wl.append({"name": name, "rw": rw, "bs": bs, "rwmix_read": mix, "qd": qd, "queues": queues})
+    if quick:
+        add("randread", 4096, 1)
+        add("randread", 4096, 32)
+        add("randrw70", 4096, 32)
+        add("seqread", 131072, 8)
+        return wl
+    for qd in (1, 16, 128):
+        add("randread", 4096, qd)
+    for qd in (1, 16, 128):
+        add("randwrite", 4096, qd)
+    for qd in (16, 128):
+        add("randrw70", 4096, qd)
+    add("seqread", 131072, 8)
+    add("seqwrite", 131072, 8)
+    if nq > 1:
+        add("randread", 4096, 128, nq)
+    return wl
+
+
+def fio_direct(wl, target, size, direct, t, warm):
+    rw = {"randread": "randread", "randwrite": "randwrite", "randrw": "randrw",
+          "read": "read", "write": "write"}[wl["rw"]]
+    argv = ["taskset", "-c", FRONTEND_CPU, "fio", "--name=direct", f"--filename={target}",
+            "--ioengine=io_uring", f"--direct={1 if direct else 0}", f"--rw={rw}",
+            f"--bs={wl['bs']}", f"--iodepth={wl['qd']}", f"--numjobs={wl['queues']}",
+            "--group_reporting", f"--size={size}", "--time_based",
+            f"--runtime={t}", f"--ramp_time={warm}", "--output-format=json",
+            "--randrepeat=0", "--norandommap", "--thread"]
+    if rw == "randrw":
+        argv.append(f"--rwmixread={wl['rwmix_read']}")
+    r = run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("fio: " + (r.stderr or r.stdout).strip()[-300:])
+    j = json.loads(r.stdout[r.stdout.index("{"):])
+    job = j["jobs"][0]
+    iops = job["read"]["iops"] + job["write"]["iops"]
+    bw = (job["read"]["bw_bytes"] + job["write"]["bw_bytes"]) / 1048576.0
+    # latency percentiles: of the direction that did most of the I/O
+    d = job["read"] if job["read"]["total_ios"] >= job["write"]["total_ios"] else job["write"]
+    pct = d["clat_ns"].get("percentile", {})
+    def p(k):
+        v = pct.get(k)
+        return v / 1000.0 if v else None
+    runtime_s = job["job_runtime"] / 1000.0 if job.get("job_runtime") else t
+    cpu = (job["usr_cpu"] + job["sys_cpu"]) / 100.0 * runtime_s
+    return {"iops": iops, "bw_mib_s": bw, "lat_p50_us": p("50.000000"),
+            "lat_p99_us": p("99.000000"), "lat_p999_us": p("99.900000"),
+            "backend_cpu_s": cpu, "seconds": runtime_s}
+
+
+def blkbench(wl, sock, pid, t, warm, poll):
+    argv = ["taskset", "-c", FRONTEND_CPU, blkbench_exe(), "--socket", sock, "--rw", wl["rw"],
+            "--bs", str(wl["bs"]), "--qd", str(wl["qd"]), "--queues", str(wl["queues"]),
+            "--rwmix-read", str(wl["rwmix_read"]), "--time", str(t), "--warmup", str(warm),
+            "--backend-pid", str(pid)]
+    if poll:
+        argv.append("--poll")
+    r = run(argv, capture_output=True, text=True, timeout=t + warm + 60)
+    if r.returncode != 0:
+        raise RuntimeError("sluice-blkbench: " + r.stderr.strip()[-300:])
+    return json.loads(r.stdout)
+
+
+def is_blockdev(path):
+    import stat
+    return stat.S_ISBLK(os.stat(path).st_mode)
+
+
+def make_backing(kind, size, tmpdirs):
+    """-> (description, path or None, direct_io)"""
+    if kind == "null":
+        return "null (sluiced null=, qemu-storage-daemon null-co read-zeroes=on, fio on /dev/zero)", None, False
+    if kind == "tmpfs":
+        d = tempfile.mkdtemp(prefix="sluice-bench-", dir="/dev/shm")
+        direct = False
+    elif kind == "disk":
+        d = tempfile.mkdtemp(prefix="sluice-bench-", dir=os.environ.get("SLUICE_BENCH_DISKDIR", "/var/tmp"))
+        direct = True
+    elif kind == "lvm":
+        return lvm_backing(size, tmpdirs)
+    else:
+        die(f"unknown backing '{kind}'", 2)
+    tmpdirs.append(d)
+    path = os.path.join(d, "disk.img")
+    # written out in full, so reads hit real blocks, not holes
+    r = run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={size >> 20}",
+             "conv=fsync", "status=none"])
+    if r.returncode != 0:
+        die(f"cannot create {path}")
+    st = os.statvfs(d)
+    return f"{kind} file {path} ({size >> 20} MiB)", path, direct
+
+
+def lvm_backing(size, tmpdirs):
+    """Inside the lab VM: a thin LV in a thin pool on a loop device."""
+    lvmconf = ("activation{udev_sync=0 udev_rules=0 verify_udev_operations=1} "
+               "devices{obtain_device_list_from_udev=0}")
+    d = tempfile.mkdtemp(prefix="sluice-bench-lvm-")
+    tmpdirs.append(d)
+    img = os.path.join(d, "pv.img")
+    run(["truncate", "-s", str(size * 2 + (256 << 20)), img], check=True)
+    loop = run(["losetup", "-f", "--show", img], capture_output=True, text=True, check=True).stdout.strip()
+    vg = f"slbench{os.getpid()}"
+    cfg = ["--config", lvmconf]
+    run(["pvcreate", "-q", *cfg, loop], check=True, capture_output=True)
+    run(["vgcreate", "-q", *cfg, vg, loop], check=True, capture_output=True)
+    run(["lvcreate", "-q", *cfg, "--type", "thin-pool", "-L", f"{(size >> 20) + 64}m", "-n", "pool", vg],
+        check=True, capture_output=True)
+    run(["lvcreate", "-q", *cfg, "-V", f"{size >> 20}m", "--thin", "-n", "vol", f"{vg}/pool"],
+        check=True, capture_output=True)
+    dev = f"/dev/mapper/{vg}-vol"
+    run(["dd", "if=/dev/zero", f"of={dev}", "bs=1M", f"count={size >> 20}", "oflag=direct", "status=none"])
+    tmpdirs.append(("lvm", vg, loop, cfg))
+    return f"LVM thin volume {dev} on a loop device (inside the lab VM)", dev, True
+
+
+def cleanup_tmp(tmpdirs):
+    for d in reversed(tmpdirs):
+        if isinstance(d, tuple):
+            _, vg, loop, cfg = d
+            subprocess.run(["vgremove", "-qff", *cfg, vg], capture_output=True)
+            subprocess.run(["losetup", "-d", loop], capture_output=True)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def bench_blk(args):
+    if os.geteuid() != 0:
+        say("note: not root; pinning and /proc of other users' processes may fail")
+    for exe, what in [(sluiced_exe(), "sluiced"), (blkbench_exe(), "sluice-blkbench")]:
+        if not exe:
+            die(f"{what} not found (build the tree, or set $SLUICED / $SLUICE_BLKBENCH)")
+    qsd = shutil.which("qemu-storage-daemon")
+    if not qsd:
+        die("qemu-storage-daemon not found (apt-get install qemu-system-common)")
+    if not shutil.which("fio"):
+        die("fio not found (apt-get install fio)")
+    quick = args.quick
+    reps = args.reps or (1 if quick else 3)
+    t = args.time or (1.0 if quick else 2.0)
+    warm = args.warmup if args.warmup is not None else (0.3 if quick else 0.5)
+    size = (256 << 20) if quick else (1 << 30)
+    nq = args.queues or min(NCPU, 4)
+    backings = args.backing or (["null", "tmpfs"] if quick else ["null", "tmpfs", "disk"])
+    if args.lab_inner:
+        backings = ["lvm"]
+    wls = blk_workloads(quick, nq)
+    if args.workloads:
+        names = args.workloads.split(",")
+        wls = [w for w in wls if w["name"] in names] or die("no such workload", 2)
+    systems = ["sluiced", "qemu-storage-daemon", "direct"]
+    results, samples, notes = [], [], []
+    tmpdirs = []
+    work = tempfile.mkdtemp(prefix="sluice-bench-sock-")
+    tmpdirs.append(work)
+    procs = []
+    started = time.time()
+    try:
+        for backing in backings:
+            desc, path, direct = make_backing(backing, size, tmpdirs)
+            say(f"backing: {desc}")
+            s_sock = os.path.join(work, f"sluiced-{backing}.sock")
+            q_sock = os.path.join(work, f"qsd-{backing}.sock")
+            spec = f"socket={s_sock},queues={nq}," + (f"null={size}" if path is None else
+                                                     f"path={path},direct={'on' if direct else 'off'}")
+            s_argv = ["taskset", "-c", BACKEND_CPU, sluiced_exe(), "--workers", "1", "--blk", spec]
+            if path is None:
+                blockdev = f"driver=null-co,node-name=n,size={size},read-zeroes=on"
+            else:
+                blockdev = (f"driver={'host_device' if is_blockdev(path) else 'file'},node-name=n,"
+                            f"filename={path},cache.direct={'on' if direct else 'off'},aio=io_uring")
+            q_argv = ["taskset", "-c", BACKEND_CPU, qsd, "--blockdev", blockdev, "--export",
+                      f"type=vhost-user-blk,id=e,node-name=n,addr.type=unix,addr.path={q_sock},"
+                      f"writable=on,num-queues={nq}"]
+            record(s_argv)
+            s_log = open(os.path.join(work, f"sluiced-{backing}.log"), "w")
+            sp = subprocess.Popen(s_argv, stdout=s_log, stderr=subprocess.STDOUT)
+            procs.append(sp)
+            record(q_argv)
+            q_log = open(os.path.join(work, f"qsd-{backing}.log"), "w")
+            qp = subprocess.Popen(q_argv, stdout=q_log, stderr=subprocess.STDOUT)
+            procs.append(qp)
+            wait_socket(s_sock, sp, "sluiced", log=s_log.name)
+            wait_socket(q_sock, qp, "qemu-storage-daemon", log=q_log.name)
+            # the pid whose CPU counts is the backend itself, not taskset (it execs)
+            target = path if path is not None else "/dev/zero"
+            per = {(w["name"], s): [] for w in wls for s in systems}
+            for rep in range(reps):
+                order = systems[rep % len(systems):] + systems[:rep % len(systems)]
+                for w in wls:
+                    for s in order:
+                        try:
+                            if s == "sluiced":
+                                m = blkbench(w, s_sock, sp.pid, t, warm, args.poll)
+                            elif s == "qemu-storage-daemon":
+                                m = blkbench(w, q_sock, qp.pid, t, warm, args.poll)
+                            else:
+                                m = fio_direct(w, target, size, direct, t, warm)
+                        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                            die(f"{backing} {w['name']} {s}: {e}")
+                        per[(w["name"], s)].append(m)
+                        samples.append({"backing": backing, "workload": w["name"], "system": s,
+                                        "rep": rep, **m})
+                        if VERBOSE:
+                            say(f"{backing} {w['name']} {s}: {m['iops']:.0f} IOPS")
+                say(f"{backing}: repetition {rep + 1}/{reps} done ({time.time() - started:.0f} s)")
+            stop(sp)
+            stop(qp)
+            for w in wls:
+                for s in systems:
+                    ms = per[(w["name"], s)]
+                    iops = median_min_max([m["iops"] for m in ms])
+                    cpu = median_min_max([m["backend_cpu_s"] for m in ms])
+                    secs = statistics.median([m["seconds"] for m in ms])
+                    e = {"system": s, "workload": w["name"], "backing": backing,
+                         "rw": w["rw"], "bs": w["bs"], "qd": w["qd"], "queues": w["queues"],
+                         "iops": iops[0], "iops_min": iops[1], "iops_max": iops[2],
+                         "bw_mib_s": statistics.median([m["bw_mib_s"] for m in ms]),
+                         "lat_p50_us": median_min_max([m["lat_p50_us"] for m in ms])[0],
+                         "lat_p99_us": median_min_max([m["lat_p99_us"] for m in ms])[0],
+                         "lat_p999_us": median_min_max([m["lat_p999_us"] for m in ms])[0],
+                         "backend_cpu_s": cpu[0], "seconds": secs, "repetitions": len(ms)}
+                    if cpu[0]:
+                        e["iops_per_backend_core"] = iops[0] * secs / cpu[0]
+                    results.append(e)
+    finally:
+        for p in procs:
+            stop(p)
+        cleanup_tmp(tmpdirs)
+
+    # ratios
+    ratios = []
+    idx = {(r["backing"], r["workload"], r["system"]): r for r in results}
+    for backing in backings:
+        for w in wls:
+            s = idx[(backing, w["name"], "sluiced")]
+            q = idx[(backing, w["name"], "qemu-storage-daemon")]
+            d = idx[(backing, w["name"], "direct")]
+            def ratio(a, b):
+                return a / b if a and b else None
+            ratios.append({"backing": backing, "workload": w["name"],
+                           "sluiced_vs_qsd": ratio(s["iops"], q["iops"]),
+                           "sluiced_vs_direct": ratio(s["iops"], d["iops"]),
+                           "p99_sluiced_vs_qsd": ratio(s["lat_p99_us"], q["lat_p99_us"]),
+                           "iops_per_core_sluiced_vs_qsd": ratio(s.get("iops_per_backend_core"),
+                                                                 q.get("iops_per_backend_core"))})
+    if args.lab_inner:
+        notes.append("measured inside the lab VM (QEMU TCG emulation): not comparable with host figures")
+    notes.append("sluiced and qemu-storage-daemon are driven by sluice-blkbench (vhost/ frontend, "
+                 f"{'polling' if args.poll else 'eventfd kicks and calls'}); direct is fio io_uring on the "
+                 "backing itself in the driver's place (for null: /dev/zero, buffered)")
+    notes.append("direct: backend_cpu_s is fio's own CPU time (usr+sys), since there is no backend process")
+    config = {"quick": quick, "repetitions": reps, "seconds": t, "warmup_s": warm,
+              "size_bytes": size, "queues_max": nq, "backings": backings,
+              "mode": "poll" if args.poll else "eventfd", "systems": systems}
+    versions = {"sluice": git_rev(), "sluiced": first_line([sluiced_exe(), "--version"]),
+                "qemu-storage-daemon": first_line([qsd, "--version"]),
+                "fio": first_line(["fio", "--version"]), "kernel": platform.release()}
+    headers = ["workload", "system", "IOPS", "min", "max", "MiB/s", "p50 us", "p99 us",
+               "p99.9 us", "be CPU s", "IOPS/core"]
+    rows = []
+    for backing in backings:
+        rows.append([f"[{backing}]"])
+        for w in wls:
+            for s in systems:
+                r = idx[(backing, w["name"], s)]
+                rows.append([w["name"], s, fmt(r["iops"]), fmt(r["iops_min"]), fmt(r["iops_max"]),
+                             fmt(r["bw_mib_s"]), fmt(r["lat_p50_us"]), fmt(r["lat_p99_us"]),
+                             fmt(r["lat_p999_us"]), fmt(r["backend_cpu_s"], 2),
+                             fmt(r.get("iops_per_backend_core"))])
+            ra = next(x for x in ratios if x["backing"] == backing and x["workload"] == w["name"])
+            rows.append(["", "ratio", f"sluiced/qsd {fmt(ra['sluiced_vs_qsd'], 2)}",
+                         f"sluiced/direct {fmt(ra['sluiced_vs_direct'], 2)}", "", "", "",
+                         f"p99 s/q {fmt(ra['p99_sluiced_vs_qsd'], 2)}", "", "",
+                         f"per-core s/q {fmt(ra['iops_per_core_sluiced_vs_qsd'], 2)}"])
+    groups = [(f"{b}:{w['name']}", {s: (idx[(b, w['name'], s)]["iops"], idx[(b, w['name'], s)]["iops_min"],
+                                         idx[(b, w['name'], s)]["iops_max"]) for s in systems})
+              for b in backings for w in wls]
+    return finish(args, "blk", results, ratios, samples, config, versions, notes, headers, rows,
+                  groups, systems, "IOPS (median, min-max bars)", True, started)
+
+
+def fmt(v, nd=None):
+    if v is None:
+        return "-"
+    if nd is not None:
+        return f"{v:.{nd}f}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def print_table(headers, rows, f):
+    table = [headers] + rows
+    widths = [max(len(str(r[i])) for r in table if i < len(r) and len(r) > 1) for i in range(len(headers))]
+    for r in table:
+        if len(r) == 1:
+            print(r[0], file=f)
+            continue
+        print("  ".join(str(c).rjust(widths[i]) if i >= 2 else str(c).ljust(widths[i])
+                        for i, c in enumerate(r)).rstrip(), file=f)
+
+
+def finish(args, name, results, ratios, samples, config, versions, notes, headers, rows,
+           groups, systems, ylabel, logscale, started):
+    jpath, svg, base = out_paths(args, name)
+    title = f"sluice bench {name} ({'quick' if config.get('quick') else 'full'}, {platform.node()})"
+    chart = gnuplot_chart(svg, base, title, ylabel, groups, systems, logscale)
+    doc = {"bench": name, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+           "duration_s": round(time.time() - started, 1), "machine": machine(),
+           "versions": versions, "config": config, "commands": COMMANDS, "notes": notes,
+           "results": results, "ratios": ratios, "samples": samples,
+           "json": jpath, "chart": chart}
+    with open(jpath, "w") as f:
+        json.dump(doc, f, indent=1)
+    if args.json:
+        json.dump(doc, sys.stdout)
+        print()
+    else:
+        print_table(headers, rows, sys.stdout)
+        for n in notes:
+            print(f"note: {n}")
+        print(f"results: {jpath}" + (f"\nchart:   {chart}" if chart else ""))
+    return 0
+
+
+# ---------------------------------------------------------------- net ----
+
+def testpmd_argv(cpu, prefix, vdev, mode, size, stats=True):
+    argv = ["dpdk-testpmd", "--lcores", f"0@{cpu},1@{cpu}", "--no-huge", "-m", "512",
+            "--no-pci", f"--file-prefix={prefix}", "--vdev", vdev, "--log-level=*:error", "--",
+            "--total-num-mbufs=32768", f"--forward-mode={mode}", "--nb-cores=1",
+            "--stats-period=1"]
+    if mode == "txonly":
+        argv.append(f"--txpkts={size}")
+    return argv
+
+
+PPS_RE = re.compile(r"(Rx|Tx)-pps:\s+(\d+)")
+
+
+def parse_pps(text, which):
+    return [int(v) for k, v in PPS_RE.findall(text) if k == which]
+
+
+def run_testpmd(argv, secs, log):
+    """Run testpmd for SECS seconds (stats every second), then SIGINT."""
+    record(argv)
+    with open(log, "w") as f:
+        p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return p
+
+
+def finish_testpmd(p, log):
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    with open(log) as f:
+        return f.read()
+
+
+def tap_stats(ns, tap):
+    r = subprocess.run(["ip", "-n", ns, "-j", "-s", "link", "show", tap], capture_output=True, text=True)
+    s = json.loads(r.stdout)[0]["stats64"]
+    return s["rx"]["packets"], s["rx"]["dropped"], s["tx"]["packets"], s["tx"]["dropped"]
+
+
+def bench_net(args):
+    if os.geteuid() != 0:
+        die("net: needs root (network namespaces, taps)")
+    if not shutil.which("dpdk-testpmd"):
+        die("dpdk-testpmd not found (apt-get install dpdk)")
+    if not sluiced_exe():
+        die("sluiced not found (build the tree, or set $SLUICED)")
+    quick = args.quick
+    reps = args.reps or (1 if quick else 3)
+    t = int(args.time or (2 if quick else 5))
+    warm = 2          # one-second samples dropped once traffic flows
+    sizes = [64] if quick else [64, 1500]
+    wls = [{"name": f"{d}-{s}b", "dir": d, "size": s} for d in ("tx", "rx") for s in sizes]
+    if args.workloads:
+        names = args.workloads.split(",")
+        wls = [w for w in wls if w["name"] in names] or die("no such workload", 2)
+    systems = ["sluiced", "dpdk-vhost"]
+    pid = os.getpid()
+    ns = f"slbench{pid}"
+    tap = f"sl-bn{pid % 100000}-0"
+    work = tempfile.mkdtemp(prefix="sluice-bench-net-")
+    started = time.time()
+    samples, notes = [], []
+    per = {(w["name"], s): [] for w in wls for s in systems}
+    sp = None
+    try:
+        run(["ip", "netns", "add", ns], check=True)
+        run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        s_sock = os.path.join(work, "sluiced.sock")
+        s_argv = ["nsenter", f"--net=/run/netns/{ns}", "taskset", "-c", BACKEND_CPU, sluiced_exe(),
+                  "--workers", "1", "--net", f"socket={s_sock},tap={tap},id=bn{pid % 100000}"]
+        record(s_argv)
+        s_log = open(os.path.join(work, "sluiced.log"), "w")
+        sp = subprocess.Popen(s_argv, stdout=s_log, stderr=subprocess.STDOUT)
+        wait_socket(s_sock, sp, "sluiced")
+        time.sleep(0.2)
+        run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{tap}.disable_ipv6=1"])
+        for rep in range(reps):
+            order = systems if rep % 2 == 0 else systems[::-1]
+            for w in wls:
+                for s in order:
+                    m = net_one(s, w, t, warm, work, ns, tap, s_sock, rep)
+                    per[(w["name"], s)].append(m)
+                    samples.append({"workload": w["name"], "system": s, "rep": rep, **m})
+                    if VERBOSE:
+                        say(f"{w['name']} {s}: {m['mpps']:.3f} Mpps")
+            say(f"repetition {rep + 1}/{reps} done ({time.time() - started:.0f} s)")
+    finally:
+        if sp:
+            if sp.poll() is None:
+                sp.send_signal(signal.SIGTERM)
+                try:
+                    sp.wait(10)
+                except subprocess.TimeoutExpired:
+                    sp.kill()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    results, ratios = [], []
+    idx = {}
+    for w in wls:
+        for s in systems:
+            ms = per[(w["name"], s)]
+            mp = median_min_max([m["mpps"] for m in ms])
+            e = {"system": s, "workload": w["name"], "direction": w["dir"], "frame_bytes": w["size"],
+                 "mpps": mp[0], "mpps_min": mp[1], "mpps_max": mp[2],
+                 "gbps": mp[0] * w["size"] * 8 / 1000.0, "repetitions": len(ms)}
+            if s == "sluiced" and w["dir"] == "tx":
+                tp = median_min_max([m.get("tap_rx_mpps") for m in ms])
+                e["tap_rx_mpps"] = tp[0]
+                e["tap_rx_dropped"] = statistics.median([m.get("tap_rx_dropped", 0) for m in ms])
+            if s == "sluiced" and w["dir"] == "rx":
+                e["offered_mpps"] = median_min_max([m.get("offered_mpps") for m in ms])[0]
+            results.append(e)
+            idx[(w["name"], s)] = e
+        a, b = idx[(w["name"], "sluiced")], idx[(w["name"], "dpdk-vhost")]
+        ratios.append({"workload": w["name"],
+                       "sluiced_vs_dpdk_vhost": a["mpps"] / b["mpps"] if a["mpps"] and b["mpps"] else None})
+    notes.append("frontend: dpdk-testpmd virtio_user0 (no hugepages) on CPU "
+                 f"{FRONTEND_CPU}; backend (sluiced on a tap in a namespace, or testpmd net_vhost0) on CPU {BACKEND_CPU}")
+    notes.append("tx = frontend txonly -> backend (Mpps the backend took off the ring); "
+                 "rx = backend -> frontend rxonly (sluiced: sluice-pktgen writes frames into the tap "
+                 "inside the namespace, on the backend CPU; dpdk-vhost: testpmd txonly)")
+    notes.append("tap_rx_mpps: packets per second that reached the namespace through the tap "
+                 "(the tap path's cost); frame sizes exclude the 4-byte FCS")
+    config = {"quick": quick, "repetitions": reps, "seconds": t, "warmup_s": warm, "systems": systems}
+    versions = {"sluice": git_rev(), "sluiced": first_line([sluiced_exe(), "--version"]),
+                "dpdk": dpkg_version("dpdk") or dpkg_version("dpdk-dev"), "kernel": platform.release()}
+    headers = ["workload", "system", "Mpps", "min", "max", "Gbit/s", "tap Mpps", "ratio s/dpdk"]
+    rows = []
+    for w in wls:
+        for s in systems:
+            r = idx[(w["name"], s)]
+            ra = next(x for x in ratios if x["workload"] == w["name"])
+            rows.append([w["name"], s, fmt(r["mpps"], 3), fmt(r["mpps_min"], 3), fmt(r["mpps_max"], 3),
+                         fmt(r["gbps"], 2), fmt(r.get("tap_rx_mpps"), 3) if "tap_rx_mpps" in r else "",
+                         fmt(ra["sluiced_vs_dpdk_vhost"], 2) if s == "sluiced" else ""])
+    groups = [(w["name"], {s: (idx[(w["name"], s)]["mpps"], idx[(w["name"], s)]["mpps_min"],
+                               idx[(w["name"], s)]["mpps_max"]) for s in systems}) for w in wls]
+    return finish(args, "net", results, ratios, samples, config, versions, notes, headers, rows,
+                  groups, systems, "Mpps (median, min-max bars)", False, started)
+
+
+def net_one(system, w, t, warm, work, ns, tap, s_sock, rep):
+    size = w["size"]
+    fe_mode = "txonly" if w["dir"] == "tx" else "rxonly"
+    pid = os.getpid()
+    fe_log = os.path.join(work, f"fe-{system}-{w['name']}-{rep}.log")
+    secs = warm + t
+    be = None
+    gen = None
+    if system == "dpdk-vhost":
+        sock = os.path.join(work, f"vhost-{w['name']}-{rep}.sock")
+        be_log = os.path.join(work, f"be-{w['name']}-{rep}.log")
+        be_mode = "rxonly" if w["dir"] == "tx" else "txonly"
+        be = run_testpmd(testpmd_argv(BACKEND_CPU, f"slbbe{pid}", f"net_vhost0,iface={sock},queues=1",
+                                      be_mode, size), secs, be_log)
+        wait_socket(sock, be, "testpmd (net_vhost0)")
+    else:
+        sock = s_sock
+    fe = run_testpmd(testpmd_argv(FRONTEND_CPU, f"slbfe{pid}", f"virtio_user0,path={sock},queues=1",
+                                  fe_mode, size), secs, fe_log)
+    res = {}
+    which = "Tx" if w["dir"] == "tx" else "Rx"
+
+    def samples_now():
+        with open(fe_log) as f:
+            pps = parse_pps(f.read(), which)
+        while pps and pps[0] == 0:       # before the device came up / traffic began
+            pps.pop(0)
+        return pps
+
+    def wait_samples(n, limit):
+        t_end = time.time() + limit
+        while time.time() < t_end:
+            if len(samples_now()) >= n:
+                return True
+            if fe.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    # testpmd without hugepages takes seconds to start: wait for its ports
+    t_end = time.time() + 60
+    while time.time() < t_end and fe.poll() is None:
+        with open(fe_log) as f:
+            if "Port statistics" in f.read():
+                break
+        time.sleep(0.05)
+    if system == "sluiced" and w["dir"] == "rx":
+        time.sleep(0.5)
+        gargv = ["ip", "netns", "exec", ns, "taskset", "-c", BACKEND_CPU, pktgen_exe(), tap, str(size),
+                 "600"]
+        record(gargv)
+        gen = subprocess.Popen(gargv, stdout=subprocess.DEVNULL)
+    ok = wait_samples(warm, 60)
+    if system == "sluiced":
+        s0 = tap_stats(ns, tap)
+    t0 = time.time()
+    ok = ok and wait_samples(warm + t + 1, t + 30)
+    if system == "sluiced":
+        s1 = tap_stats(ns, tap)
+        dt = time.time() - t0
+        if w["dir"] == "tx":
+            res["tap_rx_mpps"] = (s1[0] - s0[0]) / dt / 1e6
+            res["tap_rx_dropped"] = s1[1] - s0[1]
+        else:
+            res["offered_mpps"] = (s1[2] - s0[2] + s1[3] - s0[3]) / dt / 1e6
+            res["tap_tx_dropped"] = s1[3] - s0[3]
+    if gen:
+        gen.send_signal(signal.SIGTERM)
+        gen.wait()
+    out = finish_testpmd(fe, fe_log)
+    if be:
+        finish_testpmd(be, be_log)
+    pps = samples_now()[warm:warm + t]  # one sample a second; warm-up samples dropped
+    if not ok or not pps or max(pps) == 0:
+        die(f"net {w['name']} {system}: testpmd reported no {which} traffic (log: {out[-400:]})")
+    res["mpps"] = statistics.median(pps) / 1e6
+    res["pps_samples"] = pps
+    return res
+
+
+# --------------------------------------------------------------- boot ----
+
+def bench_boot(args, rest):
+    script = os.path.join(SRC, "tools", "bench-boot")
+    if not os.access(script, os.X_OK):
+        die("boot: not yet: the boot benchmark (tools/bench-boot, sluice-vmm vs a peer VMM) "
+            "is not part of this tree yet")
+    argv = [script] + rest
+    os.execv(script, argv)
+
+
+# --------------------------------------------------------------- main ----
+
+USAGE = """usage: sluice bench <blk|net|boot> [--quick] [--output DIR] [--json] [options]
+
+  blk    sluiced vs qemu-storage-daemon (vhost-user-blk, driven by the vhost/
+         frontend) vs fio io_uring directly on the backing: 4 KiB random
+         read/write/70-30, 128 KiB sequential, QD 1-128, 1-N queues
+  net    sluiced vs DPDK's vhost PMD, DPDK testpmd virtio_user as the
+         frontend: 64 B and 1500 B frames both ways; sluiced's tap path
+  boot   sluice-vmm boot time and RSS (tools/bench-boot)
+
+common options:
+  --quick        a few seconds per bench, for CI (checks only that numbers came out)
+  --output DIR   where <date>-<name>.json and .svg go (default: results)
+  --json         print the JSON document instead of the table
+  --reps N       repetitions (default 3, quick 1)
+  --time S       measured seconds per run (blk 2, net 5; quick 1 / 3)
+  --workloads A,B  only these workloads (names as in the output)
+  --verbose      print every command and sample
+blk options:
+  --backing null,tmpfs,disk   backings (default all three; quick: null,tmpfs)
+  --queues N     the multi-queue case (default min(CPUs, 4))
+  --poll         the driver polls the used rings instead of waiting for calls
+  --warmup S     seconds before each measurement (default 0.5)
+  --lab          also run the LVM thin volume case inside the lab VM
+                 (TCG-emulated: its figures are not comparable to the host's)
+"""
+
+
+def main():
+    global VERBOSE
+    argv = sys.argv[1:]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="", file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name == "boot":
+        return bench_boot(None, rest)
+    if name not in ("blk", "net"):
+        die(f"unknown bench '{name}' (blk, net, boot)", 2)
+    ap = argparse.ArgumentParser(prog=f"sluice bench {name}", add_help=False)
+    ap.add_argument("-h", "--help", action="store_true")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--output", default="results")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--time", type=float)
+    ap.add_argument("--warmup", type=float)
+    ap.add_argument("--workloads")
+    ap.add_argument("--verbose", action="store_true")
+    if name == "blk":
+        ap.add_argument("--backing", type=lambda s: s.split(","))
+        ap.add_argument("--queues", type=int)
+        ap.add_argument("--poll", action="store_true")
+        ap.add_argument("--lab", action="store_true")
+        ap.add_argument("--lab-inner", action="store_true", help=argparse.SUPPRESS)
+    try:
+        args, extra = ap.parse_known_args(rest)
+    except SystemExit:
+        return 2
+    if args.help:
+        print(USAGE, end="")
+        return 0
+    if extra:
+        die(f"{name}: unknown option {extra[0]}", 2)
+    if (args.reps is not None and args.reps < 1) or (args.time is not None and args.time <= 0):
+        die(f"{name}: --reps and --time must be positive", 2)
+    VERBOSE = args.verbose
+    args.output = os.path.abspath(args.output)
+    if name == "blk":
+        rc = bench_blk(args)
+        if rc == 0 and args.lab:
+            rc = blk_lab(args)
+        return rc
+    return bench_net(args)
+
+
+def blk_lab(args):
+    """The LVM thin volume case, inside the lab VM (tools/lab run)."""
+    lab = os.path.join(SRC, "tools", "lab")
+    if not os.access(lab, os.X_OK):
+        die("--lab: tools/lab not found")
+    say("LVM thin volume case inside the lab VM (TCG-emulated; not comparable with the host)")
+    argv = [lab, "run", "--", sys.executable, os.path.realpath(__file__), "blk", "--lab-inner",
+            "--output", args.output, "--reps", str(args.reps or 1), "--time", str(args.time or 2)]
+    if args.quick:
+        argv.append("--quick")
+    if args.json:
+        argv.append("--json")
+    return run(argv).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
