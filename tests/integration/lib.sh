@@ -8,7 +8,8 @@ set -euo pipefail
 
 SLUICE_SRC=${SLUICE_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SLUICE_BUILD=${SLUICE_BUILD:-$SLUICE_SRC/build}
-SLUICED=$SLUICE_BUILD/src/sluiced/sluiced
+# SLUICED_WRAP: run sluiced through a wrapper (valgrind, strace) when set.
+SLUICED=${SLUICED_WRAP:-$SLUICE_BUILD/src/sluiced/sluiced}
 GUESTIO=$SLUICE_BUILD/tests/integration/guestio
 GUEST=$SLUICE_SRC/tools/guest
 
