@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/opts.h"
@@ -474,6 +476,11 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
         r = seterr(err, r, "%s: cannot listen: %s", sock, strerror(-r));
         goto out;
     }
+    r = socket_share(s, sock);
+    if (r < 0) {
+        r = seterr(err, r, "%s: cannot set its group: %s", sock, strerror(-r));
+        goto out;
+    }
     r = evloop_add(s->el, vu_dev_listen_fd(d->vu), EPOLLIN, listen_event, d);
     if (r < 0) {
         r = seterr(err, r, "cannot watch the socket: %s", strerror(-r));
@@ -488,6 +495,15 @@ out:
     device_free(d);
     opts_free(&o);
     return r;
+}
+
+int socket_share(const struct sluiced *s, const char *path)
+{
+    if (s->gid < 0)
+        return 0;
+    if (chown(path, (uid_t)-1, (gid_t)s->gid) < 0 || chmod(path, 0660) < 0)
+        return neg_errno();
+    return 0;
 }
 
 int device_remove(struct sluiced *s, const char *id)

@@ -4,6 +4,7 @@
  * control socket, worker threads run the virtqueues and their I/O on one
  * io_uring each. */
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 
 #define RING_ENTRIES 1024
 
-static struct sluiced g;
+static struct sluiced g = { .gid = -1 };
 static int sigfd = -1;
 
 static void signal_event(void *arg, uint32_t events)
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 "                      a network device: a tap (sl-ID-0) attached where given\n"
 "  --control PATH      JSON-RPC 2.0 control socket (device.add/remove/list/stats)\n"
 "  --workers N         worker threads (each owns one io_uring; default: CPUs, max 8)\n"
+"  --group NAME        sockets are mode 0660 with this group (default 0600, owner only)\n"
 "  --syslog            log to syslog instead of stderr\n"
 "  --verbose           log debug messages\n"
 "  -h, --help          this help\n"
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
         { "net", required_argument, NULL, 'n' },
         { "control", required_argument, NULL, 'c' },
         { "workers", required_argument, NULL, 'w' },
+        { "group", required_argument, NULL, 'g' },
         { "syslog", no_argument, NULL, 's' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -88,6 +91,15 @@ int main(int argc, char **argv)
         case 'c':
             control = optarg;
             break;
+        case 'g': {
+            struct group *gr = getgrnam(optarg);
+            if (!gr) {
+                fprintf(stderr, "sluiced: --group %s: no such group\n", optarg);
+                return 2;
+            }
+            g.gid = (int)gr->gr_gid;
+            break;
+        }
         case 'w': {
             char *end;
             workers = strtol(optarg, &end, 10);
@@ -156,6 +168,8 @@ int main(int argc, char **argv)
         int r = jrpc_server_create(g.el, control, &ctl);
         if (r == 0)
             r = control_register(ctl, &g);
+        if (r == 0)
+            r = socket_share(&g, control);
         if (r < 0) {
             fprintf(stderr, "sluiced: --control %s: %s\n", control, strerror(-r));
             goto out;

@@ -25,7 +25,12 @@ struct sluiced {
     struct device *devs[MAX_DEVICES];
     unsigned next_loop;
     unsigned next_id;
+    int gid;               /* --group: sockets 0660 with this group; -1: 0600 */
 };
+
+/* Give the socket file @path to s->gid with mode 0660 (no-op without
+ * --group). Returns 0 or -errno. */
+int socket_share(const struct sluiced *s, const char *path);
 
 /* Parse @spec (the text after --blk / --net) and start serving the device;
  * *out (if non-NULL) points at it. On failure returns -errno and sets *err to

@@ -13,6 +13,8 @@
 #   hostile   a malicious frontend (tests/integration/hostile.c) attacks a
 #             second device of the same sluiced while the guest's device
 #             keeps serving its full read/write check; no fd leaks after
+#   perms     sockets are 0600 and another user cannot connect; with
+#             --group nogroup they are 0660 and a member of that group can
 #   null      null=SIZE backing: reads return zeroes, writes are dropped
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
@@ -224,6 +226,32 @@ hostile)
     grep -q "needs reset" "$WORK/sluiced.log" || fail "the broken device was not logged"
     stop_sluiced "$SOCK" "$WORK/victim.sock"
     check_backing "$IMG"
+    ;;
+perms)
+    need_cmd setpriv
+    chmod 755 "$WORK"
+    probe() { # connect to $1 as nobody:nogroup; prints ok or the error
+        setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1]); print("ok")
+except OSError as e:
+    print(e.strerror)' "$1"
+    }
+    start_sluiced --control "$WORK/ctl.sock" --blk "socket=$SOCK,path=$IMG"
+    [ "$(stat -c %a "$SOCK")" = 600 ] && [ "$(stat -c %a "$WORK/ctl.sock")" = 600 ] || fail "sockets are not 0600"
+    [ "$(probe "$SOCK")" = "Permission denied" ] || fail "another user connected to the device socket"
+    [ "$(probe "$WORK/ctl.sock")" = "Permission denied" ] || fail "another user connected to the control socket"
+    stop_sluiced "$SOCK" "$WORK/ctl.sock"
+    start_sluiced --group nogroup --control "$WORK/ctl.sock" --blk "socket=$SOCK,path=$IMG"
+    [ "$(stat -c %a:%G "$SOCK")" = 660:nogroup ] || fail "device socket not 0660 nogroup: $(stat -c %a:%G "$SOCK")"
+    [ "$(probe "$SOCK")" = ok ] || fail "a member of the group cannot connect"
+    [ "$(probe "$WORK/ctl.sock")" = ok ] || fail "a member of the group cannot reach the control socket"
+    stop_sluiced "$SOCK" "$WORK/ctl.sock"
+    rc=0; "$SLUICED" --group no-such-group-x --blk "socket=$SOCK,path=$IMG" 2>"$WORK/err" || rc=$?
+    [ $rc = 2 ] && grep -q "no such group" "$WORK/err" || fail "unknown group: rc=$rc"
+    log "0600 by default, 0660 with --group, strangers refused"
     ;;
 null)
     cat >"$WORK/guest-null.sh" <<GUEST

@@ -57,11 +57,12 @@ need_guest_kit() {
 
 # start_sluiced ARGS...: run sluiced in the background, wait for its sockets.
 start_sluiced() {
+    local i n0
+    n0=$(grep -c "ready:" "$WORK/sluiced.log" 2>/dev/null || true)
     "$SLUICED" "$@" >>"$WORK/sluiced.log" 2>&1 &
     SLUICED_PID=$!
-    local i
     for i in $(seq 100); do
-        grep -q "ready:" "$WORK/sluiced.log" 2>/dev/null && return 0
+        [ "$(grep -c "ready:" "$WORK/sluiced.log" 2>/dev/null || true)" -gt "${n0:-0}" ] && return 0
         kill -0 "$SLUICED_PID" 2>/dev/null || fail "sluiced exited at start: $(tail -3 "$WORK/sluiced.log")"
         sleep 0.05
     done
