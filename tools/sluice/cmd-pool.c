@@ -506,43 +506,53 @@ static int pool_delete_cmd(struct args *a)
     return EXIT_OK;
 }
 
+/* One verb of a noun: its name, the options it takes, its handler. */
+struct verb {
+    const char *verb, *opts;
+    int (*run)(struct args *);
+};
+
+/* `sluice NOUN VERB ...`: help, verb lookup, option parsing, dispatch. */
+static int dispatch(const char *noun, const struct verb *verbs, size_t n,
+                    void (*help)(FILE *), int argc, char **argv)
+{
+    struct args a;
+
+    if (argc < 2) {
+        help(stderr);
+        return EXIT_USAGE;
+    }
+    if (cli_is_help(argv[1])) {
+        help(stdout);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], verbs[i].verb))
+            continue;
+        char obj[32];
+        snprintf(obj, sizeof(obj), "%s %s", noun, verbs[i].verb);
+        int ret = parse_any_order(argc - 1, argv + 1, verbs[i].opts, obj, &a);
+        if (ret)
+            return ret;
+        if (a.help) {
+            help(stdout);
+            return EXIT_OK;
+        }
+        return verbs[i].run(&a);
+    }
+    return cli_usage(argv[1], "unknown %s verb (try 'sluice %s --help')", noun, noun);
+}
+
 int cmd_pool(int argc, char **argv)
 {
-    static const struct {
-        const char *verb, *opts;
-        int (*run)(struct args *);
-    } verbs[] = {
+    static const struct verb verbs[] = {
         { "create", "tpvPsa", pool_create_cmd },
         { "list", "j", pool_list_cmd },
         { "info", "j", pool_info_cmd },
         { "set", "a", pool_set_cmd },
         { "delete", "f", pool_delete_cmd },
     };
-    struct args a;
-
-    if (argc < 2) {
-        pool_help(stderr);
-        return EXIT_USAGE;
-    }
-    if (cli_is_help(argv[1])) {
-        pool_help(stdout);
-        return EXIT_OK;
-    }
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-        if (strcmp(argv[1], verbs[i].verb))
-            continue;
-        char obj[32];
-        snprintf(obj, sizeof(obj), "pool %s", verbs[i].verb);
-        int ret = parse_any_order(argc - 1, argv + 1, verbs[i].opts, obj, &a);
-        if (ret)
-            return ret;
-        if (a.help) {
-            pool_help(stdout);
-            return EXIT_OK;
-        }
-        return verbs[i].run(&a);
-    }
-    return cli_usage(argv[1], "unknown pool verb (try 'sluice pool --help')");
+    return dispatch("pool", verbs, sizeof(verbs) / sizeof(verbs[0]), pool_help, argc, argv);
 }
 
 /* ---------------------------------------------------------------------------
@@ -796,10 +806,7 @@ static int vol_export_cmd(struct args *a) { return vol_copy_cmd(a, false); }
 
 int cmd_vol(int argc, char **argv)
 {
-    static const struct {
-        const char *verb, *opts;
-        int (*run)(struct args *);
-    } verbs[] = {
+    static const struct verb verbs[] = {
         { "create", "s", vol_create_cmd },
         { "list", "j", vol_list_cmd },
         { "info", "j", vol_info_cmd },
@@ -811,29 +818,5 @@ int cmd_vol(int argc, char **argv)
         { "import", "f", vol_import_cmd },
         { "export", "", vol_export_cmd },
     };
-    struct args a;
-
-    if (argc < 2) {
-        vol_help(stderr);
-        return EXIT_USAGE;
-    }
-    if (cli_is_help(argv[1])) {
-        vol_help(stdout);
-        return EXIT_OK;
-    }
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-        if (strcmp(argv[1], verbs[i].verb))
-            continue;
-        char obj[32];
-        snprintf(obj, sizeof(obj), "vol %s", verbs[i].verb);
-        int ret = parse_any_order(argc - 1, argv + 1, verbs[i].opts, obj, &a);
-        if (ret)
-            return ret;
-        if (a.help) {
-            vol_help(stdout);
-            return EXIT_OK;
-        }
-        return verbs[i].run(&a);
-    }
-    return cli_usage(argv[1], "unknown vol verb (try 'sluice vol --help')");
+    return dispatch("vol", verbs, sizeof(verbs) / sizeof(verbs[0]), vol_help, argc, argv);
 }
