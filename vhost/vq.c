@@ -355,7 +355,9 @@ void vq_set_call_fd(struct vq *vq, int fd)
 static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned max_iov,
                       const char **walk_error)
 {
-    const struct vring_desc *table = vq->desc;
+    /* Bytes, not struct vring_desc: an indirect table may sit at any guest
+     * address, and nothing may assume its alignment. */
+    const uint8_t *table = (const uint8_t *)vq->desc;
     unsigned max = vq->num, count = 0;
     bool indirect = false, seen_write = false;
     uint16_t i = head;
@@ -371,10 +373,8 @@ static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned 
             return -EINVAL;
         }
         /* Copy the descriptor once; the guest may rewrite it under us. */
-        d.addr = READ_ONCE(table[i].addr);
-        d.len = READ_ONCE(table[i].len);
-        d.flags = READ_ONCE(table[i].flags);
-        d.next = READ_ONCE(table[i].next);
+        memcpy(&d, table + (size_t)i * sizeof(d), sizeof(d));
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* no re-reads of the guest copy */
 
         if (d.flags & VRING_DESC_F_INDIRECT) {
             if (indirect) {
