@@ -7,7 +7,9 @@
 # started again with the same arguments, TRIALS times. QEMU reconnects,
 # hands back the inflight region (INFLIGHT_SHMFD), sluiced resubmits what the
 # dead process had taken but not completed, the guest's writes finish, and
-# its final verify must find every block it was told was written.
+# its final verify must find every block it was told was written. Last, a
+# clean SIGTERM under the same load: sluiced completes the requests it took
+# and exits 0, and its successor finds nothing to resubmit.
 #   TRIALS (default 3)   how many kills in one run; tools/soak-restart runs
 #                        this with TRIALS=20 and prints the count.
 # Exit 0 pass, 1 fail, 77 skip.
@@ -18,7 +20,7 @@ BUILD=${SLUICE_BUILD:-$SRC/build}
 
 inside() {
     set -u
-    local w fails=0 size=$((256 * 1024 * 1024))
+    local w fails=0 size=$((512 * 1024 * 1024))
     w=$(mktemp -d /tmp/restart.XXXXXX)
     ok() { echo "ok: $*"; }
     bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
@@ -50,7 +52,7 @@ G
         -device vhost-user-blk-pci,chardev=c0,num-queues=2 >/dev/null 2>&1 &
     local runner=$!
     for i in $(seq 600); do grep -q "guest: filling" "$w/guest.log" 2>/dev/null && break; sleep 0.1; done
-    local kills=0
+    local kills=0 term_rc=x
     for t in $(seq "$TRIALS"); do
         sleep 1.5
         grep -q "guest: every block\|guest: fill failed" "$w/guest.log" && break
@@ -59,6 +61,18 @@ G
         sleep 0.3
         start
     done
+    # Then a clean SIGTERM under the same load: sluiced must complete what
+    # it took before exiting 0, so the next one has nothing to resubmit.
+    sleep 1.5
+    if ! grep -q "guest: every block\|guest: fill failed" "$w/guest.log"; then
+        local before
+        before=$(grep -c "resubmitting" "$w/sluiced.log")
+        kill -TERM "$SPID"; wait "$SPID"; term_rc=$?
+        sleep 0.3
+        start
+        sleep 1.5
+        term_resub=$(( $(grep -c "resubmitting" "$w/sluiced.log") - before ))
+    fi
     wait $runner
     local grc=$?
     local resub
@@ -68,6 +82,9 @@ G
     [ $grc = 0 ] && grep -q "guest: every block verified" "$w/guest.log" && ok "guest verified every block after the restarts" ||
         { bad "guest failed (status $grc)"; tail -5 "$w/guest.log"; tail -20 "$w/sluiced.log"; }
     [ "$resub" -gt 0 ] && ok "inflight requests were resubmitted" || bad "no restart found requests in flight"
+    [ "$term_rc" = 0 ] && ok "SIGTERM under load: sluiced drained and exited 0" || bad "SIGTERM under load: status $term_rc"
+    [ "${term_resub:-1}" = 0 ] && ok "after the clean stop nothing was left to resubmit" ||
+        bad "a clean stop left requests in flight (${term_resub:-?})"
     kill -0 "$SPID" 2>/dev/null && ok "the last sluiced still runs" || bad "sluiced is gone"
     kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
     "$BUILD/tests/integration/guestio" verify "$dev" 4711 && ok "the disk holds the pattern" || bad "disk content wrong"
