@@ -73,6 +73,25 @@ inside() {
         ok "kernel: $BR is an openvswitch internal port; datapath $(ovs-dpctl show 2>/dev/null | head -n1 | tr -d ':')" ||
         bad "kernel datapath not made: $(ovs-dpctl show 2>&1 | head -n3); $(tail -n3 "$RUN/ovs-vswitchd.log")"
     ip link set "$BR" up 2>/dev/null
+    # OVS 3.1 sometimes sizes its per-CPU upcall handlers to zero when it
+    # starts on this emulated machine ("Overriding n-handler-threads to 0");
+    # every upcall is then lost and no flow is ever installed. That is
+    # ovs-vswitchd's start-up, not the datapath under test: start it again.
+    local tries=0
+    while grep -q "Overriding n-handler-threads to 0" "$RUN/ovs-vswitchd.log" && [ $tries -lt 3 ]; do
+        tries=$((tries + 1))
+        echo "note: ovs-vswitchd started with no upcall handlers; restarting it ($tries)"
+        ovs-appctl -t "$RUN/ovs-vswitchd.ctl" exit 2>/dev/null || kill "$(cat "$RUN/ovs-vswitchd.pid")"
+        sleep 0.5
+        : >"$RUN/ovs-vswitchd.log"
+        ovs-vswitchd "$SLUICE_OVSDB" --pidfile="$RUN/ovs-vswitchd.pid" --unixctl="$RUN/ovs-vswitchd.ctl" \
+            --log-file="$RUN/ovs-vswitchd.log" --detach
+        for i in $(seq 50); do
+            grep -q "n-handler-threads\|Starting" "$RUN/ovs-vswitchd.log" && ip -d link show "$BR" 2>/dev/null | grep -q openvswitch && break
+            sleep 0.1
+        done
+        ip link set "$BR" up 2>/dev/null
+    done
 
     # --- the peer: a veth into namespace P ---------------------------------
     ip netns add "$NS"
