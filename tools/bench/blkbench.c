@@ -562,6 +562,9 @@ int main(int argc, char **argv)
     for (unsigned k = 0; k < o.queues; k++)
         vuf_vring_stop(f, k, NULL);
     vuf_destroy(f);
+    for (unsigned k = 0; k < o.queues; k++)
+        free(qs[k].t0);
+    free(qs);
 
     double secs = (double)(t1 - t0) / 1e9;
     double drv_cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
