@@ -21,7 +21,7 @@ static void usage(FILE *f)
 "usage: sluice-vmm --kernel FILE [options]\n"
 "  --kernel FILE          Linux bzImage (x86 64-bit boot protocol)\n"
 "  --initrd FILE          initial ramdisk\n"
-"  --cmdline STR          kernel command line (\"pci=noacpi\" is prepended)\n"
+"  --cmdline STR          kernel command line (\"pci=lastbus=1\" is prepended)\n"
 "  --cpus N               vCPUs (default 1)\n"
 "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M, at least 128M)\n"
 "  --disk socket=PATH     a virtio-blk disk served by a vhost-user backend (repeatable)\n"
