@@ -55,6 +55,24 @@ inside() {
     local bz cl
     bz=$("$GUEST" path bzimage); cl=$("$GUEST" path cmdline)
 
+    # run_vmm LOG ARGS...: one sluice-vmm run. A boot that has not ended
+    # after 180 s (seen in one full CI run out of several: the guest stops
+    # making progress under nested emulation; not understood yet) is kept in
+    # the output folder and retried once, so the hang shows in the log
+    # rather than costing the whole suite's time.
+    run_vmm() {
+        local log=$1 r=0 attempt
+        shift
+        for attempt in 1 2; do
+            r=0
+            timeout 180 "$VMM" "$@" </dev/null >"$log" 2>&1 || r=$?
+            [ $r -eq 124 ] || return $r
+            cp "$log" "$out/hang-$attempt-$(basename "$log")" 2>/dev/null
+            echo "note: sluice-vmm did not finish in 180 s (attempt $attempt); console kept in $out"
+        done
+        return $r
+    }
+
     # 1. sluiced disk + NIC.
     truncate -s 64M "$tmp/disk.img"
     ip link add br-vmm type bridge && ip addr add 10.0.77.1/24 dev br-vmm && ip link set br-vmm up
@@ -64,9 +82,9 @@ inside() {
     for _ in $(seq 100); do grep -q ready: "$tmp/sluiced.log" && break; sleep 0.1; done
     local t0 t1 rc=0
     t0=$(date +%s.%N)
-    timeout 600 "$VMM" --kernel "$bz" --initrd "$tmp/initrd.img" --cmdline "$cl sluice.net" \
+    run_vmm "$tmp/console1.log" --kernel "$bz" --initrd "$tmp/initrd.img" --cmdline "$cl sluice.net" \
         --cpus 2 --memory 512M --disk "socket=$tmp/blk.sock" \
-        --net "socket=$tmp/net.sock,mac=52:54:00:12:34:56" </dev/null >"$tmp/console1.log" 2>&1 || rc=$?
+        --net "socket=$tmp/net.sock,mac=52:54:00:12:34:56" || rc=$?
     t1=$(date +%s.%N)
     cp "$tmp/console1.log" "$out/" 2>/dev/null
     echo "sluiced run: $(echo "$t1 - $t0" | bc) s" >>"$out/timings.txt"
@@ -90,8 +108,8 @@ inside() {
         for _ in $(seq 100); do [ -S "$tmp/qsd.sock" ] && break; sleep 0.1; done
         rc=0
         t0=$(date +%s.%N)
-        timeout 600 "$VMM" --kernel "$bz" --initrd "$tmp/initrd.img" --cmdline "$cl" \
-            --cpus 2 --memory 512M --disk "socket=$tmp/qsd.sock" </dev/null >"$tmp/console2.log" 2>&1 || rc=$?
+        run_vmm "$tmp/console2.log" --kernel "$bz" --initrd "$tmp/initrd.img" --cmdline "$cl" \
+            --cpus 2 --memory 512M --disk "socket=$tmp/qsd.sock" || rc=$?
         t1=$(date +%s.%N)
         cp "$tmp/console2.log" "$out/" 2>/dev/null
         echo "qemu-storage-daemon run: $(echo "$t1 - $t0" | bc) s" >>"$out/timings.txt"
@@ -123,7 +141,7 @@ command -v qemu-system-x86_64 >/dev/null || exit 77
 "$GUEST" build >/dev/null || exit 77
 OUT=$(mktemp -d)
 rc=0
-"$SRC/tools/lab" run --timeout 1500 --out "$OUT" -- "$SELF" --inside "$OUT" || rc=$?
+"$SRC/tools/lab" run --timeout 900 --out "$OUT" -- "$SELF" --inside "$OUT" || rc=$?
 cat "$OUT/timings.txt" 2>/dev/null
 [ $rc -eq 0 ] || { for f in "$OUT"/console*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }; done; }
 rm -rf "$OUT"
