@@ -77,7 +77,14 @@ ip -n "$A" addr add 10.99.0.1/24 dev eth0
 ip -n "$B" addr add 10.99.0.2/24 dev eth0
 ip -n "$A" link set eth0 up
 ip -n "$B" link set eth0 up
-wait_ping "$A" 10.99.0.2 || fail "A cannot ping B ($(tail -5 "$RUN/ovs-vswitchd.log"))"
+ovs_state() {
+    echo "--- ovs-vsctl show"; "${VSCTL[@]}" show
+    echo "--- ovs-appctl dpif/show"; ovs-appctl -t "$RUN/ovs-vswitchd.ctl" dpif/show
+    echo "--- links"; ip -n "$SW" -br link; ip -n "$A" -br addr; ip -n "$B" -br addr
+    echo "--- ovs-vswitchd.log"; tail -20 "$RUN/ovs-vswitchd.log"
+} 2>&1
+wait_ping "$A" 10.99.0.2 || fail "A cannot ping B
+$(ovs_state)"
 can_ping "$B" 10.99.0.1 || fail "B cannot ping A"
 
 log "remove ports"
@@ -97,7 +104,8 @@ sl ovs list --json | jcheck 'd == []'
 expect_fail 1 '^sluice: ovs: bridge sbr does not exist$' sl ovs delete sbr
 
 log "ovsdb-server stopped: clear error"
-kill "$(cat "$RUN/ovsdb-server.pid")"
-for i in $(seq 50); do kill -0 "$(cat "$RUN/ovsdb-server.pid")" 2>/dev/null || break; sleep 0.1; done
+pid=$(cat "$RUN/ovsdb-server.pid")
+kill "$pid"
+for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 expect_fail 1 "^sluice: ovs: cannot connect to ovsdb-server at $DB: .*\(is ovsdb-server running\?\)$" sl ovs list
 log "PASS"

@@ -43,9 +43,13 @@ expect_fail() {
 # can_ping NS ADDR: one echo, 1 s timeout.
 can_ping() { in_ns "$1" "${PING[@]}" -c 1 -W 1 "$2" >/dev/null 2>&1; }
 
-# wait_ping NS ADDR: up to ~8 s (OVS applies changes asynchronously).
+# wait_ping NS ADDR: up to 30 s (OVS applies changes asynchronously, and
+# a loaded CI machine may take its time); returns as soon as one echo works.
 wait_ping() {
-    local i
-    for i in $(seq 8); do can_ping "$1" "$2" && return 0; done
+    local end=$((SECONDS + 30))
+    while [ $SECONDS -lt $end ]; do
+        can_ping "$1" "$2" && return 0
+        sleep 0.5
+    done
     return 1
 }
