@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *log_ident = "sluice";
 static bool log_syslog;
@@ -44,6 +45,25 @@ void log_msg(enum log_level level, const char *fmt, ...)
     else
         /* One fprintf call so lines from threads do not interleave. */
         fprintf(stderr, "%s: %s: %s\n", log_ident, level_name(level), buf);
+}
+
+void log_from_signal(const char *msg)
+{
+    char buf[512];
+    size_t n = 0;
+    const char *parts[] = { log_ident, ": error: ", msg, "\n" };
+
+    if (log_syslog) {
+        syslog(LOG_ERR, "%s", msg);
+        return;
+    }
+    for (size_t i = 0; i < 4; i++)
+        for (const char *p = parts[i]; *p && n < sizeof(buf) - 1; p++)
+            buf[n++] = *p;
+    if (buf[n - 1] != '\n')
+        buf[n - 1] = '\n';
+    ssize_t w = write(2, buf, n);
+    (void)w;
 }
 
 static uint64_t now_ms(void)

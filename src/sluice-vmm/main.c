@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "core/opts.h"
 #include "vmm/vm.h"
 
@@ -27,6 +28,8 @@ static void usage(FILE *f)
 "  --disk socket=PATH     a virtio-blk disk served by a vhost-user backend (repeatable)\n"
 "  --net socket=PATH[,mac=MAC]  a virtio-net NIC served by a vhost-user backend (repeatable)\n"
 "  --console stdio|socket=PATH  the serial console (default stdio)\n"
+"  --seccomp MODE         enforce (default: a system call outside the allowlist is\n"
+"                         logged and fails with EPERM), kill (logged, then exit), off\n"
 "  --verbose              log more\n"
 "  --help, --version\n"
 "Exit status: 0 when the guest powers off (or reboots), 1 on failure, 2 on usage errors.\n");
@@ -66,6 +69,7 @@ int main(int argc, char **argv)
         { "net", required_argument, NULL, 'N' },
         { "console", required_argument, NULL, 'C' },
         { "verbose", no_argument, NULL, 'v' },
+        { "seccomp", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -75,6 +79,7 @@ int main(int argc, char **argv)
     struct opts o[2 * KVM_VM_MAX_DEVS];
     unsigned no = 0;
     bool verbose = false;
+    enum sandbox_mode sandbox = SANDBOX_ENFORCE;
     char err[512] = "";
     int c, r, status = 1;
 
@@ -162,6 +167,12 @@ int main(int argc, char **argv)
             }
             break;
         case 'v': verbose = true; break;
+        case 'S':
+            if (sandbox_parse_mode(optarg, &sandbox) < 0) {
+                fprintf(stderr, "sluice-vmm: --seccomp: expected enforce, kill or off, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("sluice-vmm %s\n", SLUICE_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -183,6 +194,13 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    /* The VM is built and its backends connected: from here on (vCPU
+     * threads included) only the allowlist's system calls. */
+    r = sandbox_install(SANDBOX_VMM, sandbox);
+    if (r < 0) {
+        fprintf(stderr, "sluice-vmm: cannot install the seccomp filter: %s\n", strerror(-r));
+        goto out;
+    }
     r = kvm_vm_run(g_vm, &status);
     if (r < 0) {
         fprintf(stderr, "sluice-vmm: %s\n", strerror(-r));

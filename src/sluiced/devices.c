@@ -271,10 +271,13 @@ static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **e
     if (volume) {
         /* A pool volume by name: activated if needed, resolved to its
          * block device or file. */
-        r = pool_volume_resolve(volume, &resolved);
-        if (r < 0)
-            return seterr(err, r, "volume %s: %s", volume,
-                          pool_error_detail() ? pool_error_detail() : pool_strerror(r));
+        char *why = NULL;
+        r = volume_resolve(volume, &resolved, &why);
+        if (r < 0) {
+            seterr(err, r, "volume %s: %s", volume, why ? why : strerror(-r));
+            free(why);
+            return r;
+        }
         path = resolved;
         d->volume = strdup(volume);
     }

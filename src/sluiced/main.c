@@ -15,6 +15,7 @@
 
 #include "core/jsonrpc.h"
 #include "core/log.h"
+#include "core/sandbox.h"
 #include "core/util.h"
 #include "sluiced.h"
 
@@ -48,6 +49,8 @@ static void usage(FILE *f)
 "  --control PATH      JSON-RPC 2.0 control socket (device.add/remove/list/stats)\n"
 "  --workers N         worker threads (each owns one io_uring; default: CPUs, max 8)\n"
 "  --group NAME        sockets are mode 0660 with this group (default 0600, owner only)\n"
+"  --seccomp MODE      enforce (default: a system call outside the allowlist is\n"
+"                      logged and fails with EPERM), kill (logged, then exit), off\n"
 "  --syslog            log to syslog instead of stderr\n"
 "  --verbose           log debug messages\n"
 "  -h, --help          this help\n"
@@ -62,6 +65,7 @@ int main(int argc, char **argv)
         { "control", required_argument, NULL, 'c' },
         { "workers", required_argument, NULL, 'w' },
         { "group", required_argument, NULL, 'g' },
+        { "seccomp", required_argument, NULL, 'S' },
         { "syslog", no_argument, NULL, 's' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -74,6 +78,7 @@ int main(int argc, char **argv)
     unsigned nblk = 0;
     long workers = 0;
     bool use_syslog = false, verbose = false;
+    enum sandbox_mode sandbox = SANDBOX_ENFORCE;
     sigset_t mask;
     int c, rc = 1;
 
@@ -109,6 +114,12 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'S':
+            if (sandbox_parse_mode(optarg, &sandbox) < 0) {
+                fprintf(stderr, "sluiced: --seccomp: expected enforce, kill or off, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 's': use_syslog = true; break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
@@ -130,6 +141,16 @@ int main(int argc, char **argv)
     if (workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         workers = n < 1 ? 1 : n > 8 ? 8 : n;
+    }
+
+    /* Devices added later by name need LVM's commands: a helper process
+     * forked now (one thread, nothing open) runs them outside the sandbox. */
+    if (control && sandbox != SANDBOX_OFF) {
+        int r = storage_helper_start();
+        if (r < 0) {
+            log_err("cannot start the storage helper: %s", strerror(-r));
+            return 1;
+        }
     }
 
     sigemptyset(&mask);
@@ -175,6 +196,12 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    /* Set-up is done: from here on only the allowlist's system calls. */
+    int sr = sandbox_install(SANDBOX_SLUICED, sandbox);
+    if (sr < 0) {
+        log_err("cannot install the seccomp filter: %s", strerror(-sr));
+        goto out;
+    }
     log_info("ready: %u worker%s%s%s", g.nworkers, g.nworkers == 1 ? "" : "s",
              control ? ", control socket " : "", control ? control : "");
     if (evloop_run(g.el) < 0)
@@ -188,6 +215,7 @@ out:
         uloop_thread_stop(g.workers[i]);
     evloop_destroy(g.el);
     close_fd(&sigfd);
+    storage_helper_stop();
     if (rc == 0)
         log_info("stopped");
     return rc;

@@ -28,6 +28,15 @@ struct sluiced {
     int gid;               /* --group: sockets 0660 with this group; -1: 0600 */
 };
 
+/* Resolve pool volume @spec (POOL/VOL) to its path (*path, malloc'ed):
+ * through the storage helper once storage_helper_start() has forked it
+ * (the sandbox forbids exec, and LVM is driven by its commands), else
+ * here. Returns 0, or -errno with *why (malloc'ed) saying why. */
+int volume_resolve(const char *spec, char **path, char **why);
+/* Fork the storage helper. Call before any thread starts. */
+int storage_helper_start(void);
+void storage_helper_stop(void);
+
 /* Give the socket file @path to s->gid with mode 0660 (no-op without
  * --group). Returns 0 or -errno. */
 int socket_share(const struct sluiced *s, const char *path);

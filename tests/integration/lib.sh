@@ -31,6 +31,12 @@ cleanup() {
         wait "$SLUICED_PID" 2>/dev/null
     fi
     for f in "${CLEANUP_CMDS[@]}"; do eval "$f"; done
+    # sluiced runs under its seccomp allowlist (enforce mode): a call the
+    # list lacks is logged and fails, so any such line fails the test.
+    if [ $rc -eq 0 ] && grep -h "seccomp: denied" "$WORK"/*.log 2>/dev/null; then
+        echo "[$TEST_NAME] FAIL: sluiced made a system call outside its seccomp allowlist" >&2
+        rc=1
+    fi
     if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
         for f in "$WORK"/*.log; do
             [ -f "$f" ] || continue
@@ -62,7 +68,17 @@ start_sluiced() {
     "$SLUICED" "$@" >>"$WORK/sluiced.log" 2>&1 &
     SLUICED_PID=$!
     for i in $(seq 100); do
-        [ "$(grep -c "ready:" "$WORK/sluiced.log" 2>/dev/null || true)" -gt "${n0:-0}" ] && return 0
+        if [ "$(grep -c "ready:" "$WORK/sluiced.log" 2>/dev/null || true)" -gt "${n0:-0}" ]; then
+            # Every thread of sluiced is under the filter (mode 2), unless
+            # the test turned it off or wraps sluiced in another program.
+            case " $* " in *" --seccomp off "*) return 0 ;; esac
+            [ -n "${SLUICED_WRAP:-}" ] && return 0
+            local t
+            for t in /proc/"$SLUICED_PID"/task/*; do
+                grep -q "^Seccomp:[[:space:]]*2$" "$t/status" || fail "sluiced thread $t is not under the seccomp filter"
+            done
+            return 0
+        fi
         kill -0 "$SLUICED_PID" 2>/dev/null || fail "sluiced exited at start: $(tail -3 "$WORK/sluiced.log")"
         sleep 0.05
     done

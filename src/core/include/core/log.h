@@ -19,6 +19,12 @@ void log_init(const char *ident, bool use_syslog, enum log_level max_level);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Log @msg (no newline) at LOG_LVL_ERR from a signal handler: one write(2)
+ * to stderr; in syslog mode syslog(3), which is not async-signal-safe but
+ * is only reached from handlers of faults that the sluice code itself
+ * caused (a denied system call). */
+void log_from_signal(const char *msg);
+
 /* A token-bucket rate limiter: at most @burst messages, refilled at one per
  * @interval_ms. Zero-initialise, then set burst and interval_ms. */
 struct log_ratelimit {
