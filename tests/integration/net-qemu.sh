@@ -12,6 +12,9 @@
 #   mq        bridge mode with 2 queue pairs (multi-queue tap, guest with 2
 #             vCPUs): the guest sends from each vCPU and both transmit queues
 #             carry requests (per-queue counters of the control socket)
+#   unpriv    bridge mode with sluiced run as user nobody holding only
+#             CAP_NET_ADMIN (setpriv; checked in /proc): the guest pings the
+#             host end and the peer
 #   ovs       a private ovsdb-server + ovs-vswitchd (userspace netdev
 #             datapath) in H; the tap is a port of an OVS bridge with
 #             external_ids, P is another port; the guest pings P; the port
@@ -38,7 +41,7 @@ inp ip link set lo up
 inh ip link add vp type veth peer name eth0 netns "$NS_P"
 inh ip link set vp up
 inp ip link set eth0 up
-if [ "$MODE" = bridge ] || [ "$MODE" = mq ]; then
+if [ "$MODE" = bridge ] || [ "$MODE" = mq ] || [ "$MODE" = unpriv ]; then
     inh ip link add br0 type bridge
     inh ip addr add "${NET}1/24" dev br0
     inh ip link set br0 up
@@ -127,6 +130,11 @@ taskset 1 ping -c 20 -i 0.05 -W 5 ${NET}1 >/dev/null
 taskset 2 ping -c 20 -i 0.05 -W 5 ${NET}3 >/dev/null
 echo "guest: pinged from vCPU 0 and vCPU 1"
 GUEST
+elif [ "$MODE" = unpriv ]; then
+    cat >>"$GUEST_SCRIPT" <<GUEST
+ping -c 3 -W 5 ${NET}3 >/dev/null
+echo "guest: pinged the peer namespace ${NET}3"
+GUEST
 elif [ "$MODE" = bridge ]; then
     cat >>"$GUEST_SCRIPT" <<GUEST
 ping -c 3 -W 5 ${NET}3 >/dev/null
@@ -148,11 +156,31 @@ fi
 QP=1; QEMU_MQ=; DEV_MQ=
 if [ "$MODE" = mq ]; then QP=2; QEMU_MQ=,queues=2; DEV_MQ=,mq=on; fi
 export SLUICE_CONTROL=$WORK/control.sock
-nsenter --net=/run/netns/"$NS_H" "$SLUICED" --control "$SLUICE_CONTROL" \
+AS=()
+if [ "$MODE" = unpriv ]; then
+    # User nobody with CAP_NET_ADMIN alone (creating the tap and putting it
+    # on the bridge): its sockets and its own copy of the binary live in a
+    # folder it owns (the build tree may be out of its reach).
+    need_cmd setpriv
+    chmod 711 "$WORK"
+    install -d -o 65534 -g 65534 "$WORK/u"
+    install -m 755 "$SLUICED" "$WORK/u/sluiced"
+    SLUICED=$WORK/u/sluiced SOCK=$WORK/u/net.sock SLUICE_CONTROL=$WORK/u/control.sock
+    AS=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_admin
+        --ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin --)
+fi
+nsenter --net=/run/netns/"$NS_H" "${AS[@]}" "$SLUICED" --control "$SLUICE_CONTROL" \
     --net "socket=$SOCK,$NETSPEC,id=gnet,mac=52:54:00:5e:00:02,queues=$QP" >>"$WORK/sluiced.log" 2>&1 &
 SLUICED_PID=$!
 for i in $(seq 100); do grep -q "ready:" "$WORK/sluiced.log" && break; sleep 0.05; done
 grep -q "ready:" "$WORK/sluiced.log" || fail "sluiced did not start: $(tail -3 "$WORK/sluiced.log")"
+if [ "$MODE" = unpriv ]; then
+    st=/proc/$SLUICED_PID/status
+    grep -q "^Uid:[[:space:]]*65534[[:space:]]" "$st" || fail "sluiced is not user nobody: $(grep ^Uid "$st")"
+    # CAP_NET_ADMIN is bit 12: effective set 0x1000 and nothing else.
+    grep -q "^CapEff:[[:space:]]*0000000000001000$" "$st" || fail "sluiced capabilities: $(grep ^Cap "$st")"
+    log "sluiced runs as nobody with CAP_NET_ADMIN only"
+fi
 if [ "$MODE" = ovs ]; then
     ovs-vsctl --db="$SLUICE_OVSDB" list-ports obr | grep -qx sl-gnet-0 || fail "tap not an OVS port"
     ovs-vsctl --db="$SLUICE_OVSDB" get Interface sl-gnet-0 external_ids | grep -q 'sluice-dev="\?gnet' ||
