@@ -33,6 +33,10 @@ struct vuf {
     struct vuf_region regions[VUF_MAX_REGIONS];
     unsigned nregions;
     struct vuf_ring_state rings[VUF_MAX_QUEUES];
+    /* The inflight region the backend gave (GET_INFLIGHT_FD), handed to a
+     * restarted backend (SET_INFLIGHT_FD); -1 when none. */
+    int inflight_fd;
+    struct vu_inflight inflight;
 };
 
 static int set_timeout(int fd, int ms)
@@ -56,8 +60,9 @@ static int send_msg(struct vuf *f, uint32_t req, uint32_t flags, const void *p, 
     return r;
 }
 
-/* Wait for the reply to @req. */
-static int recv_reply(struct vuf *f, uint32_t req, struct vu_msg *m)
+/* Wait for the reply to @req. Fds that came with it are closed unless
+ * @keep_fds (then the caller owns m->fds, also on failure: none are left). */
+static int recv_reply_fds(struct vuf *f, uint32_t req, struct vu_msg *m, bool keep_fds)
 {
     int r = vu_msg_recv(f->fd, m);
 
@@ -65,14 +70,21 @@ static int recv_reply(struct vuf *f, uint32_t req, struct vu_msg *m)
         return -ETIMEDOUT;
     if (r < 0)
         return r;
-    vu_msg_close_fds(m);
     if (m->hdr.request != req || !(m->hdr.flags & VU_FLAG_REPLY) ||
         (m->hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
+        vu_msg_close_fds(m);
         log_warn("vhost-user frontend: unexpected reply %s (%u) to %s",
                  vu_request_name(m->hdr.request), m->hdr.flags, vu_request_name(req));
         return -EPROTO;
     }
+    if (!keep_fds)
+        vu_msg_close_fds(m);
     return 0;
+}
+
+static int recv_reply(struct vuf *f, uint32_t req, struct vu_msg *m)
+{
+    return recv_reply_fds(f, req, m, false);
 }
 
 /* A request with no reply of its own: acked when REPLY_ACK was negotiated. */
@@ -185,6 +197,7 @@ static int create(int fd, const char *path, int timeout_ms, struct vuf **out)
         return -ENOMEM;
     }
     f->fd = fd;
+    f->inflight_fd = -1;
     f->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     if (path && !(f->path = strdup(path))) {
         vuf_destroy(f);
@@ -223,6 +236,7 @@ void vuf_destroy(struct vuf *f)
     if (!f)
         return;
     close_fd(&f->fd);
+    close_fd(&f->inflight_fd);
     free(f->path);
     free(f);
 }
@@ -231,6 +245,7 @@ int vuf_fd(const struct vuf *f) { return f->fd; }
 uint64_t vuf_device_features(const struct vuf *f) { return f->dev_features & ~F(VU_F_PROTOCOL_FEATURES); }
 uint64_t vuf_protocol_features(const struct vuf *f) { return f->proto; }
 unsigned vuf_queue_num(const struct vuf *f) { return f->queue_num; }
+int vuf_inflight_fd(const struct vuf *f) { return f->inflight_fd; }
 
 static int send_features(struct vuf *f, uint64_t features)
 {
@@ -309,6 +324,42 @@ int vuf_get_config(struct vuf *f, uint32_t offset, void *buf, uint32_t len)
         return -EIO;
     memcpy(buf, m.p.config.region, len);
     return 0;
+}
+
+int vuf_get_inflight(struct vuf *f, uint16_t num_queues, uint16_t queue_size)
+{
+    struct vu_inflight in;
+    struct vu_msg m;
+    int r;
+
+    if (!(f->proto & F(VU_PF_INFLIGHT_SHMFD)))
+        return -ENOTSUP;
+    if (num_queues == 0 || num_queues > VUF_MAX_QUEUES || queue_size == 0)
+        return -EINVAL;
+    close_fd(&f->inflight_fd);
+    memset(&in, 0, sizeof(in));
+    in.num_queues = num_queues;
+    in.queue_size = queue_size;
+    r = send_msg(f, VU_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+    if (r < 0)
+        return r;
+    r = recv_reply_fds(f, VU_GET_INFLIGHT_FD, &m, true);
+    if (r < 0)
+        return r;
+    /* A backend signals failure with an empty payload (and no fd). */
+    if (m.hdr.size != sizeof(in) || m.nfds != 1 || m.p.inflight.mmap_size == 0) {
+        vu_msg_close_fds(&m);
+        return m.hdr.size == sizeof(in) || m.hdr.size == 0 ? -EIO : -EPROTO;
+    }
+    f->inflight_fd = m.fds[0];
+    f->inflight = m.p.inflight;
+    return 0;
+}
+
+static int send_inflight(struct vuf *f)
+{
+    return request(f, VU_SET_INFLIGHT_FD, &f->inflight, sizeof(f->inflight),
+                   &f->inflight_fd, 1);
 }
 
 /* Frontend virtual address of [gpa, gpa+len), or 0. */
@@ -414,6 +465,9 @@ int vuf_reset(struct vuf *f)
             r = e;
     }
     f->features_set = false;
+    /* A reset device starts with nothing in flight: the next start asks
+     * for a fresh region (the backend dropped its mapping). */
+    close_fd(&f->inflight_fd);
     if (f->proto & F(VU_PF_RESET_DEVICE)) {
         e = request(f, VU_RESET_DEVICE, NULL, 0, NULL, 0);
         if (e < 0 && r == 0)
@@ -456,6 +510,17 @@ int vuf_reconnect(struct vuf *f)
         return r;
     if (f->nregions && (r = send_mem_table(f)) < 0)
         return r;
+    /* The region the dead backend kept its taken-but-not-completed chains
+     * in: the new one resubmits them when each ring starts. */
+    if (f->inflight_fd >= 0) {
+        if (!(f->proto & F(VU_PF_INFLIGHT_SHMFD))) {
+            log_err("vhost-user frontend: %s: restarted backend lost INFLIGHT_SHMFD; "
+                    "requests in flight are lost", f->path);
+            return -EPROTO;
+        }
+        if ((r = send_inflight(f)) < 0)
+            return r;
+    }
     for (unsigned i = 0; i < VUF_MAX_QUEUES; i++) {
         struct vuf_vring v = f->rings[i].v;
         if (!f->rings[i].started)

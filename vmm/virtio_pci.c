@@ -180,6 +180,19 @@ static int start_queues(struct kvm_vpci *v)
     r = vuf_set_mem_table(v->vuf, v->regions, v->nregions);
     if (r < 0)
         return r;
+    /* Block requests survive a backend restart when the backend tracks
+     * them in an inflight region we can hand to its successor (as QEMU's
+     * vhost-user-blk does; net has nothing to replay). */
+    if (v->type == KVM_VPCI_BLK && (vuf_protocol_features(v->vuf) & F(VU_PF_INFLIGHT_SHMFD))) {
+        uint16_t qsize = 0;
+        for (unsigned q = 0; q < v->nq; q++)
+            if (v->q[q].enabled && v->q[q].size > qsize)
+                qsize = v->q[q].size;
+        r = qsize ? vuf_get_inflight(v->vuf, (uint16_t)v->nq, qsize) : 0;
+        if (r < 0)
+            log_warn("%s: no inflight region (%s): a backend restart may lose requests",
+                     v->name, strerror(-r));
+    }
     for (unsigned q = 0; q < v->nq; q++) {
         struct vq_state *s = &v->q[q];
         struct vuf_vring ring = { .num = s->size, .desc_gpa = s->desc,
@@ -599,10 +612,27 @@ int kvm_vpci_reconnect(struct kvm_vpci *v)
 {
     int r = vuf_reconnect(v->vuf);
 
-    if (r < 0) {
+    if (r == -EPROTO || r == -ENOTSUP || r == -EINVAL) {
+        /* This backend cannot take the device over: nothing to retry. */
         needs_reset(v, "reconnecting to the backend", r);
         return r;
     }
-    log_info("%s: backend reconnected", v->name);
+    if (r < 0) {
+        /* Not back yet (nothing listening, or it went away again during the
+         * replay): the caller tries again; the guest waits meanwhile. */
+        if (log_ratelimit_ok(&v->rl))
+            log_warn("%s: backend not back yet: %s", v->name, strerror(-r));
+        return r;
+    }
+    /* The old backend may have published used entries and died before
+     * signalling them, or taken a kick and died before reading the ring:
+     * one spurious interrupt and one kick per queue cost nothing. */
+    for (unsigned q = 0; q < v->nq; q++) {
+        if (!v->q[q].started)
+            continue;
+        (void)eventfd_write(v->q[q].kick, 1);
+        (void)eventfd_write(v->q[q].call, 1);
+    }
+    log_warn("%s: backend reconnected", v->name);
     return 0;
 }

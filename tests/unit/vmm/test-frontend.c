@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "core/log.h"
 #include "harness.h"
 #include "vhost/frontend.h"
+#include "vhost/vq.h"
 
 #define F(x) (1ull << (x))
 
@@ -32,6 +34,7 @@ struct bt {
     pthread_t thr;
     atomic_bool stop;
     bool listening;      /* accept new connections (reconnect test) */
+    int lfd;             /* or accept on this socket and attach (-1: not) */
 };
 
 /* The backend's control thread: accept (when listening) and process. */
@@ -44,6 +47,8 @@ static void *backend_thread(void *arg)
         int n = 0, cfd = vu_dev_conn_fd(b->h.dev);
         if (cfd >= 0)
             p[n++] = (struct pollfd){ .fd = cfd, .events = POLLIN };
+        else if (b->lfd >= 0)
+            p[n++] = (struct pollfd){ .fd = b->lfd, .events = POLLIN };
         else if (b->listening)
             p[n++] = (struct pollfd){ .fd = vu_dev_listen_fd(b->h.dev), .events = POLLIN };
         if (n == 0 || poll(p, (nfds_t)n, 50) <= 0)
@@ -51,6 +56,10 @@ static void *backend_thread(void *arg)
         if (cfd >= 0) {
             if (vu_dev_process(b->h.dev) < 0)
                 vu_dev_disconnect(b->h.dev);
+        } else if (b->lfd >= 0) {
+            int c = accept4(b->lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0 && vu_dev_attach(b->h.dev, c) < 0)
+                close(c);
         } else {
             (void)vu_dev_accept(b->h.dev);
         }
@@ -74,6 +83,7 @@ static int setup(void **state)
 {
     struct bt *b = calloc(1, sizeof(*b));
     h_create(&b->h, &g_loop, 1, NULL);
+    b->lfd = -1;
     *state = b;
     return 0;
 }
@@ -226,6 +236,94 @@ static void test_unreachable(void **state)
     assert_null(f);
 }
 
+/* The backend dies with one request in flight and one completed out of
+ * order; a new backend comes up on the same socket. vuf_reconnect() replays
+ * the session and hands over the inflight region: the new backend runs the
+ * lost request (and only it), and the ring goes on. Without the region the
+ * ring would restart at the used index and run the completed one again. */
+static void test_reconnect_inflight(void **state)
+{
+    struct bt *b = *state;
+    struct h_dev *h = &b->h;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct vuf_region reg = whole(h);
+    struct vuf_vring v = ring0(h);
+    struct vq_inflight_region *ifl;
+    size_t ifl_len = vq_inflight_queue_size(H_QNUM);
+    struct h_req a, c;
+    struct vuf *f = NULL;
+    struct vring_used *used;
+    uint16_t u;
+    uint8_t *data;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/sluice-vuf-rc-%d.sock", getpid());
+    unlink(sa.sun_path);
+    b->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(b->lfd >= 0);
+    assert_int_equal(bind(b->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(b->lfd, 4), 0);
+    vu_dev_disconnect(h->dev);              /* the harness's socketpair */
+    bt_start(b);
+    assert_int_equal(vuf_connect(sa.sun_path, 2000, &f), 0);
+    assert_true(vuf_protocol_features(f) & F(VU_PF_INFLIGHT_SHMFD));
+    assert_int_equal(vuf_inflight_fd(f), -1);
+    assert_int_equal(vuf_set_features(f, F(VIRTIO_F_VERSION_1)), 0);
+    h->features = F(VIRTIO_F_VERSION_1);
+    assert_int_equal(vuf_set_mem_table(f, &reg, 1), 0);
+    assert_int_equal(vuf_get_inflight(f, 0, H_QNUM), -EINVAL);
+    assert_int_equal(vuf_get_inflight(f, 1, H_QNUM), 0);
+    assert_true(vuf_inflight_fd(f) >= 0);
+    assert_int_equal(vuf_vring_start(f, 0, &v), 0);
+    read_sector_ok(b, 0);
+
+    /* The backend goes away (its queue stops; nothing of it is left). */
+    bt_stop(b);
+    vu_dev_disconnect(h->dev);
+    u = tring_used_idx(&h->r);
+    /* The driver had made two reads available, A (head 40) then C (head
+     * 50); the dead backend took both and completed only C. */
+    h_scratch_reset(h);
+    h_blk_post(h, 40, VIRTIO_BLK_T_IN, 3, NULL, 0, 512, false, &a);
+    h_blk_post(h, 50, VIRTIO_BLK_T_IN, 4, NULL, 0, 512, false, &c);
+    ifl = mmap(NULL, ifl_len, PROT_READ | PROT_WRITE, MAP_SHARED, vuf_inflight_fd(f), 0);
+    assert_true(ifl != MAP_FAILED);
+    assert_int_equal(ifl->desc_num, H_QNUM);
+    ifl->desc[40].inflight = 1;
+    ifl->desc[40].counter = 1000;
+    ifl->desc[50].counter = 1001;
+    *(uint8_t *)guest_ptr(&h->g, c.status_gpa) = VIRTIO_BLK_S_OK;
+    used = guest_ptr(&h->g, h->r.used_gpa);
+    used->ring[u % H_QNUM].id = 50;
+    used->ring[u % H_QNUM].len = 513;
+    __atomic_store_n(&used->idx, (uint16_t)(u + 1), __ATOMIC_RELEASE);
+    ifl->used_idx = (uint16_t)(u + 1);
+
+    /* A new backend on the same socket. */
+    bt_start(b);
+    assert_int_equal(vuf_reconnect(f), 0);
+    assert_true(h_wait_used(h, (uint16_t)(u + 2), 5000));
+    assert_int_equal(tring_used(&h->r, (uint16_t)(u + 1)).id, 40);
+    assert_int_equal(h_req_status(h, &a), VIRTIO_BLK_S_OK);
+    data = guest_ptr(&h->g, a.in_gpa);
+    for (unsigned i = 0; i < 512; i++)
+        assert_int_equal(data[i], pattern_byte(H_FILE_SEED, 3 * 512 + i));
+    assert_int_equal(ifl->desc[40].inflight, 0);
+    /* C was not run again, and the ring goes on after both. */
+    assert_false(h_wait_used(h, (uint16_t)(u + 3), 200));
+    read_sector_ok(b, 7);
+    assert_int_equal(tring_used_idx(&h->r), (uint16_t)(u + 3));
+
+    /* A device reset drops the region; the next start gets a fresh one. */
+    assert_int_equal(vuf_reset(f), 0);
+    assert_int_equal(vuf_inflight_fd(f), -1);
+    bt_stop(b);
+    munmap(ifl, ifl_len);
+    vuf_destroy(f);
+    close(b->lfd);
+    b->lfd = -1;
+    unlink(sa.sun_path);
+}
+
 /* A peer that never answers: the call times out instead of hanging. */
 static void test_timeout(void **state)
 {
@@ -244,6 +342,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handshake_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_stop_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_ring_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect_inflight, setup, teardown),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_timeout),
     };

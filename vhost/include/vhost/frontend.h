@@ -12,11 +12,14 @@
  *   vuf_set_mem_table()      guest RAM regions (memfd fds)
  *   vuf_get_config()         device config space (blk: capacity, ...)
  *   vuf_set_features()       on FEATURES_OK, what the driver accepted
+ *   vuf_get_inflight()       on DRIVER_OK, before the rings (when the backend
+ *                            offers INFLIGHT_SHMFD)
  *   vuf_vring_start()        on DRIVER_OK, per enabled queue
  *   vuf_reset()              on a device reset (status 0)
  *   vuf_reconnect()          the backend restarted: replay all of the above
- *                            and resume the rings where the guest's used
- *                            index says they stopped
+ *                            (the inflight region as SET_INFLIGHT_FD) and
+ *                            resume the rings where the guest's used index
+ *                            says they stopped
  */
 #ifndef SLUICE_VHOST_FRONTEND_H
 #define SLUICE_VHOST_FRONTEND_H
@@ -36,7 +39,7 @@ struct vuf;
 /* Protocol features the frontend asks for when the backend offers them. */
 #define VUF_PROTOCOL_FEATURES \
     ((1ull << VU_PF_MQ) | (1ull << VU_PF_REPLY_ACK) | (1ull << VU_PF_CONFIG) | \
-     (1ull << VU_PF_RESET_DEVICE))
+     (1ull << VU_PF_RESET_DEVICE) | (1ull << VU_PF_INFLIGHT_SHMFD))
 
 /* One guest RAM region: guest-physical @gpa, @size bytes, mapped in this
  * process at @hva, backed by @fd at @offset (the fd is borrowed; it must stay
@@ -95,6 +98,16 @@ int vuf_set_mem_table(struct vuf *f, const struct vuf_region *r, unsigned n);
  * -EIO (backend replied with an error) or -errno. */
 int vuf_get_config(struct vuf *f, uint32_t offset, void *buf, uint32_t len);
 
+/* GET_INFLIGHT_FD for @num_queues rings of up to @queue_size entries: the
+ * backend's shared region where it marks the chains it took until they are
+ * used. The frontend keeps the fd and hands it to a restarted backend
+ * (vuf_reconnect), which resubmits what its predecessor never completed.
+ * Call before the rings start. Returns 0, -ENOTSUP (INFLIGHT_SHMFD not
+ * negotiated), -EINVAL, -EIO (the backend refused), -EPROTO or -errno. */
+int vuf_get_inflight(struct vuf *f, uint16_t num_queues, uint16_t queue_size);
+/* The inflight region's fd (owned by the vuf), or -1 when there is none. */
+int vuf_inflight_fd(const struct vuf *f);
+
 /* Start queue @idx: SET_VRING_NUM, ADDR, BASE, CALL, KICK, ENABLE. The ring
  * addresses are translated through the memory table (sent as frontend
  * virtual addresses, as the protocol wants). Returns 0, -EINVAL (index,
@@ -109,11 +122,14 @@ int vuf_vring_stop(struct vuf *f, unsigned idx, uint16_t *base);
 int vuf_reset(struct vuf *f);
 
 /* Reconnect to the same socket path and replay the state: handshake,
- * features (when set), memory table, and each started ring, resumed from the
- * used index the guest memory shows (requests the old backend took but never
- * completed are offered again). Returns 0, -ENOTSUP (vuf_connect_fd), -EPROTO
- * (the new backend offers fewer features than were negotiated) or what
- * vuf_connect() returns. */
+ * features (when set), memory table, the inflight region (SET_INFLIGHT_FD,
+ * when vuf_get_inflight() got one), and each started ring, from the used
+ * index the guest memory shows. With the inflight region the backend
+ * resubmits the chains its predecessor took but never completed; without
+ * one it reads the avail ring again from that used index, which is only
+ * right when the old backend completed in order. Returns 0, -ENOTSUP
+ * (vuf_connect_fd), -EPROTO (the new backend offers fewer features or
+ * protocol features than were in use) or what vuf_connect() returns. */
 int vuf_reconnect(struct vuf *f);
 
 #endif

@@ -76,8 +76,12 @@ unsigned kvm_vpci_num_queues(const struct kvm_vpci *v);
 uint8_t kvm_vpci_status(const struct kvm_vpci *v);
 /* The backend socket (watch for hang-up). */
 int kvm_vpci_backend_fd(const struct kvm_vpci *v);
-/* The backend went away: reconnect and resume. Call with the bus lock
- * held. Returns 0 or -errno (the device then shows NEEDS_RESET). */
+/* The backend went away: reconnect and resume (vuf_reconnect(), then one
+ * kick and one interrupt per started queue, for whatever the old backend
+ * left unsignalled). Call with the bus lock held. Returns 0; -EPROTO,
+ * -ENOTSUP or -EINVAL when this backend cannot take the device over (the
+ * device then shows NEEDS_RESET); another -errno when the backend is not
+ * back yet (call again later). */
 int kvm_vpci_reconnect(struct kvm_vpci *v);
 
 #endif
