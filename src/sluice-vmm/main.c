@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     struct opts o[2 * KVM_VM_MAX_DEVS];
     unsigned no = 0;
     bool verbose = false;
-    enum sandbox_mode sandbox = SANDBOX_ENFORCE;
+    enum sandbox_mode sandbox = sandbox_default_mode();
     char err[512] = "";
     int c, r, status = 1;
 

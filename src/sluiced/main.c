@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     unsigned nblk = 0;
     long workers = 0;
     bool use_syslog = false, verbose = false;
-    enum sandbox_mode sandbox = SANDBOX_ENFORCE;
+    enum sandbox_mode sandbox = sandbox_default_mode();
     sigset_t mask;
     int c, rc = 1;
 

@@ -16,6 +16,12 @@
 enum sandbox_mode { SANDBOX_OFF, SANDBOX_ENFORCE, SANDBOX_KILL };
 enum sandbox_profile { SANDBOX_SLUICED, SANDBOX_VMM };
 
+/* The daemons' default: SANDBOX_ENFORCE, but SANDBOX_OFF in sanitizer
+ * builds, where LeakSanitizer's exit-time check stops the world by cloning
+ * a tracer and ptracing every thread: a filter breaks it (a hang at exit).
+ * The sanitizer builds' unit test still installs the filter. */
+enum sandbox_mode sandbox_default_mode(void);
+
 /* Parse "enforce", "kill" or "off". Returns 0 or -EINVAL. */
 int sandbox_parse_mode(const char *s, enum sandbox_mode *mode);
 
