@@ -1,38 +1,46 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Zero-loss backend restart, inside the lab VM (nested KVM for the guest,
-# dm-delay under the disk so requests are always in flight): a QEMU guest
-# (vhost-user-blk, `-chardev socket,...,reconnect=1`) writes a pattern over
-# the whole disk with O_DIRECT while sluiced is killed with SIGKILL and
-# started again with the same arguments, TRIALS times. QEMU reconnects,
-# hands back the inflight region (INFLIGHT_SHMFD), sluiced resubmits what the
-# dead process had taken but not completed, the guest's writes finish, and
-# its final verify must find every block it was told was written. Last, a
-# clean SIGTERM under the same load: sluiced completes the requests it took
-# and exits 0, and its successor finds nothing to resubmit.
-#   TRIALS (default 3)   how many kills in one run; tools/soak-restart runs
-#                        this with TRIALS=20 and prints the count.
+# dm-delay under the disk so requests are always in flight): a guest writes
+# a pattern over the whole disk with O_DIRECT while sluiced is killed with
+# SIGKILL and started again with the same arguments, TRIALS times. The
+# frontend reconnects, hands back the inflight region (INFLIGHT_SHMFD),
+# sluiced resubmits what the dead process had taken but not completed, the
+# guest's writes finish, and its final verify must find every block it was
+# told was written. Last, a clean SIGTERM under the same load: sluiced
+# completes the requests it took and exits 0, and its successor finds
+# nothing to resubmit. Run once per frontend, in one lab VM boot:
+#   qemu  QEMU's vhost-user-blk-pci (`-chardev socket,...,reconnect=1`)
+#   vmm   sluice-vmm (its event thread notices the hang-up and reconnects
+#         every 200 ms: vuf_reconnect)
+#   TRIALS (default 3)       how many kills per frontend; tools/soak-restart
+#                            runs this with TRIALS=20 and prints the count.
+#   FRONTEND (default both)  qemu, vmm, or "qemu vmm"
+#                            (FRONTEND=vmm tools/soak-restart soaks sluice-vmm)
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
 TRIALS=${TRIALS:-3}
+FRONTEND=${FRONTEND:-qemu vmm}
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${SLUICE_BUILD:-$SRC/build}
 
+# inside FRONTEND: one run with that frontend (qemu or vmm).
 inside() {
     set -u
-    local w fails=0 size=$((512 * 1024 * 1024))
+    local fe=$1 w fails=0 size=$((512 * 1024 * 1024)) dm
     w=$(mktemp -d /tmp/restart.XXXXXX)
-    ok() { echo "ok: $*"; }
-    bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+    dm=sluice-slow-$fe
+    ok() { echo "ok: $fe: $*"; }
+    bad() { echo "FAIL: $fe: $*"; fails=$((fails + 1)); }
     truncate -s $size "$w/disk.img"
     loop=$(losetup --find --show "$w/disk.img") || { echo "FAIL: losetup"; return 1; }
     # 15 ms on every write and read: requests are in flight at any kill.
     # No udev in the lab VM: --verifyudev makes dmsetup create the node.
-    dmsetup create --verifyudev sluice-slow --table "0 $((size / 512)) delay $loop 0 15" ||
+    dmsetup create --verifyudev $dm --table "0 $((size / 512)) delay $loop 0 15" ||
         { echo "FAIL: dm-delay"; return 1; }
-    dmsetup mknodes sluice-slow
-    [ -b /dev/mapper/sluice-slow ] || { echo "FAIL: no /dev/mapper/sluice-slow"; return 1; }
-    dev=/dev/mapper/sluice-slow
+    dmsetup mknodes $dm
+    [ -b /dev/mapper/$dm ] || { echo "FAIL: no /dev/mapper/$dm"; return 1; }
+    dev=/dev/mapper/$dm
     start() { "$BUILD/src/sluiced/sluiced" --blk "socket=$w/blk.sock,path=$dev,queues=2" >>"$w/sluiced.log" 2>&1 & SPID=$!; }
     start
     for i in $(seq 50); do [ -S "$w/blk.sock" ] && break; sleep 0.1; done
@@ -46,10 +54,21 @@ echo 3 > /proc/sys/vm/drop_caches
 $io verify /dev/vda 4711 || { echo "guest: verify failed"; exit 1; }
 echo "guest: every block verified"
 G
-    "$SRC/tools/guest" run --accel kvm --memfd --mem 512M --cpus 2 --timeout 240 --log "$w/guest.log" \
-        "$w/guest.sh" "$BUILD/tests/integration/guestio" -- \
-        -chardev socket,id=c0,path="$w/blk.sock",reconnect=1 \
-        -device vhost-user-blk-pci,chardev=c0,num-queues=2 >/dev/null 2>&1 &
+    if [ "$fe" = qemu ]; then
+        "$SRC/tools/guest" run --accel kvm --memfd --mem 512M --cpus 2 --timeout 240 --log "$w/guest.log" \
+            "$w/guest.sh" "$BUILD/tests/integration/guestio" -- \
+            -chardev socket,id=c0,path="$w/blk.sock",reconnect=1 \
+            -device vhost-user-blk-pci,chardev=c0,num-queues=2 >/dev/null 2>&1 &
+    else
+        # sluice-vmm prints the console and its own log lines to one file;
+        # it exits 0 on the guest's poweroff, the script's status is the
+        # SLUICE-EXIT line.
+        "$SRC/tools/guest" test-initrd "$w/guest.sh" "$w/initrd.img" \
+            "$BUILD/tests/integration/guestio" >/dev/null || { echo "FAIL: test-initrd"; return 1; }
+        timeout 240 "$BUILD/src/sluice-vmm/sluice-vmm" --kernel "$("$SRC/tools/guest" path bzimage)" \
+            --initrd "$w/initrd.img" --cmdline "$("$SRC/tools/guest" path cmdline)" \
+            --cpus 2 --memory 512M --disk "socket=$w/blk.sock" </dev/null >"$w/guest.log" 2>&1 &
+    fi
     local runner=$!
     for i in $(seq 600); do grep -q "guest: filling" "$w/guest.log" 2>/dev/null && break; sleep 0.1; done
     local kills=0 term_rc=x
@@ -75,9 +94,12 @@ G
     fi
     wait $runner
     local grc=$?
+    if [ "$fe" = vmm ] && [ $grc = 0 ] && ! grep -aq "SLUICE-EXIT=0" "$w/guest.log"; then
+        grc="$(grep -a SLUICE-EXIT "$w/guest.log" || echo "no SLUICE-EXIT")"
+    fi
     local resub
     resub=$(grep -c "resubmitting" "$w/sluiced.log")
-    echo "restart: $kills kills, $resub restarts resubmitted inflight requests ($(grep -o 'resubmitting [0-9]*' "$w/sluiced.log" | awk '{s+=$2} END {print s+0}') requests)"
+    echo "restart: $fe: $kills kills, $resub restarts resubmitted inflight requests ($(grep -o 'resubmitting [0-9]*' "$w/sluiced.log" | awk '{s+=$2} END {print s+0}') requests)"
     [ $kills = "$TRIALS" ] && ok "sluiced killed $kills times during the guest's writes" || bad "only $kills kills before the guest finished"
     [ $grc = 0 ] && grep -q "guest: every block verified" "$w/guest.log" && ok "guest verified every block after the restarts" ||
         { bad "guest failed (status $grc)"; tail -5 "$w/guest.log"; tail -20 "$w/sluiced.log"; }
@@ -85,18 +107,38 @@ G
     [ "$term_rc" = 0 ] && ok "SIGTERM under load: sluiced drained and exited 0" || bad "SIGTERM under load: status $term_rc"
     [ "${term_resub:-1}" = 0 ] && ok "after the clean stop nothing was left to resubmit" ||
         bad "a clean stop left requests in flight (${term_resub:-?})"
+    if [ "$fe" = vmm ]; then
+        local rec
+        rec=$(grep -ac "backend reconnected" "$w/guest.log")
+        [ "$rec" = $((kills + 1)) ] && ok "sluice-vmm reconnected $rec times" ||
+            bad "sluice-vmm reconnected $rec times, expected $((kills + 1))"
+        ! grep -aqi "I/O error\|needs reset" "$w/guest.log" && ok "no I/O error, no device reset" ||
+            bad "$(grep -ai "I/O error\|needs reset" "$w/guest.log" | head -3)"
+    fi
     kill -0 "$SPID" 2>/dev/null && ok "the last sluiced still runs" || bad "sluiced is gone"
     kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
     "$BUILD/tests/integration/guestio" verify "$dev" 4711 && ok "the disk holds the pattern" || bad "disk content wrong"
-    dmsetup remove sluice-slow; losetup -d "$loop"
-    echo "restart: $fails failed checks"
+    dmsetup remove $dm; losetup -d "$loop"
+    echo "restart: $fe: $fails failed checks"
     return $((fails > 0))
 }
 
 if [ "${1:-}" = --inside ]; then
-    inside
-    exit $?
+    rc=0
+    for fe in $FRONTEND; do
+        start_s=$SECONDS
+        inside "$fe" || rc=1
+        echo "restart: $fe: $((SECONDS - start_s)) s"
+    done
+    exit $rc
 fi
+for fe in $FRONTEND; do
+    case $fe in
+    qemu) ;;
+    vmm) [ -x "$BUILD/src/sluice-vmm/sluice-vmm" ] || { echo "sluice-vmm not built" >&2; exit 1; } ;;
+    *) echo "FRONTEND: qemu and/or vmm, not $fe" >&2; exit 2 ;;
+    esac
+done
 [ -x "$BUILD/src/sluiced/sluiced" ] || { echo "sluiced not built" >&2; exit 1; }
-exec "$SRC/tools/lab" run --timeout 700 --env TRIALS="$TRIALS" --env SLUICE_SRC="$SRC" \
-    --env SLUICE_BUILD="$BUILD" -- "$SRC/tests/lab/blk-restart.sh" --inside
+exec "$SRC/tools/lab" run --timeout 900 --env TRIALS="$TRIALS" --env FRONTEND="$FRONTEND" \
+    --env SLUICE_SRC="$SRC" --env SLUICE_BUILD="$BUILD" -- "$SRC/tests/lab/blk-restart.sh" --inside
