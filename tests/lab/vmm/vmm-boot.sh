@@ -93,6 +93,12 @@ inside() {
     grep -q "guest: disk-ok" "$tmp/console1.log" && ok "guest wrote and read back its sluiced disk" || bad "disk check in the guest"
     grep -q "guest: ping-ok" "$tmp/console1.log" && ok "guest pinged the bridge through sluiced" || bad "ping from the guest"
     grep -aq "SLUICE-EXIT=0" "$tmp/console1.log" && ok "guest script passed" || bad "guest script: $(grep -a SLUICE-EXIT "$tmp/console1.log")"
+    # Both daemons ran under their seccomp allowlists: nothing was denied.
+    if grep -ah "seccomp: denied" "$tmp/console1.log" "$tmp/sluiced.log"; then
+        bad "a system call outside the seccomp allowlist (above)"
+    else
+        ok "no system call denied by seccomp (sluice-vmm, sluiced)"
+    fi
     guest_script >/dev/null
     sh -c 'i=0; while [ $i -lt 4096 ]; do echo "sluice-vmm block $i ................................................"; i=$((i+1)); done' | head -c 262144 >"$tmp/pat"
     cmp -s -n 262144 "$tmp/pat" "$tmp/disk.img" && ok "backing file holds the guest's data" || bad "backing file differs"
