@@ -2,6 +2,7 @@
 /* The devices sluiced serves: parsing of --blk specs, the storage glue that
  * fills the virtio-blk I/O ops, and the vhost-user socket handling on the
  * control loop. */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,12 +165,30 @@ static void conn_event(void *arg, uint32_t events)
     vu_dev_disconnect(d->vu);
 }
 
+/* A frontend that reconnects at once (QEMU's reconnect=, a restarted VMM)
+ * may knock before the hang-up of its previous connection has been seen in
+ * this loop: finish the old connection first (its last messages, then the
+ * disconnect) instead of refusing the new one. */
+static void reap_dead_conn(struct device *d)
+{
+    int fd = vu_dev_conn_fd(d->vu);
+    struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+    if (fd < 0 || poll(&p, 1, 0) <= 0 || !(p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
+        return;
+    for (int i = 0; i < 4096 && vu_dev_process(d->vu) == 0; i++)
+        ;
+    evloop_del(d->el, fd);
+    vu_dev_disconnect(d->vu);
+}
+
 static void listen_event(void *arg, uint32_t events)
 {
     struct device *d = arg;
     int fd;
     (void)events;
 
+    reap_dead_conn(d);
     fd = vu_dev_accept(d->vu);
     if (fd < 0)
         return;

@@ -14,7 +14,9 @@
 #             second device of the same sluiced while the guest's device
 #             keeps serving its full read/write check; no fd leaks after
 #   perms     sockets are 0600 and another user cannot connect; with
-#             --group nogroup they are 0660 and a member of that group can
+#             --group nogroup they are 0660 and a member of that group can;
+#             a frontend that hangs up with messages unread and reconnects
+#             at once is served (300 rounds)
 #   null      null=SIZE backing: reads return zeroes, writes are dropped
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
@@ -252,6 +254,28 @@ except OSError as e:
     rc=0; "$SLUICED" --group no-such-group-x --blk "socket=$SOCK,path=$IMG" 2>"$WORK/err" || rc=$?
     [ $rc = 2 ] && grep -q "no such group" "$WORK/err" || fail "unknown group: rc=$rc"
     log "0600 by default, 0660 with --group, strangers refused"
+    # A frontend that hangs up with messages still unread and knocks again
+    # at once (reconnect=, a restarted VMM) is served, not refused.
+    start_sluiced --blk "socket=$SOCK,path=$IMG"
+    /usr/bin/python3 - "$SOCK" 300 <<'PY' || fail "a quick reconnect was refused: $(grep -c refusing "$WORK/sluiced.log") refusals"
+import socket, struct, sys
+path, n = sys.argv[1], int(sys.argv[2])
+answered = 0
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    try:
+        s.sendall(struct.pack("<III", 1, 1, 0))                 # GET_FEATURES
+        answered += len(s.recv(20)) == 20
+        s.sendall(struct.pack("<IIIQ", 2, 1, 8, 0) * 64)        # SET_FEATURES x64, no replies
+    except OSError:
+        pass
+    s.close()
+print(f"{answered}/{n} quick reconnects answered")
+sys.exit(answered != n)
+PY
+    ! grep -q refusing "$WORK/sluiced.log" || fail "sluiced refused a frontend"
+    stop_sluiced "$SOCK"
     ;;
 null)
     cat >"$WORK/guest-null.sh" <<GUEST
