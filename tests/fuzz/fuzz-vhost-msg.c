@@ -9,7 +9,6 @@
  * regions really get mapped; every SET_VRING_KICK is followed by a kick, so
  * rings laid out in the fuzzed guest memory are walked by the worker.
  * Invariants checked per input: the process survives, and no fd leaks. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/uloop.h"
+#include "fuzz-frontend.h"
 #include "vhost/blk.h"
 
 #define MEM_SIZE (256 * 1024)
@@ -55,17 +55,6 @@ static int null_zero(void *ctx, struct uloop *loop, struct uloop_op *done, uint6
     return null_discard(ctx, loop, done, o, l);
 }
 static const struct vblk_ops ops = { null_rw, null_flush, null_discard, null_zero };
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -119,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 2 || size > 8192)
         return 0;
-    before = count_fds();
+    before = ff_count_fds();
     memcpy(&n, data, 2);
     off = 2;
     if (n > size - off)
@@ -184,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vblk_destroy(b);
     close(sv[1]);
     close(kick);
-    if (count_fds() != before)
+    if (ff_count_fds() != before)
         abort();   /* an fd leaked */
     return 0;
 }
