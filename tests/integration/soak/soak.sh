@@ -235,13 +235,15 @@ stop_testpmds() {
     for ((i = 0; i < NNET; i++)); do
         p=${TP_PID[i]}
         logf=$WORK/testpmd-net$i.out
-        for t in $(seq 600); do running "$p" || break; sleep 0.1; done
-        if running "$p"; then
-            kill -KILL "$p" 2>/dev/null || true
-            fail "testpmd on net$i did not stop within 60 s of SIGINT"
-        fi
+        # wait, bounded by a watchdog that SIGKILLs after 60 s (bash reaps
+        # its children on its own, so /proc is no way to tell "exited").
+        ( sleep 60 & w=$!; trap 'kill $w; exit 0' TERM; wait $w; kill -KILL "$p" ) >/dev/null 2>&1 &
+        t=$!
         rc=0
         wait "$p" || rc=$?
+        kill "$t" 2>/dev/null || true
+        wait "$t" 2>/dev/null || true
+        [ "$rc" != 137 ] || fail "testpmd on net$i did not stop within 60 s of SIGINT: $(tail -5 "$logf")"
         [ "$rc" = 0 ] || fail "testpmd on net$i exited $rc: $(tail -5 "$logf")"
         mode=$(tp_mode "$i")
         field=TX-packets
