@@ -115,6 +115,8 @@ G
         ! grep -aqi "I/O error\|needs reset" "$w/guest.log" && ok "no I/O error, no device reset" ||
             bad "$(grep -ai "I/O error\|needs reset" "$w/guest.log" | head -3)"
     fi
+    ! grep -aq "seccomp: denied" "$w/sluiced.log" "$w/guest.log" && ok "no system call denied by seccomp" ||
+        bad "$(grep -ah "seccomp: denied" "$w/sluiced.log" "$w/guest.log" | head -3)"
     kill -0 "$SPID" 2>/dev/null && ok "the last sluiced still runs" || bad "sluiced is gone"
     kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
     "$BUILD/tests/integration/guestio" verify "$dev" 4711 && ok "the disk holds the pattern" || bad "disk content wrong"
