@@ -12,6 +12,7 @@
 #
 # Exit 0 pass, 1 fail, 77 skip (no QEMU, no guest kit, no OVS).
 set -u
+. "$(dirname "$(readlink -f "$0")")/../lablib.sh"
 
 inside() {
     local SRC=$1 BUILD=$2
@@ -20,13 +21,6 @@ inside() {
     local fails=0 n=0 t0 NS=slp BR=obr NET=10.231.7.
     # W and RUN are global: the EXIT trap uses them.
     t0=$(date +%s.%N)
-    since() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-    ok() { n=$((n + 1)); echo "ok: $* [t=$(since)s]"; }
-    bad() { n=$((n + 1)); fails=$((fails + 1)); echo "FAIL: $* [t=$(since)s]"; }
-    check() {
-        local name=$1; shift
-        if "$@" >"$W/out" 2>"$W/err"; then ok "$name"; else bad "$name: $(tail -n3 "$W/err" "$W/out" | tr '\n' ' ')"; fi
-    }
     # Unix socket paths are short (108 bytes).
     W=$(mktemp -d /tmp/sluice-ovsk.XXXXXX)
     RUN=$W/ovs
@@ -208,20 +202,7 @@ fi
 SELF=$(readlink -f "$0")
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../../.." && pwd)}
 BUILD=${SLUICE_BUILD:?SLUICE_BUILD must name the build directory}
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
 for c in ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-dpctl; do
     command -v "$c" >/dev/null || { echo "SKIP: $c not installed"; exit 77; }
 done
-"$SRC/tools/guest" build >/dev/null
-rc=$?
-[ "$rc" = 0 ] || { [ "$rc" = 77 ] && echo "SKIP: guest kit unavailable"; exit "$rc"; }
-for f in "$BUILD/tools/sluice/sluice" "$BUILD/src/sluiced/sluiced"; do
-    [ -x "$f" ] || { echo "FAIL: $f not built"; exit 1; }
-done
-t0=$(date +%s)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" && "$SRC/tools/lab" run --timeout 300 -- "$SELF" --inside "$SRC" "$BUILD"
-rc=$?
-echo "ovs-kernel: status $rc, $(( $(date +%s) - t0 )) s"
-exit $rc
+lab_launch ovs-kernel 300 "$BUILD/tools/sluice/sluice" "$BUILD/src/sluiced/sluiced" -- "$SRC" "$BUILD"

@@ -37,7 +37,7 @@
 #
 # Exit 0 pass, 1 fail, 77 skip (no QEMU or no guest kit).
 set -u
-LVMCONF='activation{udev_sync=0 udev_rules=0 verify_udev_operations=1} devices{obtain_device_list_from_udev=0}'
+. "$(dirname "$(readlink -f "$0")")/../lablib.sh"
 MiB=1048576
 DELAY_MS=300
 
@@ -49,20 +49,11 @@ inside() {
     t0=$(date +%s.%N)
     W=$(mktemp -d)
     export SLUICE_CONTROL=$W/control.sock
-    since() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-    ok() { n=$((n + 1)); echo "ok: $* [t=$(since)s]"; }
-    bad() { n=$((n + 1)); fails=$((fails + 1)); echo "FAIL: $* [t=$(since)s]"; }
-    lvm_() { lvm "$@" --config "$LVMCONF"; }
-    check() {
-        local name=$1; shift
-        if "$@" >"$W/out" 2>"$W/err"; then ok "$name"; else bad "$name: $(tail -n3 "$W/err" "$W/out" | tr '\n' ' ')"; fi
-    }
     # No udev in the lab VM: dmsetup makes its own nodes, and must not wait
     # for udev cookies.
     dm_swap() {   # dm_swap NAME TABLE: load TABLE into NAME and switch to it
         dmsetup reload --noudevsync "$1" --table "$2" && dmsetup resume --noudevsync "$1"
     }
-    glog() { tr -d '\r' <"$W/$1.log"; }
     blkargs() { echo "-chardev socket,id=c$1,path=$W/$1.sock -device vhost-user-blk-pci,chardev=c$1,num-queues=2"; }
     stat_of() { "$S" dev stats "$1" --json 2>/dev/null | jq -r ".$2"; }
     cleanup_inside() {
@@ -341,17 +332,4 @@ fi
 SELF=$(readlink -f "$0")
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../../.." && pwd)}
 BUILD=${SLUICE_BUILD:?SLUICE_BUILD must name the build directory}
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
-"$SRC/tools/guest" build >/dev/null
-rc=$?
-[ "$rc" = 0 ] || { [ "$rc" = 77 ] && echo "SKIP: guest kit unavailable"; exit "$rc"; }
-for f in "$BUILD/tools/sluice/sluice" "$BUILD/src/sluiced/sluiced" "$BUILD/tests/integration/guestio"; do
-    [ -x "$f" ] || { echo "FAIL: $f not built"; exit 1; }
-done
-t0=$(date +%s)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" && "$SRC/tools/lab" run --timeout 840 -- "$SELF" --inside "$SRC" "$BUILD"
-rc=$?
-echo "faults: status $rc, $(( $(date +%s) - t0 )) s"
-exit $rc
+lab_launch faults 840 "$BUILD/tools/sluice/sluice" "$BUILD/src/sluiced/sluiced" "$BUILD/tests/integration/guestio" -- "$SRC" "$BUILD"

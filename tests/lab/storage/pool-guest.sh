@@ -28,7 +28,7 @@
 #
 # Exit 0 pass, 1 fail, 77 skip (no QEMU or no guest kit).
 set -u
-LVMCONF='activation{udev_sync=0 udev_rules=0 verify_udev_operations=1} devices{obtain_device_list_from_udev=0}'
+. "$(dirname "$(readlink -f "$0")")/../lablib.sh"
 MiB=1048576
 
 inside() {
@@ -39,23 +39,12 @@ inside() {
     t0=$(date +%s.%N)
     W=$(mktemp -d)
     export SLUICE_CONTROL=$W/control.sock
-    since() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
-    ok() { n=$((n + 1)); echo "ok: $* [t=$(since)s]"; }
-    bad() { n=$((n + 1)); fails=$((fails + 1)); echo "FAIL: $* [t=$(since)s]"; }
-    lvm_() { lvm "$@" --config "$LVMCONF"; }
-    # check NAME COMMAND...: the command must succeed.
-    check() {
-        local name=$1; shift
-        if "$@" >"$W/out" 2>"$W/err"; then ok "$name"; else bad "$name: $(tail -n3 "$W/err" "$W/out" | tr '\n' ' ')"; fi
-    }
     # Data bytes used in thin pool VG/LV, from LVM's own report.
     lvs_used() {
         lvm_ lvs --reportformat json --units b --nosuffix -o data_percent,lv_size "$1" 2>/dev/null |
             jq -r '.report[0].lv[0] | (.data_percent | tonumber) * (.lv_size | tonumber) / 100 | floor'
     }
     sluice_used() { "$S" pool info "$1" --json | jq -r .used_bytes; }
-    # The guest log of a run, without the kernel's CRs.
-    glog() { tr -d '\r' <"$W/$1.log"; }
     # grun NAME TIMEOUT SCRIPT QEMU-ARGS...: one guest on nested KVM.
     grun() {
         local name=$1 to=$2 script=$3; shift 3
@@ -310,17 +299,4 @@ fi
 SELF=$(readlink -f "$0")
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../../.." && pwd)}
 BUILD=${SLUICE_BUILD:?SLUICE_BUILD must name the build directory}
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
-"$SRC/tools/guest" build >/dev/null
-rc=$?
-[ "$rc" = 0 ] || { [ "$rc" = 77 ] && echo "SKIP: guest kit unavailable"; exit "$rc"; }
-for f in "$BUILD/tools/sluice/sluice" "$BUILD/src/sluiced/sluiced" "$BUILD/tests/integration/guestio"; do
-    [ -x "$f" ] || { echo "FAIL: $f not built"; exit 1; }
-done
-t0=$(date +%s)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" && "$SRC/tools/lab" run --timeout 840 -- "$SELF" --inside "$SRC" "$BUILD"
-rc=$?
-echo "pool-guest: status $rc, $(( $(date +%s) - t0 )) s"
-exit $rc
+lab_launch pool-guest 840 "$BUILD/tools/sluice/sluice" "$BUILD/src/sluiced/sluiced" "$BUILD/tests/integration/guestio" -- "$SRC" "$BUILD"

@@ -12,7 +12,7 @@
 #
 # Exit 0 pass, 1 fail, 77 skip (no QEMU or no guest kit).
 set -u
-LVMCONF='activation{udev_sync=0 udev_rules=0 verify_udev_operations=1} devices{obtain_device_list_from_udev=0}'
+. "$(dirname "$(readlink -f "$0")")/../lablib.sh"
 
 inside() {
     local S=$1 fails=0 n=0 tmp
@@ -185,14 +185,4 @@ fi
 SELF=$(readlink -f "$0")
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../../.." && pwd)}
 BUILD=${SLUICE_BUILD:?SLUICE_BUILD must name the build directory}
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
-"$SRC/tools/guest" build >/dev/null
-rc=$?
-[ "$rc" = 0 ] || { [ "$rc" = 77 ] && echo "SKIP: guest kit unavailable"; exit "$rc"; }
-t0=$(date +%s)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" && "$SRC/tools/lab" run --timeout 400 -- "$SELF" --inside "$BUILD/tools/sluice/sluice"
-rc=$?
-echo "pool-lvm: status $rc, $(( $(date +%s) - t0 )) s"
-exit $rc
+lab_launch pool-lvm 400 -- "$BUILD/tools/sluice/sluice"
