@@ -49,15 +49,16 @@ int hostonly_isolate(const char *name)
 
 int hostonly_check_addr(const char *cidr, char *err, size_t errlen)
 {
-    char ifname[IFNAMSIZ], other[NET_ADDR_STRLEN], net[INET_ADDRSTRLEN];
+    char ifname[IFNAMSIZ], other[NET_ADDR_STRLEN], net[INET_ADDRSTRLEN], scratch[160];
     struct hostonly_info hi;
+    struct in_addr na;
     struct net_cidr c;
     uint32_t host, mask, first;
     int rc;
 
     if (!err || !errlen) {
-        err = other;
-        errlen = sizeof(other);
+        err = scratch;
+        errlen = sizeof(scratch);
     }
     err[0] = 0;
     if (net_cidr_parse(cidr, &c)) {
@@ -81,10 +82,8 @@ int hostonly_check_addr(const char *cidr, char *err, size_t errlen)
         return -EINVAL;
     }
     mask = ~0u << (32 - c.prefix);
-    {
-        struct in_addr na = { htonl(host & mask) };
-        inet_ntop(AF_INET, &na, net, sizeof(net));
-    }
+    na.s_addr = htonl(host & mask);
+    inet_ntop(AF_INET, &na, net, sizeof(net));
     if ((host & ~mask) == 0 || (host & ~mask) == ~mask) {
         snprintf(err, errlen, "%s is the %s address of %s/%u; pick a host address in between",
                  cidr, (host & ~mask) ? "broadcast" : "network", net, c.prefix);

@@ -941,6 +941,11 @@ int cmd_net(int argc, char **argv)
         fputs(net_help, stderr);
         return EXIT_USAGE;
     }
+    /* `sluice net -q bridge create ...`: --quiet may also precede the group. */
+    while (argc > 2 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet"))) {
+        cli_quiet = true;
+        argc--, argv++;
+    }
     group = argv[1];
     if (cli_is_help(group)) {
         fputs(net_help, stdout);

@@ -52,7 +52,8 @@ assert len(lines) == 3, lines
 col = lines[0].index("PORTS")
 for l in lines[1:]:
     assert l[col - 1] == " " and l[col] != " " and " " not in l[col:], (col, l)' || fail "bridge list columns not aligned: $(sl bridge list)"
-sl bridge delete br-0123456789ab -q
+sl -q bridge delete br-0123456789ab >"$WORK/out"
+[ ! -s "$WORK/out" ] || fail "net -q printed '$(cat "$WORK/out")'"
 in_ns "$NS" ip addr del fd00:5200:1234:5678::1/64 dev br0
 sl bridge list | grep -Eq '^br0 +up +1400 +10\.50\.0\.1/24' || fail "text list: $(sl bridge list)"
 sl bridge list --json | jcheck '[(b["name"], b["mtu"], [p["name"] for p in b["ports"]]) for b in d] == [("br0", 1400, ["v0"])] and "10.50.0.1/24" in d[0]["addresses"]'

@@ -429,6 +429,10 @@ static void test_cli_quiet(void **state)
     assert_non_null(strstr(last_reason, "invalid name"));
     assert_true(cli_quiet);
     cli_quiet = false;
+    assert_int_equal(run("--quiet", "bridge", "create", "a/b", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "invalid name"));
+    assert_true(cli_quiet);
+    cli_quiet = false;
 }
 
 static void test_cli_ovs_no_server(void **state)
