@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <stdint.h>
 
 #include "core/util.h"
 #include "net/hostonly.h"
@@ -45,20 +47,84 @@ int hostonly_isolate(const char *name)
     return rc == -ENOENT ? -ENODEV : rc;
 }
 
-int hostonly_create(const char *name, const char *cidr, unsigned mtu)
+int hostonly_check_addr(const char *cidr, char *err, size_t errlen)
+{
+    char ifname[IFNAMSIZ], other[NET_ADDR_STRLEN], net[INET_ADDRSTRLEN], scratch[160];
+    struct hostonly_info hi;
+    struct in_addr na;
+    struct net_cidr c;
+    uint32_t host, mask, first;
+    int rc;
+
+    if (!err || !errlen) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    err[0] = 0;
+    if (net_cidr_parse(cidr, &c)) {
+        snprintf(err, errlen, "invalid address '%s' (expected ADDR/PREFIX)", cidr ? cidr : "");
+        return -EINVAL;
+    }
+    if (c.family != AF_INET) {
+        snprintf(err, errlen, "only IPv4 host addresses are supported");
+        return -EAFNOSUPPORT;
+    }
+    memcpy(&host, c.addr, sizeof(host));
+    host = ntohl(host);
+    first = host >> 24;
+    if (first == 0 || first == 127 || first >= 224) {
+        snprintf(err, errlen, "%s is not a unicast host address", cidr);
+        return -EINVAL;
+    }
+    if (c.prefix < 8 || c.prefix > 30) {
+        snprintf(err, errlen, "prefix /%u out of range (/8 to /30: a subnet with room for guests)",
+                 c.prefix);
+        return -EINVAL;
+    }
+    mask = ~0u << (32 - c.prefix);
+    na.s_addr = htonl(host & mask);
+    inet_ntop(AF_INET, &na, net, sizeof(net));
+    if ((host & ~mask) == 0 || (host & ~mask) == ~mask) {
+        snprintf(err, errlen, "%s is the %s address of %s/%u; pick a host address in between",
+                 cidr, (host & ~mask) ? "broadcast" : "network", net, c.prefix);
+        return -EINVAL;
+    }
+    rc = net_addr_find_overlap(&c, ifname, other);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot read the host's addresses: %s", strerror(-rc));
+        return rc;
+    }
+    if (rc == 0)
+        return 0;
+    if (!strncmp(ifname, HOSTONLY_PREFIX, strlen(HOSTONLY_PREFIX)) &&
+        !hostonly_get(ifname + strlen(HOSTONLY_PREFIX), &hi)) {
+        snprintf(err, errlen, "%s/%u overlaps host-only network %s (%s)", net, c.prefix, hi.name,
+                 other);
+        hostonly_info_free(&hi);
+    } else {
+        snprintf(err, errlen, "%s/%u overlaps %s on %s", net, c.prefix, other, ifname);
+    }
+    return -EADDRINUSE;
+}
+
+int hostonly_create(const char *name, const char *cidr, unsigned mtu, char *err, size_t errlen)
 {
     char br[IFNAMSIZ], alias[64];
     struct br_config cfg = { .mtu = mtu, .down = true, .alias = alias };
-    int family, rc;
+    int rc;
 
+    if (err && errlen)
+        err[0] = 0;
     rc = hostonly_bridge_name(name, br, sizeof(br));
     if (rc)
         return rc;
-    rc = net_cidr_check(cidr, &family);
+    /* An existing bridge overlaps its own subnet: say that it exists. */
+    rc = net_link_index(br);
+    if (rc != -ENODEV)
+        return rc > 0 ? -EEXIST : rc;
+    rc = hostonly_check_addr(cidr, err, errlen);
     if (rc)
         return rc;
-    if (family != AF_INET)
-        return -EAFNOSUPPORT;
     snprintf(alias, sizeof(alias), HOSTONLY_ALIAS "%s", name);
     rc = br_create(br, &cfg);
     if (rc)

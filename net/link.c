@@ -103,11 +103,11 @@ int net_name_check(const char *name)
     return 0;
 }
 
-int net_cidr_check(const char *cidr, int *family)
+int net_cidr_parse(const char *cidr, struct net_cidr *out)
 {
     char buf[NET_ADDR_STRLEN];
     const char *slash;
-    unsigned char bin[16];
+    unsigned char bin[16] = { 0 };
     char *end;
     long plen;
     int fam;
@@ -128,9 +128,94 @@ int net_cidr_check(const char *cidr, int *family)
     if (errno || *end || slash[1] < '0' || slash[1] > '9' || plen < 0 ||
         plen > (fam == AF_INET ? 32 : 128))
         return -EINVAL;
-    if (family)
-        *family = fam;
+    if (out) {
+        out->family = fam;
+        memcpy(out->addr, bin, sizeof(out->addr));
+        out->prefix = (unsigned)plen;
+    }
     return 0;
+}
+
+int net_cidr_check(const char *cidr, int *family)
+{
+    struct net_cidr c;
+    int rc = net_cidr_parse(cidr, &c);
+
+    if (!rc && family)
+        *family = c.family;
+    return rc;
+}
+
+bool net_cidr_overlap(const struct net_cidr *a, const struct net_cidr *b)
+{
+    unsigned bits = MIN(a->prefix, b->prefix);
+
+    if (a->family != b->family)
+        return false;
+    /* Two subnets overlap when they agree on the shorter prefix. */
+    for (unsigned i = 0; i < bits / 8; i++)
+        if (a->addr[i] != b->addr[i])
+            return false;
+    if (bits % 8) {
+        unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
+        if ((a->addr[bits / 8] ^ b->addr[bits / 8]) & mask)
+            return false;
+    }
+    return true;
+}
+
+struct overlap_walk {
+    const struct net_cidr *want;
+    struct net_cidr found;
+    int ifindex;           /* of the first overlapping address, 0: none yet */
+};
+
+static void overlap_cb(struct nl_object *obj, void *arg)
+{
+    struct overlap_walk *w = arg;
+    struct rtnl_addr *a = (struct rtnl_addr *)obj;
+    struct nl_addr *local = rtnl_addr_get_local(a);
+    struct net_cidr c = { 0 };
+
+    if (w->ifindex || !local || nl_addr_get_family(local) != w->want->family ||
+        nl_addr_get_len(local) > sizeof(c.addr))
+        return;
+    c.family = w->want->family;
+    memcpy(c.addr, nl_addr_get_binary_addr(local), nl_addr_get_len(local));
+    c.prefix = (unsigned)rtnl_addr_get_prefixlen(a);
+    if (net_cidr_overlap(&c, w->want)) {
+        w->found = c;
+        w->ifindex = rtnl_addr_get_ifindex(a);
+    }
+}
+
+int net_addr_find_overlap(const struct net_cidr *cidr, char *ifname, char *addr)
+{
+    struct overlap_walk w = { .want = cidr };
+    struct nl_cache *addrs = NULL;
+    struct nl_sock *sk;
+    char ip[INET6_ADDRSTRLEN];
+    int rc = netl_open(&sk);
+
+    if (rc)
+        return rc;
+    rc = netl_err(rtnl_addr_alloc_cache(sk, &addrs));
+    if (rc)
+        goto out;
+    nl_cache_foreach(addrs, overlap_cb, &w);
+    if (!w.ifindex)
+        goto out;
+    rc = 1;
+    if (!if_indextoname((unsigned)w.ifindex, ifname))
+        snprintf(ifname, IFNAMSIZ, "#%d", w.ifindex);
+    if (!inet_ntop(w.found.family, w.found.addr, ip, sizeof(ip)))
+        snprintf(ip, sizeof(ip), "?");
+    snprintf(addr, NET_ADDR_STRLEN, "%s/%u", ip, w.found.prefix);
+out:
+    if (addrs)
+        nl_cache_free(addrs);
+    netl_close(sk);
+    return rc;
 }
 
 struct addr_walk {

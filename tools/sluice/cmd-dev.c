@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* sluice dev: devices of a running sluiced, through its JSON-RPC control
  * socket (--control PATH, env SLUICE_CONTROL, default /run/sluice/sluiced.sock). */
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli-opt.h"
 #include "core/jsonrpc.h"
 
 #define DEFAULT_CONTROL "/run/sluice/sluiced.sock"
@@ -16,7 +19,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: sluice dev <verb> [--control PATH] [--json]\n"
+"usage: sluice dev <verb> [--control PATH] [--json] [--quiet]\n"
 "\n"
 "  sluice dev list [--json]            devices sluiced serves\n"
 "  sluice dev add blk|net SPEC         start serving (SPEC as for sluiced --blk/--net)\n"
@@ -24,7 +27,8 @@ static void usage(FILE *f)
 "  sluice dev stats ID [--json]        request counters\n"
 "  sluice dev refresh ID               re-read the backing size, tell the guest\n"
 "\n"
-"The control socket is --control PATH, else $SLUICE_CONTROL, else " DEFAULT_CONTROL ".\n");
+"The control socket is --control PATH, else $SLUICE_CONTROL, else " DEFAULT_CONTROL ".\n"
+"Options go before or after the verb; --quiet (-q) drops the line 'dev remove' prints.\n");
 }
 
 static int call(const char *control, const char *method, struct json_object *params,
@@ -48,27 +52,135 @@ static int call(const char *control, const char *method, struct json_object *par
     return cli_fail(control, "%s", strerror(-r));
 }
 
+static const char *str_member(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || !v)
+        return "";
+    return json_object_get_string(v);
+}
+
 static void print_list(struct json_object *a)
 {
-    printf("%-12s %-4s %-9s %s\n", "ID", "TYPE", "STATE", "SOCKET");
-    for (size_t i = 0; i < json_object_array_length(a); i++) {
+    size_t n = json_object_array_length(a);
+    int iw = 2;
+
+    /* The columns widen for long IDs and socket paths. */
+    for (size_t i = 0; i < n; i++) {
+        int w = (int)strlen(str_member(json_object_array_get_idx(a, i), "id"));
+        iw = w > iw ? w : iw;
+    }
+    printf("%-*s %-4s %-9s %s\n", iw, "ID", "TYPE", "STATE", "SOCKET");
+    for (size_t i = 0; i < n; i++) {
         struct json_object *d = json_object_array_get_idx(a, i), *v;
-        const char *id = "", *type = "", *sock = "";
         bool conn = false, broken = false;
-        if (json_object_object_get_ex(d, "id", &v)) id = json_object_get_string(v);
-        if (json_object_object_get_ex(d, "type", &v)) type = json_object_get_string(v);
-        if (json_object_object_get_ex(d, "socket", &v)) sock = json_object_get_string(v);
         if (json_object_object_get_ex(d, "connected", &v)) conn = json_object_get_boolean(v);
         if (json_object_object_get_ex(d, "broken", &v)) broken = json_object_get_boolean(v);
-        printf("%-12s %-4s %-9s %s\n", id, type,
-               broken ? "broken" : conn ? "connected" : "listening", sock);
+        printf("%-*s %-4s %-9s %s\n", iw, str_member(d, "id"), str_member(d, "type"),
+               broken ? "broken" : conn ? "connected" : "listening", str_member(d, "socket"));
     }
 }
 
+/* sluiced's last latency bucket (lt_us null) counts everything from 2^30 us
+ * on (vhost/blk.h: VBLK_LAT_BUCKETS 32, bucket k is [2^(k-1), 2^k) us). */
+#define LAT_LAST_LO_US (INT64_C(1) << 30)
+
+/* @us as "512 us", "1.02 ms", "4.19 s". */
+static void fmt_us(int64_t us, char *buf, size_t len)
+{
+    if (us >= 1000000)
+        snprintf(buf, len, "%.3g s", (double)us / 1e6);
+    else if (us >= 1000)
+        snprintf(buf, len, "%.3g ms", (double)us / 1e3);
+    else
+        snprintf(buf, len, "%" PRId64 " us", us);
+}
+
+/* "latency": [{"lt_us": 1, "count": n}, ..., {"lt_us": null, "count": n}]
+ * (the non-empty power-of-two buckets) as one line per bucket: its range,
+ * count, share and a bar. */
+static void print_latency(struct json_object *h)
+{
+    size_t n = json_object_array_length(h);
+    int64_t total = 0, max = 0;
+
+    printf("latency:%s\n", n ? "" : " -");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *c;
+        int64_t cnt = json_object_object_get_ex(json_object_array_get_idx(h, i), "count", &c) ?
+                      json_object_get_int64(c) : 0;
+        total += cnt;
+        max = cnt > max ? cnt : max;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *b = json_object_array_get_idx(h, i), *lt, *c;
+        int64_t hi = json_object_object_get_ex(b, "lt_us", &lt) && lt ? json_object_get_int64(lt) : 0;
+        int64_t cnt = json_object_object_get_ex(b, "count", &c) ? json_object_get_int64(c) : 0;
+        char lo_s[24], hi_s[24], label[64];
+        int bar = max ? (int)(30 * cnt / max) : 0;
+
+        fmt_us(hi ? hi / 2 : LAT_LAST_LO_US, lo_s, sizeof(lo_s));
+        fmt_us(hi, hi_s, sizeof(hi_s));
+        if (!hi)
+            snprintf(label, sizeof(label), ">= %s", lo_s);
+        else if (hi == 1)
+            snprintf(label, sizeof(label), "< %s", hi_s);
+        else
+            snprintf(label, sizeof(label), "%s - %s", lo_s, hi_s);
+        printf("  %-20s %12" PRId64 " %5.1f%%  %.*s\n", label, cnt,
+               total ? 100.0 * (double)cnt / (double)total : 0.0, bar,
+               "##############################");
+    }
+}
+
+/* "queues": [{"index": 0, "kicks": .., ...}] as a table, one row a queue. */
+static void print_table(const char *key, struct json_object *arr)
+{
+    size_t n = json_object_array_length(arr);
+    struct json_object *first = n ? json_object_array_get_idx(arr, 0) : NULL;
+
+    printf("%s:%s\n", key, n ? "" : " -");
+    if (!first || !json_object_is_type(first, json_type_object)) {
+        for (size_t i = 0; i < n; i++)
+            printf("  %s\n", json_object_get_string(json_object_array_get_idx(arr, i)));
+        return;
+    }
+    printf(" ");
+    json_object_object_foreach(first, k, v0) {
+        (void)v0;
+        char up[32];
+        size_t j;
+        for (j = 0; k[j] && j < sizeof(up) - 1; j++)
+            up[j] = (char)toupper((unsigned char)k[j]);
+        up[j] = 0;
+        printf(" %12s", up);
+    }
+    printf("\n");
+    for (size_t i = 0; i < n; i++) {
+        printf(" ");
+        json_object_object_foreach(json_object_array_get_idx(arr, i), k2, v) {
+            (void)k2;
+            printf(" %12s", v ? json_object_get_string(v) : "-");
+        }
+        printf("\n");
+    }
+}
+
+/* Scalars as "key  value" lines first, then arrays, readable. */
 static void print_object(struct json_object *o)
 {
     json_object_object_foreach(o, key, val)
-        printf("%-14s %s\n", key, json_object_get_string(val));
+        if (!json_object_is_type(val, json_type_array))
+            printf("%-14s %s\n", key, val ? json_object_get_string(val) : "-");
+    json_object_object_foreach(o, akey, aval) {
+        if (!json_object_is_type(aval, json_type_array))
+            continue;
+        if (!strcmp(akey, "latency"))
+            print_latency(aval);
+        else
+            print_table(akey, aval);
+    }
 }
 
 int cli_refresh_volume(const char *volume)
@@ -112,6 +224,7 @@ int cmd_dev(int argc, char **argv)
     static const struct option longopts[] = {
         { "control", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
@@ -119,17 +232,20 @@ int cmd_dev(int argc, char **argv)
     struct json_object *result = NULL, *params;
     bool json = false;
     const char *verb;
-    int c, rc;
+    char **args;
+    int c, rc, nargs;
 
     if (!control || !*control)
         control = DEFAULT_CONTROL;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    /* Options anywhere: before the verb, or mixed with its arguments. */
+    cli_opt_reset();
+    while ((c = cli_opt_next(argc, argv, "hq", longopts, "dev")) != -1) {
         switch (c) {
         case 'c': control = optarg; break;
         case 'j': json = true; break;
+        case 'q': cli_quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        default: return EXIT_USAGE;   /* cli_opt_next() said why */
         }
     }
     if (optind >= argc) {
@@ -137,26 +253,8 @@ int cmd_dev(int argc, char **argv)
         return EXIT_USAGE;
     }
     verb = argv[optind++];
-    /* Options may also follow the verb, mixed with its arguments. */
-    char *args[8];
-    int nargs = 0;
-    for (int i = optind; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = true;
-        else if (cli_is_help(argv[i])) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (!strcmp(argv[i], "--control") && i + 1 < argc)
-            control = argv[++i];
-        else if (!strncmp(argv[i], "--control=", 10))
-            control = argv[i] + 10;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return cli_usage(verb, "unknown option '%s'", argv[i]);
-        else if (nargs == (int)(sizeof(args) / sizeof(args[0])))
-            return cli_usage(verb, "too many arguments");
-        else
-            args[nargs++] = argv[i];
-    }
+    args = argv + optind;
+    nargs = argc - optind;
 
     if (!strcmp(verb, "list")) {
         if (nargs)
@@ -176,13 +274,11 @@ int cmd_dev(int argc, char **argv)
         json_object_object_add(params, "spec", json_object_new_string(args[1]));
         rc = call(control, "device.add", params, &result);
         if (rc == EXIT_OK) {
+            /* The ID is the command's output (scripts read it), even with --quiet. */
             if (json)
                 printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY));
-            else {
-                struct json_object *id;
-                if (json_object_object_get_ex(result, "id", &id))
-                    printf("%s\n", json_object_get_string(id));
-            }
+            else
+                printf("%s\n", str_member(result, "id"));
         }
     } else if (!strcmp(verb, "remove") || !strcmp(verb, "stats") || !strcmp(verb, "refresh")) {
         char method[32];
@@ -192,7 +288,9 @@ int cmd_dev(int argc, char **argv)
         json_object_object_add(params, "id", json_object_new_string(args[0]));
         snprintf(method, sizeof(method), "device.%s", verb);
         rc = call(control, method, params, &result);
-        if (rc == EXIT_OK && strcmp(verb, "remove")) {
+        if (rc == EXIT_OK && !strcmp(verb, "remove")) {
+            cli_done("device %s removed", args[0]);
+        } else if (rc == EXIT_OK) {
             if (json)
                 printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY));
             else

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "cli-opt.h"
 #include "net/attach.h"
 #include "net/bridge.h"
 #include "net/hostonly.h"
@@ -50,9 +51,10 @@ static const struct option long_opts[] = {
     { "vm", required_argument, NULL, 'v' },
     { "dev", required_argument, NULL, 'e' },
     { "mac", required_argument, NULL, 'M' },
-    { "queues", required_argument, NULL, 'q' },
+    { "queues", required_argument, NULL, 'Q' },
     { "user", required_argument, NULL, 'u' },
     { "group", required_argument, NULL, 'g' },
+    { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -73,21 +75,22 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 }
 
 /* Parse argv (argv[0] is the verb) into @a. Returns -1 ok, or an exit status
- * (EXIT_OK after --help was printed, EXIT_USAGE). */
+ * (EXIT_OK after --help was printed, EXIT_USAGE). --quiet / -q applies to
+ * every verb. */
 static int parse_args(const char *object, int argc, char **argv, unsigned allowed,
                       int min_pos, int max_pos, const char *usage_line, struct net_args *a)
 {
     int c;
 
     memset(a, 0, sizeof(*a));
-    optind = 0;   /* full re-initialisation: cmd_net may run several times */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+    cli_opt_reset();
+    while ((c = cli_opt_next(argc, argv, "hq", long_opts, object)) != -1) {
         unsigned bit = 0;
         switch (c) {
         case 'h':
             printf("usage: sluice net %s\n", usage_line);
             return EXIT_OK;
+        case 'q': cli_quiet = true; continue;
         case 'j': bit = O_JSON; a->json = true; break;
         case 'm':
             bit = O_MTU;
@@ -103,22 +106,19 @@ static int parse_args(const char *object, int argc, char **argv, unsigned allowe
         case 'v': bit = O_VM; a->vm = optarg; break;
         case 'e': bit = O_DEV; a->dev = optarg; break;
         case 'M': bit = O_MAC; a->mac = optarg; break;
-        case 'q':
+        case 'Q':
             bit = O_QUEUES;
             if (parse_uint(optarg, 1, TAP_MAX_QUEUES, &a->queues))
                 return cli_usage(object, "--queues must be 1..%d", TAP_MAX_QUEUES);
             break;
         case 'u': bit = O_USER; a->user = optarg; break;
         case 'g': bit = O_GROUP; a->group = optarg; break;
-        case ':':
-            return cli_usage(object, "option %s needs a value", argv[optind - 1]);
-        default:
-            return cli_usage(object, "unknown option %s (usage: sluice net %s)",
-                             argv[optind - 1], usage_line);
+        default:   /* '?': cli_opt_next() said why */
+            return EXIT_USAGE;
         }
         if (!(allowed & bit))
             return cli_usage(object, "option %s does not apply here (usage: sluice net %s)",
-                             argv[optind - 1], usage_line);
+                             cli_opt_name(long_opts, c), usage_line);
         a->given |= bit;
     }
     /* GNU getopt permutes: options may follow positional arguments. */
@@ -153,6 +153,36 @@ static const char *link_reason(int rc, const char *kind)
     case -EPERM: return "operation not permitted (needs CAP_NET_ADMIN)";
     default: return strerror(-rc);
     }
+}
+
+/* A usage error (exit 2) when @name cannot name an interface: 1..15
+ * printable bytes without '/', ':' or blanks; host-only networks (@hostonly)
+ * at most HOSTONLY_NAME_MAX, as their bridge is sh-NAME. -1 when it is fine. */
+static int check_name(const char *name, bool hostonly)
+{
+    char br[IFNAMSIZ];
+    int rc = hostonly ? hostonly_bridge_name(name, br, sizeof(br)) : net_name_check(name);
+
+    if (rc == -ENAMETOOLONG && hostonly)
+        return cli_usage(name, "invalid name (at most %d bytes: the bridge is " HOSTONLY_PREFIX
+                         "NAME)", HOSTONLY_NAME_MAX);
+    if (rc == -ENAMETOOLONG)
+        return cli_usage(name, "invalid name (at most %d bytes)", IFNAMSIZ - 1);
+    if (rc)
+        return cli_usage(*name ? name : "\"\"",
+                         "invalid name (printable ASCII without '/', ':' or blanks)");
+    return -1;
+}
+
+/* check_name() on each of the @n positional arguments. */
+static int check_names(const struct net_args *a, int n, bool hostonly)
+{
+    int rc;
+
+    for (int i = 0; i < n && i < a->npos; i++)
+        if ((rc = check_name(a->pos[i], hostonly)) >= 0)
+            return rc;
+    return -1;
 }
 
 /* ---- bridge ---- */
@@ -249,6 +279,19 @@ static const char bridge_help[] =
     "  del-port NAME IFNAME                           release IFNAME\n"
     "  set NAME [--mtu N] [--up|--down] [--addr CIDR] [--del-addr CIDR]\n";
 
+/* Width of the widest of @n names @stride bytes apart (at least @min). */
+static int name_width(const char *first, size_t n, size_t stride, int min)
+{
+    int w = min;
+
+    for (size_t i = 0; i < n; i++) {
+        int len = (int)strlen(first + i * stride);
+        if (len > w)
+            w = len;
+    }
+    return w;
+}
+
 static int cmd_bridge(int argc, char **argv)
 {
     struct net_args a;
@@ -265,6 +308,8 @@ static int cmd_bridge(int argc, char **argv)
         if ((rc = parse_args("bridge", argc, argv, O_MTU | O_ADDR | O_DOWN, 1, 1,
                              "bridge create NAME [--mtu N] [--addr CIDR] [--down]", &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
+            return rc;
         const char *name = a.pos[0];
         struct br_config cfg = { .mtu = a.mtu, .down = a.down };
         if (a.addr && net_cidr_check(a.addr, NULL))
@@ -276,13 +321,19 @@ static int cmd_bridge(int argc, char **argv)
             br_delete(name);
             return cli_fail(name, "cannot add address %s: %s", a.addr, link_reason(rc, "bridge"));
         }
+        cli_done("bridge %s created", name);
         return EXIT_OK;
     }
     if (!strcmp(verb, "delete")) {
         if ((rc = parse_args("bridge", argc, argv, 0, 1, 1, "bridge delete NAME", &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
+            return rc;
         rc = br_delete(a.pos[0]);
-        return rc ? cli_fail(a.pos[0], "cannot delete: %s", link_reason(rc, "bridge")) : EXIT_OK;
+        if (rc)
+            return cli_fail(a.pos[0], "cannot delete: %s", link_reason(rc, "bridge"));
+        cli_done("bridge %s deleted", a.pos[0]);
+        return EXIT_OK;
     }
     if (!strcmp(verb, "list")) {
         struct br_info *v;
@@ -298,16 +349,23 @@ static int cmd_bridge(int argc, char **argv)
                 json_object_array_add(arr, br_json(&v[i]));
             print_json(arr);
         } else {
-            printf("%-16s %-5s %-6s %-20s %s\n", "NAME", "STATE", "MTU", "ADDRESSES", "PORTS");
+            int nw = name_width(n ? v[0].link.name : "", n, sizeof(*v), 4), aw = 9;
             for (size_t i = 0; i < n; i++) {
-                printf("%-16s %-5s %-6u ", v[i].link.name, v[i].link.up ? "up" : "down",
+                int w = v[i].link.naddrs ? -1 : 1;
+                for (unsigned k = 0; k < v[i].link.naddrs; k++)
+                    w += 1 + (int)strlen(v[i].link.addrs[k]);
+                aw = w > aw ? w : aw;
+            }
+            printf("%-*s %-5s %-6s %-*s %s\n", nw, "NAME", "STATE", "MTU", aw, "ADDRESSES", "PORTS");
+            for (size_t i = 0; i < n; i++) {
+                printf("%-*s %-5s %-6u ", nw, v[i].link.name, v[i].link.up ? "up" : "down",
                        v[i].link.mtu);
                 int w = 0;
                 for (unsigned k = 0; k < v[i].link.naddrs; k++)
                     w += printf("%s%s", k ? "," : "", v[i].link.addrs[k]);
                 if (!v[i].link.naddrs)
                     w += printf("-");
-                printf("%*s ", w < 20 ? 20 - w : 0, "");
+                printf("%*s ", w < aw ? aw - w : 0, "");
                 print_joined_ports(&v[i]);
                 printf("\n");
             }
@@ -318,6 +376,8 @@ static int cmd_bridge(int argc, char **argv)
     if (!strcmp(verb, "show")) {
         struct br_info b;
         if ((rc = parse_args("bridge", argc, argv, O_JSON, 1, 1, "bridge show NAME [--json]", &a)) >= 0)
+            return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
             return rc;
         rc = br_get(a.pos[0], &b);
         if (rc)
@@ -335,6 +395,8 @@ static int cmd_bridge(int argc, char **argv)
                              add ? "bridge add-port NAME IFNAME" : "bridge del-port NAME IFNAME",
                              &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 2, false)) >= 0)
+            return rc;
         rc = add ? br_add_port(a.pos[0], a.pos[1]) : br_del_port(a.pos[0], a.pos[1]);
         if (rc == -ENODEV && net_link_index(a.pos[0]) > 0)
             return cli_fail(a.pos[1], "no such interface");
@@ -345,6 +407,8 @@ static int cmd_bridge(int argc, char **argv)
         if (rc)
             return cli_fail(a.pos[0], "cannot %s port %s: %s", add ? "add" : "remove", a.pos[1],
                             link_reason(rc, "bridge"));
+        cli_done(add ? "port %s added to bridge %s" : "port %s removed from bridge %s",
+                 a.pos[1], a.pos[0]);
         return EXIT_OK;
     }
     if (!strcmp(verb, "set")) {
@@ -352,9 +416,19 @@ static int cmd_bridge(int argc, char **argv)
                              "bridge set NAME [--mtu N] [--up|--down] [--addr CIDR] [--del-addr CIDR]",
                              &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
+            return rc;
         if (!a.given)
             return cli_usage(a.pos[0], "nothing to set");
-        return bridge_set(a.pos[0], &a);
+        /* Check every value before changing anything. */
+        if (a.addr && net_cidr_check(a.addr, NULL))
+            return cli_usage(a.pos[0], "--addr wants ADDR/PREFIX, got '%s'", a.addr);
+        if (a.del_addr && net_cidr_check(a.del_addr, NULL))
+            return cli_usage(a.pos[0], "--del-addr wants ADDR/PREFIX, got '%s'", a.del_addr);
+        if ((rc = bridge_set(a.pos[0], &a)) != EXIT_OK)
+            return rc;
+        cli_done("bridge %s updated", a.pos[0]);
+        return EXIT_OK;
     }
     return cli_usage("bridge", "unknown verb '%s' (try 'sluice net bridge --help')", verb);
 }
@@ -374,7 +448,10 @@ static struct json_object *ho_json(const struct hostonly_info *h)
 static const char hostonly_help[] =
     "usage: sluice net hostonly <verb> [args]\n\n"
     "  create NAME --addr CIDR [--mtu N]   bridge sh-NAME with host address CIDR (IPv4),\n"
-    "                                      no uplink, IPv4 forwarding and IPv6 off on it\n"
+    "                                      no uplink, IPv4 forwarding and IPv6 off on it;\n"
+    "                                      CIDR: /8 to /30, neither the network nor the\n"
+    "                                      broadcast address, a subnet that overlaps no\n"
+    "                                      address on the host (other networks' included)\n"
     "  delete NAME\n"
     "  list [--json]\n"
     "  show NAME [--json]\n"
@@ -393,32 +470,39 @@ static int cmd_hostonly(int argc, char **argv)
     verb = argv[1];
     argc--, argv++;
     if (!strcmp(verb, "create")) {
+        char err[256] = "";
         if ((rc = parse_args("hostonly", argc, argv, O_ADDR | O_MTU, 1, 1,
                              "hostonly create NAME --addr CIDR [--mtu N]", &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, true)) >= 0)
+            return rc;
         if (!a.addr)
             return cli_usage(a.pos[0], "--addr CIDR is required (the host's address, e.g. 10.77.0.1/24)");
-        rc = hostonly_create(a.pos[0], a.addr, a.mtu);
-        if (rc == -EAFNOSUPPORT)
-            return cli_usage(a.pos[0], "only IPv4 host addresses are supported");
-        if (rc == -EINVAL)
-            return cli_usage(a.pos[0], "invalid network name or address '%s'", a.addr);
-        if (rc == -ENAMETOOLONG)
-            return cli_usage(a.pos[0], "network name too long (at most %d bytes)", HOSTONLY_NAME_MAX);
+        rc = hostonly_create(a.pos[0], a.addr, a.mtu, err, sizeof(err));
+        if (rc == -EAFNOSUPPORT || rc == -EINVAL)
+            return cli_usage(a.pos[0], "%s", err[0] ? err : "invalid address");
+        if (rc == -EADDRINUSE)
+            return cli_fail(a.pos[0], "%s", err);
         if (rc)
             return cli_fail(a.pos[0], "cannot create host-only network: %s",
-                            link_reason(rc, "network"));
+                            err[0] ? err : link_reason(rc, "network"));
+        cli_done("host-only network %s created (bridge " HOSTONLY_PREFIX "%s, host address %s)",
+                 a.pos[0], a.pos[0], a.addr);
         return EXIT_OK;
     }
     if (!strcmp(verb, "delete")) {
         if ((rc = parse_args("hostonly", argc, argv, 0, 1, 1, "hostonly delete NAME", &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, true)) >= 0)
+            return rc;
         rc = hostonly_delete(a.pos[0]);
         if (rc == -EMEDIUMTYPE)
             return cli_fail(a.pos[0], "bridge " HOSTONLY_PREFIX "%s is not a sluice host-only network",
                             a.pos[0]);
-        return rc ? cli_fail(a.pos[0], "cannot delete: %s", link_reason(rc, "host-only network"))
-                  : EXIT_OK;
+        if (rc)
+            return cli_fail(a.pos[0], "cannot delete: %s", link_reason(rc, "host-only network"));
+        cli_done("host-only network %s deleted", a.pos[0]);
+        return EXIT_OK;
     }
     if (!strcmp(verb, "list")) {
         struct hostonly_info *v;
@@ -434,9 +518,11 @@ static int cmd_hostonly(int argc, char **argv)
                 json_object_array_add(arr, ho_json(&v[i]));
             print_json(arr);
         } else {
-            printf("%-12s %-16s %-5s %-20s %s\n", "NAME", "BRIDGE", "STATE", "ADDRESS", "PORTS");
+            int nw = name_width(n ? v[0].name : "", n, sizeof(*v), 4);
+            int bw = name_width(n ? v[0].br.link.name : "", n, sizeof(*v), 6);
+            printf("%-*s %-*s %-5s %-20s %s\n", nw, "NAME", bw, "BRIDGE", "STATE", "ADDRESS", "PORTS");
             for (size_t i = 0; i < n; i++) {
-                printf("%-12s %-16s %-5s %-20s ", v[i].name, v[i].br.link.name,
+                printf("%-*s %-*s %-5s %-20s ", nw, v[i].name, bw, v[i].br.link.name,
                        v[i].br.link.up ? "up" : "down",
                        v[i].br.link.naddrs ? v[i].br.link.addrs[0] : "-");
                 print_joined_ports(&v[i].br);
@@ -450,6 +536,8 @@ static int cmd_hostonly(int argc, char **argv)
         struct hostonly_info h;
         if ((rc = parse_args("hostonly", argc, argv, O_JSON, 1, 1, "hostonly show NAME [--json]",
                              &a)) >= 0)
+            return rc;
+        if ((rc = check_names(&a, 1, true)) >= 0)
             return rc;
         rc = hostonly_get(a.pos[0], &h);
         if (rc == -EMEDIUMTYPE)
@@ -564,12 +652,16 @@ static int cmd_ovs(int argc, char **argv)
         if ((rc = parse_args("ovs", argc, argv, O_DB | O_DATAPATH, 1, 1,
                              "ovs create BRIDGE [--datapath TYPE] [--db unix:PATH]", &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
+            return rc;
         if ((rc = ovs_open(a.db, &c)) >= 0)
             return rc;
         rc = ovs_br_add(c, a.pos[0], a.datapath, OVS_TIMEOUT_MS);
     } else if (!strcmp(verb, "delete")) {
         if ((rc = parse_args("ovs", argc, argv, O_DB, 1, 1, "ovs delete BRIDGE [--db unix:PATH]",
                              &a)) >= 0)
+            return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
             return rc;
         if ((rc = ovs_open(a.db, &c)) >= 0)
             return rc;
@@ -580,6 +672,8 @@ static int cmd_ovs(int argc, char **argv)
         if ((rc = parse_args("ovs", argc, argv, O_DB | O_VM | O_DEV | O_MAC, 2, 2,
                              "ovs add-port BRIDGE PORT [--vm ID] [--dev ID] [--mac MAC] [--db unix:PATH]",
                              &a)) >= 0)
+            return rc;
+        if ((rc = check_names(&a, 2, false)) >= 0)
             return rc;
         if (a.vm)
             ext[n++] = (struct ovs_kv){ (char *)"sluice-vm", (char *)a.vm };
@@ -594,6 +688,8 @@ static int cmd_ovs(int argc, char **argv)
         if ((rc = parse_args("ovs", argc, argv, O_DB, 2, 2,
                              "ovs del-port BRIDGE PORT [--db unix:PATH]", &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 2, false)) >= 0)
+            return rc;
         if ((rc = ovs_open(a.db, &c)) >= 0)
             return rc;
         rc = ovs_port_del(c, a.pos[0], a.pos[1], OVS_TIMEOUT_MS);
@@ -604,6 +700,8 @@ static int cmd_ovs(int argc, char **argv)
         if ((rc = parse_args("ovs", argc, argv, O_DB | O_JSON, show, show,
                              show ? "ovs show BRIDGE [--json] [--db unix:PATH]"
                                   : "ovs list [--json] [--db unix:PATH]", &a)) >= 0)
+            return rc;
+        if ((rc = check_names(&a, show, false)) >= 0)
             return rc;
         if ((rc = ovs_open(a.db, &c)) >= 0)
             return rc;
@@ -648,6 +746,14 @@ static int cmd_ovs(int argc, char **argv)
     if (rc)
         return ovs_failed(c, rc);
     ovs_client_destroy(c);
+    if (!strcmp(verb, "create"))
+        cli_done("ovs bridge %s created", a.pos[0]);
+    else if (!strcmp(verb, "delete"))
+        cli_done("ovs bridge %s deleted", a.pos[0]);
+    else if (!strcmp(verb, "add-port"))
+        cli_done("port %s added to ovs bridge %s", a.pos[1], a.pos[0]);
+    else
+        cli_done("port %s removed from ovs bridge %s", a.pos[1], a.pos[0]);
     return EXIT_OK;
 }
 
@@ -714,6 +820,8 @@ static int cmd_tap(int argc, char **argv)
                              "tap create NAME [--queues N] [--user U] [--group G] [--mtu N] [--up]",
                              &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
+            return rc;
         const char *name = a.pos[0];
         if (a.user && resolve_user(a.user, &uid))
             return cli_usage(name, "no such user '%s'", a.user);
@@ -735,18 +843,27 @@ static int cmd_tap(int argc, char **argv)
             return cli_fail(name, "cannot configure: %s", strerror(-rc));
         }
         tap_close(t);
+        cli_done("tap %s created (%u queue%s)", name, a.queues ? a.queues : 1,
+                 a.queues > 1 ? "s" : "");
         return EXIT_OK;
     }
     if (!strcmp(verb, "delete")) {
         if ((rc = parse_args("tap", argc, argv, 0, 1, 1, "tap delete NAME", &a)) >= 0)
             return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
+            return rc;
         rc = tap_delete(a.pos[0]);
-        return rc ? cli_fail(a.pos[0], "cannot delete: %s", link_reason(rc, "tap")) : EXIT_OK;
+        if (rc)
+            return cli_fail(a.pos[0], "cannot delete: %s", link_reason(rc, "tap"));
+        cli_done("tap %s deleted", a.pos[0]);
+        return EXIT_OK;
     }
     if (!strcmp(verb, "set")) {
         struct net_link_info li;
         if ((rc = parse_args("tap", argc, argv, O_UP | O_DOWN | O_MTU, 1, 1,
                              "tap set NAME [--up|--down] [--mtu N]", &a)) >= 0)
+            return rc;
+        if ((rc = check_names(&a, 1, false)) >= 0)
             return rc;
         if (!a.given)
             return cli_usage(a.pos[0], "nothing to set");
@@ -757,7 +874,10 @@ static int cmd_tap(int argc, char **argv)
             rc = net_link_set_mtu(a.pos[0], a.mtu);
         if (!rc && (a.up || a.down))
             rc = net_link_set_up(a.pos[0], a.up);
-        return rc ? cli_fail(a.pos[0], "%s", link_reason(rc, "tap")) : EXIT_OK;
+        if (rc)
+            return cli_fail(a.pos[0], "%s", link_reason(rc, "tap"));
+        cli_done("tap %s updated", a.pos[0]);
+        return EXIT_OK;
     }
     return cli_usage("tap", "unknown verb '%s' (try 'sluice net tap --help')", verb);
 }
@@ -790,14 +910,15 @@ static int cmd_attach(int argc, char **argv, bool attach)
             return cli_usage("ovs", "database address too long");
         snprintf(spec.db, sizeof(spec.db), "%s", a.db);
     }
-    if (net_name_check(ifname))
-        return cli_usage(ifname, "invalid interface name");
+    if ((rc = check_names(&a, 1, false)) >= 0)
+        return rc;
     const struct net_attach_ops *ops = net_attach_ops_get(spec.kind);
     struct net_owner owner = { a.vm, a.dev, a.mac };
     rc = attach ? ops->attach(&spec, ifname, &owner, err, sizeof(err))
                 : ops->detach(&spec, ifname, err, sizeof(err));
     if (rc)
         return cli_fail(spec.kind == NET_KIND_OVS ? "ovs" : ifname, "%s", err[0] ? err : strerror(-rc));
+    cli_done(attach ? "%s attached to %s" : "%s detached from %s", ifname, a.pos[1]);
     return EXIT_OK;
 }
 
@@ -809,7 +930,8 @@ static const char net_help[] =
     "  tap      create|delete|set                               persistent taps\n"
     "  attach IFNAME SPEC [--vm ID] [--dev ID] [--mac MAC]      SPEC: bridge=BR, hostonly=NET,\n"
     "  detach IFNAME SPEC                                             ovs=BR[,db=unix:PATH]\n\n"
-    "Listings take --json. 'sluice net <group> --help' for details.\n";
+    "Listings take --json. A change prints one line; --quiet (-q) silences it.\n"
+    "Invalid names and values exit 2, failures 1. 'sluice net <group> --help' for details.\n";
 
 int cmd_net(int argc, char **argv)
 {
@@ -818,6 +940,11 @@ int cmd_net(int argc, char **argv)
     if (argc < 2) {
         fputs(net_help, stderr);
         return EXIT_USAGE;
+    }
+    /* `sluice net -q bridge create ...`: --quiet may also precede the group. */
+    while (argc > 2 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet"))) {
+        cli_quiet = true;
+        argc--, argv++;
     }
     group = argv[1];
     if (cli_is_help(group)) {

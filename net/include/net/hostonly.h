@@ -36,11 +36,21 @@ struct hostonly_info {
  * -ENAMETOOLONG (name longer than HOSTONLY_NAME_MAX). */
 int hostonly_bridge_name(const char *name, char *buf, size_t len);
 
-/* Create network @name with host address @cidr ("10.77.0.1/24", IPv4 only)
- * and MTU @mtu (0: default). Returns 0, -EINVAL (bad name or address),
- * -EAFNOSUPPORT (an IPv6 address), -ENAMETOOLONG, -EEXIST (the bridge exists),
- * -EPERM, -errno. Nothing is left behind on failure. */
-int hostonly_create(const char *name, const char *cidr, unsigned mtu);
+/* Check @cidr as the host address of a new network: IPv4, a unicast
+ * address, prefix /8 to /30, neither the network nor the broadcast address
+ * of its subnet, and a subnet that overlaps no address on any link of the
+ * namespace (another host-only network's included). Returns 0, -EINVAL (bad
+ * address), -EAFNOSUPPORT (IPv6), -EADDRINUSE (overlap), -errno; @err (may
+ * be NULL) receives a one-line reason. */
+int hostonly_check_addr(const char *cidr, char *err, size_t errlen);
+
+/* Create network @name with host address @cidr ("10.77.0.1/24", checked by
+ * hostonly_check_addr()) and MTU @mtu (0: default). Returns 0, -EINVAL (bad
+ * name or address), -EAFNOSUPPORT (an IPv6 address), -EADDRINUSE (the subnet
+ * overlaps an address on the host), -ENAMETOOLONG, -EEXIST (the bridge
+ * exists), -EPERM, -errno; @err (may be NULL) receives the reason of an
+ * address error. Nothing is left behind on failure. */
+int hostonly_create(const char *name, const char *cidr, unsigned mtu, char *err, size_t errlen);
 
 /* (Re-)apply the isolation sysctls of network @name. Returns 0, -ENODEV,
  * -EINVAL, -ENAMETOOLONG, -errno. */

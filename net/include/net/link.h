@@ -33,9 +33,30 @@ struct net_link_info {
  * "." or "..". Returns 0, -EINVAL or -ENAMETOOLONG. */
 int net_name_check(const char *name);
 
+/* A parsed "ADDR/PREFIX". */
+struct net_cidr {
+    int family;                /* AF_INET or AF_INET6 */
+    unsigned char addr[16];    /* network byte order; IPv4 in the first 4 bytes */
+    unsigned prefix;           /* 0..32 or 0..128 */
+};
+
+/* Parse "ADDR/PREFIX" (IPv4 or IPv6) into @out (may be NULL). Returns 0 or
+ * -EINVAL. */
+int net_cidr_parse(const char *cidr, struct net_cidr *out);
+
 /* Parse "ADDR/PREFIX" (IPv4 or IPv6). Returns 0 or -EINVAL. *family (if
  * non-NULL) receives AF_INET or AF_INET6. */
 int net_cidr_check(const char *cidr, int *family);
+
+/* True when the subnets of @a and @b (address and prefix each) share an
+ * address; false for different families. */
+bool net_cidr_overlap(const struct net_cidr *a, const struct net_cidr *b);
+
+/* Look for an address of @cidr's family on any link of the namespace whose
+ * subnet overlaps @cidr's. Returns 1 with the link's name in @ifname
+ * (IFNAMSIZ bytes) and that address as "ADDR/PREFIX" in @addr
+ * (NET_ADDR_STRLEN bytes), 0 when there is none, -errno. */
+int net_addr_find_overlap(const struct net_cidr *cidr, char *ifname, char *addr);
 
 /* The interface index of @name. Returns > 0, -ENODEV when absent or -errno. */
 int net_link_index(const char *name);

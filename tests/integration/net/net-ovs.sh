@@ -48,7 +48,7 @@ in_ns "$SW" ovs-vswitchd "$DB" --pidfile="$RUN/ovs-vswitchd.pid" --unixctl="$RUN
 export SLUICE_OVSDB=$DB
 
 log "create a bridge (the database has no Open_vSwitch row yet)"
-sl ovs create sbr --datapath netdev
+say "ovs bridge sbr created" sl ovs create sbr --datapath netdev
 [ "$("${VSCTL[@]}" list-br)" = sbr ] || fail "list-br: $("${VSCTL[@]}" list-br)"
 [ "$("${VSCTL[@]}" get Bridge sbr datapath_type)" = netdev ] || fail "datapath_type"
 expect_fail 1 '^sluice: ovs: bridge sbr already exists$' sl ovs create sbr
@@ -59,8 +59,10 @@ expect_fail 1 '^sluice: ovs: bridge nobr does not exist$' sl ovs delete nobr
 log "ports with external_ids: one via attach, one via ovs add-port"
 ip -n "$SW" link add oa type veth peer name eth0 netns "$A"
 ip -n "$SW" link add ob type veth peer name eth0 netns "$B"
-sl attach oa ovs=sbr --vm vmA --dev net0 --mac 52:54:00:00:00:0a
-sl ovs add-port sbr ob --vm vmB --dev net1
+say "oa attached to ovs=sbr" sl attach oa ovs=sbr --vm vmA --dev net0 --mac 52:54:00:00:00:0a
+say "port ob added to ovs bridge sbr" sl ovs add-port sbr ob --vm vmB --dev net1
+expect_fail 2 '^sluice: ovs: option --vm needs a value \(got the option .--dev.\)$' sl ovs add-port sbr oc --vm --dev net2
+expect_fail 2 '^sluice: a/b: invalid name' sl ovs add-port sbr a/b
 ip -n "$SW" link set ob up
 [ "$("${VSCTL[@]}" list-ports sbr | tr '\n' ' ')" = "oa ob " ] || fail "list-ports: $("${VSCTL[@]}" list-ports sbr)"
 ext=$("${VSCTL[@]}" get Interface oa external_ids)
@@ -88,17 +90,18 @@ $(ovs_state)"
 can_ping "$B" 10.99.0.1 || fail "B cannot ping A"
 
 log "remove ports"
-sl detach oa ovs=sbr
+say "oa detached from ovs=sbr" sl detach oa ovs=sbr
 [ "$("${VSCTL[@]}" list-ports sbr)" = ob ] || fail "list-ports after detach: $("${VSCTL[@]}" list-ports sbr)"
 expect_fail 1 '^sluice: ovs: port oa does not exist$' sl detach oa ovs=sbr
 sl ovs create sbr2
 expect_fail 1 '^sluice: ovs: port ob is not on bridge sbr2$' sl ovs del-port sbr2 ob
-sl ovs del-port sbr ob
+say "port ob removed from ovs bridge sbr" sl ovs del-port sbr ob
 [ -z "$("${VSCTL[@]}" list-ports sbr)" ] || fail "ports left"
 
 log "delete bridges"
-sl ovs delete sbr
-sl ovs delete sbr2
+say "ovs bridge sbr deleted" sl ovs delete sbr
+sl ovs delete sbr2 -q >"$WORK/out"
+[ ! -s "$WORK/out" ] || fail "-q printed '$(cat "$WORK/out")'"
 [ -z "$("${VSCTL[@]}" list-br)" ] || fail "bridges left: $("${VSCTL[@]}" list-br)"
 sl ovs list --json | jcheck 'd == []'
 expect_fail 1 '^sluice: ovs: bridge sbr does not exist$' sl ovs delete sbr

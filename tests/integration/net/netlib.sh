@@ -40,6 +40,15 @@ expect_fail() {
     log "ok: '$*' -> $rc: $(head -1 "$WORK/stderr")"
 }
 
+# say TEXT CMD...: CMD succeeds and prints exactly the line TEXT.
+say() {
+    local want=$1 out
+    shift
+    out=$("$@") || fail "'$*' failed"
+    [ "$out" = "$want" ] || fail "'$*' printed '$out', expected '$want'"
+    log "ok: '$*' -> $out"
+}
+
 # can_ping NS ADDR: one echo, 1 s timeout.
 can_ping() { in_ns "$1" "${PING[@]}" -c 1 -W 1 "$2" >/dev/null 2>&1; }
 

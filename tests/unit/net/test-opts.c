@@ -12,10 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "cli.h"
+#include "cli-opt.h"
 #include "net/attach.h"
 #include "net/hostonly.h"
 #include "net/link.h"
@@ -257,6 +261,180 @@ static void test_cli_usage_errors(void **state)
     assert_non_null(strstr(last_reason, "unix:PATH"));
 }
 
+/* Run `sluice net` with the @n arguments of @v (NULLs are skipped). */
+static int run_v(const char *const *v, size_t n)
+{
+    char *argv[32];
+    int argc = 0;
+
+    last_object[0] = last_reason[0] = 0;
+    argv[argc++] = (char *)"net";
+    for (size_t i = 0; i < n && argc < 31; i++)
+        if (v[i])
+            argv[argc++] = (char *)v[i];
+    argv[argc] = NULL;
+    fflush(stdout);
+    return cmd_net(argc, argv);
+}
+
+/* Every option that takes a value, on every verb that takes it: missing at
+ * the end, followed by another option, or empty, it is a usage error that
+ * names the option (before, "--mtu --down" took "--down" as the MTU, and
+ * "--vm --dev x" took "--dev" as the VM). */
+static void test_cli_missing_values(void **state)
+{
+    static const struct {
+        const char *argv[4];   /* group, verb and positional arguments */
+        const char *opts[6];   /* the verb's options that take a value */
+    } verbs[] = {
+        { { "bridge", "create", "br0" }, { "--mtu", "--addr" } },
+        { { "bridge", "set", "br0" }, { "--mtu", "--addr", "--del-addr" } },
+        { { "hostonly", "create", "lab" }, { "--addr", "--mtu" } },
+        { { "ovs", "create", "ob0" }, { "--datapath", "--db" } },
+        { { "ovs", "delete", "ob0" }, { "--db" } },
+        { { "ovs", "list" }, { "--db" } },
+        { { "ovs", "show", "ob0" }, { "--db" } },
+        { { "ovs", "add-port", "ob0", "p0" }, { "--vm", "--dev", "--mac", "--db" } },
+        { { "ovs", "del-port", "ob0", "p0" }, { "--db" } },
+        { { "tap", "create", "t0" }, { "--queues", "--user", "--group", "--mtu" } },
+        { { "tap", "set", "t0" }, { "--mtu" } },
+        { { "attach", "sl-nosuch-0", "bridge=nosuchbr" }, { "--vm", "--dev", "--mac", "--db" } },
+        { { "detach", "sl-nosuch-0", "ovs=nosuchbr" }, { "--db" } },
+    };
+    char want[64], eq[64];
+    size_t checked = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        for (size_t k = 0; verbs[i].opts[k]; k++) {
+            const char *o = verbs[i].opts[k];
+            snprintf(want, sizeof(want), "option %s needs a value", o);
+            snprintf(eq, sizeof(eq), "%s=", o);
+            /* At the end; followed by another option; "--opt="; "--opt ''";
+             * and before the positional arguments, followed by an option. */
+            const char *tails[4][2] = { { o, NULL }, { o, "--json" }, { eq, NULL }, { o, "" } };
+            for (size_t t = 0; t < 5; t++) {
+                const char *v[8] = { verbs[i].argv[0], verbs[i].argv[1] };
+                if (t < 4) {
+                    v[2] = verbs[i].argv[2], v[3] = verbs[i].argv[3];
+                    v[4] = tails[t][0], v[5] = tails[t][1];
+                } else {
+                    v[2] = o, v[3] = "--json", v[4] = verbs[i].argv[2], v[5] = verbs[i].argv[3];
+                }
+                int rc = run_v(v, 6);
+                if (rc != EXIT_USAGE || !strstr(last_reason, want))
+                    fail_msg("net %s %s %s %s %s %s: exit %d, '%s: %s'", v[0], v[1],
+                             v[2] ? v[2] : "", v[3] ? v[3] : "", v[4] ? v[4] : "",
+                             v[5] ? v[5] : "", rc, last_object, last_reason);
+                checked++;
+            }
+        }
+    }
+    assert_int_equal(checked, 5 * 27);   /* 27 (verb, option) pairs */
+}
+
+/* Invalid and too long names are usage errors (exit 2) for every group,
+ * reported as `sluice: NAME: invalid name (...)`. BAD marks where the bad
+ * name goes. */
+static void test_cli_invalid_names(void **state)
+{
+    static const char BAD[] = "<bad>";
+    static const char *const bad[] = { "a/b", "a:b", "has space", "0123456789abcdef" };
+    static const char *const cmds[][4] = {
+        { "bridge", "create", BAD }, { "bridge", "delete", BAD }, { "bridge", "show", BAD },
+        { "bridge", "set", BAD, "--up" }, { "bridge", "add-port", "br0", BAD },
+        { "bridge", "del-port", BAD, "p0" },
+        { "tap", "create", BAD }, { "tap", "delete", BAD }, { "tap", "set", BAD, "--up" },
+        { "hostonly", "delete", BAD }, { "hostonly", "show", BAD },
+        { "hostonly", "create", BAD, "--addr=10.9.0.1/24" },
+        { "ovs", "create", BAD }, { "ovs", "delete", BAD }, { "ovs", "show", BAD },
+        { "ovs", "add-port", "ob0", BAD }, { "ovs", "del-port", BAD, "p0" },
+        { "attach", BAD, "bridge=br0" }, { "detach", BAD, "bridge=br0" },
+    };
+
+    (void)state;
+    for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
+        for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+            const char *v[4];
+            for (int k = 0; k < 4; k++)
+                v[k] = cmds[c][k] == BAD ? bad[b] : cmds[c][k];
+            int rc = run_v(v, 4);
+            if (rc != EXIT_USAGE || strcmp(last_object, bad[b]) ||
+                !strstr(last_reason, "invalid name"))
+                fail_msg("net %s %s %s %s: exit %d, '%s: %s'", v[0], v[1], v[2], v[3] ? v[3] : "",
+                         rc, last_object, last_reason);
+        }
+    }
+    /* Host-only names are at most 12 bytes (the bridge is sh-NAME). */
+    assert_int_equal(run("hostonly", "delete", "0123456789abc", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "at most 12 bytes"));
+    assert_int_equal(run("bridge", "create", "", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "invalid name"));
+}
+
+/* Host addresses of host-only networks: the network and broadcast addresses,
+ * /31 and /32, and non-unicast addresses are refused before anything is
+ * made; overlapping subnets are found by net_cidr_overlap(). */
+static void test_hostonly_addr(void **state)
+{
+    char err[256];
+    struct net_cidr a, b;
+
+    (void)state;
+    static const char *const bad[] = {
+        "10.77.0.0/24", "10.77.0.255/24", "10.77.0.3/30", "10.77.0.4/30", "10.0.0.0/8",
+        "10.77.0.1/31", "10.77.0.1/32", "10.77.0.1/7", "127.0.0.2/24", "0.1.2.3/24",
+        "224.0.0.1/24", "255.255.255.254/24", "10.77.0.1", "bogus/24",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        if (hostonly_check_addr(bad[i], err, sizeof(err)) != -EINVAL || !err[0])
+            fail_msg("%s accepted (%s)", bad[i], err);
+    }
+    assert_int_equal(hostonly_check_addr("10.77.0.0/24", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "network address of 10.77.0.0/24"));
+    assert_int_equal(hostonly_check_addr("10.77.0.255/24", err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "broadcast address of 10.77.0.0/24"));
+    assert_int_equal(hostonly_check_addr("fd00::1/64", err, sizeof(err)), -EAFNOSUPPORT);
+    assert_int_equal(run("hostonly", "create", "lab", "--addr", "10.77.0.255/24", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "broadcast address"));
+
+    assert_int_equal(net_cidr_parse("10.77.0.1/24", &a), 0);
+    assert_int_equal(net_cidr_parse("10.77.5.1/16", &b), 0);
+    assert_true(net_cidr_overlap(&a, &b));
+    assert_true(net_cidr_overlap(&b, &a));
+    assert_int_equal(net_cidr_parse("10.78.0.1/24", &b), 0);
+    assert_false(net_cidr_overlap(&a, &b));
+    assert_int_equal(net_cidr_parse("10.77.0.129/25", &b), 0);
+    assert_true(net_cidr_overlap(&a, &b));
+    assert_int_equal(net_cidr_parse("10.77.1.1/23", &b), 0);   /* 10.77.0.0/23 */
+    assert_true(net_cidr_overlap(&a, &b));
+    assert_int_equal(net_cidr_parse("10.77.0.1/25", &a), 0);
+    assert_int_equal(net_cidr_parse("10.77.0.129/25", &b), 0);
+    assert_false(net_cidr_overlap(&a, &b));
+    assert_int_equal(net_cidr_parse("fd00::1/64", &b), 0);
+    assert_false(net_cidr_overlap(&a, &b));
+}
+
+static void test_cli_quiet(void **state)
+{
+    (void)state;
+    cli_quiet = false;
+    /* Accepted by every verb, before or after its arguments. */
+    assert_int_equal(run("bridge", "create", "a/b", "--quiet", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "invalid name"));
+    assert_true(cli_quiet);
+    cli_quiet = false;
+    assert_int_equal(run("tap", "delete", "-q", "a/b", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "invalid name"));
+    assert_true(cli_quiet);
+    cli_quiet = false;
+    assert_int_equal(run("--quiet", "bridge", "create", "a/b", NULL), EXIT_USAGE);
+    assert_non_null(strstr(last_reason, "invalid name"));
+    assert_true(cli_quiet);
+    cli_quiet = false;
+}
+
 static void test_cli_ovs_no_server(void **state)
 {
     (void)state;
@@ -283,6 +461,12 @@ static void test_cli_ovs_no_server(void **state)
 
 int main(void)
 {
+    /* As root, whatever the CLI reaches in the kernel happens in a private
+     * network namespace, never on the host's links. */
+    if (geteuid() == 0 && unshare(CLONE_NEWNET) < 0) {
+        perror("unshare(CLONE_NEWNET)");
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse),
         cmocka_unit_test(test_names),
@@ -290,6 +474,10 @@ int main(void)
         cmocka_unit_test(test_tap_open_args),
         cmocka_unit_test(test_cli_help),
         cmocka_unit_test(test_cli_usage_errors),
+        cmocka_unit_test(test_cli_missing_values),
+        cmocka_unit_test(test_cli_invalid_names),
+        cmocka_unit_test(test_hostonly_addr),
+        cmocka_unit_test(test_cli_quiet),
         cmocka_unit_test(test_cli_ovs_no_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
