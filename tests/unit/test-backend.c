@@ -854,7 +854,7 @@ static void test_full_session(void **state)
     vu_dev_disconnect(h->dev);
     assert_int_equal(count_mappings("sluice-test-guest"), 1);
     assert_false(mapped("sluice-inflight"));
-    assert_int_equal(count_open_fds(), before - 1);   /* the backend's end is gone */
+    assert_int_equal(count_open_fds(), before - 2);   /* the backend's end and timer are gone */
 }
 
 static void test_mem_table_change_while_running(void **state)
@@ -943,8 +943,9 @@ static void test_disconnect(void **state)
     assert_int_equal(vu_dev_conn_fd(h->dev), -1);
     assert_false(vu_dev_queue(h->dev, 0)->running);
     assert_int_equal(count_mappings("sluice-test-guest"), 1);
-    /* Our end and the backend's end, plus the kick/call/mem fds it held. */
-    assert_int_equal(count_open_fds(), before - 2);
+    /* Our end, the backend's end and its message timer, plus the
+     * kick/call/mem fds it held. */
+    assert_int_equal(count_open_fds(), before - 3);
     /* Idempotent. */
     vu_dev_disconnect(h->dev);
 
