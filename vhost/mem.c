@@ -30,7 +30,6 @@ static unsigned guard_used;      /* slots [0, guard_used) may be live */
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
 static struct sigaction guard_prev;
-static bool guard_ok;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
@@ -71,30 +70,38 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
     signal(SIGBUS, SIG_DFL);   /* the access faults again and ends the process */
 }
 
-static void guard_install(void)
+static void guard_alloc(void)
 {
-    struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
-
     guard = calloc(GUARD_SLOTS, sizeof(*guard));
-    if (!guard)
-        return;
+}
+
+/* (Re)install the handler when someone else took SIGBUS since (a test
+ * framework does per test), chaining to theirs. Under guard_lock. */
+static int guard_install(void)
+{
+    struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO }, cur;
+
+    if (sigaction(SIGBUS, NULL, &cur) < 0)
+        return neg_errno();
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus)
+        return 0;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGBUS, &sa, &guard_prev) < 0) {
-        free(guard);
-        guard = NULL;
-        return;
-    }
-    guard_ok = true;
+    guard_prev = cur;
+    if (sigaction(SIGBUS, &sa, NULL) < 0)
+        return neg_errno();
+    return 0;
 }
 
 int vu_mem_guard_add(void *base, size_t len, const char *owner, volatile bool *broken)
 {
     int slot = -ENOSPC;
 
-    pthread_once(&guard_once, guard_install);
-    if (!guard_ok)
-        return -ENOSPC;
+    pthread_once(&guard_once, guard_alloc);
+    if (!guard)
+        return -ENOMEM;
     pthread_mutex_lock(&guard_lock);
+    if (guard_install() < 0)
+        goto out;
     for (unsigned i = 0; i < GUARD_SLOTS; i++) {
         struct guard_slot *g = &guard[i];
         if (g->start)
@@ -109,6 +116,7 @@ int vu_mem_guard_add(void *base, size_t len, const char *owner, volatile bool *b
         slot = (int)i;
         break;
     }
+out:
     pthread_mutex_unlock(&guard_lock);
     return slot;
 }
