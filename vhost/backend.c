@@ -648,14 +648,15 @@ static int h_get_config(struct vu_dev *dev, struct vu_msg *msg)
     if (!dev->ops->get_config || msg->hdr.size < VU_CONFIG_HDR_SIZE ||
         c->size > VU_MAX_CONFIG_SIZE || c->offset > VU_MAX_CONFIG_SIZE - c->size ||
         msg->hdr.size != VU_CONFIG_HDR_SIZE + c->size)
-        return reply(dev, msg, NULL, 0, NULL, 0);
+        /* A zero-length reply is the protocol's GET_CONFIG error. */
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
     memset(&out, 0, sizeof(out));
     out.offset = c->offset;
     out.size = c->size;
     out.flags = c->flags;
     r = dev->ops->get_config(dev->ctx, c->offset, out.region, c->size);
     if (r < 0)
-        return reply(dev, msg, NULL, 0, NULL, 0);
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
     return reply(dev, msg, &out, VU_CONFIG_HDR_SIZE + c->size, NULL, 0);
 }
 

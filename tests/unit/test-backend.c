@@ -1394,6 +1394,26 @@ static void test_hostile_deviations(void **state)
     st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
     assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), 0);
     assert_int_equal(h_get_u64(h, VU_GET_STATUS), st);
+
+    /* GET_VRING_BASE of a queue that never started: its base, in full. */
+    struct vu_msg m;
+    s = ST(0, 5);
+    assert_int_equal(h_ack(h, VU_SET_VRING_BASE, &s, sizeof(s), NULL, 0), 0);
+    s = ST(0, 0);
+    h_call(h, VU_GET_VRING_BASE, &s, sizeof(s), &m);
+    assert_int_equal(m.hdr.size, sizeof(struct vu_vring_state));
+    assert_int_equal(m.p.state.index, 0);
+    assert_int_equal(m.p.state.num, 5);
+    /* GET_CONFIG past the config space: the protocol's error, a reply
+     * without payload; inside it but past the device's fields: zeroes. */
+    struct vu_config c = { .offset = VU_MAX_CONFIG_SIZE - 8, .size = 16 };
+    h_call(h, VU_GET_CONFIG, &c, VU_CONFIG_HDR_SIZE + 16, &m);
+    assert_int_equal(m.hdr.size, 0);
+    c.offset = 200;
+    h_call(h, VU_GET_CONFIG, &c, VU_CONFIG_HDR_SIZE + 16, &m);
+    assert_int_equal(m.hdr.size, VU_CONFIG_HDR_SIZE + 16);
+    for (unsigned i = 0; i < 16; i++)
+        assert_int_equal(m.p.config.region[i], 0);
     close(fd);
     close(other);
 }
