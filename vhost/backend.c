@@ -925,10 +925,12 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
     case VU_SET_BACKEND_REQ_FD:
         return h_set_backend_req_fd(dev, msg);
     case VU_SET_STATUS:
-        /* NEEDS_RESET is the device's to set (vu_dev_broken()). */
-        if (msg->p.u64 > 0xff || (msg->p.u64 & VIRTIO_CONFIG_S_NEEDS_RESET))
+        /* NEEDS_RESET is the device's to set (vu_dev_broken()): the bit
+         * is dropped, not refused, since a frontend that adds a status bit
+         * writes back what GET_STATUS said (QEMU's read-modify-write). */
+        if (msg->p.u64 > 0xff)
             return -EINVAL;
-        dev->status = (uint8_t)msg->p.u64;
+        dev->status = (uint8_t)(msg->p.u64 & ~VIRTIO_CONFIG_S_NEEDS_RESET);
         return 0;
     case VU_GET_STATUS:
         *replied = true;

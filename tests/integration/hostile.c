@@ -229,9 +229,9 @@ static long control_answers(void)
 }
 
 /* While an attack holds on: the other device and the control socket are
- * served at once. "At once" is 250 ms here, on a loaded shared machine
+ * served at once. "At once" is 500 ms here, on a loaded shared machine
  * running a TCG guest; the figures are printed. */
-#define PROMPT_MS 250
+#define PROMPT_MS 500
 static void others_served(const char *during)
 {
     static unsigned round;

@@ -1190,7 +1190,7 @@ static void test_message_in_pieces(void **state)
     raw_send(h->sock, &msg, 6, NULL, 0);
     t0 = mono_ms();
     assert_int_equal(vu_dev_process(h->dev), 0);
-    assert_true(mono_ms() - t0 < 500);
+    assert_true(mono_ms() - t0 < 2000);
     assert_true(h_no_reply(h));
     raw_send(h->sock, (uint8_t *)&msg + 6, 8, &ev, 1);
     assert_int_equal(vu_dev_process(h->dev), 0);
@@ -1205,7 +1205,7 @@ static void test_message_in_pieces(void **state)
     /* Nothing read in between: no call at all returns early or blocks. */
     t0 = mono_ms();
     assert_int_equal(vu_dev_process(h->dev), 0);
-    assert_true(mono_ms() - t0 < 500);
+    assert_true(mono_ms() - t0 < 2000);
     close(ev);
 }
 
@@ -1220,7 +1220,7 @@ static void test_message_deadline(void **state)
     struct mini mini = { 0 };
     struct vu_dev_config cfg = {
         .name = "slow", .num_queues = 1, .ops = &ops, .ctx = &mini,
-        .loops = g_loops, .nloops = 1, .msg_timeout_ms = 300,
+        .loops = g_loops, .nloops = 1, .msg_timeout_ms = 1000,
     };
     struct vu_hdr hdr = { .request = VU_GET_FEATURES, .flags = VU_VERSION };
     struct pollfd p = { .events = POLLIN };
@@ -1240,10 +1240,10 @@ static void test_message_deadline(void **state)
     for (unsigned i = 0; i < 3; i++) {
         raw_send(sv[0], (uint8_t *)&hdr + i, 1, NULL, 0);
         assert_int_equal(vu_dev_process(dev), 0);
-        assert_int_equal(poll(&p, 1, 80), 0);   /* each byte does not restart it */
+        assert_int_equal(poll(&p, 1, 100), 0);   /* each byte does not restart it */
     }
-    assert_int_equal(poll(&p, 1, 2000), 1);
-    assert_true(mono_ms() - t0 >= 280 && mono_ms() - t0 < 1500);
+    assert_int_equal(poll(&p, 1, 3000), 1);
+    assert_true(mono_ms() - t0 >= 950 && mono_ms() - t0 < 3000);
     assert_int_equal(vu_dev_timeout(dev), -ETIMEDOUT);
     vu_dev_disconnect(dev);
     assert_int_equal(vu_dev_timer_fd(dev), -1);
@@ -1255,7 +1255,7 @@ static void test_message_deadline(void **state)
     p.fd = vu_dev_timer_fd(dev);
     raw_send(sv[0], &hdr, sizeof(hdr), NULL, 0);
     assert_int_equal(vu_dev_process(dev), 0);
-    assert_int_equal(poll(&p, 1, 500), 0);
+    assert_int_equal(poll(&p, 1, 1300), 0);
     assert_int_equal(vu_dev_timeout(dev), 0);
     vu_dev_destroy(dev);
     close(sv[0]);
@@ -1274,7 +1274,7 @@ static void test_replies_never_read(void **state)
         int64_t t0 = mono_ms();
         raw_send(h->sock, &hdr, sizeof(hdr), NULL, 0);
         r = vu_dev_process(h->dev);
-        assert_true(mono_ms() - t0 < 500);
+        assert_true(mono_ms() - t0 < 2000);
     }
     assert_true(r < 0);
     h_reconnect(h);
@@ -1313,7 +1313,7 @@ static void test_backend_channel_undrained(void **state)
     for (unsigned i = 1; i <= 3; i++)
         assert_int_equal(vblk_set_capacity(h->blk, (2u << 20) * i), 0);
     alarm(0);
-    assert_true(mono_ms() - t0 < 500);
+    assert_true(mono_ms() - t0 < 2000);
     assert_int_not_equal(h_get_u64(h, VU_GET_FEATURES), 0);
     close(sv[0]);
 }
@@ -1385,12 +1385,16 @@ static void test_hostile_deviations(void **state)
     assert_int_equal(h_ack(h, VU_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
     assert_false(mapped("sluice-dup"));
 
-    /* The frontend cannot set NEEDS_RESET (nor bits beyond the byte). */
+    /* The frontend cannot set NEEDS_RESET: the bit is dropped (a status
+     * read back and written again carries it); bits beyond the byte are
+     * refused. */
     uint64_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_NEEDS_RESET;
+    assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), 0);
+    assert_int_equal(h_get_u64(h, VU_GET_STATUS), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+    assert_false(vu_dev_broken(h->dev));
+    st = 0x100 | VIRTIO_CONFIG_S_DRIVER;
     assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), EINVAL);
-    st = 0x100 | VIRTIO_CONFIG_S_ACKNOWLEDGE;
-    assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), EINVAL);
-    assert_int_equal(h_get_u64(h, VU_GET_STATUS), 0);
+    assert_int_equal(h_get_u64(h, VU_GET_STATUS), VIRTIO_CONFIG_S_ACKNOWLEDGE);
     st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
     assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), 0);
     assert_int_equal(h_get_u64(h, VU_GET_STATUS), st);
