@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 
 #define PF(x) (1ull << (x))
@@ -31,6 +33,11 @@ struct vu_dev {
     int listen_fd;
     int conn_fd;
     int backend_fd;        /* backend request channel (SET_BACKEND_REQ_FD) */
+    int timer_fd;          /* bounds the time one message may take */
+    bool timer_armed;
+    unsigned msg_timeout_ms;
+    struct vu_msg_rx rx;   /* the message arriving on conn_fd */
+    int send_err;          /* a reply could not go out: drop the connection */
 
     bool owner;
     uint64_t features;     /* acked */
@@ -42,6 +49,7 @@ struct vu_dev {
 
     void *inflight_base;
     size_t inflight_len;
+    int inflight_guard;
 
     unsigned num_queues;
     unsigned queue_num_reply;
@@ -155,6 +163,18 @@ static int with_queues_paused(struct vu_dev *dev, int (*fn)(struct vu_dev *, str
     return r;
 }
 
+static void inflight_unmap(struct vu_dev *dev)
+{
+    for (unsigned i = 0; i < dev->num_queues; i++)
+        dev->vqs[i].ifl = NULL;
+    vu_mem_guard_remove(dev->inflight_guard);
+    dev->inflight_guard = -1;
+    if (dev->inflight_base)
+        munmap(dev->inflight_base, dev->inflight_len);
+    dev->inflight_base = NULL;
+    dev->inflight_len = 0;
+}
+
 static void reset_state(struct vu_dev *dev)
 {
     for (unsigned i = 0; i < dev->num_queues; i++) {
@@ -171,11 +191,7 @@ static void reset_state(struct vu_dev *dev)
         vq->dev_broken = &dev->broken;
     }
     vu_mem_clear(&dev->mem);
-    if (dev->inflight_base) {
-        munmap(dev->inflight_base, dev->inflight_len);
-        dev->inflight_base = NULL;
-        dev->inflight_len = 0;
-    }
+    inflight_unmap(dev);
     close_fd(&dev->backend_fd);
     dev->owner = false;
     dev->features = 0;
@@ -197,7 +213,8 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     dev = calloc(1, sizeof(*dev));
     if (!dev)
         return -ENOMEM;
-    dev->listen_fd = dev->conn_fd = dev->backend_fd = -1;
+    dev->listen_fd = dev->conn_fd = dev->backend_fd = dev->timer_fd = -1;
+    dev->inflight_guard = -1;
     dev->name = strdup(cfg->name ? cfg->name : "vhost-user");
     dev->socket_path = cfg->socket_path ? strdup(cfg->socket_path) : NULL;
     if (!dev->name || (cfg->socket_path && !dev->socket_path)) {
@@ -211,6 +228,9 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     dev->first_loop = cfg->first_loop;
     dev->num_queues = cfg->num_queues;
     dev->queue_num_reply = cfg->queue_num_reply;
+    dev->msg_timeout_ms = cfg->msg_timeout_ms ? cfg->msg_timeout_ms : VU_MSG_TIMEOUT_MS;
+    dev->mem.owner = dev->name;
+    dev->mem.broken = &dev->broken;
     dev->rl.burst = 20;
     dev->rl.interval_ms = 1000;
     for (unsigned i = 0; i < dev->num_queues; i++) {
@@ -276,29 +296,48 @@ int vu_dev_conn_fd(const struct vu_dev *dev)
     return dev->conn_fd;
 }
 
+int vu_dev_timer_fd(const struct vu_dev *dev)
+{
+    return dev->timer_fd;
+}
+
 int vu_dev_attach(struct vu_dev *dev, int fd)
 {
-    /* A frontend that stalls mid-message must not hold the control thread. */
-    struct timeval tv = { .tv_sec = 5 };
+    int flags;
 
     if (dev->conn_fd >= 0)
         return -EBUSY;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    /* The control thread serves every device: it never waits on one
+     * frontend, neither for a message's bytes nor for room for a reply. */
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        goto fail;
+    dev->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (dev->timer_fd < 0)
+        goto fail;
+    dev->timer_armed = false;
+    vu_msg_rx_reset(&dev->rx);
     dev->conn_fd = fd;
     return 0;
+
+fail:
+    return neg_errno();
 }
 
 int vu_dev_accept(struct vu_dev *dev)
 {
-    int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = accept4(dev->listen_fd, NULL, NULL, SOCK_CLOEXEC), r;
 
     if (fd < 0)
         return neg_errno();
-    if (vu_dev_attach(dev, fd) < 0) {
+    r = vu_dev_attach(dev, fd);
+    if (r == -EBUSY)
         log_warn("%s: refusing a second frontend connection", dev->name);
+    else if (r < 0)
+        log_warn("%s: cannot take the frontend connection: %s", dev->name, strerror(-r));
+    if (r < 0) {
         close(fd);
-        return -EBUSY;
+        return r;
     }
     log_info("%s: frontend connected", dev->name);
     return fd;
@@ -309,6 +348,9 @@ void vu_dev_disconnect(struct vu_dev *dev)
     if (!dev)
         return;
     reset_state(dev);
+    vu_msg_rx_reset(&dev->rx);
+    close_fd(&dev->timer_fd);
+    dev->timer_armed = false;
     if (dev->conn_fd >= 0) {
         close_fd(&dev->conn_fd);
         log_info("%s: frontend disconnected", dev->name);
@@ -325,7 +367,13 @@ static int reply(struct vu_dev *dev, const struct vu_msg *req, const void *paylo
         .flags = VU_VERSION | VU_FLAG_REPLY,
         .size = size,
     };
-    return vu_msg_send(dev->conn_fd, &h, payload, fds, nfds);
+    /* A frontend that leaves its replies unread until the socket is full
+     * gets -EAGAIN here, and is dropped. */
+    int r = vu_msg_send_nowait(dev->conn_fd, &h, payload, fds, nfds);
+
+    if (r < 0 && !dev->send_err)
+        dev->send_err = r;
+    return r;
 }
 
 static int reply_u64(struct vu_dev *dev, const struct vu_msg *req, uint64_t v)
@@ -367,10 +415,22 @@ static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
     return 0;
 }
 
+/* Unsealed regions are accepted (DPDK's and hugetlbfs memory cannot be
+ * sealed) and guarded against SIGBUS like every region (vhost/mem.h). */
+static void log_mem_seals(const struct vu_dev *dev)
+{
+    unsigned sealed = 0;
+
+    for (unsigned i = 0; i < dev->mem.n; i++)
+        sealed += dev->mem.r[i].sealed;
+    log_info("%s: guest memory: %u region%s, %u sealed against shrinking", dev->name,
+             dev->mem.n, dev->mem.n == 1 ? "" : "s", sealed);
+}
+
 static int mem_table_apply(struct vu_dev *dev, struct vu_msg *msg)
 {
     const struct vu_mem_table *t = &msg->p.mem;
-    struct vu_mem fresh = { 0 };
+    struct vu_mem fresh = { .owner = dev->mem.owner, .broken = dev->mem.broken };
     int r;
 
     for (unsigned i = 0; i < t->nregions; i++) {
@@ -382,6 +442,7 @@ static int mem_table_apply(struct vu_dev *dev, struct vu_msg *msg)
     }
     vu_mem_clear(&dev->mem);
     dev->mem = fresh;
+    log_mem_seals(dev);
     return 0;
 }
 
@@ -398,7 +459,11 @@ static int h_set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 
 static int mem_add_apply(struct vu_dev *dev, struct vu_msg *msg)
 {
-    return vu_mem_add(&dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
+    int r = vu_mem_add(&dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
+
+    if (r == 0)
+        log_mem_seals(dev);
+    return r;
 }
 
 static int mem_rem_apply(struct vu_dev *dev, struct vu_msg *msg)
@@ -406,11 +471,33 @@ static int mem_rem_apply(struct vu_dev *dev, struct vu_msg *msg)
     return vu_mem_remove(&dev->mem, &msg->p.mem_reg.region);
 }
 
+/* A running ring has a part in the region REM_MEM_REG names. */
+static bool ring_in_region(const struct vu_dev *dev, const struct vu_mem_region_desc *d)
+{
+    for (unsigned i = 0; i < dev->num_queues; i++) {
+        const struct vq *vq = &dev->vqs[i];
+        uint64_t n = vq->num;
+        const struct vu_mem_region *parts[3];
+        if (!vq->running)
+            continue;
+        parts[0] = vu_mem_uva_region(&dev->mem, vq->desc_uva, 16 * n);
+        parts[1] = vu_mem_uva_region(&dev->mem, vq->avail_uva, 6 + 2 * n);
+        parts[2] = vu_mem_uva_region(&dev->mem, vq->used_uva, 6 + 8 * n);
+        for (unsigned k = 0; k < 3; k++)
+            if (parts[k] && parts[k]->gpa == d->guest_phys_addr &&
+                parts[k]->size == d->memory_size)
+                return true;
+    }
+    return false;
+}
+
 static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
 {
     struct vq *vq = msg_vq(dev, msg->p.state.index);
 
-    if (!vq || msg->p.state.num == 0 || msg->p.state.num > VQ_MAX_SIZE)
+    /* Split rings only: a power of two (virtio 1.2, 2.7). */
+    if (!vq || msg->p.state.num == 0 || msg->p.state.num > VQ_MAX_SIZE ||
+        (msg->p.state.num & (msg->p.state.num - 1)))
         return -EINVAL;
     if (vq->running)
         return -EBUSY;
@@ -462,6 +549,22 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
     return reply(dev, msg, &st, sizeof(st), NULL, 0);
 }
 
+/* Kick, call and err fds are read and written 8 bytes at a time by the
+ * workers: anything but an eventfd (a file, /dev/null, a pipe or socket
+ * whose peer closed) would make them spin or fill a disk. */
+static bool is_eventfd(int fd)
+{
+    char path[64], target[32];
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0)
+        return false;
+    target[n] = 0;
+    return !strcmp(target, "anon_inode:[eventfd]");
+}
+
 /* SET_VRING_KICK/CALL/ERR: index in bits 0-7, bit 8 = no fd. */
 static int vring_fd_msg(struct vu_dev *dev, struct vu_msg *msg, struct vq **vqp, int *fd)
 {
@@ -473,6 +576,11 @@ static int vring_fd_msg(struct vu_dev *dev, struct vu_msg *msg, struct vq **vqp,
     *vqp = msg_vq(dev, (uint32_t)(v & VU_VRING_IDX_MASK));
     if (!*vqp || msg->nfds != (nofd ? 0u : 1u))
         return -EINVAL;
+    if (!nofd && !is_eventfd(msg->fds[0])) {
+        log_warn("%s: %s for queue %u: the fd is not an eventfd; refused", dev->name,
+                 vu_request_name(msg->hdr.request), (*vqp)->index);
+        return -EBADF;
+    }
     *fd = nofd ? -1 : take_fd(msg, 0);
     return 0;
 }
@@ -540,14 +648,15 @@ static int h_get_config(struct vu_dev *dev, struct vu_msg *msg)
     if (!dev->ops->get_config || msg->hdr.size < VU_CONFIG_HDR_SIZE ||
         c->size > VU_MAX_CONFIG_SIZE || c->offset > VU_MAX_CONFIG_SIZE - c->size ||
         msg->hdr.size != VU_CONFIG_HDR_SIZE + c->size)
-        return reply(dev, msg, NULL, 0, NULL, 0);
+        /* A zero-length reply is the protocol's GET_CONFIG error. */
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
     memset(&out, 0, sizeof(out));
     out.offset = c->offset;
     out.size = c->size;
     out.flags = c->flags;
     r = dev->ops->get_config(dev->ctx, c->offset, out.region, c->size);
     if (r < 0)
-        return reply(dev, msg, NULL, 0, NULL, 0);
+        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
     return reply(dev, msg, &out, VU_CONFIG_HDR_SIZE + c->size, NULL, 0);
 }
 
@@ -562,22 +671,13 @@ static int h_set_config(struct vu_dev *dev, struct vu_msg *msg)
     return dev->ops->set_config(dev->ctx, c->offset, c->region, c->size);
 }
 
-static void inflight_unmap(struct vu_dev *dev)
-{
-    for (unsigned i = 0; i < dev->num_queues; i++)
-        dev->vqs[i].ifl = NULL;
-    if (dev->inflight_base)
-        munmap(dev->inflight_base, dev->inflight_len);
-    dev->inflight_base = NULL;
-    dev->inflight_len = 0;
-}
-
 static int inflight_map(struct vu_dev *dev, int fd, uint64_t size, uint64_t offset,
                         uint16_t nq, uint16_t qsize)
 {
     uint64_t per_q = vq_inflight_queue_size(qsize), end;
     struct stat st;
     void *base;
+    int guard;
 
     if (nq == 0 || nq > dev->num_queues || qsize == 0 || qsize > VQ_MAX_SIZE ||
         size != per_q * nq || add_overflows_u64(offset, size, &end) || end > SIZE_MAX)
@@ -592,9 +692,16 @@ static int inflight_map(struct vu_dev *dev, int fd, uint64_t size, uint64_t offs
     base = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return neg_errno();
+    /* The frontend holds this file too and may shrink it. */
+    guard = vu_mem_guard_add(base, (size_t)end, dev->name, &dev->broken);
+    if (guard < 0) {
+        munmap(base, (size_t)end);
+        return guard;
+    }
     inflight_unmap(dev);
     dev->inflight_base = base;
     dev->inflight_len = (size_t)end;
+    dev->inflight_guard = guard;
     for (unsigned i = 0; i < nq; i++)
         dev->vqs[i].ifl = (struct vq_inflight_region *)((uint8_t *)base + offset + i * per_q);
     return 0;
@@ -615,7 +722,9 @@ static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
         r = neg_errno();
         return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
     }
-    if (ftruncate(fd, (off_t)size) < 0) {
+    /* Sealed: the frontend gets this fd and must not shrink it under us. */
+    if (ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         r = neg_errno();
         close(fd);
         return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
@@ -771,14 +880,19 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
             return -EINVAL;
         /* The same region again (another vhost device of a multi-queue
          * frontend): count a reference, nothing to map. */
-        if (vu_mem_ref(&dev->mem, &msg->p.mem_reg.region) == 0)
-            return 0;
+        r = vu_mem_ref(&dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
+        if (r != -ENOENT)
+            return r;
         return with_queues_paused(dev, mem_add_apply, msg);
     case VU_REM_MEM_REG:
         if (msg->nfds > 1)
             return -EINVAL;
         if (vu_mem_unref(&dev->mem, &msg->p.mem_reg.region) == 0)
             return 0;   /* still referenced */
+        /* Refused while a running ring lies in it: stop the ring first
+         * (GET_VRING_BASE). */
+        if (ring_in_region(dev, &msg->p.mem_reg.region))
+            return -EBUSY;
         return with_queues_paused(dev, mem_rem_apply, msg);
     case VU_SET_VRING_NUM:
         return h_set_vring_num(dev, msg);
@@ -811,7 +925,12 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
     case VU_SET_BACKEND_REQ_FD:
         return h_set_backend_req_fd(dev, msg);
     case VU_SET_STATUS:
-        dev->status = (uint8_t)msg->p.u64;
+        /* NEEDS_RESET is the device's to set (vu_dev_broken()): the bit
+         * is dropped, not refused, since a frontend that adds a status bit
+         * writes back what GET_STATUS said (QEMU's read-modify-write). */
+        if (msg->p.u64 > 0xff)
+            return -EINVAL;
+        dev->status = (uint8_t)(msg->p.u64 & ~VIRTIO_CONFIG_S_NEEDS_RESET);
         return 0;
     case VU_GET_STATUS:
         *replied = true;
@@ -822,19 +941,55 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
     }
 }
 
+static void timer_set(struct vu_dev *dev, bool on)
+{
+    struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+    if (dev->timer_armed == on || dev->timer_fd < 0)
+        return;
+    if (on) {
+        its.it_value.tv_sec = dev->msg_timeout_ms / 1000;
+        its.it_value.tv_nsec = (long)(dev->msg_timeout_ms % 1000) * 1000000L;
+    }
+    if (timerfd_settime(dev->timer_fd, 0, &its, NULL) == 0)
+        dev->timer_armed = on;
+}
+
+int vu_dev_timeout(struct vu_dev *dev)
+{
+    uint64_t n;
+
+    if (dev->timer_fd < 0 || read(dev->timer_fd, &n, sizeof(n)) != sizeof(n) ||
+        !dev->timer_armed)
+        return 0;
+    dev->timer_armed = false;
+    if (dev->rx.got == 0)
+        return 0;
+    log_warn("%s: a vhost-user message did not arrive whole within %u ms (%zu bytes came); "
+             "dropping the frontend", dev->name, dev->msg_timeout_ms, dev->rx.got);
+    return -ETIMEDOUT;
+}
+
 int vu_dev_process(struct vu_dev *dev)
 {
-    struct vu_msg msg;
+    struct vu_msg *msg = &dev->rx.msg;
     bool replied;
     int r;
 
-    r = vu_msg_recv(dev->conn_fd, &msg);
+    r = vu_msg_rx_step(dev->conn_fd, &dev->rx, MSG_DONTWAIT);
+    if (r == 0) {
+        /* Part of a message: the rest has msg_timeout_ms from its first
+         * byte, however it is dripped. */
+        timer_set(dev, dev->rx.got > 0);
+        return 0;
+    }
+    timer_set(dev, false);
     if (r == -ECONNRESET)
         return r;
     if (r == -EMSGSIZE) {
         if (log_ratelimit_ok(&dev->rl))
             log_warn("%s: %s carried too many fds; rejected", dev->name,
-                     vu_request_name(msg.hdr.request));
+                     vu_request_name(msg->hdr.request));
         replied = false;
         goto ack;
     }
@@ -842,26 +997,29 @@ int vu_dev_process(struct vu_dev *dev)
         log_warn("%s: bad vhost-user message: %s", dev->name, strerror(-r));
         return r;
     }
-    if ((msg.hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
+    if ((msg->hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
         log_warn("%s: unsupported vhost-user version %u", dev->name,
-                 msg.hdr.flags & VU_VERSION_MASK);
-        vu_msg_close_fds(&msg);
+                 msg->hdr.flags & VU_VERSION_MASK);
+        vu_msg_rx_reset(&dev->rx);
         return -EPROTO;
     }
-    r = dispatch(dev, &msg, &replied);
-    vu_msg_close_fds(&msg);
-    if (r < 0 && log_ratelimit_ok(&dev->rl))
-        log_warn("%s: %s failed: %s", dev->name, vu_request_name(msg.hdr.request),
+    dev->send_err = 0;
+    r = dispatch(dev, msg, &replied);
+    vu_msg_rx_reset(&dev->rx);
+    if (r < 0 && r != dev->send_err && log_ratelimit_ok(&dev->rl))
+        log_warn("%s: %s failed: %s", dev->name, vu_request_name(msg->hdr.request),
                  strerror(-r));
-    if (replied) {
-        /* The reply itself failed to go out: the connection is gone. */
-        return r == -EPIPE || r == -ECONNRESET || r == -EAGAIN ? r : 0;
-    }
+    if (replied)
+        goto sent;
 ack:
-    if (msg.hdr.flags & VU_FLAG_NEED_REPLY) {
-        int w = reply_u64(dev, &msg, r < 0 ? (uint64_t)-r : 0);
-        if (w < 0)
-            return w;
+    if (msg->hdr.flags & VU_FLAG_NEED_REPLY)
+        reply_u64(dev, msg, r < 0 ? (uint64_t)-r : 0);
+sent:
+    if (dev->send_err) {
+        /* The frontend does not read its replies (or is gone). */
+        log_warn("%s: cannot send a reply: %s; dropping the frontend", dev->name,
+                 strerror(-dev->send_err));
+        return dev->send_err;
     }
     return 0;
 }
@@ -874,7 +1032,21 @@ int vu_dev_config_changed(struct vu_dev *dev)
         .size = 0,
     };
 
+    int r;
+
     if (dev->backend_fd < 0 || !(dev->protocol_features & PF(VU_PF_BACKEND_REQ)))
         return -ENOTCONN;
-    return vu_msg_send(dev->backend_fd, &h, NULL, NULL, 0);
+    /* No REPLY_ACK asked: nothing to wait for, and the send never waits. */
+    r = vu_msg_send_nowait(dev->backend_fd, &h, NULL, NULL, 0);
+    if (r == -EAGAIN) {
+        log_warn("%s: the frontend does not read its backend channel; "
+                 "config change notification dropped", dev->name);
+        return 0;
+    }
+    if (r < 0) {
+        log_warn("%s: backend channel broken (%s); closed", dev->name, strerror(-r));
+        close_fd(&dev->backend_fd);
+        return 0;
+    }
+    return 0;
 }

@@ -56,88 +56,106 @@ void vu_msg_close_fds(struct vu_msg *msg)
     msg->nfds = 0;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+void vu_msg_rx_reset(struct vu_msg_rx *rx)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = recv(fd, (char *)buf + done, len - done, 0);
-        if (n == 0)
-            return -EPROTO;
+    vu_msg_close_fds(&rx->msg);
+    rx->got = 0;
+    rx->too_many = false;
+}
+
+/* Keep the fds of one recvmsg (closing those beyond VU_MAX_FDS). */
+static void take_fds(struct vu_msg_rx *rx, struct msghdr *mh)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int *fds = (const int *)CMSG_DATA(c);
+        for (size_t i = 0; i < cnt; i++) {
+            int f;
+            memcpy(&f, &fds[i], sizeof(f));
+            if (rx->msg.nfds < VU_MAX_FDS) {
+                rx->msg.fds[rx->msg.nfds++] = f;
+            } else {
+                close(f);
+                rx->too_many = true;
+            }
+        }
+    }
+    if (mh->msg_flags & MSG_CTRUNC)
+        rx->too_many = true;
+}
+
+int vu_msg_rx_step(int fd, struct vu_msg_rx *rx, int flags)
+{
+    const size_t hdr_len = sizeof(rx->msg.hdr);
+    char control[CMSG_SPACE(sizeof(int) * VU_MAX_FDS * 2)];
+    int r;
+
+    if (rx->got == 0)
+        rx->msg.nfds = 0;
+    for (;;) {
+        struct iovec iov;
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1,
+            .msg_control = control, .msg_controllen = sizeof(control),
+        };
+        ssize_t n;
+
+        if (rx->got < hdr_len) {
+            iov.iov_base = (char *)&rx->msg.hdr + rx->got;
+            iov.iov_len = hdr_len - rx->got;
+        } else {
+            size_t pgot = rx->got - hdr_len;
+            if (rx->msg.hdr.size > sizeof(rx->msg.p)) {
+                r = -EPROTO;
+                goto err;
+            }
+            if (pgot == rx->msg.hdr.size)
+                break;
+            iov.iov_base = (char *)&rx->msg.p + pgot;
+            iov.iov_len = rx->msg.hdr.size - pgot;
+        }
+        n = recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return neg_errno();
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && (flags & MSG_DONTWAIT))
+                return 0;
+            r = neg_errno();
+            goto err;
         }
-        done += (size_t)n;
+        take_fds(rx, &mh);
+        if (n == 0) {
+            r = rx->got ? -EPROTO : -ECONNRESET;
+            goto err;
+        }
+        if (rx->got < hdr_len && rx->got + (size_t)n >= hdr_len)
+            memset(&rx->msg.p, 0, sizeof(rx->msg.p));
+        rx->got += (size_t)n;
     }
-    return 0;
+    if (rx->too_many) {
+        r = -EMSGSIZE;
+        goto err;
+    }
+    return 1;
+
+err:
+    vu_msg_rx_reset(rx);
+    return r;
 }
 
 int vu_msg_recv(int fd, struct vu_msg *msg)
 {
-    char control[CMSG_SPACE(sizeof(int) * VU_MAX_FDS * 2)];
-    struct iovec iov = { &msg->hdr, sizeof(msg->hdr) };
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = control, .msg_controllen = sizeof(control),
-    };
-    bool too_many = false;
-    struct cmsghdr *c;
-    ssize_t n;
-    int r;
+    struct vu_msg_rx rx = { .got = 0 };
+    int r = vu_msg_rx_step(fd, &rx, 0);
 
-    msg->nfds = 0;
-    do {
-        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return neg_errno();
-    if (n == 0)
-        return -ECONNRESET;
-    for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        int *fds = (int *)CMSG_DATA(c);
-        for (size_t i = 0; i < cnt; i++) {
-            int f;
-            memcpy(&f, &fds[i], sizeof(f));
-            if (msg->nfds < VU_MAX_FDS)
-                msg->fds[msg->nfds++] = f;
-            else {
-                close(f);
-                too_many = true;
-            }
-        }
-    }
-    if (mh.msg_flags & MSG_CTRUNC)
-        too_many = true;
-    if ((size_t)n < sizeof(msg->hdr)) {
-        r = read_full(fd, (char *)&msg->hdr + n, sizeof(msg->hdr) - (size_t)n);
-        if (r < 0)
-            goto err;
-    }
-    if (msg->hdr.size > sizeof(msg->p)) {
-        r = -EPROTO;
-        goto err;
-    }
-    memset(&msg->p, 0, sizeof(msg->p));
-    r = read_full(fd, &msg->p, msg->hdr.size);
-    if (r < 0)
-        goto err;
-    if (too_many) {
-        r = -EMSGSIZE;
-        goto err;
-    }
-    return 0;
-
-err:
-    vu_msg_close_fds(msg);
-    return r;
+    *msg = rx.msg;
+    return r < 0 ? r : 0;
 }
 
-int vu_msg_send(int fd, const struct vu_hdr *hdr, const void *payload,
-                const int *fds, unsigned nfds)
+static int send_flags(int fd, const struct vu_hdr *hdr, const void *payload,
+                      const int *fds, unsigned nfds, int flags)
 {
     char control[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
     struct iovec iov[2] = {
@@ -161,10 +179,12 @@ int vu_msg_send(int fd, const struct vu_hdr *hdr, const void *payload,
         memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
     }
     while (done < total) {
-        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (done && (errno == EAGAIN || errno == EWOULDBLOCK) && (flags & MSG_DONTWAIT))
+                return -ENOBUFS;
             return neg_errno();
         }
         done += (size_t)n;
@@ -185,4 +205,16 @@ int vu_msg_send(int fd, const struct vu_hdr *hdr, const void *payload,
         }
     }
     return 0;
+}
+
+int vu_msg_send(int fd, const struct vu_hdr *hdr, const void *payload,
+                const int *fds, unsigned nfds)
+{
+    return send_flags(fd, hdr, payload, fds, nfds, 0);
+}
+
+int vu_msg_send_nowait(int fd, const struct vu_hdr *hdr, const void *payload,
+                       const int *fds, unsigned nfds)
+{
+    return send_flags(fd, hdr, payload, fds, nfds, MSG_DONTWAIT);
 }

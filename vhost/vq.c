@@ -166,8 +166,10 @@ static void kick_cb(struct uloop_op *op, int res, uint32_t flags)
         uloop_defer(vq->loop, &vq->flush_defer);
         return;
     }
-    if (res < 0 && res != -EINTR && res != -EAGAIN) {
-        log_warn("virtqueue %u: kick eventfd read failed: %s", vq->index, strerror(-res));
+    if (res == 0 || (res < 0 && res != -EINTR && res != -EAGAIN)) {
+        /* Not an eventfd after all (EOF) or a broken one: re-arming would
+         * spin. The queue stops until the frontend resets it. */
+        vq_set_broken(vq, res == 0 ? "kick fd read hit end of file" : "kick fd read failed");
         return;
     }
     vq->stats.kicks++;

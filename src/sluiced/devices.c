@@ -154,15 +154,31 @@ static const struct vnet_ops tap_ops = {
 
 /* ---- vhost-user sockets on the control loop --------------------------- */
 
+static void conn_drop(struct device *d)
+{
+    evloop_del(d->el, vu_dev_conn_fd(d->vu));
+    evloop_del(d->el, vu_dev_timer_fd(d->vu));
+    vu_dev_disconnect(d->vu);
+}
+
+/* Messages are read as they arrive (never waiting for the rest of one). */
 static void conn_event(void *arg, uint32_t events)
 {
     struct device *d = arg;
-    int fd = vu_dev_conn_fd(d->vu);
 
     if ((events & EPOLLIN) && vu_dev_process(d->vu) == 0)
         return;
-    evloop_del(d->el, fd);
-    vu_dev_disconnect(d->vu);
+    conn_drop(d);
+}
+
+/* A message that did not arrive whole in time. */
+static void timer_event(void *arg, uint32_t events)
+{
+    struct device *d = arg;
+    (void)events;
+
+    if (vu_dev_timeout(d->vu) < 0)
+        conn_drop(d);
 }
 
 /* A frontend that reconnects at once (QEMU's reconnect=, a restarted VMM)
@@ -178,8 +194,7 @@ static void reap_dead_conn(struct device *d)
         return;
     for (int i = 0; i < 4096 && vu_dev_process(d->vu) == 0; i++)
         ;
-    evloop_del(d->el, fd);
-    vu_dev_disconnect(d->vu);
+    conn_drop(d);
 }
 
 static void listen_event(void *arg, uint32_t events)
@@ -192,9 +207,10 @@ static void listen_event(void *arg, uint32_t events)
     fd = vu_dev_accept(d->vu);
     if (fd < 0)
         return;
-    if (evloop_add(d->el, fd, EPOLLIN, conn_event, d) < 0) {
+    if (evloop_add(d->el, fd, EPOLLIN, conn_event, d) < 0 ||
+        evloop_add(d->el, vu_dev_timer_fd(d->vu), EPOLLIN, timer_event, d) < 0) {
         log_err("%s: cannot watch the connection", d->id);
-        vu_dev_disconnect(d->vu);
+        conn_drop(d);
     }
 }
 
@@ -217,6 +233,8 @@ static void device_free(struct device *d)
     if (d->vu) {
         if (vu_dev_conn_fd(d->vu) >= 0)
             evloop_del(d->el, vu_dev_conn_fd(d->vu));
+        if (vu_dev_timer_fd(d->vu) >= 0)
+            evloop_del(d->el, vu_dev_timer_fd(d->vu));
         if (vu_dev_listen_fd(d->vu) >= 0)
             evloop_del(d->el, vu_dev_listen_fd(d->vu));
     }

@@ -8,12 +8,19 @@
  * for memory, eventfds for rings), so memory tables, rings and inflight
  * regions really get mapped; every SET_VRING_KICK is followed by a kick, so
  * rings laid out in the fuzzed guest memory are walked by the worker.
+ * Hostile extras (issue 17): bits 8-9 of a KICK/CALL/ERR header's flags pick
+ * the fd kind (eventfd, /dev/null, a memfd, a pipe whose writer closed),
+ * which must be refused unless it is an eventfd; a header with request
+ * FUZZ_SHRINK (not sent) shrinks guest memory to header.size bytes just
+ * before the message that follows it is handled, under rings that may be
+ * running (SIGBUS must only break the device).
  * Invariants checked per input: the process survives, and no fd leaks. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +30,7 @@
 #include "vhost/blk.h"
 
 #define MEM_SIZE (256 * 1024)
+#define FUZZ_SHRINK 0xfffffff0u
 
 static struct uloop *worker;
 static int memfd = -1;
@@ -108,6 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 2 || size > 8192)
         return 0;
+    /* A previous input may have shrunk it. */
+    if (ftruncate(memfd, MEM_SIZE) < 0)
+        abort();
     before = ff_count_fds();
     memcpy(&n, data, 2);
     off = 2;
@@ -123,6 +134,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     vu_dev_attach(vblk_vu_dev(b), sv[0]);
     kick = eventfd(0, EFD_CLOEXEC);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC), pipefd[2];
+    if (devnull < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
+        abort();
+    close(pipefd[1]);
+    unsigned sent = 0, shrink_at = ~0u;
+    uint32_t shrink_to = 0;
 
     /* Queue every message, then end the stream so the backend never waits
      * for bytes that will not come. */
@@ -133,13 +150,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t plen;
 
         memcpy(&h, data + off, sizeof(h));
+        if (h.request == FUZZ_SHRINK) {
+            if (shrink_at == ~0u) {
+                shrink_at = sent;
+                shrink_to = h.size % MEM_SIZE & ~4095u;
+            }
+            off += sizeof(h);
+            continue;
+        }
         plen = size - off - sizeof(h);
         if (plen > h.size)
             plen = h.size;
         nf = fds_for(h.request, data + off + sizeof(h), plen);
-        for (unsigned i = 0; i < nf; i++)
-            fds[i] = (h.request == VU_SET_VRING_KICK || h.request == VU_SET_VRING_CALL ||
-                      h.request == VU_SET_VRING_ERR) ? kick : memfd;
+        for (unsigned i = 0; i < nf; i++) {
+            bool ring_fd = h.request == VU_SET_VRING_KICK || h.request == VU_SET_VRING_CALL ||
+                           h.request == VU_SET_VRING_ERR;
+            const int kinds[4] = { kick, devnull, memfd, pipefd[0] };
+            fds[i] = ring_fd ? kinds[(h.flags >> 8) & 3] : memfd;
+        }
         struct iovec iov = { (void *)(data + off), sizeof(h) + plen };
         char ctl[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -156,12 +184,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sendmsg(sv[1], &mh, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
             break;
         off += sizeof(h) + plen;
+        sent++;
     }
     shutdown(sv[1], SHUT_WR);
     /* Drain replies as we go so the backend never blocks on a full socket. */
     for (int i = 0; i < 4096; i++) {
         char sink[4096];
-        int r = vu_dev_process(vblk_vu_dev(b));
+        int r;
+        /* Every message arrived whole, so call i handles message i. */
+        if ((unsigned)i == shrink_at && ftruncate(memfd, shrink_to) < 0)
+            abort();
+        r = vu_dev_process(vblk_vu_dev(b));
         while (recv(sv[1], sink, sizeof(sink), MSG_DONTWAIT) > 0)
             ;
         uint64_t one = 1;
@@ -173,6 +206,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vblk_destroy(b);
     close(sv[1]);
     close(kick);
+    close(devnull);
+    close(pipefd[0]);
     if (ff_count_fds() != before)
         abort();   /* an fd leaked */
     return 0;

@@ -12,7 +12,11 @@
 #             refresh` makes the guest see the new capacity (CONFIG_CHANGE_MSG)
 #   hostile   a malicious frontend (tests/integration/hostile.c) attacks a
 #             second device of the same sluiced while the guest's device
-#             keeps serving its full read/write check; no fd leaks after
+#             keeps serving its full read/write check, and a third device
+#             and the control socket are served at once during each attack
+#             (memory shrinking under a ring, stalled and dripped messages,
+#             an undrained backend channel, non-eventfd kick/call fds);
+#             sluiced idle afterwards; no fd leaks after
 #   perms     sockets are 0600 and another user cannot connect; with
 #             --group nogroup they are 0660 and a member of that group can;
 #             a frontend that hangs up with messages unread and reconnects
@@ -210,23 +214,33 @@ GUEST
     "$GUESTIO" verify "$IMG" 77 $SIZE $SIZE || fail "data in the grown area is wrong"
     ;;
 hostile)
-    truncate -s $SIZE "$WORK/victim.img"
-    start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test" \
-        --blk "socket=$WORK/victim.sock,path=$WORK/victim.img,queues=2"
+    # Three devices: the guest's, the victim the hostile frontend attacks,
+    # and a bystander it sets up sessions on (verified I/O) during attacks.
+    truncate -s $SIZE "$WORK/victim.img" "$WORK/bystander.img"
+    start_sluiced --control "$WORK/control.sock" \
+        --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test" \
+        --blk "socket=$WORK/victim.sock,path=$WORK/victim.img,queues=2,id=victim" \
+        --blk "socket=$WORK/bystander.sock,path=$WORK/bystander.img,id=bystander"
     fds_before=$(ls /proc/$SLUICED_PID/fd | wc -l)
-    run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) >/dev/null 2>&1 &
+    # guest.rc appears when the guest is done: then the hostile frontend
+    # measures sluiced's idle CPU.
+    ( rc=0; run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) >/dev/null 2>&1 || rc=$?
+      echo $rc >"$WORK/guest.rc" ) &
     RUNNER=$!
     for i in $(seq 300); do grep -q "guest: writing" "$WORK/guest.log" 2>/dev/null && break; sleep 0.1; done
-    "$SLUICE_BUILD/tests/integration/hostile" "$WORK/victim.sock" "$SLUICED_PID" >"$WORK/hostile.log" 2>&1 ||
-        fail "hostile frontend: $(grep FAIL "$WORK/hostile.log")"
+    "$SLUICE_BUILD/tests/integration/hostile" "$WORK/victim.sock" "$SLUICED_PID" \
+        "$WORK/bystander.sock" "$WORK/control.sock" victim "$WORK/victim.img" "$WORK/guest.rc" \
+        >"$WORK/hostile.log" 2>&1 || { sed "s/^/  /" "$WORK/hostile.log"; fail "hostile frontend: $(grep FAIL "$WORK/hostile.log")"; }
     sed "s/^/  /" "$WORK/hostile.log"
     log "$(grep -c '^ok:' "$WORK/hostile.log") attacks answered, sluiced alive"
-    wait $RUNNER || fail "the guest's device failed during the attacks"
+    wait $RUNNER
+    [ "$(cat "$WORK/guest.rc")" = 0 ] || fail "the guest's device failed during the attacks"
     sleep 0.5
     fds_after=$(ls /proc/$SLUICED_PID/fd | wc -l)
     [ "$fds_after" = "$fds_before" ] || fail "sluiced fds: $fds_before before, $fds_after after"
     grep -q "needs reset" "$WORK/sluiced.log" || fail "the broken device was not logged"
-    stop_sluiced "$SOCK" "$WORK/victim.sock"
+    grep -q "guest memory shrank" "$WORK/sluiced.log" || fail "the SIGBUS was not logged"
+    stop_sluiced "$SOCK" "$WORK/victim.sock" "$WORK/bystander.sock" "$WORK/control.sock"
     check_backing "$IMG"
     ;;
 perms)

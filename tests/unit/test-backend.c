@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -854,7 +858,7 @@ static void test_full_session(void **state)
     vu_dev_disconnect(h->dev);
     assert_int_equal(count_mappings("sluice-test-guest"), 1);
     assert_false(mapped("sluice-inflight"));
-    assert_int_equal(count_open_fds(), before - 1);   /* the backend's end is gone */
+    assert_int_equal(count_open_fds(), before - 2);   /* the backend's end and timer are gone */
 }
 
 static void test_mem_table_change_while_running(void **state)
@@ -943,8 +947,9 @@ static void test_disconnect(void **state)
     assert_int_equal(vu_dev_conn_fd(h->dev), -1);
     assert_false(vu_dev_queue(h->dev, 0)->running);
     assert_int_equal(count_mappings("sluice-test-guest"), 1);
-    /* Our end and the backend's end, plus the kick/call/mem fds it held. */
-    assert_int_equal(count_open_fds(), before - 2);
+    /* Our end, the backend's end and its message timer, plus the
+     * kick/call/mem fds it held. */
+    assert_int_equal(count_open_fds(), before - 3);
     /* Idempotent. */
     vu_dev_disconnect(h->dev);
 
@@ -1135,6 +1140,307 @@ static void test_minimal_device(void **state)
     guest_destroy(&h.g);
 }
 
+/* ---- a hostile frontend (issue 17) ------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The frontend shrinks guest memory under a running ring and kicks: the
+ * worker's access faults (SIGBUS); the device breaks, the process lives. */
+static void test_shrink_under_ring(void **state)
+{
+    struct h_dev *h = *state;
+    struct h_req req;
+    int i;
+
+    h_start(h, F(VIRTIO_F_VERSION_1));
+    h_scratch_reset(h);
+    h_blk_post(h, 0, VIRTIO_BLK_T_IN, 0, NULL, 0, 512, false, &req);
+    /* From here the test must not touch guest memory itself either. */
+    assert_int_equal(ftruncate(h->g.fd, 0), 0);
+    h_kick(h);
+    for (i = 0; i < 200 && !vu_dev_broken(h->dev); i++)
+        usleep(10000);
+    assert_true(vu_dev_broken(h->dev));
+    assert_true(h_get_u64(h, VU_GET_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    /* Still serving messages; a reset and a new memory table recover. */
+    assert_int_not_equal(h_get_u64(h, VU_GET_FEATURES), 0);
+    h_reconnect(h);
+    assert_false(vu_dev_broken(h->dev));
+}
+
+/* Six bytes of a header, then silence: vu_dev_process() returns at once;
+ * the rest (with its fd in a later piece) completes the message. */
+static void test_message_in_pieces(void **state)
+{
+    struct h_dev *h = *state;
+    struct {
+        struct vu_hdr hdr;
+        uint64_t u64;
+    } __attribute__((packed)) msg = { { VU_SET_VRING_CALL, VU_VERSION | VU_FLAG_NEED_REPLY, 8 }, 0 };
+    int ev = eventfd(0, EFD_CLOEXEC);
+    struct vu_msg reply;
+    int64_t t0;
+
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    raw_send(h->sock, &msg, 6, NULL, 0);
+    t0 = mono_ms();
+    assert_int_equal(vu_dev_process(h->dev), 0);
+    assert_true(mono_ms() - t0 < 2000);
+    assert_true(h_no_reply(h));
+    raw_send(h->sock, (uint8_t *)&msg + 6, 8, &ev, 1);
+    assert_int_equal(vu_dev_process(h->dev), 0);
+    assert_true(h_no_reply(h));
+    assert_int_equal(vu_dev_queue(h->dev, 0)->call_fd, -1);
+    raw_send(h->sock, (uint8_t *)&msg + 14, sizeof(msg) - 14, NULL, 0);
+    assert_int_equal(vu_dev_process(h->dev), 0);
+    h_recv(h, &reply);
+    assert_int_equal(reply.hdr.request, VU_SET_VRING_CALL);
+    assert_int_equal(reply.p.u64, 0);
+    assert_true(vu_dev_queue(h->dev, 0)->call_fd >= 0);
+    /* Nothing read in between: no call at all returns early or blocks. */
+    t0 = mono_ms();
+    assert_int_equal(vu_dev_process(h->dev), 0);
+    assert_true(mono_ms() - t0 < 2000);
+    close(ev);
+}
+
+/* A message dripped a byte at a time has msg_timeout_ms from its first
+ * byte; a whole message never arms the timer. */
+static void test_message_deadline(void **state)
+{
+    static const struct vu_dev_ops ops = {
+        .features = 1ull << VIRTIO_F_VERSION_1,
+        .queue_init = mini_queue_init,
+    };
+    struct mini mini = { 0 };
+    struct vu_dev_config cfg = {
+        .name = "slow", .num_queues = 1, .ops = &ops, .ctx = &mini,
+        .loops = g_loops, .nloops = 1, .msg_timeout_ms = 1000,
+    };
+    struct vu_hdr hdr = { .request = VU_GET_FEATURES, .flags = VU_VERSION };
+    struct pollfd p = { .events = POLLIN };
+    struct vu_dev *dev;
+    int sv[2], before = count_open_fds();
+    int64_t t0;
+
+    (void)state;
+    assert_int_equal(vu_dev_create(&cfg, &dev), 0);
+    assert_int_equal(vu_dev_timer_fd(dev), -1);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(vu_dev_attach(dev, sv[1]), 0);
+    p.fd = vu_dev_timer_fd(dev);
+    assert_true(p.fd >= 0);
+
+    t0 = mono_ms();
+    for (unsigned i = 0; i < 3; i++) {
+        raw_send(sv[0], (uint8_t *)&hdr + i, 1, NULL, 0);
+        assert_int_equal(vu_dev_process(dev), 0);
+        assert_int_equal(poll(&p, 1, 100), 0);   /* each byte does not restart it */
+    }
+    assert_int_equal(poll(&p, 1, 3000), 1);
+    assert_true(mono_ms() - t0 >= 950 && mono_ms() - t0 < 3000);
+    assert_int_equal(vu_dev_timeout(dev), -ETIMEDOUT);
+    vu_dev_disconnect(dev);
+    assert_int_equal(vu_dev_timer_fd(dev), -1);
+    close(sv[0]);
+
+    /* Whole messages: answered, no timer. */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(vu_dev_attach(dev, sv[1]), 0);
+    p.fd = vu_dev_timer_fd(dev);
+    raw_send(sv[0], &hdr, sizeof(hdr), NULL, 0);
+    assert_int_equal(vu_dev_process(dev), 0);
+    assert_int_equal(poll(&p, 1, 1300), 0);
+    assert_int_equal(vu_dev_timeout(dev), 0);
+    vu_dev_destroy(dev);
+    close(sv[0]);
+    assert_int_equal(count_open_fds(), before);
+}
+
+/* A frontend that never reads its replies is dropped; the backend never
+ * waits for room in the socket. */
+static void test_replies_never_read(void **state)
+{
+    struct h_dev *h = *state;
+    struct vu_hdr hdr = { .request = VU_GET_FEATURES, .flags = VU_VERSION };
+    int r = 0, i;
+
+    for (i = 0; i < 100000 && r == 0; i++) {
+        int64_t t0 = mono_ms();
+        raw_send(h->sock, &hdr, sizeof(hdr), NULL, 0);
+        r = vu_dev_process(h->dev);
+        assert_true(mono_ms() - t0 < 2000);
+    }
+    assert_true(r < 0);
+    h_reconnect(h);
+    assert_int_not_equal(h_get_u64(h, VU_GET_FEATURES), 0);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = "the backend blocked on its backend channel\n";
+    if (write(2, m, sizeof(m) - 1) < 0)
+        _exit(3);
+    _exit(1);
+}
+
+/* SET_BACKEND_REQ_FD with a socket that is full and never drained: a
+ * capacity change neither blocks nor fails; the notification is dropped. */
+static void test_backend_channel_undrained(void **state)
+{
+    struct h_dev *h = *state;
+    uint64_t pf = F(VU_PF_BACKEND_REQ) | F(VU_PF_REPLY_ACK) | F(VU_PF_CONFIG);
+    int sv[2], sndbuf = 4096;
+    char junk[256] = { 0 };
+    int64_t t0;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    while (send(sv[1], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+        ;
+    assert_int_equal(h_ack(h, VU_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0), 0);
+    assert_int_equal(h_ack(h, VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1), 0);
+    close(sv[1]);
+    signal(SIGALRM, on_alarm);
+    alarm(10);
+    t0 = mono_ms();
+    for (unsigned i = 1; i <= 3; i++)
+        assert_int_equal(vblk_set_capacity(h->blk, (2u << 20) * i), 0);
+    alarm(0);
+    assert_true(mono_ms() - t0 < 2000);
+    assert_int_not_equal(h_get_u64(h, VU_GET_FEATURES), 0);
+    close(sv[0]);
+}
+
+/* Kick, call and err fds must be eventfds. */
+static void test_vring_fds_must_be_eventfds(void **state)
+{
+    struct h_dev *h = *state;
+    int pipefd[2], sp[2], bad[5], ev = eventfd(0, EFD_CLOEXEC), before;
+    const uint32_t reqs[] = { VU_SET_VRING_KICK, VU_SET_VRING_CALL, VU_SET_VRING_ERR };
+    uint64_t v = 0;
+
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+    close(pipefd[1]);                     /* a pipe whose writer is gone */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    close(sp[1]);                         /* a socket whose peer is gone */
+    bad[0] = open("/dev/null", O_RDWR | O_CLOEXEC);
+    bad[1] = pipefd[0];
+    bad[2] = sp[0];
+    bad[3] = memfd("sluice-notev", 4096);
+    bad[4] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);   /* anon inode, not eventfd */
+    before = count_open_fds();
+    for (unsigned r = 0; r < 3; r++)
+        for (unsigned i = 0; i < 5; i++) {
+            assert_true(bad[i] >= 0);
+            if (h_ack(h, reqs[r], &v, 8, &bad[i], 1) != EBADF)
+                fail_msg("%s with fd kind %u was not refused", vu_request_name(reqs[r]), i);
+        }
+    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(vu_dev_queue(h->dev, 0)->kick_fd, -1);
+    assert_int_equal(vu_dev_queue(h->dev, 0)->call_fd, -1);
+    assert_int_equal(vu_dev_queue(h->dev, 0)->err_fd, -1);
+    for (unsigned r = 0; r < 3; r++)
+        assert_int_equal(h_ack(h, reqs[r], &v, 8, &ev, 1), 0);
+    for (unsigned i = 0; i < 5; i++)
+        close(bad[i]);
+    close(ev);
+}
+
+/* Smaller deviations, each a decision (README "Guest input is untrusted"). */
+static void test_hostile_deviations(void **state)
+{
+    struct h_dev *h = *state;
+    struct vu_vring_state s;
+    struct vu_single_mem_region r = { 0 };
+    int fd = memfd("sluice-dup", 65536), other = memfd("sluice-dup2", 65536);
+    const uint32_t bad_sizes[] = { 3, 6, 100, 1000, 1023 };
+
+    /* Split ring sizes are powers of two. */
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    for (unsigned i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
+        s = ST(0, bad_sizes[i]);
+        assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), EINVAL);
+    }
+    assert_int_equal(vu_dev_queue(h->dev, 0)->num, 0);
+    s = ST(0, 256);
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), 0);
+
+    /* ADD_MEM_REG of the same addresses over other memory is refused; the
+     * very same region again only counts a reference. */
+    r.region = (struct vu_mem_region_desc){ 0x10000000, 65536, 0x7f0010000000ull, 0 };
+    assert_int_equal(h_ack(h, VU_ADD_MEM_REG, &r, sizeof(r), &fd, 1), 0);
+    assert_int_equal(h_ack(h, VU_ADD_MEM_REG, &r, sizeof(r), &other, 1), EEXIST);
+    assert_false(mapped("sluice-dup2"));
+    assert_int_equal(h_ack(h, VU_ADD_MEM_REG, &r, sizeof(r), &fd, 1), 0);
+    assert_int_equal(count_mappings("sluice-dup"), 1);
+    assert_int_equal(h_ack(h, VU_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
+    assert_int_equal(h_ack(h, VU_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
+    assert_false(mapped("sluice-dup"));
+
+    /* The frontend cannot set NEEDS_RESET: the bit is dropped (a status
+     * read back and written again carries it); bits beyond the byte are
+     * refused. */
+    uint64_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_NEEDS_RESET;
+    assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), 0);
+    assert_int_equal(h_get_u64(h, VU_GET_STATUS), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+    assert_false(vu_dev_broken(h->dev));
+    st = 0x100 | VIRTIO_CONFIG_S_DRIVER;
+    assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), EINVAL);
+    assert_int_equal(h_get_u64(h, VU_GET_STATUS), VIRTIO_CONFIG_S_ACKNOWLEDGE);
+    st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+    assert_int_equal(h_ack(h, VU_SET_STATUS, &st, 8, NULL, 0), 0);
+    assert_int_equal(h_get_u64(h, VU_GET_STATUS), st);
+
+    /* GET_VRING_BASE of a queue that never started: its base, in full. */
+    struct vu_msg m;
+    s = ST(0, 5);
+    assert_int_equal(h_ack(h, VU_SET_VRING_BASE, &s, sizeof(s), NULL, 0), 0);
+    s = ST(0, 0);
+    h_call(h, VU_GET_VRING_BASE, &s, sizeof(s), &m);
+    assert_int_equal(m.hdr.size, sizeof(struct vu_vring_state));
+    assert_int_equal(m.p.state.index, 0);
+    assert_int_equal(m.p.state.num, 5);
+    /* GET_CONFIG past the config space: the protocol's error, a reply
+     * without payload; inside it but past the device's fields: zeroes. */
+    struct vu_config c = { .offset = VU_MAX_CONFIG_SIZE - 8, .size = 16 };
+    h_call(h, VU_GET_CONFIG, &c, VU_CONFIG_HDR_SIZE + 16, &m);
+    assert_int_equal(m.hdr.size, 0);
+    c.offset = 200;
+    h_call(h, VU_GET_CONFIG, &c, VU_CONFIG_HDR_SIZE + 16, &m);
+    assert_int_equal(m.hdr.size, VU_CONFIG_HDR_SIZE + 16);
+    for (unsigned i = 0; i < 16; i++)
+        assert_int_equal(m.p.config.region[i], 0);
+    close(fd);
+    close(other);
+}
+
+/* REM_MEM_REG of the region holding a running ring is refused; once the
+ * ring is stopped it goes. */
+static void test_rem_mem_reg_under_running_ring(void **state)
+{
+    struct h_dev *h = *state;
+    struct vu_single_mem_region r = { 0 };
+    struct vu_vring_state s = ST(0, 0);
+    struct vu_msg m;
+    uint8_t buf[512];
+
+    h_start(h, F(VIRTIO_F_VERSION_1));
+    r.region = guest_region(&h->g, 0, H_GUEST_SIZE / 2);
+    assert_int_equal(h_ack(h, VU_REM_MEM_REG, &r, sizeof(r), NULL, 0), EBUSY);
+    assert_true(vu_dev_queue(h->dev, 0)->running);
+    assert_int_equal(h_blk(h, VIRTIO_BLK_T_IN, 0, NULL, 0, buf, sizeof(buf), NULL), VIRTIO_BLK_S_OK);
+    h_call(h, VU_GET_VRING_BASE, &s, sizeof(s), &m);
+    assert_int_equal(h_ack(h, VU_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
+}
+
 static void test_listen_accept(void **state)
 {
     static const struct vu_dev_ops ops = {
@@ -1240,6 +1546,14 @@ int main(void)
         T(test_backend_channel_config_change),
         cmocka_unit_test(test_minimal_device),
         cmocka_unit_test(test_listen_accept),
+        T(test_shrink_under_ring),
+        T(test_message_in_pieces),
+        cmocka_unit_test(test_message_deadline),
+        T(test_replies_never_read),
+        T(test_backend_channel_undrained),
+        T(test_vring_fds_must_be_eventfds),
+        T(test_hostile_deviations),
+        T(test_rem_mem_reg_under_running_ring),
     };
     log_init("test-backend", false, getenv("SLUICE_TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for vhost/mem.c: the guest memory map, on real memfds. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -333,6 +336,90 @@ static void test_unmapped_after_clear(void **state)
     guest_destroy(&g2);
 }
 
+/* The frontend shrinks the file under a mapped region: touching it would
+ * raise SIGBUS. The guard turns the region into zero pages, sets the
+ * owner's broken flag, and the process goes on. */
+static void test_shrink_under_region(void **state)
+{
+    struct fx *f = *state;
+    struct vu_mem_region_desc d = desc(GPA0, GSIZE, UVA0, 0);
+    static volatile bool broken;
+    volatile uint8_t *p;
+    uint8_t before;
+    int maps0 = count_mappings("test-mem");
+
+    broken = false;
+    f->m.owner = "test-mem";
+    f->m.broken = &broken;
+    assert_int_equal(vu_mem_add(&f->m, &d, f->g.fd), 0);
+    assert_false(f->m.r[0].sealed);          /* a plain memfd cannot be sealed */
+    p = vu_mem_gpa_range(&f->m, GPA0 + GSIZE - PAGE, PAGE);
+    assert_non_null(p);
+    before = p[0];
+    assert_int_equal(before, pattern_byte(7, GSIZE - PAGE));
+    assert_false(vu_mem_guard_faulted(f->m.r[0].guard));
+
+    assert_int_equal(ftruncate(f->g.fd, PAGE), 0);
+    assert_int_equal(p[1], 0);               /* past the new end: zero, no SIGBUS */
+    p[2] = 0x5a;                             /* writes land in private memory */
+    assert_int_equal(p[2], 0x5a);
+    assert_true(broken);
+    assert_true(vu_mem_guard_faulted(f->m.r[0].guard));
+    /* The whole region was replaced, also the part the file still has. */
+    assert_int_equal(((volatile uint8_t *)vu_mem_gpa_range(&f->m, GPA0, 1))[0], 0);
+    /* Clearing unmaps the replacement like the original. */
+    munmap(f->g.base, f->g.size);            /* the test's own: untouched since */
+    f->g.base = NULL;
+    vu_mem_clear(&f->m);
+    assert_int_equal(count_mappings("test-mem"), maps0 - 1);
+    assert_ptr_equal(f->m.broken, &broken);   /* the owner's settings stay */
+}
+
+/* A memfd sealed against shrinking is recorded as such (and cannot shrink). */
+static void test_sealed_region(void **state)
+{
+    struct fx *f = *state;
+    int fd = memfd_create("test-mem-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    struct vu_mem_region_desc d = desc(GPA0, 4 * PAGE, UVA0, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 4 * PAGE), 0);
+    assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    assert_int_equal(vu_mem_add(&f->m, &d, fd), 0);
+    assert_true(f->m.r[0].sealed);
+    assert_int_not_equal(ftruncate(fd, PAGE), 0);
+    close(fd);
+}
+
+/* A SIGBUS outside guest memory still ends the process as before. */
+static void test_foreign_sigbus_not_swallowed(void **state)
+{
+    struct fx *f = *state;
+    struct vu_mem_region_desc d = desc(GPA0, PAGE, UVA0, 0);
+    int status;
+    pid_t pid;
+
+    assert_int_equal(vu_mem_add(&f->m, &d, f->g.fd), 0);   /* guard installed */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = memfd_create("test-mem-foreign", 0);
+        volatile uint8_t *q;
+        signal(SIGBUS, SIG_DFL);   /* cmocka's handler would report, not die */
+        assert_int_equal(vu_mem_add(&f->m, &(struct vu_mem_region_desc){ GPA0 + PAGE, PAGE, UVA0 + PAGE, PAGE }, f->g.fd), 0);
+        if (fd < 0 || ftruncate(fd, PAGE) < 0)
+            _exit(2);
+        q = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+        if (q == MAP_FAILED || ftruncate(fd, 0) < 0)
+            _exit(2);
+        (void)q[0];
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGBUS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +430,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gpa_across_regions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmapped_after_clear, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shrink_under_region, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_region, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_sigbus_not_swallowed, setup, teardown),
     };
     log_init("test-mem", false, getenv("SLUICE_TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
     return cmocka_run_group_tests(tests, NULL, NULL);

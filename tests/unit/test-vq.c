@@ -237,6 +237,26 @@ static void simple_chain(struct fx *f, uint16_t head)
 
 /* ---- start / stop ----------------------------------------------------- */
 
+/* A kick fd that reads 0 (EOF: /dev/null, a pipe whose writer is gone) or
+ * fails breaks the queue once instead of being re-armed in a loop. */
+static void test_kick_eof_breaks_queue(void **state)
+{
+    struct fx *f = *state;
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    assert_true(devnull >= 0);
+    f->vq.kick_fd = devnull;
+    start(f);
+    usleep(200000);
+    loop_sync(f->vq.loop);
+    assert_true(f->vq.broken);
+    assert_int_equal(f->broken_cbs, 1);
+    assert_true(f->vq.stats.kicks < 2);
+    assert_false(f->vq.kick_armed);
+    vq_stop(&f->vq);
+    close(devnull);
+}
+
 static void test_start_validation(void **state)
 {
     struct fx *f = *state;
@@ -1434,6 +1454,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_start_validation),
+        T(test_kick_eof_breaks_queue),
         T(test_stop_reports_base_and_restarts),
         T(test_stop_waits_for_inflight),
         T(test_chain_normal),

@@ -5,8 +5,12 @@
  * virtio-net) plugs in through struct vu_dev_ops.
  *
  * Event loop: the program owns it. It watches vu_dev_listen_fd() and calls
- * vu_dev_accept(), then watches vu_dev_conn_fd() and calls vu_dev_process();
- * when that fails it calls vu_dev_disconnect() and the device listens again. */
+ * vu_dev_accept(), then watches vu_dev_conn_fd() and calls vu_dev_process(),
+ * and vu_dev_timer_fd() and calls vu_dev_timeout(); when either fails it
+ * calls vu_dev_disconnect() and the device listens again. Nothing here ever
+ * waits on the frontend: messages are read in pieces as they arrive, replies
+ * and backend-channel messages are sent without waiting, so one stalled
+ * frontend never delays another device on the same loop. */
 #ifndef SLUICE_VHOST_BACKEND_H
 #define SLUICE_VHOST_BACKEND_H
 
@@ -51,9 +55,12 @@ struct vu_dev_config {
     struct uloop **loops;        /* worker loops; borrowed */
     unsigned nloops;
     unsigned first_loop;         /* queue i runs on loops[(first_loop+i)%nloops] */
+    unsigned msg_timeout_ms;     /* a message must arrive whole within this
+                                  * time of its first byte; 0: VU_MSG_TIMEOUT_MS */
 };
 
 #define VU_MAX_QUEUES 64
+#define VU_MSG_TIMEOUT_MS 5000
 
 /* Returns 0, -EINVAL (bad config) or -ENOMEM. */
 int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out);
@@ -69,15 +76,24 @@ int vu_dev_listen_fd(const struct vu_dev *dev);
  * already attached (the new connection is refused and closed), or -errno. */
 int vu_dev_accept(struct vu_dev *dev);
 /* Use an already-connected socket (e.g. one end of a socketpair). Takes the
- * fd. Returns 0 or -EBUSY. */
+ * fd on success (and makes it non-blocking). Returns 0, -EBUSY or -errno
+ * (no timer fd); on failure the caller still owns @fd. */
 int vu_dev_attach(struct vu_dev *dev, int fd);
 /* The connection fd, or -1. */
 int vu_dev_conn_fd(const struct vu_dev *dev);
+/* The connection's message timer (a timerfd, readable when a message has
+ * been arriving for longer than msg_timeout_ms), or -1. */
+int vu_dev_timer_fd(const struct vu_dev *dev);
 
-/* Read and handle one message. Returns 0, or -errno when the connection
- * must be dropped (EOF, protocol violation, I/O error). Errors that only
- * concern one message are answered (REPLY_ACK) and logged, and return 0. */
+/* Read what has arrived and handle the message once it is whole (one per
+ * call). Never waits. Returns 0 (handled, or more bytes to come), or -errno
+ * when the connection must be dropped (EOF, protocol violation, I/O error, a
+ * frontend that does not read its replies). Errors that only concern one
+ * message are answered (REPLY_ACK) and logged, and return 0. */
 int vu_dev_process(struct vu_dev *dev);
+/* The timer fd became readable: returns -ETIMEDOUT (logged) when a message
+ * is overdue and the connection must be dropped, else 0. */
+int vu_dev_timeout(struct vu_dev *dev);
 
 /* Stop every queue (waiting for in-flight requests), unmap guest memory,
  * close the connection and forget negotiated state. NULL-safe. */
@@ -88,7 +104,10 @@ bool vu_dev_broken(const struct vu_dev *dev);
 const char *vu_dev_name(const struct vu_dev *dev);
 
 /* Ask the frontend to re-read the config space (CONFIG_CHANGE_MSG on the
- * backend request channel). Returns 0, -ENOTCONN (no channel) or -errno. */
+ * backend request channel), without waiting: a frontend whose channel is
+ * full loses the notification (logged); one whose channel broke (partial
+ * send, peer gone) loses the channel (logged, closed). Returns 0, -ENOTCONN
+ * (no channel) or -errno. */
 int vu_dev_config_changed(struct vu_dev *dev);
 
 /* Queue access for statistics (control thread). */
