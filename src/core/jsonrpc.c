@@ -193,30 +193,37 @@ static void conn_event(void *arg, uint32_t events)
     }
 }
 
+int jrpc_server_adopt(struct jrpc_server *s, int fd)
+{
+    struct jrpc_conn *c = calloc(1, sizeof(*c));
+    int r;
+
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->s = s;
+    c->fd = fd;
+    r = evloop_add(s->el, fd, EPOLLIN, conn_event, c);
+    if (r < 0) {
+        close(fd);
+        free(c);
+        return r;
+    }
+    c->next = s->conns;
+    s->conns = c;
+    return 0;
+}
+
 static void listen_event(void *arg, uint32_t events)
 {
     struct jrpc_server *s = arg;
-    struct jrpc_conn *c;
     int fd;
     (void)events;
 
     fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0)
-        return;
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        close(fd);
-        return;
-    }
-    c->s = s;
-    c->fd = fd;
-    if (evloop_add(s->el, fd, EPOLLIN, conn_event, c) < 0) {
-        close(fd);
-        free(c);
-        return;
-    }
-    c->next = s->conns;
-    s->conns = c;
+    if (fd >= 0)
+        jrpc_server_adopt(s, fd);
 }
 
 int jrpc_server_create(struct evloop *el, const char *path, struct jrpc_server **out)
@@ -227,6 +234,15 @@ int jrpc_server_create(struct evloop *el, const char *path, struct jrpc_server *
     mode_t old;
     int r;
 
+    if (!path) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return -ENOMEM;
+        s->el = el;
+        s->fd = -1;
+        *out = s;
+        return 0;
+    }
     r = unix_addr(path, &sa);
     if (r < 0)
         return r;
@@ -278,9 +294,11 @@ void jrpc_server_destroy(struct jrpc_server *s)
         return;
     while (s->conns)
         conn_close(s->conns);
-    evloop_del(s->el, s->fd);
-    close(s->fd);
-    unlink(s->path);
+    if (s->fd >= 0) {
+        evloop_del(s->el, s->fd);
+        close(s->fd);
+        unlink(s->path);
+    }
     while (s->methods) {
         struct jrpc_method *m = s->methods;
         s->methods = m->next;

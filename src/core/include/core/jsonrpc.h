@@ -26,8 +26,12 @@ typedef int (*jrpc_method_cb)(void *ctx, struct json_object *params,
 struct jrpc_server;
 
 /* Listen on @path (mode 0600, stale socket replaced) and serve on @el.
- * Returns 0 or -errno. */
+ * @path NULL: no listening socket, connections come from
+ * jrpc_server_adopt(). Returns 0 or -errno. */
 int jrpc_server_create(struct evloop *el, const char *path, struct jrpc_server **out);
+/* Serve the connected stream socket @fd (non-blocking; the server takes it,
+ * and closes it on failure). Returns 0 or -errno. */
+int jrpc_server_adopt(struct jrpc_server *s, int fd);
 /* Closes connections, removes the socket file. NULL-safe. */
 void jrpc_server_destroy(struct jrpc_server *s);
 /* Register @name; returns 0, -EEXIST or -ENOMEM. */
