@@ -23,6 +23,13 @@
 typedef int (*jrpc_method_cb)(void *ctx, struct json_object *params,
                               struct json_object **result, char **errmsg);
 
+/* Server limits, per connection: a request line (without its newline); the
+ * replies written but not yet read by the client (past it the client gets an
+ * error and the connection closes); connections served at once. */
+#define JRPC_MAX_LINE    (1u << 20)
+#define JRPC_MAX_PENDING (4u << 20)
+#define JRPC_MAX_CONNS   32
+
 struct jrpc_server;
 
 /* Listen on @path (mode 0600, stale socket replaced) and serve on @el.
