@@ -229,7 +229,7 @@ static int queue_reply(struct jrpc_conn *c, struct json_object *resp)
     n = strlen(text);
     if (c->out_off && c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    if (c->out_cap - c->out_len < n + 1) {
+    if (c->out_off && c->out_cap - c->out_len < n + 1) {
         /* Compact first; grow only for what is really pending. */
         memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
         c->out_len -= c->out_off;
@@ -302,6 +302,12 @@ static void conn_process(struct jrpc_conn *c)
             len--;
         if (len == 0)
             continue;
+        /* Big replies to a client that reads as it writes: send first. */
+        if (c->out_len - c->out_off > JRPC_MAX_PENDING && conn_flush(c) < 0) {
+            c->out_off = c->out_len = c->in_len = 0;    /* gone: close */
+            c->closing = true;
+            return;
+        }
         if (c->out_len - c->out_off > JRPC_MAX_PENDING) {
             char msg[160];
             snprintf(msg, sizeof(msg), "more than %u bytes of replies unread: read them before "

@@ -52,6 +52,7 @@ ROWS=$(cat <<EOF
 2|give one of|sluiced --blk socket=s.sock,path=img,null=1G
 2|serial is at most 20|sluiced --blk socket=s.sock,null=1G,serial=123456789012345678901
 2|serial is at most 20|sluiced --blk socket=s.sock,path=img,serial=123456789012345678901
+2|serial is at most 20|sluiced --blk socket=s.sock,volume=tp/v,serial=123456789012345678901
 2|id must be|sluiced --blk socket=s.sock,null=1G,id=a/b
 2|the socket of two devices|sluiced --blk socket=s.sock,null=1G --blk socket=s.sock,path=img
 2|the id of two devices|sluiced --blk socket=s.sock,null=1G,id=d --blk socket=t.sock,null=1G,id=d
