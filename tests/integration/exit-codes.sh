@@ -86,9 +86,9 @@ ROWS=$(cat <<EOF
 2|--seccomp|sluice-vmm --kernel $K --seccomp maybe
 1|No such file or directory|sluice-vmm --kernel $WORK/missing-bzImage
 2|unknown command|sluice frobnicate
-2|bridge|sluice net bridge create a/b  # cli
-2|$LONG|sluice net bridge create $LONG  # cli
-2|$LONG|sluice net tap create $LONG  # cli
+2|invalid name|sluice net bridge create a/b
+2|$LONG|sluice net bridge create $LONG
+2|$LONG|sluice net tap create $LONG
 2|$LONG|sluice net hostonly create $LONG --addr 10.213.0.1/24
 2|--path|sluice pool create p9 --type dir --path  # cli
 2|--size|sluice vol create local/x --size  # cli
