@@ -149,6 +149,15 @@ ROWS=$(cat <<EOF
 1|$A_BLK: in use by a running process|sluiced --blk socket=s.sock,null=1G --blk socket=$A_BLK,null=1G
 EOF
 )
+# sluice-vmm's console socket follows the same rule; it is made after the
+# kernel is read and KVM is set up, so these rows need both.
+BZ=$("$GUEST" path bzimage 2>/dev/null || true)
+if [ -c /dev/kvm ] && [ -f "$BZ" ]; then
+    ROWS+=$'\n'"1|console socket $A_CTL: in use by a running process|sluice-vmm --kernel $BZ --console socket=$A_CTL"
+    ROWS+=$'\n'"1|console socket $WORK/regular: exists and is not a socket|sluice-vmm --kernel $BZ --console socket=$WORK/regular"
+else
+    log "no /dev/kvm or guest kernel: sluice-vmm console rows not run"
+fi
 while IFS='|' read -r want text cmd; do
     run_row "$want" "$text" "$cmd" ""
     for f in s.sock t.sock c.sock; do
