@@ -247,11 +247,7 @@ void vu_dev_destroy(struct vu_dev *dev)
     if (!dev)
         return;
     vu_dev_disconnect(dev);
-    if (dev->listen_fd >= 0) {
-        close_fd(&dev->listen_fd);
-        if (dev->socket_path)
-            unlink(dev->socket_path);
-    }
+    usock_close(dev->socket_path, &dev->listen_fd);
     free(dev->name);
     free(dev->socket_path);
     free(dev);

@@ -462,11 +462,9 @@ void jrpc_server_destroy(struct jrpc_server *s)
         return;
     while (s->conns)
         conn_close(s->conns);
-    if (s->fd >= 0) {
+    if (s->fd >= 0)
         evloop_del(s->el, s->fd);
-        close(s->fd);
-        unlink(s->path);
-    }
+    usock_close(s->path, &s->fd);
     while (s->methods) {
         struct jrpc_method *m = s->methods;
         s->methods = m->next;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -137,6 +138,36 @@ out_close:
 out:
     close_fd(&lock);
     return r;
+}
+
+/* Is the socket file @path ours (or nobody's)? */
+static bool unlink_ok(const char *path)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    struct stat st;
+    int fd, r;
+    bool ours;
+
+    if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    r = usock_connect(path, SOCK_NONBLOCK, &fd);
+    if (r == -ECONNREFUSED)
+        return true;            /* stale */
+    if (r < 0)
+        return false;           /* cannot tell: leave it */
+    ours = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid == getpid();
+    close(fd);
+    return ours;
+}
+
+void usock_close(const char *path, int *fd)
+{
+    if (*fd < 0)
+        return;
+    if (path && unlink_ok(path))
+        unlink(path);
+    close_fd(fd);
 }
 
 int usock_share(const char *path, int gid)

@@ -204,7 +204,22 @@ SLUICE_CONTROL=$A_CTL "$SLUICE" dev add blk "socket=$WORK/stale.sock,null=1G,id=
     fail "a stale socket file was not replaced"
 grep -q "stale: serving null on $WORK/stale.sock" "$WORK/sluiced.log" || fail "no serving line for the stale socket"
 SLUICE_CONTROL=$A_CTL "$SLUICE" dev remove stale
-stop_sluiced "$A_CTL" "$A_BLK"
+
+# A socket file removed by hand and taken by a second sluiced stays the
+# second one's when the first one stops.
+rm "$A_CTL"
+"$SLUICED" --control "$A_CTL" >"$WORK/b.log" 2>&1 &
+B_PID=$!
+CLEANUP_CMDS+=("kill -KILL $B_PID 2>/dev/null")
+for i in $(seq 100); do grep -q "ready:" "$WORK/b.log" && break; sleep 0.05; done
+grep -q "ready:" "$WORK/b.log" || fail "the second sluiced did not start: $(cat "$WORK/b.log")"
+stop_sluiced "$A_BLK"
+[ -S "$A_CTL" ] || fail "the first sluiced removed the second one's control socket on its way out"
+[ "$(SLUICE_CONTROL=$A_CTL "$SLUICE" dev list --json | tr -d ' \n')" = "[]" ] ||
+    fail "the second sluiced does not answer on its control socket"
+kill -TERM "$B_PID"
+wait "$B_PID" || fail "the second sluiced exited with $? on SIGTERM"
+[ ! -e "$A_CTL" ] || fail "the second sluiced left its control socket behind"
 
 log "$n rows: $((n - failed - xfail)) pass, $xfail XFAIL (cli), $failed FAIL"
 [ $failed = 0 ] || exit 1

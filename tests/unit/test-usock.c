@@ -2,6 +2,7 @@
 /* Unit tests for src/core/usock.c: who may bind a unix socket path. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -191,6 +193,55 @@ static void test_share(void **state)
     close(fd);
 }
 
+/* Closing removes our own socket file, but not one another process made
+ * after ours was removed by hand. */
+static void test_close(void **state)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    struct stat st;
+    int fd, fd2, c, pfd[2];
+    pid_t child;
+    char b;
+
+    (void)state;
+    assert_int_equal(usock_listen(path, 4, 0, &fd), 0);
+    usock_close(path, &fd);
+    assert_int_equal(fd, -1);
+    assert_int_equal(lstat(path, &st), -1);
+    usock_close(path, &fd);                     /* closed: a no-op */
+
+    assert_int_equal(usock_listen(path, 4, 0, &fd), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(pipe(pfd), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        if (usock_listen(path, 4, 0, &fd2) < 0)
+            _exit(1);
+        (void)!write(pfd[1], "r", 1);
+        pause();
+        _exit(0);
+    }
+    assert_int_equal(read(pfd[0], &b, 1), 1);
+    usock_close(path, &fd);
+    assert_int_equal(fd, -1);
+    assert_int_equal(lstat(path, &st), 0);      /* the other one's */
+    assert_int_equal(usock_connect(path, 0, &c), 0);
+    assert_int_equal(getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len), 0);
+    assert_int_equal(cred.pid, child);
+    close(c);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    /* Its owner is gone: stale, and anybody's to remove. */
+    fd = -1;
+    assert_int_equal(usock_listen(path, 4, 0, &fd), 0);
+    usock_close(path, &fd);
+    assert_int_equal(lstat(path, &st), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_a_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_share, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

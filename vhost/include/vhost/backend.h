@@ -64,7 +64,8 @@ struct vu_dev_config {
 
 /* Returns 0, -EINVAL (bad config) or -ENOMEM. */
 int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out);
-/* Disconnects, removes the socket file, frees. NULL-safe. */
+/* Disconnects, removes the socket file (unless another process listens
+ * there now: usock_close()), frees. NULL-safe. */
 void vu_dev_destroy(struct vu_dev *dev);
 
 /* Create the listening socket (mode 0600; a stale socket file is replaced)

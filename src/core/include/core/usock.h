@@ -35,6 +35,13 @@ int usock_check(const char *path);
  * take the path. Returns 0 or -errno. */
 int usock_listen(const char *path, int backlog, int flags, int *out);
 
+/* Close the listening socket *@fd that usock_listen() made on @path (then
+ * *@fd is -1) and remove the file, unless it is no longer ours: a process
+ * that found the path gone and listens there now keeps it (told by the
+ * credentials its listener answers with, SO_PEERCRED). NULL @path: close
+ * only. */
+void usock_close(const char *path, int *fd);
+
 /* Give the socket file @path to group @gid with mode 0660; no-op when @gid
  * is negative. Returns 0 or -errno. */
 int usock_share(const char *path, int gid);
