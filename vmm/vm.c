@@ -906,11 +906,8 @@ void kvm_vm_destroy(struct kvm_vm *vm)
         kvm_pci_fini(&vm->pci);
     kvm_serial_destroy(vm->serial);
     close_fd(&vm->con_client);
-    close_fd(&vm->con_listen);
-    if (vm->con_path) {
-        unlink(vm->con_path);
-        free(vm->con_path);
-    }
+    usock_close(vm->con_path, &vm->con_listen);
+    free(vm->con_path);
     if (vm->mem.hva)
         munmap(vm->mem.hva, vm->mem.size);
     close_fd(&vm->memfd);
