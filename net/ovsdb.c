@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/usock.h"
 #include "core/util.h"
 #include "net/ovsdb.h"
 
@@ -310,7 +311,7 @@ void ovs_client_set_error(struct ovs_client *c, const char *fmt, ...)
 
 int ovs_client_create(const char *db, struct ovs_client **out)
 {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    struct sockaddr_un sun;
     struct ovs_client *c;
     int rc;
 
@@ -322,16 +323,11 @@ int ovs_client_create(const char *db, struct ovs_client **out)
     if (!c)
         return -ENOMEM;
     c->next_id = 1;
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        rc = neg_errno();
-        goto err;
-    }
+    c->fd = -1;
     /* A unix stream connect completes or fails at once (EAGAIN: backlog full). */
-    if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        rc = neg_errno();
+    rc = usock_connect(sun.sun_path, SOCK_NONBLOCK, &c->fd);
+    if (rc < 0)
         goto err;
-    }
     c->tok = json_tokener_new_ex(64);
     if (!c->tok) {
         rc = -ENOMEM;

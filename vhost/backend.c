@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/backend.h"
 #include "core/log.h"
+#include "core/usock.h"
 #include "core/util.h"
 
 #include <fcntl.h>
@@ -246,11 +247,7 @@ void vu_dev_destroy(struct vu_dev *dev)
     if (!dev)
         return;
     vu_dev_disconnect(dev);
-    if (dev->listen_fd >= 0) {
-        close_fd(&dev->listen_fd);
-        if (dev->socket_path)
-            unlink(dev->socket_path);
-    }
+    usock_close(dev->socket_path, &dev->listen_fd);
     free(dev->name);
     free(dev->socket_path);
     free(dev);
@@ -258,32 +255,9 @@ void vu_dev_destroy(struct vu_dev *dev)
 
 int vu_dev_listen(struct vu_dev *dev)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct stat st;
-    mode_t old_mask;
-    int fd, r;
-
-    if (!dev->socket_path || strlen(dev->socket_path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    strcpy(sa.sun_path, dev->socket_path);
-    if (lstat(dev->socket_path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return -EADDRINUSE;
-        unlink(dev->socket_path);
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return neg_errno();
-    old_mask = umask(0177);
-    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old_mask);
-    if (r < 0 || listen(fd, 4) < 0) {
-        r = neg_errno();
-        close(fd);
-        return r;
-    }
-    dev->listen_fd = fd;
-    return 0;
+    if (!dev->socket_path)
+        return -EINVAL;
+    return usock_listen(dev->socket_path, 4, 0, &dev->listen_fd);
 }
 
 int vu_dev_listen_fd(const struct vu_dev *dev)

@@ -3,6 +3,7 @@
 #include "vhost/frontend.h"
 #include "vhost/msg.h"
 #include "core/log.h"
+#include "core/usock.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -167,26 +168,6 @@ static int handshake(struct vuf *f)
     return 0;
 }
 
-static int dial(const char *path, int *out)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd, r;
-
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -ENAMETOOLONG;
-    strcpy(sa.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return neg_errno();
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        r = neg_errno();
-        close(fd);
-        return r;
-    }
-    *out = fd;
-    return 0;
-}
-
 static int create(int fd, const char *path, int timeout_ms, struct vuf **out)
 {
     struct vuf *f = calloc(1, sizeof(*f));
@@ -218,7 +199,7 @@ int vuf_connect(const char *path, int timeout_ms, struct vuf **out)
 
     if (!path || !out)
         return -EINVAL;
-    r = dial(path, &fd);
+    r = usock_connect(path, 0, &fd);
     if (r < 0)
         return r;
     return create(fd, path, timeout_ms, out);
@@ -494,7 +475,7 @@ int vuf_reconnect(struct vuf *f)
     if (!f->path)
         return -ENOTSUP;
     close_fd(&f->fd);
-    r = dial(f->path, &fd);
+    r = usock_connect(f->path, 0, &fd);
     if (r < 0)
         return r;
     f->fd = fd;

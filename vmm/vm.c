@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/usock.h"
 #include "core/util.h"
 #include "vhost/frontend.h"
 #include "vmm/acpi.h"
@@ -558,18 +559,12 @@ static int setup_console(struct kvm_vm *vm, const struct kvm_vm_config *cfg, cha
         vm->con_out = cfg->console_out;
         break;
     case KVM_CONSOLE_SOCKET: {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (!cfg->console_path || strlen(cfg->console_path) >= sizeof(sa.sun_path)) {
-            errf(err, el, "console socket path missing or too long");
-            return -EINVAL;
-        }
-        strcpy(sa.sun_path, cfg->console_path);
-        unlink(cfg->console_path);
-        vm->con_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (vm->con_listen < 0 || bind(vm->con_listen, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            listen(vm->con_listen, 1) < 0) {
-            int r = -errno;
-            errf(err, el, "console socket %s: %s", cfg->console_path, strerror(-r));
+        /* A socket another process listens on is left alone; a stale one
+         * is replaced. */
+        int r = usock_listen(cfg->console_path, 1, SOCK_NONBLOCK, &vm->con_listen);
+        if (r < 0) {
+            errf(err, el, "console socket %s: %s", cfg->console_path ? cfg->console_path : "",
+                 usock_strerror(r));
             return r;
         }
         vm->con_path = strdup(cfg->console_path);
@@ -911,11 +906,8 @@ void kvm_vm_destroy(struct kvm_vm *vm)
         kvm_pci_fini(&vm->pci);
     kvm_serial_destroy(vm->serial);
     close_fd(&vm->con_client);
-    close_fd(&vm->con_listen);
-    if (vm->con_path) {
-        unlink(vm->con_path);
-        free(vm->con_path);
-    }
+    usock_close(vm->con_path, &vm->con_listen);
+    free(vm->con_path);
     if (vm->mem.hva)
         munmap(vm->mem.hva, vm->mem.size);
     close_fd(&vm->memfd);

@@ -80,6 +80,17 @@ int evloop_add(struct evloop *el, int fd, uint32_t events, evloop_cb cb, void *a
     return 0;
 }
 
+int evloop_mod(struct evloop *el, int fd, uint32_t events)
+{
+    for (struct evloop_reg *r = el->regs; r; r = r->next) {
+        if (r->fd != fd)
+            continue;
+        struct epoll_event ev = { .events = events, .data.ptr = r };
+        return epoll_ctl(el->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? neg_errno() : 0;
+    }
+    return -ENOENT;
+}
+
 int evloop_del(struct evloop *el, int fd)
 {
     struct evloop_reg **pp;

@@ -32,7 +32,8 @@ static void usage(FILE *f)
 "                         logged and fails with EPERM), kill (logged, then exit), off\n"
 "  --verbose              log more\n"
 "  --help, --version\n"
-"Exit status: 0 when the guest powers off (or reboots), 1 on failure, 2 on usage errors.\n");
+"Exit status: 0 when the guest powers off (or reboots), 1 on failure (a file\n"
+"or backend socket that cannot be used included), 2 on usage errors.\n");
 }
 
 static int parse_mac(const char *s, uint8_t mac[6])
@@ -95,7 +96,7 @@ int main(int argc, char **argv)
             unsigned long n = strtoul(optarg, &end, 10);
             if (*end || n == 0 || n > KVM_VM_MAX_CPUS) {
                 fprintf(stderr, "sluice-vmm: --cpus: must be 1..%u\n", KVM_VM_MAX_CPUS);
-                return 2;
+                goto out_usage;
             }
             cfg.cpus = (unsigned)n;
             break;
@@ -103,12 +104,12 @@ int main(int argc, char **argv)
         case 'm':
             if (parse_size(optarg, &u) < 0 || u == 0) {
                 fprintf(stderr, "sluice-vmm: --memory: bad size '%s'\n", optarg);
-                return 2;
+                goto out_usage;
             }
             if (u < KVM_VM_MIN_MEM) {
                 fprintf(stderr, "sluice-vmm: --memory: %s is too little; a Linux guest needs at least %lluM\n",
                         optarg, (unsigned long long)(KVM_VM_MIN_MEM >> 20));
-                return 2;
+                goto out_usage;
             }
             cfg.mem_size = (u + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
             break;
@@ -116,28 +117,28 @@ int main(int argc, char **argv)
         case 'N':
             if (no == 2 * KVM_VM_MAX_DEVS || (c == 'd' ? cfg.ndisks : cfg.nnics) == KVM_VM_MAX_DEVS) {
                 fprintf(stderr, "sluice-vmm: too many devices\n");
-                return 2;
+                goto out_usage;
             }
             if (opts_parse(optarg, &o[no], &bad) < 0) {
                 fprintf(stderr, "sluice-vmm: --%s %s: %s\n", c == 'd' ? "disk" : "net", optarg,
                         bad ? bad : "malformed");
-                return 2;
+                goto out_usage;
             }
-            v = opts_get(&o[no], "socket");
+            v = opts_get(&o[no++], "socket");
             if (!v || !*v) {
                 fprintf(stderr, "sluice-vmm: --%s: socket=PATH is required\n", c == 'd' ? "disk" : "net");
-                return 2;
+                goto out_usage;
             }
             if (c == 'd') {
                 cfg.disks[cfg.ndisks++] = v;
             } else {
                 struct kvm_vm_nic *nic = &cfg.nics[cfg.nnics];
-                const char *mac = opts_get(&o[no], "mac");
+                const char *mac = opts_get(&o[no - 1], "mac");
                 nic->socket = v;
                 if (mac) {
                     if (parse_mac(mac, nic->mac) < 0) {
                         fprintf(stderr, "sluice-vmm: --net: bad mac '%s'\n", mac);
-                        return 2;
+                        goto out_usage;
                     }
                 } else {
                     /* Locally administered, unique enough per process and NIC. */
@@ -148,12 +149,11 @@ int main(int argc, char **argv)
                 }
                 cfg.nnics++;
             }
-            if (opts_unused(&o[no])) {
+            if (opts_unused(&o[no - 1])) {
                 fprintf(stderr, "sluice-vmm: --%s: unknown option '%s'\n", c == 'd' ? "disk" : "net",
-                        opts_unused(&o[no]));
-                return 2;
+                        opts_unused(&o[no - 1]));
+                goto out_usage;
             }
-            no++;
             break;
         case 'C':
             if (!strcmp(optarg, "stdio")) {
@@ -163,26 +163,34 @@ int main(int argc, char **argv)
                 cfg.console_path = optarg + 7;
             } else {
                 fprintf(stderr, "sluice-vmm: --console: stdio or socket=PATH\n");
-                return 2;
+                goto out_usage;
             }
             break;
         case 'v': verbose = true; break;
         case 'S':
             if (sandbox_parse_mode(optarg, &sandbox) < 0) {
                 fprintf(stderr, "sluice-vmm: --seccomp: expected enforce, kill or off, not '%s'\n", optarg);
-                return 2;
+                goto out_usage;
             }
             break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("sluice-vmm %s\n", SLUICE_VERSION); return 0;
-        default: usage(stderr); return 2;
+        default: usage(stderr); goto out_usage;
         }
     }
     if (optind < argc || !cfg.kernel) {
-        if (!cfg.kernel)
+        if (optind < argc)
+            fprintf(stderr, "sluice-vmm: unexpected argument '%s'\n", argv[optind]);
+        else
             fprintf(stderr, "sluice-vmm: --kernel is required\n");
         usage(stderr);
-        return 2;
+        goto out_usage;
+    }
+    /* An empty file name is a usage error; a name of a missing or unreadable
+     * file is a failure (1), found when the VM is built. */
+    if (!*cfg.kernel || (cfg.initrd && !*cfg.initrd)) {
+        fprintf(stderr, "sluice-vmm: --%s: a file name is required\n", !*cfg.kernel ? "kernel" : "initrd");
+        goto out_usage;
     }
     log_init("sluice-vmm", false, verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN);
     signal(SIGPIPE, SIG_IGN);
@@ -211,4 +219,8 @@ out:
     for (unsigned i = 0; i < no; i++)
         opts_free(&o[i]);
     return r < 0 ? 1 : status;
+out_usage:
+    for (unsigned i = 0; i < no; i++)
+        opts_free(&o[i]);
+    return 2;
 }

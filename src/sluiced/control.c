@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/jsonrpc.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "sluiced.h"
 
@@ -43,8 +44,10 @@ static int m_add(void *ctx, struct json_object *params, struct json_object **res
         return -EINVAL;
     }
     r = device_add(s, t, spec, &d, errmsg);
-    if (r < 0)
+    if (r < 0) {
+        log_warn("device.add %s %s: %s", type, spec, *errmsg ? *errmsg : strerror(-r));
         return r;
+    }
     *result = device_describe(d);
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/opts.h"
+#include "core/usock.h"
 #include "core/util.h"
 #include "sluiced.h"
 #include "net/attach.h"
@@ -278,98 +279,6 @@ static int valid_id(const char *id)
     return 1;
 }
 
-static int add_blk(struct sluiced *s, struct device *d, struct opts *o, char **err)
-{
-    struct vblk_config bc = { 0 };
-    struct vu_dev_config vc = { 0 };
-    const char *path, *volume, *serial, *nullsz;
-    uint64_t null_size = 0;
-    char *resolved = NULL;
-    uint64_t queues = 1;
-    bool ro = false, direct = true;
-    int r;
-
-    path = opts_get(o, "path");
-    volume = opts_get(o, "volume");
-    nullsz = opts_get(o, "null");
-    serial = opts_get(o, "serial");
-    if (opts_get_bool(o, "readonly", &ro) < 0)
-        return seterr(err, -EINVAL, "readonly takes on or off");
-    if (opts_get(o, "direct") && opts_get_bool(o, "direct", &direct) < 0)
-        return seterr(err, -EINVAL, "direct takes on or off");
-    if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES, &queues) < 0)
-        return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
-    if (opts_unused(o))
-        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
-    if (!!path + !!volume + !!nullsz > 1)
-        return seterr(err, -EINVAL, "give one of path=, volume=, null=");
-    if (nullsz && (parse_size(nullsz, &null_size) < 0 || null_size == 0 || null_size % 512))
-        return seterr(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
-    if (volume) {
-        /* A pool volume by name: activated if needed, resolved to its
-         * block device or file. */
-        char *why = NULL;
-        r = volume_resolve(volume, &resolved, &why);
-        if (r < 0) {
-            seterr(err, r, "volume %s: %s", volume, why ? why : strerror(-r));
-            free(why);
-            return r;
-        }
-        path = resolved;
-        d->volume = strdup(volume);
-    }
-    if (nullsz)
-        goto make;
-    if (!path || !*path)
-        return seterr(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
-    if (serial && strlen(serial) > 20)
-        return seterr(err, -EINVAL, "serial is at most 20 characters");
-    r = bdev_open(path, (ro ? BDEV_RDONLY : 0) | (direct ? 0 : BDEV_NO_DIRECT), &d->bd);
-    if (r < 0) {
-        seterr(err, r, "%s: %s", path,
-               r == -EINVAL ? "not a regular file or block device, or empty" : strerror(-r));
-        free(resolved);
-        return r;
-    }
-    d->path = strdup(path);
-    free(resolved);
-    /* `sluice vol delete` sees a served volume as in use. */
-    if (d->volume && (r = pool_volume_claim(bdev_fd(d->bd))) < 0)
-        return seterr(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
-make:
-    d->readonly = ro;
-    d->queues = (unsigned)queues;
-    if (nullsz) {
-        d->path = strdup("null");
-        bc.capacity = null_size;
-        bc.blk_size = 512;
-        bc.io = &null_ops;
-    } else {
-        bc.capacity = bdev_get_info(d->bd)->size;
-        bc.blk_size = bdev_get_info(d->bd)->logical_block;
-        bc.io = &bdev_ops;
-        bc.io_ctx = d->bd;
-    }
-    bc.readonly = ro;
-    bc.num_queues = (unsigned)queues;
-    bc.serial = serial;
-    vc.name = d->id;
-    vc.socket_path = d->socket;
-    vc.loops = s->workers;
-    vc.nloops = s->nworkers;
-    vc.first_loop = s->next_loop;
-    r = vblk_create(&bc, &vc, &d->blk);
-    if (r < 0)
-        return seterr(err, r, "cannot create the device: %s", strerror(-r));
-    s->next_loop += (unsigned)queues;
-    d->vu = vblk_vu_dev(d->blk);
-    log_info("%s: serving %s on %s (%llu bytes%s%s, %u queue%s)", d->id, d->path, d->socket,
-             (unsigned long long)bc.capacity, ro ? ", read-only" : "",
-             d->bd && bdev_get_info(d->bd)->direct ? ", O_DIRECT" : "",
-             bc.num_queues, bc.num_queues > 1 ? "s" : "");
-    return 0;
-}
-
 static int parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];
@@ -382,70 +291,233 @@ static int parse_mac(const char *s, uint8_t mac[6])
     return 0;
 }
 
-static int add_net(struct sluiced *s, struct device *d, struct opts *o, char **err)
+static int parse_blk(struct device_spec *sp, char **err)
 {
-    struct vnet_config nc = { 0 };
-    struct vu_dev_config vc = { 0 };
-    const char *br = opts_get(o, "bridge"), *ho = opts_get(o, "hostonly");
-    const char *ovs = opts_get(o, "ovs"), *tapname = opts_get(o, "tap");
-    const char *mac = opts_get(o, "mac"), *db = opts_get(o, "db");
-    uint64_t queues = 1, mtu = 0;
-    char name[IFNAMSIZ], why[256] = "";
-    int r, kinds = !!br + !!ho + !!ovs;
+    struct opts *o = &sp->o;
 
-    if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES / 2, &queues) < 0)
+    sp->path = opts_get(o, "path");
+    sp->volume = opts_get(o, "volume");
+    sp->null = opts_get(o, "null");
+    sp->serial = opts_get(o, "serial");
+    sp->direct = true;
+    sp->queues = 1;
+    if (opts_get_bool(o, "readonly", &sp->readonly) < 0)
+        return seterr(err, -EINVAL, "readonly takes on or off");
+    if (opts_get(o, "direct") && opts_get_bool(o, "direct", &sp->direct) < 0)
+        return seterr(err, -EINVAL, "direct takes on or off");
+    if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES, &sp->queues) < 0)
+        return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
+    if (opts_unused(o))
+        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+    if (!!sp->path + !!sp->volume + !!sp->null > 1)
+        return seterr(err, -EINVAL, "give one of path=, volume=, null=");
+    if (sp->null && (parse_size(sp->null, &sp->null_size) < 0 || sp->null_size == 0 ||
+                     sp->null_size % 512))
+        return seterr(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
+    if (!sp->null && (sp->path ? !*sp->path : !sp->volume || !*sp->volume))
+        return seterr(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
+    if (sp->serial && strlen(sp->serial) > 20)
+        return seterr(err, -EINVAL, "serial is at most 20 characters");
+    return 0;
+}
+
+static int parse_net(struct device_spec *sp, char **err)
+{
+    struct opts *o = &sp->o;
+    int kinds;
+
+    sp->bridge = opts_get(o, "bridge");
+    sp->hostonly = opts_get(o, "hostonly");
+    sp->ovs = opts_get(o, "ovs");
+    sp->tap = opts_get(o, "tap");
+    sp->mac = opts_get(o, "mac");
+    sp->db = opts_get(o, "db");
+    sp->queues = 1;
+    kinds = !!sp->bridge + !!sp->hostonly + !!sp->ovs;
+    if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES / 2, &sp->queues) < 0)
         return seterr(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
-    if (opts_get_uint(o, "mtu", 68, 65535, &mtu) < 0)
+    if (opts_get_uint(o, "mtu", 68, 65535, &sp->mtu) < 0)
         return seterr(err, -EINVAL, "mtu must be a number from 68 to 65535");
     if (opts_unused(o))
         return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (kinds > 1)
         return seterr(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
-    if (!kinds && !tapname)
+    if (!kinds && !sp->tap)
         return seterr(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
-    if (db && !ovs)
+    if (sp->db && !sp->ovs)
         return seterr(err, -EINVAL, "db= goes with ovs=");
-    if (mac && parse_mac(mac, nc.mac) < 0)
+    if (sp->mac && parse_mac(sp->mac, sp->mac_addr) < 0)
         return seterr(err, -EINVAL, "mac must look like 52:54:00:12:34:56");
-    if (tapname) {
-        if (strlen(tapname) >= IFNAMSIZ)
-            return seterr(err, -EINVAL, "tap name longer than %d characters", IFNAMSIZ - 1);
-        strcpy(name, tapname);
-    } else if (tap_make_name(d->id, 0, name, sizeof(name)) < 0) {
-        return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", d->id);
+    if (sp->tap && (!*sp->tap || strlen(sp->tap) >= IFNAMSIZ))
+        return seterr(err, -EINVAL, "tap name must be 1 to %d characters", IFNAMSIZ - 1);
+    if (!sp->tap && sp->id) {
+        char name[IFNAMSIZ];
+        if (tap_make_name(sp->id, 0, name, sizeof(name)) < 0)
+            return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", sp->id);
     }
-    r = tap_open(name, (unsigned)queues, 0, &d->tap);
+    return 0;
+}
+
+int device_parse(enum device_type type, const char *spec, struct device_spec *sp, char **err)
+{
+    struct sockaddr_un sa;
+    const char *bad = NULL;
+    int r;
+
+    *err = NULL;
+    memset(sp, 0, sizeof(*sp));
+    sp->type = type;
+    sp->text = strdup(spec);
+    if (!sp->text)
+        return seterr(err, -ENOMEM, "out of memory");
+    r = opts_parse(spec, &sp->o, &bad);
+    if (r < 0) {
+        seterr(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
+        goto err;
+    }
+    sp->socket = opts_get(&sp->o, "socket");
+    sp->id = opts_get(&sp->o, "id");
+    if (!sp->socket || !*sp->socket) {
+        r = seterr(err, -EINVAL, "socket=PATH is required");
+        goto err;
+    }
+    if ((r = usock_addr(sp->socket, &sa)) < 0) {
+        r = seterr(err, -EINVAL, "socket=%s: %s", sp->socket, usock_strerror(r));
+        goto err;
+    }
+    if (sp->id && !valid_id(sp->id)) {
+        r = seterr(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
+        goto err;
+    }
+    r = type == DEV_BLK ? parse_blk(sp, err) : parse_net(sp, err);
+    if (r < 0)
+        goto err;
+    return 0;
+err:
+    device_spec_free(sp);
+    return r;
+}
+
+void device_spec_free(struct device_spec *sp)
+{
+    opts_free(&sp->o);
+    free(sp->text);
+    sp->text = NULL;
+}
+
+static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, char **err)
+{
+    struct vblk_config bc = { 0 };
+    struct vu_dev_config vc = { 0 };
+    const char *path = sp->path;
+    char *resolved = NULL;
+    int r;
+
+    if (sp->volume) {
+        /* A pool volume by name: activated if needed, resolved to its
+         * block device or file. */
+        char *why = NULL;
+        r = volume_resolve(sp->volume, &resolved, &why);
+        if (r < 0) {
+            seterr(err, r, "volume %s: %s", sp->volume, why ? why : strerror(-r));
+            free(why);
+            return r;
+        }
+        path = resolved;
+        d->volume = strdup(sp->volume);
+    }
+    d->readonly = sp->readonly;
+    d->queues = (unsigned)sp->queues;
+    if (sp->null) {
+        d->path = strdup("null");
+        bc.capacity = sp->null_size;
+        bc.blk_size = 512;
+        bc.io = &null_ops;
+    } else {
+        r = bdev_open(path, (sp->readonly ? BDEV_RDONLY : 0) | (sp->direct ? 0 : BDEV_NO_DIRECT), &d->bd);
+        if (r < 0) {
+            seterr(err, r, "%s: %s", path,
+                   r == -EINVAL ? "not a regular file or block device, or empty" : strerror(-r));
+            free(resolved);
+            return r;
+        }
+        d->path = strdup(path);
+        free(resolved);
+        /* `sluice vol delete` sees a served volume as in use. */
+        if (d->volume && (r = pool_volume_claim(bdev_fd(d->bd))) < 0)
+            return seterr(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
+        bc.capacity = bdev_get_info(d->bd)->size;
+        bc.blk_size = bdev_get_info(d->bd)->logical_block;
+        bc.io = &bdev_ops;
+        bc.io_ctx = d->bd;
+    }
+    if (!d->path)
+        return seterr(err, -ENOMEM, "out of memory");
+    bc.readonly = sp->readonly;
+    bc.num_queues = (unsigned)sp->queues;
+    bc.serial = sp->serial;
+    vc.name = d->id;
+    vc.socket_path = d->socket;
+    vc.loops = s->workers;
+    vc.nloops = s->nworkers;
+    vc.first_loop = s->next_loop;
+    r = vblk_create(&bc, &vc, &d->blk);
+    if (r < 0)
+        return seterr(err, r, "cannot create the device: %s", strerror(-r));
+    s->next_loop += (unsigned)sp->queues;
+    d->vu = vblk_vu_dev(d->blk);
+    return 0;
+}
+
+static int start_net(struct sluiced *s, struct device *d, const struct device_spec *sp, char **err)
+{
+    struct vnet_config nc = { 0 };
+    struct vu_dev_config vc = { 0 };
+    char name[IFNAMSIZ], why[256] = "";
+    int r;
+
+    if (sp->tap)
+        snprintf(name, sizeof(name), "%s", sp->tap);
+    else if (tap_make_name(d->id, 0, name, sizeof(name)) < 0)
+        return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", d->id);
+    r = tap_open(name, (unsigned)sp->queues, 0, &d->tap);
     if (r < 0)
         return seterr(err, r, "tap %s: %s", name, strerror(-r));
     /* io_uring waits for packets on a blocking fd; on a non-blocking one it
      * would hand back -EAGAIN. */
-    for (unsigned q = 0; q < queues; q++) {
-        int fd = tap_fd(d->tap, q);
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    for (unsigned q = 0; q < sp->queues; q++) {
+        int fd = tap_fd(d->tap, q), fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+            r = neg_errno();
+            return seterr(err, r, "tap %s: queue %u: cannot make it blocking: %s", name, q, strerror(-r));
+        }
     }
-    if (mtu && (r = tap_set_mtu(d->tap, (unsigned)mtu)) < 0)
+    if (sp->mtu && (r = tap_set_mtu(d->tap, (unsigned)sp->mtu)) < 0)
         return seterr(err, r, "tap %s: mtu: %s", name, strerror(-r));
     if ((r = tap_set_up(d->tap, true)) < 0)
         return seterr(err, r, "tap %s: up: %s", name, strerror(-r));
-    if (kinds) {
-        struct net_owner owner = { .dev = d->id, .mac = mac };
-        if (br)
-            r = asprintf(&d->attach, "bridge=%s", br);
-        else if (ho)
-            r = asprintf(&d->attach, "hostonly=%s", ho);
+    if (sp->bridge || sp->hostonly || sp->ovs) {
+        struct net_owner owner = { .dev = d->id, .mac = sp->mac };
+        if (sp->bridge)
+            r = asprintf(&d->attach, "bridge=%s", sp->bridge);
+        else if (sp->hostonly)
+            r = asprintf(&d->attach, "hostonly=%s", sp->hostonly);
         else
-            r = asprintf(&d->attach, "ovs=%s%s%s", ovs, db ? ",db=" : "", db ? db : "");
-        if (r < 0)
+            r = asprintf(&d->attach, "ovs=%s%s%s", sp->ovs, sp->db ? ",db=" : "", sp->db ? sp->db : "");
+        if (r < 0) {
+            d->attach = NULL;
             return seterr(err, -ENOMEM, "out of memory");
+        }
         r = net_attach(d->attach, tap_name(d->tap), &owner, why, sizeof(why));
         if (r < 0)
             return seterr(err, r, "attaching %s: %s", tap_name(d->tap), why[0] ? why : strerror(-r));
         d->attached = true;
     }
-    d->queues = (unsigned)queues;
-    nc.queue_pairs = (unsigned)queues;
-    nc.has_mac = mac != NULL;
-    nc.mtu = (uint16_t)mtu;
+    d->queues = (unsigned)sp->queues;
+    nc.queue_pairs = (unsigned)sp->queues;
+    nc.has_mac = sp->mac != NULL;
+    memcpy(nc.mac, sp->mac_addr, sizeof(nc.mac));
+    nc.mtu = (uint16_t)sp->mtu;
     nc.io = &tap_ops;
     nc.io_ctx = d->tap;
     vc.name = d->id;
@@ -456,22 +528,17 @@ static int add_net(struct sluiced *s, struct device *d, struct opts *o, char **e
     r = vnet_create(&nc, &vc, &d->net);
     if (r < 0)
         return seterr(err, r, "cannot create the device: %s", strerror(-r));
-    s->next_loop += 2 * (unsigned)queues;
+    s->next_loop += 2 * (unsigned)sp->queues;
     d->vu = vnet_vu_dev(d->net);
     d->path = strdup(tap_name(d->tap));
-    log_info("%s: tap %s%s%s on %s, %u queue pair%s", d->id, tap_name(d->tap),
-             d->attach ? " on " : "", d->attach ? d->attach : "", d->socket,
-             (unsigned)queues, queues > 1 ? "s" : "");
-    return 0;
+    return d->path ? 0 : seterr(err, -ENOMEM, "out of memory");
 }
 
-int device_add(struct sluiced *s, enum device_type type, const char *spec,
-               struct device **out, char **err)
+int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, char **err)
 {
     struct device *d = NULL;
-    const char *bad = NULL, *sock, *id;
+    const char *id = sp->id;
     unsigned slot;
-    struct opts o;
     char idbuf[32];
     int r;
 
@@ -480,45 +547,40 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
         ;
     if (slot == MAX_DEVICES)
         return seterr(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
-    r = opts_parse(spec, &o, &bad);
-    if (r < 0)
-        return seterr(err, r, "%s", bad ? bad : strerror(-r));
-    sock = opts_get(&o, "socket");
-    id = opts_get(&o, "id");
-    if (!sock || !*sock) {
-        r = seterr(err, -EINVAL, "socket=PATH is required");
-        goto out;
-    }
-    if (id && !valid_id(id)) {
-        r = seterr(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
-        goto out;
-    }
     if (!id) {
-        snprintf(idbuf, sizeof(idbuf), "%s%u", type == DEV_BLK ? "blk" : "net", s->next_id);
+        snprintf(idbuf, sizeof(idbuf), "%s%u", sp->type == DEV_BLK ? "blk" : "net", s->next_id);
         id = idbuf;
     }
-    if (device_find(s, id) || device_find(s, sock)) {
-        r = seterr(err, -EEXIST, "a device with this id or socket exists");
-        goto out;
-    }
+    if (device_find(s, id))
+        return seterr(err, -EEXIST, "a device with id '%s' exists", id);
+    if (device_find(s, sp->socket))
+        return seterr(err, -EEXIST, "%s: the socket of another device", sp->socket);
+    if (s->control && !strcmp(s->control, sp->socket))
+        return seterr(err, -EADDRINUSE, "%s: the control socket", sp->socket);
+    /* Before anything is opened or attached: a path another process owns
+     * (or that is not a socket) is left alone. usock_listen() checks again
+     * when it binds. */
+    r = usock_check(sp->socket);
+    if (r < 0)
+        return seterr(err, r, "%s: %s", sp->socket, usock_strerror(r));
     d = calloc(1, sizeof(*d));
-    if (!d || !(d->id = strdup(id)) || !(d->spec = strdup(spec)) || !(d->socket = strdup(sock))) {
+    if (!d || !(d->id = strdup(id)) || !(d->spec = strdup(sp->text)) || !(d->socket = strdup(sp->socket))) {
         r = seterr(err, -ENOMEM, "out of memory");
         goto out;
     }
-    d->type = type;
+    d->type = sp->type;
     d->el = s->el;
-    r = type == DEV_BLK ? add_blk(s, d, &o, err) : add_net(s, d, &o, err);
+    r = sp->type == DEV_BLK ? start_blk(s, d, sp, err) : start_net(s, d, sp, err);
     if (r < 0)
         goto out;
     r = vu_dev_listen(d->vu);
     if (r < 0) {
-        r = seterr(err, r, "%s: cannot listen: %s", sock, strerror(-r));
+        r = seterr(err, r, "%s: %s", sp->socket, usock_strerror(r));
         goto out;
     }
-    r = socket_share(s, sock);
+    r = usock_share(sp->socket, s->gid);
     if (r < 0) {
-        r = seterr(err, r, "%s: cannot set its group: %s", sock, strerror(-r));
+        r = seterr(err, r, "%s: cannot set its group: %s", sp->socket, strerror(-r));
         goto out;
     }
     r = evloop_add(s->el, vu_dev_listen_fd(d->vu), EPOLLIN, listen_event, d);
@@ -526,6 +588,15 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
         r = seterr(err, r, "cannot watch the socket: %s", strerror(-r));
         goto out;
     }
+    if (d->type == DEV_BLK)
+        log_info("%s: serving %s on %s (%llu bytes%s%s, %u queue%s)", d->id, d->path, d->socket,
+                 (unsigned long long)vblk_capacity(d->blk), d->readonly ? ", read-only" : "",
+                 d->bd && bdev_get_info(d->bd)->direct ? ", O_DIRECT" : "",
+                 d->queues, d->queues > 1 ? "s" : "");
+    else
+        log_info("%s: tap %s%s%s on %s, %u queue pair%s", d->id, tap_name(d->tap),
+                 d->attach ? " on " : "", d->attach ? d->attach : "", d->socket,
+                 d->queues, d->queues > 1 ? "s" : "");
     s->devs[slot] = d;
     s->next_id++;
     if (out)
@@ -533,17 +604,21 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
     d = NULL;
 out:
     device_free(d);
-    opts_free(&o);
     return r;
 }
 
-int socket_share(const struct sluiced *s, const char *path)
+int device_add(struct sluiced *s, enum device_type type, const char *spec,
+               struct device **out, char **err)
 {
-    if (s->gid < 0)
-        return 0;
-    if (chown(path, (uid_t)-1, (gid_t)s->gid) < 0 || chmod(path, 0660) < 0)
-        return neg_errno();
-    return 0;
+    struct device_spec sp;
+    int r;
+
+    r = device_parse(type, spec, &sp, err);
+    if (r < 0)
+        return r;
+    r = device_start(s, &sp, out, err);
+    device_spec_free(&sp);
+    return r;
 }
 
 int device_remove(struct sluiced *s, const char *id)

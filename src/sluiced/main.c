@@ -16,12 +16,13 @@
 #include "core/jsonrpc.h"
 #include "core/log.h"
 #include "core/sandbox.h"
+#include "core/usock.h"
 #include "core/util.h"
 #include "sluiced.h"
 
 #define RING_ENTRIES 1024
 
-static struct sluiced g = { .gid = -1 };
+static struct sluiced g = { .gid = -1, .ctl_gid = -1 };
 static int sigfd = -1;
 
 static void signal_event(void *arg, uint32_t events)
@@ -48,13 +49,20 @@ static void usage(FILE *f)
 "                      a network device: a tap (sl-ID-0) attached where given\n"
 "  --control PATH      JSON-RPC 2.0 control socket (device.add/remove/list/stats)\n"
 "  --workers N         worker threads (each owns one io_uring; default: CPUs, max 8)\n"
-"  --group NAME        sockets are mode 0660 with this group (default 0600, owner only)\n"
+"  --group NAME        vhost-user sockets are mode 0660 with this group (default\n"
+"                      0600, owner only)\n"
+"  --control-group NAME the control socket is mode 0660 with this group (default\n"
+"                      0600); its members can add devices serving any path\n"
 "  --seccomp MODE      enforce (default: a system call outside the allowlist is\n"
 "                      logged and fails with EPERM), kill (logged, then exit), off\n"
 "  --syslog            log to syslog instead of stderr\n"
 "  --verbose           log debug messages\n"
 "  -h, --help          this help\n"
-"  --version           print the version\n");
+"  --version           print the version\n"
+"\n"
+"A socket path that another process listens on, or that is not a socket, is\n"
+"refused; a stale socket file (nobody listening) is replaced.\n"
+"Exit status: 0 after SIGTERM/SIGINT, 1 on failure, 2 on usage errors.\n");
 }
 
 int main(int argc, char **argv)
@@ -65,6 +73,7 @@ int main(int argc, char **argv)
         { "control", required_argument, NULL, 'c' },
         { "workers", required_argument, NULL, 'w' },
         { "group", required_argument, NULL, 'g' },
+        { "control-group", required_argument, NULL, 'G' },
         { "seccomp", required_argument, NULL, 'S' },
         { "syslog", no_argument, NULL, 's' },
         { "verbose", no_argument, NULL, 'v' },
@@ -74,8 +83,9 @@ int main(int argc, char **argv)
     };
     const char *specs[MAX_DEVICES], *control = NULL;
     enum device_type types[MAX_DEVICES];
+    struct device_spec sp[MAX_DEVICES];
     struct jrpc_server *ctl = NULL;
-    unsigned nblk = 0;
+    unsigned nblk = 0, nsp = 0;
     long workers = 0;
     bool use_syslog = false, verbose = false;
     enum sandbox_mode sandbox = sandbox_default_mode();
@@ -96,13 +106,17 @@ int main(int argc, char **argv)
         case 'c':
             control = optarg;
             break;
-        case 'g': {
+        case 'g':
+        case 'G': {
+            /* A name that must exist on this machine, like a file: a
+             * failure (1), not a usage error. */
             struct group *gr = getgrnam(optarg);
             if (!gr) {
-                fprintf(stderr, "sluiced: --group %s: no such group\n", optarg);
-                return 2;
+                fprintf(stderr, "sluiced: --%s %s: no such group\n", c == 'g' ? "group" : "control-group",
+                        optarg);
+                return 1;
             }
-            g.gid = (int)gr->gr_gid;
+            *(c == 'g' ? &g.gid : &g.ctl_gid) = (int)gr->gr_gid;
             break;
         }
         case 'w': {
@@ -132,12 +146,62 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    log_init("sluiced", use_syslog, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
     if (nblk == 0 && !control) {
         fprintf(stderr, "sluiced: nothing to serve (give --blk/--net, or --control to add devices later)\n");
         usage(stderr);
         return 2;
     }
-    log_init("sluiced", use_syslog, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    if (control) {
+        struct sockaddr_un sa;
+        int r = usock_addr(control, &sa);
+        if (r < 0) {
+            fprintf(stderr, "sluiced: --control '%s': %s\n", control, usock_strerror(r));
+            return 2;
+        }
+    }
+    if (g.ctl_gid >= 0 && !control) {
+        fprintf(stderr, "sluiced: --control-group goes with --control\n");
+        return 2;
+    }
+    /* Every check before anything is touched: specs (usage errors), then
+     * the socket paths (taken by another process: a failure). */
+    for (nsp = 0; nsp < nblk; nsp++) {
+        char *err = NULL;
+        if (device_parse(types[nsp], specs[nsp], &sp[nsp], &err) < 0) {
+            fprintf(stderr, "sluiced: --%s %s: %s\n", types[nsp] == DEV_BLK ? "blk" : "net",
+                    specs[nsp], err ? err : "out of memory");
+            free(err);
+            rc = 2;
+            goto out_specs;
+        }
+    }
+    for (unsigned i = 0; i < nblk; i++) {
+        const char *what = sp[i].socket, *why = NULL;
+        if (control && !strcmp(sp[i].socket, control))
+            why = "also the control socket";
+        for (unsigned j = 0; j < i && !why; j++) {
+            if (!strcmp(sp[i].socket, sp[j].socket)) {
+                why = "the socket of two devices";
+            } else if (sp[i].id && sp[j].id && !strcmp(sp[i].id, sp[j].id)) {
+                what = sp[i].id;
+                why = "the id of two devices";
+            }
+        }
+        if (why) {
+            fprintf(stderr, "sluiced: %s: %s\n", what, why);
+            rc = 2;
+            goto out_specs;
+        }
+    }
+    for (unsigned i = 0; i <= nblk; i++) {
+        const char *path = i == 0 ? control : sp[i - 1].socket;
+        int r = path ? usock_check(path) : 0;
+        if (r < 0) {
+            fprintf(stderr, "sluiced: %s: %s\n", path, usock_strerror(r));
+            goto out_specs;
+        }
+    }
     if (workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         workers = n < 1 ? 1 : n > 8 ? 8 : n;
@@ -149,7 +213,7 @@ int main(int argc, char **argv)
         int r = storage_helper_start();
         if (r < 0) {
             log_err("cannot start the storage helper: %s", strerror(-r));
-            return 1;
+            goto out_specs;
         }
     }
 
@@ -163,7 +227,7 @@ int main(int argc, char **argv)
     sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (sigfd < 0 || evloop_create(&g.el) < 0) {
         log_err("cannot set up the control loop: %m");
-        return 1;
+        goto out;
     }
     evloop_add(g.el, sigfd, EPOLLIN, signal_event, NULL);
     for (long i = 0; i < workers; i++) {
@@ -176,23 +240,29 @@ int main(int argc, char **argv)
         }
         g.nworkers++;
     }
+    /* The control socket first: it marks this instance as the owner. */
+    if (control) {
+        int r = jrpc_server_create(g.el, control, &ctl);
+        if (r < 0) {
+            fprintf(stderr, "sluiced: %s: %s\n", control, usock_strerror(r));
+            goto out;
+        }
+        g.control = control;
+        r = control_register(ctl, &g);
+        if (r == 0 && (r = usock_share(control, g.ctl_gid)) < 0)
+            fprintf(stderr, "sluiced: %s: cannot set its group: %s\n", control, strerror(-r));
+        else if (r < 0)
+            fprintf(stderr, "sluiced: --control %s: %s\n", control, strerror(-r));
+        if (r < 0)
+            goto out;
+        log_info("control socket on %s", control);
+    }
     for (unsigned i = 0; i < nblk; i++) {
         char *err = NULL;
-        if (device_add(&g, types[i], specs[i], NULL, &err) < 0) {
+        if (device_start(&g, &sp[i], NULL, &err) < 0) {
             fprintf(stderr, "sluiced: --%s %s: %s\n", types[i] == DEV_BLK ? "blk" : "net",
                     specs[i], err ? err : "failed");
             free(err);
-            goto out;
-        }
-    }
-    if (control) {
-        int r = jrpc_server_create(g.el, control, &ctl);
-        if (r == 0)
-            r = control_register(ctl, &g);
-        if (r == 0)
-            r = socket_share(&g, control);
-        if (r < 0) {
-            fprintf(stderr, "sluiced: --control %s: %s\n", control, strerror(-r));
             goto out;
         }
     }
@@ -218,5 +288,8 @@ out:
     storage_helper_stop();
     if (rc == 0)
         log_info("stopped");
+out_specs:
+    for (unsigned i = 0; i < nsp; i++)
+        device_spec_free(&sp[i]);
     return rc;
 }

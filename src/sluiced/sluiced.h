@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/evloop.h"
+#include "core/opts.h"
 #include "core/uloop.h"
 
 #define MAX_DEVICES 256
@@ -25,7 +26,27 @@ struct sluiced {
     struct device *devs[MAX_DEVICES];
     unsigned next_loop;
     unsigned next_id;
-    int gid;               /* --group: sockets 0660 with this group; -1: 0600 */
+    int gid;               /* --group: vhost-user sockets 0660 with this group; -1: 0600 */
+    int ctl_gid;           /* --control-group: the same for the control socket */
+    const char *control;   /* the control socket's path, or NULL */
+};
+
+/* A --blk/--net spec, parsed and checked: what device_start() needs. The
+ * strings point into @o. */
+struct device_spec {
+    enum device_type type;
+    char *text;            /* the spec as given */
+    struct opts o;
+    const char *socket, *id;
+    uint64_t queues;
+    /* blk */
+    const char *path, *volume, *null, *serial;
+    uint64_t null_size;
+    bool readonly, direct;
+    /* net */
+    const char *bridge, *hostonly, *ovs, *tap, *mac, *db;
+    uint8_t mac_addr[6];
+    uint64_t mtu;
 };
 
 /* Resolve pool volume @spec (POOL/VOL) to its path (*path, malloc'ed):
@@ -37,13 +58,18 @@ int volume_resolve(const char *spec, char **path, char **why);
 int storage_helper_start(void);
 void storage_helper_stop(void);
 
-/* Give the socket file @path to s->gid with mode 0660 (no-op without
- * --group). Returns 0 or -errno. */
-int socket_share(const struct sluiced *s, const char *path);
-
-/* Parse @spec (the text after --blk / --net) and start serving the device;
- * *out (if non-NULL) points at it. On failure returns -errno and sets *err to
- * a malloc'd reason. */
+/* Parse and check @spec (the text after --blk / --net) without touching
+ * anything. Returns 0, -EINVAL (the spec is wrong: a usage error, *err says
+ * why, malloc'd) or -ENOMEM. Free with device_spec_free(). */
+int device_parse(enum device_type type, const char *spec, struct device_spec *sp, char **err);
+void device_spec_free(struct device_spec *sp);
+/* Start serving the device of @sp; *out (if non-NULL) points at it. Its
+ * socket path must not be another device's, the control socket, a socket
+ * another process listens on (-EADDRINUSE) or something else than a socket
+ * (-ENOTSOCK). On failure returns -errno, sets *err to a malloc'd reason,
+ * and leaves nothing behind. */
+int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, char **err);
+/* device_parse() and device_start(). */
 int device_add(struct sluiced *s, enum device_type type, const char *spec,
                struct device **out, char **err);
 /* Stop serving (waits for in-flight I/O) and remove the socket. Returns 0 or

@@ -7,7 +7,10 @@
 #   readonly  readonly device: guest writes fail, the file is unchanged
 #   reconnect QEMU is killed mid-write; a new QEMU attaches and is served
 #   control   the device is added, inspected and removed at run time through
-#             the JSON-RPC control socket with `sluice dev`
+#             the JSON-RPC control socket with `sluice dev`; a second sluiced
+#             on the same control or vhost-user socket is refused (exit 1)
+#             and the guest still reaches the first; `dev add` refuses the
+#             control socket's path and a live socket of another process
 #   resize    the backing file grows under a running guest; `sluice dev
 #             refresh` makes the guest see the new capacity (CONFIG_CHANGE_MSG)
 #   hostile   a malicious frontend (tests/integration/hostile.c) attacks a
@@ -18,7 +21,9 @@
 #             an undrained backend channel, non-eventfd kick/call fds);
 #             sluiced idle afterwards; no fd leaks after
 #   perms     sockets are 0600 and another user cannot connect; with
-#             --group nogroup they are 0660 and a member of that group can;
+#             --group nogroup the vhost-user sockets are 0660 and a member of
+#             that group can connect, the control socket stays 0600; with
+#             --control-group nogroup the control socket is 0660;
 #             a frontend that hangs up with messages unread and reconnects
 #             at once is served (300 rounds)
 #   null      null=SIZE backing: reads return zeroes, writes are dropped
@@ -165,7 +170,30 @@ control)
     rc=0; "$SLUICE" dev add blk "socket=$WORK/x.sock,path=$WORK/missing.img" 2>"$WORK/err" || rc=$?
     [ $rc = 1 ] && grep -q "missing.img" "$WORK/err" || fail "adding a missing file: rc=$rc $(cat "$WORK/err")"
     rc=0; "$SLUICE" dev add blk "socket=$SOCK,path=$IMG" 2>"$WORK/err" || rc=$?
-    [ $rc = 1 ] && grep -q "exists" "$WORK/err" || fail "adding a duplicate socket: rc=$rc"
+    [ $rc = 1 ] && grep -q "the socket of another device" "$WORK/err" || fail "adding a duplicate socket: rc=$rc"
+    # One sluiced per socket: a second one is refused and changes nothing.
+    for args in "--control $SLUICE_CONTROL --blk socket=$SOCK,null=1G" \
+                "--control $SLUICE_CONTROL --blk socket=$WORK/b.sock,null=1G" \
+                "--control $WORK/b-ctl.sock --blk socket=$SOCK,null=1G"; do
+        rc=0; timeout 10 "$SLUICED" $args >/dev/null 2>"$WORK/err" || rc=$?
+        case $args in *"--control $SLUICE_CONTROL "*) busy=$SLUICE_CONTROL ;; *) busy=$SOCK ;; esac
+        [ $rc = 1 ] && grep -qx "sluiced: $busy: in use by a running process" "$WORK/err" ||
+            fail "a second sluiced $args: rc=$rc $(cat "$WORK/err")"
+        [ ! -e "$WORK/b.sock" ] && [ ! -e "$WORK/b-ctl.sock" ] || fail "the refused sluiced left a socket"
+    done
+    rc=0; "$SLUICE" dev add blk "socket=$SLUICE_CONTROL,null=1G" 2>"$WORK/err" || rc=$?
+    [ $rc = 1 ] && grep -q "the control socket" "$WORK/err" || fail "dev add on the control socket: rc=$rc $(cat "$WORK/err")"
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); time.sleep(30)' "$WORK/live.sock" &
+    LIVE=$!
+    CLEANUP_CMDS+=("kill $LIVE 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/live.sock" ] && break; sleep 0.1; done
+    rc=0; "$SLUICE" dev add blk "socket=$WORK/live.sock,null=1G" 2>"$WORK/err" || rc=$?
+    [ $rc = 1 ] && grep -q "in use by a running process" "$WORK/err" || fail "dev add on a live socket: rc=$rc $(cat "$WORK/err")"
+    kill $LIVE
+    ! grep -q "serving null" "$WORK/sluiced.log" || fail "sluiced logged serving a refused device"
+    [ "$("$SLUICE" dev list --json | tr -d ' \n' | grep -o '"id":"[^"]*"')" = '"id":"disk0"' ] ||
+        fail "device list changed: $("$SLUICE" dev list --json)"
     rc=0; "$SLUICE" dev stats nosuch 2>"$WORK/err" || rc=$?
     [ $rc = 1 ] && grep -q "no such device" "$WORK/err" || fail "stats of a missing device: rc=$rc"
     "$SLUICE" dev list | grep -q "disk0.*listening" || fail "device not listed as listening"
@@ -263,11 +291,20 @@ except OSError as e:
     start_sluiced --group nogroup --control "$WORK/ctl.sock" --blk "socket=$SOCK,path=$IMG"
     [ "$(stat -c %a:%G "$SOCK")" = 660:nogroup ] || fail "device socket not 0660 nogroup: $(stat -c %a:%G "$SOCK")"
     [ "$(probe "$SOCK")" = ok ] || fail "a member of the group cannot connect"
-    [ "$(probe "$WORK/ctl.sock")" = ok ] || fail "a member of the group cannot reach the control socket"
+    # --group is for frontends: the control socket (device.add of any
+    # path) stays the owner's.
+    [ "$(stat -c %a "$WORK/ctl.sock")" = 600 ] || fail "--group opened the control socket: $(stat -c %a "$WORK/ctl.sock")"
+    [ "$(probe "$WORK/ctl.sock")" = "Permission denied" ] || fail "--group let a group member reach the control socket"
+    stop_sluiced "$SOCK" "$WORK/ctl.sock"
+    start_sluiced --control-group nogroup --control "$WORK/ctl.sock" --blk "socket=$SOCK,path=$IMG"
+    [ "$(stat -c %a:%G "$WORK/ctl.sock")" = 660:nogroup ] || fail "control socket not 0660 nogroup: $(stat -c %a:%G "$WORK/ctl.sock")"
+    [ "$(probe "$WORK/ctl.sock")" = ok ] || fail "a member of the control group cannot reach the control socket"
+    [ "$(stat -c %a "$SOCK")" = 600 ] && [ "$(probe "$SOCK")" = "Permission denied" ] ||
+        fail "--control-group opened the device socket"
     stop_sluiced "$SOCK" "$WORK/ctl.sock"
     rc=0; "$SLUICED" --group no-such-group-x --blk "socket=$SOCK,path=$IMG" 2>"$WORK/err" || rc=$?
-    [ $rc = 2 ] && grep -q "no such group" "$WORK/err" || fail "unknown group: rc=$rc"
-    log "0600 by default, 0660 with --group, strangers refused"
+    [ $rc = 1 ] && grep -q "no such group" "$WORK/err" || fail "unknown group: rc=$rc"
+    log "0600 by default, 0660 with --group (devices) and --control-group, strangers refused"
     # A frontend that hangs up with messages still unread and knocks again
     # at once (reconnect=, a restarted VMM) is served, not refused.
     start_sluiced --blk "socket=$SOCK,path=$IMG"

@@ -1460,16 +1460,29 @@ static void test_listen_accept(void **state)
 
     (void)state;
     snprintf(path, sizeof(path), "/tmp/sluice-unit-%d.sock", getpid());
-    /* A stale regular file is not replaced. */
+    /* A regular file is not replaced. */
     fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
     close(fd);
     assert_int_equal(vu_dev_create(&cfg, &dev), 0);
-    assert_int_equal(vu_dev_listen(dev), -EADDRINUSE);
+    assert_int_equal(vu_dev_listen(dev), -ENOTSOCK);
     unlink(path);
     assert_int_equal(vu_dev_listen(dev), 0);
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
     assert_int_equal(st.st_mode & 0777, 0600);
+    /* A second device on the same path is refused and leaves it alone. */
+    struct vu_dev *dev2;
+    cfg.name = "listen2";
+    assert_int_equal(vu_dev_create(&cfg, &dev2), 0);
+    assert_int_equal(vu_dev_listen(dev2), -EADDRINUSE);
+    assert_int_equal(vu_dev_listen_fd(dev2), -1);
+    vu_dev_destroy(dev2);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    /* Its probe (connected, then closed at once) reached the owner. */
+    fd = vu_dev_accept(dev);
+    assert_true(fd >= 0);
+    vu_dev_disconnect(dev);
     strcpy(sa.sun_path, path);
     c1 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);

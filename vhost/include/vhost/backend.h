@@ -64,11 +64,14 @@ struct vu_dev_config {
 
 /* Returns 0, -EINVAL (bad config) or -ENOMEM. */
 int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out);
-/* Disconnects, removes the socket file, frees. NULL-safe. */
+/* Disconnects, removes the socket file (unless another process listens
+ * there now: usock_close()), frees. NULL-safe. */
 void vu_dev_destroy(struct vu_dev *dev);
 
-/* Create the listening socket (mode 0600; a stale socket file is replaced).
- * Returns 0 or -errno (-EADDRINUSE when the path exists and is not a socket). */
+/* Create the listening socket (mode 0600; a stale socket file is replaced)
+ * with usock_listen(). Returns 0 or -errno: -EADDRINUSE when a process
+ * listens on the path, -ENOTSOCK when the path is not a socket (both leave
+ * the path alone), -EINVAL without a socket path. */
 int vu_dev_listen(struct vu_dev *dev);
 int vu_dev_listen_fd(const struct vu_dev *dev);
 

@@ -18,6 +18,9 @@ void evloop_destroy(struct evloop *el);
 
 /* Watch @fd for @events; one registration per fd. Returns 0, -EEXIST, -errno. */
 int evloop_add(struct evloop *el, int fd, uint32_t events, evloop_cb cb, void *arg);
+/* Change the events watched on @fd (registered with evloop_add). Returns
+ * 0, -ENOENT or -errno. */
+int evloop_mod(struct evloop *el, int fd, uint32_t events);
 /* Stop watching @fd (safe from inside a callback, even for another fd of the
  * same batch: its callback will not run). Returns 0 or -ENOENT. */
 int evloop_del(struct evloop *el, int fd);

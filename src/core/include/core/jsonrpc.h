@@ -23,12 +23,25 @@
 typedef int (*jrpc_method_cb)(void *ctx, struct json_object *params,
                               struct json_object **result, char **errmsg);
 
+/* Server limits, per connection: a request line (without its newline); the
+ * replies written but not yet read by the client (past it the client gets an
+ * error and the connection closes); connections served at once. */
+#define JRPC_MAX_LINE    (1u << 20)
+#define JRPC_MAX_PENDING (4u << 20)
+#define JRPC_MAX_CONNS   32
+
 struct jrpc_server;
 
-/* Listen on @path (mode 0600, stale socket replaced) and serve on @el.
- * Returns 0 or -errno. */
+/* Listen on @path with usock_listen() (mode 0600; a stale socket is
+ * replaced, a live one or a non-socket refused) and serve on @el.
+ * @path NULL: no listening socket, connections come from
+ * jrpc_server_adopt(). Returns 0 or -errno. */
 int jrpc_server_create(struct evloop *el, const char *path, struct jrpc_server **out);
-/* Closes connections, removes the socket file. NULL-safe. */
+/* Serve the connected stream socket @fd (non-blocking; the server takes it,
+ * and closes it on failure). Returns 0 or -errno. */
+int jrpc_server_adopt(struct jrpc_server *s, int fd);
+/* Closes connections, removes the socket file (unless another process
+ * listens there now: usock_close()). NULL-safe. */
 void jrpc_server_destroy(struct jrpc_server *s);
 /* Register @name; returns 0, -EEXIST or -ENOMEM. */
 int jrpc_register(struct jrpc_server *s, const char *name, jrpc_method_cb cb, void *ctx);
