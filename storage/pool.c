@@ -419,8 +419,8 @@ static int refuse_readonly(const struct vol_info *vi)
 {
     if (!vi->readonly)
         return 0;
-    pool_set_detail("volume '%s' is read-only (a snapshot): clone it for a writable copy",
-                    vi->name);
+    pool_set_detail("volume is read-only (a snapshot of %s): clone it for a writable copy",
+                    vi->origin[0] ? vi->origin : "a deleted volume");
     return -EROFS;
 }
 
