@@ -46,6 +46,12 @@ jfield() { sed -n "s/^ *\"$2\": \(.*\)$/\1/p" <<<"$1" | head -n1 | sed 's/,$//; 
 sum() { md5sum <"$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
 
+# The sanitizer pass must test its own, instrumented binary.
+case ${SLUICE_SANITIZE:-none} in
+*address*) grep -qa __asan_init "$S" && ok "$S is ASan-instrumented (build $SLUICE_SANITIZE)" ||
+               bad "$S is not the ASan build's binary" ;;
+esac
+
 P=$tmp/p1
 check "setup: pool create d1" $S pool create d1 --type dir --path "$P"
 check "setup: vol create d1/v --size 16M" $S vol create d1/v --size 16M
