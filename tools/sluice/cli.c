@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The CLI's shared parts: error lines, --quiet, and the verb-table
- * dispatcher every noun uses (getopt_long in RETURN_IN_ORDER mode, so
- * options and positionals mix in any order without reordering argv). */
+/* The CLI's shared parts: error and warning lines, and the verb-table
+ * dispatcher on the one getopt_long scanner, cli_opt_next() (cli-opt.c,
+ * which also holds --quiet and the success line, cli_done()). */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-
-bool cli_quiet;
+#include "cli-opt.h"
 
 static void vreport(const char *object, const char *prefix, const char *fmt, va_list ap)
 {
@@ -43,18 +42,6 @@ void cli_warn(const char *object, const char *fmt, ...)
     va_start(ap, fmt);
     vreport(object, "warning: ", fmt, ap);
     va_end(ap);
-}
-
-void cli_say(const char *fmt, ...)
-{
-    va_list ap;
-
-    if (cli_quiet)
-        return;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
 }
 
 bool cli_is_help(const char *arg)
@@ -131,7 +118,7 @@ static bool verb_takes(const struct cli_verb *v, int key)
     return false;
 }
 
-enum { KEY_BASE = 256, KEY_POSITIONAL = 1 };
+enum { KEY_BASE = 256 };
 
 /* Parse the verb's arguments (argv[0] is the verb) into @a. Returns 0, or an
  * exit status after printing the usage error; *@help set for -h/--help. */
@@ -149,17 +136,10 @@ static int parse(const struct cli_verbs *t, const struct cli_verb *v, int argc, 
     lo[n++] = (struct option){ "quiet", no_argument, NULL, 'q' };
     lo[n] = (struct option){ NULL, 0, NULL, 0 };
 
-    /* optind 0: a full re-initialisation. "-": positionals come back in
-     * order as code 1 (no permutation of argv, POSIXLY_CORRECT or not);
-     * ":": a missing value is ':' rather than '?'. */
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "-:hq", lo, NULL)) != -1) {
-        const char *arg = argv[optind - 1];
-        if (c == KEY_POSITIONAL) {
-            a->pos[a->npos++] = optarg;
-            continue;
-        }
+    cli_opt_reset();
+    while ((c = cli_opt_next(argc, argv, "hq", lo, a->object)) != -1) {
+        if (c == '?')
+            return EXIT_USAGE;      /* cli_opt_next() said why */
         if (c == 'h') {
             *help = true;
             continue;
@@ -168,33 +148,18 @@ static int parse(const struct cli_verbs *t, const struct cli_verb *v, int argc, 
             cli_quiet = true;
             continue;
         }
-        if (c == ':') {
-            const struct cli_option *o = find_key(t, optopt - KEY_BASE);
-            return cli_usage(a->object, "option '--%s' needs a value", o ? o->name : "?");
-        }
-        if (c == '?') {
-            if (optopt && optopt < KEY_BASE)
-                return cli_usage(a->object, "unknown option '-%c'", optopt);
-            int len = (int)strcspn(arg, "=");
-            return cli_usage(a->object, "unknown option '%.*s'", len, arg);
-        }
         const struct cli_option *o = find_key(t, c - KEY_BASE);
         if (!o)
-            return cli_usage(a->object, "unknown option '%s'", arg);
+            return cli_usage(a->object, "unknown option %s", cli_opt_name(lo, c));
         if (!verb_takes(v, o->key))
-            return cli_usage(a->object, "option '--%s' does not apply here", o->name);
-        /* `--path --size 1G` or `--path -q`: the next option is no value. */
-        if (o->value && optarg == arg && arg[0] == '-' && arg[1])
-            return cli_usage(a->object, "option '--%s' needs a value (got '%s'; write "
-                             "--%s=VALUE for a value that starts with '-')", o->name, arg,
-                             o->name);
+            return cli_usage(a->object, "option --%s does not apply here", o->name);
         if (a->ngiven == sizeof(a->given) / sizeof(a->given[0]))
             return cli_usage(a->object, "too many options");
         a->given[a->ngiven].key = o->key;
         a->given[a->ngiven].value = o->value ? optarg : "";
         a->ngiven++;
     }
-    /* After `--`: positionals only. */
+    /* getopt_long moved the positionals, in order, behind the options. */
     for (int i = optind; i < argc; i++)
         a->pos[a->npos++] = argv[i];
     return 0;

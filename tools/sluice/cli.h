@@ -4,13 +4,16 @@
  * `sluice: <object>: <reason>`, `--json` on every listing, `--help` on
  * every level, `--quiet` silences the one line a verb prints on success.
  * Each noun lives in its own cmd-<noun>.c and describes its verbs with one
- * table (struct cli_verbs) that cli_dispatch() parses with getopt_long. */
+ * table (struct cli_verbs) that cli_dispatch() parses with cli_opt_next()
+ * (cli-opt.h: the getopt_long scanner, --quiet and cli_done()). */
 #ifndef SLUICE_TOOLS_CLI_H
 #define SLUICE_TOOLS_CLI_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+#include "cli-opt.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -23,23 +26,16 @@ struct cli_noun {
     cli_noun_cb run;
 };
 
-/* Set by -q/--quiet (before the noun, or anywhere among a verb's
- * arguments): cli_say() prints nothing. Errors and warnings still go to
- * stderr. */
-extern bool cli_quiet;
-
 /* Print `sluice: <object>: <reason>` to stderr; returns EXIT_FAIL. */
 int cli_fail(const char *object, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, for usage errors; returns EXIT_USAGE. */
 int cli_usage(const char *object, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* `sluice: <object>: warning: <text>` on stderr (also under --quiet). */
 void cli_warn(const char *object, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The one line a verb prints on success, on stdout; nothing under --quiet. */
-void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* True when argv[i] is -h or --help. */
 bool cli_is_help(const char *arg);
 
-/* --- one verb table per noun, parsed with getopt_long ------------------- */
+/* --- one verb table per noun, on cli_opt_next() ------------------------- */
 
 /* An option of a noun: `--name` or `--name VALUE` (also `--name=VALUE`).
  * @key is the noun's own number for it (1..CLI_OPT_KEY_MAX), unique in the
@@ -95,11 +91,10 @@ bool cli_flag(const struct cli_args *a, int key);
 const char *cli_opt_nth(const struct cli_args *a, int key, size_t i);
 
 /* `sluice NOUN ...` (argv[0] is the noun): -h/--help at any level, verb
- * lookup, getopt_long over the verb's arguments (options and positionals in
- * any order, `--` ends options), then verb->run(). A missing or unknown
- * option, an option of another verb, an option given without its value
- * (at the end, or followed by another `--option`) and a wrong number of
- * positionals are usage errors naming the option (exit 2). */
+ * lookup, cli_opt_next() over the verb's arguments (options and positionals
+ * in any order, `--` ends options), then verb->run(). An unknown option, an
+ * option of another verb, an option without its value (see cli_opt_next)
+ * and a wrong number of positionals are usage errors (exit 2). */
 int cli_dispatch(const struct cli_verbs *t, int argc, char **argv);
 /* The noun's --help, generated from its table. */
 void cli_help(const struct cli_verbs *t, FILE *f);

@@ -321,7 +321,7 @@ static int pool_create_cmd(struct cli_args *a)
     r = pool_create(&p, NULL);
     if (r < 0)
         return fail(name, r);
-    cli_say("pool %s created (%s)", name, type);
+    cli_done("pool %s created (%s)", name, type);
     return EXIT_OK;
 }
 
@@ -426,9 +426,9 @@ static int pool_set_cmd(struct cli_args *a)
     if (r < 0)
         return fail(a->pos[0], r);
     if (thr)
-        cli_say("pool %s: autoextend by %u%% past %u%% data use", a->pos[0], pct ? pct : 20, thr);
+        cli_done("pool %s: autoextend by %u%% past %u%% data use", a->pos[0], pct ? pct : 20, thr);
     else
-        cli_say("pool %s: autoextend off", a->pos[0]);
+        cli_done("pool %s: autoextend off", a->pos[0]);
     return EXIT_OK;
 }
 
@@ -446,7 +446,7 @@ static int pool_delete_cmd(struct cli_args *a)
         r = pool_forget(name);
         if (r < 0)
             return fail(name, r);
-        cli_say("pool %s: entry of the missing pool removed", name);
+        cli_done("pool %s: entry of the missing pool removed", name);
         return EXIT_OK;
     }
     if (r < 0)
@@ -455,7 +455,7 @@ static int pool_delete_cmd(struct cli_args *a)
     pool_close(pool);
     if (r < 0)
         return fail(name, r);
-    cli_say("pool %s deleted", name);
+    cli_done("pool %s deleted", name);
     return EXIT_OK;
 }
 
@@ -546,7 +546,7 @@ static int vol_create_cmd(struct cli_args *a)
         return r;
     r = pool_vol_create(vr.p, vr.vol, size);
     if (r == 0) {
-        cli_say("volume %s created", a->pos[0]);
+        cli_done("volume %s created", a->pos[0]);
         warn_overcommit(vr.p);
     }
     return vol_done(&vr, a->pos[0], r);
@@ -684,10 +684,10 @@ static int vol_resize_cmd(struct cli_args *a)
 #endif
     human(size, h, sizeof(h));
     if (told > 0)
-        cli_say("volume %s resized to %s (%d sluiced device%s told)", spec, h, told,
+        cli_done("volume %s resized to %s (%d sluiced device%s told)", spec, h, told,
                 told == 1 ? "" : "s");
     else
-        cli_say("volume %s resized to %s", spec, h);
+        cli_done("volume %s resized to %s", spec, h);
     /* Resized under a user nobody could tell: say so, the resize stands. */
     if (in_use && told == 0)
         cli_warn(spec, "volume in use, but its user was not told of the new size: no sluiced "
@@ -726,11 +726,11 @@ static int vol_two_names(struct cli_args *a)
         return fail(dst, r);
     }
     if (r == 0 && !strcmp(verb, "snapshot"))
-        cli_say("snapshot %s of %s created (read-only)", dst, a->pos[0]);
+        cli_done("snapshot %s of %s created (read-only)", dst, a->pos[0]);
     else if (r == 0 && !strcmp(verb, "clone"))
-        cli_say("volume %s cloned from %s", dst, a->pos[0]);
+        cli_done("volume %s cloned from %s", dst, a->pos[0]);
     else if (r == 0)
-        cli_say("volume %s renamed to %s", a->pos[0], dst);
+        cli_done("volume %s renamed to %s", a->pos[0], dst);
     if (r == 0 && strcmp(verb, "rename"))
         warn_overcommit(vr.p);
     return vol_done(&vr, a->pos[0], r);
@@ -745,7 +745,7 @@ static int vol_delete_cmd(struct cli_args *a)
         return r;
     r = pool_vol_delete(vr.p, vr.vol, cli_flag(a, OPT_FORCE));
     if (r == 0)
-        cli_say("volume %s deleted", a->pos[0]);
+        cli_done("volume %s deleted", a->pos[0]);
     return vol_done(&vr, a->pos[0], r);
 }
 
@@ -764,11 +764,15 @@ static int vol_copy_cmd(struct cli_args *a)
     else
         r = pool_vol_export(vr.p, vr.vol, a->pos[1], force, progress_cb, &pg);
     progress_end(&pg);
+    if (r == -EEXIST && !import) {
+        pool_close(vr.p);
+        return cli_fail(a->pos[1], "exists (use --force to overwrite it)");
+    }
     if (r == 0 && import) {
-        cli_say("volume %s imported from %s", a->pos[0], a->pos[1]);
+        cli_done("volume %s imported from %s", a->pos[0], a->pos[1]);
         warn_overcommit(vr.p);
     } else if (r == 0) {
-        cli_say("volume %s exported to %s", a->pos[0], a->pos[1]);
+        cli_done("volume %s exported to %s", a->pos[0], a->pos[1]);
     }
     return vol_done(&vr, a->pos[0], r);
 }

@@ -63,7 +63,7 @@ check "setup: vol snapshot d1/v s" $S vol snapshot d1/v s
 nothing_made() { [ ! -e "$tmp/--" ] && [ ! -e "$P/--" ] && [ "$(ls "$SLUICE_STATE_DIR/pools")" = d1 ]; }
 missing() {
     local opt=$1; shift
-    expect "missing value: $* (at the end)" 2 "option '$opt' needs a value" "$@"
+    expect "missing value: $* (at the end)" 2 "option $opt needs a value" "$@"
     nothing_made || bad "  ... but it created something: $(ls -a "$tmp" "$SLUICE_STATE_DIR/pools")"
 }
 missing --path $S pool create p9 --type dir --path
@@ -75,10 +75,10 @@ missing --autoextend $S pool create p9 --type lvm-thin --vg vg0 --autoextend
 missing --autoextend $S pool set d1 --autoextend
 missing --size $S vol create d1/x --size
 missing --size $S vol resize d1/v --size
-expect "missing value: --path followed by another option" 2 "option '--path' needs a value" \
+expect "missing value: --path followed by another option" 2 "option --path needs a value" \
     $S pool create p9 --path --type dir
 nothing_made || bad "  ... created something"
-expect "missing value: --size followed by --force" 2 "option '--size' needs a value" $S vol resize d1/v --size --force
+expect "missing value: --size followed by --force" 2 "option --size needs a value" $S vol resize d1/v --size --force
 [ "$(size "$P/v.raw")" = 16777216 ] && ok "v unchanged" || bad "v resized"
 check "--path=VALUE form" $S pool create p9 --type dir --path="$tmp/p9"
 check "options before positionals" $S vol create --size 1M d1/early
@@ -263,8 +263,8 @@ while IFS='|' read -r want re args; do
 done <<'EOF'
 2|unknown pool verb|pool frob
 2|unknown vol verb|vol frob
-2|unknown option '--frob'|vol list --frob
-2|unknown option '-x'|vol list -x
+2|unknown option --frob|vol list --frob
+2|unknown option -x|vol list -x
 2|does not apply|vol list --size 1G
 2|does not apply|pool delete d1 --size 1G
 2|expected|pool create
