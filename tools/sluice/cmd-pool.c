@@ -194,7 +194,9 @@ static struct json_object *vol_json(const struct vol_info *vi)
     json_object_object_add(o, "path", json_object_new_string(vi->path));
     json_object_object_add(o, "origin", vi->origin[0] ? json_object_new_string(vi->origin) : NULL);
     json_object_object_add(o, "readonly", json_object_new_boolean(vi->readonly));
-    json_object_object_add(o, "snapshot", json_object_new_boolean(vi->readonly && vi->origin[0]));
+    /* sluice makes only snapshots read-only; one stays a snapshot after its
+     * origin is gone (origin null). */
+    json_object_object_add(o, "snapshot", json_object_new_boolean(vi->readonly));
     json_object_object_add(o, "active", json_object_new_boolean(vi->active));
     json_object_object_add(o, "in_use", json_object_new_boolean(vi->in_use));
     return o;

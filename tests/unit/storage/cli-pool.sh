@@ -132,6 +132,7 @@ check "vol clone d1/v2 c1" $S vol clone d1/v2 c1
 check "vol delete d1/v2" $S vol delete d1/v2
 [ "$(jfield "$($S vol info d1/o1 --json)" origin)" = null ] && [ "$(jfield "$($S vol info d1/c1 --json)" origin)" = null ] &&
     ok "origin cleared when the origin is deleted" || bad "origin after delete: $($S vol info d1/o1 --json)"
+[ "$(jfield "$($S vol info d1/o1 --json)" snapshot)" = true ] && ok "o1 is still a snapshot" || bad "o1 not a snapshot: $($S vol info d1/o1 --json)"
 check "vol import d1/v2 (a new volume, the old name)" $S vol import d1/v2 "$tmp/other"
 [ "$(jfield "$($S vol info d1/o1 --json)" origin)" = null ] && ok "a new volume under the old name is no origin" || bad "origin after re-import: $($S vol info d1/o1 --json)"
 check "vol snapshot d1/v2 o2" $S vol snapshot d1/v2 o2
