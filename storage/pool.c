@@ -311,7 +311,7 @@ int pool_list(struct pool_info **out, size_t *n)
         for (size_t j = 0; j < nn; j++) {
             struct pool pl = { .ops = ops };
             struct pool_info *a = NULL;
-            int r = 0;
+            int r = -ENOENT;    /* not opened */
 
             snprintf(pl.name, sizeof(pl.name), "%s", names[j]);
             if (ret == 0)
