@@ -3,7 +3,11 @@
  *
  *   DIR/.sluice-pool        marker: {"name":"NAME","type":"dir"} (truth)
  *   DIR/VOL.raw             a volume (mode 0600; snapshots 0400)
- *   xattr user.sluice.origin on a snapshot or clone: its source's name
+ *   xattr user.sluice.origin on a snapshot or clone: its source's name, and
+ *   user.sluice.origin-ino: the source file's inode number. The origin is
+ *                           shown while NAME.raw still is that file; rename
+ *                           rewrites it, delete and import --force of the
+ *                           origin remove it.
  *   $SLUICE_STATE_DIR/pools/NAME -> DIR   registry (a symlink; an index only:
  *                           `pool create NAME --type dir --path DIR` on a
  *                           directory whose marker names NAME re-registers it)
@@ -32,6 +36,7 @@
 #define MARKER ".sluice-pool"
 #define SUFFIX ".raw"
 #define ORIGIN_XATTR "user.sluice.origin"
+#define ORIGIN_INO_XATTR "user.sluice.origin-ino"
 
 struct dir_pool {
     char dir[PATH_MAX];
@@ -123,32 +128,87 @@ static int registry_path(const char *name, char *buf, size_t len)
     return 0;
 }
 
-static int dir_open(struct pool *pool, const char *name)
+/* Registry entry of pool @name: its directory in @target. 0 when it holds
+ * the pool; -ENOENT when there is no entry; -ESTALE when the entry is
+ * there but the directory or its marker is not (@problem says which). */
+static int check_entry(const char *name, char target[PATH_MAX], char *problem, size_t plen)
 {
-    char link[PATH_MAX], target[PATH_MAX], mname[POOL_NAME_MAX + 1];
-    struct dir_pool *dp;
+    char link[PATH_MAX], mname[POOL_NAME_MAX + 1];
+    struct stat st;
     ssize_t n;
     int ret;
 
     ret = registry_path(name, link, sizeof(link));
     if (ret < 0)
         return ret;
-    n = readlink(link, target, sizeof(target) - 1);
+    n = readlink(link, target, PATH_MAX - 1);
     if (n < 0)
-        return errno == ENOENT || errno == ENOTDIR ? -ENOENT : -errno;
+        return errno == ENOENT || errno == ENOTDIR || errno == EINVAL ? -ENOENT : -errno;
     target[n] = '\0';
-    ret = read_marker(target, mname);
-    if (ret < 0 || strcmp(mname, name)) {
-        pool_set_detail("registry entry %s points to %s, which holds no pool '%s'", link,
-                        target, name);
-        return -ENOENT;
+    if (stat(target, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(problem, plen, "directory %s is gone", target);
+        return -ESTALE;
     }
+    ret = read_marker(target, mname);
+    if (ret == -ENOENT)
+        snprintf(problem, plen, "%s holds no pool marker (" MARKER " is gone)", target);
+    else if (ret < 0)
+        snprintf(problem, plen, "%s/" MARKER " is unreadable: %s", target, strerror(-ret));
+    else if (strcmp(mname, name))
+        snprintf(problem, plen, "%s now holds pool '%s'", target, mname);
+    else
+        return 0;
+    return -ESTALE;
+}
+
+static int dir_open(struct pool *pool, const char *name)
+{
+    char target[PATH_MAX], problem[PATH_MAX + 64];
+    struct dir_pool *dp;
+    int ret;
+
+    ret = check_entry(name, target, problem, sizeof(problem));
+    if (ret == -ESTALE)
+        pool_set_detail("pool is broken: %s ('sluice pool delete %s' removes its entry)",
+                        problem, name);
+    if (ret < 0)
+        return ret;
     dp = calloc(1, sizeof(*dp));
     if (!dp)
         return -ENOMEM;
     snprintf(dp->dir, sizeof(dp->dir), "%s", target);
     pool->priv = dp;
     return 0;
+}
+
+static int dir_broken(const char *name, struct pool_info *out)
+{
+    char target[PATH_MAX];
+    int ret = check_entry(name, target, out->problem, sizeof(out->problem));
+
+    if (ret == 0)
+        return -EBUSY;
+    if (ret != -ESTALE)
+        return ret;
+    snprintf(out->location, sizeof(out->location), "%s", target);
+    return 0;
+}
+
+static int dir_forget(const char *name)
+{
+    char target[PATH_MAX], problem[PATH_MAX + 64], link[PATH_MAX];
+    int ret = check_entry(name, target, problem, sizeof(problem));
+
+    if (ret == 0) {
+        pool_set_detail("pool %s is fine: delete it with 'sluice pool delete'", name);
+        return -EBUSY;
+    }
+    if (ret != -ESTALE)
+        return ret;
+    ret = registry_path(name, link, sizeof(link));
+    if (ret == 0 && unlink(link) < 0)
+        ret = -errno;
+    return ret;
 }
 
 static void dir_close(struct pool *pool)
@@ -191,6 +251,7 @@ static int dir_list(char ***names, size_t *n)
 static int dir_create(const struct pool_create_params *p)
 {
     char real[PATH_MAX], link[PATH_MAX], reg[PATH_MAX], mname[POOL_NAME_MAX + 1];
+    bool made_dir, made_marker = false;
     struct stat st;
     int ret;
 
@@ -202,7 +263,8 @@ static int dir_create(const struct pool_create_params *p)
         pool_set_detail("--pv, --vg, --size and --autoextend are for lvm-thin pools");
         return -EINVAL;
     }
-    if (stat(p->path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    made_dir = stat(p->path, &st) < 0;
+    if (!made_dir && !S_ISDIR(st.st_mode)) {
         pool_set_detail("%s is not a directory", p->path);
         return -ENOTDIR;
     }
@@ -211,8 +273,10 @@ static int dir_create(const struct pool_create_params *p)
         pool_set_detail("%s: %s", p->path, strerror(-ret));
         return ret;
     }
-    if (!realpath(p->path, real))
-        return -errno;
+    if (!realpath(p->path, real)) {
+        ret = -errno;
+        goto out_dir;
+    }
     ret = read_marker(real, mname);
     if (ret == 0 && strcmp(mname, p->name)) {
         pool_set_detail("%s already holds dir pool '%s'", real, mname);
@@ -222,8 +286,9 @@ static int dir_create(const struct pool_create_params *p)
         ret = write_marker(real, p->name);
         if (ret < 0) {
             pool_set_detail("%s: cannot write the pool marker: %s", real, strerror(-ret));
-            return ret;
+            goto out_dir;
         }
+        made_marker = true;
     } else if (ret < 0) {
         pool_set_detail("%s/" MARKER ": %s", real, strerror(-ret));
         return ret;
@@ -233,18 +298,29 @@ static int dir_create(const struct pool_create_params *p)
     ret = mkdir_p(pool_registry_dir(reg, sizeof(reg)), 0755);
     if (ret < 0) {
         pool_set_detail("registry %s: %s", reg, strerror(-ret));
-        return ret;
+        goto out_marker;
     }
     ret = registry_path(p->name, link, sizeof(link));
     if (ret < 0)
-        return ret;
+        goto out_marker;
     unlink(link);   /* a stale entry (it did not open) */
     if (symlink(real, link) < 0) {
         ret = -errno;
         pool_set_detail("registry %s: %s", link, strerror(errno));
-        return ret;
+        goto out_marker;
     }
     return 0;
+
+out_marker:
+    if (made_marker) {
+        char marker[PATH_MAX + 32];
+        snprintf(marker, sizeof(marker), "%s/" MARKER, real);
+        unlink(marker);
+    }
+out_dir:
+    if (made_dir)
+        rmdir(p->path);   /* only the last component, and only when empty */
+    return ret;
 }
 
 static int vol_path(struct pool *pool, const char *vol, char *buf, size_t len)
@@ -252,6 +328,56 @@ static int vol_path(struct pool *pool, const char *vol, char *buf, size_t len)
     if ((size_t)snprintf(buf, len, "%s/%s" SUFFIX, priv(pool)->dir, vol) >= len)
         return -ENAMETOOLONG;
     return 0;
+}
+
+/* Is @origin (recorded on the file at @path) still the file it was? Its
+ * NAME.raw must exist and, when the inode was recorded, be that inode. */
+static bool origin_alive(struct pool *pool, const char *path, const char *origin)
+{
+    char opath[PATH_MAX], ino[32];
+    struct stat st;
+    ssize_t n;
+
+    if (pool_check_name(origin) < 0 || vol_path(pool, origin, opath, sizeof(opath)) < 0 ||
+        stat(opath, &st) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    n = getxattr(path, ORIGIN_INO_XATTR, ino, sizeof(ino) - 1);
+    if (n <= 0)
+        return true;    /* recorded by an older sluice: the name alone */
+    ino[n] = '\0';
+    return strtoull(ino, NULL, 10) == (unsigned long long)st.st_ino;
+}
+
+/* Every volume whose origin is @vol now names @newname, or (NULL) none. */
+static void relink_children(struct pool *pool, const char *vol, const char *newname)
+{
+    char path[PATH_MAX], origin[POOL_NAME_MAX + 1];
+    struct dirent *de;
+    DIR *d = opendir(priv(pool)->dir);
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= strlen(SUFFIX) || strcmp(de->d_name + len - strlen(SUFFIX), SUFFIX) ||
+            (size_t)snprintf(path, sizeof(path), "%s/%s", priv(pool)->dir, de->d_name) >=
+                sizeof(path))
+            continue;
+        ssize_t n = getxattr(path, ORIGIN_XATTR, origin, sizeof(origin) - 1);
+        if (n <= 0)
+            continue;
+        origin[n] = '\0';
+        if (strcmp(origin, vol))
+            continue;
+        /* Best effort: root may always; a user only on a writable file. */
+        if (newname) {
+            setxattr(path, ORIGIN_XATTR, newname, strlen(newname), 0);
+        } else {
+            removexattr(path, ORIGIN_XATTR);
+            removexattr(path, ORIGIN_INO_XATTR);
+        }
+    }
+    closedir(d);
 }
 
 static int fill_vol(struct pool *pool, const char *vol, const char *path, const struct stat *st,
@@ -269,6 +395,8 @@ static int fill_vol(struct pool *pool, const char *vol, const char *path, const 
     vi->active = true;
     n = getxattr(path, ORIGIN_XATTR, vi->origin, sizeof(vi->origin) - 1);
     vi->origin[n > 0 ? n : 0] = '\0';
+    if (vi->origin[0] && !origin_alive(pool, path, vi->origin))
+        vi->origin[0] = '\0';
     vi->in_use = pool_path_locked(path) > 0;
     return 0;
 }
@@ -345,8 +473,10 @@ static int dir_info(struct pool *pool, struct pool_info *out)
     ret = dir_vol_list(pool, &vols, &n);
     if (ret < 0)
         return ret;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         out->used_bytes += vols[i].used_bytes;
+        out->provisioned_bytes += vols[i].size_bytes;
+    }
     out->volumes = (unsigned)n;
     free(vols);
     return 0;
@@ -362,29 +492,33 @@ static int fs_limits(struct pool *pool, uint64_t *total, uint64_t *avail)
     return 0;
 }
 
+/* Set the size of a sparse volume file: nothing is allocated, so thin
+ * overcommit past the file system's size is allowed (the CLI warns). */
+static int set_size(int fd, const char *path, uint64_t size)
+{
+    if (size > (uint64_t)INT64_MAX || ftruncate(fd, (off_t)size) < 0) {
+        int err = size > (uint64_t)INT64_MAX ? EFBIG : errno;
+        if (err == EFBIG || err == EINVAL)
+            pool_set_detail("%llu bytes is larger than the file system allows for one file "
+                            "(%s)", (unsigned long long)size, path);
+        return err == EINVAL ? -EFBIG : -err;
+    }
+    return 0;
+}
+
 static int dir_vol_create(struct pool *pool, const char *vol, uint64_t size)
 {
     char path[PATH_MAX];
-    uint64_t total = 0, avail = 0;
     int fd, ret = vol_path(pool, vol, path, sizeof(path));
 
     if (ret < 0)
         return ret;
-    ret = fs_limits(pool, &total, &avail);
-    if (ret < 0)
-        return ret;
-    if (size > total) {
-        pool_set_detail("pool out of space: %llu bytes cannot fit a %llu-byte file system",
-                        (unsigned long long)size, (unsigned long long)total);
-        return -ENOSPC;
-    }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    if (ftruncate(fd, (off_t)size) < 0) {
-        ret = -errno;
+    ret = set_size(fd, path, size);
+    if (ret < 0)
         unlink(path);
-    }
     close(fd);
     return ret;
 }
@@ -392,7 +526,6 @@ static int dir_vol_create(struct pool *pool, const char *vol, uint64_t size)
 static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
 {
     char path[PATH_MAX];
-    uint64_t total = 0, avail = 0;
     struct stat st;
     int ret = vol_path(pool, vol, path, sizeof(path));
 
@@ -405,17 +538,12 @@ static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, boo
                         (unsigned long long)st.st_size, (unsigned long long)size);
         return -EINVAL;
     }
-    ret = fs_limits(pool, &total, &avail);
-    if (ret < 0)
-        return ret;
-    if (size > total) {
-        pool_set_detail("pool out of space: %llu bytes cannot fit a %llu-byte file system",
-                        (unsigned long long)size, (unsigned long long)total);
-        return -ENOSPC;
-    }
-    if (truncate(path, (off_t)size) < 0)
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
         return -errno;
-    return 0;
+    ret = set_size(fd, path, size);
+    close(fd);
+    return ret;
 }
 
 /* Snapshot (@readonly) or clone @src as @dst: reflink, else sparse copy. */
@@ -461,7 +589,10 @@ static int dir_copy(struct pool *pool, const char *src, const char *dst, bool re
             goto out_unlink;
     }
     /* Where xattrs are not supported the origin is simply not recorded. */
-    fsetxattr(dfd, ORIGIN_XATTR, src, strlen(src), 0);
+    char ino[32];
+    int ilen = snprintf(ino, sizeof(ino), "%llu", (unsigned long long)st.st_ino);
+    if (fsetxattr(dfd, ORIGIN_XATTR, src, strlen(src), 0) == 0)
+        fsetxattr(dfd, ORIGIN_INO_XATTR, ino, (size_t)ilen, 0);
     if (readonly && fchmod(dfd, 0400) < 0) {
         ret = -errno;
         goto out_unlink;
@@ -504,6 +635,7 @@ static int dir_vol_rename(struct pool *pool, const char *vol, const char *newnam
         return ret;
     if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE) < 0)
         return -errno;
+    relink_children(pool, vol, newname);
     return 0;
 }
 
@@ -517,7 +649,13 @@ static int dir_vol_delete(struct pool *pool, const char *vol, bool force)
     /* A served file stays readable by its holder after the unlink. */
     if (unlink(path) < 0)
         return -errno;
+    relink_children(pool, vol, NULL);
     return 0;
+}
+
+static void dir_vol_replaced(struct pool *pool, const char *vol)
+{
+    relink_children(pool, vol, NULL);
 }
 
 static int dir_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX])
@@ -598,4 +736,7 @@ const struct pool_ops pool_dir_ops = {
     .vol_delete = dir_vol_delete,
     .vol_activate = dir_vol_activate,
     .vol_in_use = dir_vol_in_use,
+    .vol_replaced = dir_vol_replaced,
+    .broken = dir_broken,
+    .forget = dir_forget,
 };

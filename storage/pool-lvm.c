@@ -498,6 +498,8 @@ static int lvm_info(struct pool *pool, struct pool_info *out)
     if (ret < 0)
         return ret;
     out->volumes = (unsigned)n;
+    for (size_t i = 0; i < n; i++)
+        out->provisioned_bytes += vols[i].size_bytes;
     free(vols);
     return 0;
 }

@@ -61,7 +61,9 @@ const char *pool_strerror(int err)
     case EACCES: return "missing privileges (run as root)";
     case ENODEV: return "LVM or device-mapper not available "
                         "(use a dir pool: sluice pool create NAME --type dir --path DIR)";
-    case EROFS: return "read-only";
+    case EROFS: return "volume is read-only";
+    case ESTALE: return "pool is broken (its storage is gone)";
+    case EFBIG: return "larger than the file system allows for one file";
     case EIO: return "I/O or command failure";
     default: return strerror(err < 0 ? -err : err);
     }
@@ -193,6 +195,7 @@ const char *pool_registry_dir(char *buf, size_t len)
 
 int pool_open(const char *name, struct pool **out)
 {
+    char stale[sizeof(detail)] = "";
     struct pool *p;
     int ret, first_err = 0;
 
@@ -218,10 +221,14 @@ int pool_open(const char *name, struct pool **out)
             pool_clear_detail();
             return 0;
         }
+        if (ret == -ESTALE && !stale[0])
+            snprintf(stale, sizeof(stale), "%s", detail);
         if (ret != -ENOENT && (!first_err || first_err == -ENODEV))
             first_err = ret;
     }
     free(p);
+    if (first_err == -ESTALE)
+        pool_set_detail("%s", stale);
     /* Not found anywhere; an unavailable LVM is only worth a hint. */
     if (first_err && first_err != -ENODEV)
         return first_err;
@@ -268,7 +275,8 @@ int pool_create(const struct pool_create_params *p, struct pool **out)
         pool_close(existing);
         return -EEXIST;
     }
-    if (ret != -ENOENT)
+    /* A broken record of the name (-ESTALE) is the driver's to replace. */
+    if (ret != -ENOENT && ret != -ESTALE)
         return ret;
     pool_clear_detail();
     ret = ops->create(p);
@@ -302,19 +310,32 @@ int pool_list(struct pool_info **out, size_t *n)
             goto out_free;
         for (size_t j = 0; j < nn; j++) {
             struct pool pl = { .ops = ops };
+            struct pool_info *a = NULL;
+            int r = -ENOENT;    /* not opened */
+
             snprintf(pl.name, sizeof(pl.name), "%s", names[j]);
-            if (ret == 0 && ops->open(&pl, names[j]) == 0) {
-                struct pool_info *a = realloc(arr, (count + 1) * sizeof(*arr));
-                if (!a) {
+            if (ret == 0)
+                r = ops->open(&pl, names[j]);
+            if (ret == 0 && (r == 0 || (r == -ESTALE && ops->broken))) {
+                a = realloc(arr, (count + 1) * sizeof(*arr));
+                if (!a)
                     ret = -ENOMEM;
-                } else {
+                else
                     arr = a;
-                    if (ops->info(&pl, &arr[count]) == 0)
-                        count++;
-                }
-                if (ops->close)
-                    ops->close(&pl);
             }
+            if (a && r == 0) {
+                if (ops->info(&pl, &arr[count]) == 0)
+                    count++;
+            } else if (a) {
+                /* Listed, marked broken: the user sees it and can forget it. */
+                memset(&arr[count], 0, sizeof(arr[count]));
+                snprintf(arr[count].name, sizeof(arr[count].name), "%s", names[j]);
+                arr[count].type = ops->type_id;
+                if (ops->broken(names[j], &arr[count]) == 0 && arr[count].problem[0])
+                    count++;
+            }
+            if (r == 0 && ops->close)
+                ops->close(&pl);
             free(names[j]);
         }
         free(names);
@@ -344,17 +365,38 @@ int pool_destroy(struct pool *pool, bool force)
     return pool->ops->destroy(pool, force);
 }
 
+int pool_forget(const char *name)
+{
+    int ret = pool_check_name(name);
+
+    pool_clear_detail();
+    if (ret < 0)
+        return ret;
+    for (size_t i = 0; pool_drivers[i]; i++) {
+        const struct pool_ops *ops = pool_drivers[i];
+        if (!ops->forget || ops->available() < 0)
+            continue;
+        ret = ops->forget(name);
+        if (ret != -ENOENT)
+            return ret;
+    }
+    pool_set_detail("unknown pool");
+    return -ENOENT;
+}
+
 /* ---------------------------------------------------------------------------
  * Volumes. */
 
-static int check_vol(struct pool *pool, const char *vol, bool must_exist)
+/* Must @vol exist (fill *@out when non-NULL) or must it not? */
+static int check_vol_info(struct pool *pool, const char *vol, bool must_exist,
+                          struct vol_info *out)
 {
     struct vol_info vi;
     int ret = pool_check_name(vol);
 
     if (ret < 0)
         return ret;
-    ret = pool->ops->vol_info(pool, vol, &vi);
+    ret = pool->ops->vol_info(pool, vol, out ? out : &vi);
     if (must_exist && ret == -ENOENT)
         pool_set_detail("unknown volume");
     if (!must_exist) {
@@ -365,6 +407,21 @@ static int check_vol(struct pool *pool, const char *vol, bool must_exist)
         return ret == -ENOENT ? 0 : ret;
     }
     return ret;
+}
+
+static int check_vol(struct pool *pool, const char *vol, bool must_exist)
+{
+    return check_vol_info(pool, vol, must_exist, NULL);
+}
+
+/* -EROFS for a read-only volume (a snapshot): nothing writes it. */
+static int refuse_readonly(const struct vol_info *vi)
+{
+    if (!vi->readonly)
+        return 0;
+    pool_set_detail("volume is read-only (a snapshot of %s): clone it for a writable copy",
+                    vi->origin[0] ? vi->origin : "a deleted volume");
+    return -EROFS;
 }
 
 static int cmp_vol(const void *a, const void *b)
@@ -413,10 +470,13 @@ int pool_vol_create(struct pool *pool, const char *vol, uint64_t size)
 
 int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
 {
+    struct vol_info vi;
     int ret;
 
     pool_clear_detail();
-    ret = check_vol(pool, vol, true);
+    ret = check_vol_info(pool, vol, true, &vi);
+    if (ret == 0)
+        ret = refuse_readonly(&vi);
     if (ret < 0)
         return ret;
     if (size == 0)
@@ -462,6 +522,16 @@ int pool_vol_rename(struct pool *pool, const char *vol, const char *newname)
         ret = check_vol(pool, newname, false);
     if (ret < 0)
         return ret;
+    /* sluiced holds the volume by name: it would keep serving, and later
+     * refresh, a name that no longer exists. */
+    ret = pool->ops->vol_in_use(pool, vol);
+    if (ret < 0)
+        return ret;
+    if (ret > 0) {
+        pool_set_detail("volume in use (sluiced serves it under its current name): "
+                        "remove the device first");
+        return -EBUSY;
+    }
     return pool->ops->vol_rename(pool, vol, newname);
 }
 
@@ -645,6 +715,38 @@ int pool_path_locked(const char *path)
     return ret;
 }
 
+/* Bytes of data in @fd (a regular file's allocation, a block device's size). */
+static uint64_t data_bytes(int fd, uint64_t size)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        return MIN((uint64_t)st.st_blocks * 512, size);
+    return size;
+}
+
+/* Dir pools are files on a file system that overcommit allows to fill:
+ * data about to be copied in must fit what is free (plus what @vi, the
+ * volume being overwritten, frees). */
+static int room_for(struct pool *pool, const struct vol_info *vi, uint64_t need)
+{
+    struct pool_info pi;
+    int ret;
+
+    if (pool->ops->type_id != POOL_TYPE_DIR)
+        return 0;     /* lvm-thin: dm-thin checks, the pool errors when full */
+    ret = pool_get_info(pool, &pi);
+    if (ret < 0)
+        return ret;
+    uint64_t avail = pi.free_bytes + (vi ? vi->used_bytes : 0);
+    if (need > avail) {
+        pool_set_detail("pool out of space: %llu bytes of data to copy, %llu available",
+                        (unsigned long long)need, (unsigned long long)avail);
+        return -ENOSPC;
+    }
+    return 0;
+}
+
 int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool force,
                     pool_progress_cb cb, void *opaque)
 {
@@ -677,11 +779,17 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
             ret = -EEXIST;
             goto out_src;
         }
+        ret = refuse_readonly(&vi);
+        if (ret < 0)
+            goto out_src;
         if (pool->ops->vol_in_use(pool, vol) > 0) {
             pool_set_detail("volume in use");
             ret = -EBUSY;
             goto out_src;
         }
+        ret = room_for(pool, &vi, data_bytes(sfd, size));
+        if (ret < 0)
+            goto out_src;
         if (vi.size_bytes < size) {
             ret = pool->ops->vol_resize(pool, vol, ALIGN_UP_512(size), false);
             if (ret < 0)
@@ -689,6 +797,9 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
         }
         fresh = false;
     } else if (ret == -ENOENT) {
+        ret = room_for(pool, NULL, data_bytes(sfd, size));
+        if (ret < 0)
+            goto out_src;
         ret = pool->ops->vol_create(pool, vol, ALIGN_UP_512(size));
         if (ret < 0)
             goto out_src;
@@ -697,35 +808,50 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
     }
     ret = pool->ops->vol_activate(pool, vol, path);
     if (ret < 0)
-        goto out_src;
+        goto out_vol;
     dfd = open(path, O_WRONLY | O_CLOEXEC);
     if (dfd < 0) {
         ret = -errno;
         pool_set_detail("%s: %s", path, strerror(errno));
-        goto out_src;
+        goto out_vol;
     }
+    if (!fresh && pool->ops->vol_replaced)
+        pool->ops->vol_replaced(pool, vol);
     ret = pool_copy_fd(sfd, dfd, size, fresh, cb, opaque);
     if (ret < 0 && !pool_error_detail())
         pool_set_detail("copy failed: %s", strerror(-ret));
     close(dfd);
+out_vol:
+    /* A volume this call made goes again; an overwritten one stays. */
+    if (ret < 0 && fresh) {
+        char saved[sizeof(detail)];
+        snprintf(saved, sizeof(saved), "%s", detail);
+        pool->ops->vol_delete(pool, vol, true);
+        pool_set_detail("%s", saved);
+    }
 out_src:
     close(sfd);
     return ret;
 }
 
-int pool_vol_export(struct pool *pool, const char *vol, const char *dst,
+int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool force,
                     pool_progress_cb cb, void *opaque)
 {
     char path[PATH_MAX];
     struct stat st;
     uint64_t size, dsize;
     int sfd, dfd, ret;
-    bool fresh;
+    bool fresh, made;
 
     pool_clear_detail();
     ret = check_vol(pool, vol, true);
     if (ret < 0)
         return ret;
+    made = lstat(dst, &st) < 0;
+    if (!force && !made) {
+        pool_set_detail("%s exists (use --force to overwrite it)", dst);
+        return -EEXIST;
+    }
     ret = pool->ops->vol_activate(pool, vol, path);
     if (ret < 0)
         return ret;
@@ -752,10 +878,14 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst,
         }
         fresh = false;
     } else {
-        dfd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* Without --force only a new file (O_EXCL: no race with another). */
+        dfd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
         if (dfd < 0) {
             ret = -errno;
-            pool_set_detail("%s: %s", dst, strerror(errno));
+            if (errno == EEXIST)
+                pool_set_detail("%s exists (use --force to overwrite it)", dst);
+            else
+                pool_set_detail("%s: %s", dst, strerror(errno));
             goto out_src;
         }
         if (ftruncate(dfd, (off_t)size) < 0) {
@@ -769,6 +899,8 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst,
     if (ret < 0 && !pool_error_detail())
         pool_set_detail("copy failed: %s", strerror(-ret));
     close(dfd);
+    if (ret < 0 && made)
+        unlink(dst);
 out_src:
     close(sfd);
     return ret;

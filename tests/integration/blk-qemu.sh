@@ -362,6 +362,9 @@ GUEST
     "$SLUICE" dev list --json | grep -q '"volume":"tp\\/disk"' || fail "device does not name its volume"
     rc=0; "$SLUICE" vol delete tp/disk 2>"$WORK/err" || rc=$?
     [ $rc = 1 ] && grep -q "in use" "$WORK/err" || fail "deleting a served volume: rc=$rc $(cat "$WORK/err")"
+    # sluiced serves it by name: a rename would leave it serving a ghost.
+    rc=0; "$SLUICE" vol rename tp/disk other 2>"$WORK/err" || rc=$?
+    [ $rc = 1 ] && grep -q "in use" "$WORK/err" || fail "renaming a served volume: rc=$rc $(cat "$WORK/err")"
     run_guest "$WORK/guest-vol.sh" "$WORK/guest.log" $(qemu_blk_args) >/dev/null 2>&1 &
     RUNNER=$!
     for i in $(seq 600); do
@@ -369,7 +372,9 @@ GUEST
         sleep 0.2
     done
     grep -q "guest: size $SIZE" "$WORK/guest.log" || fail "guest did not report its size"
-    "$SLUICE" vol resize tp/disk --size $((NEW / 1048576))M || fail "vol resize failed"
+    "$SLUICE" vol resize tp/disk --size $((NEW / 1048576))M >"$WORK/out" 2>"$WORK/err" || fail "vol resize failed: $(cat "$WORK/err")"
+    grep -q "resized to .*(1 sluiced device told)" "$WORK/out" && [ ! -s "$WORK/err" ] ||
+        fail "vol resize of a served volume: $(cat "$WORK/out" "$WORK/err")"
     wait $RUNNER || fail "guest failed: $(tail -5 "$WORK/guest.log")"
     grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "guest did not see the new size"
     stop_sluiced "$SOCK" "$SLUICE_CONTROL"

@@ -90,8 +90,18 @@ ROWS=$(cat <<EOF
 2|$LONG|sluice net bridge create $LONG
 2|$LONG|sluice net tap create $LONG
 2|$LONG|sluice net hostonly create $LONG --addr 10.213.0.1/24
-2|--path|sluice pool create p9 --type dir --path  # cli
-2|--size|sluice vol create local/x --size  # cli
+2|--path|sluice pool create p9 --type dir --path
+2|--size|sluice vol create local/x --size
+2|--path needs a value|sluice pool create p9 --path --type dir
+2|unknown option --frob|sluice vol list --frob
+2|does not apply|sluice vol rename local/a b --force
+2|expected POOL/VOL FILE|sluice vol export local/a
+2|invalid name|sluice vol create 'local/a b' --size 1M
+2|invalid size|sluice vol create local/x --size 12X
+2|too large|sluice vol resize local/x --size 2P
+1|unknown pool|sluice vol info nopool/x
+1|unknown pool|sluice vol list nopool
+1|unknown pool|sluice pool delete nopool
 EOF
 )
 

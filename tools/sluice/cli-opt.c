@@ -7,6 +7,9 @@
 #include "cli.h"
 #include "cli-opt.h"
 
+/* Set by the global -q/--quiet and by a verb's --quiet / -q. */
+bool cli_quiet;
+
 void cli_opt_reset(void)
 {
     optind = 0;   /* full re-initialisation: a noun may run several times */

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Option parsing and success lines shared by `sluice net` and `sluice dev`
- * (merge note: these belong in cli.h / cli.c next to cli_fail()). */
+/* Option parsing and success lines shared by every noun of the CLI (pool
+ * and vol through cli_dispatch() in cli.h; net and dev directly). Kept
+ * apart from cli.c so a unit test can link cmd-net.c with it and stub the
+ * error lines. */
 #ifndef SLUICE_TOOLS_CLI_OPT_H
 #define SLUICE_TOOLS_CLI_OPT_H
 
 #include <getopt.h>
 #include <stdbool.h>
 
-/* The global --quiet / -q: success lines are not printed. Set by main.c once
- * it parses the global flag, and by every verb of `net` and `dev` that is
- * given --quiet / -q. Defined in quiet.c until main.c defines it. */
+/* The global --quiet / -q: success lines are not printed. Set by main.c
+ * (before the noun), by cli_dispatch() and by every verb of `net` and `dev`
+ * that is given --quiet / -q. */
 extern bool cli_quiet;
 
 /* getopt_long() over argv (argv[0] is the verb), permuting: options may

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* `sluice pool ...` and `sluice vol ...`: storage pools and volumes
- * (storage/pool.h). Invalid names and sizes are usage errors (exit 2);
- * everything the library refuses exits 1 with `sluice: <object>: <reason>`. */
+ * (storage/pool.h), each noun one verb table for cli_dispatch(). Usage
+ * errors, invalid names and sizes exit 2; everything the library refuses
+ * exits 1 with `sluice: <object>: <reason>`. Each verb that changes
+ * something prints one line on success (none under --quiet). */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,122 +17,19 @@
 #include "cli.h"
 #include "storage/pool.h"
 
-#define MAX_PVS 32
+enum { OPT_TYPE = 1, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE, OPT_AUTOEXTEND, OPT_JSON, OPT_FORCE };
 
-struct args {
-    const char *verb;
-    const char *type, *vg, *path, *size_str, *autoextend;
-    const char *pvs[MAX_PVS];
-    size_t n_pvs;
-    bool json, force, help;
-    char *pos[4];
-    int npos;
+static const struct cli_option options[] = {
+    { "type", true, OPT_TYPE },
+    { "pv", true, OPT_PV },
+    { "vg", true, OPT_VG },
+    { "path", true, OPT_PATH },
+    { "size", true, OPT_SIZE },
+    { "autoextend", true, OPT_AUTOEXTEND },
+    { "json", false, OPT_JSON },
+    { "force", false, OPT_FORCE },
+    { NULL, false, 0 },
 };
-
-enum { OPT_TYPE = 1000, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE, OPT_JSON, OPT_FORCE,
-       OPT_AUTOEXTEND };
-
-/* Parse argv (argv[0] is the verb) accepting the options in @allowed (a
- * string of OPT_ letters: t p v P s j f a). Returns 0 or an exit status. */
-static int parse(int argc, char **argv, const char *allowed, const char *object, struct args *a)
-{
-    static const struct option longopts[] = {
-        { "type", required_argument, NULL, OPT_TYPE },
-        { "pv", required_argument, NULL, OPT_PV },
-        { "vg", required_argument, NULL, OPT_VG },
-        { "path", required_argument, NULL, OPT_PATH },
-        { "size", required_argument, NULL, OPT_SIZE },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "force", no_argument, NULL, OPT_FORCE },
-        { "autoextend", required_argument, NULL, OPT_AUTOEXTEND },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    static const char letters[] = "tpvPsjfa";
-    int c;
-
-    memset(a, 0, sizeof(*a));
-    a->verb = argv[0];
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            a->help = true;
-            return 0;
-        }
-        if (c == '?' || c == ':')
-            return cli_usage(object, "%s: unknown option or missing value '%s'", a->verb,
-                             argv[optind - 1]);
-        char letter = letters[c - OPT_TYPE];
-        if (!strchr(allowed, letter))
-            return cli_usage(object, "%s: option '%s' does not apply here", a->verb,
-                             argv[optind - 1]);
-        switch (c) {
-        case OPT_TYPE: a->type = optarg; break;
-        case OPT_VG: a->vg = optarg; break;
-        case OPT_PATH: a->path = optarg; break;
-        case OPT_SIZE: a->size_str = optarg; break;
-        case OPT_JSON: a->json = true; break;
-        case OPT_FORCE: a->force = true; break;
-        case OPT_AUTOEXTEND: a->autoextend = optarg; break;
-        case OPT_PV:
-            if (a->n_pvs == MAX_PVS)
-                return cli_usage(object, "at most %d --pv", MAX_PVS);
-            a->pvs[a->n_pvs++] = optarg;
-            break;
-        }
-        /* Options may follow positionals: collect those and go on. */
-    }
-    for (int i = optind; i < argc; i++) {
-        if (a->npos == 4)
-            return cli_usage(object, "%s: too many arguments", a->verb);
-        a->pos[a->npos++] = argv[i];
-    }
-    return 0;
-}
-
-/* Positionals interleaved with options: getopt's "+" stops at the first
- * positional, so parse() is called on a copy reordered options-first. */
-static int parse_any_order(int argc, char **argv, const char *allowed, const char *object,
-                           struct args *a)
-{
-    static const char *const with_value[] = { "--type", "--pv", "--vg", "--path", "--size",
-                                              "--autoextend", NULL };
-    char **v = calloc((size_t)argc + 1, sizeof(*v));
-    char **posv = calloc((size_t)argc + 1, sizeof(*posv));
-    int n = 0, np = 0, ret;
-
-    if (!v || !posv) {
-        free(v);
-        free(posv);
-        return cli_fail(object, "out of memory");
-    }
-    v[n++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--")) {
-            for (i++; i < argc; i++)
-                posv[np++] = argv[i];
-            break;
-        }
-        if (argv[i][0] == '-' && argv[i][1]) {
-            v[n++] = argv[i];
-            bool takes = false;
-            for (size_t k = 0; with_value[k]; k++)
-                takes |= !strcmp(argv[i], with_value[k]);
-            if (takes && i + 1 < argc)
-                v[n++] = argv[++i];
-        } else {
-            posv[np++] = argv[i];
-        }
-    }
-    v[n++] = "--";
-    for (int i = 0; i < np; i++)
-        v[n++] = posv[i];
-    ret = parse(n, v, allowed, object, a);
-    free(v);
-    free(posv);
-    return ret;
-}
 
 /* ---------------------------------------------------------------------------
  * Output helpers. */
@@ -166,6 +64,7 @@ static int fail(const char *object, int err)
     case ENODEV: cat = "LVM or device-mapper not available"; break;
     case ENOTEMPTY: cat = "pool not empty"; break;
     case EINVAL: cat = "invalid argument"; break;
+    case EROFS: cat = "volume is read-only"; break;
     default: break;
     }
     if (!d)
@@ -179,9 +78,12 @@ static int fail(const char *object, int err)
     return cli_fail(object, "%s: %s", cat, d);
 }
 
+
+/* A progress bar on stderr when it is a terminal. */
 struct progress {
     const char *label;
     bool tty;
+    bool open;          /* a bar is drawn and its line not ended */
     int last_pct;
     struct timespec last;
 };
@@ -206,7 +108,8 @@ static void progress_cb(void *opaque, uint64_t done, uint64_t total)
     int bar = pct * 30 / 100;
     fprintf(stderr, "\r%s [%.*s%*s] %3d%% %s/%s", p->label, bar,
             "##############################", 30 - bar, "", pct, a, b);
-    if (done >= total)
+    p->open = done < total;
+    if (!p->open)
         fputc('\n', stderr);
     fflush(stderr);
 }
@@ -217,6 +120,14 @@ static void progress_init(struct progress *p, const char *label)
     p->label = label;
     p->tty = isatty(2);
     p->last_pct = -1;
+}
+
+/* After the copy, also a failed one: end the bar's line before any message. */
+static void progress_end(struct progress *p)
+{
+    if (p->open)
+        fputc('\n', stderr);
+    p->open = false;
 }
 
 static void print_json(struct json_object *o)
@@ -231,16 +142,21 @@ static struct json_object *u64(uint64_t v)
     return json_object_new_int64((int64_t)v);
 }
 
-static struct json_object *pool_json(const struct pool_info *pi, struct vol_info *vols, size_t nv)
+static struct json_object *pool_json(const struct pool_info *pi, const struct vol_info *vols,
+                                     size_t nv, bool names)
 {
     struct json_object *o = json_object_new_object();
+    bool ok = !pi->problem[0];
 
     json_object_object_add(o, "name", json_object_new_string(pi->name));
     json_object_object_add(o, "type", json_object_new_string(pool_type_name(pi->type)));
+    json_object_object_add(o, "state", json_object_new_string(ok ? "ok" : "missing"));
+    json_object_object_add(o, "problem", ok ? NULL : json_object_new_string(pi->problem));
     json_object_object_add(o, "location", json_object_new_string(pi->location));
     json_object_object_add(o, "size_bytes", u64(pi->size_bytes));
     json_object_object_add(o, "used_bytes", u64(pi->used_bytes));
     json_object_object_add(o, "free_bytes", u64(pi->free_bytes));
+    json_object_object_add(o, "provisioned_bytes", u64(pi->provisioned_bytes));
     json_object_object_add(o, "metadata_size_bytes",
                            pi->has_metadata ? u64(pi->metadata_size_bytes) : NULL);
     json_object_object_add(o, "metadata_used_bytes",
@@ -258,11 +174,11 @@ static struct json_object *pool_json(const struct pool_info *pi, struct vol_info
         json_object_object_add(o, "autoextend", pi->type == POOL_TYPE_DIR ? NULL :
                                json_object_new_boolean(false));
     }
-    if (vols) {
-        struct json_object *names = json_object_new_array();
+    if (names) {
+        struct json_object *arr = json_object_new_array();
         for (size_t i = 0; i < nv; i++)
-            json_object_array_add(names, json_object_new_string(vols[i].name));
-        json_object_object_add(o, "volume_names", names);
+            json_object_array_add(arr, json_object_new_string(vols[i].name));
+        json_object_object_add(o, "volume_names", arr);
     }
     return o;
 }
@@ -278,30 +194,38 @@ static struct json_object *vol_json(const struct vol_info *vi)
     json_object_object_add(o, "path", json_object_new_string(vi->path));
     json_object_object_add(o, "origin", vi->origin[0] ? json_object_new_string(vi->origin) : NULL);
     json_object_object_add(o, "readonly", json_object_new_boolean(vi->readonly));
-    json_object_object_add(o, "snapshot", json_object_new_boolean(vi->readonly && vi->origin[0]));
+    /* sluice makes only snapshots read-only; one stays a snapshot after its
+     * origin is gone (origin null). */
+    json_object_object_add(o, "snapshot", json_object_new_boolean(vi->readonly));
     json_object_object_add(o, "active", json_object_new_boolean(vi->active));
     json_object_object_add(o, "in_use", json_object_new_boolean(vi->in_use));
     return o;
 }
 
+/* Thin overcommit is allowed (lvm-thin and dir alike); say so when the
+ * volumes' sizes add up past what the pool can hold. */
+static void warn_overcommit(struct pool *pool)
+{
+    struct pool_info pi;
+    char p[16], c[16];
+
+    if (pool_get_info(pool, &pi) < 0 || !pi.size_bytes || pi.provisioned_bytes <= pi.size_bytes)
+        return;
+    human(pi.provisioned_bytes, p, sizeof(p));
+    human(pi.size_bytes, c, sizeof(c));
+    cli_warn(pi.name, "volumes provisioned %s exceed the pool's capacity %s (thin overcommit: "
+             "writes fail once the %s is full)", p, c,
+             pi.type == POOL_TYPE_DIR ? "file system" : "pool");
+}
+
+static int width(int w, const char *s)
+{
+    int len = (int)strlen(s);
+    return len > w ? len : w;
+}
+
 /* ---------------------------------------------------------------------------
  * sluice pool */
-
-static void pool_help(FILE *f)
-{
-    fprintf(f,
-        "usage: sluice pool <verb> [args]\n\n"
-        "  create NAME --type lvm-thin --pv DEVICE [--pv DEVICE]... [--size SIZE] [--autoextend T[:P]]\n"
-        "                                   new volume group NAME holding thin pool NAME\n"
-        "  create NAME --type lvm-thin --vg VG [--size SIZE] [--autoextend T[:P]]\n"
-        "                                   thin pool NAME in an existing volume group\n"
-        "  create NAME --type dir --path DIR   a directory of sparse raw files\n"
-        "  list [--json]                    every pool\n"
-        "  info NAME [--json]               size, used, metadata used, volumes\n"
-        "  set NAME --autoextend T[:P]|off  lvm-thin: grow by P%% (20) past T%% data use\n"
-        "  delete NAME [--force]            --force deletes its volumes too\n\n"
-        "SIZE: bytes or 512M, 20G, 1T. Without --size a thin pool takes all free space.\n");
-}
 
 static int parse_autoextend(const char *s, unsigned *thr, unsigned *pct)
 {
@@ -323,7 +247,7 @@ static int parse_autoextend(const char *s, unsigned *thr, unsigned *pct)
     return 0;
 }
 
-static void print_pool_text(const struct pool_info *pi, struct vol_info *vols, size_t nv)
+static void print_pool_text(const struct pool_info *pi, const struct vol_info *vols, size_t nv)
 {
     char s[16], u[16], f[16], ms[16], mu[16];
 
@@ -347,234 +271,233 @@ static void print_pool_text(const struct pool_info *pi, struct vol_info *vols, s
             printf("autoextend: off\n");
         printf("active:    %s\n", pi->active ? "yes" : "no");
     }
+    human(pi->provisioned_bytes, s, sizeof(s));
+    printf("provisioned: %s (%" PRIu64 " bytes, sum of volume sizes%s)\n", s,
+           pi->provisioned_bytes, pi->provisioned_bytes > pi->size_bytes ? ", overcommitted" : "");
     printf("volumes:   %u\n", pi->volumes);
     for (size_t i = 0; i < nv; i++)
         printf("  %s\n", vols[i].name);
 }
 
-static int pool_create_cmd(struct args *a)
+
+static int pool_create_cmd(struct cli_args *a)
 {
     struct pool_create_params p = { 0 };
-    const char *name = a->pos[0];
-    int ret;
+    const char *name = a->pos[0], *type = cli_opt(a, OPT_TYPE);
+    const char *size = cli_opt(a, OPT_SIZE), *ae = cli_opt(a, OPT_AUTOEXTEND);
+    const char *pvs[32];
+    size_t npv = 0;
+    int r;
 
-    if (a->npos != 1)
-        return cli_usage("pool create", "expected NAME (see 'sluice pool --help')");
     if (pool_check_name(name) < 0)
         return cli_usage(name, "%s", pool_error_detail());
-    if (!a->type)
+    if (!type)
         return cli_usage(name, "--type lvm-thin or --type dir is required");
-    p.type = pool_type_parse(a->type);
+    p.type = pool_type_parse(type);
     if (p.type == POOL_TYPE_NONE)
-        return cli_usage(name, "unknown pool type '%s' (lvm-thin, dir)", a->type);
+        return cli_usage(name, "unknown pool type '%s' (lvm-thin, dir)", type);
+    while ((pvs[npv] = cli_opt_nth(a, OPT_PV, npv)))
+        if (++npv == sizeof(pvs) / sizeof(pvs[0]))
+            return cli_usage(name, "at most %zu --pv", npv - 1);
     p.name = name;
+    p.vg = cli_opt(a, OPT_VG);
     if (p.type == POOL_TYPE_LVM_THIN) {
-        if (a->path)
+        if (cli_flag(a, OPT_PATH))
             return cli_usage(name, "--path is for dir pools");
-        if (!a->n_pvs == !a->vg)
+        if (!npv == !p.vg)
             return cli_usage(name, "an lvm-thin pool needs either --pv DEVICE... or --vg VG");
-        p.pvs = a->n_pvs ? a->pvs : NULL;
-        p.n_pvs = a->n_pvs;
-        p.vg = a->vg;
-        if (a->size_str && pool_parse_size(a->size_str, &p.size) < 0)
+        p.pvs = npv ? pvs : NULL;
+        p.n_pvs = npv;
+        if (size && pool_parse_size(size, &p.size) < 0)
             return cli_usage(name, "%s", pool_error_detail());
-        if (a->autoextend &&
-            parse_autoextend(a->autoextend, &p.autoextend_threshold, &p.autoextend_percent) < 0)
+        if (ae && parse_autoextend(ae, &p.autoextend_threshold, &p.autoextend_percent) < 0)
             return cli_usage(name, "invalid --autoextend '%s' (THRESHOLD[:PERCENT], "
-                             "threshold 50-99)", a->autoextend);
+                             "threshold 50-99)", ae);
     } else {
-        if (!a->path)
+        p.path = cli_opt(a, OPT_PATH);
+        if (!p.path)
             return cli_usage(name, "a dir pool needs --path DIR");
-        if (a->n_pvs || a->vg || a->size_str || a->autoextend)
+        if (npv || p.vg || size || ae)
             return cli_usage(name, "--pv, --vg, --size and --autoextend are for lvm-thin pools");
-        p.path = a->path;
     }
-    ret = pool_create(&p, NULL);
-    if (ret < 0)
-        return fail(name, ret);
-    printf("pool %s created (%s)\n", name, a->type);
+    r = pool_create(&p, NULL);
+    if (r < 0)
+        return fail(name, r);
+    cli_done("pool %s created (%s)", name, type);
     return EXIT_OK;
 }
 
-static int pool_list_cmd(struct args *a)
+static int pool_list_cmd(struct cli_args *a)
 {
     struct pool_info *pools;
     size_t n;
-    int ret;
+    int r, wn = 4;
 
-    if (a->npos)
-        return cli_usage("pool list", "no arguments expected");
-    ret = pool_list(&pools, &n);
-    if (ret < 0)
-        return fail("pool list", ret);
-    if (a->json) {
+    r = pool_list(&pools, &n);
+    if (r < 0)
+        return fail("pool list", r);
+    for (size_t i = 0; i < n; i++)
+        if (pools[i].problem[0])
+            cli_warn(pools[i].name, "%s ('sluice pool delete %s' removes its entry)",
+                     pools[i].problem, pools[i].name);
+    if (cli_flag(a, OPT_JSON)) {
         struct json_object *arr = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-            json_object_array_add(arr, pool_json(&pools[i], NULL, 0));
+            json_object_array_add(arr, pool_json(&pools[i], NULL, 0, false));
         print_json(arr);
-    } else {
-        printf("%-16s %-9s %8s %8s %8s %5s  %s\n", "NAME", "TYPE", "SIZE", "USED", "META",
-               "VOLS", "LOCATION");
-        for (size_t i = 0; i < n; i++) {
-            char s[16], u[16], m[16] = "-";
-            human(pools[i].size_bytes, s, sizeof(s));
-            human(pools[i].used_bytes, u, sizeof(u));
-            if (pools[i].has_metadata && pools[i].metadata_size_bytes)
-                snprintf(m, sizeof(m), "%.1f%%", 100.0 * (double)pools[i].metadata_used_bytes /
-                                                     (double)pools[i].metadata_size_bytes);
-            printf("%-16s %-9s %8s %8s %8s %5u  %s\n", pools[i].name,
-                   pool_type_name(pools[i].type), s, u, m, pools[i].volumes,
-                   pools[i].location);
+        free(pools);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        wn = width(wn, pools[i].name);
+    printf("%-*s %-9s %8s %8s %8s %5s  %s\n", wn, "NAME", "TYPE", "SIZE", "USED", "META",
+           "VOLS", "LOCATION");
+    for (size_t i = 0; i < n; i++) {
+        const struct pool_info *pi = &pools[i];
+        char s[16] = "-", u[16] = "-", m[16] = "-", v[16] = "-";
+        if (!pi->problem[0]) {
+            human(pi->size_bytes, s, sizeof(s));
+            human(pi->used_bytes, u, sizeof(u));
+            snprintf(v, sizeof(v), "%u", pi->volumes);
         }
+        if (pi->has_metadata && pi->metadata_size_bytes)
+            snprintf(m, sizeof(m), "%.1f%%", 100.0 * (double)pi->metadata_used_bytes /
+                                                 (double)pi->metadata_size_bytes);
+        printf("%-*s %-9s %8s %8s %8s %5s  %s%s\n", wn, pi->name, pool_type_name(pi->type), s, u,
+               m, v, pi->location[0] ? pi->location : "-", pi->problem[0] ? " (missing)" : "");
     }
     free(pools);
     return EXIT_OK;
 }
 
+/* Open pool @name. Returns EXIT_OK or an exit status (error printed). */
 static int open_pool(const char *name, struct pool **pool)
 {
-    int ret;
+    int r;
 
     if (pool_check_name(name) < 0)
         return cli_usage(name, "%s", pool_error_detail());
-    ret = pool_open(name, pool);
-    if (ret < 0)
-        return fail(name, ret);
+    r = pool_open(name, pool);
+    if (r < 0)
+        return fail(name, r);
     return EXIT_OK;
 }
 
-static int pool_info_cmd(struct args *a)
+static int pool_info_cmd(struct cli_args *a)
 {
     struct pool_info pi;
     struct vol_info *vols = NULL;
     struct pool *pool;
     size_t nv = 0;
-    int ret;
+    int r;
 
-    if (a->npos != 1)
-        return cli_usage("pool info", "expected NAME");
-    if ((ret = open_pool(a->pos[0], &pool)) != EXIT_OK)
-        return ret;
-    ret = pool_get_info(pool, &pi);
-    if (ret == 0)
-        ret = pool_vol_list(pool, &vols, &nv);
+    if ((r = open_pool(a->pos[0], &pool)) != EXIT_OK)
+        return r;
+    r = pool_get_info(pool, &pi);
+    if (r == 0)
+        r = pool_vol_list(pool, &vols, &nv);
     pool_close(pool);
-    if (ret < 0) {
+    if (r < 0) {
         free(vols);
-        return fail(a->pos[0], ret);
+        return fail(a->pos[0], r);
     }
-    if (a->json)
-        print_json(pool_json(&pi, vols, nv));
+    if (cli_flag(a, OPT_JSON))
+        print_json(pool_json(&pi, vols, nv, true));
     else
         print_pool_text(&pi, vols, nv);
     free(vols);
     return EXIT_OK;
 }
 
-static int pool_set_cmd(struct args *a)
+static int pool_set_cmd(struct cli_args *a)
 {
+    const char *ae = cli_opt(a, OPT_AUTOEXTEND);
     unsigned thr, pct;
     struct pool *pool;
-    int ret;
+    int r;
 
-    if (a->npos != 1 || !a->autoextend)
-        return cli_usage("pool set", "expected NAME --autoextend THRESHOLD[:PERCENT]|off");
-    if (parse_autoextend(a->autoextend, &thr, &pct) < 0)
+    if (!ae)
+        return cli_usage(a->object, "expected NAME --autoextend THRESHOLD[:PERCENT]|off");
+    if (parse_autoextend(ae, &thr, &pct) < 0)
         return cli_usage(a->pos[0], "invalid --autoextend '%s' (THRESHOLD[:PERCENT], "
-                         "threshold 50-99, or off)", a->autoextend);
-    if ((ret = open_pool(a->pos[0], &pool)) != EXIT_OK)
-        return ret;
-    ret = pool_set_autoextend(pool, thr, pct);
+                         "threshold 50-99, or off)", ae);
+    if ((r = open_pool(a->pos[0], &pool)) != EXIT_OK)
+        return r;
+    r = pool_set_autoextend(pool, thr, pct);
     pool_close(pool);
-    return ret < 0 ? fail(a->pos[0], ret) : EXIT_OK;
-}
-
-static int pool_delete_cmd(struct args *a)
-{
-    struct pool *pool;
-    int ret;
-
-    if (a->npos != 1)
-        return cli_usage("pool delete", "expected NAME");
-    if ((ret = open_pool(a->pos[0], &pool)) != EXIT_OK)
-        return ret;
-    ret = pool_destroy(pool, a->force);
-    pool_close(pool);
-    if (ret < 0)
-        return fail(a->pos[0], ret);
-    printf("pool %s deleted\n", a->pos[0]);
+    if (r < 0)
+        return fail(a->pos[0], r);
+    if (thr)
+        cli_done("pool %s: autoextend by %u%% past %u%% data use", a->pos[0], pct ? pct : 20, thr);
+    else
+        cli_done("pool %s: autoextend off", a->pos[0]);
     return EXIT_OK;
 }
 
-/* One verb of a noun: its name, the options it takes, its handler. */
-struct verb {
-    const char *verb, *opts;
-    int (*run)(struct args *);
-};
-
-/* `sluice NOUN VERB ...`: help, verb lookup, option parsing, dispatch. */
-static int dispatch(const char *noun, const struct verb *verbs, size_t n,
-                    void (*help)(FILE *), int argc, char **argv)
+static int pool_delete_cmd(struct cli_args *a)
 {
-    struct args a;
+    const char *name = a->pos[0];
+    struct pool *pool;
+    int r;
 
-    if (argc < 2) {
-        help(stderr);
-        return EXIT_USAGE;
-    }
-    if (cli_is_help(argv[1])) {
-        help(stdout);
+    if (pool_check_name(name) < 0)
+        return cli_usage(name, "%s", pool_error_detail());
+    r = pool_open(name, &pool);
+    if (r == -ESTALE) {
+        /* Its storage is gone: only the record is left to remove. */
+        r = pool_forget(name);
+        if (r < 0)
+            return fail(name, r);
+        cli_done("pool %s: entry of the missing pool removed", name);
         return EXIT_OK;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(argv[1], verbs[i].verb))
-            continue;
-        char obj[32];
-        snprintf(obj, sizeof(obj), "%s %s", noun, verbs[i].verb);
-        int ret = parse_any_order(argc - 1, argv + 1, verbs[i].opts, obj, &a);
-        if (ret)
-            return ret;
-        if (a.help) {
-            help(stdout);
-            return EXIT_OK;
-        }
-        return verbs[i].run(&a);
-    }
-    return cli_usage(argv[1], "unknown %s verb (try 'sluice %s --help')", noun, noun);
+    if (r < 0)
+        return fail(name, r);
+    r = pool_destroy(pool, cli_flag(a, OPT_FORCE));
+    pool_close(pool);
+    if (r < 0)
+        return fail(name, r);
+    cli_done("pool %s deleted", name);
+    return EXIT_OK;
 }
 
 int cmd_pool(int argc, char **argv)
 {
-    static const struct verb verbs[] = {
-        { "create", "tpvPsa", pool_create_cmd },
-        { "list", "j", pool_list_cmd },
-        { "info", "j", pool_info_cmd },
-        { "set", "a", pool_set_cmd },
-        { "delete", "f", pool_delete_cmd },
+    static const int create_opts[] = { OPT_TYPE, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE,
+                                       OPT_AUTOEXTEND, 0 };
+    static const int json[] = { OPT_JSON, 0 };
+    static const int set_opts[] = { OPT_AUTOEXTEND, 0 };
+    static const int force[] = { OPT_FORCE, 0 };
+    static const struct cli_verb verbs[] = {
+        { "create", "NAME --type lvm-thin|dir ...", "a pool (the three forms below)",
+          create_opts, 1, 1, pool_create_cmd },
+        { "list", "[--json]", "every pool (a broken one is shown as missing)",
+          json, 0, 0, pool_list_cmd },
+        { "info", "NAME [--json]", "size, used, provisioned, metadata used, volumes", json, 1, 1,
+          pool_info_cmd },
+        { "set", "NAME --autoextend T[:P]|off", "lvm-thin: grow by P% (20) past T% data use",
+          set_opts, 1, 1, pool_set_cmd },
+        { "delete", "NAME [--force]",
+          "--force: its volumes too (a missing pool: its entry)", force, 1, 1,
+          pool_delete_cmd },
+        { NULL, NULL, NULL, NULL, 0, 0, NULL },
     };
-    return dispatch("pool", verbs, sizeof(verbs) / sizeof(verbs[0]), pool_help, argc, argv);
+    static const struct cli_verbs table = {
+        "pool", options, verbs,
+        "\npool create forms:\n"
+        "  create NAME --type lvm-thin --pv DEVICE [--pv DEVICE]... [--size SIZE] [--autoextend T[:P]]\n"
+        "      new volume group NAME holding thin pool NAME\n"
+        "  create NAME --type lvm-thin --vg VG [--size SIZE] [--autoextend T[:P]]\n"
+        "      thin pool NAME in an existing volume group\n"
+        "  create NAME --type dir --path DIR\n"
+        "      a directory of sparse raw files\n\n"
+        "SIZE: bytes or 512M, 20G, 1T. Without --size a thin pool takes all free space.\n",
+    };
+    return cli_dispatch(&table, argc, argv);
 }
 
 /* ---------------------------------------------------------------------------
  * sluice vol */
-
-static void vol_help(FILE *f)
-{
-    fprintf(f,
-        "usage: sluice vol <verb> [args]\n\n"
-        "  create POOL/VOL --size SIZE        a thin (sparse) volume\n"
-        "  list [POOL] [--json]               volumes of one or every pool\n"
-        "  info POOL/VOL [--json]             size, used, path, origin\n"
-        "  resize POOL/VOL --size SIZE [--force]   grow; shrink only with --force\n"
-        "  snapshot POOL/VOL NEWNAME          read-only snapshot\n"
-        "  clone POOL/VOL NEWNAME             writable clone of a volume or snapshot\n"
-        "  rename POOL/VOL NEWNAME\n"
-        "  delete POOL/VOL [--force]          refuses while in use unless --force\n"
-        "  import POOL/VOL FILE [--force]     new volume from a raw file or block device\n"
-        "                                     (--force: overwrite an existing volume)\n"
-        "  export POOL/VOL FILE               to a raw file (sparse) or block device\n\n"
-        "SIZE: bytes or 512M, 20G, 1T.\n");
-}
 
 struct volref {
     char pool[POOL_NAME_MAX + 1];
@@ -583,53 +506,61 @@ struct volref {
 };
 
 /* Parse "POOL/VOL" and open the pool. Returns EXIT_OK or an exit status. */
-static int open_vol(const char *spec, struct volref *r)
+static int open_vol(const char *spec, struct volref *vr)
 {
-    int ret;
+    int r;
 
-    if (pool_parse_spec(spec, r->pool, r->vol) < 0)
+    if (pool_parse_spec(spec, vr->pool, vr->vol) < 0)
         return cli_usage(spec, "%s", pool_error_detail());
-    ret = pool_open(r->pool, &r->p);
-    if (ret < 0)
-        return fail(r->pool, ret);
+    r = pool_open(vr->pool, &vr->p);
+    if (r < 0)
+        return fail(vr->pool, r);
     return EXIT_OK;
 }
 
-static int vol_done(struct volref *r, const char *object, int ret)
+static int vol_done(struct volref *vr, const char *object, int r)
 {
-    pool_close(r->p);
-    return ret < 0 ? fail(object, ret) : EXIT_OK;
+    pool_close(vr->p);
+    return r < 0 ? fail(object, r) : EXIT_OK;
 }
 
-static int vol_create_cmd(struct args *a)
+/* The --size a verb needs, parsed: EXIT_OK or the usage error. */
+static int need_size(struct cli_args *a, uint64_t *size)
 {
-    struct volref r;
+    const char *s = cli_opt(a, OPT_SIZE);
+
+    if (!s)
+        return cli_usage(a->object, "expected %s", a->verb->args);
+    if (pool_parse_size(s, size) < 0)
+        return cli_usage(a->pos[0], "%s", pool_error_detail());
+    return EXIT_OK;
+}
+
+static int vol_create_cmd(struct cli_args *a)
+{
+    struct volref vr;
     uint64_t size;
-    int ret;
+    int r;
 
-    if (a->npos != 1 || !a->size_str)
-        return cli_usage("vol create", "expected POOL/VOL --size SIZE");
-    if (pool_parse_spec(a->pos[0], r.pool, r.vol) < 0)
+    if (pool_parse_spec(a->pos[0], vr.pool, vr.vol) < 0)
         return cli_usage(a->pos[0], "%s", pool_error_detail());
-    if (pool_parse_size(a->size_str, &size) < 0)
-        return cli_usage(a->pos[0], "%s", pool_error_detail());
-    if ((ret = open_vol(a->pos[0], &r)) != EXIT_OK)
-        return ret;
-    ret = pool_vol_create(r.p, r.vol, size);
-    if (ret == 0)
-        printf("volume %s created\n", a->pos[0]);
-    return vol_done(&r, a->pos[0], ret);
+    if ((r = need_size(a, &size)) != EXIT_OK || (r = open_vol(a->pos[0], &vr)) != EXIT_OK)
+        return r;
+    r = pool_vol_create(vr.p, vr.vol, size);
+    if (r == 0) {
+        cli_done("volume %s created", a->pos[0]);
+        warn_overcommit(vr.p);
+    }
+    return vol_done(&vr, a->pos[0], r);
 }
 
-static int vol_list_cmd(struct args *a)
+static int vol_list_cmd(struct cli_args *a)
 {
     struct pool_info *pools = NULL;
-    struct json_object *arr = a->json ? json_object_new_array() : NULL;
-    size_t np = 0;
-    int ret;
+    struct vol_info *all = NULL;
+    size_t np = 0, n = 0;
+    int r, wn = 6, wo = 6;
 
-    if (a->npos > 1)
-        return cli_usage("vol list", "expected at most one POOL");
     if (a->npos == 1) {
         if (pool_check_name(a->pos[0]) < 0)
             return cli_usage(a->pos[0], "%s", pool_error_detail());
@@ -639,63 +570,83 @@ static int vol_list_cmd(struct args *a)
         snprintf(pools[0].name, sizeof(pools[0].name), "%s", a->pos[0]);
         np = 1;
     } else {
-        ret = pool_list(&pools, &np);
-        if (ret < 0)
-            return fail("vol list", ret);
+        r = pool_list(&pools, &np);
+        if (r < 0)
+            return fail("vol list", r);
     }
-    if (!a->json)
-        printf("%-24s %8s %8s %-16s %-5s %s\n", "VOLUME", "SIZE", "USED", "ORIGIN", "FLAGS",
-               "PATH");
+    /* Gather first: an error prints no half table, and columns fit. */
     for (size_t i = 0; i < np; i++) {
         struct pool *pool;
-        struct vol_info *vols;
-        size_t nv;
+        struct vol_info *vols = NULL;
+        size_t nv = 0;
 
-        ret = pool_open(pools[i].name, &pool);
-        if (ret == 0) {
-            ret = pool_vol_list(pool, &vols, &nv);
+        if (pools[i].problem[0]) {
+            cli_warn(pools[i].name, "%s (skipped)", pools[i].problem);
+            continue;
+        }
+        r = pool_open(pools[i].name, &pool);
+        if (r == 0) {
+            r = pool_vol_list(pool, &vols, &nv);
             pool_close(pool);
         }
-        if (ret < 0) {
+        struct vol_info *grown = r == 0 && nv ? realloc(all, (n + nv) * sizeof(*all)) : all;
+        if (r == 0 && !grown)
+            r = -ENOMEM;
+        if (r < 0) {
+            r = fail(pools[i].name, r);
+            free(vols);
+            free(all);
             free(pools);
-            json_object_put(arr);
-            return fail(pools[i].name, ret);
+            return r;
         }
-        for (size_t j = 0; j < nv; j++) {
-            if (arr) {
-                json_object_array_add(arr, vol_json(&vols[j]));
-                continue;
-            }
-            char s[16], u[16], full[POOL_NAME_MAX * 2 + 2], flags[8];
-            human(vols[j].size_bytes, s, sizeof(s));
-            human(vols[j].used_bytes, u, sizeof(u));
-            snprintf(full, sizeof(full), "%s/%s", vols[j].pool, vols[j].name);
-            snprintf(flags, sizeof(flags), "%c%c%c", vols[j].readonly ? 'r' : 'w',
-                     vols[j].active ? 'a' : '-', vols[j].in_use ? 'o' : '-');
-            printf("%-24s %8s %8s %-16s %-5s %s\n", full, s, u,
-                   vols[j].origin[0] ? vols[j].origin : "-", flags, vols[j].path);
-        }
+        all = grown;
+        if (nv)
+            memcpy(all + n, vols, nv * sizeof(*all));
+        n += nv;
         free(vols);
     }
     free(pools);
-    if (arr)
+    if (cli_flag(a, OPT_JSON)) {
+        struct json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+            json_object_array_add(arr, vol_json(&all[i]));
         print_json(arr);
+        free(all);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int len = (int)(strlen(all[i].pool) + 1 + strlen(all[i].name));
+        wn = len > wn ? len : wn;
+        wo = width(wo, all[i].origin);
+    }
+    printf("%-*s %8s %8s %-*s %-5s %s\n", wn, "VOLUME", "SIZE", "USED", wo, "ORIGIN", "FLAGS",
+           "PATH");
+    for (size_t i = 0; i < n; i++) {
+        const struct vol_info *v = &all[i];
+        char s[16], u[16], full[POOL_NAME_MAX * 2 + 2], flags[8];
+        human(v->size_bytes, s, sizeof(s));
+        human(v->used_bytes, u, sizeof(u));
+        snprintf(full, sizeof(full), "%s/%s", v->pool, v->name);
+        snprintf(flags, sizeof(flags), "%c%c%c", v->readonly ? 'r' : 'w', v->active ? 'a' : '-',
+                 v->in_use ? 'o' : '-');
+        printf("%-*s %8s %8s %-*s %-5s %s\n", wn, full, s, u, wo,
+               v->origin[0] ? v->origin : "-", flags, v->path);
+    }
+    free(all);
     return EXIT_OK;
 }
 
-static int vol_info_cmd(struct args *a)
+static int vol_info_cmd(struct cli_args *a)
 {
     struct vol_info vi;
-    struct volref r;
-    int ret;
+    struct volref vr;
+    int r;
 
-    if (a->npos != 1)
-        return cli_usage("vol info", "expected POOL/VOL");
-    if ((ret = open_vol(a->pos[0], &r)) != EXIT_OK)
-        return ret;
-    ret = pool_vol_info(r.p, r.vol, &vi);
-    if (ret == 0) {
-        if (a->json) {
+    if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
+        return r;
+    r = pool_vol_info(vr.p, vr.vol, &vi);
+    if (r == 0) {
+        if (cli_flag(a, OPT_JSON)) {
             print_json(vol_json(&vi));
         } else {
             char s[16], u[16];
@@ -709,114 +660,163 @@ static int vol_info_cmd(struct args *a)
                    vi.active ? "yes" : "no", vi.in_use ? "yes" : "no");
         }
     }
-    return vol_done(&r, a->pos[0], ret);
+    return vol_done(&vr, a->pos[0], r);
 }
 
-static int vol_resize_cmd(struct args *a)
+static int vol_resize_cmd(struct cli_args *a)
 {
-    struct volref r;
+    const char *spec = a->pos[0];
+    struct vol_info vi;
+    struct volref vr;
     uint64_t size;
-    int ret;
+    int r, told = 0;
+    char h[16];
 
-    if (a->npos != 1 || !a->size_str)
-        return cli_usage("vol resize", "expected POOL/VOL --size SIZE");
-    if (pool_parse_spec(a->pos[0], r.pool, r.vol) < 0)
-        return cli_usage(a->pos[0], "%s", pool_error_detail());
-    if (pool_parse_size(a->size_str, &size) < 0)
-        return cli_usage(a->pos[0], "%s", pool_error_detail());
-    if ((ret = open_vol(a->pos[0], &r)) != EXIT_OK)
-        return ret;
-    ret = pool_vol_resize(r.p, r.vol, size, a->force);
+    if (pool_parse_spec(spec, vr.pool, vr.vol) < 0)
+        return cli_usage(spec, "%s", pool_error_detail());
+    if ((r = need_size(a, &size)) != EXIT_OK || (r = open_vol(spec, &vr)) != EXIT_OK)
+        return r;
+    bool in_use = pool_vol_info(vr.p, vr.vol, &vi) == 0 && vi.in_use;
+    r = pool_vol_resize(vr.p, vr.vol, size, cli_flag(a, OPT_FORCE));
+    if (r < 0)
+        return vol_done(&vr, spec, r);
 #ifdef SLUICE_HAVE_DEV
     /* A guest using the volume sees the new size without a restart. */
-    if (ret == 0)
-        cli_refresh_volume(a->pos[0]);
+    told = cli_refresh_volume(spec);
 #endif
-    return vol_done(&r, a->pos[0], ret);
+    human(size, h, sizeof(h));
+    if (told > 0)
+        cli_done("volume %s resized to %s (%d sluiced device%s told)", spec, h, told,
+                told == 1 ? "" : "s");
+    else
+        cli_done("volume %s resized to %s", spec, h);
+    /* Resized under a user nobody could tell: say so, the resize stands. */
+    if (in_use && told == 0)
+        cli_warn(spec, "volume in use, but its user was not told of the new size: no sluiced "
+                 "on the control socket ($SLUICE_CONTROL or the default) serves it; the "
+                 "guest sees the new size after 'sluice dev refresh' or a restart");
+    warn_overcommit(vr.p);
+    return vol_done(&vr, spec, 0);
 }
 
 /* snapshot, clone, rename: POOL/VOL NEWNAME. */
-static int vol_two_names(struct args *a, const char *verb)
+static int vol_two_names(struct cli_args *a)
 {
+    const char *verb = a->verb->name;
+    char dst[POOL_NAME_MAX * 2 + 2];
     struct progress pg;
-    struct volref r;
-    int ret;
+    struct volref vr;
+    int r;
 
-    if (a->npos != 2)
-        return cli_usage(verb, "expected POOL/VOL NEWNAME");
-    if (pool_parse_spec(a->pos[0], r.pool, r.vol) < 0)
+    if (pool_parse_spec(a->pos[0], vr.pool, vr.vol) < 0)
         return cli_usage(a->pos[0], "%s", pool_error_detail());
     if (pool_check_name(a->pos[1]) < 0)
         return cli_usage(a->pos[1], "%s", pool_error_detail());
-    if ((ret = open_vol(a->pos[0], &r)) != EXIT_OK)
-        return ret;
+    if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
+        return r;
+    snprintf(dst, sizeof(dst), "%s/%s", vr.pool, a->pos[1]);
     progress_init(&pg, verb);
     if (!strcmp(verb, "snapshot"))
-        ret = pool_vol_snapshot(r.p, r.vol, a->pos[1], progress_cb, &pg);
+        r = pool_vol_snapshot(vr.p, vr.vol, a->pos[1], progress_cb, &pg);
     else if (!strcmp(verb, "clone"))
-        ret = pool_vol_clone(r.p, r.vol, a->pos[1], progress_cb, &pg);
+        r = pool_vol_clone(vr.p, vr.vol, a->pos[1], progress_cb, &pg);
     else
-        ret = pool_vol_rename(r.p, r.vol, a->pos[1]);
-    if (ret == -EEXIST) {
-        pool_close(r.p);
-        char obj[POOL_NAME_MAX * 2 + 2];
-        snprintf(obj, sizeof(obj), "%s/%s", r.pool, a->pos[1]);
-        return fail(obj, ret);
+        r = pool_vol_rename(vr.p, vr.vol, a->pos[1]);
+    progress_end(&pg);
+    if (r == -EEXIST) {
+        pool_close(vr.p);
+        return fail(dst, r);
     }
-    return vol_done(&r, a->pos[0], ret);
+    if (r == 0 && !strcmp(verb, "snapshot"))
+        cli_done("snapshot %s of %s created (read-only)", dst, a->pos[0]);
+    else if (r == 0 && !strcmp(verb, "clone"))
+        cli_done("volume %s cloned from %s", dst, a->pos[0]);
+    else if (r == 0)
+        cli_done("volume %s renamed to %s", a->pos[0], dst);
+    if (r == 0 && strcmp(verb, "rename"))
+        warn_overcommit(vr.p);
+    return vol_done(&vr, a->pos[0], r);
 }
 
-static int vol_snapshot_cmd(struct args *a) { return vol_two_names(a, "snapshot"); }
-static int vol_clone_cmd(struct args *a) { return vol_two_names(a, "clone"); }
-static int vol_rename_cmd(struct args *a) { return vol_two_names(a, "rename"); }
-
-static int vol_delete_cmd(struct args *a)
+static int vol_delete_cmd(struct cli_args *a)
 {
-    struct volref r;
-    int ret;
+    struct volref vr;
+    int r;
 
-    if (a->npos != 1)
-        return cli_usage("vol delete", "expected POOL/VOL");
-    if ((ret = open_vol(a->pos[0], &r)) != EXIT_OK)
-        return ret;
-    ret = pool_vol_delete(r.p, r.vol, a->force);
-    return vol_done(&r, a->pos[0], ret);
+    if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
+        return r;
+    r = pool_vol_delete(vr.p, vr.vol, cli_flag(a, OPT_FORCE));
+    if (r == 0)
+        cli_done("volume %s deleted", a->pos[0]);
+    return vol_done(&vr, a->pos[0], r);
 }
 
-static int vol_copy_cmd(struct args *a, bool import)
+static int vol_copy_cmd(struct cli_args *a)
 {
+    bool import = !strcmp(a->verb->name, "import"), force = cli_flag(a, OPT_FORCE);
     struct progress pg;
-    struct volref r;
-    int ret;
+    struct volref vr;
+    int r;
 
-    if (a->npos != 2)
-        return cli_usage(import ? "vol import" : "vol export", "expected POOL/VOL FILE");
-    if ((ret = open_vol(a->pos[0], &r)) != EXIT_OK)
-        return ret;
-    progress_init(&pg, import ? "import" : "export");
+    if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
+        return r;
+    progress_init(&pg, a->verb->name);
     if (import)
-        ret = pool_vol_import(r.p, r.vol, a->pos[1], a->force, progress_cb, &pg);
+        r = pool_vol_import(vr.p, vr.vol, a->pos[1], force, progress_cb, &pg);
     else
-        ret = pool_vol_export(r.p, r.vol, a->pos[1], progress_cb, &pg);
-    return vol_done(&r, a->pos[0], ret);
+        r = pool_vol_export(vr.p, vr.vol, a->pos[1], force, progress_cb, &pg);
+    progress_end(&pg);
+    if (r == -EEXIST && !import) {
+        pool_close(vr.p);
+        return cli_fail(a->pos[1], "exists (use --force to overwrite it)");
+    }
+    if (r == 0 && import) {
+        cli_done("volume %s imported from %s", a->pos[0], a->pos[1]);
+        warn_overcommit(vr.p);
+    } else if (r == 0) {
+        cli_done("volume %s exported to %s", a->pos[0], a->pos[1]);
+    }
+    return vol_done(&vr, a->pos[0], r);
 }
-
-static int vol_import_cmd(struct args *a) { return vol_copy_cmd(a, true); }
-static int vol_export_cmd(struct args *a) { return vol_copy_cmd(a, false); }
 
 int cmd_vol(int argc, char **argv)
 {
-    static const struct verb verbs[] = {
-        { "create", "s", vol_create_cmd },
-        { "list", "j", vol_list_cmd },
-        { "info", "j", vol_info_cmd },
-        { "resize", "sf", vol_resize_cmd },
-        { "snapshot", "", vol_snapshot_cmd },
-        { "clone", "", vol_clone_cmd },
-        { "rename", "", vol_rename_cmd },
-        { "delete", "f", vol_delete_cmd },
-        { "import", "f", vol_import_cmd },
-        { "export", "", vol_export_cmd },
+    static const int size[] = { OPT_SIZE, 0 };
+    static const int size_force[] = { OPT_SIZE, OPT_FORCE, 0 };
+    static const int json[] = { OPT_JSON, 0 };
+    static const int force[] = { OPT_FORCE, 0 };
+    static const struct cli_verb verbs[] = {
+        { "create", "POOL/VOL --size SIZE", "a thin (sparse) volume", size, 1, 1,
+          vol_create_cmd },
+        { "list", "[POOL] [--json]", "volumes of one or every pool", json, 0, 1, vol_list_cmd },
+        { "info", "POOL/VOL [--json]", "size, used, path, origin", json, 1, 1, vol_info_cmd },
+        { "resize", "POOL/VOL --size SIZE [--force]",
+          "grow; shrink only with --force; tells sluiced", size_force, 1, 1,
+          vol_resize_cmd },
+        { "snapshot", "POOL/VOL NEWNAME", "read-only snapshot", NULL, 2, 2, vol_two_names },
+        { "clone", "POOL/VOL NEWNAME", "writable clone of a volume or snapshot", NULL, 2, 2,
+          vol_two_names },
+        { "rename", "POOL/VOL NEWNAME", "refused while the volume is in use", NULL, 2, 2,
+          vol_two_names },
+        { "delete", "POOL/VOL [--force]", "refuses while in use unless --force", force, 1, 1,
+          vol_delete_cmd },
+        { "import", "POOL/VOL FILE [--force]",
+          "from a raw file or block device (--force: overwrite)", force, 2, 2,
+          vol_copy_cmd },
+        { "export", "POOL/VOL FILE [--force]",
+          "to a raw file (sparse) or block device (--force: overwrite)", force, 2, 2,
+          vol_copy_cmd },
+        { NULL, NULL, NULL, NULL, 0, 0, NULL },
     };
-    return dispatch("vol", verbs, sizeof(verbs) / sizeof(verbs[0]), vol_help, argc, argv);
+    static const struct cli_verbs table = {
+        "vol", options, verbs,
+        "\nSIZE: bytes or 512M, 20G, 1T. Volumes are thin: their sizes may add up past the\n"
+        "pool's capacity (a warning says so).\n"
+        "Read-only volumes (snapshots) refuse resize and import --force.\n\n"
+        "FLAGS column of 'vol list', three letters:\n"
+        "  r read-only (a snapshot) | w writable\n"
+        "  a active (lvm-thin: mapped; dir: always) | - inactive\n"
+        "  o open: in use (served by sluiced or held by another process) | - not in use\n",
+    };
+    return cli_dispatch(&table, argc, argv);
 }

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* sluice: the admin CLI. Dispatches `sluice <noun> ...` to cmd-<noun>.c. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,40 +22,9 @@ static const struct cli_noun nouns[] = {
     { NULL, NULL, NULL },
 };
 
-static int vreport(const char *object, const char *fmt, va_list ap)
-{
-    fprintf(stderr, "sluice: %s: ", object);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    return 0;
-}
-
-int cli_fail(const char *object, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(object, fmt, ap);
-    va_end(ap);
-    return EXIT_FAIL;
-}
-
-int cli_usage(const char *object, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vreport(object, fmt, ap);
-    va_end(ap);
-    return EXIT_USAGE;
-}
-
-bool cli_is_help(const char *arg)
-{
-    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
-}
-
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluice <noun> <verb> [args] [--json]\n\nnouns:\n");
+    fprintf(f, "usage: sluice [-q|--quiet] <noun> <verb> [args] [--json]\n\nnouns:\n");
     for (const struct cli_noun *n = nouns; n->name; n++)
         fprintf(f, "  %-8s %s\n", n->name, n->summary);
     fprintf(f, "\n'sluice <noun> --help' describes a noun's verbs.\n");
@@ -64,6 +32,11 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    while (argc > 1 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet"))) {
+        cli_quiet = true;
+        argc--;
+        argv++;
+    }
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -10,6 +10,10 @@
  *   -ENOENT     unknown pool or volume
  *   -EEXIST     name taken
  *   -EINVAL     invalid name, size or argument (shrink without force)
+ *   -EROFS      the volume is read-only (a snapshot): no verb writes it
+ *   -ESTALE     the pool's record exists but its storage is gone (a dir
+ *               pool whose directory or marker vanished): pool_forget()
+ *   -EFBIG      larger than the file system's largest file (dir)
  *   -ENOSPC     pool (or volume group / file system) out of space
  *   -EBUSY      volume in use (sluiced serves it) or pool busy
  *   -ENOTEMPTY  pool still holds volumes
@@ -62,6 +66,7 @@ struct pool_info {
     uint64_t size_bytes;      /* lvm: thin pool data size; dir: file system size */
     uint64_t used_bytes;      /* lvm: mapped data; dir: allocated bytes of volumes */
     uint64_t free_bytes;      /* lvm: VG free; dir: file system space available */
+    uint64_t provisioned_bytes;     /* sum of the volumes' sizes (thin: may pass size) */
     bool has_metadata;        /* false for dir */
     uint64_t metadata_size_bytes;
     uint64_t metadata_used_bytes;
@@ -69,6 +74,9 @@ struct pool_info {
     bool active;              /* lvm: thin pool mapped; dir: always */
     unsigned autoextend_threshold;  /* 0: off */
     unsigned autoextend_percent;
+    /* pool_list() only: "" for a pool that opens; else why it does not (the
+     * pool is listed with only name, type and location filled). */
+    char problem[PATH_MAX + 128];
 };
 
 struct vol_info {
@@ -77,7 +85,10 @@ struct vol_info {
     uint64_t size_bytes;
     uint64_t used_bytes;      /* lvm: mapped bytes; dir: allocated bytes */
     char path[PATH_MAX];      /* block device or file holding the data */
-    char origin[POOL_NAME_MAX + 1];  /* "" when none */
+    /* The volume this snapshot or clone was taken from, under its current
+     * name; "" when none, or once that volume was deleted (or, dir pools,
+     * overwritten by an import with force). */
+    char origin[POOL_NAME_MAX + 1];
     bool readonly;            /* a snapshot */
     bool active;              /* lvm: mapped; dir: always */
     bool in_use;              /* served (open count > 0 / lock held) */
@@ -128,6 +139,16 @@ struct pool_ops {
     int (*vol_activate)(struct pool *pool, const char *vol, char path[PATH_MAX]);
     /* 1 in use, 0 not, or -errno. */
     int (*vol_in_use)(struct pool *pool, const char *vol);
+    /* Optional (NULL: nothing to do). @vol's content was replaced wholesale
+     * (import with force): it is no longer the origin of anything. */
+    void (*vol_replaced)(struct pool *pool, const char *vol);
+    /* Optional (NULL: the driver never returns -ESTALE). For pool @name
+     * whose open() returned -ESTALE: fill @out->location and
+     * @out->problem. */
+    int (*broken)(const char *name, struct pool_info *out);
+    /* Optional. Remove the record of pool @name that open() reports
+     * -ESTALE for. 0, -ENOENT (no record), -EBUSY (the pool is fine). */
+    int (*forget)(const char *name);
 };
 
 struct pool {
@@ -163,16 +184,22 @@ extern const struct pool_ops *const pool_drivers[];
 /* Create a pool; -EEXIST when any driver knows the name. With @out non-NULL
  * the new pool is opened too. */
 int pool_create(const struct pool_create_params *p, struct pool **out);
-/* Open pool @name (dir registry first, then LVM). -ENOENT, -EINVAL. */
+/* Open pool @name (dir registry first, then LVM). -ENOENT, -EINVAL,
+ * -ESTALE (its record is there, its storage gone: see pool_forget). */
 int pool_open(const char *name, struct pool **out);
 /* NULL-safe. */
 void pool_close(struct pool *pool);
-/* Info of every pool known (drivers that are not available are skipped).
- * *@out is malloc'd. */
+/* Info of every pool known (drivers that are not available are skipped),
+ * broken ones too: those have a non-empty problem. *@out is malloc'd. */
 int pool_list(struct pool_info **out, size_t *n);
 int pool_get_info(struct pool *pool, struct pool_info *out);
 /* Delete the pool (then close it yourself). -ENOTEMPTY unless @force. */
 int pool_destroy(struct pool *pool, bool force);
+/* Remove the record of a broken pool @name (one pool_open() reports
+ * -ESTALE for: a dir pool's registry entry whose directory or marker is
+ * gone). Returns 0, -ENOENT (no such record), -EBUSY (the pool opens: use
+ * pool_destroy), -errno. */
+int pool_forget(const char *name);
 /* lvm-thin only: LVM grows the thin pool by @percent (default 20) when its
  * data use passes @threshold percent (50-99; 0 turns it off). Stored as an
  * LVM metadata profile attached to the pool; LVM's dmeventd monitoring does
@@ -184,22 +211,30 @@ int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent)
 int pool_vol_list(struct pool *pool, struct vol_info **out, size_t *n);
 int pool_vol_info(struct pool *pool, const char *vol, struct vol_info *out);
 int pool_vol_create(struct pool *pool, const char *vol, uint64_t size);
+/* -EROFS for a read-only volume. */
 int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force);
 int pool_vol_snapshot(struct pool *pool, const char *src, const char *dst,
                       pool_progress_cb cb, void *opaque);
 int pool_vol_clone(struct pool *pool, const char *src, const char *dst,
                    pool_progress_cb cb, void *opaque);
+/* -EBUSY while the volume is in use (sluiced knows it by its old name).
+ * Snapshots and clones of @vol keep it as their origin under @newname. */
 int pool_vol_rename(struct pool *pool, const char *vol, const char *newname);
 int pool_vol_delete(struct pool *pool, const char *vol, bool force);
 /* Create volume @vol with the size of @src (regular file or block device)
  * and copy @src into it, skipping zero blocks. With @force an existing
- * volume is overwritten (grown when smaller; must not be in use). */
+ * volume is overwritten (grown when smaller; must not be in use nor
+ * read-only: -EBUSY, -EROFS). On a dir pool the data must fit the file
+ * system's free space (-ENOSPC before anything is written); a volume this
+ * call created is removed again when the copy fails. */
 int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool force,
                     pool_progress_cb cb, void *opaque);
-/* Copy volume @vol into @dst: a regular file is created or truncated and
- * written sparse (zero blocks become holes); a block device must be large
- * enough and gets zero ranges by BLKZEROOUT. */
-int pool_vol_export(struct pool *pool, const char *vol, const char *dst,
+/* Copy volume @vol into @dst: a regular file is created (or, with @force,
+ * truncated) and written sparse (zero blocks become holes); a block device
+ * (only with @force) must be large enough and gets zero ranges by
+ * BLKZEROOUT. An existing @dst without @force: -EEXIST. A file this call
+ * created is removed again when the copy fails. */
+int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool force,
                     pool_progress_cb cb, void *opaque);
 
 /* --- for sluiced ---------------------------------------------------------- */

@@ -76,6 +76,26 @@ inside() {
     echo garbage | dd of="$path" bs=1M seek=1 conv=notrunc oflag=direct status=none 2>/dev/null
     cmp -s -i 1M:0 -n 16M "/dev/tank/disk0" "$tmp/data" && ok "writing the clone leaves disk0 alone" || bad "disk0 changed"
 
+    # Read-only snapshots: no verb writes them (issue 10).
+    expect "vol resize of the read-only snapshot snap0" 1 "read-only" $S vol resize tank/snap0 --size 3G
+    expect "vol resize --force (shrink) of snap0" 1 "read-only" $S vol resize tank/snap0 --size 1G --force
+    head -c 1M /dev/urandom >"$tmp/other"
+    expect "vol import --force over snap0" 1 "read-only" $S vol import tank/snap0 "$tmp/other" --force
+    j=$(lvmj lvs -o lv_size tank/snap0)
+    has "$j" '"lv_size":"2147483648"' && cmp -s -i 1M:0 -n 16M /dev/tank/snap0 "$tmp/data" &&
+        ok "snap0 kept its size and data" || bad "snap0 changed: $j"
+    # An open volume (sluiced would hold it so): rename refused, resize warns.
+    exec 7</dev/tank/disk0
+    expect "vol rename while in use" 1 "in use" $S vol rename tank/disk0 disk9
+    has "$(lvmj lvs -o lv_name tank)" '"lv_name":"disk0"' && ok "lvs: disk0 kept its name" || bad "renamed while in use"
+    "$S" vol resize tank/disk0 --size 3G >"$tmp/out" 2>"$tmp/err"
+    [ $? = 0 ] && grep -q '^sluice: tank/disk0: warning: .*in use.*not told' "$tmp/err" &&
+        ok "vol resize in use, no sluiced: exit 0 and a warning" || bad "resize in use: $(cat "$tmp/err")"
+    exec 7<&-
+    echo precious >"$tmp/exists"
+    expect "vol export onto an existing file" 1 "exists.*--force" $S vol export tank/disk0 "$tmp/exists"
+    [ "$(cat "$tmp/exists")" = precious ] && ok "the existing file is untouched" || bad "export overwrote the file"
+
     check "vol resize tank/disk0 --size 3G" $S vol resize tank/disk0 --size 3G
     j=$(lvmj lvs -o lv_size tank/disk0)
     has "$j" '"lv_size":"3221225472"' && ok "lvs: disk0 grew to 3G" || bad "lvs resize: $j"
@@ -149,6 +169,9 @@ inside() {
     # --- pool create --vg: a thin pool in an existing VG -----------------
     lvm vgcreate -q vg2 "$l2" --config "$LVMCONF" >/dev/null 2>&1
     check "pool create p2 --type lvm-thin --vg vg2 --size 512M" $S pool create p2 --type lvm-thin --vg vg2 --size 512M
+    j=$($S pool info p2 --json)
+    python3 -c 'import json,sys; assert json.loads(sys.argv[1])["volume_names"] == []' "$j" 2>/dev/null &&
+        ok "pool info --json of an empty pool: volume_names []" || bad "volume_names: $j"
     j=$(lvmj lvs -o lv_name,lv_tags,segtype vg2)
     has "$j" '"lv_name":"p2", "lv_tags":"sluice.pool", "segtype":"thin-pool"' && ok "lvs: vg2/p2 thin pool tagged sluice.pool" || bad "lvs p2: $j"
     check "vol create p2/v1 --size 1G" $S vol create p2/v1 --size 1G
@@ -185,4 +208,4 @@ fi
 SELF=$(readlink -f "$0")
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../../.." && pwd)}
 BUILD=${SLUICE_BUILD:?SLUICE_BUILD must name the build directory}
-lab_launch pool-lvm 400 -- "$BUILD/tools/sluice/sluice"
+lab_launch pool-lvm 540 -- "$BUILD/tools/sluice/sluice"
