@@ -27,6 +27,8 @@
 #             a frontend that hangs up with messages unread and reconnects
 #             at once is served (300 rounds)
 #   null      null=SIZE backing: reads return zeroes, writes are dropped
+#   packed    as file, with packed virtqueues (packed=on on both sides); the
+#             guest's negotiated features (sysfs) must have VIRTIO_F_RING_PACKED
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
 #             guest through sluiced's control socket
@@ -90,7 +92,32 @@ check_backing() {
         fail "backing: pattern wrong after the zeroed range"
 }
 
+# Guest prelude: the virtio device of type $1 negotiated VIRTIO_F_RING_PACKED
+# (bit 34: the sysfs features string has one character per bit).
+guest_packed_check() {
+    cat <<GUEST
+found=
+for d in /sys/bus/virtio/devices/*; do
+    [ "\$(cat \$d/device)" = $1 ] || continue
+    f=\$(cat \$d/features)
+    echo "guest: \$d features \$f"
+    [ "\$(echo "\$f" | cut -c35)" = 1 ] || { echo "guest: ring not packed"; exit 1; }
+    found=1
+done
+[ -n "\$found" ] || { echo "guest: no virtio device of type $1"; exit 1; }
+GUEST
+}
+
 case $MODE in
+packed)
+    start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test,packed=on"
+    { guest_packed_check 0x0002; cat "$WORK/guest-rw.sh"; } >"$WORK/guest-packed.sh"
+    run_guest "$WORK/guest-packed.sh" "$WORK/guest.log" $(qemu_blk_args),packed=on ||
+        fail "guest script failed"
+    grep -q "ring not packed" "$WORK/guest.log" && fail "the guest negotiated a split ring"
+    stop_sluiced "$SOCK"
+    check_backing "$IMG"
+    ;;
 file)
     start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test"
     run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) ||
