@@ -708,6 +708,8 @@ struct json_object *device_stats_json(const struct device *d)
         json_object_object_add(q, "kicks", json_object_new_int64((int64_t)vq->stats.kicks));
         json_object_object_add(q, "requests", json_object_new_int64((int64_t)vq->stats.elems));
         json_object_object_add(q, "interrupts", json_object_new_int64((int64_t)vq->stats.notifies));
+        /* The ring format the queue last started with. */
+        json_object_object_add(q, "ring", json_object_new_string(vq->packed ? "packed" : "split"));
         json_object_array_add(qs, q);
     }
     json_object_object_add(o, "queues", qs);

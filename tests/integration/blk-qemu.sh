@@ -92,22 +92,6 @@ check_backing() {
         fail "backing: pattern wrong after the zeroed range"
 }
 
-# Guest prelude: the virtio device of type $1 negotiated VIRTIO_F_RING_PACKED
-# (bit 34: the sysfs features string has one character per bit).
-guest_packed_check() {
-    cat <<GUEST
-found=
-for d in /sys/bus/virtio/devices/*; do
-    [ "\$(cat \$d/device)" = $1 ] || continue
-    f=\$(cat \$d/features)
-    echo "guest: \$d features \$f"
-    [ "\$(echo "\$f" | cut -c35)" = 1 ] || { echo "guest: ring not packed"; exit 1; }
-    found=1
-done
-[ -n "\$found" ] || { echo "guest: no virtio device of type $1"; exit 1; }
-GUEST
-}
-
 case $MODE in
 packed)
     start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test,packed=on"
