@@ -297,7 +297,10 @@ common:
     vq->kick_op.cb = kick_cb;
     vq->call_op.cb = call_cb;
     vq->flush_defer.fn = flush_deferred;
-    return uloop_call(vq->loop, start_on_loop, vq);
+    r = uloop_call(vq->loop, start_on_loop, vq);
+    if (r < 0 && vq->packed)
+        vq_packed_free(vq);
+    return r;
 }
 
 static void stop_on_loop(void *arg)
