@@ -216,8 +216,19 @@ int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
     int r;
 
     flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
-    if (!desc_avail(flags, wrap))
-        return 0;
+    if (!desc_avail(flags, wrap)) {
+        if (!vq->event_idx)
+            return 0;
+        /* Ask for a kick when the driver makes this very slot available
+         * (not for every batch), then look again to close the race with a
+         * driver that just did. */
+        WRITE_ONCE(p->device->off_wrap, (uint16_t)(slot | (wrap ? WRAP_BIT : 0)));
+        WRITE_ONCE(p->device->flags, VRING_PACKED_EVENT_FLAG_DESC);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
+        if (!desc_avail(flags, wrap))
+            return 0;
+    }
     e->out_num = e->in_num = 0;
     for (;;) {
         struct vring_packed_desc d;

@@ -576,6 +576,37 @@ static void test_driver_event_desc(void **state)
     assert_int_equal(f->vq.stats.notifies, 3);
 }
 
+/* EVENT_IDX: an empty ring asks for a kick at the next slot (with its wrap
+ * counter) through the device event area; without it, kicks stay enabled. */
+static void test_device_event_desc(void **state)
+{
+    struct fx *f = *state;
+    struct vq_elem e;
+
+    f->vq.event_idx = true;
+    start(f);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+    for (uint16_t i = 0; i < QNUM + 3; i++) {
+        add_simple(f, (uint16_t)(i % QNUM));
+        assert_int_equal(pop_id(f), i % QNUM);
+        push(f, (uint16_t)(i % QNUM), 0);
+        assert_int_equal(pop(f, &e, MAXIOV), 0);
+        assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_DESC);
+        /* The driver's next slot and wrap counter are where the device waits. */
+        assert_int_equal(f->r.dev->off_wrap, f->r.next | (f->r.wrap ? 0x8000 : 0));
+    }
+}
+
+static void test_device_event_enable_without_event_idx(void **state)
+{
+    struct fx *f = *state;
+    struct vq_elem e;
+
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 0);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+}
+
 /* ---- malformed rings break the queue ---------------------------------- */
 
 /* The head is available but a chained descriptor carries the previous
@@ -779,6 +810,8 @@ int main(void)
         T(test_start_validation),
         T(test_driver_event_flags),
         T(test_driver_event_desc),
+        T(test_device_event_desc),
+        T(test_device_event_enable_without_event_idx),
         T(test_bad_wrap_in_chain),
         T(test_used_looking_not_taken),
         T(test_bad_chain_longer_than_queue),
