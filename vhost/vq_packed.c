@@ -150,6 +150,14 @@ void vq_packed_set_kicks(struct vq *vq, bool on)
                                              : VRING_PACKED_EVENT_FLAG_DISABLE);
 }
 
+bool vq_packed_avail(const struct vq *vq)
+{
+    const struct vq_packed *p = vq->pk;
+
+    return p && desc_avail(__atomic_load_n(&p->desc[p->avail_idx].flags, __ATOMIC_ACQUIRE),
+                           p->avail_wrap);
+}
+
 /* ---- chains ----------------------------------------------------------- */
 
 static int check_order(uint16_t flags, bool *seen_write, const char **why)

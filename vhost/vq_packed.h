@@ -31,8 +31,12 @@ void vq_packed_unpop(struct vq *vq, unsigned n);
  * driver asked for a used buffer notification for them. */
 bool vq_packed_flush(struct vq *vq);
 /* Worker: ask for (true) or suppress (false) available buffer
- * notifications (kicks) through the device event area. */
+ * notifications (kicks) through the device event area. For a poller: after
+ * turning kicks back on, a full barrier, then vq_packed_avail() once more. */
 void vq_packed_set_kicks(struct vq *vq, bool on);
+/* Worker: true when the driver has made the next chain available (what a
+ * poller checks instead of the split ring's avail->idx). */
+bool vq_packed_avail(const struct vq *vq);
 
 /* Shared with the split ring: append guest buffer [@addr, +@len) to @e as
  * iovecs (device-writable when @write). Returns 0, -EINVAL (outside guest

@@ -23,6 +23,7 @@
 #include "guest.h"
 #include "vhost/mem.h"
 #include "vhost/vq.h"
+#include "../../vhost/vq_packed.h"   /* the poller's helpers */
 
 #define QNUM 8
 #define GSIZE (256 * 1024ull)
@@ -607,6 +608,24 @@ static void test_device_event_enable_without_event_idx(void **state)
     assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
 }
 
+/* What a poller uses: "is a chain waiting" and kick suppression. */
+static void test_poller_helpers(void **state)
+{
+    struct fx *f = *state;
+
+    start(f);
+    assert_false(vq_packed_avail(&f->vq));
+    add_simple(f, 3);
+    assert_true(vq_packed_avail(&f->vq));
+    vq_packed_set_kicks(&f->vq, false);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+    vq_packed_set_kicks(&f->vq, true);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+    assert_int_equal(pop_id(f), 3);
+    assert_false(vq_packed_avail(&f->vq));
+    push(f, 3, 0);
+}
+
 /* ---- malformed rings break the queue ---------------------------------- */
 
 /* The head is available but a chained descriptor carries the previous
@@ -812,6 +831,7 @@ int main(void)
         T(test_driver_event_desc),
         T(test_device_event_desc),
         T(test_device_event_enable_without_event_idx),
+        T(test_poller_helpers),
         T(test_bad_wrap_in_chain),
         T(test_used_looking_not_taken),
         T(test_bad_chain_longer_than_queue),
