@@ -37,6 +37,7 @@ struct vu_dev {
     int timer_fd;          /* bounds the time one message may take */
     bool timer_armed;
     unsigned msg_timeout_ms;
+    bool packed;           /* VIRTIO_F_RING_PACKED offered */
     struct vu_msg_rx rx;   /* the message arriving on conn_fd */
     int send_err;          /* a reply could not go out: drop the connection */
 
@@ -60,12 +61,19 @@ struct vu_dev {
 
 static uint64_t offered_features(const struct vu_dev *dev)
 {
-    return dev->ops->features | (1ull << VU_F_PROTOCOL_FEATURES);
+    return dev->ops->features | (1ull << VU_F_PROTOCOL_FEATURES) |
+           (dev->packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
 }
 
 static uint64_t offered_protocol_features(const struct vu_dev *dev)
 {
-    return GENERIC_PROTOCOL_FEATURES | dev->ops->protocol_features;
+    uint64_t pf = GENERIC_PROTOCOL_FEATURES | dev->ops->protocol_features;
+
+    /* Inflight tracking exists for split rings only: a device that offers
+     * packed rings does not promise a reconnect it cannot keep. */
+    if (dev->packed)
+        pf &= ~PF(VU_PF_INFLIGHT_SHMFD);
+    return pf;
 }
 
 const char *vu_dev_name(const struct vu_dev *dev)
@@ -110,6 +118,7 @@ static int queue_maybe_start(struct vu_dev *dev, struct vq *vq)
     vq->mem = &dev->mem;
     vq->event_idx = dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
     vq->indirect = dev->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+    vq->packed = dev->features & (1ull << VIRTIO_F_RING_PACKED);
     vq->loop = dev->loops[(dev->first_loop + vq->index) % dev->nloops];
     vq->on_broken = queue_broken_cb;
     r = dev->ops->queue_init(dev->ctx, vq, dev->features);
@@ -230,6 +239,7 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     dev->num_queues = cfg->num_queues;
     dev->queue_num_reply = cfg->queue_num_reply;
     dev->msg_timeout_ms = cfg->msg_timeout_ms ? cfg->msg_timeout_ms : VU_MSG_TIMEOUT_MS;
+    dev->packed = cfg->packed;
     dev->mem.owner = dev->name;
     dev->mem.broken = &dev->broken;
     dev->rl.burst = 20;
@@ -455,8 +465,8 @@ static bool ring_in_region(const struct vu_dev *dev, const struct vu_mem_region_
         if (!vq->running)
             continue;
         parts[0] = vu_mem_uva_region(&dev->mem, vq->desc_uva, 16 * n);
-        parts[1] = vu_mem_uva_region(&dev->mem, vq->avail_uva, 6 + 2 * n);
-        parts[2] = vu_mem_uva_region(&dev->mem, vq->used_uva, 6 + 8 * n);
+        parts[1] = vu_mem_uva_region(&dev->mem, vq->avail_uva, vq->packed ? 4 : 6 + 2 * n);
+        parts[2] = vu_mem_uva_region(&dev->mem, vq->used_uva, vq->packed ? 4 : 6 + 8 * n);
         for (unsigned k = 0; k < 3; k++)
             if (parts[k] && parts[k]->gpa == d->guest_phys_addr &&
                 parts[k]->size == d->memory_size)
@@ -469,9 +479,11 @@ static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
 {
     struct vq *vq = msg_vq(dev, msg->p.state.index);
 
-    /* Split rings only: a power of two (virtio 1.2, 2.7). */
+    bool packed = dev->features & (1ull << VIRTIO_F_RING_PACKED);
+
+    /* Split rings: a power of two (virtio 1.2, 2.7); packed rings any size. */
     if (!vq || msg->p.state.num == 0 || msg->p.state.num > VQ_MAX_SIZE ||
-        (msg->p.state.num & (msg->p.state.num - 1)))
+        (!packed && (msg->p.state.num & (msg->p.state.num - 1))))
         return -EINVAL;
     if (vq->running)
         return -EBUSY;
@@ -499,11 +511,13 @@ static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 {
     struct vq *vq = msg_vq(dev, msg->p.state.index);
 
-    if (!vq || msg->p.state.num > 0xffff)
+    /* Packed rings: both positions with their wrap counters (checked
+     * against the size at start); split rings: a 16-bit index. */
+    if (!vq || (!(dev->features & (1ull << VIRTIO_F_RING_PACKED)) && msg->p.state.num > 0xffff))
         return -EINVAL;
     if (vq->running)
         return -EBUSY;
-    vq->base = (uint16_t)msg->p.state.num;
+    vq->base = msg->p.state.num;
     return 0;
 }
 

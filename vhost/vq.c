@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/vq.h"
+#include "vq_packed.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -78,10 +79,25 @@ static bool should_notify(struct vq *vq)
     return !valid || need_event(event, new_idx, old);
 }
 
+static void send_call(struct vq *vq)
+{
+    struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
+    io_uring_prep_write(sqe, vq->call_fd, &call_one, sizeof(call_one), 0);
+    uloop_sqe_set_op(sqe, &vq->call_op);
+    vq->calls_inflight++;
+    vq->stats.notifies++;
+}
+
 static void flush_used(struct vq *vq)
 {
     uint16_t from = vq->published_idx;
 
+    /* packed ring hook (vhost/vq_packed.c) */
+    if (vq->packed) {
+        if (vq_packed_flush(vq) && vq->call_fd >= 0)
+            send_call(vq);
+        return;
+    }
     if (vq->published_idx == vq->used_idx || !vq->used)
         return;
     __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
@@ -96,13 +112,8 @@ static void flush_used(struct vq *vq)
         __atomic_thread_fence(__ATOMIC_RELEASE);
         vq->ifl->used_idx = vq->used_idx;
     }
-    if (vq->call_fd >= 0 && should_notify(vq)) {
-        struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
-        io_uring_prep_write(sqe, vq->call_fd, &call_one, sizeof(call_one), 0);
-        uloop_sqe_set_op(sqe, &vq->call_op);
-        vq->calls_inflight++;
-        vq->stats.notifies++;
-    }
+    if (vq->call_fd >= 0 && should_notify(vq))
+        send_call(vq);
 }
 
 /* ---- stop / drain ----------------------------------------------------- */
@@ -255,6 +266,13 @@ int vq_start(struct vq *vq)
         return 0;
     if (!vq->addr_set || n == 0 || n > VQ_MAX_SIZE || vq->kick_fd < 0 || !vq->loop)
         return -EINVAL;
+    /* packed ring hook (vhost/vq_packed.c) */
+    if (vq->packed) {
+        r = vq_packed_start(vq);
+        if (r < 0)
+            return r;
+        goto common;
+    }
     if ((vq->desc_uva & 15) || (vq->avail_uva & 1) || (vq->used_uva & 3))
         return -EINVAL;
     vq->desc = vu_mem_uva_range(vq->mem, vq->desc_uva, 16 * n);
@@ -264,9 +282,6 @@ int vq_start(struct vq *vq)
         return -EFAULT;
     vq->last_avail_idx = vq->base;
     vq->used_idx = vq->published_idx = READ_ONCE(vq->used->idx);
-    vq->signalled_valid = false;
-    vq->broken = false;
-    vq->inuse = 0;
     free(vq->resubmit);
     vq->resubmit = NULL;
     vq->resubmit_n = vq->resubmit_pos = 0;
@@ -275,10 +290,17 @@ int vq_start(struct vq *vq)
         if (r < 0)
             return r;
     }
+common:
+    vq->signalled_valid = false;
+    vq->broken = false;
+    vq->inuse = 0;
     vq->kick_op.cb = kick_cb;
     vq->call_op.cb = call_cb;
     vq->flush_defer.fn = flush_deferred;
-    return uloop_call(vq->loop, start_on_loop, vq);
+    r = uloop_call(vq->loop, start_on_loop, vq);
+    if (r < 0 && vq->packed)
+        vq_packed_free(vq);
+    return r;
 }
 
 static void stop_on_loop(void *arg)
@@ -308,7 +330,13 @@ void vq_stop(struct vq *vq)
     vq->stopped = &done;
     uloop_call(vq->loop, stop_on_loop, vq);
     completion_wait(&done);
-    vq->base = vq->last_avail_idx;
+    /* packed ring hook: its base carries both positions and wrap counters */
+    if (vq->packed) {
+        vq->base = vq_packed_base(vq);
+        vq_packed_free(vq);
+    } else {
+        vq->base = vq->last_avail_idx;
+    }
     free(vq->resubmit);
     vq->resubmit = NULL;
     vq->resubmit_n = vq->resubmit_pos = 0;
@@ -354,6 +382,36 @@ void vq_set_call_fd(struct vq *vq, int fd)
 
 /* ---- chains ----------------------------------------------------------- */
 
+int vq_elem_map(struct vq *vq, struct vq_elem *e, unsigned max_iov, uint64_t addr,
+                uint32_t len, bool write, const char **why)
+{
+    uint64_t left = len;
+
+    /* A zero-length descriptor carries nothing: skip it. */
+    while (left) {
+        uint64_t chunk = left;
+        void *p = vu_mem_gpa(vq->mem, addr, &chunk);
+        unsigned k = (unsigned)e->out_num + e->in_num;
+        if (!p) {
+            *why = "buffer outside guest memory";
+            return -EINVAL;
+        }
+        if (k >= max_iov) {
+            *why = "chain has more segments than the device supports";
+            return -E2BIG;
+        }
+        e->iov[k].iov_base = p;
+        e->iov[k].iov_len = (size_t)chunk;
+        if (write)
+            e->in_num++;
+        else
+            e->out_num++;
+        addr += chunk;
+        left -= chunk;
+    }
+    return 0;
+}
+
 static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned max_iov,
                       const char **walk_error)
 {
@@ -368,7 +426,7 @@ static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned 
     e->out_num = e->in_num = 0;
     for (;;) {
         struct vring_desc d;
-        uint64_t addr, left;
+        int r;
 
         if (count++ >= max) {
             *walk_error = "descriptor chain loops or is longer than the queue";
@@ -413,30 +471,9 @@ static int walk_chain(struct vq *vq, uint16_t head, struct vq_elem *e, unsigned 
             *walk_error = "device-readable descriptor after a writable one";
             return -EINVAL;
         }
-        addr = d.addr;
-        left = d.len;
-        /* A zero-length descriptor carries nothing: skip it. */
-        while (left) {
-            uint64_t chunk = left;
-            void *p = vu_mem_gpa(vq->mem, addr, &chunk);
-            unsigned k = (unsigned)e->out_num + e->in_num;
-            if (!p) {
-                *walk_error = "buffer outside guest memory";
-                return -EINVAL;
-            }
-            if (k >= max_iov) {
-                *walk_error = "chain has more segments than the device supports";
-                return -E2BIG;
-            }
-            e->iov[k].iov_base = p;
-            e->iov[k].iov_len = (size_t)chunk;
-            if (d.flags & VRING_DESC_F_WRITE)
-                e->in_num++;
-            else
-                e->out_num++;
-            addr += chunk;
-            left -= chunk;
-        }
+        r = vq_elem_map(vq, e, max_iov, d.addr, d.len, d.flags & VRING_DESC_F_WRITE, walk_error);
+        if (r < 0)
+            return r;
         if (!(d.flags & VRING_DESC_F_NEXT))
             return 0;
         if (d.next >= max) {
@@ -455,6 +492,15 @@ int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
 
     if (vq->broken || !vq->running || vq->stopping || (vq->dev_broken && *vq->dev_broken))
         return 0;
+    /* packed ring hook (vhost/vq_packed.c) */
+    if (vq->packed) {
+        r = vq_packed_pop(vq, e, max_iov);
+        if (r > 0) {
+            vq->inuse++;
+            vq->stats.elems++;
+        }
+        return r;
+    }
     if (vq->resubmit_pos < vq->resubmit_n) {
         head = vq->resubmit[vq->resubmit_pos++];
         goto walk;
@@ -499,6 +545,14 @@ walk:
 void vq_unpop(struct vq *vq, unsigned n)
 {
     assert(n <= vq->inuse);
+    /* packed ring hook (vhost/vq_packed.c) */
+    if (vq->packed) {
+        vq_packed_unpop(vq, n);
+        vq->inuse -= n;
+        if (vq->stopping)
+            check_stopped(vq);
+        return;
+    }
     vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - n);
     vq->inuse -= n;
     if (vq->ifl) {
@@ -516,8 +570,17 @@ void vq_unpop(struct vq *vq, unsigned n)
 
 void vq_push(struct vq *vq, uint16_t head, uint32_t len)
 {
-    struct vring_used_elem *u = &vq->used->ring[vq->used_idx % vq->num];
+    struct vring_used_elem *u;
 
+    /* packed ring hook (vhost/vq_packed.c) */
+    if (vq->packed) {
+        vq_packed_push(vq, head, len);
+        if (vq->inuse)
+            vq->inuse--;
+        uloop_defer(vq->loop, &vq->flush_defer);
+        return;
+    }
+    u = &vq->used->ring[vq->used_idx % vq->num];
     WRITE_ONCE(u->id, head);
     WRITE_ONCE(u->len, len);
     if (vq->ifl)

@@ -307,6 +307,11 @@ static int parse_blk(struct device_spec *sp, char **err)
         return seterr(err, -EINVAL, "direct takes on or off");
     if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES, &sp->queues) < 0)
         return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
+    /* Off by default: packed rings have no inflight tracking, so a block
+     * device offering them gives up resubmission across reconnects. */
+    sp->packed = false;
+    if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
+        return seterr(err, -EINVAL, "packed takes on or off");
     if (opts_unused(o))
         return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (!!sp->path + !!sp->volume + !!sp->null > 1)
@@ -338,6 +343,9 @@ static int parse_net(struct device_spec *sp, char **err)
         return seterr(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
     if (opts_get_uint(o, "mtu", 68, 65535, &sp->mtu) < 0)
         return seterr(err, -EINVAL, "mtu must be a number from 68 to 65535");
+    sp->packed = true;
+    if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
+        return seterr(err, -EINVAL, "packed takes on or off");
     if (opts_unused(o))
         return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (kinds > 1)
@@ -461,6 +469,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     vc.loops = s->workers;
     vc.nloops = s->nworkers;
     vc.first_loop = s->next_loop;
+    vc.packed = sp->packed;
     r = vblk_create(&bc, &vc, &d->blk);
     if (r < 0)
         return seterr(err, r, "cannot create the device: %s", strerror(-r));
@@ -525,6 +534,7 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
     vc.loops = s->workers;
     vc.nloops = s->nworkers;
     vc.first_loop = s->next_loop;
+    vc.packed = sp->packed;
     r = vnet_create(&nc, &vc, &d->net);
     if (r < 0)
         return seterr(err, r, "cannot create the device: %s", strerror(-r));
@@ -698,6 +708,8 @@ struct json_object *device_stats_json(const struct device *d)
         json_object_object_add(q, "kicks", json_object_new_int64((int64_t)vq->stats.kicks));
         json_object_object_add(q, "requests", json_object_new_int64((int64_t)vq->stats.elems));
         json_object_object_add(q, "interrupts", json_object_new_int64((int64_t)vq->stats.notifies));
+        /* The ring format the queue last started with. */
+        json_object_object_add(q, "ring", json_object_new_string(vq->packed ? "packed" : "split"));
         json_object_array_add(qs, q);
     }
     json_object_object_add(o, "queues", qs);

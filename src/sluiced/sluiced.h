@@ -39,6 +39,8 @@ struct device_spec {
     struct opts o;
     const char *socket, *id;
     uint64_t queues;
+    bool packed;           /* offer VIRTIO_F_RING_PACKED (net: default on; blk: off,
+                            * since packed rings have no inflight tracking) */
     /* blk */
     const char *path, *volume, *null, *serial;
     uint64_t null_size;

@@ -14,6 +14,8 @@
  * FUZZ_SHRINK (not sent) shrinks guest memory to header.size bytes just
  * before the message that follows it is handled, under rings that may be
  * running (SIGBUS must only break the device).
+ * Bit 15 of n makes the device offer packed rings (VIRTIO_F_RING_PACKED:
+ * 32-bit vring bases, rings of any size, packed rings walked).
  * Invariants checked per input: the process survives, and no fd leaks. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -121,6 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     before = ff_count_fds();
     memcpy(&n, data, 2);
+    vc.packed = n & 0x8000;
+    n &= 0x7fff;
     off = 2;
     if (n > size - off)
         n = (uint16_t)(size - off);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target: the descriptor-chain walker and used-ring updates over a
  * synthetic guest memory whose descriptor table and avail ring come from the
- * input. Input: [u8 flags][u16 queue size][memory bytes...]. */
+ * input. Input: [u8 flags][u16 queue size][memory bytes...]. Flags: 1
+ * indirect, 2 event index, 4 packed ring (descriptor ring at 0, driver and
+ * device event areas right after it), 8 packed ring starting at wrap 0. */
 #include <linux/virtio_ring.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "core/uloop.h"
 #include "vhost/mem.h"
 #include "vhost/vq.h"
+#include "../../vhost/vq_packed.h"   /* vq_packed_start/free: no loop here */
 
 #define MEM_SIZE (128 * 1024)
 #define ALIGN_UP_4K(x) (((x) + 4095u) & ~4095u)
@@ -60,6 +63,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vq.loop = loop;
     vq.indirect = data[0] & 1;
     vq.event_idx = data[0] & 2;
+    if (data[0] & 4) {
+        vq.packed = true;
+        vq.desc_uva = 0x10000000;
+        vq.avail_uva = 0x10000000 + 16u * num;
+        vq.used_uva = vq.avail_uva + 4;
+        vq.base = data[0] & 8 ? 0 : 0x80008000u;
+        if (vq_packed_start(&vq) < 0)
+            abort();
+    }
     /* Ring layout: descriptors at 0, avail at 16*num, used page-aligned after. */
     vq.desc = (struct vring_desc *)mem;
     vq.avail = (struct vring_avail *)(mem + 16u * num);
@@ -78,5 +90,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         vq_push(&vq, e.head, (uint32_t)iov_size(iov + e.out_num, e.in_num));
     }
+    vq_packed_free(&vq);
     return 0;
 }

@@ -27,6 +27,8 @@
 #             a frontend that hangs up with messages unread and reconnects
 #             at once is served (300 rounds)
 #   null      null=SIZE backing: reads return zeroes, writes are dropped
+#   packed    as file, with packed virtqueues (packed=on on both sides); the
+#             guest's negotiated features (sysfs) must have VIRTIO_F_RING_PACKED
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
 #             guest through sluiced's control socket
@@ -91,6 +93,15 @@ check_backing() {
 }
 
 case $MODE in
+packed)
+    start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test,packed=on"
+    { guest_packed_check 0x0002; cat "$WORK/guest-rw.sh"; } >"$WORK/guest-packed.sh"
+    run_guest "$WORK/guest-packed.sh" "$WORK/guest.log" $(qemu_blk_args),packed=on ||
+        fail "guest script failed"
+    grep -q "ring not packed" "$WORK/guest.log" && fail "the guest negotiated a split ring"
+    stop_sluiced "$SOCK"
+    check_backing "$IMG"
+    ;;
 file)
     start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test"
     run_guest "$WORK/guest-rw.sh" "$WORK/guest.log" $(qemu_blk_args) ||

@@ -109,3 +109,20 @@ run_guest() {
     "$GUEST" run --memfd --mem 512M --cpus 2 --timeout "${GUEST_TIMEOUT:-300}" --log "$logf" \
         "$script" "$GUESTIO" -- "$@"
 }
+
+# Guest script prelude (printed into the script): every virtio device of type
+# $1 negotiated VIRTIO_F_RING_PACKED (bit 34: the sysfs features string has
+# one character per bit).
+guest_packed_check() {
+    cat <<GUEST
+found=
+for d in /sys/bus/virtio/devices/*; do
+    [ "\$(cat \$d/device)" = $1 ] || continue
+    f=\$(cat \$d/features)
+    echo "guest: \$d features \$f"
+    [ "\$(echo "\$f" | cut -c35)" = 1 ] || { echo "guest: ring not packed"; exit 1; }
+    found=1
+done
+[ -n "\$found" ] || { echo "guest: no virtio device of type $1"; exit 1; }
+GUEST
+}

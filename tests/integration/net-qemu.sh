@@ -15,6 +15,9 @@
 #   unpriv    bridge mode with sluiced run as user nobody holding only
 #             CAP_NET_ADMIN (setpriv; checked in /proc): the guest pings the
 #             host end and the peer
+#   packed    bridge mode with packed virtqueues (virtio-net-pci packed=on):
+#             ping and the TCP transfers; the guest's negotiated features
+#             (sysfs) must have VIRTIO_F_RING_PACKED
 #   ovs       a private ovsdb-server + ovs-vswitchd (userspace netdev
 #             datapath) in H; the tap is a port of an OVS bridge with
 #             external_ids, P is another port; the guest pings P; the port
@@ -41,7 +44,7 @@ inp ip link set lo up
 inh ip link add vp type veth peer name eth0 netns "$NS_P"
 inh ip link set vp up
 inp ip link set eth0 up
-if [ "$MODE" = bridge ] || [ "$MODE" = mq ] || [ "$MODE" = unpriv ]; then
+if [ "$MODE" = bridge ] || [ "$MODE" = mq ] || [ "$MODE" = unpriv ] || [ "$MODE" = packed ]; then
     inh ip link add br0 type bridge
     inh ip addr add "${NET}1/24" dev br0
     inh ip link set br0 up
@@ -135,7 +138,8 @@ elif [ "$MODE" = unpriv ]; then
 ping -c 3 -W 5 ${NET}3 >/dev/null
 echo "guest: pinged the peer namespace ${NET}3"
 GUEST
-elif [ "$MODE" = bridge ]; then
+elif [ "$MODE" = bridge ] || [ "$MODE" = packed ]; then
+    [ "$MODE" = packed ] && guest_packed_check 0x0001 >>"$GUEST_SCRIPT"
     cat >>"$GUEST_SCRIPT" <<GUEST
 ping -c 3 -W 5 ${NET}3 >/dev/null
 echo "guest: pinged the peer namespace ${NET}3"
@@ -155,6 +159,7 @@ fi
 
 QP=1; QEMU_MQ=; DEV_MQ=
 if [ "$MODE" = mq ]; then QP=2; QEMU_MQ=,queues=2; DEV_MQ=,mq=on; fi
+if [ "$MODE" = packed ]; then DEV_MQ=,packed=on; fi
 export SLUICE_CONTROL=$WORK/control.sock
 AS=()
 if [ "$MODE" = unpriv ]; then
@@ -194,7 +199,7 @@ if [ "$MODE" = hostonly ]; then
         fail "control: the host cannot reach ${OUT}3"
 fi
 
-if [ "$MODE" = bridge ]; then
+if [ "$MODE" = bridge ] || [ "$MODE" = packed ]; then
     inh python3 "$WORK/peer.py" "${NET}1" "$WORK/to-guest.bin" "$WORK/from-guest.txt" &
     PEER=$!
     CLEANUP_CMDS+=("kill $PEER 2>/dev/null")
@@ -217,7 +222,11 @@ assert st["tx_packets"] >= 40 and st["rx_packets"] >= 40, st
 PY
     log "both queue pairs carried traffic"
 fi
-if [ "$MODE" = bridge ]; then
+if [ "$MODE" = packed ]; then
+    grep -q "features" "$WORK/guest.log" || fail "the guest did not report its features"
+    log "the guest negotiated a packed ring"
+fi
+if [ "$MODE" = bridge ] || [ "$MODE" = packed ]; then
     wait $PEER || fail "TCP peer failed"
     sent=$(sed -n 's/^guest: sent \([0-9a-f]*\).*/\1/p' "$WORK/guest.log" | tr -d '\r')
     read -r got n <"$WORK/from-guest.txt"

@@ -8,6 +8,8 @@
 #   tap -> guest: N frames written to the tap (AF_PACKET); testpmd in rxonly
 #                 mode must count exactly what the tap handed to sluiced (its
 #                 TX counter), and TX + TX-dropped must be N
+# TEST_MODE=packed: the same with packed virtqueues (virtio_user packed_vq=1);
+# sluiced's per-queue stats must say both queues run packed rings.
 . "$(dirname "$0")/lib.sh"
 
 need_root
@@ -17,11 +19,14 @@ NS=sltp-$$
 SOCK=$WORK/net.sock
 TAP=sl-tpmd-0
 N=2000
+VDEV_EXTRA=
+if [ "${TEST_MODE:-}" = packed ]; then VDEV_EXTRA=,packed_vq=1; fi
+export SLUICE_CONTROL=$WORK/control.sock
 CLEANUP_CMDS+=("ip netns del $NS 2>/dev/null")
 ip netns add "$NS" || skip "cannot create network namespaces"
 ip -n "$NS" link set lo up
 
-nsenter --net=/run/netns/"$NS" "$SLUICED" --net "socket=$SOCK,tap=$TAP,id=tpmd" >>"$WORK/sluiced.log" 2>&1 &
+nsenter --net=/run/netns/"$NS" "$SLUICED" --control "$SLUICE_CONTROL" --net "socket=$SOCK,tap=$TAP,id=tpmd" >>"$WORK/sluiced.log" 2>&1 &
 SLUICED_PID=$!
 for i in $(seq 100); do grep -q "ready:" "$WORK/sluiced.log" && break; sleep 0.05; done
 grep -q "ready:" "$WORK/sluiced.log" || fail "sluiced did not start"
@@ -43,7 +48,7 @@ testpmd() {
         echo "show port stats all"
         echo quit
     } | timeout --foreground 120 dpdk-testpmd -l 0-1 --no-huge -m 512 --no-pci \
-        --file-prefix="sluice$$" --vdev="virtio_user0,path=$SOCK,queues=1" -- \
+        --file-prefix="sluice$$" --vdev="virtio_user0,path=$SOCK,queues=1$VDEV_EXTRA" -- \
         -i --total-num-mbufs=32768 --forward-mode="$mode" --auto-start >"$WORK/testpmd-$mode.log" 2>&1 ||
         fail "testpmd ($mode) failed: $(tail -5 "$WORK/testpmd-$mode.log")"
 }
@@ -51,9 +56,20 @@ forward_stat() { # MODE FIELD: the last "FIELD: n" of the forward statistics
     sed -n "s/.*$2: *\([0-9]*\).*/\1/p" "$WORK/testpmd-$1.log" | tail -n 1
 }
 
+# While testpmd runs: the ring format sluiced's queues started with.
+ring_check() {
+    "$SLUICE_BUILD/tools/sluice/sluice" dev stats tpmd --json >"$WORK/stats.json" 2>&1 || return 0
+    python3 -c "import json,sys; print(' '.join(q['ring'] for q in json.load(open(sys.argv[1]))['queues']))" \
+        "$WORK/stats.json" >"$WORK/rings.txt" 2>&1
+}
+
 log "guest -> tap (testpmd txonly)"
 before=$(tap_counter rx)
-testpmd txonly 2
+testpmd txonly 2 ring_check
+want=split; [ -n "$VDEV_EXTRA" ] && want=packed
+[ "$(cat "$WORK/rings.txt")" = "$want $want" ] ||
+    fail "sluiced's queues: '$(cat "$WORK/rings.txt")', expected $want rings ($(cat "$WORK/stats.json"))"
+log "both queues run $want rings"
 sent=$(forward_stat txonly TX-packets)
 got=$(( $(tap_counter rx) - before ))
 log "testpmd sent $sent packets, the tap received $got"

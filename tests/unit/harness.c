@@ -91,6 +91,7 @@ void h_create(struct h_dev *h, struct uloop **loops, unsigned nloops, const stru
     vc.name = "test-blk";
     vc.loops = loops;
     vc.nloops = nloops;
+    vc.packed = o->packed;
     assert_int_equal(vblk_create(&bc, &vc, &h->blk), 0);
     h->dev = vblk_vu_dev(h->blk);
     assert_int_equal(vu_dev_conn_fd(h->dev), -1);

@@ -32,6 +32,7 @@ struct h_opts {
     const struct vblk_ops *io;     /* default: the bdev engine */
     void *io_ctx;
     const char *guest_name;        /* memfd name (default "sluice-test-guest") */
+    bool packed;                   /* offer VIRTIO_F_RING_PACKED */
 };
 
 struct h_dev {

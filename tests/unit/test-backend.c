@@ -138,6 +138,50 @@ static void test_features_readonly_multiqueue(void **state)
     h_destroy(&mq);
 }
 
+/* A device offering packed rings: the feature bit, no INFLIGHT_SHMFD
+ * (inflight tracking is split-only), any ring size, and the 32-bit packed
+ * vring base (both positions and wrap counters) once negotiated. */
+static void test_packed_negotiation(void **state)
+{
+    struct h_dev p;
+    struct h_opts op = { .packed = true };
+    struct vu_vring_state s;
+    struct vu_msg m;
+    uint64_t f;
+
+    (void)state;
+    h_create(&p, g_loops, 1, &op);
+    assert_true(h_get_u64(&p, VU_GET_FEATURES) & F(VIRTIO_F_RING_PACKED));
+    assert_false(h_get_u64(&p, VU_GET_PROTOCOL_FEATURES) & F(VU_PF_INFLIGHT_SHMFD));
+    assert_int_equal(h_ack(&p, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    /* Split negotiated: a 16-bit base and power-of-two sizes only. */
+    f = F(VIRTIO_F_VERSION_1);
+    assert_int_equal(h_ack(&p, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), 0);
+    s = ST(0, 0x80008000u);
+    assert_int_equal(h_ack(&p, VU_SET_VRING_BASE, &s, sizeof(s), NULL, 0), EINVAL);
+    s = ST(0, 100);
+    assert_int_equal(h_ack(&p, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), EINVAL);
+    /* Packed negotiated. */
+    f |= F(VIRTIO_F_RING_PACKED);
+    assert_int_equal(h_ack(&p, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), 0);
+    assert_int_equal(h_ack(&p, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), 0);
+    assert_int_equal(vu_dev_queue(p.dev, 0)->num, 100);
+    s = ST(0, 5u | 0x8000u | (3u << 16));
+    assert_int_equal(h_ack(&p, VU_SET_VRING_BASE, &s, sizeof(s), NULL, 0), 0);
+    s = ST(0, 0);
+    h_call(&p, VU_GET_VRING_BASE, &s, sizeof(s), &m);
+    assert_int_equal(m.p.state.num, 5u | 0x8000u | (3u << 16));
+    h_destroy(&p);
+
+    /* Not offered by a default device: SET_FEATURES with it is refused. */
+    h_create(&p, g_loops, 1, NULL);
+    assert_false(h_get_u64(&p, VU_GET_FEATURES) & F(VIRTIO_F_RING_PACKED));
+    assert_int_equal(h_ack(&p, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    f = F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED);
+    assert_int_equal(h_ack(&p, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), EINVAL);
+    h_destroy(&p);
+}
+
 static void test_protocol_features(void **state)
 {
     struct h_dev *h = *state;
@@ -1534,6 +1578,7 @@ int main(void)
         T(test_get_features),
         cmocka_unit_test(test_features_readonly_multiqueue),
         T(test_protocol_features),
+        T(test_packed_negotiation),
         T(test_set_features),
         T(test_set_features_applied_to_queue),
         T(test_queue_num_and_mem_slots),

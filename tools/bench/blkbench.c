@@ -17,6 +17,9 @@
  * Request slot i always uses descriptors 3i (header, read-only),
  * 3i+1 (data, writable for reads) and 3i+2 (status, writable); the avail
  * entry is 3i and the used id maps back to the slot.
+ * With --packed (VIRTIO_F_RING_PACKED) the ring is a packed descriptor ring
+ * (16*num) followed by the driver and device event areas; each request
+ * writes its three descriptors at the next ring positions with buffer id i.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +64,7 @@ struct opts {
     unsigned queues;
     double time_s, warmup_s;
     bool poll;
+    bool packed;            /* packed virtqueues */
     int backend_pid;
     int cpu;                /* pin driver threads, -1: no */
 };
@@ -75,6 +79,10 @@ struct queue {
     struct vring_avail *avail;
     struct vring_used *used;
     uint16_t avail_idx, last_used;
+    /* packed ring: descriptor ring, event areas, positions and wrap counters */
+    struct vring_packed_desc *pdesc;
+    struct vring_packed_desc_event *drv_event, *dev_event;
+    bool avail_wrap, used_wrap;
     int kick_fd, call_fd;
     struct slot *slots;      /* qd headers */
     uint8_t *status;         /* qd status bytes */
@@ -198,6 +206,56 @@ static int64_t proc_cpu_ns(int pid)
     return (int64_t)((ut + st) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)));
 }
 
+/* Packed ring: header, data and status at the next three ring positions,
+ * buffer id @i; the head's flags are written last. */
+static void fill_packed(struct queue *q, unsigned i, bool write)
+{
+    uint64_t addr[3] = { q->slots_gpa + sizeof(struct slot) * i, q->data_gpa + (uint64_t)o.bs * i,
+                         q->status_gpa + i };
+    uint32_t len[3] = { sizeof(struct virtio_blk_outhdr), o.bs, 1 };
+    uint16_t fl[3] = { VRING_DESC_F_NEXT, (uint16_t)(VRING_DESC_F_NEXT | (write ? 0 : VRING_DESC_F_WRITE)),
+                       VRING_DESC_F_WRITE };
+    uint16_t head = q->avail_idx, head_flags = 0;
+
+    for (unsigned k = 0; k < 3; k++) {
+        struct vring_packed_desc *d = &q->pdesc[q->avail_idx];
+        uint16_t f = fl[k] | (q->avail_wrap ? 1u << VRING_PACKED_DESC_F_AVAIL
+                                            : 1u << VRING_PACKED_DESC_F_USED);
+        d->addr = addr[k];
+        d->len = len[k];
+        d->id = (uint16_t)i;
+        if (k == 0)
+            head_flags = f;
+        else
+            d->flags = f;
+        if (++q->avail_idx == q->num) {
+            q->avail_idx = 0;
+            q->avail_wrap = !q->avail_wrap;
+        }
+    }
+    __atomic_store_n(&q->pdesc[head].flags, head_flags, __ATOMIC_RELEASE);
+    q->inflight++;
+    q->t0[i] = now_ns();
+}
+
+/* Packed ring: the buffer id of the next used descriptor, or -1. */
+static int packed_used(struct queue *q)
+{
+    uint16_t f = __atomic_load_n(&q->pdesc[q->last_used].flags, __ATOMIC_ACQUIRE);
+    bool avail = f & (1u << VRING_PACKED_DESC_F_AVAIL), used = f & (1u << VRING_PACKED_DESC_F_USED);
+    int id;
+
+    if (avail != q->used_wrap || used != q->used_wrap)
+        return -1;
+    id = q->pdesc[q->last_used].id;
+    q->last_used = (uint16_t)(q->last_used + 3);   /* every buffer is 3 descriptors */
+    if (q->last_used >= q->num) {
+        q->last_used = (uint16_t)(q->last_used - q->num);
+        q->used_wrap = !q->used_wrap;
+    }
+    return id;
+}
+
 static void fill_request(struct queue *q, unsigned i)
 {
     bool write;
@@ -228,6 +286,10 @@ static void fill_request(struct queue *q, unsigned i)
     q->slots[i].hdr.ioprio = 0;
     q->slots[i].hdr.sector = off >> 9;
     q->status[i] = 0xff;
+    if (o.packed) {
+        fill_packed(q, i, write);
+        return;
+    }
     q->desc[3 * i + 1].flags = VRING_DESC_F_NEXT | (write ? 0 : VRING_DESC_F_WRITE);
     q->avail->ring[q->avail_idx % q->num] = (uint16_t)(3 * i);
     q->avail_idx++;
@@ -237,9 +299,18 @@ static void fill_request(struct queue *q, unsigned i)
 
 static void publish_and_kick(struct queue *q)
 {
-    __atomic_store_n(&q->avail->idx, q->avail_idx, __ATOMIC_RELEASE);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (!(__atomic_load_n(&q->used->flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY)) {
+    bool kick;
+
+    if (o.packed) {
+        /* No EVENT_IDX negotiated: kick unless the device disabled kicks. */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        kick = __atomic_load_n(&q->dev_event->flags, __ATOMIC_ACQUIRE) != VRING_PACKED_EVENT_FLAG_DISABLE;
+    } else {
+        __atomic_store_n(&q->avail->idx, q->avail_idx, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        kick = !(__atomic_load_n(&q->used->flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY);
+    }
+    if (kick) {
         uint64_t one = 1;
         if (write(q->kick_fd, &one, sizeof(one)) < 0) {
             /* only EAGAIN (counter full) is possible: the backend is awake */
@@ -271,8 +342,17 @@ static void *queue_thread(void *arg)
             if (q->inflight == 0 || now_ns() > drain_deadline)
                 break;
         }
-        uint16_t used_idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
-        if (used_idx == q->last_used) {
+        int pid = -1;
+        uint16_t used_idx = 0;
+        bool empty;
+        if (o.packed) {
+            pid = packed_used(q);
+            empty = pid < 0;
+        } else {
+            used_idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
+            empty = used_idx == q->last_used;
+        }
+        if (empty) {
             if (o.poll || ph == 2) {
                 if (ph == 2)
                     usleep(10);
@@ -288,10 +368,15 @@ static void *queue_thread(void *arg)
         }
         uint64_t t = now_ns();
         bool submitted = false;
-        while (q->last_used != used_idx) {
-            struct vring_used_elem *e = &q->used->ring[q->last_used % q->num];
-            unsigned i = e->id / 3;
-            q->last_used++;
+        while (o.packed ? pid >= 0 : q->last_used != used_idx) {
+            unsigned i;
+            if (o.packed) {
+                i = (unsigned)pid;
+                pid = packed_used(q);
+            } else {
+                i = q->used->ring[q->last_used % q->num].id / 3;
+                q->last_used++;
+            }
             q->inflight--;
             if (i >= o.qd)
                 continue;   /* a broken backend; counted as nothing */
@@ -331,6 +416,7 @@ static void usage(FILE *f)
         "  --time S            measured seconds (default 5)\n"
         "  --warmup S          seconds run before measuring (default 1)\n"
         "  --poll              poll the used rings (no call eventfds, interrupts suppressed)\n"
+        "  --packed            packed virtqueues (VIRTIO_F_RING_PACKED)\n"
         "  --backend-pid PID   report this process's CPU time (from /proc)\n"
         "  --cpu N             pin the driver threads to CPU N\n"
         "Prints one JSON object.\n");
@@ -348,6 +434,7 @@ static int parse_args(int argc, char **argv)
         { "time", required_argument, NULL, 't' },
         { "warmup", required_argument, NULL, 'w' },
         { "poll", no_argument, NULL, 'p' },
+        { "packed", no_argument, NULL, 'K' },
         { "backend-pid", required_argument, NULL, 'P' },
         { "cpu", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
@@ -372,6 +459,7 @@ static int parse_args(int argc, char **argv)
         case 't': o.time_s = atof(optarg); break;
         case 'w': o.warmup_s = atof(optarg); break;
         case 'p': o.poll = true; break;
+        case 'K': o.packed = true; break;
         case 'P': o.backend_pid = atoi(optarg); break;
         case 'c': o.cpu = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
@@ -422,6 +510,13 @@ int main(int argc, char **argv)
             return 1;
         }
         feat |= 1ull << VIRTIO_BLK_F_MQ;
+    }
+    if (o.packed) {
+        if (!(dev & (1ull << VIRTIO_F_RING_PACKED))) {
+            fprintf(stderr, "sluice-blkbench: backend does not offer packed rings\n");
+            return 1;
+        }
+        feat |= 1ull << VIRTIO_F_RING_PACKED;
     }
     if ((dev & (1ull << VIRTIO_BLK_F_RO)) && o.rw != RW_READ && o.rw != RW_RANDREAD) {
         fprintf(stderr, "sluice-blkbench: the device is read-only\n");
@@ -501,6 +596,16 @@ int main(int argc, char **argv)
             d[2].next = 0;
         }
         q->avail->flags = o.poll ? VRING_AVAIL_F_NO_INTERRUPT : 0;
+        if (o.packed) {
+            /* Same memory: the descriptor ring, then the two event areas. */
+            q->pdesc = (void *)q->desc;
+            q->drv_event = (void *)(mem + avail_off);
+            q->dev_event = (void *)(mem + avail_off + 4);
+            memset(q->pdesc, 0, 16ull * num);
+            q->drv_event->off_wrap = 0;
+            q->drv_event->flags = o.poll ? VRING_PACKED_EVENT_FLAG_DISABLE : VRING_PACKED_EVENT_FLAG_ENABLE;
+            q->avail_wrap = q->used_wrap = true;
+        }
         q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         q->call_fd = o.poll ? -1 : eventfd(0, EFD_CLOEXEC);
         if (q->kick_fd < 0 || (!o.poll && q->call_fd < 0))
@@ -509,6 +614,11 @@ int main(int argc, char **argv)
             .num = (uint16_t)num, .desc_gpa = base, .avail_gpa = avail_off, .used_gpa = used_off,
             .base = 0, .kick_fd = q->kick_fd, .call_fd = q->call_fd,
         };
+        if (o.packed) {
+            /* Available position 0 with wrap counter 1 (used follows). */
+            v.base = 0x8000;
+            v.used_gpa = avail_off + 4;
+        }
         if ((r = vuf_vring_start(f, k, &v)) < 0)
             return fail("vring start", -r);
     }

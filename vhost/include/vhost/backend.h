@@ -57,6 +57,8 @@ struct vu_dev_config {
     unsigned first_loop;         /* queue i runs on loops[(first_loop+i)%nloops] */
     unsigned msg_timeout_ms;     /* a message must arrive whole within this
                                   * time of its first byte; 0: VU_MSG_TIMEOUT_MS */
+    bool packed;                 /* offer VIRTIO_F_RING_PACKED; such a device
+                                  * offers no INFLIGHT_SHMFD (split rings only) */
 };
 
 #define VU_MAX_QUEUES 64

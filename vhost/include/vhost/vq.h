@@ -70,11 +70,19 @@ struct vq {
     uint16_t num;
     uint64_t desc_uva, avail_uva, used_uva;
     bool addr_set;
-    uint16_t base;
+    /* SET/GET_VRING_BASE: split rings the next avail index (bits 0-15);
+     * packed rings the vhost-user packed encoding (next available slot
+     * and its wrap counter in bits 0-15, next used slot and its wrap
+     * counter in bits 16-31). */
+    uint32_t base;
     int kick_fd, call_fd, err_fd;
     bool enabled;          /* SET_VRING_ENABLE state */
     bool kicked;           /* SET_VRING_KICK received: ring started */
     bool event_idx, indirect;
+    bool packed;           /* VIRTIO_F_RING_PACKED: a packed ring (virtio 1.2 section
+                            * 2.8) behind the same API, run by vhost/vq_packed.c;
+                            * desc/avail/used_uva are then the descriptor ring,
+                            * driver and device event areas */
     const struct vu_mem *mem;
     struct vq_inflight_region *ifl;
     struct uloop *loop;
@@ -106,6 +114,7 @@ struct vq {
     struct uloop_defer flush_defer;
     struct completion *stopped;
     struct vq_stats stats;
+    struct vq_packed *pk;      /* packed ring state (vhost/vq_packed.c) */
 };
 
 /* Initialise a queue's fields (no allocation). */

@@ -1,0 +1,853 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for vhost/vq_packed.c: packed virtqueues on the device side,
+ * through the vq API of vhost/vq.h (vq->packed set).
+ *
+ * The guest is a real memfd mapped through vu_mem_add; the test plays the
+ * driver of virtio 1.2 section 2.8 in it (descriptor ring, wrap counters,
+ * driver event area). The queue runs on a real uloop worker: vq_pop and
+ * vq_push go through uloop_call, and loop_sync() waits until the deferred
+ * flush (notification) of earlier calls has run. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "core/uloop.h"
+#include "guest.h"
+#include "vhost/mem.h"
+#include "vhost/vq.h"
+#include "../../vhost/vq_packed.h"   /* the poller's helpers */
+
+#define QNUM 8
+#define GSIZE (256 * 1024ull)
+#define GPA0 0x200000ull
+#define UVA0 0x7f4400000000ull
+#define MAXIOV 64
+
+#define R 0
+#define N VRING_DESC_F_NEXT
+#define W VRING_DESC_F_WRITE
+#define I VRING_DESC_F_INDIRECT
+#define F_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
+#define F_USED  (1u << VRING_PACKED_DESC_F_USED)
+/* Fresh ring: both positions 0 with wrap counters 1 (QEMU's encoding). */
+#define BASE0 0x80008000u
+
+static struct uloop *g_loop;
+
+/* The driver half of a packed ring. */
+struct pring {
+    uint64_t desc_gpa, drv_gpa, dev_gpa;
+    struct vring_packed_desc *desc;
+    struct vring_packed_desc_event *drv, *dev;
+    uint16_t next, used_next;      /* driver's avail / used positions */
+    bool wrap, used_wrap;
+    uint16_t ndescs[QNUM];         /* per buffer id */
+};
+
+struct seg {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;     /* W, I; N is added between segments */
+};
+
+struct fx {
+    struct guest g;
+    struct vu_mem mem;
+    struct pring r;
+    struct vq vq;
+    int kick, call, err;
+    unsigned broken_cbs;
+    unsigned held[QNUM];    /* popped, not pushed, per id (worker) */
+    struct iovec iov[MAXIOV];
+};
+
+/* ---- driver side ------------------------------------------------------ */
+
+static uint16_t avail_flags(bool wrap)
+{
+    return wrap ? F_AVAIL : F_USED;
+}
+
+/* Make one buffer of @n segments available under buffer id @id, the way
+ * the spec's driver does: every descriptor but the head first, the head's
+ * flags last. Returns the head slot. */
+static uint16_t drv_add(struct fx *f, uint16_t id, const struct seg *s, unsigned n)
+{
+    struct pring *r = &f->r;
+    uint16_t head = r->next, head_flags = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct vring_packed_desc *d = &r->desc[r->next];
+        uint16_t fl = s[i].flags | avail_flags(r->wrap) | (i + 1 < n ? N : 0);
+        d->addr = s[i].addr;
+        d->len = s[i].len;
+        d->id = id;
+        if (i == 0)
+            head_flags = fl;
+        else
+            d->flags = fl;
+        if (++r->next == QNUM) {
+            r->next = 0;
+            r->wrap = !r->wrap;
+        }
+    }
+    r->ndescs[id] = (uint16_t)n;
+    __atomic_store_n(&r->desc[head].flags, head_flags, __ATOMIC_RELEASE);
+    return head;
+}
+
+/* Read the next used descriptor; false when there is none. */
+static bool drv_used(struct fx *f, uint16_t *id, uint32_t *len)
+{
+    struct pring *r = &f->r;
+    struct vring_packed_desc *d = &r->desc[r->used_next];
+    uint16_t fl = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+
+    if (!!(fl & F_USED) != r->used_wrap || !!(fl & F_AVAIL) != r->used_wrap)
+        return false;
+    *id = d->id;
+    *len = d->len;
+    assert_true(*id < QNUM);
+    r->used_next = (uint16_t)(r->used_next + r->ndescs[*id]);
+    if (r->used_next >= QNUM) {
+        r->used_next -= QNUM;
+        r->used_wrap = !r->used_wrap;
+    }
+    return true;
+}
+
+/* ---- worker helpers --------------------------------------------------- */
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+static void loop_sync(void)
+{
+    uloop_call(g_loop, noop, NULL);
+    uloop_call(g_loop, noop, NULL);
+}
+
+struct op_call {
+    struct fx *f;
+    struct vq_elem e;
+    unsigned max;
+    int r;
+    unsigned npush;
+    uint16_t ids[QNUM];
+    uint32_t len;
+    unsigned unpop;
+};
+
+static void op_on_loop(void *arg)
+{
+    struct op_call *c = arg;
+    struct vq *vq = &c->f->vq;
+
+    if (c->unpop) {
+        vq_unpop(vq, c->unpop);
+        return;
+    }
+    if (c->npush) {
+        for (unsigned i = 0; i < c->npush; i++) {
+            vq_push(vq, c->ids[i], c->len);
+            if (c->f->held[c->ids[i] % QNUM])
+                c->f->held[c->ids[i] % QNUM]--;
+        }
+        return;
+    }
+    c->e.iov = c->f->iov;
+    c->r = vq_pop(vq, &c->e, c->max);
+    if (c->r == 1)
+        c->f->held[c->e.head % QNUM]++;
+}
+
+static int pop(struct fx *f, struct vq_elem *e, unsigned max)
+{
+    struct op_call c = { .f = f, .max = max };
+
+    assert_int_equal(uloop_call(g_loop, op_on_loop, &c), 0);
+    if (e)
+        *e = c.e;
+    return c.r;
+}
+
+static uint16_t pop_id(struct fx *f)
+{
+    struct vq_elem e;
+
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    return e.head;
+}
+
+static void push(struct fx *f, uint16_t id, uint32_t len)
+{
+    struct op_call c = { .f = f, .npush = 1, .ids = { id }, .len = len };
+
+    assert_int_equal(uloop_call(g_loop, op_on_loop, &c), 0);
+    loop_sync();
+}
+
+static void unpop(struct fx *f, unsigned n)
+{
+    struct op_call c = { .f = f, .unpop = n };
+
+    assert_int_equal(uloop_call(g_loop, op_on_loop, &c), 0);
+}
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static void handle_nothing(struct vq *vq)
+{
+    (void)vq;
+}
+
+static void on_broken(struct vq *vq)
+{
+    struct fx *f = vq->priv;
+    f->broken_cbs++;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct vu_mem_region_desc d;
+    struct pring *r = &f->r;
+
+    guest_create(&f->g, "test-vq-packed", GSIZE, GPA0, UVA0);
+    d = guest_region(&f->g, 0, GSIZE);
+    assert_int_equal(vu_mem_add(&f->mem, &d, f->g.fd), 0);
+    r->desc_gpa = guest_alloc(&f->g, 16 * QNUM, 16);
+    r->drv_gpa = guest_alloc(&f->g, 4, 4);
+    r->dev_gpa = guest_alloc(&f->g, 4, 4);
+    r->desc = guest_ptr(&f->g, r->desc_gpa);
+    r->drv = guest_ptr(&f->g, r->drv_gpa);
+    r->dev = guest_ptr(&f->g, r->dev_gpa);
+    r->wrap = r->used_wrap = true;
+    f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    f->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(f->kick >= 0 && f->call >= 0 && f->err >= 0);
+    vq_init(&f->vq, 0);
+    f->vq.num = QNUM;
+    f->vq.packed = true;
+    f->vq.base = BASE0;
+    f->vq.desc_uva = r->desc_gpa - GPA0 + UVA0;
+    f->vq.avail_uva = r->drv_gpa - GPA0 + UVA0;
+    f->vq.used_uva = r->dev_gpa - GPA0 + UVA0;
+    f->vq.addr_set = true;
+    f->vq.kick_fd = f->kick;
+    f->vq.call_fd = f->call;
+    f->vq.err_fd = f->err;
+    f->vq.mem = &f->mem;
+    f->vq.loop = g_loop;
+    f->vq.handle = handle_nothing;
+    f->vq.on_broken = on_broken;
+    f->vq.indirect = true;
+    f->vq.priv = f;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    /* A failed test may leave chains popped: the stop waits for them. */
+    for (uint16_t id = 0; id < QNUM; id++)
+        while (f->vq.running && f->held[id])
+            push(f, id, 0);
+    if (f->vq.running)
+        vq_stop(&f->vq);
+    close(f->kick);
+    close(f->call);
+    close(f->err);
+    vu_mem_clear(&f->mem);
+    guest_destroy(&f->g);
+    free(f);
+    return 0;
+}
+
+static void start(struct fx *f)
+{
+    assert_int_equal(vq_start(&f->vq), 0);
+    assert_true(f->vq.running);
+}
+
+static uint64_t gbuf(struct fx *f, uint32_t len, uint32_t seed)
+{
+    uint64_t gpa = guest_alloc(&f->g, len, 16);
+    pattern_fill(guest_ptr(&f->g, gpa), len, seed, 0);
+    return gpa;
+}
+
+static void *hva(struct fx *f, uint64_t gpa)
+{
+    return vu_mem_gpa_range(&f->mem, gpa, 1);
+}
+
+static void add_simple(struct fx *f, uint16_t id)
+{
+    struct seg s = { gbuf(f, 16, id), 16, R };
+    drv_add(f, id, &s, 1);
+}
+
+/* The queue broke on the next pop: error, callback, err fd, and nothing
+ * more is taken from it. */
+static void expect_broken(struct fx *f)
+{
+    struct vq_elem e;
+
+    assert_true(pop(f, &e, MAXIOV) < 0);
+    assert_true(f->vq.broken);
+    assert_int_equal(f->broken_cbs, 1);
+    assert_int_equal(eventfd_wait(f->err, 2000), 1);
+    assert_int_equal(pop(f, &e, MAXIOV), 0);
+}
+
+/* ---- normal operation ------------------------------------------------- */
+
+static void test_chain_normal(void **state)
+{
+    struct fx *f = *state;
+    uint64_t a = gbuf(f, 16, 1), b = gbuf(f, 100, 2), c = gbuf(f, 1, 3);
+    struct seg s[] = { { a, 16, R }, { b, 100, R }, { c, 1, W } };
+    struct vq_elem e;
+    uint16_t id;
+    uint32_t len;
+
+    /* The device writes ENABLE into its event area at start. */
+    f->r.dev->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+    drv_add(f, 5, s, 3);
+    start(f);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+    assert_int_equal(pop(f, &e, 3), 1);   /* exactly max_iov segments */
+    assert_int_equal(e.head, 5);          /* the buffer id, not a slot */
+    assert_int_equal(e.out_num, 2);
+    assert_int_equal(e.in_num, 1);
+    assert_ptr_equal(e.iov[0].iov_base, hva(f, a));
+    assert_int_equal(e.iov[0].iov_len, 16);
+    assert_ptr_equal(e.iov[1].iov_base, hva(f, b));
+    assert_int_equal(e.iov[1].iov_len, 100);
+    assert_ptr_equal(e.iov[2].iov_base, hva(f, c));
+    assert_memory_equal(e.iov[1].iov_base, guest_ptr(&f->g, b), 100);
+    assert_int_equal(pop(f, &e, MAXIOV), 0);   /* ring empty */
+    assert_int_equal(f->vq.inuse, 1);
+    assert_false(drv_used(f, &id, &len));
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    push(f, 5, 1);
+    /* One used descriptor in the head's slot, the driver skips 3. */
+    assert_true(drv_used(f, &id, &len));
+    assert_int_equal(id, 5);
+    assert_int_equal(len, 1);
+    assert_int_equal(f->r.desc[0].flags & (F_AVAIL | F_USED | W), F_AVAIL | F_USED | W);
+    assert_int_equal(f->r.used_next, 3);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(f->vq.inuse, 0);
+    assert_int_equal(f->vq.stats.elems, 1);
+    assert_false(f->vq.broken);
+}
+
+/* Many rounds over a ring of 8: chains of 1-3 descriptors, completions out
+ * of order, wrap counters toggling on both sides. */
+static void test_wrap_and_out_of_order(void **state)
+{
+    struct fx *f = *state;
+    uint16_t id;
+    uint32_t len;
+
+    start(f);
+    for (unsigned round = 0; round < 40; round++) {
+        unsigned n1 = 1 + round % 3, n2 = 1 + (round + 1) % 3;
+        struct seg s1[3], s2[3];
+        for (unsigned i = 0; i < 3; i++) {
+            s1[i] = (struct seg){ gbuf(f, 8, round), 8, R };
+            s2[i] = (struct seg){ gbuf(f, 8, round), 8, W };
+        }
+        /* Buffer ids rotate so that stale ids would show up. */
+        uint16_t a = (uint16_t)(round % QNUM), b = (uint16_t)((round + 3) % QNUM);
+        drv_add(f, a, s1, n1);
+        drv_add(f, b, s2, n2);
+        assert_int_equal(pop_id(f), a);
+        assert_int_equal(pop_id(f), b);
+        /* b completes first: its used descriptor lands in a's head slot. */
+        push(f, b, 8);
+        push(f, a, 0);
+        assert_true(drv_used(f, &id, &len));
+        assert_int_equal(id, b);
+        assert_int_equal(len, 8);
+        assert_true(drv_used(f, &id, &len));
+        assert_int_equal(id, a);
+        assert_false(drv_used(f, &id, &len));
+        if (guest_alloc(&f->g, 0, 16) > GPA0 + GSIZE - 4096)
+            f->g.next = 1024;   /* reuse buffer space */
+    }
+    assert_false(f->vq.broken);
+    assert_int_equal(f->vq.stats.elems, 80);
+}
+
+static void test_indirect_normal(void **state)
+{
+    struct fx *f = *state;
+    uint64_t tbl = guest_alloc(&f->g, 3 * 16, 16), a = gbuf(f, 10, 1), b = gbuf(f, 20, 2),
+             c = gbuf(f, 30, 3);
+    struct vring_packed_desc *t = guest_ptr(&f->g, tbl);
+    struct seg s = { tbl, 3 * 16, I };
+    struct vq_elem e;
+    uint16_t id;
+    uint32_t len;
+
+    t[0] = (struct vring_packed_desc){ .addr = a, .len = 10, .flags = 0 };
+    t[1] = (struct vring_packed_desc){ .addr = b, .len = 20, .flags = 0 };
+    t[2] = (struct vring_packed_desc){ .addr = c, .len = 30, .flags = W };
+    drv_add(f, 2, &s, 1);
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.head, 2);
+    assert_int_equal(e.out_num, 2);
+    assert_int_equal(e.in_num, 1);
+    assert_ptr_equal(e.iov[2].iov_base, hva(f, c));
+    assert_int_equal(e.iov[2].iov_len, 30);
+    push(f, 2, 30);
+    assert_true(drv_used(f, &id, &len));
+    assert_int_equal(id, 2);
+    assert_int_equal(f->r.used_next, 1);   /* an indirect buffer takes one slot */
+}
+
+/* vq_unpop gives back the newest pops; they come out again, in order. */
+static void test_unpop(void **state)
+{
+    struct fx *f = *state;
+    struct seg two[2] = { { gbuf(f, 8, 1), 8, R }, { gbuf(f, 8, 2), 8, W } };
+    uint16_t id;
+    uint32_t len;
+
+    add_simple(f, 1);
+    drv_add(f, 6, two, 2);
+    add_simple(f, 4);
+    start(f);
+    assert_int_equal(pop_id(f), 1);
+    assert_int_equal(pop_id(f), 6);
+    assert_int_equal(pop_id(f), 4);
+    unpop(f, 2);
+    assert_int_equal(f->vq.inuse, 1);
+    assert_int_equal(pop_id(f), 6);
+    assert_int_equal(pop_id(f), 4);
+    unpop(f, 1);
+    assert_int_equal(pop_id(f), 4);
+    push(f, 1, 0);
+    push(f, 6, 0);
+    push(f, 4, 0);
+    for (uint16_t want = 0; want < 3; want++)
+        assert_true(drv_used(f, &id, &len));
+    assert_int_equal(f->r.used_next, 4);
+    assert_false(f->vq.broken);
+}
+
+/* GET_VRING_BASE after stop carries both positions and wrap counters;
+ * a restart from it continues where the ring was. */
+static void test_stop_base_restart(void **state)
+{
+    struct fx *f = *state;
+    uint16_t id;
+    uint32_t len;
+
+    start(f);
+    for (uint16_t i = 0; i < 10; i++) {
+        add_simple(f, (uint16_t)(i % QNUM));
+        assert_int_equal(pop_id(f), i % QNUM);
+        push(f, (uint16_t)(i % QNUM), 0);
+        assert_true(drv_used(f, &id, &len));
+    }
+    vq_stop(&f->vq);
+    /* 10 descriptors on a ring of 8: position 2, wrap counters now 0. */
+    assert_int_equal(f->vq.base, 2u | (2u << 16));
+    add_simple(f, 3);
+    start(f);
+    assert_int_equal(pop_id(f), 3);
+    push(f, 3, 0);
+    assert_true(drv_used(f, &id, &len));
+    assert_int_equal(id, 3);
+    assert_false(f->vq.broken);
+}
+
+/* A frontend that sends only the available half (DPDK's virtio-user sends
+ * 1 << 15 on a fresh ring): used starts where available does. */
+static void test_base_avail_only(void **state)
+{
+    struct fx *f = *state;
+    uint16_t id;
+    uint32_t len;
+
+    f->vq.base = 0x8000;
+    add_simple(f, 0);
+    start(f);
+    assert_int_equal(pop_id(f), 0);
+    push(f, 0, 0);
+    assert_true(drv_used(f, &id, &len));
+}
+
+static void test_start_validation(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region ifl = { 0 };
+
+    f->vq.base = 8 | 0x8000;                  /* available slot beyond the ring */
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.base = 0x8000 | ((8u | 0x8000) << 16);   /* used slot beyond the ring */
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.base = BASE0;
+    f->vq.avail_uva += 2;                     /* driver area misaligned */
+    assert_int_equal(vq_start(&f->vq), -EINVAL);
+    f->vq.avail_uva -= 2;
+    f->vq.desc_uva = UVA0 + GSIZE - 64;      /* ring runs past guest memory */
+    assert_int_equal(vq_start(&f->vq), -EFAULT);
+    f->vq.desc_uva = f->r.desc_gpa - GPA0 + UVA0;
+    /* No inflight tracking for packed rings: refused, not faked. */
+    f->vq.ifl = &ifl;
+    assert_int_equal(vq_start(&f->vq), -EOPNOTSUPP);
+    f->vq.ifl = NULL;
+    assert_false(f->vq.running);
+    start(f);
+}
+
+/* ---- event suppression ------------------------------------------------ */
+
+static void test_driver_event_flags(void **state)
+{
+    struct fx *f = *state;
+
+    for (uint16_t i = 0; i < 3; i++)
+        add_simple(f, i);
+    start(f);
+    for (uint16_t i = 0; i < 3; i++)
+        assert_int_equal(pop_id(f), i);
+    f->r.drv->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
+    push(f, 0, 0);
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    f->r.drv->flags = VRING_PACKED_EVENT_FLAG_ENABLE;
+    push(f, 1, 0);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    /* DESC without EVENT_IDX negotiated: treated as enabled. */
+    f->r.drv->flags = VRING_PACKED_EVENT_FLAG_DESC;
+    f->r.drv->off_wrap = 7 | 0x8000;
+    push(f, 2, 0);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(f->vq.stats.notifies, 2);
+}
+
+/* EVENT_IDX: notify only when the descriptor named by off/wrap is used. */
+static void test_driver_event_desc(void **state)
+{
+    struct fx *f = *state;
+
+    f->vq.event_idx = true;
+    for (uint16_t i = 0; i < 6; i++)
+        add_simple(f, i);
+    f->r.drv->flags = VRING_PACKED_EVENT_FLAG_DESC;
+    f->r.drv->off_wrap = 0 | 0x8000;
+    start(f);
+    for (uint16_t i = 0; i < 6; i++)
+        assert_int_equal(pop_id(f), i);
+    push(f, 0, 0);                     /* first check after start: notifies */
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    f->r.drv->off_wrap = 3 | 0x8000;   /* wants the used write at slot 3 */
+    push(f, 1, 0);                     /* slot 1 */
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    push(f, 2, 0);                     /* slot 2 */
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    push(f, 3, 0);                     /* slot 3: the event */
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    /* Same slot but the other wrap: a whole ring away, not now. */
+    f->r.drv->off_wrap = 4;
+    push(f, 4, 0);
+    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    f->r.drv->off_wrap = 5 | 0x8000;
+    push(f, 5, 0);
+    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(f->vq.stats.notifies, 3);
+}
+
+/* EVENT_IDX: an empty ring asks for a kick at the next slot (with its wrap
+ * counter) through the device event area; without it, kicks stay enabled. */
+static void test_device_event_desc(void **state)
+{
+    struct fx *f = *state;
+    struct vq_elem e;
+
+    f->vq.event_idx = true;
+    start(f);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+    for (uint16_t i = 0; i < QNUM + 3; i++) {
+        add_simple(f, (uint16_t)(i % QNUM));
+        assert_int_equal(pop_id(f), i % QNUM);
+        push(f, (uint16_t)(i % QNUM), 0);
+        assert_int_equal(pop(f, &e, MAXIOV), 0);
+        assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_DESC);
+        /* The driver's next slot and wrap counter are where the device waits. */
+        assert_int_equal(f->r.dev->off_wrap, f->r.next | (f->r.wrap ? 0x8000 : 0));
+    }
+}
+
+static void test_device_event_enable_without_event_idx(void **state)
+{
+    struct fx *f = *state;
+    struct vq_elem e;
+
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 0);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+}
+
+/* What a poller uses: "is a chain waiting" and kick suppression. */
+static void test_poller_helpers(void **state)
+{
+    struct fx *f = *state;
+
+    start(f);
+    assert_false(vq_packed_avail(&f->vq));
+    add_simple(f, 3);
+    assert_true(vq_packed_avail(&f->vq));
+    vq_packed_set_kicks(&f->vq, false);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
+    vq_packed_set_kicks(&f->vq, true);
+    assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+    assert_int_equal(pop_id(f), 3);
+    assert_false(vq_packed_avail(&f->vq));
+    push(f, 3, 0);
+}
+
+/* ---- malformed rings break the queue ---------------------------------- */
+
+/* The head is available but a chained descriptor carries the previous
+ * lap's flags (or was never written). */
+static void test_bad_wrap_in_chain(void **state)
+{
+    struct fx *f = *state;
+    struct seg s[2] = { { gbuf(f, 8, 1), 8, R }, { gbuf(f, 8, 2), 8, W } };
+
+    drv_add(f, 1, s, 2);
+    f->r.desc[1].flags = W | avail_flags(false);
+    start(f);
+    expect_broken(f);
+}
+
+/* Flags with AVAIL and USED both set for the current wrap look "used":
+ * not available, so not taken, and not an error. */
+static void test_used_looking_not_taken(void **state)
+{
+    struct fx *f = *state;
+    struct vq_elem e;
+
+    add_simple(f, 0);
+    f->r.desc[0].flags = F_AVAIL | F_USED;
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 0);
+    assert_false(f->vq.broken);
+}
+
+/* Every descriptor of the ring chained: longer than the queue. */
+static void test_bad_chain_longer_than_queue(void **state)
+{
+    struct fx *f = *state;
+    struct seg s[QNUM];
+
+    for (unsigned i = 0; i < QNUM; i++)
+        s[i] = (struct seg){ gbuf(f, 8, i), 8, R };
+    drv_add(f, 0, s, QNUM);
+    f->r.desc[QNUM - 1].flags |= N;   /* ... and the last one says "more" */
+    start(f);
+    expect_broken(f);
+}
+
+/* A chain of exactly the queue size is fine. */
+static void test_chain_of_queue_size(void **state)
+{
+    struct fx *f = *state;
+    struct seg s[QNUM];
+    struct vq_elem e;
+
+    for (unsigned i = 0; i < QNUM; i++)
+        s[i] = (struct seg){ gbuf(f, 8, i), 8, R };
+    drv_add(f, 0, s, QNUM);
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.out_num, QNUM);
+    push(f, 0, 0);
+}
+
+static void test_bad_id_out_of_range(void **state)
+{
+    struct fx *f = *state;
+
+    add_simple(f, 0);
+    f->r.desc[0].id = QNUM;
+    start(f);
+    expect_broken(f);
+}
+
+static void test_bad_id_in_flight(void **state)
+{
+    struct fx *f = *state;
+
+    add_simple(f, 2);
+    add_simple(f, 2);
+    start(f);
+    assert_int_equal(pop_id(f), 2);
+    expect_broken(f);
+    push(f, 2, 0);   /* the first one still completes */
+}
+
+static void test_bad_buffer_outside(void **state)
+{
+    struct fx *f = *state;
+    struct seg s = { GPA0 + GSIZE - 8, 16, R };   /* crosses the end */
+
+    drv_add(f, 0, &s, 1);
+    start(f);
+    expect_broken(f);
+}
+
+static void test_bad_readable_after_writable(void **state)
+{
+    struct fx *f = *state;
+    struct seg s[2] = { { gbuf(f, 8, 1), 8, W }, { gbuf(f, 8, 2), 8, R } };
+
+    drv_add(f, 0, s, 2);
+    start(f);
+    expect_broken(f);
+}
+
+static void test_bad_too_many_segments(void **state)
+{
+    struct fx *f = *state;
+    struct seg s[3] = { { gbuf(f, 8, 1), 8, R }, { gbuf(f, 8, 2), 8, R }, { gbuf(f, 8, 3), 8, R } };
+    struct vq_elem e;
+
+    drv_add(f, 0, s, 3);
+    start(f);
+    assert_int_equal(pop(f, &e, 2), -E2BIG);
+    assert_true(f->vq.broken);
+}
+
+static void indirect_case(struct fx *f, uint16_t tflags, uint32_t tlen, uint64_t taddr,
+                          bool with_next)
+{
+    uint64_t tbl = guest_alloc(&f->g, 64, 16);
+    struct vring_packed_desc *t = guest_ptr(&f->g, tbl);
+    struct seg s[2] = { { taddr ? taddr : tbl, tlen, I }, { gbuf(f, 8, 9), 8, W } };
+
+    t[0] = (struct vring_packed_desc){ .addr = gbuf(f, 8, 1), .len = 8, .flags = tflags };
+    t[1] = (struct vring_packed_desc){ .addr = gbuf(f, 8, 2), .len = 8, .flags = W };
+    drv_add(f, 0, s, with_next ? 2 : 1);
+    start(f);
+    expect_broken(f);
+}
+
+static void test_bad_indirect_in_indirect(void **state)
+{
+    indirect_case(*state, I, 32, 0, false);
+}
+
+static void test_bad_indirect_with_next(void **state)
+{
+    indirect_case(*state, 0, 32, 0, true);
+}
+
+static void test_bad_indirect_len(void **state)
+{
+    indirect_case(*state, 0, 24, 0, false);
+}
+
+static void test_bad_indirect_len_zero(void **state)
+{
+    indirect_case(*state, 0, 0, 0, false);
+}
+
+static void test_bad_indirect_table_outside(void **state)
+{
+    indirect_case(*state, 0, 32, GPA0 + GSIZE - 16, false);
+}
+
+static void test_bad_indirect_without_feature(void **state)
+{
+    struct fx *f = *state;
+
+    f->vq.indirect = false;
+    indirect_case(f, 0, 32, 0, false);
+}
+
+static void test_bad_indirect_readable_after_writable(void **state)
+{
+    struct fx *f = *state;
+    uint64_t tbl = guest_alloc(&f->g, 32, 16);
+    struct vring_packed_desc *t = guest_ptr(&f->g, tbl);
+    struct seg s = { tbl, 32, I };
+
+    t[0] = (struct vring_packed_desc){ .addr = gbuf(f, 8, 1), .len = 8, .flags = W };
+    t[1] = (struct vring_packed_desc){ .addr = gbuf(f, 8, 2), .len = 8, .flags = R };
+    drv_add(f, 0, &s, 1);
+    start(f);
+    expect_broken(f);
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return uloop_thread_start("test-vq-packed", 64, &g_loop);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    uloop_thread_stop(g_loop);
+    return 0;
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_chain_normal),
+        T(test_wrap_and_out_of_order),
+        T(test_indirect_normal),
+        T(test_unpop),
+        T(test_stop_base_restart),
+        T(test_base_avail_only),
+        T(test_start_validation),
+        T(test_driver_event_flags),
+        T(test_driver_event_desc),
+        T(test_device_event_desc),
+        T(test_device_event_enable_without_event_idx),
+        T(test_poller_helpers),
+        T(test_bad_wrap_in_chain),
+        T(test_used_looking_not_taken),
+        T(test_bad_chain_longer_than_queue),
+        T(test_chain_of_queue_size),
+        T(test_bad_id_out_of_range),
+        T(test_bad_id_in_flight),
+        T(test_bad_buffer_outside),
+        T(test_bad_readable_after_writable),
+        T(test_bad_too_many_segments),
+        T(test_bad_indirect_in_indirect),
+        T(test_bad_indirect_with_next),
+        T(test_bad_indirect_len),
+        T(test_bad_indirect_len_zero),
+        T(test_bad_indirect_table_outside),
+        T(test_bad_indirect_without_feature),
+        T(test_bad_indirect_readable_after_writable),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
