@@ -883,7 +883,10 @@ static void test_event_idx(void **state)
         assert_int_equal(h_blk(&h, VIRTIO_BLK_T_IN, i, NULL, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
         assert_true(is_pattern(buf, 512, i * 512ull));
     }
-    /* The device asked to be kicked at the next entry. */
+    /* The device asked to be kicked at the next entry, at the latest when it
+     * stopped polling and went to sleep. */
+    for (unsigned ms = 0; ms < 2000 && __atomic_load_n(tring_avail_event(&h.r), __ATOMIC_ACQUIRE) != 5; ms++)
+        usleep(1000);
     assert_int_equal(*tring_avail_event(&h.r), 5);
     h_destroy(&h);
 }

@@ -280,9 +280,16 @@ static void *queue_thread(void *arg)
                     __builtin_ia32_pause();
                 continue;
             }
+            /* Non-blocking call eventfd, as QEMU's and sluice-vmm's are:
+             * take a pending interrupt, else sleep until one comes. */
             uint64_t v;
             q->waits++;
-            if (read(q->call_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
+            if (read(q->call_fd, &v, sizeof(v)) >= 0)
+                continue;
+            if (errno != EAGAIN && errno != EINTR)
+                break;
+            struct pollfd cp = { .fd = q->call_fd, .events = POLLIN };
+            if (poll(&cp, 1, -1) < 0 && errno != EINTR)
                 break;
             continue;
         }
@@ -502,7 +509,7 @@ int main(int argc, char **argv)
         }
         q->avail->flags = o.poll ? VRING_AVAIL_F_NO_INTERRUPT : 0;
         q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        q->call_fd = o.poll ? -1 : eventfd(0, EFD_CLOEXEC);
+        q->call_fd = o.poll ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (q->kick_fd < 0 || (!o.poll && q->call_fd < 0))
             return fail("eventfd", errno);
         struct vuf_vring v = {
