@@ -330,6 +330,7 @@ static int queue_init(void *ctx, struct vq *vq, uint64_t features)
     }
     vq->priv = q;
     vq->handle = process;
+    vq->poll = !b->cfg.no_poll;
     b->queues[vq->index] = q;
     return 0;
 }

@@ -5,6 +5,7 @@
 #include "core/util.h"
 
 #include <assert.h>
+#include <fcntl.h>
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,13 +80,25 @@ static bool should_notify(struct vq *vq)
     return !valid || need_event(event, new_idx, old);
 }
 
-static void send_call(struct vq *vq)
+/* Interrupt the guest. A non-blocking eventfd (what QEMU, Cloud Hypervisor,
+ * DPDK and sluice-vmm hand over) is written right here: a write(2) never
+ * waits on it, and io_uring would hand an eventfd write (no write_iter) to
+ * an io-wq thread, a context switch per interrupt. A blocking one goes
+ * through io_uring, so a counter at its maximum cannot stall the worker. */
+static void signal_guest(struct vq *vq)
 {
+    vq->stats.notifies++;
+    if (vq->call_nonblock) {
+        if (write(vq->call_fd, &call_one, sizeof(call_one)) == sizeof(call_one) ||
+            errno == EAGAIN)
+            return;   /* EAGAIN: the counter is full, the guest is due anyway */
+        log_debug("virtqueue %u: call eventfd write: %m", vq->index);
+        return;
+    }
     struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
     io_uring_prep_write(sqe, vq->call_fd, &call_one, sizeof(call_one), 0);
     uloop_sqe_set_op(sqe, &vq->call_op);
     vq->calls_inflight++;
-    vq->stats.notifies++;
 }
 
 static void flush_used(struct vq *vq)
@@ -95,7 +108,7 @@ static void flush_used(struct vq *vq)
     /* packed ring hook (vhost/vq_packed.c) */
     if (vq->packed) {
         if (vq_packed_flush(vq) && vq->call_fd >= 0)
-            send_call(vq);
+            signal_guest(vq);
         return;
     }
     if (vq->published_idx == vq->used_idx || !vq->used)
@@ -113,7 +126,7 @@ static void flush_used(struct vq *vq)
         vq->ifl->used_idx = vq->used_idx;
     }
     if (vq->call_fd >= 0 && should_notify(vq))
-        send_call(vq);
+        signal_guest(vq);
 }
 
 /* ---- stop / drain ----------------------------------------------------- */
@@ -160,10 +173,20 @@ static void arm_kick(struct vq *vq)
     vq->kick_armed = true;
 }
 
+static bool can_run(const struct vq *vq);
+static void notify_disable(struct vq *vq);
+
+/* A kick while the worker will poll afterwards: the guest need not kick
+ * again, so say so before the completions it waits for are published. */
+static void poll_on_kick(struct vq *vq)
+{
+    if (vq->poll && uloop_polling(vq->loop) && can_run(vq))
+        notify_disable(vq);
+}
+
 static void run_handler(struct vq *vq)
 {
-    if (vq->running && !vq->stopping && vq->enabled && !vq->broken &&
-        !(vq->dev_broken && *vq->dev_broken))
+    if (can_run(vq))
         vq->handle(vq);
 }
 
@@ -184,9 +207,111 @@ static void kick_cb(struct uloop_op *op, int res, uint32_t flags)
         return;
     }
     vq->stats.kicks++;
+    poll_on_kick(vq);
     run_handler(vq);
     if (vq->running && !vq->stopping)
         arm_kick(vq);
+}
+
+/* ---- polling ---------------------------------------------------------- */
+
+/* While the worker polls this queue the guest need not kick: without
+ * EVENT_IDX VRING_USED_F_NO_NOTIFY says so; with it, avail_event is left
+ * behind (vq_pop() stops moving it), so the guest's index runs past it and
+ * never crosses it again. */
+static void notify_disable(struct vq *vq)
+{
+    if (vq->notify_off)
+        return;
+    vq->notify_off = true;
+    if (vq->packed)     /* packed ring hook: the device event area */
+        vq_packed_set_kicks(vq, false);
+    else if (!vq->event_idx)
+        __atomic_store_n(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+}
+
+/* True when the driver has made a chain available that we have not taken
+ * (or a chain from the inflight region waits to be resubmitted). */
+static bool chains_waiting(const struct vq *vq)
+{
+    if (vq->packed)     /* packed ring hook */
+        return vq_packed_avail(vq);
+    return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx ||
+           vq->resubmit_pos < vq->resubmit_n;
+}
+
+/* Ask for kicks again, then look at the ring once more: a guest that added a
+ * chain before it could see the request did not kick. The full barrier
+ * orders our store before the load of avail->idx (the guest pairs it with
+ * one between its avail->idx store and its flags / avail_event load).
+ * Returns true when chains are waiting. */
+static bool notify_enable(struct vq *vq)
+{
+    if (vq->notify_off) {
+        vq->notify_off = false;
+        if (vq->packed)
+            vq_packed_set_kicks(vq, true);
+        else if (vq->event_idx)
+            WRITE_ONCE(*(uint16_t *)&vq->used->ring[vq->num], vq->last_avail_idx);
+        else
+            __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
+    return chains_waiting(vq);
+}
+
+static bool can_run(const struct vq *vq)
+{
+    return vq->running && !vq->stopping && vq->enabled && !vq->broken &&
+           !(vq->dev_broken && *vq->dev_broken);
+}
+
+/* Run the handler when chains wait; true when it took any. */
+static bool poll_handle(struct vq *vq)
+{
+    uint64_t before = vq->stats.elems;
+
+    run_handler(vq);
+    return vq->stats.elems != before;
+}
+
+static bool vq_poll_cb(struct uloop_poller *p)
+{
+    struct vq *vq = container_of(p, struct vq, poller);
+
+    if (!can_run(vq))
+        return false;
+    notify_disable(vq);
+    if (!chains_waiting(vq))
+        return false;
+    return poll_handle(vq);
+}
+
+static bool vq_rearm_cb(struct uloop_poller *p)
+{
+    struct vq *vq = container_of(p, struct vq, poller);
+
+    if (!notify_enable(vq) || !can_run(vq))
+        return false;
+    return poll_handle(vq);
+}
+
+static void poll_start(struct vq *vq)
+{
+    vq->notify_off = false;
+    if (!vq->poll)
+        return;
+    vq->poller.poll = vq_poll_cb;
+    vq->poller.rearm = vq_rearm_cb;
+    uloop_poller_add(vq->loop, &vq->poller);
+}
+
+/* The queue stops: no more polling, and kicks back on for whoever drives
+ * the ring next. */
+static void poll_stop(struct vq *vq)
+{
+    uloop_poller_remove(vq->loop, &vq->poller);
+    notify_enable(vq);
 }
 
 /* ---- start ------------------------------------------------------------ */
@@ -253,6 +378,7 @@ static void start_on_loop(void *arg)
 
     vq->running = true;
     vq->stopping = false;
+    poll_start(vq);
     arm_kick(vq);
     run_handler(vq);
 }
@@ -282,6 +408,8 @@ int vq_start(struct vq *vq)
         return -EFAULT;
     vq->last_avail_idx = vq->base;
     vq->used_idx = vq->published_idx = READ_ONCE(vq->used->idx);
+    /* A previous backend may have died polling, with kicks suppressed. */
+    __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
     free(vq->resubmit);
     vq->resubmit = NULL;
     vq->resubmit_n = vq->resubmit_pos = 0;
@@ -308,6 +436,7 @@ static void stop_on_loop(void *arg)
     struct vq *vq = arg;
 
     vq->stopping = true;
+    poll_stop(vq);
     /* The device gives back what it holds (e.g. receive buffers taken
      * ahead of packets) before the queue waits for in-flight requests. */
     if (vq->on_stop)
@@ -358,6 +487,7 @@ void vq_set_enabled(struct vq *vq, bool enabled)
 struct set_call {
     struct vq *vq;
     int fd;
+    bool nonblock;
 };
 
 static void set_call_on_loop(void *arg)
@@ -365,12 +495,20 @@ static void set_call_on_loop(void *arg)
     struct set_call *sc = arg;
     int old = sc->vq->call_fd;
     sc->vq->call_fd = sc->fd;
+    sc->vq->call_nonblock = sc->nonblock;
     sc->fd = old;
+}
+
+/* True for an fd whose writes never block (see signal_guest()). */
+static bool fd_nonblocking(int fd)
+{
+    int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+    return fl >= 0 && (fl & O_NONBLOCK);
 }
 
 void vq_set_call_fd(struct vq *vq, int fd)
 {
-    struct set_call sc = { vq, fd };
+    struct set_call sc = { vq, fd, fd_nonblocking(fd) };
 
     if (vq->running)
         uloop_call(vq->loop, set_call_on_loop, &sc);
@@ -507,8 +645,8 @@ int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
     }
     avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
     if (avail_idx == vq->last_avail_idx) {
-        if (!vq->event_idx)
-            return 0;
+        if (!vq->event_idx || vq->notify_off)
+            return 0;   /* polled: the worker looks again without a kick */
         /* Ask for a kick at the next entry, then look again to close the
          * race with a guest that added one meanwhile. */
         WRITE_ONCE(*(uint16_t *)&vq->used->ring[vq->num], vq->last_avail_idx);

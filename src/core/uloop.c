@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 struct uloop_call {
     void (*fn)(void *arg);
@@ -35,6 +36,10 @@ struct uloop {
     unsigned thread_entries;
     int thread_err;
     struct completion thread_ready;
+    /* Adaptive polling (loop thread, except poll_max_ns). */
+    struct uloop_poller *pollers;
+    uint64_t poll_max_ns;        /* atomic: set from any thread */
+    struct uloop_poll_stats pst;
 };
 
 void completion_init(struct completion *c)
@@ -104,6 +109,27 @@ static void wake_cb(struct uloop_op *op, int res, uint32_t flags)
         arm_wake(l);
 }
 
+/* The ring's set-up flags, best first; a kernel that lacks one gets the
+ * next. TASKRUN_FLAG makes the kernel raise IORING_SQ_TASKRUN when deferred
+ * completions wait, so a polling loop only enters the kernel when needed. */
+static int ring_init(unsigned entries, struct io_uring *ring)
+{
+    static const unsigned flags[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        0,
+    };
+    int r = -EINVAL;
+
+    for (size_t i = 0; i < ARRAY_SIZE(flags) && r == -EINVAL; i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof(p));
+        p.flags = flags[i];
+        r = io_uring_queue_init_params(entries, ring, &p);
+    }
+    return r;
+}
+
 int uloop_create(unsigned entries, struct uloop **out)
 {
     struct io_uring_params p;
@@ -117,12 +143,7 @@ int uloop_create(unsigned entries, struct uloop **out)
     pthread_mutex_init(&l->call_lock, NULL);
     memset(&p, 0, sizeof(p));
     /* One thread submits and reaps: let the kernel skip cross-thread work. */
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-    r = io_uring_queue_init_params(entries, &l->ring, &p);
-    if (r == -EINVAL) {
-        memset(&p, 0, sizeof(p));
-        r = io_uring_queue_init_params(entries, &l->ring, &p);
-    }
+    r = ring_init(entries, &l->ring);
     if (r < 0)
         goto err_free;
     l->wake_fd = eventfd(0, EFD_CLOEXEC);
@@ -131,6 +152,7 @@ int uloop_create(unsigned entries, struct uloop **out)
         goto err_ring;
     }
     l->tid = (pid_t)syscall(SYS_gettid);
+    l->poll_max_ns = ULOOP_POLL_MAX_NS_DEFAULT;
     l->wake_op.cb = wake_cb;
     arm_wake(l);
     *out = l;
@@ -224,26 +246,186 @@ static bool run_pending(struct uloop *l)
     return did;
 }
 
+/* ---- adaptive polling ------------------------------------------------- */
+
+#define POLL_GROW_START_NS 4000u   /* first window after a short sleep */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);   /* vDSO: no system call */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+void uloop_poller_add(struct uloop *l, struct uloop_poller *p)
+{
+    if (p->added)
+        return;
+    p->added = true;
+    p->next = l->pollers;
+    l->pollers = p;
+}
+
+void uloop_poller_remove(struct uloop *l, struct uloop_poller *p)
+{
+    if (!p->added)
+        return;
+    for (struct uloop_poller **pp = &l->pollers; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    p->added = false;
+    p->next = NULL;
+}
+
+bool uloop_polling(const struct uloop *l)
+{
+    return l->pst.poll_ns && __atomic_load_n(&l->poll_max_ns, __ATOMIC_RELAXED);
+}
+
+void uloop_set_poll_max_ns(struct uloop *l, uint64_t ns)
+{
+    __atomic_store_n(&l->poll_max_ns, ns, __ATOMIC_RELAXED);
+}
+
+void uloop_poll_stats(const struct uloop *l, struct uloop_poll_stats *out)
+{
+    *out = l->pst;
+}
+
+/* After a sleep that ended @gap_ns after the last work: grow the window when
+ * polling that long would have avoided the sleep, shrink it when even the
+ * longest window would not have. */
+static void poll_adapt(struct uloop *l, uint64_t gap_ns, uint64_t max_ns)
+{
+    struct uloop_poll_stats *st = &l->pst;
+
+    if (!max_ns || !l->pollers) {
+        st->poll_ns = 0;
+        return;
+    }
+    if (gap_ns <= st->poll_ns)
+        return;
+    if (gap_ns > max_ns) {
+        if (st->poll_ns) {
+            st->poll_ns = st->poll_ns / 2 < POLL_GROW_START_NS ? 0 : st->poll_ns / 2;
+            st->shrinks++;
+        }
+    } else if (st->poll_ns < max_ns) {
+        st->poll_ns = st->poll_ns ? MIN(st->poll_ns * 2, max_ns) : MIN(POLL_GROW_START_NS, max_ns);
+        st->grows++;
+    }
+    if (st->poll_ns > max_ns)
+        st->poll_ns = max_ns;
+}
+
+/* Handle what the completion queue holds. Returns the number of CQEs. */
+static unsigned reap(struct uloop *l)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+
+    io_uring_for_each_cqe(&l->ring, head, cqe) {
+        struct uloop_op *op = io_uring_cqe_get_data(cqe);
+        n++;
+        if (op)
+            op->cb(op, cqe->res, cqe->flags);
+    }
+    io_uring_cq_advance(&l->ring, n);
+    return n;
+}
+
+/* One pass without sleeping: submit what is queued, collect completions the
+ * kernel holds back (IORING_SQ_TASKRUN), handle CQEs, poll every poller.
+ * Returns true when anything was done. */
+static bool poll_once(struct uloop *l)
+{
+    bool did = false;
+
+    if (io_uring_sq_ready(&l->ring) ||
+        (IO_URING_READ_ONCE(*l->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
+        int r = io_uring_submit_and_get_events(&l->ring);
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+            log_err("uloop: io_uring_enter: %s", strerror(-r));
+    }
+    if (reap(l))
+        did = true;
+    for (struct uloop_poller *p = l->pollers, *next; p; p = next) {
+        next = p->next;
+        if (p->poll(p))
+            did = true;
+    }
+    if (run_pending(l))
+        did = true;
+    return did;
+}
+
+/* Before sleeping: every poller turns its wake-ups back on and looks once
+ * more. Returns true when one found work (then the loop must not sleep). */
+static bool poll_rearm(struct uloop *l)
+{
+    bool did = false;
+
+    for (struct uloop_poller *p = l->pollers, *next; p; p = next) {
+        next = p->next;
+        if (p->rearm(p))
+            did = true;
+    }
+    if (run_pending(l))
+        did = true;
+    return did;
+}
+
 int uloop_run(struct uloop *l)
 {
+    uint64_t idle_since = mono_ns();
+
     while (!l->stop) {
-        struct io_uring_cqe *cqe;
-        unsigned head, n = 0;
+        uint64_t max_ns = __atomic_load_n(&l->poll_max_ns, __ATOMIC_RELAXED);
+        uint64_t t;
         int r;
 
+        if (max_ns && l->pollers && l->pst.poll_ns) {
+            if (poll_once(l)) {
+                l->pst.polls_hit++;
+                idle_since = mono_ns();
+                continue;
+            }
+            if (mono_ns() - idle_since < l->pst.poll_ns) {
+                cpu_relax();
+                continue;
+            }
+        }
+        /* Every time, not only after polling: a poller may have turned
+         * wake-ups off while handling work, and the window closed since. */
+        if (l->pollers && poll_rearm(l)) {
+            idle_since = mono_ns();
+            continue;
+        }
         r = io_uring_submit_and_wait(&l->ring, 1);
         if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
             log_err("uloop: io_uring_submit_and_wait: %s", strerror(-r));
             return r;
         }
-        io_uring_for_each_cqe(&l->ring, head, cqe) {
-            struct uloop_op *op = io_uring_cqe_get_data(cqe);
-            n++;
-            if (op)
-                op->cb(op, cqe->res, cqe->flags);
-        }
-        io_uring_cq_advance(&l->ring, n);
+        l->pst.sleeps++;
+        t = mono_ns();
+        poll_adapt(l, t - idle_since, max_ns);
+        reap(l);
         run_pending(l);
+        idle_since = mono_ns();
     }
     return 0;
 }

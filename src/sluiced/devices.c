@@ -300,6 +300,7 @@ static int parse_blk(struct device_spec *sp, char **err)
     sp->null = opts_get(o, "null");
     sp->serial = opts_get(o, "serial");
     sp->direct = true;
+    sp->poll = true;
     sp->queues = 1;
     if (opts_get_bool(o, "readonly", &sp->readonly) < 0)
         return seterr(err, -EINVAL, "readonly takes on or off");
@@ -312,6 +313,8 @@ static int parse_blk(struct device_spec *sp, char **err)
     sp->packed = false;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
         return seterr(err, -EINVAL, "packed takes on or off");
+    if (opts_get(o, "poll") && opts_get_bool(o, "poll", &sp->poll) < 0)
+        return seterr(err, -EINVAL, "poll takes on or off");
     if (opts_unused(o))
         return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (!!sp->path + !!sp->volume + !!sp->null > 1)
@@ -462,6 +465,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     if (!d->path)
         return seterr(err, -ENOMEM, "out of memory");
     bc.readonly = sp->readonly;
+    bc.no_poll = !sp->poll;
     bc.num_queues = (unsigned)sp->queues;
     bc.serial = sp->serial;
     vc.name = d->id;

@@ -43,12 +43,14 @@ static void usage(FILE *f)
 "\n"
 "Serve virtio devices over vhost-user sockets.\n"
 "\n"
-"  --blk socket=PATH,path=FILE|DEVICE|volume=POOL/VOL|null=SIZE[,readonly][,queues=N][,serial=ID][,direct=on|off][,packed=on|off][,id=NAME]\n"
+"  --blk socket=PATH,path=FILE|DEVICE|volume=POOL/VOL|null=SIZE[,readonly][,queues=N][,serial=ID][,direct=on|off][,packed=on|off][,poll=on|off][,id=NAME]\n"
 "                      a block device: listen on PATH, serve FILE, DEVICE or a pool volume\n"
 "  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,packed=on|off][,id=NAME]\n"
 "                      a network device: a tap (sl-ID-0) attached where given\n"
 "  --control PATH      JSON-RPC 2.0 control socket (device.add/remove/list/stats)\n"
 "  --workers N         worker threads (each owns one io_uring; default: CPUs, max 8)\n"
+"  --poll-us N         after work, a worker polls its queues up to N us (adaptive)\n"
+"                      before it sleeps; 0: never poll (default 100)\n"
 "  --group NAME        vhost-user sockets are mode 0660 with this group (default\n"
 "                      0600, owner only)\n"
 "  --control-group NAME the control socket is mode 0660 with this group (default\n"
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
         { "net", required_argument, NULL, 'n' },
         { "control", required_argument, NULL, 'c' },
         { "workers", required_argument, NULL, 'w' },
+        { "poll-us", required_argument, NULL, 'P' },
         { "group", required_argument, NULL, 'g' },
         { "control-group", required_argument, NULL, 'G' },
         { "seccomp", required_argument, NULL, 'S' },
@@ -87,6 +90,7 @@ int main(int argc, char **argv)
     struct jrpc_server *ctl = NULL;
     unsigned nblk = 0, nsp = 0;
     long workers = 0;
+    uint64_t poll_us = ULOOP_POLL_MAX_NS_DEFAULT / 1000;
     bool use_syslog = false, verbose = false;
     enum sandbox_mode sandbox = sandbox_default_mode();
     sigset_t mask;
@@ -126,6 +130,16 @@ int main(int argc, char **argv)
                 fprintf(stderr, "sluiced: --workers: expected a number from 1 to %d\n", MAX_WORKERS);
                 return 2;
             }
+            break;
+        }
+        case 'P': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 0 || v > 1000000) {
+                fprintf(stderr, "sluiced: --poll-us: expected a number of microseconds from 0 to 1000000\n");
+                return 2;
+            }
+            poll_us = (uint64_t)v;
             break;
         }
         case 'S':
@@ -239,6 +253,7 @@ int main(int argc, char **argv)
             goto out;
         }
         g.nworkers++;
+        uloop_set_poll_max_ns(g.workers[i], poll_us * 1000);
     }
     /* The control socket first: it marks this instance as the owner. */
     if (control) {

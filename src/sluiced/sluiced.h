@@ -44,7 +44,7 @@ struct device_spec {
     /* blk */
     const char *path, *volume, *null, *serial;
     uint64_t null_size;
-    bool readonly, direct;
+    bool readonly, direct, poll;   /* poll: poll=on|off (default on) */
     /* net */
     const char *bridge, *hostonly, *ovs, *tap, *mac, *db;
     uint8_t mac_addr[6];

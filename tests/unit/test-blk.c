@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -883,9 +885,81 @@ static void test_event_idx(void **state)
         assert_int_equal(h_blk(&h, VIRTIO_BLK_T_IN, i, NULL, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
         assert_true(is_pattern(buf, 512, i * 512ull));
     }
-    /* The device asked to be kicked at the next entry. */
+    /* The device asked to be kicked at the next entry, at the latest when it
+     * stopped polling and went to sleep. */
+    for (unsigned ms = 0; ms < 2000 && __atomic_load_n(tring_avail_event(&h.r), __ATOMIC_ACQUIRE) != 5; ms++)
+        usleep(1000);
     assert_int_equal(*tring_avail_event(&h.r), 5);
     h_destroy(&h);
+}
+
+static void get_tid(void *arg)
+{
+    *(pid_t *)arg = (pid_t)syscall(SYS_gettid);
+}
+
+/* Is there an io_uring worker thread (io-wq) of thread @tid? io_uring
+ * starts one for a request it cannot issue without blocking. */
+static bool has_iowq_thread(pid_t tid)
+{
+    char want[32], comm[64], path[300];
+    struct dirent *e;
+    bool found = false;
+    DIR *d = opendir("/proc/self/task");
+
+    assert_non_null(d);
+    snprintf(want, sizeof(want), "iou-wrk-%d\n", (int)tid);
+    while ((e = readdir(d))) {
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *fp = fopen(path, "r");
+        if (!fp)
+            continue;
+        if (fgets(comm, sizeof(comm), fp) && !strcmp(comm, want))
+            found = true;
+        fclose(fp);
+    }
+    closedir(d);
+    return found;
+}
+
+/* A file in memory (tmpfs) is read and written in place on the worker: the
+ * data is right, and no request went through an io-wq thread (which
+ * io_uring uses for every request on such a file: a wake-up and a context
+ * switch each). */
+static void test_tmpfs_in_place(void **state)
+{
+    struct uloop *l;
+    struct h_dev h;
+    uint8_t w[4096], r[4096];
+    pid_t tid = 0;
+    const char *old = getenv("TMPDIR");
+    char *saved = old ? strdup(old) : NULL;
+
+    (void)state;
+    if (access("/dev/shm", W_OK) < 0)
+        skip();
+    assert_int_equal(uloop_thread_start("test-blk-shm", 64, &l), 0);
+    uloop_call(l, get_tid, &tid);
+    setenv("TMPDIR", "/dev/shm", 1);
+    h_create(&h, &l, 1, NULL);
+    if (saved)
+        setenv("TMPDIR", saved, 1);
+    else
+        unsetenv("TMPDIR");
+    free(saved);
+    h_start(&h, FEAT);
+    pattern_fill(w, sizeof(w), 77, 0);
+    for (unsigned i = 0; i < 8; i++) {
+        assert_int_equal(h_blk(&h, VIRTIO_BLK_T_OUT, 8 * i, w, sizeof(w), NULL, 0, NULL), VIRTIO_BLK_S_OK);
+        assert_int_equal(h_blk(&h, VIRTIO_BLK_T_IN, 8 * i, NULL, 0, r, sizeof(r), NULL), VIRTIO_BLK_S_OK);
+        assert_memory_equal(r, w, sizeof(w));
+        assert_int_equal(h_blk(&h, VIRTIO_BLK_T_IN, 8 * i + 200, NULL, 0, r, 512, NULL), VIRTIO_BLK_S_OK);
+        assert_true(is_pattern(r, 512, (8 * i + 200) * 512ull));
+    }
+    assert_int_equal(h_blk(&h, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, NULL, 0, NULL), VIRTIO_BLK_S_OK);
+    assert_false(has_iowq_thread(tid));
+    h_destroy(&h);
+    uloop_thread_stop(l);
 }
 
 static void test_capacity_change(void **state)
@@ -980,6 +1054,7 @@ int main(void)
         cmocka_unit_test(test_stop_waits_for_inflight_io),
         cmocka_unit_test(test_disconnect_waits_for_inflight_io),
         cmocka_unit_test(test_event_idx),
+        cmocka_unit_test(test_tmpfs_in_place),
         T(test_capacity_change),
         cmocka_unit_test(test_create_validation),
     };

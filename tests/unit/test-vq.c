@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -1195,6 +1196,254 @@ static void test_no_event_idx_no_avail_event(void **state)
     assert_int_equal(*tring_avail_event(&f->r), 0xabcd);
 }
 
+/* ---- call signalling -------------------------------------------------- */
+
+static void check_call_signalled(struct fx *f, bool nonblock)
+{
+    struct uloop *l;
+    int fd = eventfd(0, EFD_CLOEXEC | (nonblock ? EFD_NONBLOCK : 0));
+
+    assert_true(fd >= 0);
+    assert_int_equal(uloop_thread_start("test-vq-call", 64, &l), 0);
+    vq_configure(f, l);
+    vq_set_call_fd(&f->vq, fd);
+    close(f->call);
+    f->call = fd;
+    for (uint16_t h = 0; h < 3; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    start(f);
+    for (uint16_t h = 0; h < 3; h++) {
+        assert_int_equal(pop_head(f), h);
+        push(f, h, 0);
+        if (!nonblock)
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);   /* for eventfd_wait */
+        assert_int_equal(eventfd_wait(fd, 2000), 1);
+        if (!nonblock)
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    /* A non-blocking call fd is written directly (write(2) cannot wait on
+     * it); a blocking one goes through io_uring, so it can never stall the
+     * worker. */
+    assert_int_equal(f->vq.call_nonblock, nonblock);
+    vq_stop(&f->vq);
+    uloop_thread_stop(l);
+}
+
+static void test_call_nonblocking_direct(void **state)
+{
+    check_call_signalled(*state, true);
+}
+
+static void test_call_blocking_through_ring(void **state)
+{
+    check_call_signalled(*state, false);
+}
+
+/* ---- adaptive polling ------------------------------------------------- */
+
+static uint16_t used_flags(struct fx *f)
+{
+    return __atomic_load_n(&f->r.used->flags, __ATOMIC_ACQUIRE);
+}
+
+/* Wait until the used index reaches @idx; false after @ms. */
+static bool wait_used(struct fx *f, uint16_t idx, unsigned ms)
+{
+    for (unsigned i = 0; i < ms * 10; i++) {
+        if (tring_used_idx(&f->r) == idx)
+            return true;
+        usleep(100);
+    }
+    return tring_used_idx(&f->r) == idx;
+}
+
+/* wait_used() without sleeping, as a driver polling its used ring. */
+static bool spin_used(struct fx *f, uint16_t idx, unsigned ms)
+{
+    struct timespec t0, t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (tring_used_idx(&f->r) == idx)
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > ms)
+            return false;
+    }
+}
+
+/* The driver side of kick suppression, as Linux's virtqueue_kick_prepare():
+ * publish, full barrier, then kick only if the device asks for it. */
+static void add_and_maybe_kick(struct fx *f, uint16_t head)
+{
+    uint16_t old = f->r.avail_idx;
+
+    tring_avail(&f->r, head);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (f->vq.event_idx) {
+        uint16_t ev = *tring_avail_event(&f->r), nw = f->r.avail_idx;
+        if ((uint16_t)(nw - ev - 1) < (uint16_t)(nw - old))
+            kick(f);
+    } else if (!(used_flags(f) & VRING_USED_F_NO_NOTIFY)) {
+        kick(f);
+    }
+}
+
+static struct uloop_poll_stats poll_stats(void)
+{
+    struct uloop_poll_stats st;
+    uloop_poll_stats(g_loop, &st);
+    return st;
+}
+
+/* Kicked requests until the worker's polling window is at least @ns: each
+ * comes a little after the current window ran out, so the worker slept for
+ * less than the maximum and grows the window. */
+static uint16_t grow_window(struct fx *f, uint64_t ns)
+{
+    uint16_t n = 0;
+    uint64_t w;
+
+    while ((w = poll_stats().poll_ns) < ns) {
+        assert_true(n < 200);
+        usleep((useconds_t)(w * 3 / 2 / 1000 + 100));
+        simple_chain(f, n % QNUM);
+        tring_avail(&f->r, n % QNUM);
+        kick(f);
+        n++;
+        assert_true(wait_used(f, n, 2000));
+    }
+    return n;
+}
+
+static void check_poll_suppresses_kicks(struct fx *f, bool event_idx)
+{
+    uint16_t n;
+    uint64_t kicks;
+
+    f->vq.enabled = true;
+    f->vq.event_idx = event_idx;
+    f->vq.poll = true;
+    f->handler_pushes = true;
+    *tring_avail_event(&f->r) = 0xabcd;
+    uloop_set_poll_max_ns(g_loop, 10000000000ull);
+    start(f);
+    n = grow_window(f, 200000000ull);
+    /* One more, found by polling: kicks are off while the worker polls. */
+    simple_chain(f, n % QNUM);
+    tring_avail(&f->r, n % QNUM);
+    kick(f);
+    n++;
+    assert_true(wait_used(f, n, 2000));
+    if (event_idx) {
+        assert_int_equal(used_flags(f), 0);
+        /* avail_event lags: the driver's index has run past it. */
+        assert_int_not_equal(*tring_avail_event(&f->r), n);
+    } else {
+        assert_int_equal(used_flags(f), VRING_USED_F_NO_NOTIFY);
+    }
+    /* A chain without a kick is taken by the polling worker. */
+    kicks = snap(f).kicks;
+    simple_chain(f, n % QNUM);
+    add_and_maybe_kick(f, n % QNUM);
+    n++;
+    assert_true(wait_used(f, n, 2000));
+    assert_int_equal(snap(f).kicks, kicks);
+    assert_true(poll_stats().polls_hit > 0);
+
+    /* Polling off: the worker turns kicks back on before it sleeps. */
+    uloop_set_poll_max_ns(g_loop, 0);
+    for (unsigned i = 0; i < 2000; i++) {
+        if (event_idx ? *tring_avail_event(&f->r) == n : used_flags(f) == 0)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(used_flags(f), 0);
+    if (event_idx)
+        assert_int_equal(*tring_avail_event(&f->r), n);
+    /* Now it sleeps: an unkicked chain waits, the kick brings it in. */
+    simple_chain(f, n % QNUM);
+    tring_avail(&f->r, n % QNUM);
+    assert_false(wait_used(f, (uint16_t)(n + 1), 50));
+    kick(f);
+    n++;
+    assert_true(wait_used(f, n, 2000));
+    uloop_set_poll_max_ns(g_loop, ULOOP_POLL_MAX_NS_DEFAULT);
+}
+
+static void test_poll_suppresses_kicks(void **state)
+{
+    check_poll_suppresses_kicks(*state, false);
+}
+
+static void test_poll_suppresses_kicks_event_idx(void **state)
+{
+    check_poll_suppresses_kicks(*state, true);
+}
+
+/* A queue that is not polled never turns kicks off. */
+static void test_poll_off_keeps_kicks(void **state)
+{
+    struct fx *f = *state;
+    uint16_t n = 0;
+
+    f->vq.enabled = true;
+    f->handler_pushes = true;
+    uloop_set_poll_max_ns(g_loop, 10000000000ull);
+    start(f);
+    for (; n < 40; n++) {
+        simple_chain(f, n % QNUM);
+        tring_avail(&f->r, n % QNUM);
+        kick(f);
+        assert_true(wait_used(f, (uint16_t)(n + 1), 2000));
+        assert_int_equal(used_flags(f), 0);
+    }
+    uloop_set_poll_max_ns(g_loop, ULOOP_POLL_MAX_NS_DEFAULT);
+}
+
+/* A driver that kicks only when asked, at every phase of the worker's
+ * poll / re-arm / sleep cycle: no chain may be left waiting for a kick that
+ * was suppressed. */
+static void check_no_lost_kick(struct fx *f, bool event_idx)
+{
+    uint64_t seed = 0x243F6A8885A308D3ull, hits0 = poll_stats().polls_hit;
+
+    f->vq.enabled = true;
+    f->vq.event_idx = event_idx;
+    f->vq.poll = true;
+    f->handler_pushes = true;
+    uloop_set_poll_max_ns(g_loop, 200000);
+    start(f);
+    for (uint16_t n = 0; n < 3000; n++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        /* 0-300 us apart: inside and beyond the window. */
+        struct timespec ts = { 0, (long)(seed % 300000) };
+        if (seed & 1)
+            nanosleep(&ts, NULL);
+        simple_chain(f, n % QNUM);
+        add_and_maybe_kick(f, n % QNUM);
+        if (!spin_used(f, (uint16_t)(n + 1), 2000))
+            fail_msg("chain %u was never taken (a kick was lost)", n);
+    }
+    /* The run did exercise polling. */
+    assert_true(poll_stats().polls_hit > hits0);
+    uloop_set_poll_max_ns(g_loop, ULOOP_POLL_MAX_NS_DEFAULT);
+}
+
+static void test_poll_no_lost_kick(void **state)
+{
+    check_no_lost_kick(*state, false);
+}
+
+static void test_poll_no_lost_kick_event_idx(void **state)
+{
+    check_no_lost_kick(*state, true);
+}
+
 /* ---- inflight tracking ------------------------------------------------ */
 
 static struct vq_inflight_region *ifl_alloc(struct fx *f)
@@ -1499,6 +1748,13 @@ int main(void)
         T(test_event_idx_used_event),
         T(test_event_idx_batch_crossing),
         T(test_event_idx_avail_event),
+        T(test_call_nonblocking_direct),
+        T(test_call_blocking_through_ring),
+        T(test_poll_suppresses_kicks),
+        T(test_poll_suppresses_kicks_event_idx),
+        T(test_poll_off_keeps_kicks),
+        T(test_poll_no_lost_kick),
+        T(test_poll_no_lost_kick_event_idx),
         T(test_no_event_idx_no_avail_event),
         T(test_inflight_tracking),
         T(test_inflight_restore),

@@ -62,7 +62,7 @@ struct opts {
     unsigned bs;
     unsigned qd;
     unsigned queues;
-    double time_s, warmup_s;
+    double time_s, warmup_s, idle_s;
     bool poll;
     bool packed;            /* packed virtqueues */
     int backend_pid;
@@ -360,9 +360,16 @@ static void *queue_thread(void *arg)
                     __builtin_ia32_pause();
                 continue;
             }
+            /* Non-blocking call eventfd, as QEMU's and sluice-vmm's are:
+             * take a pending interrupt, else sleep until one comes. */
             uint64_t v;
             q->waits++;
-            if (read(q->call_fd, &v, sizeof(v)) < 0 && errno != EAGAIN && errno != EINTR)
+            if (read(q->call_fd, &v, sizeof(v)) >= 0)
+                continue;
+            if (errno != EAGAIN && errno != EINTR)
+                break;
+            struct pollfd cp = { .fd = q->call_fd, .events = POLLIN };
+            if (poll(&cp, 1, -1) < 0 && errno != EINTR)
                 break;
             continue;
         }
@@ -417,6 +424,8 @@ static void usage(FILE *f)
         "  --warmup S          seconds run before measuring (default 1)\n"
         "  --poll              poll the used rings (no call eventfds, interrupts suppressed)\n"
         "  --packed            packed virtqueues (VIRTIO_F_RING_PACKED)\n"
+        "  --idle S            after the run, stay connected with the rings started and\n"
+        "                      idle for S seconds; report the backend's CPU time then\n"
         "  --backend-pid PID   report this process's CPU time (from /proc)\n"
         "  --cpu N             pin the driver threads to CPU N\n"
         "Prints one JSON object.\n");
@@ -435,6 +444,7 @@ static int parse_args(int argc, char **argv)
         { "warmup", required_argument, NULL, 'w' },
         { "poll", no_argument, NULL, 'p' },
         { "packed", no_argument, NULL, 'K' },
+        { "idle", required_argument, NULL, 'i' },
         { "backend-pid", required_argument, NULL, 'P' },
         { "cpu", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
@@ -460,6 +470,7 @@ static int parse_args(int argc, char **argv)
         case 'w': o.warmup_s = atof(optarg); break;
         case 'p': o.poll = true; break;
         case 'K': o.packed = true; break;
+        case 'i': o.idle_s = atof(optarg); break;
         case 'P': o.backend_pid = atoi(optarg); break;
         case 'c': o.cpu = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
@@ -468,7 +479,7 @@ static int parse_args(int argc, char **argv)
     }
     if (!o.socket || o.qd < 1 || o.qd > 256 || o.queues < 1 || o.queues > VUF_MAX_QUEUES ||
         o.bs < 512 || o.bs % 512 || o.bs > (4u << 20) || o.rwmix_read > 100 || o.time_s <= 0 ||
-        o.warmup_s < 0 || optind != argc)
+        o.warmup_s < 0 || o.idle_s < 0 || optind != argc)
         return -1;
     return 0;
 }
@@ -607,7 +618,7 @@ int main(int argc, char **argv)
             q->avail_wrap = q->used_wrap = true;
         }
         q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        q->call_fd = o.poll ? -1 : eventfd(0, EFD_CLOEXEC);
+        q->call_fd = o.poll ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (q->kick_fd < 0 || (!o.poll && q->call_fd < 0))
             return fail("eventfd", errno);
         struct vuf_vring v = {
@@ -669,6 +680,20 @@ int main(int argc, char **argv)
         for (unsigned b = 0; b < NBUCKETS; b++)
             hist[b] += qs[k].hist[b];
     }
+    /* Connected, rings started, nothing submitted: what does the backend
+     * burn? (A polling backend must go back to sleep.) */
+    double idle_cpu = -1;
+    if (o.idle_s > 0) {
+        fprintf(stderr, "sluice-blkbench: idle for %.1f s\n", o.idle_s);
+        int64_t i0 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
+        if (poll(&pfd, 1, (int)(o.idle_s * 1000)) > 0) {
+            fprintf(stderr, "sluice-blkbench: backend hung up while idle\n");
+            return 1;
+        }
+        int64_t i1 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
+        if (i0 >= 0 && i1 >= 0)
+            idle_cpu = (double)(i1 - i0) / 1e9;
+    }
     for (unsigned k = 0; k < o.queues; k++)
         vuf_vring_stop(f, k, NULL);
     vuf_destroy(f);
@@ -688,11 +713,13 @@ int main(int argc, char **argv)
            ",\"writes\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"iops\":%.1f,\"bw_mib_s\":%.3f,"
            "\"lat_mean_us\":%.3f,\"lat_p50_us\":%.3f,\"lat_p99_us\":%.3f,\"lat_p999_us\":%.3f,"
            "\"lat_max_us\":%.3f,\"backend_cpu_s\":%.6f,\"iops_per_backend_core\":%.1f,"
-           "\"driver_cpu_s\":%.6f,\"kicks\":%" PRIu64 ",\"waits\":%" PRIu64 ",\"undrained\":%u}\n",
+           "\"driver_cpu_s\":%.6f,\"kicks\":%" PRIu64 ",\"waits\":%" PRIu64 ",\"undrained\":%u,"
+           "\"backend_cpu_us_per_io\":%.3f,\"idle_s\":%.3f,\"idle_backend_cpu_s\":%.6f}\n",
            rw_name(), o.bs, o.qd, o.queues, o.poll ? "poll" : "eventfd", num, capacity_bytes, secs,
            ops, reads, writes, errors, iops, (double)bytes / secs / 1048576.0,
            ops ? (double)lat_sum / (double)ops / 1000 : 0.0, percentile(hist, ops, 50) / 1000, percentile(hist, ops, 99) / 1000,
            percentile(hist, ops, 99.9) / 1000, percentile(hist, ops, 100) / 1000, bcpu,
-           bcpu > 0 ? (double)ops / bcpu : 0.0, drv_cpu, kicks, waits, left);
+           bcpu > 0 ? (double)ops / bcpu : 0.0, drv_cpu, kicks, waits, left,
+           ops && bcpu >= 0 ? bcpu * 1e6 / (double)ops : 0.0, o.idle_s, idle_cpu);
     return errors ? 1 : 0;
 }

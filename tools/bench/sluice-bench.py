@@ -376,6 +376,8 @@ def bench_blk(args):
             spec = f"socket={s_sock},queues={nq}," + (f"null={size}" if path is None else
                                                      f"path={path},direct={'on' if direct else 'off'}")
             s_argv = ["taskset", "-c", BACKEND_CPU, sluiced_exe(), "--workers", "1", "--blk", spec]
+            if args.poll_us is not None:
+                s_argv[4:4] = ["--poll-us", str(args.poll_us)]
             if path is None:
                 blockdev = f"driver=null-co,node-name=n,size={size},read-zeroes=on"
             else:
@@ -434,6 +436,10 @@ def bench_blk(args):
                          "backend_cpu_s": cpu[0], "seconds": secs, "repetitions": len(ms)}
                     if cpu[0]:
                         e["iops_per_backend_core"] = iops[0] * secs / cpu[0]
+                    # the price of an I/O, polling included
+                    per_io = [m["backend_cpu_s"] * 1e6 / (m["iops"] * m["seconds"])
+                              for m in ms if m.get("backend_cpu_s") and m.get("iops")]
+                    e["backend_cpu_us_per_io"] = median_min_max(per_io)[0]
                     results.append(e)
     finally:
         for p in procs:
@@ -455,21 +461,31 @@ def bench_blk(args):
                            "sluiced_vs_direct": ratio(s["iops"], d["iops"]),
                            "p99_sluiced_vs_qsd": ratio(s["lat_p99_us"], q["lat_p99_us"]),
                            "iops_per_core_sluiced_vs_qsd": ratio(s.get("iops_per_backend_core"),
-                                                                 q.get("iops_per_backend_core"))})
+                                                                 q.get("iops_per_backend_core")),
+                           "cpu_per_io_sluiced_vs_qsd": ratio(s.get("backend_cpu_us_per_io"),
+                                                              q.get("backend_cpu_us_per_io"))})
     if args.lab_inner:
         notes.append("measured inside the lab VM (QEMU TCG emulation): not comparable with host figures")
     notes.append("sluiced and qemu-storage-daemon are driven by sluice-blkbench (vhost/ frontend, "
                  f"{'polling' if args.poll else 'eventfd kicks and calls'}); direct is fio io_uring on the "
                  "backing itself in the driver's place (for null: /dev/zero, buffered)")
     notes.append("direct: backend_cpu_s is fio's own CPU time (usr+sys), since there is no backend process")
+    notes.append("CPU us/IO: backend CPU time (all threads, from /proc) per completed I/O, polling "
+                 "included; CPU/IO s/q below 1 means sluiced spends less per I/O than qemu-storage-daemon")
+    if not args.poll:
+        notes.append("eventfd mode: the driver sleeps in poll() on a non-blocking call eventfd when its "
+                     "used ring is empty, for both backends alike (qemu-storage-daemon sets O_NONBLOCK on "
+                     "the call fd it is given; a blocking read() would silently turn into a busy poll for it "
+                     "alone)")
     config = {"quick": quick, "repetitions": reps, "seconds": t, "warmup_s": warm,
               "size_bytes": size, "queues_max": nq, "backings": backings,
-              "mode": "poll" if args.poll else "eventfd", "systems": systems}
+              "mode": "poll" if args.poll else "eventfd", "systems": systems,
+              "sluiced_poll_us": args.poll_us}
     versions = {"sluice": git_rev(), "sluiced": first_line([sluiced_exe(), "--version"]),
                 "qemu-storage-daemon": first_line([qsd, "--version"]),
                 "fio": first_line(["fio", "--version"]), "kernel": platform.release()}
     headers = ["workload", "system", "IOPS", "min", "max", "MiB/s", "p50 us", "p99 us",
-               "p99.9 us", "be CPU s", "IOPS/core"]
+               "p99.9 us", "be CPU s", "CPU us/IO", "IOPS/core"]
     rows = []
     for backing in backings:
         rows.append([f"[{backing}]"])
@@ -479,11 +495,13 @@ def bench_blk(args):
                 rows.append([w["name"], s, fmt(r["iops"]), fmt(r["iops_min"]), fmt(r["iops_max"]),
                              fmt(r["bw_mib_s"]), fmt(r["lat_p50_us"]), fmt(r["lat_p99_us"]),
                              fmt(r["lat_p999_us"]), fmt(r["backend_cpu_s"], 2),
+                             fmt(r.get("backend_cpu_us_per_io"), 2),
                              fmt(r.get("iops_per_backend_core"))])
             ra = next(x for x in ratios if x["backing"] == backing and x["workload"] == w["name"])
             rows.append(["", "ratio", f"sluiced/qsd {fmt(ra['sluiced_vs_qsd'], 2)}",
                          f"sluiced/direct {fmt(ra['sluiced_vs_direct'], 2)}", "", "", "",
                          f"p99 s/q {fmt(ra['p99_sluiced_vs_qsd'], 2)}", "", "",
+                         f"CPU/IO s/q {fmt(ra['cpu_per_io_sluiced_vs_qsd'], 2)}",
                          f"per-core s/q {fmt(ra['iops_per_core_sluiced_vs_qsd'], 2)}"])
     groups = [(f"{b}:{w['name']}", {s: (idx[(b, w['name'], s)]["iops"], idx[(b, w['name'], s)]["iops_min"],
                                          idx[(b, w['name'], s)]["iops_max"]) for s in systems})
@@ -800,6 +818,7 @@ blk options:
   --backing null,tmpfs,disk   backings (default all three; quick: null,tmpfs)
   --queues N     the multi-queue case (default min(CPUs, 4))
   --poll         the driver polls the used rings instead of waiting for calls
+  --poll-us N    sluiced's --poll-us (its workers' maximum polling window)
   --warmup S     seconds before each measurement (default 0.5)
   --lab          also run the LVM thin volume case inside the lab VM
                  (TCG-emulated: its figures are not comparable to the host's)
@@ -831,6 +850,7 @@ def main():
         ap.add_argument("--backing", type=lambda s: s.split(","))
         ap.add_argument("--queues", type=int)
         ap.add_argument("--poll", action="store_true")
+        ap.add_argument("--poll-us", type=int)
         ap.add_argument("--lab", action="store_true")
         ap.add_argument("--lab-inner", action="store_true", help=argparse.SUPPRESS)
     try:

@@ -39,6 +39,8 @@ struct vblk_config {
     const char *serial;       /* GET_ID string, up to 20 bytes; may be NULL */
     const struct vblk_ops *io;
     void *io_ctx;
+    bool no_poll;             /* never poll the queues (poll=off): the worker
+                               * waits for the guest's kicks only */
 };
 
 /* Per-device statistics, summed over queues on request. */

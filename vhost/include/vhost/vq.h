@@ -91,6 +91,9 @@ struct vq {
     vq_stop_cb on_stop;        /* NULL-able */
     const volatile bool *dev_broken;  /* the device's flag; NULL-able */
     void *priv;
+    bool poll;             /* poll the avail ring from the worker loop
+                            * (set by the device model in queue_init) */
+    bool call_nonblock;    /* call_fd is O_NONBLOCK: signal with write(2) */
 
     /* runtime (worker) */
     struct vring_desc *desc;
@@ -113,6 +116,8 @@ struct vq {
     struct uloop_op call_op;
     struct uloop_defer flush_defer;
     struct completion *stopped;
+    struct uloop_poller poller;
+    bool notify_off;           /* guest kicks suppressed while polled */
     struct vq_stats stats;
     struct vq_packed *pk;      /* packed ring state (vhost/vq_packed.c) */
 };
