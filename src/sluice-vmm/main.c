@@ -57,6 +57,13 @@ static void on_signal(int sig)
         kvm_vm_stop(g_vm);
 }
 
+/* SIGUSR2: each vCPU's state to the log (stderr), for a guest that hangs. */
+static void on_dump(int sig)
+{
+    (void)sig;
+    kvm_vm_dump_request(g_vm);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -194,6 +201,7 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR2, on_dump);
     /* The VM is built and its backends connected: from here on (vCPU
      * threads included) only the allowlist's system calls. */
     r = sandbox_install(SANDBOX_VMM, sandbox);
