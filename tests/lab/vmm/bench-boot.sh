@@ -16,16 +16,17 @@
 #     followed by "  console: ..." lines (the tail of the run's console).
 # Then the medians of the good runs per VMM, with how many runs failed.
 #
-# Every boot has its own limit: 10 times the median of that VMM's good runs
-# so far, at least 30 s, at most SLUICE_BENCH_BOOT_LIMIT seconds (default 180,
+# Every boot has its own limit: 10 times (SLUICE_BENCH_BOOT_FACTOR) the
+# median of that VMM's good runs so far, at least 30 s, at most SLUICE_BENCH_BOOT_LIMIT seconds (default 180,
 # also the limit of a VMM's first run). A run that hits it is killed; its
 # evidence (console, the VMM's threads' kernel stacks and wait channels, for
 # sluice-vmm its vCPU states; see lab_evidence in tests/lab/lablib.sh) goes to
 # the output folder under boot-evidence/run<I>-<VMM>/, and the bench goes on.
 # Nested KVM on the TCG lab VM is not always stable: a benchmark lives with it.
 #
-# SLUICE_BENCH_BOOT_HANG=VMM:I (e.g. qemu:2) replaces that run's VMM by
-# `sleep 3600`: a forced hang, to test the above.
+# SLUICE_BENCH_BOOT_HANG=VMM:I[,...] (e.g. qemu:2) replaces that run's VMM
+# by `sleep 3600`; VMM:I:guest boots it with an init that never powers off
+# (a guest that hangs after the marker): forced hangs, to test the above.
 #
 # Exit status: 0 when each VMM had at least one good run, else 1 (with a line
 # saying which VMM had none); 1 also when the guest kit cannot be built; 77
@@ -42,6 +43,7 @@ GUEST=$SRC/tools/guest
 RUNS=${1:-3}
 MARK=SLUICE-BENCH-INIT
 CAP=${SLUICE_BENCH_BOOT_LIMIT:-180}
+FACTOR=${SLUICE_BENCH_BOOT_FACTOR:-10}
 # shellcheck source=../lablib.sh
 . "$SRC/tests/lab/lablib.sh"
 
@@ -57,7 +59,7 @@ limit_for() {
     local m lim
     [ ${#good[@]} -gt 0 ] || { echo "$CAP"; return; }
     m=$(median "${good[@]}")
-    lim=$(( m * 10 / 1000 ))
+    lim=$(( m * FACTOR / 1000 ))
     [ "$lim" -ge 30 ] || lim=30
     [ "$lim" -le "$CAP" ] || lim=$CAP
     echo "$lim"
@@ -109,11 +111,12 @@ run_one() {
         $(( (tb - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "${kib:-0}"
 }
 
-# hang_or VMM I CMD...: CMD, or `sleep 3600` when SLUICE_BENCH_BOOT_HANG=VMM:I.
+# hang_or VMM I CMD...: CMD, or `sleep 3600` when SLUICE_BENCH_BOOT_HANG
+# names VMM:I.
 hang_or() {
     local name=$1 i=$2
     shift 2
-    if [ "${SLUICE_BENCH_BOOT_HANG:-}" = "$name:$i" ]; then
+    if [[ ,${SLUICE_BENCH_BOOT_HANG:-}, == *,$name:$i,* ]]; then
         echo "sleep 3600"
     else
         printf '%q ' "$@"
@@ -126,19 +129,27 @@ inside() {
     EVID=${SLUICE_LAB_OUT:-$W}/boot-evidence
     printf '#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs d /dev\nexec >/dev/console 2>&1\necho %s\n/bin/busybox sleep 1\n/bin/busybox poweroff -f\n' "$MARK" >"$W/init.sh"
     "$GUEST" test-initrd "$W/init.sh" "$W/initrd.img" >/dev/null || { echo "bench: test-initrd failed"; return 1; }
+    if [[ ${SLUICE_BENCH_BOOT_HANG:-} == *:guest* ]]; then
+        sed 's/poweroff -f/sleep 3600/' "$W/init.sh" >"$W/hang.sh"
+        "$GUEST" test-initrd "$W/hang.sh" "$W/hang.img" >/dev/null || { echo "bench: test-initrd failed"; return 1; }
+    fi
     bz=$("$GUEST" path bzimage)
     cl="console=ttyS0 panic=-1 quiet cryptomgr.notests mitigations=off rdinit=/sluice-test"
     sluice_vmm_boots=() qemu_boots=()
-    local sfail=0 qfail=0
+    local sfail=0 qfail=0 ird
     for i in $(seq "$RUNS"); do
+        ird=$W/initrd.img
+        [[ ,${SLUICE_BENCH_BOOT_HANG:-}, != *,sluice-vmm:$i:guest,* ]] || ird=$W/hang.img
         lim=$(limit_for sluice_vmm_boots)
         eval "run_one sluice-vmm $i $lim $(hang_or sluice-vmm "$i" "$VMM" --kernel "$bz" \
-            --initrd "$W/initrd.img" --cmdline "$cl" --cpus 2 --memory 512M)" || sfail=$((sfail + 1))
+            --initrd "$ird" --cmdline "$cl" --cpus 2 --memory 512M)" || sfail=$((sfail + 1))
+        ird=$W/initrd.img
+        [[ ,${SLUICE_BENCH_BOOT_HANG:-}, != *,qemu:$i:guest,* ]] || ird=$W/hang.img
         lim=$(limit_for qemu_boots)
         eval "run_one qemu $i $lim $(hang_or qemu "$i" qemu-system-x86_64 -accel kvm -cpu host -smp 2 -m 512M \
             -object memory-backend-memfd,id=mem,size=512M,share=on -machine pc,memory-backend=mem \
             -nodefaults -display none -no-reboot -serial stdio \
-            -kernel "$bz" -initrd "$W/initrd.img" -append "$cl")" || qfail=$((qfail + 1))
+            -kernel "$bz" -initrd "$ird" -append "$cl")" || qfail=$((qfail + 1))
     done
     echo "good runs: sluice-vmm $(( RUNS - sfail )) of $RUNS, qemu $(( RUNS - qfail )) of $RUNS"
     printf '%-24s %12s %12s\n' "median of good runs" sluice-vmm qemu
