@@ -111,6 +111,7 @@ static const struct {
     { TUNSETIFF, P_D }, { TUNSETVNETHDRSZ, P_D }, { TUNSETOFFLOAD, P_D }, { TUNSETQUEUE, P_D },
     { TUNSETPERSIST, P_D }, { TUNSETOWNER, P_D }, { TUNSETGROUP, P_D },
     { SIOCGIFFLAGS, P_D }, { SIOCSIFFLAGS, P_D }, { SIOCSIFMTU, P_D }, { SIOCSIFHWADDR, P_D },
+    { SIOCGIFNAME, P_D },            /* if_indextoname() (net/link.c: a port's master) */
     /* KVM once the VM is built (vmm/vm.c) */
     { KVM_RUN, P_V }, { KVM_IRQ_LINE, P_V }, { KVM_SET_GSI_ROUTING, P_V }, { KVM_IRQFD, P_V },
     { KVM_IOEVENTFD, P_V }, { KVM_GET_REGS, P_V }, { KVM_GET_SREGS, P_V },
