@@ -11,7 +11,9 @@
 #     boot   time from exec to the marker on the console (guest init running)
 #     total  exec to exit (poweroff)
 #     vmm    the VMM's own memory when the marker appears: RSS minus guest RAM
-#            (RssAnon + RssFile; the guest RAM memfd is RssShmem)
+#            (RssAnon + RssFile; the guest RAM memfd is RssShmem); "-" when
+#            the VMM had exited before the marker line was read (a loaded
+#            machine)
 #   run I VMM: FAILED (REASON; evidence in DIR)
 #     followed by "  console: ..." lines (the tail of the run's console).
 # Then the medians of the good runs per VMM, with how many runs failed.
@@ -23,7 +25,7 @@
 # also the limit of a VMM's first run). A run that hits it is killed; its
 # evidence (console, the VMM's threads' kernel stacks and wait channels, for
 # sluice-vmm its vCPU states; see lab_evidence in tests/lab/lablib.sh) goes to
-# the output folder under boot-evidence/run<I>-<VMM>/, and the bench goes on.
+# the output folder under run<I>-<VMM>/, and the bench goes on.
 # Nested KVM on the TCG lab VM is not always stable: a benchmark lives with it.
 #
 # SLUICE_BENCH_BOOT_HANG=VMM:I[,...] (e.g. qemu:2) replaces that run's VMM
@@ -78,6 +80,7 @@ run_one() {
     dir=$EVID/run$i-$name
     log=$W/run$i-$name.log
     fifo=$W/fifo; rm -f "$fifo"; mkfifo "$fifo"
+    : >"$log"
     t0=$(date +%s%N)
     "$@" </dev/null >"$fifo" 2>&1 &
     pid=$!
@@ -90,11 +93,11 @@ run_one() {
             kib=$(awk '/^RssAnon|^RssFile/ {s += $2} END {print s}' /proc/$pid/status 2>/dev/null)
         fi
     done <"$fifo"
-    wait "$pid" || rc=$?
+    wait "$pid" 2>/dev/null || rc=$?
     t1=$(date +%s%N)
     kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
     if [ -f "$dir/timeout" ]; then
-        reason="killed at its ${limit} s limit, ${tb:+after the marker}${tb:-no marker}"
+        reason="killed at its ${limit} s limit, $([ -n "$tb" ] && echo after the || echo no) marker"
     elif [ -z "$tb" ]; then
         reason="exit status $rc, no marker"
     elif [ "$rc" != 0 ]; then
@@ -109,8 +112,8 @@ run_one() {
     fi
     local -n boots=${name//-/_}_boots
     boots+=($(( (tb - t0) / 1000000 )))
-    printf 'run %s %-11s boot %d ms, total %d ms, vmm %d KiB\n' "$i" "$name:" \
-        $(( (tb - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "${kib:-0}"
+    printf 'run %s %-11s boot %d ms, total %d ms, vmm %s KiB\n' "$i" "$name:" \
+        $(( (tb - t0) / 1000000 )) $(( (t1 - t0) / 1000000 )) "${kib:--}"
 }
 
 # hang_or VMM I CMD...: CMD, or `sleep 3600` when SLUICE_BENCH_BOOT_HANG
@@ -128,7 +131,7 @@ hang_or() {
 inside() {
     local bz cl i lim
     W=$(mktemp -d)
-    EVID=${SLUICE_LAB_OUT:-$W}/boot-evidence
+    EVID=${SLUICE_LAB_OUT:-$W}
     printf '#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs d /dev\nexec >/dev/console 2>&1\necho %s\n/bin/busybox sleep 1\n/bin/busybox poweroff -f\n' "$MARK" >"$W/init.sh"
     "$GUEST" test-initrd "$W/init.sh" "$W/initrd.img" >/dev/null || { echo "bench: test-initrd failed"; return 1; }
     if [[ ${SLUICE_BENCH_BOOT_HANG:-} == *:guest* ]]; then
