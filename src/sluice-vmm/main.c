@@ -193,6 +193,8 @@ int main(int argc, char **argv)
     }
     log_init("sluice-vmm", false, verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN);
     signal(SIGPIPE, SIG_IGN);
+    /* Harmless (nothing to dump) while the VM is being built. */
+    signal(SIGUSR2, on_dump);
 
     r = kvm_vm_create(&cfg, &g_vm, err, sizeof(err));
     if (r < 0) {
@@ -201,7 +203,6 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    signal(SIGUSR2, on_dump);
     /* The VM is built and its backends connected: from here on (vCPU
      * threads included) only the allowlist's system calls. */
     r = sandbox_install(SANDBOX_VMM, sandbox);
