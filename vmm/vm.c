@@ -48,6 +48,9 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thr;
     bool started;
+    atomic_bool dump_req;         /* the event thread asks for a state dump */
+    _Atomic uint64_t exits;       /* KVM_RUN returns, for the dump */
+    _Atomic uint32_t last_exit;   /* its last exit reason */
 };
 
 struct kvm_vm {
@@ -78,6 +81,7 @@ struct kvm_vm {
     uint8_t cmos_idx;
 
     int stop_fd;
+    int dump_fd;                  /* kvm_vm_dump_request() */
     _Atomic int state;
     atomic_bool quit;
 };
@@ -113,6 +117,12 @@ static void vm_end(struct kvm_vm *vm, int state)
 void kvm_vm_stop(struct kvm_vm *vm)
 {
     vm_end(vm, STOPPED);
+}
+
+void kvm_vm_dump_request(struct kvm_vm *vm)
+{
+    if (vm && vm->dump_fd >= 0)
+        (void)eventfd_write(vm->dump_fd, 1);
 }
 
 /* ---- interrupt routing -------------------------------------------------- */
@@ -386,6 +396,63 @@ static int setup_bsp(struct kvm_vm *vm, struct vcpu *c)
     return xioctl(c->fd, KVM_SET_FPU, &fpu);
 }
 
+static const char *exit_name(uint32_t reason)
+{
+    switch (reason) {
+    case KVM_EXIT_IO: return "IO";
+    case KVM_EXIT_MMIO: return "MMIO";
+    case KVM_EXIT_HLT: return "HLT";
+    case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
+    case KVM_EXIT_INTR: return "INTR";
+    case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
+    case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
+    case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
+    default: return "other";
+    }
+}
+
+/* Log the vCPU's state (its own thread: KVM's vCPU ioctls wait for KVM_RUN
+ * to return). @why says what asked. */
+static void vcpu_dump(struct vcpu *c, const char *why)
+{
+    static const char *const mp[] = { "RUNNABLE", "UNINITIALIZED", "INIT_RECEIVED", "HALTED",
+                                      "SIPI_RECEIVED", "STOPPED", "CHECK_STOP", "OPERATING",
+                                      "LOAD" };
+    struct kvm_regs g;
+    struct kvm_sregs s;
+    struct kvm_mp_state m = { .mp_state = ~0u };
+    struct kvm_vcpu_events ev;
+    uint32_t last = atomic_load(&c->last_exit);
+    int rg, rs, re;
+
+    memset(&ev, 0, sizeof(ev));
+    rg = xioctl(c->fd, KVM_GET_REGS, &g);
+    rs = xioctl(c->fd, KVM_GET_SREGS, &s);
+    re = xioctl(c->fd, KVM_GET_VCPU_EVENTS, &ev);
+    (void)xioctl(c->fd, KVM_GET_MP_STATE, &m);
+    log_warn("vcpu%u state (%s): mp_state=%s exits=%llu last_exit=%s(%u)", c->id, why,
+             m.mp_state < ARRAY_SIZE(mp) ? mp[m.mp_state] : "?",
+             (unsigned long long)atomic_load(&c->exits), exit_name(last), last);
+    if (rg == 0)
+        log_warn("vcpu%u regs: rip=%016llx rsp=%016llx rflags=%08llx rax=%016llx rbx=%016llx "
+                 "rcx=%016llx rdx=%016llx rsi=%016llx rdi=%016llx rbp=%016llx", c->id,
+                 (unsigned long long)g.rip, (unsigned long long)g.rsp, (unsigned long long)g.rflags,
+                 (unsigned long long)g.rax, (unsigned long long)g.rbx, (unsigned long long)g.rcx,
+                 (unsigned long long)g.rdx, (unsigned long long)g.rsi, (unsigned long long)g.rdi,
+                 (unsigned long long)g.rbp);
+    if (rs == 0)
+        log_warn("vcpu%u sregs: cs=%04x(dpl %u) cr0=%llx cr2=%llx cr3=%llx cr4=%llx efer=%llx "
+                 "apic_base=%llx idt=%llx/%x", c->id, s.cs.selector, s.cs.dpl,
+                 (unsigned long long)s.cr0, (unsigned long long)s.cr2, (unsigned long long)s.cr3,
+                 (unsigned long long)s.cr4, (unsigned long long)s.efer,
+                 (unsigned long long)s.apic_base, (unsigned long long)s.idt.base, s.idt.limit);
+    if (re == 0)
+        log_warn("vcpu%u events: exception %s nr=%u, interrupt %s nr=%u, nmi pending=%u masked=%u, "
+                 "interrupt shadow=%u", c->id, ev.exception.injected ? "injected" : "none",
+                 ev.exception.nr, ev.interrupt.injected ? "injected" : "none", ev.interrupt.nr,
+                 ev.nmi.pending, ev.nmi.masked, ev.interrupt.shadow);
+}
+
 static void *vcpu_thread(void *arg)
 {
     struct vcpu *c = arg;
@@ -396,7 +463,11 @@ static void *vcpu_thread(void *arg)
     snprintf(name, sizeof(name), "vcpu%u", c->id);
     pthread_setname_np(pthread_self(), name);
     while (!atomic_load(&vm->quit)) {
-        int r = ioctl(c->fd, KVM_RUN, 0);
+        int r;
+        if (atomic_exchange(&c->dump_req, false))
+            vcpu_dump(c, "asked");
+        r = ioctl(c->fd, KVM_RUN, 0);
+        atomic_fetch_add(&c->exits, 1);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 run->immediate_exit = 0;
@@ -406,6 +477,7 @@ static void *vcpu_thread(void *arg)
             vm_end(vm, FAILED);
             break;
         }
+        atomic_store(&c->last_exit, run->exit_reason);
         switch (run->exit_reason) {
         case KVM_EXIT_IO: {
             uint8_t *p = (uint8_t *)run + run->io.data_offset;
@@ -422,8 +494,12 @@ static void *vcpu_thread(void *arg)
             vm_end(vm, POWEROFF);
             break;
         case KVM_EXIT_SHUTDOWN:
-            log_info("vcpu%u: triple fault (reset)", c->id);
-            vm_end(vm, RESET);
+            /* A triple fault: the guest crashed (Linux reboots through the
+             * ACPI reset register, port 0xcf9 or the i8042, never this way
+             * while those work). A failure, not a reboot. */
+            log_err("vcpu%u: triple fault: the guest crashed", c->id);
+            vcpu_dump(c, "triple fault");
+            vm_end(vm, FAILED);
             break;
         case KVM_EXIT_SYSTEM_EVENT:
             vm_end(vm, run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? POWEROFF : RESET);
@@ -692,7 +768,7 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *er
     vm = calloc(1, sizeof(*vm));
     if (!vm)
         return -ENOMEM;
-    vm->kvm = vm->fd = vm->memfd = vm->stop_fd = -1;
+    vm->kvm = vm->fd = vm->memfd = vm->stop_fd = vm->dump_fd = -1;
     vm->con_in = vm->con_out = vm->con_listen = vm->con_client = -1;
     vm->ncpus = cfg->cpus;
     vm->next_gsi = FIRST_MSI_GSI;
@@ -759,7 +835,8 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *er
     if ((r = setup_console(vm, cfg, err, el)) < 0)
         goto fail;
     vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (vm->stop_fd < 0) {
+    vm->dump_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->stop_fd < 0 || vm->dump_fd < 0) {
         r = -errno;
         goto fail;
     }
@@ -809,6 +886,39 @@ static void console_input(struct kvm_vm *vm, int fd)
     }
 }
 
+/* A state dump was asked for: each vCPU logs its own state (kicked out of
+ * KVM_RUN by SIGUSR1); one that has not answered within 2 s is named, with
+ * what it last did (stuck in the kernel or in the VMM: see its thread's
+ * /proc/PID/task/TID/stack). */
+static void dump_vcpus(struct kvm_vm *vm)
+{
+    eventfd_t v;
+
+    (void)eventfd_read(vm->dump_fd, &v);
+    log_warn("state dump asked: %u vCPU(s), VM state %d", vm->ncpus, atomic_load(&vm->state));
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        if (!vm->cpus[i].started)
+            continue;
+        atomic_store(&vm->cpus[i].dump_req, true);
+        vm->cpus[i].run->immediate_exit = 1;
+        pthread_kill(vm->cpus[i].thr, SIGUSR1);
+    }
+    for (int t = 0; t < 200; t++) {
+        bool all = true;
+        for (unsigned i = 0; i < vm->ncpus; i++)
+            all = all && !atomic_load(&vm->cpus[i].dump_req);
+        if (all)
+            return;
+        usleep(10000);
+    }
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        if (atomic_load(&vm->cpus[i].dump_req))
+            log_warn("vcpu%u did not answer within 2 s: exits=%llu, last_exit=%s(%u)", i,
+                     (unsigned long long)atomic_load(&vm->cpus[i].exits),
+                     exit_name(atomic_load(&vm->cpus[i].last_exit)),
+                     atomic_load(&vm->cpus[i].last_exit));
+}
+
 int kvm_vm_run(struct kvm_vm *vm, int *status)
 {
     struct sigaction sa = { .sa_handler = sig_noop };
@@ -823,11 +933,12 @@ int kvm_vm_run(struct kvm_vm *vm, int *status)
         vm->cpus[i].started = true;
     }
     while (atomic_load(&vm->state) == RUNNING) {
-        struct pollfd p[4 + 2 * KVM_VM_MAX_DEVS];
-        int idx[4 + 2 * KVM_VM_MAX_DEVS];
+        struct pollfd p[5 + 2 * KVM_VM_MAX_DEVS];
+        int idx[5 + 2 * KVM_VM_MAX_DEVS];
         int n = 0, timeout = -1;
 
         p[n] = (struct pollfd){ .fd = vm->stop_fd, .events = POLLIN }; idx[n++] = -1;
+        p[n] = (struct pollfd){ .fd = vm->dump_fd, .events = POLLIN }; idx[n++] = -5;
         if (vm->con_listen >= 0 && vm->con_client < 0) {
             p[n] = (struct pollfd){ .fd = vm->con_listen, .events = POLLIN }; idx[n++] = -2;
         }
@@ -852,7 +963,9 @@ int kvm_vm_run(struct kvm_vm *vm, int *status)
         for (int i = 0; i < n; i++) {
             if (!p[i].revents)
                 continue;
-            if (idx[i] == -2) {
+            if (idx[i] == -5) {
+                dump_vcpus(vm);
+            } else if (idx[i] == -2) {
                 vm->con_client = accept4(vm->con_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             } else if (idx[i] == -3 || idx[i] == -4) {
                 console_input(vm, p[i].fd);
@@ -912,6 +1025,7 @@ void kvm_vm_destroy(struct kvm_vm *vm)
         munmap(vm->mem.hva, vm->mem.size);
     close_fd(&vm->memfd);
     close_fd(&vm->stop_fd);
+    close_fd(&vm->dump_fd);
     close_fd(&vm->fd);
     close_fd(&vm->kvm);
     pthread_mutex_destroy(&vm->gsi_lock);

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The seccomp allowlist of sluiced and sluice-vmm (see core/sandbox.h). */
 #include <errno.h>
+#include <linux/fs.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
 #include <linux/sched.h>
+#include <linux/sockios.h>
 #include <seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -44,7 +49,7 @@ static const struct {
     { "read", P_ALL }, { "write", P_ALL }, { "readv", P_ALL }, { "writev", P_ALL },
     { "pread64", P_ALL }, { "pwrite64", P_ALL }, { "preadv", P_ALL }, { "pwritev", P_ALL },
     { "preadv2", P_ALL }, { "pwritev2", P_ALL }, { "lseek", P_ALL }, { "close", P_ALL },
-    { "close_range", P_ALL }, { "ioctl", P_ALL }, { "fcntl", P_ALL }, { "dup", P_ALL },
+    { "close_range", P_ALL }, { "fcntl", P_ALL }, { "dup", P_ALL },
     { "dup2", P_ALL }, { "dup3", P_ALL }, { "pipe2", P_ALL },
     { "fsync", P_D }, { "fdatasync", P_D }, { "fallocate", P_D }, { "ftruncate", P_ALL },
     { "flock", P_D }, { "sendfile", P_D },
@@ -88,6 +93,31 @@ static const struct {
     { "getrlimit", P_ALL }, { "membarrier", P_ALL },
 };
 
+/* ioctl: only these request numbers (checked by value, as Firecracker
+ * does), those the daemons issue once the filter is on: devices added at run
+ * time (block size and discard; tap set-up and interface flags, MTU, MAC),
+ * the VMM's run loop (KVM_RUN, interrupts, routes, ioeventfds, the state
+ * dump). libnl and libdevmapper speak netlink or run in the storage helper,
+ * forked before the filter. TCGETS is isatty() in stdio. Any other request
+ * (TIOCSTI, KVM_SET_USER_MEMORY_REGION, ...) is denied. */
+static const struct {
+    unsigned long req;
+    unsigned profiles;
+} ioctls[] = {
+    { TCGETS, P_ALL },
+    /* block devices (storage/bdev.c, storage/pool.c) */
+    { BLKGETSIZE64, P_D }, { BLKSSZGET, P_D }, { BLKDISCARD, P_D },
+    /* taps (net/tap.c) */
+    { TUNSETIFF, P_D }, { TUNSETVNETHDRSZ, P_D }, { TUNSETOFFLOAD, P_D }, { TUNSETQUEUE, P_D },
+    { TUNSETPERSIST, P_D }, { TUNSETOWNER, P_D }, { TUNSETGROUP, P_D },
+    { SIOCGIFFLAGS, P_D }, { SIOCSIFFLAGS, P_D }, { SIOCSIFMTU, P_D }, { SIOCSIFHWADDR, P_D },
+    { SIOCGIFNAME, P_D },            /* if_indextoname() (net/link.c: a port's master) */
+    /* KVM once the VM is built (vmm/vm.c) */
+    { KVM_RUN, P_V }, { KVM_IRQ_LINE, P_V }, { KVM_SET_GSI_ROUTING, P_V }, { KVM_IRQFD, P_V },
+    { KVM_IOEVENTFD, P_V }, { KVM_GET_REGS, P_V }, { KVM_GET_SREGS, P_V },
+    { KVM_GET_VCPU_EVENTS, P_V }, { KVM_GET_MP_STATE, P_V },
+};
+
 /* Sanitizer runtimes: LeakSanitizer stops the world with a fork-like clone
  * and ptrace at exit; the symbolizer reads /proc. */
 static const char *const sanitizer_extra[] = {
@@ -119,13 +149,21 @@ static void append_uint(char *p, size_t n, unsigned long v)
 static void on_sigsys(int sig, siginfo_t *si, void *uctx)
 {
     ucontext_t *uc = uctx;
-    char msg[128] = "seccomp: denied system call ";
+    char msg[160] = "seccomp: denied system call ";
     int n = si->si_syscall;
     (void)sig;
 
     strncat(msg, n >= 0 && n < NAME_MAX_NR && names[n][0] ? names[n] : "?", 24);
     strcat(msg, " (");
     append_uint(msg, sizeof(msg), (unsigned long)n);
+    if (n == SYS_ioctl) {
+        static const char hex[] = "0123456789abcdef";
+        unsigned long req = (unsigned long)uc->uc_mcontext.gregs[REG_RSI] & 0xffffffffu;
+        char h[] = ", request 0x00000000";
+        for (int i = 0; i < 8; i++)
+            h[sizeof(h) - 2 - i] = hex[(req >> (4 * i)) & 0xf];
+        strcat(msg, h);
+    }
     strcat(msg, trap_mode == SANDBOX_KILL ? "); exiting" : "); it fails with EPERM");
     log_from_signal(msg);
     if (trap_mode == SANDBOX_KILL)
@@ -196,6 +234,11 @@ int sandbox_install(enum sandbox_profile profile, enum sandbox_mode mode)
     for (size_t i = 0; r == 0 && i < sizeof(allowed) / sizeof(allowed[0]); i++)
         if (allowed[i].profiles & (1u << profile))
             r = allow(ctx, allowed[i].name);
+    /* The kernel reads an ioctl request as 32 bits: compare those. */
+    for (size_t i = 0; r == 0 && i < sizeof(ioctls) / sizeof(ioctls[0]); i++)
+        if (ioctls[i].profiles & (1u << profile))
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)ioctls[i].req));
     /* Sockets of the families in use: unix (vhost-user, control, OVSDB,
      * syslog), netlink (bridges, links) and inet datagram (interface
      * ioctls). Raw and packet sockets are refused. */

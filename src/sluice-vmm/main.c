@@ -58,6 +58,13 @@ static void on_signal(int sig)
         kvm_vm_stop(g_vm);
 }
 
+/* SIGUSR2: each vCPU's state to the log (stderr), for a guest that hangs. */
+static void on_dump(int sig)
+{
+    (void)sig;
+    kvm_vm_dump_request(g_vm);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -194,6 +201,8 @@ int main(int argc, char **argv)
     }
     log_init("sluice-vmm", false, verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN);
     signal(SIGPIPE, SIG_IGN);
+    /* Harmless (nothing to dump) while the VM is being built. */
+    signal(SIGUSR2, on_dump);
 
     r = kvm_vm_create(&cfg, &g_vm, err, sizeof(err));
     if (r < 0) {

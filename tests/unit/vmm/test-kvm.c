@@ -6,6 +6,7 @@
  * the output and exit status 0. Skipped (77) without a usable /dev/kvm. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,33 @@ static const uint8_t prog[] = {
     0xeb, 0xfd,                         /* jmp hlt */
 };
 
+/* A guest that crashes: ud2 with no IDT (limit 0) is #UD, then #GP, then
+ * #DF, then a triple fault (KVM_EXIT_SHUTDOWN). */
+static const uint8_t crash[] = {
+    0x66, 0xba, 0xf8, 0x03,             /* mov dx, 0x3f8 */
+    0xb0, 'X', 0xee,                    /* mov al, 'X'; out dx, al */
+    0x0f, 0x0b,                         /* ud2 */
+};
+
+/* A guest that spins: jmp to itself at 0x100007. */
+static const uint8_t spin[] = {
+    0x66, 0xba, 0xf8, 0x03,             /* mov dx, 0x3f8 */
+    0xb0, 'S', 0xee,                    /* mov al, 'S'; out dx, al */
+    0xeb, 0xfe,                         /* jmp $ */
+};
+
+/* While run() spins: ask for a state dump, then stop the VM. */
+static struct kvm_vm *g_vm;
+static void *dump_then_stop(void *arg)
+{
+    (void)arg;
+    usleep(200000);
+    kvm_vm_dump_request(g_vm);
+    usleep(500000);
+    kvm_vm_stop(g_vm);
+    return NULL;
+}
+
 static int run(const uint8_t *p, size_t len, char *out, size_t outlen, int *status)
 {
     struct kvm_vm_config cfg = { .raw = p, .raw_len = len, .cpus = 1, .mem_size = 32u << 20,
@@ -51,7 +79,16 @@ static int run(const uint8_t *p, size_t len, char *out, size_t outlen, int *stat
         close(fd);
         return r;
     }
-    r = kvm_vm_run(vm, status);
+    g_vm = vm;
+    if (p == spin) {
+        pthread_t t;
+        pthread_create(&t, NULL, dump_then_stop, NULL);
+        r = kvm_vm_run(vm, status);
+        pthread_join(t, NULL);
+    } else {
+        r = kvm_vm_run(vm, status);
+    }
+    g_vm = NULL;
     kvm_vm_destroy(vm);
     n = pread(fd, out, outlen - 1, 0);
     out[n > 0 ? n : 0] = 0;
@@ -83,6 +120,40 @@ int main(void)
     if (r != 0 || status != 0 || strcmp(out, "OK04\n") != 0) {
         printf("FAIL: expected status 0 and \"OK04\\n\"\n");
         return 1;
+    }
+    /* A triple fault is a crashed guest: status 1, not a reboot's 0. */
+    status = -1;
+    r = run(crash, sizeof(crash), out, sizeof(out), &status);
+    printf("triple fault: r=%d status=%d output=\"%s\"\n", r, status, out);
+    if (r != 0 || status != 1 || strcmp(out, "X") != 0) {
+        printf("FAIL: expected status 1 and \"X\" for a guest that triple-faults\n");
+        return 1;
+    }
+    /* A state dump of a spinning guest (what SIGUSR2 asks sluice-vmm for):
+     * the vCPU logs its registers, here rip at the jmp. */
+    {
+        char log[4096];
+        char lpath[] = "/tmp/sluice-kvm-log-XXXXXX";
+        int lfd = mkstemp(lpath), saved = dup(STDERR_FILENO);
+        ssize_t n;
+
+        unlink(lpath);
+        fflush(stderr);
+        dup2(lfd, STDERR_FILENO);
+        status = -1;
+        r = run(spin, sizeof(spin), out, sizeof(out), &status);
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        n = pread(lfd, log, sizeof(log) - 1, 0);
+        log[n > 0 ? n : 0] = 0;
+        close(lfd);
+        printf("state dump: r=%d status=%d output=\"%s\"\n%s", r, status, out, log);
+        if (r != 0 || status != 1 || strcmp(out, "S") != 0 || !strstr(log, "vcpu0 state (asked)") ||
+            !strstr(log, "vcpu0 regs: rip=0000000000100007")) {
+            printf("FAIL: expected a stopped VM (status 1) and vcpu0's state with rip=100007\n");
+            return 1;
+        }
     }
     /* Clear errors for the user. */
     {

@@ -56,13 +56,21 @@ struct kvm_vm;
 int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *err, size_t errlen);
 
 /* Run until the guest powers off or resets. *status: 0 for poweroff and
- * reset (reboot), 1 when a vCPU failed (triple fault, KVM internal error).
+ * reset (reboot through the ACPI reset register, port 0xcf9 or the i8042),
+ * 1 when a vCPU failed (a triple fault: the guest crashed; a KVM internal
+ * error or failed entry).
  * Returns 0 or -errno (the VM could not run). */
 int kvm_vm_run(struct kvm_vm *vm, int *status);
 
 /* Ask a running VM to stop (any thread, async-signal-safe); kvm_vm_run then
  * returns with *status 1. */
 void kvm_vm_stop(struct kvm_vm *vm);
+
+/* Ask a running VM to log each vCPU's state (registers, special registers,
+ * pending events, mp_state, exit count and last exit) at warning level;
+ * a vCPU that does not answer within 2 s is named. Any thread,
+ * async-signal-safe (sluice-vmm calls it on SIGUSR2); NULL-safe. */
+void kvm_vm_dump_request(struct kvm_vm *vm);
 
 /* NULL-safe; safe on a half-built VM. */
 void kvm_vm_destroy(struct kvm_vm *vm);

@@ -8,7 +8,10 @@
  * on; in SANDBOX_KILL it ends the process (exit status 159, 128 + SIGSYS).
  * clone3 fails with ENOSYS (unlogged) so that threads are made with clone,
  * whose flags a filter can see: clone without CLONE_THREAD (a fork) is
- * denied. Sanitizer builds also allow what their runtimes need (ptrace and
+ * denied. ioctl is allowed for a fixed list of request numbers per profile
+ * (sluiced: block size/discard, tap and interface set-up; sluice-vmm: the
+ * KVM requests of its run loop; both: TCGETS): any other request is
+ * denied, logged as "... ioctl (16, request 0xNNNNNNNN) ...". Sanitizer builds also allow what their runtimes need (ptrace and
  * fork-like clone for LeakSanitizer). */
 #ifndef SLUICE_CORE_SANDBOX_H
 #define SLUICE_CORE_SANDBOX_H
