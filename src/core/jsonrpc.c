@@ -570,7 +570,9 @@ int jrpc_call(const char *path, const char *method, struct json_object *params,
         struct json_object *msg;
         if (errmsg && json_object_object_get_ex(err, "message", &msg))
             *errmsg = strdup(json_object_get_string(msg));
-        r = -EREMOTEIO;
+        struct json_object *code;
+        r = json_object_object_get_ex(err, "code", &code) &&
+            json_object_get_int(code) == JRPC_INVALID_PARAMS ? -EINVAL : -EREMOTEIO;
         goto out;
     }
     if (!json_object_object_get_ex(resp, "result", &res)) {

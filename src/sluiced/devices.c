@@ -632,7 +632,9 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
         return r;
     r = device_start(s, &sp, out, err);
     device_spec_free(&sp);
-    return r;
+    /* The spec parsed: whatever fails now is this machine's, not the
+     * request's, and must not read as "invalid params" (-EINVAL). */
+    return r == -EINVAL ? -EIO : r;
 }
 
 int device_remove(struct sluiced *s, const char *id)

@@ -196,6 +196,9 @@ ROWS=$(cat <<EOF
 1|$A_BLK: the socket of another device|sluice dev add blk socket=$A_BLK,null=1G
 1|$WORK/other.sock: in use by a running process|sluice dev add blk socket=$WORK/other.sock,null=1G
 1|$WORK/regular: exists and is not a socket|sluice dev add blk socket=$WORK/regular,null=1G
+2|unknown option 'frob'|sluice dev add blk socket=$WORK/new1.sock,null=1G,frob=1
+2|queues must be|sluice dev add blk socket=$WORK/new2.sock,null=1G,queues=0
+1|/nonexistent/disk.raw|sluice dev add blk socket=$WORK/new3.sock,path=/nonexistent/disk.raw
 EOF
 )
 while IFS='|' read -r want text cmd; do

@@ -40,10 +40,12 @@ static int call(const char *control, const char *method, struct json_object *par
     json_object_put(params);
     if (r == 0)
         return EXIT_OK;
-    if (r == -EREMOTEIO) {
+    if (r == -EREMOTEIO || r == -EINVAL) {
+        /* -EINVAL: sluiced found the request itself malformed (a bad
+         * spec), a usage error like any other. */
         cli_fail("sluiced", "%s", err ? err : "request failed");
         free(err);
-        return EXIT_FAIL;
+        return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
     }
     if (r == -ENOENT || r == -ECONNREFUSED)
         return cli_fail(control, "sluiced is not running (no control socket)");
