@@ -149,7 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < HDR)
         return 0;
     flags = data[0];
-    ring = ff_ring_at(0, USED_GPA, (uint16_t)(data[1] % 64 + 1));
+    /* Split ring sizes are powers of two (the device refuses others). */
+    ring = ff_ring_at(0, USED_GPA, (uint16_t)(1u << (data[1] % 7)));
     io.capacity = (uint64_t)data[2] * 512;
     memcpy(&io.faults, data + 4, 4);
     io.faulty = flags & 32;

@@ -146,8 +146,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < HDR)
         return 0;
     flags = data[0];
-    rx = ff_ring_at(0, 4096, (uint16_t)(data[1] % 64 + 1));
-    tx = ff_ring_at(TX_GPA, TX_GPA + 4096, (uint16_t)(data[2] % 4 + 1));
+    /* Split ring sizes are powers of two (the device refuses others). */
+    rx = ff_ring_at(0, 4096, (uint16_t)(1u << (data[1] % 7)));
+    tx = ff_ring_at(TX_GPA, TX_GPA + 4096, (uint16_t)(1u << (data[2] % 3)));
     nc.mtu = data[3] ? (uint16_t)(576 + data[3] * 32u) : 0;
     memcpy(&rx_base, data + 4, 2);
     memcpy(&tx_base, data + 6, 2);
