@@ -29,6 +29,12 @@ struct rx_chain {
     uint16_t niov;
 };
 
+/* A receive chain taken from the ring that no read holds. */
+struct rx_spare {
+    struct rx_chain c;
+    struct iovec iov[RX_CHAIN_IOV];
+};
+
 /* One readv on the tap over its own chains (enough for the largest packet).
  * A queue keeps up to RX_READS of them in flight, so a burst of packets is
  * read in one pass of the loop and the guest is interrupted once for it. */
@@ -51,6 +57,11 @@ struct vnet_rxq {
     uint32_t need;                      /* capacity to hold the largest packet */
     struct rx_read *reads;              /* RX_READS */
     unsigned busy;                      /* reads in flight */
+    /* Chains taken but held by no read in flight (what a packet left over,
+     * or too little for the largest packet yet), oldest first: a ring of
+     * nspare_max entries (the queue size: it never holds more). */
+    struct rx_spare *spare;
+    unsigned spare_head, nspare, nspare_max;
     uint64_t pops;                      /* chains taken from the avail ring */
     bool stopping, error_wait;
     struct vnet_stats st;
@@ -119,34 +130,62 @@ static void add_stats(struct vnet_stats *to, const struct vnet_stats *s)
 
 static void rx_fill(struct vnet_rxq *q);
 
-/* Stop: every read is back. Give the chains they still hold to the guest:
- * the ones that are the most recent pops go back to the avail ring
- * (vq_unpop); any older one (a later chain was used before it, by another
- * read) is returned used with length 0, which drivers drop as a short
- * packet. */
+static struct rx_spare *spare_at(struct vnet_rxq *q, unsigned i)
+{
+    return &q->spare[(q->spare_head + i) % q->nspare_max];
+}
+
+/* Put chain @k of @rd back at the front of the spare chains. */
+static void spare_unshift(struct vnet_rxq *q, struct rx_read *rd, unsigned k, unsigned iov_off)
+{
+    struct rx_spare *sp;
+
+    q->spare_head = (q->spare_head + q->nspare_max - 1) % q->nspare_max;
+    q->nspare++;
+    sp = spare_at(q, 0);
+    sp->c = rd->chains[k];
+    memcpy(sp->iov, rd->iov + iov_off, rd->chains[k].niov * sizeof(sp->iov[0]));
+}
+
+/* Give all of @rd's chains from @first on back to the spare chains, in
+ * order, and forget them in @rd. */
+static void rx_read_unload(struct vnet_rxq *q, struct rx_read *rd, unsigned first)
+{
+    unsigned off = rd->niov;
+
+    for (unsigned k = rd->nchains; k-- > first;) {
+        off -= rd->chains[k].niov;
+        spare_unshift(q, rd, k, off);
+        rd->cap_total -= rd->chains[k].cap;
+    }
+    rd->nchains = first;
+    rd->niov = off;
+}
+
+/* Stop: every read is back. Give the spare chains to the guest: the ones
+ * that are the most recent pops go back to the avail ring (vq_unpop); any
+ * older one (a later chain was used before it, by another read) is returned
+ * used with length 0, which drivers drop as a short packet. */
 static void rx_release(struct vnet_rxq *q)
 {
     unsigned tail = 0;
 
+    for (unsigned i = 0; i < RX_READS; i++)
+        rx_read_unload(q, &q->reads[i], 0);
     for (uint64_t s = q->pops; s-- > 0;) {
         bool found = false;
-        for (unsigned i = 0; i < RX_READS && !found; i++)
-            for (unsigned k = 0; k < q->reads[i].nchains && !found; k++)
-                found = q->reads[i].chains[k].seq == s;
+        for (unsigned i = 0; i < q->nspare && !found; i++)
+            found = spare_at(q, i)->c.seq == s;
         if (!found)
             break;
         tail++;
     }
-    for (unsigned i = 0; i < RX_READS; i++) {
-        struct rx_read *rd = &q->reads[i];
-        for (unsigned k = 0; k < rd->nchains; k++) {
-            struct rx_chain *c = &rd->chains[k];
-            if (c->seq == RX_SEQ_AGAIN || c->seq + tail < q->pops)
-                vq_push(q->vq, c->head, 0);
-        }
-        rd->nchains = rd->niov = 0;
-        rd->cap_total = 0;
+    for (unsigned i = 0; i < q->nspare; i++) {
+        struct rx_chain *c = &spare_at(q, i)->c;
+        if (c->seq == RX_SEQ_AGAIN || c->seq + tail < q->pops)
+            vq_push(q->vq, c->head, 0);
     }
+    q->nspare = 0;
     q->pops -= tail;
     if (tail)
         vq_unpop(q->vq, tail);
@@ -156,8 +195,7 @@ static void rx_release(struct vnet_rxq *q)
 static void rx_deliver(struct vnet_rxq *q, struct rx_read *rd, uint32_t len)
 {
     uint32_t cap[RX_MAX_CHAINS], used[RX_MAX_CHAINS];
-    unsigned nb, niov = 0;
-    uint64_t cap_used = 0;
+    unsigned nb;
 
     for (unsigned i = 0; i < rd->nchains; i++)
         cap[i] = rd->chains[i].cap;
@@ -171,17 +209,12 @@ static void rx_deliver(struct vnet_rxq *q, struct rx_read *rd, uint32_t len)
         iov_from_buf(rd->iov, rd->chains[0].niov,
                      offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &n16, sizeof(n16));
     }
-    for (unsigned i = 0; i < nb; i++) {
+    for (unsigned i = 0; i < nb; i++)
         vq_push(q->vq, rd->chains[i].head, used[i]);
-        niov += rd->chains[i].niov;
-        cap_used += rd->chains[i].cap;
-    }
-    /* Unused chains stay with this read for its next packet. */
-    memmove(rd->chains, rd->chains + nb, (rd->nchains - nb) * sizeof(rd->chains[0]));
-    memmove(rd->iov, rd->iov + niov, (rd->niov - niov) * sizeof(rd->iov[0]));
-    rd->nchains -= nb;
-    rd->niov -= niov;
-    rd->cap_total -= cap_used;
+    /* Unused chains serve the next packets. */
+    rx_read_unload(q, rd, nb);
+    rd->nchains = rd->niov = 0;
+    rd->cap_total = 0;
     q->st.rx_packets++;
     q->st.rx_bytes += len - q->hdr_len;
 }
@@ -205,43 +238,69 @@ static void rx_done(struct uloop_op *op, int res, uint32_t flags)
         /* Wait for the next kick rather than spin on a failing fd. */
         q->error_wait = true;
     }
+    /* Chains of a read that got no packet go back to the spares too, so no
+     * idle read sits on chains another one could use. */
+    rx_read_unload(q, rd, 0);
     if (!q->stopping)
         rx_fill(q);
     else if (q->busy == 0)
         rx_release(q);
 }
 
-/* Top up @rd's chains; true when it can take the largest packet. */
-static bool rx_read_ready(struct vnet_rxq *q, struct rx_read *rd)
+/* Take the next chain from the avail ring into the spare chains; false
+ * when there is none (or the ring is broken). */
+static bool rx_take(struct vnet_rxq *q)
+{
+    struct rx_spare *sp;
+    bool again = q->vq->resubmit_pos < q->vq->resubmit_n;
+    int r;
+
+    if (q->nspare == q->nspare_max)
+        return false;   /* cannot happen: the queue has no more entries */
+    sp = spare_at(q, q->nspare);
+    struct vq_elem e = { .iov = sp->iov };
+    r = vq_pop(q->vq, &e, RX_CHAIN_IOV);
+    if (r <= 0)
+        return false;   /* no buffers: the guest's next kick brings some */
+    if (e.out_num) {
+        vq_unpop(q->vq, 1);
+        vq_set_broken(q->vq, "virtio-net receive buffer is not device-writable");
+        return false;
+    }
+    sp->c.cap = (uint32_t)MIN(iov_size(e.iov, e.in_num), UINT32_MAX);
+    if (sp->c.cap < q->hdr_len) {
+        vq_unpop(q->vq, 1);
+        vq_set_broken(q->vq, "virtio-net receive buffer shorter than the header");
+        return false;
+    }
+    sp->c.head = e.head;
+    sp->c.niov = e.in_num;
+    sp->c.seq = again ? RX_SEQ_AGAIN : q->pops++;
+    q->nspare++;
+    return true;
+}
+
+/* Load the empty read @rd with chains (spares first, oldest first) until it
+ * can take the largest packet; false, with nothing loaded, when the ring
+ * has too few buffers yet. */
+static bool rx_read_load(struct vnet_rxq *q, struct rx_read *rd)
 {
     while (rd->nchains == 0 ||
            (q->mrg && rd->cap_total < q->need && rd->nchains < RX_MAX_CHAINS &&
             RX_MAX_IOV - rd->niov >= RX_CHAIN_IOV)) {
-        struct rx_chain *c = &rd->chains[rd->nchains];
-        struct vq_elem e = { .iov = rd->iov + rd->niov };
-        bool again = q->vq->resubmit_pos < q->vq->resubmit_n;
-        int r;
+        struct rx_spare *sp;
 
-        r = vq_pop(q->vq, &e, RX_CHAIN_IOV);
-        if (r <= 0)
-            return false;   /* no buffers: the guest's next kick brings some */
-        if (e.out_num) {
-            vq_unpop(q->vq, 1);
-            vq_set_broken(q->vq, "virtio-net receive buffer is not device-writable");
+        if (q->nspare == 0 && !rx_take(q)) {
+            rx_read_unload(q, rd, 0);
             return false;
         }
-        c->cap = (uint32_t)MIN(iov_size(e.iov, e.in_num), UINT32_MAX);
-        if (c->cap < q->hdr_len) {
-            vq_unpop(q->vq, 1);
-            vq_set_broken(q->vq, "virtio-net receive buffer shorter than the header");
-            return false;
-        }
-        c->head = e.head;
-        c->niov = e.in_num;
-        c->seq = again ? RX_SEQ_AGAIN : q->pops++;
-        rd->nchains++;
-        rd->niov += e.in_num;
-        rd->cap_total += c->cap;
+        sp = spare_at(q, 0);
+        rd->chains[rd->nchains++] = sp->c;
+        memcpy(rd->iov + rd->niov, sp->iov, sp->c.niov * sizeof(sp->iov[0]));
+        rd->niov += sp->c.niov;
+        rd->cap_total += sp->c.cap;
+        q->spare_head = (q->spare_head + 1) % q->nspare_max;
+        q->nspare--;
     }
     return true;
 }
@@ -256,7 +315,7 @@ static void rx_fill(struct vnet_rxq *q)
 
         if (rd->busy)
             continue;
-        if (!rx_read_ready(q, rd))
+        if (!rx_read_load(q, rd))
             return;
         struct io_uring_sqe *sqe = uloop_sqe(q->vq->loop);
         io_uring_prep_readv(sqe, q->fd, rd->iov, rd->niov, 0);
@@ -398,8 +457,12 @@ static int queue_init(void *ctx, struct vq *vq, uint64_t features)
                                (1ull << VIRTIO_NET_F_GUEST_UFO));
         uint32_t mtu = n->cfg.mtu ? n->cfg.mtu : 1500;
         q->need = q->hdr_len + (gso ? MAX_GSO_PACKET : mtu + 14 + 4);
+        q->nspare_max = vq->num ? vq->num : VQ_MAX_SIZE;
         q->reads = calloc(RX_READS, sizeof(*q->reads));
-        if (!q->reads) {
+        q->spare = calloc(q->nspare_max, sizeof(*q->spare));
+        if (!q->reads || !q->spare) {
+            free(q->reads);
+            free(q->spare);
             free(q);
             return -ENOMEM;
         }
@@ -446,6 +509,7 @@ static void queue_fini(void *ctx, struct vq *vq)
         struct vnet_rxq *q = vq->priv;
         add_stats(&n->retired, &q->st);
         free(q->reads);
+        free(q->spare);
     } else {
         struct vnet_txq *q = vq->priv;
         add_stats(&n->retired, &q->st);

@@ -120,10 +120,8 @@ static void test_features_and_limits(void **state)
 /* ---- the receive datapath --------------------------------------------- */
 
 #define RX_NUM    64          /* queue size */
-#define RX_BUFS   24          /* receive chains made available */
 #define RX_BUF_GPA 8192u
-#define RX_BUF_LEN 1600u      /* one chain holds a 1518-byte frame + header */
-#define BURST     16
+#define BURST_MAX 32
 #define FRAME     60
 
 static struct ff f;
@@ -187,11 +185,13 @@ static uint32_t stop_ring(unsigned index)
     return m.p.state.num;
 }
 
-/* A burst of packets on the tap reaches the guest in order, one receive
- * chain each (num_buffers 1), with fewer interrupts than packets; stopping
- * the queue afterwards gives back every chain it still held for reads in
- * flight (the base reported equals the used index: none lost). */
-static void rx_burst(uint64_t drop)
+/* A burst of @burst packets on the tap reaches the guest in order, one
+ * receive chain each (num_buffers 1), with fewer interrupts than packets;
+ * stopping the queue afterwards gives back every chain it still held for
+ * reads in flight (the base reported equals the used index: none lost).
+ * @nbufs receive chains of @buf_len bytes are made available once: the
+ * guest does not refill. */
+static void rx_burst(uint64_t drop, unsigned nbufs, uint32_t buf_len, unsigned burst)
 {
     struct ff_ring r = ff_ring_at(0, 4096, RX_NUM);
     struct utap tap;
@@ -222,13 +222,15 @@ static void rx_burst(uint64_t drop)
                ~((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
                  (1ull << VIRTIO_NET_F_GUEST_ECN));
     hdr_len = vnet_hdr_len(features);
-    for (unsigned i = 0; i < RX_BUFS; i++) {
-        desc[i].addr = RX_BUF_GPA + i * RX_BUF_LEN;   /* some cross the region split */
-        desc[i].len = RX_BUF_LEN;
+    assert_true(nbufs <= RX_NUM && burst <= BURST_MAX);
+    assert_true(RX_BUF_GPA + nbufs * buf_len <= FF_MEM_SIZE);
+    for (unsigned i = 0; i < nbufs; i++) {
+        desc[i].addr = RX_BUF_GPA + i * buf_len;   /* some cross the region split */
+        desc[i].len = buf_len;
         desc[i].flags = VRING_DESC_F_WRITE;
         avail->ring[i] = (uint16_t)i;
     }
-    avail->idx = RX_BUFS;
+    avail->idx = (uint16_t)nbufs;
     ff_connect(&f, vnet_vu_dev(n));
     ff_setup(&f, features);
     ff_start_ring(&f, 0, &r, 0);
@@ -239,19 +241,19 @@ static void rx_burst(uint64_t drop)
     while (read(f.call, &calls, sizeof(calls)) == sizeof(calls))
         ;
 
-    struct burst b = { sv[1], BURST, hdr_len };
+    struct burst b = { sv[1], burst, hdr_len };
     assert_int_equal(uloop_call(f.worker, send_burst, &b), 0);
-    for (int i = 0; i < 2000 && used_idx(&r) != BURST; i++)
+    for (int i = 0; i < 2000 && used_idx(&r) != burst; i++)
         usleep(1000);
-    assert_int_equal(used_idx(&r), BURST);
+    assert_int_equal(used_idx(&r), burst);
     assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);   /* call writes done */
     calls = 0;
     assert_int_equal(read(f.call, &calls, sizeof(calls)), sizeof(calls));
     assert_true(calls >= 1);
-    assert_true(calls < BURST);
-    for (unsigned i = 0; i < BURST; i++) {
+    assert_true(calls < burst);
+    for (unsigned i = 0; i < burst; i++) {
         uint32_t id = used->ring[i].id;
-        assert_true(id < RX_BUFS);
+        assert_true(id < nbufs);
         assert_int_equal(used->ring[i].len, hdr_len + FRAME);
         const uint8_t *buf = f.mem + desc[id].addr;
         assert_int_equal(buf[hdr_len + 14], i);          /* in order */
@@ -262,27 +264,40 @@ static void rx_burst(uint64_t drop)
     /* Stop with reads in flight: all cancelled, every chain accounted for. */
     uint32_t base = stop_ring(0);
     assert_int_equal(base, used_idx(&r));
-    for (unsigned i = BURST; i < base; i++)
+    for (unsigned i = burst; i < base; i++)
         assert_int_equal(used->ring[i].len, 0);
     struct vnet_stats st;
     vnet_stats(n, &st);
-    assert_int_equal(st.rx_packets, BURST);
+    assert_int_equal(st.rx_packets, burst);
     vnet_destroy(n);
     ff_disconnect(&f);
     close(sv[0]);
     close(sv[1]);
 }
 
+/* One chain of 1600 bytes holds the largest packet (1518 + header). */
 static void test_rx_burst_mrg(void **state)
 {
     (void)state;
-    rx_burst(0);
+    rx_burst(0, 24, 1600, 16);
 }
 
 static void test_rx_burst_no_mrg(void **state)
 {
     (void)state;
-    rx_burst((1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_F_VERSION_1));
+    rx_burst((1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_F_VERSION_1), 24, 1600, 16);
+}
+
+/* Small merged buffers: each read needs 6 chains of 256 bytes for the
+ * largest packet, so the ring's 64 fill 10 reads and 4 are left over. The
+ * chains a packet leaves unused, and the leftovers, must serve the next
+ * reads: a guest that refills only once many buffers came back (Linux waits
+ * for half the ring) would otherwise starve with buffers held by idle
+ * reads. 30 packets arrive without a refill. */
+static void test_rx_small_buffers_no_refill(void **state)
+{
+    (void)state;
+    rx_burst(0, 64, 256, 30);
 }
 
 int main(void)
@@ -295,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_features_and_limits),
         cmocka_unit_test(test_rx_burst_mrg),
         cmocka_unit_test(test_rx_burst_no_mrg),
+        cmocka_unit_test(test_rx_small_buffers_no_refill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
