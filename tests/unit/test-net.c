@@ -300,6 +300,70 @@ static void test_rx_small_buffers_no_refill(void **state)
     rx_burst(0, 64, 256, 30);
 }
 
+/* The guest posts a burst of frames and kicks once: they reach the tap in
+ * order, and the used ring is published with fewer interrupts than
+ * frames. */
+static void test_tx_burst(void **state)
+{
+    struct ff_ring r = ff_ring_at(0, 4096, RX_NUM);
+    struct utap tap;
+    struct vnet_config nc = { .queue_pairs = 1, .io = &utap_ops, .io_ctx = &tap };
+    struct vu_dev_config vc = { .name = "unit-net", .loops = &f.worker, .nloops = 1 };
+    struct vnet *n = NULL;
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    uint64_t features, calls = 0, one = 1;
+    unsigned hdr_len, burst = 16;
+    uint8_t got[256];
+    int sv[2];
+    (void)state;
+
+    if (!f_ready) {
+        ff_init(&f, "unit-net");
+        f_ready = true;
+    }
+    memset(f.mem, 0, FF_MEM_SIZE);
+    desc = (void *)(f.mem + r.desc);
+    avail = (void *)(f.mem + r.avail);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    tap.fd = sv[0];
+    assert_int_equal(vnet_create(&nc, &vc, &n), 0);
+    features = vnet_features(n) & ~(1ull << VIRTIO_RING_F_EVENT_IDX);
+    hdr_len = vnet_hdr_len(features);
+    for (unsigned i = 0; i < burst; i++) {
+        uint8_t *p = f.mem + RX_BUF_GPA + i * 128;
+        desc[i].addr = RX_BUF_GPA + i * 128;
+        desc[i].len = hdr_len + FRAME;
+        p[hdr_len + 14] = (uint8_t)i;
+        avail->ring[i] = (uint16_t)i;
+    }
+    ff_connect(&f, vnet_vu_dev(n));
+    ff_setup(&f, features);
+    ff_start_ring(&f, 1, &r, 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    while (read(f.call, &calls, sizeof(calls)) == sizeof(calls))
+        ;
+    __atomic_store_n(&avail->idx, (uint16_t)burst, __ATOMIC_RELEASE);
+    assert_int_equal(write(f.kick, &one, sizeof(one)), sizeof(one));
+    for (int i = 0; i < 2000 && used_idx(&r) != burst; i++)
+        usleep(1000);
+    assert_int_equal(used_idx(&r), burst);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    calls = 0;
+    assert_int_equal(read(f.call, &calls, sizeof(calls)), sizeof(calls));
+    assert_true(calls >= 1);
+    assert_true(calls < burst);
+    for (unsigned i = 0; i < burst; i++) {
+        assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), hdr_len + FRAME);
+        assert_int_equal(got[hdr_len + 14], i);
+    }
+    stop_ring(1);
+    vnet_destroy(n);
+    ff_disconnect(&f);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_rx_burst_mrg),
         cmocka_unit_test(test_rx_burst_no_mrg),
         cmocka_unit_test(test_rx_small_buffers_no_refill),
+        cmocka_unit_test(test_tx_burst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
