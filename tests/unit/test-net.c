@@ -154,7 +154,7 @@ struct burst {
 static void send_burst(void *arg)
 {
     struct burst *b = arg;
-    uint8_t pkt[64] = { 0 };
+    uint8_t pkt[128] = { 0 };
 
     for (unsigned i = 0; i < b->n; i++) {
         memset(pkt + b->hdr_len, 0xff, 6);       /* broadcast */
