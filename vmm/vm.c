@@ -597,10 +597,13 @@ static int setup_memory(struct kvm_vm *vm, uint64_t size)
     void *p;
     int r;
 
-    vm->memfd = memfd_create("sluice-guest-ram", MFD_CLOEXEC);
+    vm->memfd = memfd_create("sluice-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (vm->memfd < 0)
         return -errno;
-    if (ftruncate(vm->memfd, (off_t)size) < 0)
+    /* Sealed against resizing, as QEMU's memfd backend is: the backends we
+     * hand this fd to can rely on it never shrinking under them. */
+    if (ftruncate(vm->memfd, (off_t)size) < 0 ||
+        fcntl(vm->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return -errno;
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->memfd, 0);
     if (p == MAP_FAILED)

@@ -554,8 +554,9 @@ int main(int argc, char **argv)
     uint64_t per_q = ring_bytes + slot_bytes + data_bytes;
     uint64_t total = ALIGN_UP(per_q * o.queues, 2 << 20);
 
-    int memfd = memfd_create("sluice-blkbench", MFD_CLOEXEC);
-    if (memfd < 0 || ftruncate(memfd, (off_t)total) < 0)
+    int memfd = memfd_create("sluice-blkbench", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (memfd < 0 || ftruncate(memfd, (off_t)total) < 0 ||
+        fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return fail("memfd", errno);
     uint8_t *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
     if (mem == MAP_FAILED)
