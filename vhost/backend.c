@@ -807,7 +807,7 @@ static bool has_reply(uint32_t req)
 
 /* Handle one message. Returns 0 when handled (a reply already sent where the
  * request has one), -errno to report failure to the frontend (REPLY_ACK),
- * or sets *fatal when the connection must go. */
+ * or sets *replied when it already sent the reply itself. */
 static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
 {
     uint32_t req = msg->hdr.request;
