@@ -68,7 +68,9 @@ start_sluiced() {
     "$SLUICED" "$@" >>"$WORK/sluiced.log" 2>&1 &
     SLUICED_PID=$!
     for i in $(seq 100); do
-        if [ "$(grep -c "ready:" "$WORK/sluiced.log" 2>/dev/null || true)" -gt "${n0:-0}" ]; then
+        local n
+        n=$(grep -c "ready:" "$WORK/sluiced.log" 2>/dev/null || true)
+        if [ "${n:-0}" -gt "${n0:-0}" ]; then
             # Every thread of sluiced is under the filter (mode 2), unless
             # the test turned it off or wraps sluiced in another program.
             case " $* " in *" --seccomp off "*) return 0 ;; esac

@@ -46,8 +46,8 @@ log "dev stats: readable lines, no JSON"
 cat "$WORK/stats"
 if grep -q '[][{}"]' "$WORK/stats"; then fail "dev stats prints JSON: $(cat "$WORK/stats")"; fi
 grep -Eq '^reads +[1-9][0-9]*$' "$WORK/stats" || fail "no reads line"
-grep -Eq '^ +INDEX +KICKS +REQUESTS +INTERRUPTS$' "$WORK/stats" || fail "no queue table header"
-grep -Eq '^ +0 +[1-9][0-9]* +[1-9][0-9]* +[0-9]+$' "$WORK/stats" || fail "no queue 0 row"
+grep -Eq '^ +INDEX +KICKS +REQUESTS +INTERRUPTS +RING$' "$WORK/stats" || fail "no queue table header"
+grep -Eq '^ +0 +[1-9][0-9]* +[1-9][0-9]* +[0-9]+ +(split|packed)$' "$WORK/stats" || fail "no queue 0 row"
 grep -q '^latency:$' "$WORK/stats" || fail "no latency section"
 # One line per non-empty bucket of the JSON histogram, with its count.
 "$SLUICE" dev stats "$ID" --json >"$WORK/stats.json"
