@@ -45,6 +45,11 @@ testpmd() {
         for i in $(seq 100); do grep -q "Forwarding\|Start automatic" "$WORK/testpmd-$mode.log" 2>/dev/null && break; sleep 0.1; done
         $hook
         sleep "$secs"
+        # Stop forwarding first and give sluiced a second to take what is
+        # already on the rings: quitting at once races the last burst with
+        # the port's stop (GET_VRING_BASE), and the counts must be exact.
+        echo stop
+        sleep 1
         echo "show port stats all"
         echo quit
     } | timeout --foreground 120 dpdk-testpmd -l 0-1 --no-huge -m 512 --no-pci \
