@@ -1004,9 +1004,13 @@ ack:
         reply_u64(dev, msg, r < 0 ? (uint64_t)-r : 0);
 sent:
     if (dev->send_err) {
-        /* The frontend does not read its replies (or is gone). */
-        log_warn("%s: cannot send a reply: %s; dropping the frontend", dev->name,
-                 strerror(-dev->send_err));
+        /* A frontend that is gone (killed mid-session) is an ordinary
+         * disconnect; one that does not read its replies is worth a warning. */
+        if (dev->send_err == -EPIPE || dev->send_err == -ECONNRESET)
+            log_info("%s: frontend gone before its reply was sent", dev->name);
+        else
+            log_warn("%s: cannot send a reply: %s; dropping the frontend", dev->name,
+                     strerror(-dev->send_err));
         return dev->send_err;
     }
     return 0;
