@@ -109,15 +109,19 @@ int opts_get_bool(struct opts *o, const char *key, bool *out)
 int opts_get_uint(struct opts *o, const char *key, uint64_t min, uint64_t max, uint64_t *out)
 {
     const char *v = opts_get(o, key);
+
+    return v ? parse_uint(v, min, max, out) : 0;
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
     unsigned long long x;
     char *end;
 
-    if (!v)
-        return 0;
-    if (!isdigit((unsigned char)*v))
+    if (!s || !isdigit((unsigned char)*s))
         return -EINVAL;
     errno = 0;
-    x = strtoull(v, &end, 10);
+    x = strtoull(s, &end, 10);
     if (*end)
         return -EINVAL;
     if (errno == ERANGE || x < min || x > max)

@@ -212,6 +212,33 @@ struct size_case {
     uint64_t v;
 };
 
+/* The one integer parser (CLI options, tools): digits only, inclusive
+ * bounds, *out untouched on error. */
+static void test_parse_uint(void **state)
+{
+    static const char *const bad[] = { "", "x", "-1", "+1", " 1", "1 ", "1x", "0x10", "1.5", "1k" };
+    uint64_t u = 7;
+
+    (void)state;
+    assert_int_equal(parse_uint("0", 0, 10, &u), 0);
+    assert_int_equal(u, 0);
+    assert_int_equal(parse_uint("10", 0, 10, &u), 0);
+    assert_int_equal(u, 10);
+    assert_int_equal(parse_uint("007", 0, 10, &u), 0);
+    assert_int_equal(u, 7);
+    assert_int_equal(parse_uint("18446744073709551615", 0, UINT64_MAX, &u), 0);
+    assert_true(u == UINT64_MAX);
+    u = 5;
+    assert_int_equal(parse_uint("18446744073709551616", 0, UINT64_MAX, &u), -ERANGE);
+    assert_int_equal(parse_uint("11", 0, 10, &u), -ERANGE);
+    assert_int_equal(parse_uint("0", 1, 10, &u), -ERANGE);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (parse_uint(bad[i], 0, UINT64_MAX, &u) != -EINVAL)
+            fail_msg("'%s' accepted", bad[i]);
+    assert_int_equal(parse_uint(NULL, 0, 10, &u), -EINVAL);
+    assert_int_equal(u, 5);
+}
+
 static void test_parse_size_ok(void **state)
 {
     const struct size_case ok[] = {
@@ -341,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_unused),
         cmocka_unit_test(test_get_bool),
         cmocka_unit_test(test_get_uint),
+        cmocka_unit_test(test_parse_uint),
         cmocka_unit_test(test_parse_size_ok),
         cmocka_unit_test(test_parse_size_bad),
         cmocka_unit_test(test_format_size),

@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/opts.h"
 #include "vhost/frontend.h"
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
@@ -55,7 +56,7 @@
 
 enum rw { RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE, RW_RANDRW };
 
-struct opts {
+struct bench_opts {
     const char *socket;
     enum rw rw;
     unsigned rwmix_read;    /* percent reads for randrw */
@@ -98,7 +99,7 @@ struct queue {
     pthread_t thread;
 };
 
-static struct opts o = {
+static struct bench_opts o = {
     .rw = RW_RANDREAD, .rwmix_read = 70, .bs = 4096, .qd = 1, .queues = 1,
     .time_s = 5, .warmup_s = 1, .backend_pid = 0, .cpu = -1,
 };
@@ -450,8 +451,10 @@ static int parse_args(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    int c, idx = 0, r;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
+        r = 0;
         switch (c) {
         case 's': o.socket = optarg; break;
         case 'r':
@@ -462,19 +465,23 @@ static int parse_args(int argc, char **argv)
             else if (!strcmp(optarg, "write")) o.rw = RW_WRITE;
             else return -1;
             break;
-        case 'm': o.rwmix_read = (unsigned)atoi(optarg); break;
-        case 'b': o.bs = (unsigned)strtoul(optarg, NULL, 0); break;
-        case 'q': o.qd = (unsigned)atoi(optarg); break;
-        case 'n': o.queues = (unsigned)atoi(optarg); break;
+        case 'm': r = parse_uint(optarg, 0, 100, &v); o.rwmix_read = (unsigned)v; break;
+        case 'b': r = parse_uint(optarg, 512, 4u << 20, &v); o.bs = (unsigned)v; break;
+        case 'q': r = parse_uint(optarg, 1, 256, &v); o.qd = (unsigned)v; break;
+        case 'n': r = parse_uint(optarg, 1, VUF_MAX_QUEUES, &v); o.queues = (unsigned)v; break;
         case 't': o.time_s = atof(optarg); break;
         case 'w': o.warmup_s = atof(optarg); break;
         case 'p': o.poll = true; break;
         case 'K': o.packed = true; break;
         case 'i': o.idle_s = atof(optarg); break;
-        case 'P': o.backend_pid = atoi(optarg); break;
-        case 'c': o.cpu = atoi(optarg); break;
+        case 'P': r = parse_uint(optarg, 1, INT32_MAX, &v); o.backend_pid = (int)v; break;
+        case 'c': r = parse_uint(optarg, 0, CPU_SETSIZE - 1, &v); o.cpu = (int)v; break;
         case 'h': usage(stdout); exit(0);
         default: return -1;
+        }
+        if (r < 0) {
+            fprintf(stderr, "sluice-blkbench: --%s: invalid value '%s'\n", lo[idx].name, optarg);
+            return -1;
         }
     }
     if (!o.socket || o.qd < 1 || o.qd > 256 || o.queues < 1 || o.queues > VUF_MAX_QUEUES ||

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/opts.h"
+
 #define BATCH 64
 
 static double now_s(void)
@@ -33,9 +35,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: sluice-pktgen IFNAME SIZE SECONDS\n");
         return 2;
     }
-    unsigned size = (unsigned)atoi(argv[2]);
+    uint64_t size;
     double secs = atof(argv[3]);
-    if (size < 60 || size > 9000 || secs <= 0) {
+    if (parse_uint(argv[2], 60, 9000, &size) < 0 || secs <= 0) {
         fprintf(stderr, "sluice-pktgen: SIZE 60-9000, SECONDS > 0\n");
         return 2;
     }

@@ -797,39 +797,13 @@ def bench_boot(args, rest):
 
 # --------------------------------------------------------------- main ----
 
-USAGE = """usage: sluice bench <blk|net|boot> [--quick] [--output DIR] [--json] [options]
-
-  blk    sluiced vs qemu-storage-daemon (vhost-user-blk, driven by the vhost/
-         frontend) vs fio io_uring directly on the backing: 4 KiB random
-         read/write/70-30, 128 KiB sequential, QD 1-128, 1-N queues
-  net    sluiced vs DPDK's vhost PMD, DPDK testpmd virtio_user as the
-         frontend: 64 B and 1500 B frames both ways; sluiced's tap path
-  boot   sluice-vmm boot time and RSS (tools/bench-boot)
-
-common options:
-  --quick        a few seconds per bench, for CI (checks only that numbers came out)
-  --output DIR   where <date>-<name>.json and .svg go (default: results)
-  --json         print the JSON document instead of the table
-  --reps N       repetitions (default 3, quick 1)
-  --time S       measured seconds per run (blk 2, net 5; quick 1 / 3)
-  --workloads A,B  only these workloads (names as in the output)
-  --verbose      print every command and sample
-blk options:
-  --backing null,tmpfs,disk   backings (default all three; quick: null,tmpfs)
-  --queues N     the multi-queue case (default min(CPUs, 4))
-  --poll         the driver polls the used rings instead of waiting for calls
-  --poll-us N    sluiced's --poll-us (its workers' maximum polling window)
-  --warmup S     seconds before each measurement (default 0.5)
-  --lab          also run the LVM thin volume case inside the lab VM
-                 (TCG-emulated: its figures are not comparable to the host's)
-"""
-
-
 def main():
     global VERBOSE
+    # `sluice bench` (tools/sluice/cmd-bench.c) owns the usage text and has
+    # checked the options it passes here; this parser only reads them.
     argv = sys.argv[1:]
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE, end="", file=sys.stdout if argv else sys.stderr)
+        print("usage: see 'sluice bench --help'", file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name == "boot":
@@ -837,7 +811,6 @@ def main():
     if name not in ("blk", "net"):
         die(f"unknown bench '{name}' (blk, net, boot)", 2)
     ap = argparse.ArgumentParser(prog=f"sluice bench {name}", add_help=False)
-    ap.add_argument("-h", "--help", action="store_true")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--output", default="results")
     ap.add_argument("--json", action="store_true")
@@ -857,9 +830,6 @@ def main():
         args, extra = ap.parse_known_args(rest)
     except SystemExit:
         return 2
-    if args.help:
-        print(USAGE, end="")
-        return 0
     if extra:
         die(f"{name}: unknown option {extra[0]}", 2)
     if (args.reps is not None and args.reps < 1) or (args.time is not None and args.time <= 0):

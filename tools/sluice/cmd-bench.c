@@ -17,19 +17,6 @@
 
 #include "cli.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: sluice bench <blk|net|boot> [--quick] [--output DIR] [--json] [options]\n"
-        "\n"
-        "  blk    sluiced vs qemu-storage-daemon vs fio io_uring on the backing itself\n"
-        "  net    sluiced vs DPDK's vhost PMD, testpmd virtio_user as the frontend\n"
-        "  boot   sluice-vmm boot time and memory\n"
-        "\n"
-        "'sluice bench <blk|net> --help' lists the options. Results go to\n"
-        "DIR/<date>-<name>.json and .svg (DIR defaults to ./results).\n");
-}
-
 /* Directory of the running executable, into @buf. */
 static int self_dir(char *buf, size_t len)
 {
@@ -66,33 +53,83 @@ static const char *find_driver(char *buf, size_t len)
     return NULL;
 }
 
-int cmd_bench(int argc, char **argv)
-{
-    if (argc < 2) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    if (cli_is_help(argv[1])) {
-        usage(stdout);
-        return EXIT_OK;
-    }
-    if (strcmp(argv[1], "blk") && strcmp(argv[1], "net") && strcmp(argv[1], "boot"))
-        return cli_usage("bench", "unknown benchmark '%s' (blk, net, boot)", argv[1]);
+enum {
+    OPT_QUICK = 1, OPT_OUTPUT, OPT_JSON, OPT_REPS, OPT_TIME, OPT_WARMUP, OPT_WORKLOADS,
+    OPT_VERBOSE, OPT_BACKING, OPT_QUEUES, OPT_POLL, OPT_POLL_US, OPT_LAB, OPT_RUNS,
+};
 
-    char path[PATH_MAX];
+static const struct cli_option options[] = {
+    { "quick", NULL, OPT_QUICK, "a few seconds per bench, for CI (checks only that numbers came out)" },
+    { "output", "DIR", OPT_OUTPUT, "where <date>-<name>.json and .svg go (default: results)" },
+    { "json", NULL, OPT_JSON, "print the JSON document instead of the table" },
+    { "reps", "N", OPT_REPS, "repetitions (default 3, quick 1)", 1, 1000 },
+    { "time", "S", OPT_TIME, "measured seconds per run (blk 2, net 5; quick 1 / 3)" },
+    { "warmup", "S", OPT_WARMUP, "seconds before each measurement (default 0.5)" },
+    { "workloads", "A,B", OPT_WORKLOADS, "only these workloads (names as in the output)" },
+    { "verbose", NULL, OPT_VERBOSE, "print every command and sample" },
+    { "backing", "LIST", OPT_BACKING, "null,tmpfs,disk (default all three; quick: null,tmpfs)" },
+    { "queues", "N", OPT_QUEUES, "the multi-queue case (default min(CPUs, 4))", 1, 64 },
+    { "poll", NULL, OPT_POLL, "the driver polls the used rings instead of waiting for calls" },
+    { "poll-us", "N", OPT_POLL_US, "sluiced's --poll-us (its workers' maximum polling window)",
+      0, 1000000 },
+    { "lab", NULL, OPT_LAB, "also the LVM thin volume case inside the lab VM (TCG-emulated: "
+      "not comparable to the host's figures)" },
+    { "runs", "N", OPT_RUNS, "boots per VMM (default 3)", 1, 1000 },
+    { NULL },
+};
+
+/* Exec sluice-bench with the verb and the options as given: it reads the
+ * values, this table checked them and owns the usage text. */
+static int bench_exec(struct cli_args *a)
+{
+    char path[PATH_MAX], **av;
     const char *drv = find_driver(path, sizeof(path));
+    size_t n = 0;
+
     if (!drv)
         return cli_fail("bench", "sluice-bench not found (set $SLUICE_BENCH, or build tools/bench)");
-    /* argv[0] of the driver is its own path; the rest is ours after "bench". */
-    char **av = calloc((size_t)argc + 1, sizeof(char *));
+    av = calloc(2 * a->ngiven + 3, sizeof(*av));
     if (!av)
         return cli_fail("bench", "%s", strerror(ENOMEM));
-    av[0] = (char *)drv;
-    for (int i = 1; i < argc; i++)
-        av[i] = argv[i];
-    av[argc] = NULL;
+    av[n++] = (char *)drv;
+    av[n++] = (char *)a->verb->name;
+    for (size_t i = 0; i < a->ngiven; i++) {
+        const struct cli_option *o = options;
+        while (o->key != a->given[i].key)
+            o++;
+        if (asprintf(&av[n++], "--%s", o->name) < 0)
+            return cli_fail("bench", "%s", strerror(ENOMEM));
+        if (o->arg)
+            av[n++] = (char *)a->given[i].value;
+    }
     execv(drv, av);
-    int err = errno;
-    free(av);
-    return cli_fail("bench", "%s: %s", drv, strerror(err));
+    return cli_fail("bench", "%s: %s", drv, strerror(errno));
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const int blk[] = { OPT_QUICK, OPT_OUTPUT, OPT_JSON, OPT_REPS, OPT_TIME, OPT_WARMUP,
+                               OPT_WORKLOADS, OPT_VERBOSE, OPT_BACKING, OPT_QUEUES, OPT_POLL,
+                               OPT_POLL_US, OPT_LAB, 0 };
+    static const int net[] = { OPT_QUICK, OPT_OUTPUT, OPT_JSON, OPT_REPS, OPT_TIME, OPT_WARMUP,
+                               OPT_WORKLOADS, OPT_VERBOSE, 0 };
+    static const int boot[] = { OPT_QUICK, OPT_RUNS, OPT_OUTPUT, OPT_JSON, 0 };
+    static const struct cli_verb verbs[] = {
+        { "blk", "[--quick] [--output DIR] [--json] [--backing null,tmpfs,disk] [--poll] [--lab]",
+          "sluiced vs qemu-storage-daemon vs fio io_uring on the backing itself", blk, 0, 0,
+          bench_exec, NULL,
+          "vhost-user-blk driven by the vhost/ frontend; 4 KiB random read/write/70-30,\n"
+          "128 KiB sequential, QD 1-128, 1-N queues" },
+        { "net", "[--quick] [--output DIR] [--json]",
+          "sluiced vs DPDK's vhost PMD, testpmd virtio_user as the frontend", net, 0, 0,
+          bench_exec, NULL, "64 B and 1500 B frames both ways; sluiced's tap path" },
+        { "boot", "[--quick] [--runs N] [--output DIR] [--json]",
+          "sluice-vmm boot time and memory", boot, 0, 0, bench_exec },
+        { NULL },
+    };
+    static const struct cli_verbs table = {
+        "bench", options, verbs,
+        "Results go to DIR/<date>-<name>.json and .svg (DIR defaults to ./results).\n",
+    };
+    return cli_dispatch(&table, argc, argv);
 }

@@ -4,32 +4,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "cli-opt.h"
 #include "core/jsonrpc.h"
 
 #define DEFAULT_CONTROL "/run/sluice/sluiced.sock"
 #define TIMEOUT_MS 30000
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-"usage: sluice dev <verb> [--control PATH] [--json] [--quiet]\n"
-"\n"
-"  sluice dev list [--json]            devices sluiced serves\n"
-"  sluice dev add blk|net SPEC         start serving (SPEC as for sluiced --blk/--net)\n"
-"  sluice dev remove ID                stop serving (ID or socket path)\n"
-"  sluice dev stats ID [--json]        request counters\n"
-"  sluice dev refresh ID               re-read the backing size, tell the guest\n"
-"\n"
-"The control socket is --control PATH, else $SLUICE_CONTROL, else " DEFAULT_CONTROL ".\n"
-"Options go before or after the verb; --quiet (-q) drops the line 'dev remove' prints.\n");
-}
 
 static int call(const char *control, const char *method, struct json_object *params,
                 struct json_object **result)
@@ -221,86 +204,102 @@ int cli_refresh_volume(const char *volume)
     return n;
 }
 
+enum { OPT_CONTROL = 1, OPT_JSON };
+
+/* The control socket: --control, else $SLUICE_CONTROL, else the default. */
+static const char *control_of(const struct cli_args *a)
+{
+    const char *control = cli_opt(a, OPT_CONTROL);
+
+    if (!control)
+        control = getenv("SLUICE_CONTROL");
+    return control && *control ? control : DEFAULT_CONTROL;
+}
+
+/* Print a reply: JSON with --json, else as @text does. */
+static void print_reply(const struct cli_args *a, struct json_object *result,
+                        void (*text)(struct json_object *))
+{
+    if (cli_flag(a, OPT_JSON))
+        printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY));
+    else
+        text(result);
+}
+
+static void print_id(struct json_object *result)
+{
+    printf("%s\n", str_member(result, "id"));
+}
+
+static int dev_list(struct cli_args *a)
+{
+    struct json_object *result = NULL;
+    int r = call(control_of(a), "device.list", NULL, &result);
+
+    if (r == EXIT_OK)
+        print_reply(a, result, print_list);
+    json_object_put(result);
+    return r;
+}
+
+static int dev_add(struct cli_args *a)
+{
+    struct json_object *result = NULL, *params;
+    int r;
+
+    if (strcmp(a->pos[0], "blk") && strcmp(a->pos[0], "net"))
+        return cli_usage("dev add", "expected 'blk SPEC' or 'net SPEC'");
+    params = json_object_new_object();
+    json_object_object_add(params, "type", json_object_new_string(a->pos[0]));
+    json_object_object_add(params, "spec", json_object_new_string(a->pos[1]));
+    r = call(control_of(a), "device.add", params, &result);
+    /* The ID is the command's output (scripts read it), even with --quiet. */
+    if (r == EXIT_OK)
+        print_reply(a, result, print_id);
+    json_object_put(result);
+    return r;
+}
+
+/* remove, stats, refresh: device.VERB {"id": ID}. */
+static int dev_by_id(struct cli_args *a)
+{
+    struct json_object *result = NULL, *params = json_object_new_object();
+    char method[32];
+    int r;
+
+    json_object_object_add(params, "id", json_object_new_string(a->pos[0]));
+    snprintf(method, sizeof(method), "device.%s", a->verb->name);
+    r = call(control_of(a), method, params, &result);
+    if (r == EXIT_OK && !strcmp(a->verb->name, "remove"))
+        cli_done("device %s removed", a->pos[0]);
+    else if (r == EXIT_OK)
+        print_reply(a, result, print_object);
+    json_object_put(result);
+    return r;
+}
+
 int cmd_dev(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "control", required_argument, NULL, 'c' },
-        { "json", no_argument, NULL, 'j' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { 0 }
+    static const struct cli_option options[] = {
+        { "control", "PATH", OPT_CONTROL,
+          "the control socket (else $SLUICE_CONTROL, else " DEFAULT_CONTROL ")" },
+        { "json", NULL, OPT_JSON, "print the reply as JSON" },
+        { NULL },
     };
-    const char *control = getenv("SLUICE_CONTROL");
-    struct json_object *result = NULL, *params;
-    bool json = false;
-    const char *verb;
-    char **args;
-    int c, rc, nargs;
-
-    if (!control || !*control)
-        control = DEFAULT_CONTROL;
-    /* Options anywhere: before the verb, or mixed with its arguments. */
-    cli_opt_reset();
-    while ((c = cli_opt_next(argc, argv, "hq", longopts, "dev")) != -1) {
-        switch (c) {
-        case 'c': control = optarg; break;
-        case 'j': json = true; break;
-        case 'q': cli_quiet = true; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: return EXIT_USAGE;   /* cli_opt_next() said why */
-        }
-    }
-    if (optind >= argc) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    verb = argv[optind++];
-    args = argv + optind;
-    nargs = argc - optind;
-
-    if (!strcmp(verb, "list")) {
-        if (nargs)
-            return cli_usage("dev list", "unexpected argument '%s'", args[0]);
-        rc = call(control, "device.list", NULL, &result);
-        if (rc == EXIT_OK) {
-            if (json)
-                printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY));
-            else
-                print_list(result);
-        }
-    } else if (!strcmp(verb, "add")) {
-        if (nargs != 2 || (strcmp(args[0], "blk") && strcmp(args[0], "net")))
-            return cli_usage("dev add", "expected 'blk SPEC' or 'net SPEC'");
-        params = json_object_new_object();
-        json_object_object_add(params, "type", json_object_new_string(args[0]));
-        json_object_object_add(params, "spec", json_object_new_string(args[1]));
-        rc = call(control, "device.add", params, &result);
-        if (rc == EXIT_OK) {
-            /* The ID is the command's output (scripts read it), even with --quiet. */
-            if (json)
-                printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY));
-            else
-                printf("%s\n", str_member(result, "id"));
-        }
-    } else if (!strcmp(verb, "remove") || !strcmp(verb, "stats") || !strcmp(verb, "refresh")) {
-        char method[32];
-        if (nargs != 1)
-            return cli_usage(verb, "expected one device ID");
-        params = json_object_new_object();
-        json_object_object_add(params, "id", json_object_new_string(args[0]));
-        snprintf(method, sizeof(method), "device.%s", verb);
-        rc = call(control, method, params, &result);
-        if (rc == EXIT_OK && !strcmp(verb, "remove")) {
-            cli_done("device %s removed", args[0]);
-        } else if (rc == EXIT_OK) {
-            if (json)
-                printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY));
-            else
-                print_object(result);
-        }
-    } else {
-        return cli_usage(verb, "unknown verb (try 'sluice dev --help')");
-    }
-    json_object_put(result);
-    return rc;
+    static const int both[] = { OPT_CONTROL, OPT_JSON, 0 };
+    static const struct cli_verb verbs[] = {
+        { "list", "[--json]", "devices sluiced serves", both, 0, 0, dev_list },
+        { "add", "blk|net SPEC [--json]", "start serving (SPEC as for sluiced --blk/--net)",
+          both, 2, 2, dev_add, NULL, "prints the new device's ID" },
+        { "remove", "ID", "stop serving (ID or socket path)", both, 1, 1, dev_by_id },
+        { "stats", "ID [--json]", "request counters", both, 1, 1, dev_by_id },
+        { "refresh", "ID [--json]", "re-read the backing size, tell the guest", both, 1, 1,
+          dev_by_id },
+        { NULL },
+    };
+    static const struct cli_verbs table = {
+        "dev", options, verbs,
+        "Every verb takes --control PATH, before or after the verb.\n",
+    };
+    return cli_dispatch(&table, argc, argv);
 }

@@ -20,15 +20,16 @@
 enum { OPT_TYPE = 1, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE, OPT_AUTOEXTEND, OPT_JSON, OPT_FORCE };
 
 static const struct cli_option options[] = {
-    { "type", true, OPT_TYPE },
-    { "pv", true, OPT_PV },
-    { "vg", true, OPT_VG },
-    { "path", true, OPT_PATH },
-    { "size", true, OPT_SIZE },
-    { "autoextend", true, OPT_AUTOEXTEND },
-    { "json", false, OPT_JSON },
-    { "force", false, OPT_FORCE },
-    { NULL, false, 0 },
+    { "type", "TYPE", OPT_TYPE, "lvm-thin or dir" },
+    { "pv", "DEVICE", OPT_PV, "lvm-thin: a physical volume of a new volume group (repeatable)" },
+    { "vg", "VG", OPT_VG, "lvm-thin: the existing volume group to hold the thin pool" },
+    { "path", "DIR", OPT_PATH, "dir: the directory of the volumes (created when missing)" },
+    { "size", "SIZE", OPT_SIZE, "bytes or 512M, 20G, 1T" },
+    { "autoextend", "T[:P]", OPT_AUTOEXTEND,
+      "lvm-thin: grow by P% (default 20) past T% (50-99) data use; 'off'" },
+    { "json", NULL, OPT_JSON, "print JSON" },
+    { "force", NULL, OPT_FORCE, "see the verb" },
+    { NULL },
 };
 
 /* ---------------------------------------------------------------------------
@@ -469,8 +470,14 @@ int cmd_pool(int argc, char **argv)
     static const int set_opts[] = { OPT_AUTOEXTEND, 0 };
     static const int force[] = { OPT_FORCE, 0 };
     static const struct cli_verb verbs[] = {
-        { "create", "NAME --type lvm-thin|dir ...", "a pool (the three forms below)",
-          create_opts, 1, 1, pool_create_cmd },
+        { "create", "NAME --type lvm-thin|dir ...", "a pool, in one of three forms:",
+          create_opts, 1, 1, pool_create_cmd, NULL,
+          "create NAME --type lvm-thin --pv DEVICE [--pv DEVICE]... [--size SIZE] [--autoextend T[:P]]\n"
+          "    new volume group NAME holding thin pool NAME\n"
+          "create NAME --type lvm-thin --vg VG [--size SIZE] [--autoextend T[:P]]\n"
+          "    thin pool NAME in an existing volume group\n"
+          "create NAME --type dir --path DIR\n"
+          "    a directory of sparse raw files" },
         { "list", "[--json]", "every pool (a broken one is shown as missing)",
           json, 0, 0, pool_list_cmd },
         { "info", "NAME [--json]", "size, used, provisioned, metadata used, volumes", json, 1, 1,
@@ -480,17 +487,10 @@ int cmd_pool(int argc, char **argv)
         { "delete", "NAME [--force]",
           "--force: its volumes too (a missing pool: its entry)", force, 1, 1,
           pool_delete_cmd },
-        { NULL, NULL, NULL, NULL, 0, 0, NULL },
+        { NULL },
     };
     static const struct cli_verbs table = {
         "pool", options, verbs,
-        "\npool create forms:\n"
-        "  create NAME --type lvm-thin --pv DEVICE [--pv DEVICE]... [--size SIZE] [--autoextend T[:P]]\n"
-        "      new volume group NAME holding thin pool NAME\n"
-        "  create NAME --type lvm-thin --vg VG [--size SIZE] [--autoextend T[:P]]\n"
-        "      thin pool NAME in an existing volume group\n"
-        "  create NAME --type dir --path DIR\n"
-        "      a directory of sparse raw files\n\n"
         "SIZE: bytes or 512M, 20G, 1T. Without --size a thin pool takes all free space.\n",
     };
     return cli_dispatch(&table, argc, argv);
@@ -806,7 +806,7 @@ int cmd_vol(int argc, char **argv)
         { "export", "POOL/VOL FILE [--force]",
           "to a raw file (sparse) or block device (--force: overwrite)", force, 2, 2,
           vol_copy_cmd },
-        { NULL, NULL, NULL, NULL, 0, 0, NULL },
+        { NULL },
     };
     static const struct cli_verbs table = {
         "vol", options, verbs,

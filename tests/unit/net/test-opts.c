@@ -19,7 +19,6 @@
 #include <cmocka.h>
 
 #include "cli.h"
-#include "cli-opt.h"
 #include "net/attach.h"
 #include "net/hostonly.h"
 #include "net/link.h"
@@ -52,11 +51,6 @@ int cli_usage(const char *object, const char *fmt, ...)
     record(object, fmt, ap);
     va_end(ap);
     return EXIT_USAGE;
-}
-
-bool cli_is_help(const char *arg)
-{
-    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
 
 /* Run `sluice net ARGS...` (NULL-terminated) and return its exit status. */

@@ -41,6 +41,12 @@ int opts_get_uint(struct opts *o, const char *key, uint64_t min, uint64_t max, u
 /* The first key not looked up yet, or NULL: to reject unknown options. */
 const char *opts_unused(const struct opts *o);
 
+/* Parse an unsigned decimal integer in [min, max]: digits only (no sign,
+ * blank, base prefix or suffix). Returns 0, -EINVAL (not a number) or
+ * -ERANGE (outside [min, max] or overflow); *out is set only on success.
+ * The one integer parser of the tree: options, CLI values, tool arguments. */
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
 /* Parse a size: digits with an optional suffix K, M, G, T, P (powers of 1024,
  * optional trailing 'B' or 'iB'), case-insensitive. Returns 0, -EINVAL or
  * -ERANGE (overflow). */
