@@ -74,7 +74,7 @@ static int parse_rows(const char *json, const char *section, size_t elem, void *
     struct json_object *root, *report;
     size_t count = 0, cap = 0;
     char *out = NULL;
-    int ret = 0;
+    int r = 0;
 
     *arr = NULL;
     *n = 0;
@@ -83,7 +83,7 @@ static int parse_rows(const char *json, const char *section, size_t elem, void *
         return -EINVAL;
     if (!json_object_object_get_ex(root, "report", &report) ||
         !json_object_is_type(report, json_type_array)) {
-        ret = -EINVAL;
+        r = -EINVAL;
         goto out_put;
     }
     for (size_t i = 0; i < json_object_array_length(report); i++) {
@@ -99,15 +99,15 @@ static int parse_rows(const char *json, const char *section, size_t elem, void *
                 size_t ncap = cap ? cap * 2 : 8;
                 char *p = realloc(out, ncap * elem);
                 if (!p) {
-                    ret = -ENOMEM;
+                    r = -ENOMEM;
                     goto out_free;
                 }
                 out = p;
                 cap = ncap;
             }
             memset(out + count * elem, 0, elem);
-            ret = cb(row, out + count * elem);
-            if (ret < 0)
+            r = cb(row, out + count * elem);
+            if (r < 0)
                 goto out_free;
             count++;
         }
@@ -121,7 +121,7 @@ out_free:
     free(out);
 out_put:
     json_object_put(root);
-    return ret;
+    return r;
 }
 
 static int lv_row(struct json_object *row, void *dst)
@@ -231,12 +231,12 @@ static int buf_read(struct buf *b, int fd)
         b->p = p;
         b->cap = ncap;
     }
-    ssize_t r = read(fd, b->p + b->len, b->cap - b->len - 1);
-    if (r < 0)
+    ssize_t got = read(fd, b->p + b->len, b->cap - b->len - 1);
+    if (got < 0)
         return errno == EINTR ? 1 : -errno;
-    b->len += (size_t)r;
+    b->len += (size_t)got;
     b->p[b->len] = '\0';
-    return r > 0;
+    return got > 0;
 }
 
 /* The last non-empty line of @s, trimmed, as the error detail. */
@@ -271,7 +271,7 @@ int lvm_run(const char *const *argv, char **out)
     const char *conf = getenv("SLUICE_LVM_CONFIG");
     const char *bin = lvm_binary();
     size_t argc = 0;
-    int opipe[2], epipe[2], ret = 0, status;
+    int opipe[2], epipe[2], r = 0, status;
     struct buf ob = { 0 }, eb = { 0 };
     pid_t pid;
 
@@ -291,16 +291,16 @@ int lvm_run(const char *const *argv, char **out)
 
     /* Let LVM's own argv[0] dispatch work: "lvm lvcreate ...". */
     if (pipe2(opipe, O_CLOEXEC) < 0) {
-        ret = -errno;
+        r = -errno;
         goto out_args;
     }
     if (pipe2(epipe, O_CLOEXEC) < 0) {
-        ret = -errno;
+        r = -errno;
         goto out_opipe;
     }
     pid = fork();
     if (pid < 0) {
-        ret = -errno;
+        r = -errno;
         goto out_epipe;
     }
     if (pid == 0) {
@@ -329,19 +329,19 @@ int lvm_run(const char *const *argv, char **out)
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            ret = -errno;
+            r = -errno;
             break;
         }
         for (int i = 0; i < 2; i++) {
             if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
-            int r = buf_read(i == 0 ? &ob : &eb, pfd[i].fd);
-            if (r < 0) {
-                ret = r;
+            int got = buf_read(i == 0 ? &ob : &eb, pfd[i].fd);
+            if (got < 0) {
+                r = got;
                 open_fds = 0;
                 break;
             }
-            if (r == 0) {
+            if (got == 0) {
                 pfd[i].fd = -1;
                 open_fds--;
             }
@@ -349,24 +349,24 @@ int lvm_run(const char *const *argv, char **out)
     }
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
-            ret = ret ? ret : -errno;
+            r = r ? r : -errno;
             goto out_epipe;
         }
     }
-    if (ret == 0) {
+    if (r == 0) {
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
             pool_set_detail("the lvm command is not installed (use a dir pool: sluice pool create NAME --type dir --path DIR)");
-            ret = -ENODEV;
+            r = -ENODEV;
         } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             detail_from_stderr(argv[0], eb.p);
-            ret = -EIO;
+            r = -EIO;
         }
     }
-    if (ret == 0 && out) {
+    if (r == 0 && out) {
         *out = ob.p ? ob.p : strdup("");
         ob.p = NULL;
         if (!*out)
-            ret = -ENOMEM;
+            r = -ENOMEM;
     }
 
 out_epipe:
@@ -381,7 +381,7 @@ out_args:
     free(args);
     free(ob.p);
     free(eb.p);
-    return ret;
+    return r;
 }
 
 static int report(const char *cmd, const char *fields, const char *select, bool all,
@@ -403,60 +403,60 @@ static int report(const char *cmd, const char *fields, const char *select, bool 
     if (select)
         argv[i++] = select;
     argv[i] = NULL;
-    int ret = lvm_run(argv, json);
+    int r = lvm_run(argv, json);
     /* A VG that does not exist: LVM exits 5 but the report is valid and
      * empty; callers treat it as no rows. */
-    return ret;
+    return r;
 }
 
 int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n)
 {
     char *json = NULL;
-    int ret = report("lvs", LVM_LV_FIELDS, select, false, &json);
+    int r = report("lvs", LVM_LV_FIELDS, select, false, &json);
 
     *out = NULL;
     *n = 0;
-    if (ret == -EIO && select && select[0] != '@') {
+    if (r == -EIO && select && select[0] != '@') {
         pool_clear_detail();
         return 0;   /* no such VG or LV: no rows */
     }
-    if (ret < 0)
-        return ret;
-    ret = lvm_parse_lvs(json, out, n);
+    if (r < 0)
+        return r;
+    r = lvm_parse_lvs(json, out, n);
     free(json);
-    return ret;
+    return r;
 }
 
 int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n)
 {
     char *json = NULL;
-    int ret = report("vgs", LVM_VG_FIELDS, select, false, &json);
+    int r = report("vgs", LVM_VG_FIELDS, select, false, &json);
 
     *out = NULL;
     *n = 0;
-    if (ret == -EIO && select) {
+    if (r == -EIO && select) {
         pool_clear_detail();
         return 0;
     }
-    if (ret < 0)
-        return ret;
-    ret = lvm_parse_vgs(json, out, n);
+    if (r < 0)
+        return r;
+    r = lvm_parse_vgs(json, out, n);
     free(json);
-    return ret;
+    return r;
 }
 
 int lvm_pvs(const char *select, struct lvm_pv **out, size_t *n)
 {
     char *json = NULL;
-    int ret = report("pvs", LVM_PV_FIELDS, select, false, &json);
+    int r = report("pvs", LVM_PV_FIELDS, select, false, &json);
 
     *out = NULL;
     *n = 0;
-    if (ret < 0)
-        return ret;
-    ret = lvm_parse_pvs(json, out, n);
+    if (r < 0)
+        return r;
+    r = lvm_parse_pvs(json, out, n);
     free(json);
-    return ret;
+    return r;
 }
 
 /* ---------------------------------------------------------------------------
@@ -584,7 +584,7 @@ static int dm_query(const char *name, int type, struct dm_info *info, char *targ
     struct dm_task *dmt;
     uint64_t start, length;
     char *ttype = NULL, *tparams = NULL;
-    int ret = 0;
+    int r = 0;
 
     if (lvm_dm_available() < 0)
         return -ENODEV;
@@ -592,11 +592,11 @@ static int dm_query(const char *name, int type, struct dm_info *info, char *targ
     if (!dmt)
         return -ENOMEM;
     if (!dm_task_set_name(dmt, name) || !dm_task_run(dmt)) {
-        ret = -EIO;
+        r = -EIO;
         goto out;
     }
     if (!dm_task_get_info(dmt, info) || !info->exists) {
-        ret = -ENXIO;
+        r = -ENXIO;
         goto out;
     }
     start = length = 0;
@@ -607,7 +607,7 @@ static int dm_query(const char *name, int type, struct dm_info *info, char *targ
     snprintf(params, plen, "%s", tparams ? tparams : "");
 out:
     dm_task_destroy(dmt);
-    return ret;
+    return r;
 }
 
 int lvm_dm_pool_status(const char *vg, const char *lv, struct lvm_pool_status *st)
@@ -615,25 +615,25 @@ int lvm_dm_pool_status(const char *vg, const char *lv, struct lvm_pool_status *s
     static const char *const layers[] = { "tpool", NULL };
     char name[512], target[64], params[1024];
     struct dm_info info;
-    int ret = -ENXIO;
+    int r = -ENXIO;
 
     for (size_t i = 0; i < 2; i++) {
-        ret = lvm_dm_name(vg, lv, layers[i], name, sizeof(name));
-        if (ret < 0)
-            return ret;
-        ret = dm_query(name, DM_DEVICE_STATUS, &info, target, sizeof(target), params,
+        r = lvm_dm_name(vg, lv, layers[i], name, sizeof(name));
+        if (r < 0)
+            return r;
+        r = dm_query(name, DM_DEVICE_STATUS, &info, target, sizeof(target), params,
                        sizeof(params), NULL);
-        if (ret == -ENXIO || (ret == 0 && strcmp(target, "thin-pool")))
+        if (r == -ENXIO || (r == 0 && strcmp(target, "thin-pool")))
             continue;
-        if (ret < 0)
-            return ret;
-        ret = lvm_parse_pool_status(params, st);
-        if (ret < 0)
-            return ret;
-        ret = dm_query(name, DM_DEVICE_TABLE, &info, target, sizeof(target), params,
+        if (r < 0)
+            return r;
+        r = lvm_parse_pool_status(params, st);
+        if (r < 0)
+            return r;
+        r = dm_query(name, DM_DEVICE_TABLE, &info, target, sizeof(target), params,
                        sizeof(params), NULL);
-        if (ret < 0)
-            return ret;
+        if (r < 0)
+            return r;
         return lvm_parse_pool_table(params, &st->data_block_bytes);
     }
     return -ENXIO;
@@ -643,24 +643,24 @@ int lvm_dm_thin_status(const char *vg, const char *lv, struct lvm_thin_status *s
 {
     char name[512], target[64], params[1024];
     struct dm_info info;
-    int ret;
+    int r;
 
     memset(st, 0, sizeof(*st));
-    ret = lvm_dm_name(vg, lv, NULL, name, sizeof(name));
-    if (ret < 0)
-        return ret;
+    r = lvm_dm_name(vg, lv, NULL, name, sizeof(name));
+    if (r < 0)
+        return r;
     uint64_t sectors = 0;
-    ret = dm_query(name, DM_DEVICE_STATUS, &info, target, sizeof(target), params,
+    r = dm_query(name, DM_DEVICE_STATUS, &info, target, sizeof(target), params,
                    sizeof(params), &sectors);
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     st->size_bytes = sectors << 9;
     st->open_count = info.open_count;
     st->readonly = info.read_only;
     if (strcmp(target, "thin"))
         return -EINVAL;
-    ret = lvm_parse_thin_status(params, &st->mapped_bytes);
-    if (ret < 0)
-        return ret;
+    r = lvm_parse_thin_status(params, &st->mapped_bytes);
+    if (r < 0)
+        return r;
     return 0;
 }

@@ -78,7 +78,7 @@ static int read_marker(const char *dir, char name[POOL_NAME_MAX + 1])
 {
     char path[PATH_MAX + 32];
     struct json_object *root, *v;
-    int ret = 0;
+    int r = 0;
 
     snprintf(path, sizeof(path), "%s/" MARKER, dir);
     if (access(path, F_OK) < 0)
@@ -88,18 +88,18 @@ static int read_marker(const char *dir, char name[POOL_NAME_MAX + 1])
         return -EINVAL;
     if (!json_object_object_get_ex(root, "name", &v) || !json_object_is_type(v, json_type_string) ||
         pool_check_name(json_object_get_string(v)) < 0)
-        ret = -EINVAL;
+        r = -EINVAL;
     else
         snprintf(name, POOL_NAME_MAX + 1, "%s", json_object_get_string(v));
     json_object_put(root);
-    return ret;
+    return r;
 }
 
 static int write_marker(const char *dir, const char *name)
 {
     char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
     struct json_object *root = json_object_new_object();
-    int ret = 0;
+    int r = 0;
 
     if (!root)
         return -ENOMEM;
@@ -108,15 +108,15 @@ static int write_marker(const char *dir, const char *name)
     snprintf(path, sizeof(path), "%s/" MARKER, dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PLAIN) < 0) {
-        ret = access(dir, W_OK) < 0 ? -errno : -EIO;
-        if (ret == -EIO)
-            ret = -EACCES;
+        r = access(dir, W_OK) < 0 ? -errno : -EIO;
+        if (r == -EIO)
+            r = -EACCES;
     } else if (rename(tmp, path) < 0) {
-        ret = -errno;
+        r = -errno;
         unlink(tmp);
     }
     json_object_put(root);
-    return ret;
+    return r;
 }
 
 static int registry_path(const char *name, char *buf, size_t len)
@@ -136,11 +136,11 @@ static int check_entry(const char *name, char target[PATH_MAX], char *problem, s
     char link[PATH_MAX], mname[POOL_NAME_MAX + 1];
     struct stat st;
     ssize_t n;
-    int ret;
+    int r;
 
-    ret = registry_path(name, link, sizeof(link));
-    if (ret < 0)
-        return ret;
+    r = registry_path(name, link, sizeof(link));
+    if (r < 0)
+        return r;
     n = readlink(link, target, PATH_MAX - 1);
     if (n < 0)
         return errno == ENOENT || errno == ENOTDIR || errno == EINVAL ? -ENOENT : -errno;
@@ -149,11 +149,11 @@ static int check_entry(const char *name, char target[PATH_MAX], char *problem, s
         snprintf(problem, plen, "directory %s is gone", target);
         return -ESTALE;
     }
-    ret = read_marker(target, mname);
-    if (ret == -ENOENT)
+    r = read_marker(target, mname);
+    if (r == -ENOENT)
         snprintf(problem, plen, "%s holds no pool marker (" MARKER " is gone)", target);
-    else if (ret < 0)
-        snprintf(problem, plen, "%s/" MARKER " is unreadable: %s", target, strerror(-ret));
+    else if (r < 0)
+        snprintf(problem, plen, "%s/" MARKER " is unreadable: %s", target, strerror(-r));
     else if (strcmp(mname, name))
         snprintf(problem, plen, "%s now holds pool '%s'", target, mname);
     else
@@ -165,14 +165,14 @@ static int dir_open(struct pool *pool, const char *name)
 {
     char target[PATH_MAX], problem[PATH_MAX + 64];
     struct dir_pool *dp;
-    int ret;
+    int r;
 
-    ret = check_entry(name, target, problem, sizeof(problem));
-    if (ret == -ESTALE)
+    r = check_entry(name, target, problem, sizeof(problem));
+    if (r == -ESTALE)
         pool_set_detail("pool is broken: %s ('sluice pool delete %s' removes its entry)",
                         problem, name);
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     dp = calloc(1, sizeof(*dp));
     if (!dp)
         return -ENOMEM;
@@ -184,12 +184,12 @@ static int dir_open(struct pool *pool, const char *name)
 static int dir_broken(const char *name, struct pool_info *out)
 {
     char target[PATH_MAX];
-    int ret = check_entry(name, target, out->problem, sizeof(out->problem));
+    int r = check_entry(name, target, out->problem, sizeof(out->problem));
 
-    if (ret == 0)
+    if (r == 0)
         return -EBUSY;
-    if (ret != -ESTALE)
-        return ret;
+    if (r != -ESTALE)
+        return r;
     snprintf(out->location, sizeof(out->location), "%s", target);
     return 0;
 }
@@ -197,18 +197,18 @@ static int dir_broken(const char *name, struct pool_info *out)
 static int dir_forget(const char *name)
 {
     char target[PATH_MAX], problem[PATH_MAX + 64], link[PATH_MAX];
-    int ret = check_entry(name, target, problem, sizeof(problem));
+    int r = check_entry(name, target, problem, sizeof(problem));
 
-    if (ret == 0) {
+    if (r == 0) {
         pool_set_detail("pool %s is fine: delete it with 'sluice pool delete'", name);
         return -EBUSY;
     }
-    if (ret != -ESTALE)
-        return ret;
-    ret = registry_path(name, link, sizeof(link));
-    if (ret == 0 && unlink(link) < 0)
-        ret = -errno;
-    return ret;
+    if (r != -ESTALE)
+        return r;
+    r = registry_path(name, link, sizeof(link));
+    if (r == 0 && unlink(link) < 0)
+        r = -errno;
+    return r;
 }
 
 static void dir_close(struct pool *pool)
@@ -253,7 +253,7 @@ static int dir_create(const struct pool_create_params *p)
     char real[PATH_MAX], link[PATH_MAX], reg[PATH_MAX], mname[POOL_NAME_MAX + 1];
     bool made_dir, made_marker = false;
     struct stat st;
-    int ret;
+    int r;
 
     if (!p->path || !*p->path) {
         pool_set_detail("a dir pool needs --path DIR");
@@ -268,44 +268,44 @@ static int dir_create(const struct pool_create_params *p)
         pool_set_detail("%s is not a directory", p->path);
         return -ENOTDIR;
     }
-    ret = mkdir_p(p->path, 0755);
-    if (ret < 0) {
-        pool_set_detail("%s: %s", p->path, strerror(-ret));
-        return ret;
+    r = mkdir_p(p->path, 0755);
+    if (r < 0) {
+        pool_set_detail("%s: %s", p->path, strerror(-r));
+        return r;
     }
     if (!realpath(p->path, real)) {
-        ret = -errno;
+        r = -errno;
         goto out_dir;
     }
-    ret = read_marker(real, mname);
-    if (ret == 0 && strcmp(mname, p->name)) {
+    r = read_marker(real, mname);
+    if (r == 0 && strcmp(mname, p->name)) {
         pool_set_detail("%s already holds dir pool '%s'", real, mname);
         return -EEXIST;
     }
-    if (ret == -ENOENT) {
-        ret = write_marker(real, p->name);
-        if (ret < 0) {
-            pool_set_detail("%s: cannot write the pool marker: %s", real, strerror(-ret));
+    if (r == -ENOENT) {
+        r = write_marker(real, p->name);
+        if (r < 0) {
+            pool_set_detail("%s: cannot write the pool marker: %s", real, strerror(-r));
             goto out_dir;
         }
         made_marker = true;
-    } else if (ret < 0) {
-        pool_set_detail("%s/" MARKER ": %s", real, strerror(-ret));
-        return ret;
+    } else if (r < 0) {
+        pool_set_detail("%s/" MARKER ": %s", real, strerror(-r));
+        return r;
     }
     /* else: the directory already is pool NAME (its registry entry was
      * lost): register it again, volumes and all. */
-    ret = mkdir_p(pool_registry_dir(reg, sizeof(reg)), 0755);
-    if (ret < 0) {
-        pool_set_detail("registry %s: %s", reg, strerror(-ret));
+    r = mkdir_p(pool_registry_dir(reg, sizeof(reg)), 0755);
+    if (r < 0) {
+        pool_set_detail("registry %s: %s", reg, strerror(-r));
         goto out_marker;
     }
-    ret = registry_path(p->name, link, sizeof(link));
-    if (ret < 0)
+    r = registry_path(p->name, link, sizeof(link));
+    if (r < 0)
         goto out_marker;
     unlink(link);   /* a stale entry (it did not open) */
     if (symlink(real, link) < 0) {
-        ret = -errno;
+        r = -errno;
         pool_set_detail("registry %s: %s", link, strerror(errno));
         goto out_marker;
     }
@@ -320,7 +320,7 @@ out_marker:
 out_dir:
     if (made_dir)
         rmdir(p->path);   /* only the last component, and only when empty */
-    return ret;
+    return r;
 }
 
 static int vol_path(struct pool *pool, const char *vol, char *buf, size_t len)
@@ -405,10 +405,10 @@ static int dir_vol_info(struct pool *pool, const char *vol, struct vol_info *out
 {
     char path[PATH_MAX];
     struct stat st;
-    int ret = vol_path(pool, vol, path, sizeof(path));
+    int r = vol_path(pool, vol, path, sizeof(path));
 
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     if (stat(path, &st) < 0)
         return -errno;
     if (!S_ISREG(st.st_mode))
@@ -459,7 +459,7 @@ static int dir_info(struct pool *pool, struct pool_info *out)
     struct statvfs sv;
     struct vol_info *vols;
     size_t n;
-    int ret;
+    int r;
 
     memset(out, 0, sizeof(*out));
     snprintf(out->name, sizeof(out->name), "%s", pool->name);
@@ -470,9 +470,9 @@ static int dir_info(struct pool *pool, struct pool_info *out)
     out->size_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
     out->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
     out->active = true;
-    ret = dir_vol_list(pool, &vols, &n);
-    if (ret < 0)
-        return ret;
+    r = dir_vol_list(pool, &vols, &n);
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < n; i++) {
         out->used_bytes += vols[i].used_bytes;
         out->provisioned_bytes += vols[i].size_bytes;
@@ -509,28 +509,28 @@ static int set_size(int fd, const char *path, uint64_t size)
 static int dir_vol_create(struct pool *pool, const char *vol, uint64_t size)
 {
     char path[PATH_MAX];
-    int fd, ret = vol_path(pool, vol, path, sizeof(path));
+    int fd, r = vol_path(pool, vol, path, sizeof(path));
 
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    ret = set_size(fd, path, size);
-    if (ret < 0)
+    r = set_size(fd, path, size);
+    if (r < 0)
         unlink(path);
     close(fd);
-    return ret;
+    return r;
 }
 
 static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
 {
     char path[PATH_MAX];
     struct stat st;
-    int ret = vol_path(pool, vol, path, sizeof(path));
+    int r = vol_path(pool, vol, path, sizeof(path));
 
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     if (stat(path, &st) < 0)
         return -errno;
     if (size < (uint64_t)st.st_size && !force) {
@@ -541,9 +541,9 @@ static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, boo
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    ret = set_size(fd, path, size);
+    r = set_size(fd, path, size);
     close(fd);
-    return ret;
+    return r;
 }
 
 /* Snapshot (@readonly) or clone @src as @dst: reflink, else sparse copy. */
@@ -553,39 +553,39 @@ static int dir_copy(struct pool *pool, const char *src, const char *dst, bool re
     char spath[PATH_MAX], dpath[PATH_MAX], tmp[PATH_MAX + 16];
     uint64_t total = 0, avail = 0;
     struct stat st;
-    int sfd, dfd, ret;
+    int sfd, dfd, r;
 
-    if ((ret = vol_path(pool, src, spath, sizeof(spath))) < 0 ||
-        (ret = vol_path(pool, dst, dpath, sizeof(dpath))) < 0)
-        return ret;
+    if ((r = vol_path(pool, src, spath, sizeof(spath))) < 0 ||
+        (r = vol_path(pool, dst, dpath, sizeof(dpath))) < 0)
+        return r;
     snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", priv(pool)->dir, dst);
     sfd = open(spath, O_RDONLY | O_CLOEXEC);
     if (sfd < 0)
         return -errno;
     if (fstat(sfd, &st) < 0) {
-        ret = -errno;
+        r = -errno;
         goto out_src;
     }
     unlink(tmp);
     dfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (dfd < 0) {
-        ret = -errno;
+        r = -errno;
         goto out_src;
     }
     if (ioctl(dfd, FICLONE, sfd) < 0) {
         /* No reflink here: a full copy, if it fits. */
-        ret = fs_limits(pool, &total, &avail);
-        if (ret == 0 && (uint64_t)st.st_blocks * 512 > avail) {
+        r = fs_limits(pool, &total, &avail);
+        if (r == 0 && (uint64_t)st.st_blocks * 512 > avail) {
             pool_set_detail("pool out of space: copying %llu allocated bytes, %llu available "
                              "(no reflink on this file system)",
                              (unsigned long long)st.st_blocks * 512, (unsigned long long)avail);
-            ret = -ENOSPC;
+            r = -ENOSPC;
         }
-        if (ret == 0 && ftruncate(dfd, st.st_size) < 0)
-            ret = -errno;
-        if (ret == 0)
-            ret = pool_copy_fd(sfd, dfd, (uint64_t)st.st_size, true, cb, opaque);
-        if (ret < 0)
+        if (r == 0 && ftruncate(dfd, st.st_size) < 0)
+            r = -errno;
+        if (r == 0)
+            r = pool_copy_fd(sfd, dfd, (uint64_t)st.st_size, true, cb, opaque);
+        if (r < 0)
             goto out_unlink;
     }
     /* Where xattrs are not supported the origin is simply not recorded. */
@@ -594,11 +594,11 @@ static int dir_copy(struct pool *pool, const char *src, const char *dst, bool re
     if (fsetxattr(dfd, ORIGIN_XATTR, src, strlen(src), 0) == 0)
         fsetxattr(dfd, ORIGIN_INO_XATTR, ino, (size_t)ilen, 0);
     if (readonly && fchmod(dfd, 0400) < 0) {
-        ret = -errno;
+        r = -errno;
         goto out_unlink;
     }
     if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dpath, RENAME_NOREPLACE) < 0) {
-        ret = -errno;
+        r = -errno;
         goto out_unlink;
     }
     close(dfd);
@@ -610,7 +610,7 @@ out_unlink:
     unlink(tmp);
 out_src:
     close(sfd);
-    return ret;
+    return r;
 }
 
 static int dir_vol_snapshot(struct pool *pool, const char *src, const char *dst,
@@ -628,11 +628,11 @@ static int dir_vol_clone(struct pool *pool, const char *src, const char *dst,
 static int dir_vol_rename(struct pool *pool, const char *vol, const char *newname)
 {
     char a[PATH_MAX], b[PATH_MAX];
-    int ret;
+    int r;
 
-    if ((ret = vol_path(pool, vol, a, sizeof(a))) < 0 ||
-        (ret = vol_path(pool, newname, b, sizeof(b))) < 0)
-        return ret;
+    if ((r = vol_path(pool, vol, a, sizeof(a))) < 0 ||
+        (r = vol_path(pool, newname, b, sizeof(b))) < 0)
+        return r;
     if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE) < 0)
         return -errno;
     relink_children(pool, vol, newname);
@@ -642,10 +642,10 @@ static int dir_vol_rename(struct pool *pool, const char *vol, const char *newnam
 static int dir_vol_delete(struct pool *pool, const char *vol, bool force)
 {
     char path[PATH_MAX];
-    int ret = vol_path(pool, vol, path, sizeof(path));
+    int r = vol_path(pool, vol, path, sizeof(path));
 
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     /* A served file stays readable by its holder after the unlink. */
     if (unlink(path) < 0)
         return -errno;
@@ -660,18 +660,18 @@ static void dir_vol_replaced(struct pool *pool, const char *vol)
 
 static int dir_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX])
 {
-    int ret = vol_path(pool, vol, path, PATH_MAX);
-    if (ret < 0)
-        return ret;
+    int r = vol_path(pool, vol, path, PATH_MAX);
+    if (r < 0)
+        return r;
     return access(path, F_OK) < 0 ? -errno : 0;
 }
 
 static int dir_vol_in_use(struct pool *pool, const char *vol)
 {
     char path[PATH_MAX];
-    int ret = vol_path(pool, vol, path, sizeof(path));
-    if (ret < 0)
-        return ret;
+    int r = vol_path(pool, vol, path, sizeof(path));
+    if (r < 0)
+        return r;
     return pool_path_locked(path);
 }
 
@@ -680,11 +680,11 @@ static int dir_destroy(struct pool *pool, bool force)
     char path[PATH_MAX + 32], link[PATH_MAX];
     struct vol_info *vols;
     size_t n;
-    int ret;
+    int r;
 
-    ret = dir_vol_list(pool, &vols, &n);
-    if (ret < 0)
-        return ret;
+    r = dir_vol_list(pool, &vols, &n);
+    if (r < 0)
+        return r;
     if (n && !force) {
         pool_set_detail("pool holds %zu volume%s (use --force to delete them too)", n,
                         n == 1 ? "" : "s");
@@ -700,9 +700,9 @@ static int dir_destroy(struct pool *pool, bool force)
     }
     for (size_t i = 0; i < n; i++) {
         if (unlink(vols[i].path) < 0 && errno != ENOENT) {
-            ret = -errno;
+            r = -errno;
             free(vols);
-            return ret;
+            return r;
         }
     }
     free(vols);
@@ -710,10 +710,10 @@ static int dir_destroy(struct pool *pool, bool force)
     if (unlink(path) < 0 && errno != ENOENT)
         return -errno;
     rmdir(priv(pool)->dir);   /* only when empty: other files stay */
-    ret = registry_path(pool->name, link, sizeof(link));
-    if (ret == 0 && unlink(link) < 0 && errno != ENOENT)
-        ret = -errno;
-    return ret;
+    r = registry_path(pool->name, link, sizeof(link));
+    if (r == 0 && unlink(link) < 0 && errno != ENOENT)
+        r = -errno;
+    return r;
 }
 
 const struct pool_ops pool_dir_ops = {

@@ -80,41 +80,41 @@ static int lv_get(const char *vg, const char *lv, struct lvm_lv *out)
     char sel[LVM_NAME_MAX * 2 + 2];
     struct lvm_lv *rows;
     size_t n;
-    int ret;
+    int r;
 
     snprintf(sel, sizeof(sel), "%s/%s", vg, lv);
-    ret = lvm_lvs(sel, &rows, &n);
-    if (ret < 0)
-        return ret;
-    ret = -ENOENT;
+    r = lvm_lvs(sel, &rows, &n);
+    if (r < 0)
+        return r;
+    r = -ENOENT;
     for (size_t i = 0; i < n; i++) {
         if (!strcmp(rows[i].name, lv) && !strcmp(rows[i].vg, vg)) {
             *out = rows[i];
-            ret = 0;
+            r = 0;
             break;
         }
     }
     free(rows);
-    return ret;
+    return r;
 }
 
 static int vg_get(const char *vg, struct lvm_vg *out)
 {
     struct lvm_vg *rows;
     size_t n;
-    int ret = lvm_vgs(vg, &rows, &n);
+    int r = lvm_vgs(vg, &rows, &n);
 
-    if (ret < 0)
-        return ret;
-    ret = -ENOENT;
+    if (r < 0)
+        return r;
+    r = -ENOENT;
     for (size_t i = 0; i < n; i++) {
         if (!strcmp(rows[i].name, vg)) {
             *out = rows[i];
-            ret = 0;
+            r = 0;
         }
     }
     free(rows);
-    return ret;
+    return r;
 }
 
 static int lvm_pool_open(struct pool *pool, const char *name)
@@ -122,30 +122,30 @@ static int lvm_pool_open(struct pool *pool, const char *name)
     struct lvm_lv *rows;
     struct lvm_pool *lp = NULL;
     size_t n;
-    int ret = need_root();
+    int r = need_root();
 
-    if (ret < 0)
-        return ret;
-    ret = lvm_lvs("@" TAG_POOL, &rows, &n);
-    if (ret < 0)
-        return ret;
-    ret = -ENOENT;
+    if (r < 0)
+        return r;
+    r = lvm_lvs("@" TAG_POOL, &rows, &n);
+    if (r < 0)
+        return r;
+    r = -ENOENT;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(rows[i].name, name) || strcmp(rows[i].segtype, "thin-pool"))
             continue;
         lp = calloc(1, sizeof(*lp));
         if (!lp) {
-            ret = -ENOMEM;
+            r = -ENOMEM;
             break;
         }
         snprintf(lp->vg, sizeof(lp->vg), "%s", rows[i].vg);
         snprintf(lp->lv, sizeof(lp->lv), "%s", rows[i].name);
         pool->priv = lp;
-        ret = 0;
+        r = 0;
         break;
     }
     free(rows);
-    return ret;
+    return r;
 }
 
 static void lvm_pool_close(struct pool *pool)
@@ -159,15 +159,15 @@ static int lvm_pool_list(char ***names, size_t *n)
     struct lvm_lv *rows;
     size_t nr, count = 0;
     char **arr;
-    int ret = need_root();
+    int r = need_root();
 
     *names = NULL;
     *n = 0;
-    if (ret < 0)
-        return ret;
-    ret = lvm_lvs("@" TAG_POOL, &rows, &nr);
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
+    r = lvm_lvs("@" TAG_POOL, &rows, &nr);
+    if (r < 0)
+        return r;
     arr = calloc(nr ? nr : 1, sizeof(*arr));
     if (!arr) {
         free(rows);
@@ -219,7 +219,7 @@ static bool profile_parse(const char *profile, unsigned *thr, unsigned *pct)
 static int set_autoextend(const char *vg, const char *lv, unsigned thr, unsigned pct)
 {
     char sel[LVM_NAME_MAX * 2 + 2], prof[64];
-    int ret;
+    int r;
 
     if (thr && (thr < 50 || thr > 99)) {
         pool_set_detail("autoextend threshold must be 50-99 (percent)");
@@ -231,9 +231,9 @@ static int set_autoextend(const char *vg, const char *lv, unsigned thr, unsigned
     if (!thr)
         return RUN("lvchange", "-q", "--detachprofile", sel);
     snprintf(prof, sizeof(prof), PROFILE_FMT, thr, pct);
-    ret = profile_write(thr, pct);
-    if (ret < 0)
-        return ret;
+    r = profile_write(thr, pct);
+    if (r < 0)
+        return r;
     return RUN("lvchange", "-q", "--metadataprofile", prof, sel);
 }
 
@@ -251,10 +251,10 @@ static int lvm_pool_create(const struct pool_create_params *p)
     struct lvm_vg vg;
     struct lvm_lv lv;
     bool made_vg = false;
-    int ret = need_root();
+    int r = need_root();
 
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     if (p->path) {
         pool_set_detail("--path is for dir pools");
         return -EINVAL;
@@ -268,13 +268,13 @@ static int lvm_pool_create(const struct pool_create_params *p)
         return -EINVAL;
     }
     if (p->n_pvs) {
-        ret = vg_get(p->name, &vg);
-        if (ret == 0) {
+        r = vg_get(p->name, &vg);
+        if (r == 0) {
             pool_set_detail("volume group '%s' exists (use --vg %s)", p->name, p->name);
             return -EEXIST;
         }
-        if (ret != -ENOENT)
-            return ret;
+        if (r != -ENOENT)
+            return r;
         for (size_t i = 0; i < p->n_pvs; i++) {
             struct stat st;
             if (stat(p->pvs[i], &st) < 0) {
@@ -298,30 +298,30 @@ static int lvm_pool_create(const struct pool_create_params *p)
         for (size_t i = 0; i < p->n_pvs; i++)
             argv[k++] = p->pvs[i];
         argv[k] = NULL;
-        ret = lvm_run(argv, NULL);
+        r = lvm_run(argv, NULL);
         free(argv);
-        if (ret < 0)
-            return ret;
+        if (r < 0)
+            return r;
         made_vg = true;
     } else {
-        ret = vg_get(p->vg, &vg);
-        if (ret == -ENOENT) {
+        r = vg_get(p->vg, &vg);
+        if (r == -ENOENT) {
             pool_set_detail("unknown volume group '%s'", p->vg);
             return -ENOENT;
         }
-        if (ret < 0)
-            return ret;
-        ret = lv_get(p->vg, p->name, &lv);
-        if (ret == 0) {
+        if (r < 0)
+            return r;
+        r = lv_get(p->vg, p->name, &lv);
+        if (r == 0) {
             pool_set_detail("volume group '%s' already has a logical volume '%s'", p->vg,
                             p->name);
             return -EEXIST;
         }
-        if (ret != -ENOENT)
-            return ret;
+        if (r != -ENOENT)
+            return r;
     }
-    ret = vg_get(vgname, &vg);
-    if (ret < 0)
+    r = vg_get(vgname, &vg);
+    if (r < 0)
         goto out_vg;
     /* Room for the data, its metadata (about 1/1000, at least 4 MiB) and
      * LVM's spare metadata copy. */
@@ -332,18 +332,18 @@ static int lvm_pool_create(const struct pool_create_params *p)
         pool_set_detail("pool out of space: volume group '%s' has %llu bytes free, the pool "
                         "needs %llu (data and metadata)", vgname, (unsigned long long)vg.free,
                         (unsigned long long)(want ? want + 2 * meta : 2 * meta + ext));
-        ret = -ENOSPC;
+        r = -ENOSPC;
         goto out_vg;
     }
     if (p->size) {
         snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)want);
-        ret = RUN("lvcreate", "-q", "--type", "thin-pool", "-L", sizebuf, "-n", p->name,
+        r = RUN("lvcreate", "-q", "--type", "thin-pool", "-L", sizebuf, "-n", p->name,
                   "--addtag", TAG_POOL, vgname);
     } else {
-        ret = RUN("lvcreate", "-q", "--type", "thin-pool", "-l", "100%FREE", "-n", p->name,
+        r = RUN("lvcreate", "-q", "--type", "thin-pool", "-l", "100%FREE", "-n", p->name,
                   "--addtag", TAG_POOL, vgname);
     }
-    if (ret < 0)
+    if (r < 0)
         goto out_vg;
     /* Error when full: a full pool fails writes that need new blocks at once
      * (dm-thin's error_if_no_space; lvs shows lv_when_full "error") instead
@@ -357,8 +357,8 @@ static int lvm_pool_create(const struct pool_create_params *p)
      * thin pools but rejects it ("unsupported with thin pools"). To queue
      * instead: lvchange --errorwhenfull n VG/POOL. */
     snprintf(sel, sizeof(sel), "%s/%s", vgname, p->name);
-    ret = RUN("lvchange", "-q", "--errorwhenfull", "y", sel);
-    if (ret < 0) {
+    r = RUN("lvchange", "-q", "--errorwhenfull", "y", sel);
+    if (r < 0) {
         char saved[512];
         snprintf(saved, sizeof(saved), "%s", pool_error_detail() ? pool_error_detail() : "");
         RUN("lvremove", "-q", "-f", sel);
@@ -367,8 +367,8 @@ static int lvm_pool_create(const struct pool_create_params *p)
         goto out_vg;
     }
     if (p->autoextend_threshold) {
-        ret = set_autoextend(vgname, p->name, p->autoextend_threshold, p->autoextend_percent);
-        if (ret < 0) {
+        r = set_autoextend(vgname, p->name, p->autoextend_threshold, p->autoextend_percent);
+        if (r < 0) {
             snprintf(sel, sizeof(sel), "%s/%s", vgname, p->name);
             RUN("lvremove", "-q", "-f", sel);
             goto out_vg;
@@ -386,7 +386,7 @@ out_vg:
         if (saved[0])
             pool_set_detail("%s", saved);
     }
-    return ret;
+    return r;
 }
 
 static int fill_vol(struct pool *pool, const struct lvm_lv *lv, struct vol_info *vi)
@@ -421,13 +421,13 @@ static int lvm_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
     struct lvm_lv *rows;
     struct vol_info *arr;
     size_t nr, count = 0;
-    int ret;
+    int r;
 
     *out = NULL;
     *n = 0;
-    ret = lvm_lvs(priv(pool)->vg, &rows, &nr);
-    if (ret < 0)
-        return ret;
+    r = lvm_lvs(priv(pool)->vg, &rows, &nr);
+    if (r < 0)
+        return r;
     arr = calloc(nr ? nr : 1, sizeof(*arr));
     if (!arr) {
         free(rows);
@@ -444,18 +444,18 @@ static int lvm_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
 
 static int lvm_vol_get(struct pool *pool, const char *vol, struct lvm_lv *lv)
 {
-    int ret = lv_get(priv(pool)->vg, vol, lv);
-    if (ret == 0 && !is_our_vol(pool, lv))
-        ret = -ENOENT;
-    return ret;
+    int r = lv_get(priv(pool)->vg, vol, lv);
+    if (r == 0 && !is_our_vol(pool, lv))
+        r = -ENOENT;
+    return r;
 }
 
 static int lvm_vol_info(struct pool *pool, const char *vol, struct vol_info *out)
 {
     struct lvm_lv lv;
-    int ret = lvm_vol_get(pool, vol, &lv);
-    if (ret < 0)
-        return ret;
+    int r = lvm_vol_get(pool, vol, &lv);
+    if (r < 0)
+        return r;
     return fill_vol(pool, &lv, out);
 }
 
@@ -466,16 +466,16 @@ static int lvm_info(struct pool *pool, struct pool_info *out)
     struct lvm_vg vg;
     struct vol_info *vols;
     size_t n;
-    int ret;
+    int r;
 
     memset(out, 0, sizeof(*out));
     snprintf(out->name, sizeof(out->name), "%s", pool->name);
     out->type = POOL_TYPE_LVM_THIN;
     snprintf(out->location, sizeof(out->location), "%s/%s", priv(pool)->vg, priv(pool)->lv);
     out->has_metadata = true;
-    ret = lv_get(priv(pool)->vg, priv(pool)->lv, &lv);
-    if (ret < 0)
-        return ret;
+    r = lv_get(priv(pool)->vg, priv(pool)->lv, &lv);
+    if (r < 0)
+        return r;
     out->size_bytes = lv.size;
     out->metadata_size_bytes = lv.metadata_size;
     out->active = lv.active;
@@ -494,9 +494,9 @@ static int lvm_info(struct pool *pool, struct pool_info *out)
         profile_write(out->autoextend_threshold, out->autoextend_percent);
     if (vg_get(priv(pool)->vg, &vg) == 0)
         out->free_bytes = vg.free;
-    ret = lvm_vol_list(pool, &vols, &n);
-    if (ret < 0)
-        return ret;
+    r = lvm_vol_list(pool, &vols, &n);
+    if (r < 0)
+        return r;
     out->volumes = (unsigned)n;
     for (size_t i = 0; i < n; i++)
         out->provisioned_bytes += vols[i].size_bytes;
@@ -526,24 +526,24 @@ static int pool_full(struct pool *pool)
 static int name_free_in_vg(struct pool *pool, const char *vol)
 {
     struct lvm_lv lv;
-    int ret = lv_get(priv(pool)->vg, vol, &lv);
+    int r = lv_get(priv(pool)->vg, vol, &lv);
 
-    if (ret == 0) {
+    if (r == 0) {
         pool_set_detail("volume group '%s' already has a logical volume '%s'", priv(pool)->vg,
                         vol);
         return -EEXIST;
     }
-    return ret == -ENOENT ? 0 : ret;
+    return r == -ENOENT ? 0 : r;
 }
 
 static int lvm_vol_create(struct pool *pool, const char *vol, uint64_t size)
 {
     char sizebuf[32];
-    int ret;
+    int r;
 
-    if ((ret = need_root()) < 0 || (ret = name_free_in_vg(pool, vol)) < 0 ||
-        (ret = pool_full(pool)) < 0)
-        return ret;
+    if ((r = need_root()) < 0 || (r = name_free_in_vg(pool, vol)) < 0 ||
+        (r = pool_full(pool)) < 0)
+        return r;
     snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)size);
     return RUN("lvcreate", "-q", "-V", sizebuf, "--thinpool", priv(pool)->lv, "-n", vol,
                "--addtag", TAG_VOL, priv(pool)->vg);
@@ -553,10 +553,10 @@ static int lvm_vol_resize(struct pool *pool, const char *vol, uint64_t size, boo
 {
     char sel[LVM_NAME_MAX * 2 + 2], sizebuf[32];
     struct lvm_lv lv;
-    int ret;
+    int r;
 
-    if ((ret = need_root()) < 0 || (ret = lvm_vol_get(pool, vol, &lv)) < 0)
-        return ret;
+    if ((r = need_root()) < 0 || (r = lvm_vol_get(pool, vol, &lv)) < 0)
+        return r;
     if (size < lv.size && !force) {
         pool_set_detail("shrinking from %llu to %llu bytes loses data (use --force)",
                         (unsigned long long)lv.size, (unsigned long long)size);
@@ -564,8 +564,8 @@ static int lvm_vol_resize(struct pool *pool, const char *vol, uint64_t size, boo
     }
     if (size == lv.size)
         return 0;
-    if (size > lv.size && (ret = pool_full(pool)) < 0)
-        return ret;
+    if (size > lv.size && (r = pool_full(pool)) < 0)
+        return r;
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
     snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)size);
     return RUN("lvresize", "-q", "-f", "-L", sizebuf, sel);
@@ -574,11 +574,11 @@ static int lvm_vol_resize(struct pool *pool, const char *vol, uint64_t size, boo
 static int lvm_snap(struct pool *pool, const char *src, const char *dst, bool readonly)
 {
     char sel[LVM_NAME_MAX * 2 + 2];
-    int ret;
+    int r;
 
-    if ((ret = need_root()) < 0 || (ret = name_free_in_vg(pool, dst)) < 0 ||
-        (ret = pool_full(pool)) < 0)
-        return ret;
+    if ((r = need_root()) < 0 || (r = name_free_in_vg(pool, dst)) < 0 ||
+        (r = pool_full(pool)) < 0)
+        return r;
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, src);
     return RUN("lvcreate", "-q", "-s", "-n", dst, "-p", readonly ? "r" : "rw",
                "--setactivationskip", "n", "--addtag", TAG_VOL, sel);
@@ -598,32 +598,32 @@ static int lvm_vol_clone(struct pool *pool, const char *src, const char *dst,
 
 static int lvm_vol_rename(struct pool *pool, const char *vol, const char *newname)
 {
-    int ret;
+    int r;
 
-    if ((ret = need_root()) < 0 || (ret = name_free_in_vg(pool, newname)) < 0)
-        return ret;
+    if ((r = need_root()) < 0 || (r = name_free_in_vg(pool, newname)) < 0)
+        return r;
     return RUN("lvrename", "-q", priv(pool)->vg, vol, newname);
 }
 
 static int lvm_vol_in_use(struct pool *pool, const char *vol)
 {
     struct lvm_thin_status ts;
-    int ret = lvm_dm_thin_status(priv(pool)->vg, vol, &ts);
+    int r = lvm_dm_thin_status(priv(pool)->vg, vol, &ts);
 
-    if (ret == -ENXIO)
+    if (r == -ENXIO)
         return 0;
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     return ts.open_count > 0;
 }
 
 static int lvm_vol_delete(struct pool *pool, const char *vol, bool force)
 {
     char sel[LVM_NAME_MAX * 2 + 2];
-    int ret;
+    int r;
 
-    if ((ret = need_root()) < 0)
-        return ret;
+    if ((r = need_root()) < 0)
+        return r;
     if (lvm_vol_in_use(pool, vol) > 0) {
         /* The kernel does not remove an open device-mapper device. */
         pool_set_detail("volume in use: its device is open (stop the sluiced device first; "
@@ -638,15 +638,15 @@ static int lvm_vol_activate(struct pool *pool, const char *vol, char path[PATH_M
 {
     char sel[LVM_NAME_MAX * 2 + 2];
     struct lvm_lv lv;
-    int ret;
+    int r;
 
-    if ((ret = need_root()) < 0 || (ret = lvm_vol_get(pool, vol, &lv)) < 0)
-        return ret;
+    if ((r = need_root()) < 0 || (r = lvm_vol_get(pool, vol, &lv)) < 0)
+        return r;
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
     if (!lv.active) {
-        ret = RUN("lvchange", "-q", "-ay", "-K", sel);
-        if (ret < 0)
-            return ret;
+        r = RUN("lvchange", "-q", "-ay", "-K", sel);
+        if (r < 0)
+            return r;
     }
     snprintf(path, PATH_MAX, "/dev/%s/%s", priv(pool)->vg, vol);
     if (access(path, F_OK) < 0) {
@@ -666,13 +666,13 @@ static int lvm_destroy(struct pool *pool, bool force)
     struct vol_info *vols;
     struct lvm_vg vg;
     size_t n;
-    int ret;
+    int r;
 
-    if ((ret = need_root()) < 0)
-        return ret;
-    ret = lvm_vol_list(pool, &vols, &n);
-    if (ret < 0)
-        return ret;
+    if ((r = need_root()) < 0)
+        return r;
+    r = lvm_vol_list(pool, &vols, &n);
+    if (r < 0)
+        return r;
     if (n && !force) {
         pool_set_detail("pool holds %zu volume%s (use --force to delete them too)", n,
                         n == 1 ? "" : "s");
@@ -686,17 +686,17 @@ static int lvm_destroy(struct pool *pool, bool force)
             return -EBUSY;
         }
     }
-    for (size_t i = 0; i < n && ret == 0; i++) {
+    for (size_t i = 0; i < n && r == 0; i++) {
         snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vols[i].name);
-        ret = RUN("lvremove", "-q", "-f", sel);
+        r = RUN("lvremove", "-q", "-f", sel);
     }
     free(vols);
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, priv(pool)->lv);
-    ret = RUN("lvremove", "-q", "-f", sel);
-    if (ret < 0)
-        return ret;
+    r = RUN("lvremove", "-q", "-f", sel);
+    if (r < 0)
+        return r;
     /* A VG that sluice made for this pool goes too, once empty. */
     if (vg_get(priv(pool)->vg, &vg) == 0 && lvm_has_tag(vg.tags, TAG_VG) && vg.lv_count == 0) {
         struct lvm_pv *pvs;
@@ -705,13 +705,13 @@ static int lvm_destroy(struct pool *pool, bool force)
             pvs = NULL;
             np = 0;
         }
-        ret = RUN("vgremove", "-q", "-f", priv(pool)->vg);
-        for (size_t i = 0; ret == 0 && i < np; i++)
+        r = RUN("vgremove", "-q", "-f", priv(pool)->vg);
+        for (size_t i = 0; r == 0 && i < np; i++)
             if (!strcmp(pvs[i].vg, priv(pool)->vg))
                 RUN("pvremove", "-q", pvs[i].name);
         free(pvs);
     }
-    return ret;
+    return r;
 }
 
 const struct pool_ops pool_lvm_thin_ops = {
@@ -738,13 +738,13 @@ const struct pool_ops pool_lvm_thin_ops = {
 
 int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent)
 {
-    int ret;
+    int r;
 
     if (pool->ops != &pool_lvm_thin_ops) {
         pool_set_detail("autoextend is an lvm-thin feature");
         return -EOPNOTSUPP;
     }
-    if ((ret = need_root()) < 0)
-        return ret;
+    if ((r = need_root()) < 0)
+        return r;
     return set_autoextend(priv(pool)->vg, priv(pool)->lv, threshold, percent);
 }

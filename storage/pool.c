@@ -138,13 +138,13 @@ int pool_check_name(const char *name)
 int pool_parse_size(const char *s, uint64_t *out)
 {
     uint64_t x;
-    int ret = parse_size(s, &x);
+    int r = parse_size(s, &x);
 
-    if (ret == -ERANGE || (ret == 0 && x > (1ull << 50))) {
+    if (r == -ERANGE || (r == 0 && x > (1ull << 50))) {
         pool_set_detail("invalid size '%s': too large (at most 1P)", s);
         return -ERANGE;
     }
-    if (ret < 0) {
+    if (r < 0) {
         pool_set_detail("invalid size '%s' (examples: 512M, 20G, 1T)", s ? s : "");
         return -EINVAL;
     }
@@ -160,7 +160,7 @@ int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POO
 {
     const char *slash = spec ? strchr(spec, '/') : NULL;
     size_t plen;
-    int ret;
+    int r;
 
     if (!slash || strchr(slash + 1, '/')) {
         pool_set_detail("invalid volume '%s': expected POOL/VOL", spec ? spec : "");
@@ -173,12 +173,12 @@ int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POO
     }
     memcpy(pool, spec, plen);
     pool[plen] = '\0';
-    ret = pool_check_name(pool);
-    if (ret < 0)
-        return ret;
-    ret = pool_check_name(slash + 1);
-    if (ret < 0)
-        return ret;
+    r = pool_check_name(pool);
+    if (r < 0)
+        return r;
+    r = pool_check_name(slash + 1);
+    if (r < 0)
+        return r;
     snprintf(vol, POOL_NAME_MAX + 1, "%s", slash + 1);
     return 0;
 }
@@ -197,12 +197,12 @@ int pool_open(const char *name, struct pool **out)
 {
     char stale[sizeof(detail)] = "";
     struct pool *p;
-    int ret, first_err = 0;
+    int r, first_err = 0;
 
     pool_clear_detail();
-    ret = pool_check_name(name);
-    if (ret < 0)
-        return ret;
+    r = pool_check_name(name);
+    if (r < 0)
+        return r;
     p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;
@@ -214,17 +214,17 @@ int pool_open(const char *name, struct pool **out)
                 first_err = -ENODEV;
             continue;
         }
-        ret = ops->open(p, name);
-        if (ret == 0) {
+        r = ops->open(p, name);
+        if (r == 0) {
             p->ops = ops;
             *out = p;
             pool_clear_detail();
             return 0;
         }
-        if (ret == -ESTALE && !stale[0])
+        if (r == -ESTALE && !stale[0])
             snprintf(stale, sizeof(stale), "%s", detail);
-        if (ret != -ENOENT && (!first_err || first_err == -ENODEV))
-            first_err = ret;
+        if (r != -ENOENT && (!first_err || first_err == -ENODEV))
+            first_err = r;
     }
     free(p);
     if (first_err == -ESTALE)
@@ -253,12 +253,12 @@ int pool_create(const struct pool_create_params *p, struct pool **out)
 {
     const struct pool_ops *ops = NULL;
     struct pool *existing;
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = pool_check_name(p->name);
-    if (ret < 0)
-        return ret;
+    r = pool_check_name(p->name);
+    if (r < 0)
+        return r;
     for (size_t i = 0; pool_drivers[i]; i++)
         if (pool_drivers[i]->type_id == p->type)
             ops = pool_drivers[i];
@@ -266,22 +266,22 @@ int pool_create(const struct pool_create_params *p, struct pool **out)
         pool_set_detail("unknown pool type (lvm-thin, dir)");
         return -EINVAL;
     }
-    ret = ops->available();
-    if (ret < 0)
-        return ret;
-    ret = pool_open(p->name, &existing);
-    if (ret == 0) {
+    r = ops->available();
+    if (r < 0)
+        return r;
+    r = pool_open(p->name, &existing);
+    if (r == 0) {
         pool_set_detail("a %s pool named '%s' exists", existing->ops->type, p->name);
         pool_close(existing);
         return -EEXIST;
     }
     /* A broken record of the name (-ESTALE) is the driver's to replace. */
-    if (ret != -ENOENT && ret != -ESTALE)
-        return ret;
+    if (r != -ENOENT && r != -ESTALE)
+        return r;
     pool_clear_detail();
-    ret = ops->create(p);
-    if (ret < 0 || !out)
-        return ret;
+    r = ops->create(p);
+    if (r < 0 || !out)
+        return r;
     return pool_open(p->name, out);
 }
 
@@ -294,7 +294,7 @@ int pool_list(struct pool_info **out, size_t *n)
 {
     struct pool_info *arr = NULL;
     size_t count = 0;
-    int ret = 0;
+    int r = 0;
 
     *out = NULL;
     *n = 0;
@@ -305,25 +305,25 @@ int pool_list(struct pool_info **out, size_t *n)
 
         if (ops->available() < 0)
             continue;
-        ret = ops->list(&names, &nn);
-        if (ret < 0)
+        r = ops->list(&names, &nn);
+        if (r < 0)
             goto out_free;
         for (size_t j = 0; j < nn; j++) {
             struct pool pl = { .ops = ops };
             struct pool_info *a = NULL;
-            int r = -ENOENT;    /* not opened */
+            int opened = -ENOENT;    /* not opened */
 
             snprintf(pl.name, sizeof(pl.name), "%s", names[j]);
-            if (ret == 0)
-                r = ops->open(&pl, names[j]);
-            if (ret == 0 && (r == 0 || (r == -ESTALE && ops->broken))) {
+            if (r == 0)
+                opened = ops->open(&pl, names[j]);
+            if (r == 0 && (opened == 0 || (opened == -ESTALE && ops->broken))) {
                 a = realloc(arr, (count + 1) * sizeof(*arr));
                 if (!a)
-                    ret = -ENOMEM;
+                    r = -ENOMEM;
                 else
                     arr = a;
             }
-            if (a && r == 0) {
+            if (a && opened == 0) {
                 if (ops->info(&pl, &arr[count]) == 0)
                     count++;
             } else if (a) {
@@ -334,12 +334,12 @@ int pool_list(struct pool_info **out, size_t *n)
                 if (ops->broken(names[j], &arr[count]) == 0 && arr[count].problem[0])
                     count++;
             }
-            if (r == 0 && ops->close)
+            if (opened == 0 && ops->close)
                 ops->close(&pl);
             free(names[j]);
         }
         free(names);
-        if (ret < 0)
+        if (r < 0)
             goto out_free;
     }
     if (count > 1)
@@ -350,7 +350,7 @@ int pool_list(struct pool_info **out, size_t *n)
 
 out_free:
     free(arr);
-    return ret;
+    return r;
 }
 
 int pool_get_info(struct pool *pool, struct pool_info *out)
@@ -367,18 +367,18 @@ int pool_destroy(struct pool *pool, bool force)
 
 int pool_forget(const char *name)
 {
-    int ret = pool_check_name(name);
+    int r = pool_check_name(name);
 
     pool_clear_detail();
-    if (ret < 0)
-        return ret;
+    if (r < 0)
+        return r;
     for (size_t i = 0; pool_drivers[i]; i++) {
         const struct pool_ops *ops = pool_drivers[i];
         if (!ops->forget || ops->available() < 0)
             continue;
-        ret = ops->forget(name);
-        if (ret != -ENOENT)
-            return ret;
+        r = ops->forget(name);
+        if (r != -ENOENT)
+            return r;
     }
     pool_set_detail("unknown pool");
     return -ENOENT;
@@ -392,21 +392,21 @@ static int check_vol_info(struct pool *pool, const char *vol, bool must_exist,
                           struct vol_info *out)
 {
     struct vol_info vi;
-    int ret = pool_check_name(vol);
+    int r = pool_check_name(vol);
 
-    if (ret < 0)
-        return ret;
-    ret = pool->ops->vol_info(pool, vol, out ? out : &vi);
-    if (must_exist && ret == -ENOENT)
+    if (r < 0)
+        return r;
+    r = pool->ops->vol_info(pool, vol, out ? out : &vi);
+    if (must_exist && r == -ENOENT)
         pool_set_detail("unknown volume");
     if (!must_exist) {
-        if (ret == 0) {
+        if (r == 0) {
             pool_set_detail("volume '%s' exists", vol);
             return -EEXIST;
         }
-        return ret == -ENOENT ? 0 : ret;
+        return r == -ENOENT ? 0 : r;
     }
-    return ret;
+    return r;
 }
 
 static int check_vol(struct pool *pool, const char *vol, bool must_exist)
@@ -431,38 +431,38 @@ static int cmp_vol(const void *a, const void *b)
 
 int pool_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
 {
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = pool->ops->vol_list(pool, out, n);
-    if (ret == 0 && *n > 1)
+    r = pool->ops->vol_list(pool, out, n);
+    if (r == 0 && *n > 1)
         qsort(*out, *n, sizeof(**out), cmp_vol);
-    return ret;
+    return r;
 }
 
 int pool_vol_info(struct pool *pool, const char *vol, struct vol_info *out)
 {
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = pool_check_name(vol);
-    if (ret < 0)
-        return ret;
+    r = pool_check_name(vol);
+    if (r < 0)
+        return r;
     memset(out, 0, sizeof(*out));
-    ret = pool->ops->vol_info(pool, vol, out);
-    if (ret == -ENOENT)
+    r = pool->ops->vol_info(pool, vol, out);
+    if (r == -ENOENT)
         pool_set_detail("unknown volume");
-    return ret;
+    return r;
 }
 
 int pool_vol_create(struct pool *pool, const char *vol, uint64_t size)
 {
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = check_vol(pool, vol, false);
-    if (ret < 0)
-        return ret;
+    r = check_vol(pool, vol, false);
+    if (r < 0)
+        return r;
     if (size == 0)
         return -EINVAL;
     return pool->ops->vol_create(pool, vol, size);
@@ -471,14 +471,14 @@ int pool_vol_create(struct pool *pool, const char *vol, uint64_t size)
 int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
 {
     struct vol_info vi;
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = check_vol_info(pool, vol, true, &vi);
-    if (ret == 0)
-        ret = refuse_readonly(&vi);
-    if (ret < 0)
-        return ret;
+    r = check_vol_info(pool, vol, true, &vi);
+    if (r == 0)
+        r = refuse_readonly(&vi);
+    if (r < 0)
+        return r;
     if (size == 0)
         return -EINVAL;
     return pool->ops->vol_resize(pool, vol, size, force);
@@ -487,47 +487,47 @@ int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool forc
 int pool_vol_snapshot(struct pool *pool, const char *src, const char *dst,
                       pool_progress_cb cb, void *opaque)
 {
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = check_vol(pool, src, true);
-    if (ret == 0)
-        ret = check_vol(pool, dst, false);
-    if (ret < 0)
-        return ret;
+    r = check_vol(pool, src, true);
+    if (r == 0)
+        r = check_vol(pool, dst, false);
+    if (r < 0)
+        return r;
     return pool->ops->vol_snapshot(pool, src, dst, cb, opaque);
 }
 
 int pool_vol_clone(struct pool *pool, const char *src, const char *dst,
                    pool_progress_cb cb, void *opaque)
 {
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = check_vol(pool, src, true);
-    if (ret == 0)
-        ret = check_vol(pool, dst, false);
-    if (ret < 0)
-        return ret;
+    r = check_vol(pool, src, true);
+    if (r == 0)
+        r = check_vol(pool, dst, false);
+    if (r < 0)
+        return r;
     return pool->ops->vol_clone(pool, src, dst, cb, opaque);
 }
 
 int pool_vol_rename(struct pool *pool, const char *vol, const char *newname)
 {
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = check_vol(pool, vol, true);
-    if (ret == 0)
-        ret = check_vol(pool, newname, false);
-    if (ret < 0)
-        return ret;
+    r = check_vol(pool, vol, true);
+    if (r == 0)
+        r = check_vol(pool, newname, false);
+    if (r < 0)
+        return r;
     /* sluiced holds the volume by name: it would keep serving, and later
      * refresh, a name that no longer exists. */
-    ret = pool->ops->vol_in_use(pool, vol);
-    if (ret < 0)
-        return ret;
-    if (ret > 0) {
+    r = pool->ops->vol_in_use(pool, vol);
+    if (r < 0)
+        return r;
+    if (r > 0) {
         pool_set_detail("volume in use (sluiced serves it under its current name): "
                         "remove the device first");
         return -EBUSY;
@@ -537,17 +537,17 @@ int pool_vol_rename(struct pool *pool, const char *vol, const char *newname)
 
 int pool_vol_delete(struct pool *pool, const char *vol, bool force)
 {
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = check_vol(pool, vol, true);
-    if (ret < 0)
-        return ret;
+    r = check_vol(pool, vol, true);
+    if (r < 0)
+        return r;
     if (!force) {
-        ret = pool->ops->vol_in_use(pool, vol);
-        if (ret < 0)
-            return ret;
-        if (ret > 0) {
+        r = pool->ops->vol_in_use(pool, vol);
+        if (r < 0)
+            return r;
+        if (r > 0) {
             pool_set_detail("volume in use (served by sluiced?); use --force to delete anyway");
             return -EBUSY;
         }
@@ -589,8 +589,8 @@ static bool all_zero(const char *p, size_t len)
 static int zero_range(int fd, bool blk, uint64_t off, uint64_t len)
 {
     if (blk) {
-        uint64_t r[2] = { off, len };
-        if (ioctl(fd, BLKZEROOUT, r) < 0)
+        uint64_t range[2] = { off, len };
+        if (ioctl(fd, BLKZEROOUT, range) < 0)
             return -errno;
         return 0;
     }
@@ -619,7 +619,7 @@ int pool_copy_fd(int src, int dst, uint64_t len, bool dst_zeroed, pool_progress_
     struct stat dst_st;
     char *buf;
     uint64_t off = 0;
-    int ret = 0;
+    int r = 0;
 
     if (fstat(dst, &dst_st) < 0)
         return -errno;
@@ -636,8 +636,8 @@ int pool_copy_fd(int src, int dst, uint64_t len, bool dst_zeroed, pool_progress_
         if (data >= 0 && (uint64_t)data > off) {
             uint64_t hole_end = MIN((uint64_t)data, len);
             if (!dst_zeroed) {
-                ret = zero_range(dst, blk, off, hole_end - off);
-                if (ret < 0)
+                r = zero_range(dst, blk, off, hole_end - off);
+                if (r < 0)
                     goto out;
             }
             off = hole_end;
@@ -646,18 +646,18 @@ int pool_copy_fd(int src, int dst, uint64_t len, bool dst_zeroed, pool_progress_
             continue;
         }
         size_t n = (size_t)MIN((uint64_t)CHUNK, len - off);
-        ssize_t r = pread(src, buf, n, (off_t)off);
-        if (r < 0) {
+        ssize_t got = pread(src, buf, n, (off_t)off);
+        if (got < 0) {
             if (errno == EINTR)
                 continue;
-            ret = -errno;
+            r = -errno;
             goto out;
         }
-        if (r == 0) {
-            ret = -EIO;   /* source shorter than it said */
+        if (got == 0) {
+            r = -EIO;   /* source shorter than it said */
             goto out;
         }
-        n = (size_t)r;
+        n = (size_t)got;
         /* Per 64 KiB block: write data, skip (or zero) zero blocks. */
         for (size_t b = 0; b < n;) {
             size_t bl = MIN((size_t)65536, n - b);
@@ -671,8 +671,8 @@ int pool_copy_fd(int src, int dst, uint64_t len, bool dst_zeroed, pool_progress_
             }
             if (z) {
                 if (!dst_zeroed) {
-                    ret = zero_range(dst, blk, off + b, e - b);
-                    if (ret < 0)
+                    r = zero_range(dst, blk, off + b, e - b);
+                    if (r < 0)
                         goto out;
                 }
             } else {
@@ -681,7 +681,7 @@ int pool_copy_fd(int src, int dst, uint64_t len, bool dst_zeroed, pool_progress_
                     if (k < 0) {
                         if (errno == EINTR)
                             continue;
-                        ret = -errno;
+                        r = -errno;
                         goto out;
                     }
                     w += (size_t)k;
@@ -694,25 +694,25 @@ int pool_copy_fd(int src, int dst, uint64_t len, bool dst_zeroed, pool_progress_
             cb(opaque, off, len);
     }
     if (fsync(dst) < 0 && errno != EINVAL)
-        ret = -errno;
+        r = -errno;
 out:
     free(buf);
-    return ret;
+    return r;
 }
 
 int pool_path_locked(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    int ret = 0;
+    int r = 0;
 
     if (fd < 0)
         return -errno;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-        ret = errno == EWOULDBLOCK ? 1 : -errno;
+        r = errno == EWOULDBLOCK ? 1 : -errno;
     else
         flock(fd, LOCK_UN);
     close(fd);
-    return ret;
+    return r;
 }
 
 /* Bytes of data in @fd (a regular file's allocation, a block device's size). */
@@ -731,13 +731,13 @@ static uint64_t data_bytes(int fd, uint64_t size)
 static int room_for(struct pool *pool, const struct vol_info *vi, uint64_t need)
 {
     struct pool_info pi;
-    int ret;
+    int r;
 
     if (pool->ops->type_id != POOL_TYPE_DIR)
         return 0;     /* lvm-thin: dm-thin checks, the pool errors when full */
-    ret = pool_get_info(pool, &pi);
-    if (ret < 0)
-        return ret;
+    r = pool_get_info(pool, &pi);
+    if (r < 0)
+        return r;
     uint64_t avail = pi.free_bytes + (vi ? vi->used_bytes : 0);
     if (need > avail) {
         pool_set_detail("pool out of space: %llu bytes of data to copy, %llu available",
@@ -753,77 +753,77 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
     char path[PATH_MAX];
     struct vol_info vi;
     uint64_t size;
-    int sfd, dfd, ret;
+    int sfd, dfd, r;
     bool fresh = true;
 
     pool_clear_detail();
-    ret = pool_check_name(vol);
-    if (ret < 0)
-        return ret;
+    r = pool_check_name(vol);
+    if (r < 0)
+        return r;
     sfd = open(src, O_RDONLY | O_CLOEXEC);
     if (sfd < 0) {
-        ret = -errno;
+        r = -errno;
         pool_set_detail("%s: %s", src, strerror(errno));
-        return ret == -ENOENT ? -ENOENT : ret;
+        return r == -ENOENT ? -ENOENT : r;
     }
-    ret = pool_fd_size(sfd, &size);
-    if (ret < 0 || size == 0) {
+    r = pool_fd_size(sfd, &size);
+    if (r < 0 || size == 0) {
         pool_set_detail("%s: not a non-empty file or block device", src);
-        ret = ret < 0 ? ret : -EINVAL;
+        r = r < 0 ? r : -EINVAL;
         goto out_src;
     }
-    ret = pool->ops->vol_info(pool, vol, &vi);
-    if (ret == 0) {
+    r = pool->ops->vol_info(pool, vol, &vi);
+    if (r == 0) {
         if (!force) {
             pool_set_detail("volume '%s' exists (use --force to overwrite it)", vol);
-            ret = -EEXIST;
+            r = -EEXIST;
             goto out_src;
         }
-        ret = refuse_readonly(&vi);
-        if (ret < 0)
+        r = refuse_readonly(&vi);
+        if (r < 0)
             goto out_src;
         if (pool->ops->vol_in_use(pool, vol) > 0) {
             pool_set_detail("volume in use");
-            ret = -EBUSY;
+            r = -EBUSY;
             goto out_src;
         }
-        ret = room_for(pool, &vi, data_bytes(sfd, size));
-        if (ret < 0)
+        r = room_for(pool, &vi, data_bytes(sfd, size));
+        if (r < 0)
             goto out_src;
         if (vi.size_bytes < size) {
-            ret = pool->ops->vol_resize(pool, vol, ALIGN_UP_512(size), false);
-            if (ret < 0)
+            r = pool->ops->vol_resize(pool, vol, ALIGN_UP_512(size), false);
+            if (r < 0)
                 goto out_src;
         }
         fresh = false;
-    } else if (ret == -ENOENT) {
-        ret = room_for(pool, NULL, data_bytes(sfd, size));
-        if (ret < 0)
+    } else if (r == -ENOENT) {
+        r = room_for(pool, NULL, data_bytes(sfd, size));
+        if (r < 0)
             goto out_src;
-        ret = pool->ops->vol_create(pool, vol, ALIGN_UP_512(size));
-        if (ret < 0)
+        r = pool->ops->vol_create(pool, vol, ALIGN_UP_512(size));
+        if (r < 0)
             goto out_src;
     } else {
         goto out_src;
     }
-    ret = pool->ops->vol_activate(pool, vol, path);
-    if (ret < 0)
+    r = pool->ops->vol_activate(pool, vol, path);
+    if (r < 0)
         goto out_vol;
     dfd = open(path, O_WRONLY | O_CLOEXEC);
     if (dfd < 0) {
-        ret = -errno;
+        r = -errno;
         pool_set_detail("%s: %s", path, strerror(errno));
         goto out_vol;
     }
     if (!fresh && pool->ops->vol_replaced)
         pool->ops->vol_replaced(pool, vol);
-    ret = pool_copy_fd(sfd, dfd, size, fresh, cb, opaque);
-    if (ret < 0 && !pool_error_detail())
-        pool_set_detail("copy failed: %s", strerror(-ret));
+    r = pool_copy_fd(sfd, dfd, size, fresh, cb, opaque);
+    if (r < 0 && !pool_error_detail())
+        pool_set_detail("copy failed: %s", strerror(-r));
     close(dfd);
 out_vol:
     /* A volume this call made goes again; an overwritten one stays. */
-    if (ret < 0 && fresh) {
+    if (r < 0 && fresh) {
         char saved[sizeof(detail)];
         snprintf(saved, sizeof(saved), "%s", detail);
         pool->ops->vol_delete(pool, vol, true);
@@ -831,7 +831,7 @@ out_vol:
     }
 out_src:
     close(sfd);
-    return ret;
+    return r;
 }
 
 int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool force,
@@ -840,48 +840,48 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool fo
     char path[PATH_MAX];
     struct stat st;
     uint64_t size, dsize;
-    int sfd, dfd, ret;
+    int sfd, dfd, r;
     bool fresh, made;
 
     pool_clear_detail();
-    ret = check_vol(pool, vol, true);
-    if (ret < 0)
-        return ret;
+    r = check_vol(pool, vol, true);
+    if (r < 0)
+        return r;
     made = lstat(dst, &st) < 0;
     if (!force && !made) {
         pool_set_detail("%s exists (use --force to overwrite it)", dst);
         return -EEXIST;
     }
-    ret = pool->ops->vol_activate(pool, vol, path);
-    if (ret < 0)
-        return ret;
+    r = pool->ops->vol_activate(pool, vol, path);
+    if (r < 0)
+        return r;
     sfd = open(path, O_RDONLY | O_CLOEXEC);
     if (sfd < 0) {
-        ret = -errno;
+        r = -errno;
         pool_set_detail("%s: %s", path, strerror(errno));
-        return ret;
+        return r;
     }
-    ret = pool_fd_size(sfd, &size);
-    if (ret < 0)
+    r = pool_fd_size(sfd, &size);
+    if (r < 0)
         goto out_src;
     if (stat(dst, &st) == 0 && S_ISBLK(st.st_mode)) {
         dfd = open(dst, O_WRONLY | O_CLOEXEC | O_EXCL);
         if (dfd < 0) {
-            ret = -errno;
+            r = -errno;
             pool_set_detail("%s: %s", dst, strerror(errno));
             goto out_src;
         }
-        ret = pool_fd_size(dfd, &dsize);
-        if (ret == 0 && dsize < size) {
+        r = pool_fd_size(dfd, &dsize);
+        if (r == 0 && dsize < size) {
             pool_set_detail("%s is smaller than the volume", dst);
-            ret = -ENOSPC;
+            r = -ENOSPC;
         }
         fresh = false;
     } else {
         /* Without --force only a new file (O_EXCL: no race with another). */
         dfd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0644);
         if (dfd < 0) {
-            ret = -errno;
+            r = -errno;
             if (errno == EEXIST)
                 pool_set_detail("%s exists (use --force to overwrite it)", dst);
             else
@@ -889,21 +889,21 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool fo
             goto out_src;
         }
         if (ftruncate(dfd, (off_t)size) < 0) {
-            ret = -errno;
+            r = -errno;
             pool_set_detail("%s: %s", dst, strerror(errno));
         }
         fresh = true;
     }
-    if (ret == 0)
-        ret = pool_copy_fd(sfd, dfd, size, fresh, cb, opaque);
-    if (ret < 0 && !pool_error_detail())
-        pool_set_detail("copy failed: %s", strerror(-ret));
+    if (r == 0)
+        r = pool_copy_fd(sfd, dfd, size, fresh, cb, opaque);
+    if (r < 0 && !pool_error_detail())
+        pool_set_detail("copy failed: %s", strerror(-r));
     close(dfd);
-    if (ret < 0 && made)
+    if (r < 0 && made)
         unlink(dst);
 out_src:
     close(sfd);
-    return ret;
+    return r;
 }
 
 /* ---------------------------------------------------------------------------
@@ -913,45 +913,45 @@ int pool_volume_resolve(const char *spec, char **path_out)
 {
     char pname[POOL_NAME_MAX + 1], vname[POOL_NAME_MAX + 1], path[PATH_MAX];
     struct pool *pool;
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = pool_parse_spec(spec, pname, vname);
-    if (ret < 0)
-        return ret;
-    ret = pool_open(pname, &pool);
-    if (ret < 0)
-        return ret;
-    ret = check_vol(pool, vname, true);
-    if (ret == 0)
-        ret = pool->ops->vol_activate(pool, vname, path);
-    if (ret == 0) {
+    r = pool_parse_spec(spec, pname, vname);
+    if (r < 0)
+        return r;
+    r = pool_open(pname, &pool);
+    if (r < 0)
+        return r;
+    r = check_vol(pool, vname, true);
+    if (r == 0)
+        r = pool->ops->vol_activate(pool, vname, path);
+    if (r == 0) {
         *path_out = strdup(path);
         if (!*path_out)
-            ret = -ENOMEM;
+            r = -ENOMEM;
     }
     pool_close(pool);
-    return ret;
+    return r;
 }
 
 int pool_volume_in_use(const char *spec)
 {
     char pname[POOL_NAME_MAX + 1], vname[POOL_NAME_MAX + 1];
     struct pool *pool;
-    int ret;
+    int r;
 
     pool_clear_detail();
-    ret = pool_parse_spec(spec, pname, vname);
-    if (ret < 0)
-        return ret;
-    ret = pool_open(pname, &pool);
-    if (ret < 0)
-        return ret;
-    ret = check_vol(pool, vname, true);
-    if (ret == 0)
-        ret = pool->ops->vol_in_use(pool, vname);
+    r = pool_parse_spec(spec, pname, vname);
+    if (r < 0)
+        return r;
+    r = pool_open(pname, &pool);
+    if (r < 0)
+        return r;
+    r = check_vol(pool, vname, true);
+    if (r == 0)
+        r = pool->ops->vol_in_use(pool, vname);
     pool_close(pool);
-    return ret;
+    return r;
 }
 
 int pool_volume_claim(int fd)
