@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* LVM commands (fork/exec, JSON reports parsed with json-c) and
- * device-mapper status (libdevmapper). See storage/lvm.h. */
+ * device-mapper status (libdevmapper). See lvm.h (private to storage/). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,7 +17,7 @@
 #include <json-c/json.h>
 #include <libdevmapper.h>
 
-#include "storage/lvm.h"
+#include "lvm.h"
 #include "storage/pool.h"
 
 /* ---------------------------------------------------------------------------
@@ -239,8 +239,8 @@ static int buf_read(struct buf *b, int fd)
     return got > 0;
 }
 
-/* The last non-empty line of @s, trimmed, as the error detail. */
-static void detail_from_stderr(const char *cmd, const char *s)
+/* -EIO, the last non-empty line of @s (trimmed) saying why. */
+static int detail_from_stderr(const char *cmd, const char *s, struct sl_err *err)
 {
     const char *best = NULL, *p = s;
     size_t bestlen = 0;
@@ -261,12 +261,11 @@ static void detail_from_stderr(const char *cmd, const char *s)
         p = *end ? end + 1 : NULL;
     }
     if (best)
-        pool_set_detail("%s: %.*s", cmd, (int)bestlen, best);
-    else
-        pool_set_detail("%s failed", cmd);
+        return err_set(err, -EIO, "%s: %.*s", cmd, (int)bestlen, best);
+    return err_set(err, -EIO, "%s failed", cmd);
 }
 
-int lvm_run(const char *const *argv, char **out)
+int lvm_run(const char *const *argv, char **out, struct sl_err *err)
 {
     const char *conf = getenv("SLUICE_LVM_CONFIG");
     const char *bin = lvm_binary();
@@ -355,11 +354,9 @@ int lvm_run(const char *const *argv, char **out)
     }
     if (r == 0) {
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-            pool_set_detail("the lvm command is not installed (use a dir pool: sluice pool create NAME --type dir --path DIR)");
-            r = -ENODEV;
+            r = err_set(err, -ENODEV, "the lvm command is not installed (use a dir pool: sluice pool create NAME --type dir --path DIR)");
         } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            detail_from_stderr(argv[0], eb.p);
-            r = -EIO;
+            r = detail_from_stderr(argv[0], eb.p, err);
         }
     }
     if (r == 0 && out) {
@@ -385,7 +382,7 @@ out_args:
 }
 
 static int report(const char *cmd, const char *fields, const char *select, bool all,
-                  char **json)
+                  char **json, struct sl_err *err)
 {
     const char *argv[12];
     int i = 0;
@@ -403,21 +400,21 @@ static int report(const char *cmd, const char *fields, const char *select, bool 
     if (select)
         argv[i++] = select;
     argv[i] = NULL;
-    int r = lvm_run(argv, json);
+    int r = lvm_run(argv, json, err);
     /* A VG that does not exist: LVM exits 5 but the report is valid and
      * empty; callers treat it as no rows. */
     return r;
 }
 
-int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n)
+int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n, struct sl_err *err)
 {
     char *json = NULL;
-    int r = report("lvs", LVM_LV_FIELDS, select, false, &json);
+    int r = report("lvs", LVM_LV_FIELDS, select, false, &json, err);
 
     *out = NULL;
     *n = 0;
     if (r == -EIO && select && select[0] != '@') {
-        pool_clear_detail();
+        err_clear(err);
         return 0;   /* no such VG or LV: no rows */
     }
     if (r < 0)
@@ -427,15 +424,15 @@ int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n)
     return r;
 }
 
-int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n)
+int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n, struct sl_err *err)
 {
     char *json = NULL;
-    int r = report("vgs", LVM_VG_FIELDS, select, false, &json);
+    int r = report("vgs", LVM_VG_FIELDS, select, false, &json, err);
 
     *out = NULL;
     *n = 0;
     if (r == -EIO && select) {
-        pool_clear_detail();
+        err_clear(err);
         return 0;
     }
     if (r < 0)
@@ -445,10 +442,10 @@ int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n)
     return r;
 }
 
-int lvm_pvs(const char *select, struct lvm_pv **out, size_t *n)
+int lvm_pvs(const char *select, struct lvm_pv **out, size_t *n, struct sl_err *err)
 {
     char *json = NULL;
-    int r = report("pvs", LVM_PV_FIELDS, select, false, &json);
+    int r = report("pvs", LVM_PV_FIELDS, select, false, &json, err);
 
     *out = NULL;
     *n = 0;

@@ -47,7 +47,7 @@ static struct dir_pool *priv(struct pool *p)
     return p->priv;
 }
 
-static int dir_available(void)
+static int dir_available(struct sl_err *err)
 {
     return 0;
 }
@@ -87,7 +87,7 @@ static int read_marker(const char *dir, char name[POOL_NAME_MAX + 1])
     if (!root)
         return -EINVAL;
     if (!json_object_object_get_ex(root, "name", &v) || !json_object_is_type(v, json_type_string) ||
-        pool_check_name(json_object_get_string(v)) < 0)
+        pool_check_name(json_object_get_string(v), NULL) < 0)
         r = -EINVAL;
     else
         snprintf(name, POOL_NAME_MAX + 1, "%s", json_object_get_string(v));
@@ -131,7 +131,7 @@ static int registry_path(const char *name, char *buf, size_t len)
 /* Registry entry of pool @name: its directory in @target. 0 when it holds
  * the pool; -ENOENT when there is no entry; -ESTALE when the entry is
  * there but the directory or its marker is not (@problem says which). */
-static int check_entry(const char *name, char target[PATH_MAX], char *problem, size_t plen)
+static int check_entry(const char *name, char target[PATH_MAX], char *problem, size_t plen, struct sl_err *err)
 {
     char link[PATH_MAX], mname[POOL_NAME_MAX + 1];
     struct stat st;
@@ -161,15 +161,15 @@ static int check_entry(const char *name, char target[PATH_MAX], char *problem, s
     return -ESTALE;
 }
 
-static int dir_open(struct pool *pool, const char *name)
+static int dir_open(struct pool *pool, const char *name, struct sl_err *err)
 {
     char target[PATH_MAX], problem[PATH_MAX + 64];
     struct dir_pool *dp;
     int r;
 
-    r = check_entry(name, target, problem, sizeof(problem));
+    r = check_entry(name, target, problem, sizeof(problem), err);
     if (r == -ESTALE)
-        pool_set_detail("pool is broken: %s ('sluice pool delete %s' removes its entry)",
+        err_set(err, r, "pool is broken: %s ('sluice pool delete %s' removes its entry)",
                         problem, name);
     if (r < 0)
         return r;
@@ -181,10 +181,10 @@ static int dir_open(struct pool *pool, const char *name)
     return 0;
 }
 
-static int dir_broken(const char *name, struct pool_info *out)
+static int dir_broken(const char *name, struct pool_info *out, struct sl_err *err)
 {
     char target[PATH_MAX];
-    int r = check_entry(name, target, out->problem, sizeof(out->problem));
+    int r = check_entry(name, target, out->problem, sizeof(out->problem), err);
 
     if (r == 0)
         return -EBUSY;
@@ -194,14 +194,13 @@ static int dir_broken(const char *name, struct pool_info *out)
     return 0;
 }
 
-static int dir_forget(const char *name)
+static int dir_forget(const char *name, struct sl_err *err)
 {
     char target[PATH_MAX], problem[PATH_MAX + 64], link[PATH_MAX];
-    int r = check_entry(name, target, problem, sizeof(problem));
+    int r = check_entry(name, target, problem, sizeof(problem), err);
 
     if (r == 0) {
-        pool_set_detail("pool %s is fine: delete it with 'sluice pool delete'", name);
-        return -EBUSY;
+        return err_set(err, -EBUSY, "pool %s is fine: delete it with 'sluice pool delete'", name);
     }
     if (r != -ESTALE)
         return r;
@@ -217,7 +216,7 @@ static void dir_close(struct pool *pool)
     pool->priv = NULL;
 }
 
-static int dir_list(char ***names, size_t *n)
+static int dir_list(char ***names, size_t *n, struct sl_err *err)
 {
     char reg[PATH_MAX];
     struct dirent *de;
@@ -231,7 +230,7 @@ static int dir_list(char ***names, size_t *n)
     if (!d)
         return errno == ENOENT ? 0 : -errno;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || pool_check_name(de->d_name) < 0)
+        if (de->d_name[0] == '.' || pool_check_name(de->d_name, NULL) < 0)
             continue;
         char **a = realloc(arr, (count + 1) * sizeof(*arr));
         if (!a)
@@ -242,13 +241,13 @@ static int dir_list(char ***names, size_t *n)
             count++;
     }
     closedir(d);
-    pool_clear_detail();
+    err_clear(err);
     *names = arr;
     *n = count;
     return 0;
 }
 
-static int dir_create(const struct pool_create_params *p)
+static int dir_create(const struct pool_create_params *p, struct sl_err *err)
 {
     char real[PATH_MAX], link[PATH_MAX], reg[PATH_MAX], mname[POOL_NAME_MAX + 1];
     bool made_dir, made_marker = false;
@@ -256,22 +255,18 @@ static int dir_create(const struct pool_create_params *p)
     int r;
 
     if (!p->path || !*p->path) {
-        pool_set_detail("a dir pool needs --path DIR");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "a dir pool needs --path DIR");
     }
     if (p->pvs || p->vg || p->size || p->autoextend_threshold) {
-        pool_set_detail("--pv, --vg, --size and --autoextend are for lvm-thin pools");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "--pv, --vg, --size and --autoextend are for lvm-thin pools");
     }
     made_dir = stat(p->path, &st) < 0;
     if (!made_dir && !S_ISDIR(st.st_mode)) {
-        pool_set_detail("%s is not a directory", p->path);
-        return -ENOTDIR;
+        return err_set(err, -ENOTDIR, "%s is not a directory", p->path);
     }
     r = mkdir_p(p->path, 0755);
     if (r < 0) {
-        pool_set_detail("%s: %s", p->path, strerror(-r));
-        return r;
+        return err_set(err, r, "%s: %s", p->path, strerror(-r));
     }
     if (!realpath(p->path, real)) {
         r = -errno;
@@ -279,25 +274,23 @@ static int dir_create(const struct pool_create_params *p)
     }
     r = read_marker(real, mname);
     if (r == 0 && strcmp(mname, p->name)) {
-        pool_set_detail("%s already holds dir pool '%s'", real, mname);
-        return -EEXIST;
+        return err_set(err, -EEXIST, "%s already holds dir pool '%s'", real, mname);
     }
     if (r == -ENOENT) {
         r = write_marker(real, p->name);
         if (r < 0) {
-            pool_set_detail("%s: cannot write the pool marker: %s", real, strerror(-r));
+            err_set(err, r, "%s: cannot write the pool marker: %s", real, strerror(-r));
             goto out_dir;
         }
         made_marker = true;
     } else if (r < 0) {
-        pool_set_detail("%s/" MARKER ": %s", real, strerror(-r));
-        return r;
+        return err_set(err, r, "%s/" MARKER ": %s", real, strerror(-r));
     }
     /* else: the directory already is pool NAME (its registry entry was
      * lost): register it again, volumes and all. */
     r = mkdir_p(pool_registry_dir(reg, sizeof(reg)), 0755);
     if (r < 0) {
-        pool_set_detail("registry %s: %s", reg, strerror(-r));
+        err_set(err, r, "registry %s: %s", reg, strerror(-r));
         goto out_marker;
     }
     r = registry_path(p->name, link, sizeof(link));
@@ -306,7 +299,7 @@ static int dir_create(const struct pool_create_params *p)
     unlink(link);   /* a stale entry (it did not open) */
     if (symlink(real, link) < 0) {
         r = -errno;
-        pool_set_detail("registry %s: %s", link, strerror(errno));
+        err_set(err, r, "registry %s: %s", link, strerror(errno));
         goto out_marker;
     }
     return 0;
@@ -338,7 +331,7 @@ static bool origin_alive(struct pool *pool, const char *path, const char *origin
     struct stat st;
     ssize_t n;
 
-    if (pool_check_name(origin) < 0 || vol_path(pool, origin, opath, sizeof(opath)) < 0 ||
+    if (pool_check_name(origin, NULL) < 0 || vol_path(pool, origin, opath, sizeof(opath)) < 0 ||
         stat(opath, &st) < 0 || !S_ISREG(st.st_mode))
         return false;
     n = getxattr(path, ORIGIN_INO_XATTR, ino, sizeof(ino) - 1);
@@ -381,7 +374,7 @@ static void relink_children(struct pool *pool, const char *vol, const char *newn
 }
 
 static int fill_vol(struct pool *pool, const char *vol, const char *path, const struct stat *st,
-                    struct vol_info *vi)
+                    struct vol_info *vi, struct sl_err *err)
 {
     ssize_t n;
 
@@ -401,7 +394,7 @@ static int fill_vol(struct pool *pool, const char *vol, const char *path, const 
     return 0;
 }
 
-static int dir_vol_info(struct pool *pool, const char *vol, struct vol_info *out)
+static int dir_vol_info(struct pool *pool, const char *vol, struct vol_info *out, struct sl_err *err)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -413,10 +406,10 @@ static int dir_vol_info(struct pool *pool, const char *vol, struct vol_info *out
         return -errno;
     if (!S_ISREG(st.st_mode))
         return -ENOENT;
-    return fill_vol(pool, vol, path, &st, out);
+    return fill_vol(pool, vol, path, &st, out, err);
 }
 
-static int dir_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
+static int dir_vol_list(struct pool *pool, struct vol_info **out, size_t *n, struct sl_err *err)
 {
     struct vol_info *arr = NULL;
     size_t count = 0;
@@ -435,7 +428,7 @@ static int dir_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
             continue;
         memcpy(name, de->d_name, len - strlen(SUFFIX));
         name[len - strlen(SUFFIX)] = '\0';
-        if (pool_check_name(name) < 0)
+        if (pool_check_name(name, NULL) < 0)
             continue;
         struct vol_info *a = realloc(arr, (count + 1) * sizeof(*arr));
         if (!a) {
@@ -444,17 +437,17 @@ static int dir_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
             return -ENOMEM;
         }
         arr = a;
-        if (dir_vol_info(pool, name, &arr[count]) == 0)
+        if (dir_vol_info(pool, name, &arr[count], err) == 0)
             count++;
     }
     closedir(d);
-    pool_clear_detail();
+    err_clear(err);
     *out = arr;
     *n = count;
     return 0;
 }
 
-static int dir_info(struct pool *pool, struct pool_info *out)
+static int dir_info(struct pool *pool, struct pool_info *out, struct sl_err *err)
 {
     struct statvfs sv;
     struct vol_info *vols;
@@ -470,7 +463,7 @@ static int dir_info(struct pool *pool, struct pool_info *out)
     out->size_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
     out->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
     out->active = true;
-    r = dir_vol_list(pool, &vols, &n);
+    r = dir_vol_list(pool, &vols, &n, err);
     if (r < 0)
         return r;
     for (size_t i = 0; i < n; i++) {
@@ -482,7 +475,7 @@ static int dir_info(struct pool *pool, struct pool_info *out)
     return 0;
 }
 
-static int fs_limits(struct pool *pool, uint64_t *total, uint64_t *avail)
+static int fs_limits(struct pool *pool, uint64_t *total, uint64_t *avail, struct sl_err *err)
 {
     struct statvfs sv;
     if (statvfs(priv(pool)->dir, &sv) < 0)
@@ -494,19 +487,19 @@ static int fs_limits(struct pool *pool, uint64_t *total, uint64_t *avail)
 
 /* Set the size of a sparse volume file: nothing is allocated, so thin
  * overcommit past the file system's size is allowed (the CLI warns). */
-static int set_size(int fd, const char *path, uint64_t size)
+static int set_size(int fd, const char *path, uint64_t size, struct sl_err *err)
 {
     if (size > (uint64_t)INT64_MAX || ftruncate(fd, (off_t)size) < 0) {
-        int err = size > (uint64_t)INT64_MAX ? EFBIG : errno;
-        if (err == EFBIG || err == EINVAL)
-            pool_set_detail("%llu bytes is larger than the file system allows for one file "
-                            "(%s)", (unsigned long long)size, path);
-        return err == EINVAL ? -EFBIG : -err;
+        int e = size > (uint64_t)INT64_MAX ? EFBIG : errno;
+        if (e == EFBIG || e == EINVAL)
+            return err_set(err, -EFBIG, "%llu bytes is larger than the file system allows for "
+                           "one file (%s)", (unsigned long long)size, path);
+        return -e;
     }
     return 0;
 }
 
-static int dir_vol_create(struct pool *pool, const char *vol, uint64_t size)
+static int dir_vol_create(struct pool *pool, const char *vol, uint64_t size, struct sl_err *err)
 {
     char path[PATH_MAX];
     int fd, r = vol_path(pool, vol, path, sizeof(path));
@@ -516,14 +509,14 @@ static int dir_vol_create(struct pool *pool, const char *vol, uint64_t size)
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    r = set_size(fd, path, size);
+    r = set_size(fd, path, size, err);
     if (r < 0)
         unlink(path);
     close(fd);
     return r;
 }
 
-static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
+static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force, struct sl_err *err)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -534,21 +527,20 @@ static int dir_vol_resize(struct pool *pool, const char *vol, uint64_t size, boo
     if (stat(path, &st) < 0)
         return -errno;
     if (size < (uint64_t)st.st_size && !force) {
-        pool_set_detail("shrinking from %llu to %llu bytes loses data (use --force)",
+        return err_set(err, -EINVAL, "shrinking from %llu to %llu bytes loses data (use --force)",
                         (unsigned long long)st.st_size, (unsigned long long)size);
-        return -EINVAL;
     }
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    r = set_size(fd, path, size);
+    r = set_size(fd, path, size, err);
     close(fd);
     return r;
 }
 
 /* Snapshot (@readonly) or clone @src as @dst: reflink, else sparse copy. */
 static int dir_copy(struct pool *pool, const char *src, const char *dst, bool readonly,
-                    pool_progress_cb cb, void *opaque)
+                    pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
     char spath[PATH_MAX], dpath[PATH_MAX], tmp[PATH_MAX + 16];
     uint64_t total = 0, avail = 0;
@@ -574,12 +566,11 @@ static int dir_copy(struct pool *pool, const char *src, const char *dst, bool re
     }
     if (ioctl(dfd, FICLONE, sfd) < 0) {
         /* No reflink here: a full copy, if it fits. */
-        r = fs_limits(pool, &total, &avail);
+        r = fs_limits(pool, &total, &avail, err);
         if (r == 0 && (uint64_t)st.st_blocks * 512 > avail) {
-            pool_set_detail("pool out of space: copying %llu allocated bytes, %llu available "
+            r = err_set(err, -ENOSPC, "pool out of space: copying %llu allocated bytes, %llu available "
                              "(no reflink on this file system)",
                              (unsigned long long)st.st_blocks * 512, (unsigned long long)avail);
-            r = -ENOSPC;
         }
         if (r == 0 && ftruncate(dfd, st.st_size) < 0)
             r = -errno;
@@ -614,18 +605,18 @@ out_src:
 }
 
 static int dir_vol_snapshot(struct pool *pool, const char *src, const char *dst,
-                            pool_progress_cb cb, void *opaque)
+                            pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
-    return dir_copy(pool, src, dst, true, cb, opaque);
+    return dir_copy(pool, src, dst, true, cb, opaque, err);
 }
 
 static int dir_vol_clone(struct pool *pool, const char *src, const char *dst,
-                         pool_progress_cb cb, void *opaque)
+                         pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
-    return dir_copy(pool, src, dst, false, cb, opaque);
+    return dir_copy(pool, src, dst, false, cb, opaque, err);
 }
 
-static int dir_vol_rename(struct pool *pool, const char *vol, const char *newname)
+static int dir_vol_rename(struct pool *pool, const char *vol, const char *newname, struct sl_err *err)
 {
     char a[PATH_MAX], b[PATH_MAX];
     int r;
@@ -639,7 +630,7 @@ static int dir_vol_rename(struct pool *pool, const char *vol, const char *newnam
     return 0;
 }
 
-static int dir_vol_delete(struct pool *pool, const char *vol, bool force)
+static int dir_vol_delete(struct pool *pool, const char *vol, bool force, struct sl_err *err)
 {
     char path[PATH_MAX];
     int r = vol_path(pool, vol, path, sizeof(path));
@@ -658,7 +649,7 @@ static void dir_vol_replaced(struct pool *pool, const char *vol)
     relink_children(pool, vol, NULL);
 }
 
-static int dir_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX])
+static int dir_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX], struct sl_err *err)
 {
     int r = vol_path(pool, vol, path, PATH_MAX);
     if (r < 0)
@@ -666,7 +657,7 @@ static int dir_vol_activate(struct pool *pool, const char *vol, char path[PATH_M
     return access(path, F_OK) < 0 ? -errno : 0;
 }
 
-static int dir_vol_in_use(struct pool *pool, const char *vol)
+static int dir_vol_in_use(struct pool *pool, const char *vol, struct sl_err *err)
 {
     char path[PATH_MAX];
     int r = vol_path(pool, vol, path, sizeof(path));
@@ -675,29 +666,17 @@ static int dir_vol_in_use(struct pool *pool, const char *vol)
     return pool_path_locked(path);
 }
 
-static int dir_destroy(struct pool *pool, bool force)
+static int dir_destroy(struct pool *pool, bool force, struct sl_err *err)
 {
     char path[PATH_MAX + 32], link[PATH_MAX];
     struct vol_info *vols;
     size_t n;
     int r;
 
-    r = dir_vol_list(pool, &vols, &n);
+    r = dir_vol_list(pool, &vols, &n, err);
     if (r < 0)
         return r;
-    if (n && !force) {
-        pool_set_detail("pool holds %zu volume%s (use --force to delete them too)", n,
-                        n == 1 ? "" : "s");
-        free(vols);
-        return -ENOTEMPTY;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (vols[i].in_use) {
-            pool_set_detail("volume '%s' is in use", vols[i].name);
-            free(vols);
-            return -EBUSY;
-        }
-    }
+    /* pool_destroy() checked: no volume in use, and volumes only with force. */
     for (size_t i = 0; i < n; i++) {
         if (unlink(vols[i].path) < 0 && errno != ENOENT) {
             r = -errno;

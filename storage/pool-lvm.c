@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "pool-int.h"
-#include "storage/lvm.h"
+#include "lvm.h"
 
 #define TAG_POOL "sluice.pool"
 #define TAG_VOL "sluice.vol"
@@ -41,16 +41,15 @@ static struct lvm_pool *priv(struct pool *p)
     return p->priv;
 }
 
-static int need_root(void)
+static int need_root(struct sl_err *err)
 {
     if (geteuid() != 0) {
-        pool_set_detail("missing privileges: LVM needs root");
-        return -EPERM;
+        return err_set(err, -EPERM, "missing privileges: LVM needs root");
     }
     return 0;
 }
 
-static int lvm_thin_available(void)
+static int lvm_thin_available(struct sl_err *err)
 {
     static const char *const bins[] = { "/sbin/lvm", "/usr/sbin/lvm", NULL };
     const char *env = getenv("SLUICE_LVM");
@@ -59,23 +58,23 @@ static int lvm_thin_available(void)
     for (size_t i = 0; !bin && !(env && *env) && bins[i]; i++)
         bin = access(bins[i], X_OK) == 0;
     if (!bin) {
-        pool_set_detail("LVM not available: the lvm command is not installed "
+        return err_set(err, -ENODEV, "LVM not available: the lvm command is not installed "
                         "(use a dir pool: sluice pool create NAME --type dir --path DIR)");
-        return -ENODEV;
     }
     if (access("/sys/class/misc/device-mapper", F_OK) < 0 &&
         access("/dev/mapper/control", F_OK) < 0) {
-        pool_set_detail("device-mapper not available in this kernel "
+        return err_set(err, -ENODEV, "device-mapper not available in this kernel "
                         "(use a dir pool: sluice pool create NAME --type dir --path DIR)");
-        return -ENODEV;
     }
     return 0;
 }
 
-/* Run argv with printf-built strings kept in a small arena. */
-#define RUN(...) lvm_run((const char *const[]){ __VA_ARGS__, NULL }, NULL)
+/* Run an lvm command; its failure's reason goes to the caller's @err.
+ * RUN_QUIET: for cleanup after a failure, which keeps the first reason. */
+#define RUN(...) lvm_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, err)
+#define RUN_QUIET(...) lvm_run((const char *const[]){ __VA_ARGS__, NULL }, NULL, NULL)
 
-static int lv_get(const char *vg, const char *lv, struct lvm_lv *out)
+static int lv_get(const char *vg, const char *lv, struct lvm_lv *out, struct sl_err *err)
 {
     char sel[LVM_NAME_MAX * 2 + 2];
     struct lvm_lv *rows;
@@ -83,7 +82,7 @@ static int lv_get(const char *vg, const char *lv, struct lvm_lv *out)
     int r;
 
     snprintf(sel, sizeof(sel), "%s/%s", vg, lv);
-    r = lvm_lvs(sel, &rows, &n);
+    r = lvm_lvs(sel, &rows, &n, err);
     if (r < 0)
         return r;
     r = -ENOENT;
@@ -98,11 +97,11 @@ static int lv_get(const char *vg, const char *lv, struct lvm_lv *out)
     return r;
 }
 
-static int vg_get(const char *vg, struct lvm_vg *out)
+static int vg_get(const char *vg, struct lvm_vg *out, struct sl_err *err)
 {
     struct lvm_vg *rows;
     size_t n;
-    int r = lvm_vgs(vg, &rows, &n);
+    int r = lvm_vgs(vg, &rows, &n, err);
 
     if (r < 0)
         return r;
@@ -117,16 +116,16 @@ static int vg_get(const char *vg, struct lvm_vg *out)
     return r;
 }
 
-static int lvm_pool_open(struct pool *pool, const char *name)
+static int lvm_pool_open(struct pool *pool, const char *name, struct sl_err *err)
 {
     struct lvm_lv *rows;
     struct lvm_pool *lp = NULL;
     size_t n;
-    int r = need_root();
+    int r = need_root(err);
 
     if (r < 0)
         return r;
-    r = lvm_lvs("@" TAG_POOL, &rows, &n);
+    r = lvm_lvs("@" TAG_POOL, &rows, &n, err);
     if (r < 0)
         return r;
     r = -ENOENT;
@@ -154,18 +153,18 @@ static void lvm_pool_close(struct pool *pool)
     pool->priv = NULL;
 }
 
-static int lvm_pool_list(char ***names, size_t *n)
+static int lvm_pool_list(char ***names, size_t *n, struct sl_err *err)
 {
     struct lvm_lv *rows;
     size_t nr, count = 0;
     char **arr;
-    int r = need_root();
+    int r = need_root(err);
 
     *names = NULL;
     *n = 0;
     if (r < 0)
         return r;
-    r = lvm_lvs("@" TAG_POOL, &rows, &nr);
+    r = lvm_lvs("@" TAG_POOL, &rows, &nr, err);
     if (r < 0)
         return r;
     arr = calloc(nr ? nr : 1, sizeof(*arr));
@@ -174,14 +173,14 @@ static int lvm_pool_list(char ***names, size_t *n)
         return -ENOMEM;
     }
     for (size_t i = 0; i < nr; i++) {
-        if (strcmp(rows[i].segtype, "thin-pool") || pool_check_name(rows[i].name) < 0)
+        if (strcmp(rows[i].segtype, "thin-pool") || pool_check_name(rows[i].name, NULL) < 0)
             continue;
         arr[count] = strdup(rows[i].name);
         if (arr[count])
             count++;
     }
     free(rows);
-    pool_clear_detail();
+    err_clear(err);
     *names = arr;
     *n = count;
     return 0;
@@ -189,7 +188,7 @@ static int lvm_pool_list(char ***names, size_t *n)
 
 /* --- autoextend profiles ------------------------------------------------ */
 
-static int profile_write(unsigned thr, unsigned pct)
+static int profile_write(unsigned thr, unsigned pct, struct sl_err *err)
 {
     char path[PATH_MAX];
     FILE *f;
@@ -199,8 +198,8 @@ static int profile_write(unsigned thr, unsigned pct)
         return 0;
     f = fopen(path, "w");
     if (!f) {
-        pool_set_detail("%s: %s", path, strerror(errno));
-        return -errno;
+        int r = -errno;
+        return err_set(err, r, "%s: %s", path, strerror(-r));
     }
     fprintf(f, "# written by sluice; the name carries the values (see lv_profile)\n"
                "activation {\n\tthin_pool_autoextend_threshold=%u\n"
@@ -216,14 +215,13 @@ static bool profile_parse(const char *profile, unsigned *thr, unsigned *pct)
     return sscanf(profile, PROFILE_FMT "%c", thr, pct, &tail) == 2;
 }
 
-static int set_autoextend(const char *vg, const char *lv, unsigned thr, unsigned pct)
+static int set_autoextend(const char *vg, const char *lv, unsigned thr, unsigned pct, struct sl_err *err)
 {
     char sel[LVM_NAME_MAX * 2 + 2], prof[64];
     int r;
 
     if (thr && (thr < 50 || thr > 99)) {
-        pool_set_detail("autoextend threshold must be 50-99 (percent)");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "autoextend threshold must be 50-99 (percent)");
     }
     if (!pct)
         pct = 20;
@@ -231,7 +229,7 @@ static int set_autoextend(const char *vg, const char *lv, unsigned thr, unsigned
     if (!thr)
         return RUN("lvchange", "-q", "--detachprofile", sel);
     snprintf(prof, sizeof(prof), PROFILE_FMT, thr, pct);
-    r = profile_write(thr, pct);
+    r = profile_write(thr, pct, err);
     if (r < 0)
         return r;
     return RUN("lvchange", "-q", "--metadataprofile", prof, sel);
@@ -244,46 +242,40 @@ static uint64_t round_up(uint64_t x, uint64_t a)
     return a ? (x + a - 1) / a * a : x;
 }
 
-static int lvm_pool_create(const struct pool_create_params *p)
+static int lvm_pool_create(const struct pool_create_params *p, struct sl_err *err)
 {
     char sizebuf[32], sel[LVM_NAME_MAX * 2 + 2];
     const char *vgname = p->pvs ? p->name : p->vg;
     struct lvm_vg vg;
     struct lvm_lv lv;
     bool made_vg = false;
-    int r = need_root();
+    int r = need_root(err);
 
     if (r < 0)
         return r;
     if (p->path) {
-        pool_set_detail("--path is for dir pools");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "--path is for dir pools");
     }
     if ((p->n_pvs > 0) == (p->vg != NULL)) {
-        pool_set_detail("an lvm-thin pool needs either --pv DEVICE... or --vg VG");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "an lvm-thin pool needs either --pv DEVICE... or --vg VG");
     }
     if (p->autoextend_threshold && (p->autoextend_threshold < 50 || p->autoextend_threshold > 99)) {
-        pool_set_detail("autoextend threshold must be 50-99 (percent)");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "autoextend threshold must be 50-99 (percent)");
     }
     if (p->n_pvs) {
-        r = vg_get(p->name, &vg);
+        r = vg_get(p->name, &vg, err);
         if (r == 0) {
-            pool_set_detail("volume group '%s' exists (use --vg %s)", p->name, p->name);
-            return -EEXIST;
+            return err_set(err, -EEXIST, "volume group '%s' exists (use --vg %s)", p->name, p->name);
         }
         if (r != -ENOENT)
             return r;
         for (size_t i = 0; i < p->n_pvs; i++) {
             struct stat st;
             if (stat(p->pvs[i], &st) < 0) {
-                pool_set_detail("physical volume %s: %s", p->pvs[i], strerror(errno));
-                return -ENOENT;
+                return err_set(err, -ENOENT, "physical volume %s: %s", p->pvs[i], strerror(errno));
             }
             if (!S_ISBLK(st.st_mode)) {
-                pool_set_detail("physical volume %s: not a block device", p->pvs[i]);
-                return -EINVAL;
+                return err_set(err, -EINVAL, "physical volume %s: not a block device", p->pvs[i]);
             }
         }
         const char **argv = calloc(p->n_pvs + 6, sizeof(*argv));
@@ -298,29 +290,27 @@ static int lvm_pool_create(const struct pool_create_params *p)
         for (size_t i = 0; i < p->n_pvs; i++)
             argv[k++] = p->pvs[i];
         argv[k] = NULL;
-        r = lvm_run(argv, NULL);
+        r = lvm_run(argv, NULL, err);
         free(argv);
         if (r < 0)
             return r;
         made_vg = true;
     } else {
-        r = vg_get(p->vg, &vg);
+        r = vg_get(p->vg, &vg, err);
         if (r == -ENOENT) {
-            pool_set_detail("unknown volume group '%s'", p->vg);
-            return -ENOENT;
+            return err_set(err, -ENOENT, "unknown volume group '%s'", p->vg);
         }
         if (r < 0)
             return r;
-        r = lv_get(p->vg, p->name, &lv);
+        r = lv_get(p->vg, p->name, &lv, err);
         if (r == 0) {
-            pool_set_detail("volume group '%s' already has a logical volume '%s'", p->vg,
+            return err_set(err, -EEXIST, "volume group '%s' already has a logical volume '%s'", p->vg,
                             p->name);
-            return -EEXIST;
         }
         if (r != -ENOENT)
             return r;
     }
-    r = vg_get(vgname, &vg);
+    r = vg_get(vgname, &vg, err);
     if (r < 0)
         goto out_vg;
     /* Room for the data, its metadata (about 1/1000, at least 4 MiB) and
@@ -329,10 +319,9 @@ static int lvm_pool_create(const struct pool_create_params *p)
     uint64_t want = p->size ? round_up(p->size, ext) : 0;
     uint64_t meta = round_up(MAX(want / 1000, (uint64_t)4 << 20), ext);
     if (vg.free < 2 * meta + ext || want + 2 * meta > vg.free) {
-        pool_set_detail("pool out of space: volume group '%s' has %llu bytes free, the pool "
+        r = err_set(err, -ENOSPC, "pool out of space: volume group '%s' has %llu bytes free, the pool "
                         "needs %llu (data and metadata)", vgname, (unsigned long long)vg.free,
                         (unsigned long long)(want ? want + 2 * meta : 2 * meta + ext));
-        r = -ENOSPC;
         goto out_vg;
     }
     if (p->size) {
@@ -359,18 +348,14 @@ static int lvm_pool_create(const struct pool_create_params *p)
     snprintf(sel, sizeof(sel), "%s/%s", vgname, p->name);
     r = RUN("lvchange", "-q", "--errorwhenfull", "y", sel);
     if (r < 0) {
-        char saved[512];
-        snprintf(saved, sizeof(saved), "%s", pool_error_detail() ? pool_error_detail() : "");
-        RUN("lvremove", "-q", "-f", sel);
-        if (saved[0])
-            pool_set_detail("%s", saved);
+        RUN_QUIET("lvremove", "-q", "-f", sel);
         goto out_vg;
     }
     if (p->autoextend_threshold) {
-        r = set_autoextend(vgname, p->name, p->autoextend_threshold, p->autoextend_percent);
+        r = set_autoextend(vgname, p->name, p->autoextend_threshold, p->autoextend_percent, err);
         if (r < 0) {
             snprintf(sel, sizeof(sel), "%s/%s", vgname, p->name);
-            RUN("lvremove", "-q", "-f", sel);
+            RUN_QUIET("lvremove", "-q", "-f", sel);
             goto out_vg;
         }
     }
@@ -378,18 +363,14 @@ static int lvm_pool_create(const struct pool_create_params *p)
 
 out_vg:
     if (made_vg) {
-        char saved[512];
-        snprintf(saved, sizeof(saved), "%s", pool_error_detail() ? pool_error_detail() : "");
-        RUN("vgremove", "-q", "-f", p->name);
+        RUN_QUIET("vgremove", "-q", "-f", p->name);
         for (size_t i = 0; i < p->n_pvs; i++)
-            RUN("pvremove", "-q", p->pvs[i]);
-        if (saved[0])
-            pool_set_detail("%s", saved);
+            RUN_QUIET("pvremove", "-q", p->pvs[i]);
     }
     return r;
 }
 
-static int fill_vol(struct pool *pool, const struct lvm_lv *lv, struct vol_info *vi)
+static int fill_vol(struct pool *pool, const struct lvm_lv *lv, struct vol_info *vi, struct sl_err *err)
 {
     struct lvm_thin_status ts;
 
@@ -416,7 +397,7 @@ static bool is_our_vol(struct pool *pool, const struct lvm_lv *lv)
            lvm_has_tag(lv->tags, TAG_VOL);
 }
 
-static int lvm_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
+static int lvm_vol_list(struct pool *pool, struct vol_info **out, size_t *n, struct sl_err *err)
 {
     struct lvm_lv *rows;
     struct vol_info *arr;
@@ -425,7 +406,7 @@ static int lvm_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
 
     *out = NULL;
     *n = 0;
-    r = lvm_lvs(priv(pool)->vg, &rows, &nr);
+    r = lvm_lvs(priv(pool)->vg, &rows, &nr, err);
     if (r < 0)
         return r;
     arr = calloc(nr ? nr : 1, sizeof(*arr));
@@ -434,32 +415,32 @@ static int lvm_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
         return -ENOMEM;
     }
     for (size_t i = 0; i < nr; i++)
-        if (is_our_vol(pool, &rows[i]) && pool_check_name(rows[i].name) == 0)
-            fill_vol(pool, &rows[i], &arr[count++]);
+        if (is_our_vol(pool, &rows[i]) && pool_check_name(rows[i].name, NULL) == 0)
+            fill_vol(pool, &rows[i], &arr[count++], err);
     free(rows);
     *out = arr;
     *n = count;
     return 0;
 }
 
-static int lvm_vol_get(struct pool *pool, const char *vol, struct lvm_lv *lv)
+static int lvm_vol_get(struct pool *pool, const char *vol, struct lvm_lv *lv, struct sl_err *err)
 {
-    int r = lv_get(priv(pool)->vg, vol, lv);
+    int r = lv_get(priv(pool)->vg, vol, lv, err);
     if (r == 0 && !is_our_vol(pool, lv))
         r = -ENOENT;
     return r;
 }
 
-static int lvm_vol_info(struct pool *pool, const char *vol, struct vol_info *out)
+static int lvm_vol_info(struct pool *pool, const char *vol, struct vol_info *out, struct sl_err *err)
 {
     struct lvm_lv lv;
-    int r = lvm_vol_get(pool, vol, &lv);
+    int r = lvm_vol_get(pool, vol, &lv, err);
     if (r < 0)
         return r;
-    return fill_vol(pool, &lv, out);
+    return fill_vol(pool, &lv, out, err);
 }
 
-static int lvm_info(struct pool *pool, struct pool_info *out)
+static int lvm_info(struct pool *pool, struct pool_info *out, struct sl_err *err)
 {
     struct lvm_pool_status st;
     struct lvm_lv lv;
@@ -473,7 +454,7 @@ static int lvm_info(struct pool *pool, struct pool_info *out)
     out->type = POOL_TYPE_LVM_THIN;
     snprintf(out->location, sizeof(out->location), "%s/%s", priv(pool)->vg, priv(pool)->lv);
     out->has_metadata = true;
-    r = lv_get(priv(pool)->vg, priv(pool)->lv, &lv);
+    r = lv_get(priv(pool)->vg, priv(pool)->lv, &lv, err);
     if (r < 0)
         return r;
     out->size_bytes = lv.size;
@@ -491,10 +472,10 @@ static int lvm_info(struct pool *pool, struct pool_info *out)
                 (uint64_t)(lv.metadata_percent * (double)lv.metadata_size / 100.0);
     }
     if (profile_parse(lv.profile, &out->autoextend_threshold, &out->autoextend_percent))
-        profile_write(out->autoextend_threshold, out->autoextend_percent);
-    if (vg_get(priv(pool)->vg, &vg) == 0)
+        profile_write(out->autoextend_threshold, out->autoextend_percent, NULL);
+    if (vg_get(priv(pool)->vg, &vg, err) == 0)
         out->free_bytes = vg.free;
-    r = lvm_vol_list(pool, &vols, &n);
+    r = lvm_vol_list(pool, &vols, &n, err);
     if (r < 0)
         return r;
     out->volumes = (unsigned)n;
@@ -504,80 +485,76 @@ static int lvm_info(struct pool *pool, struct pool_info *out)
     return 0;
 }
 
-static int pool_full(struct pool *pool)
+static int pool_full(struct pool *pool, struct sl_err *err)
 {
     struct lvm_pool_status st;
 
     if (lvm_dm_pool_status(priv(pool)->vg, priv(pool)->lv, &st) < 0)
         return 0;
     if (st.out_of_data_space || (st.data_total_blocks && st.data_used_blocks >= st.data_total_blocks)) {
-        pool_set_detail("pool out of space: thin pool %s/%s data is full", priv(pool)->vg,
+        return err_set(err, -ENOSPC, "pool out of space: thin pool %s/%s data is full", priv(pool)->vg,
                         priv(pool)->lv);
-        return -ENOSPC;
     }
     if (st.meta_total_blocks && st.meta_used_blocks >= st.meta_total_blocks) {
-        pool_set_detail("pool out of space: thin pool %s/%s metadata is full", priv(pool)->vg,
+        return err_set(err, -ENOSPC, "pool out of space: thin pool %s/%s metadata is full", priv(pool)->vg,
                         priv(pool)->lv);
-        return -ENOSPC;
     }
     return 0;
 }
 
-static int name_free_in_vg(struct pool *pool, const char *vol)
+static int name_free_in_vg(struct pool *pool, const char *vol, struct sl_err *err)
 {
     struct lvm_lv lv;
-    int r = lv_get(priv(pool)->vg, vol, &lv);
+    int r = lv_get(priv(pool)->vg, vol, &lv, err);
 
     if (r == 0) {
-        pool_set_detail("volume group '%s' already has a logical volume '%s'", priv(pool)->vg,
+        return err_set(err, -EEXIST, "volume group '%s' already has a logical volume '%s'", priv(pool)->vg,
                         vol);
-        return -EEXIST;
     }
     return r == -ENOENT ? 0 : r;
 }
 
-static int lvm_vol_create(struct pool *pool, const char *vol, uint64_t size)
+static int lvm_vol_create(struct pool *pool, const char *vol, uint64_t size, struct sl_err *err)
 {
     char sizebuf[32];
     int r;
 
-    if ((r = need_root()) < 0 || (r = name_free_in_vg(pool, vol)) < 0 ||
-        (r = pool_full(pool)) < 0)
+    if ((r = need_root(err)) < 0 || (r = name_free_in_vg(pool, vol, err)) < 0 ||
+        (r = pool_full(pool, err)) < 0)
         return r;
     snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)size);
     return RUN("lvcreate", "-q", "-V", sizebuf, "--thinpool", priv(pool)->lv, "-n", vol,
                "--addtag", TAG_VOL, priv(pool)->vg);
 }
 
-static int lvm_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
+static int lvm_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force, struct sl_err *err)
 {
     char sel[LVM_NAME_MAX * 2 + 2], sizebuf[32];
     struct lvm_lv lv;
     int r;
 
-    if ((r = need_root()) < 0 || (r = lvm_vol_get(pool, vol, &lv)) < 0)
+    if ((r = need_root(err)) < 0 || (r = lvm_vol_get(pool, vol, &lv, err)) < 0)
         return r;
     if (size < lv.size && !force) {
-        pool_set_detail("shrinking from %llu to %llu bytes loses data (use --force)",
+        return err_set(err, -EINVAL, "shrinking from %llu to %llu bytes loses data (use --force)",
                         (unsigned long long)lv.size, (unsigned long long)size);
-        return -EINVAL;
     }
     if (size == lv.size)
         return 0;
-    if (size > lv.size && (r = pool_full(pool)) < 0)
+    if (size > lv.size && (r = pool_full(pool, err)) < 0)
         return r;
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
     snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)size);
     return RUN("lvresize", "-q", "-f", "-L", sizebuf, sel);
 }
 
-static int lvm_snap(struct pool *pool, const char *src, const char *dst, bool readonly)
+static int lvm_snap(struct pool *pool, const char *src, const char *dst, bool readonly, struct sl_err *err)
 {
     char sel[LVM_NAME_MAX * 2 + 2];
     int r;
 
-    if ((r = need_root()) < 0 || (r = name_free_in_vg(pool, dst)) < 0 ||
-        (r = pool_full(pool)) < 0)
+    if ((r = need_root(err)) < 0 || (r = name_free_in_vg(pool, dst, err)) < 0 ||
+        (r = pool_full(pool, err)) < 0)
         return r;
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, src);
     return RUN("lvcreate", "-q", "-s", "-n", dst, "-p", readonly ? "r" : "rw",
@@ -585,27 +562,27 @@ static int lvm_snap(struct pool *pool, const char *src, const char *dst, bool re
 }
 
 static int lvm_vol_snapshot(struct pool *pool, const char *src, const char *dst,
-                            pool_progress_cb cb, void *opaque)
+                            pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
-    return lvm_snap(pool, src, dst, true);
+    return lvm_snap(pool, src, dst, true, err);
 }
 
 static int lvm_vol_clone(struct pool *pool, const char *src, const char *dst,
-                         pool_progress_cb cb, void *opaque)
+                         pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
-    return lvm_snap(pool, src, dst, false);
+    return lvm_snap(pool, src, dst, false, err);
 }
 
-static int lvm_vol_rename(struct pool *pool, const char *vol, const char *newname)
+static int lvm_vol_rename(struct pool *pool, const char *vol, const char *newname, struct sl_err *err)
 {
     int r;
 
-    if ((r = need_root()) < 0 || (r = name_free_in_vg(pool, newname)) < 0)
+    if ((r = need_root(err)) < 0 || (r = name_free_in_vg(pool, newname, err)) < 0)
         return r;
     return RUN("lvrename", "-q", priv(pool)->vg, vol, newname);
 }
 
-static int lvm_vol_in_use(struct pool *pool, const char *vol)
+static int lvm_vol_in_use(struct pool *pool, const char *vol, struct sl_err *err)
 {
     struct lvm_thin_status ts;
     int r = lvm_dm_thin_status(priv(pool)->vg, vol, &ts);
@@ -617,30 +594,29 @@ static int lvm_vol_in_use(struct pool *pool, const char *vol)
     return ts.open_count > 0;
 }
 
-static int lvm_vol_delete(struct pool *pool, const char *vol, bool force)
+static int lvm_vol_delete(struct pool *pool, const char *vol, bool force, struct sl_err *err)
 {
     char sel[LVM_NAME_MAX * 2 + 2];
     int r;
 
-    if ((r = need_root()) < 0)
+    if ((r = need_root(err)) < 0)
         return r;
-    if (lvm_vol_in_use(pool, vol) > 0) {
+    if (lvm_vol_in_use(pool, vol, err) > 0) {
         /* The kernel does not remove an open device-mapper device. */
-        pool_set_detail("volume in use: its device is open (stop the sluiced device first; "
+        return err_set(err, -EBUSY, "volume in use: its device is open (stop the sluiced device first; "
                         "--force cannot remove an open logical volume)");
-        return -EBUSY;
     }
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
     return RUN("lvremove", "-q", "-f", sel);
 }
 
-static int lvm_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX])
+static int lvm_vol_activate(struct pool *pool, const char *vol, char path[PATH_MAX], struct sl_err *err)
 {
     char sel[LVM_NAME_MAX * 2 + 2];
     struct lvm_lv lv;
     int r;
 
-    if ((r = need_root()) < 0 || (r = lvm_vol_get(pool, vol, &lv)) < 0)
+    if ((r = need_root(err)) < 0 || (r = lvm_vol_get(pool, vol, &lv, err)) < 0)
         return r;
     snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vol);
     if (!lv.active) {
@@ -660,7 +636,7 @@ static int lvm_vol_activate(struct pool *pool, const char *vol, char path[PATH_M
     return 0;
 }
 
-static int lvm_destroy(struct pool *pool, bool force)
+static int lvm_destroy(struct pool *pool, bool force, struct sl_err *err)
 {
     char sel[LVM_NAME_MAX * 2 + 2];
     struct vol_info *vols;
@@ -668,24 +644,12 @@ static int lvm_destroy(struct pool *pool, bool force)
     size_t n;
     int r;
 
-    if ((r = need_root()) < 0)
+    if ((r = need_root(err)) < 0)
         return r;
-    r = lvm_vol_list(pool, &vols, &n);
+    r = lvm_vol_list(pool, &vols, &n, err);
     if (r < 0)
         return r;
-    if (n && !force) {
-        pool_set_detail("pool holds %zu volume%s (use --force to delete them too)", n,
-                        n == 1 ? "" : "s");
-        free(vols);
-        return -ENOTEMPTY;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (vols[i].in_use) {
-            pool_set_detail("volume '%s' is in use", vols[i].name);
-            free(vols);
-            return -EBUSY;
-        }
-    }
+    /* pool_destroy() checked: no volume in use, and volumes only with force. */
     for (size_t i = 0; i < n && r == 0; i++) {
         snprintf(sel, sizeof(sel), "%s/%s", priv(pool)->vg, vols[i].name);
         r = RUN("lvremove", "-q", "-f", sel);
@@ -698,17 +662,17 @@ static int lvm_destroy(struct pool *pool, bool force)
     if (r < 0)
         return r;
     /* A VG that sluice made for this pool goes too, once empty. */
-    if (vg_get(priv(pool)->vg, &vg) == 0 && lvm_has_tag(vg.tags, TAG_VG) && vg.lv_count == 0) {
+    if (vg_get(priv(pool)->vg, &vg, err) == 0 && lvm_has_tag(vg.tags, TAG_VG) && vg.lv_count == 0) {
         struct lvm_pv *pvs;
         size_t np;
-        if (lvm_pvs(NULL, &pvs, &np) < 0) {
+        if (lvm_pvs(NULL, &pvs, &np, err) < 0) {
             pvs = NULL;
             np = 0;
         }
         r = RUN("vgremove", "-q", "-f", priv(pool)->vg);
         for (size_t i = 0; r == 0 && i < np; i++)
             if (!strcmp(pvs[i].vg, priv(pool)->vg))
-                RUN("pvremove", "-q", pvs[i].name);
+                RUN_QUIET("pvremove", "-q", pvs[i].name);
         free(pvs);
     }
     return r;
@@ -736,15 +700,14 @@ const struct pool_ops pool_lvm_thin_ops = {
     .vol_in_use = lvm_vol_in_use,
 };
 
-int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent)
+int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent, struct sl_err *err)
 {
     int r;
 
     if (pool->ops != &pool_lvm_thin_ops) {
-        pool_set_detail("autoextend is an lvm-thin feature");
-        return -EOPNOTSUPP;
+        return err_set(err, -EOPNOTSUPP, "autoextend is an lvm-thin feature");
     }
-    if ((r = need_root()) < 0)
+    if ((r = need_root(err)) < 0)
         return r;
-    return set_autoextend(priv(pool)->vg, priv(pool)->lv, threshold, percent);
+    return set_autoextend(priv(pool)->vg, priv(pool)->lv, threshold, percent, err);
 }

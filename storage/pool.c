@@ -27,26 +27,6 @@ const struct pool_ops *const pool_drivers[] = {
 /* ---------------------------------------------------------------------------
  * Errors. */
 
-static __thread char detail[512];
-
-void pool_clear_detail(void)
-{
-    detail[0] = '\0';
-}
-
-void pool_set_detail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-}
-
-const char *pool_error_detail(void)
-{
-    return detail[0] ? detail : NULL;
-}
-
 const char *pool_strerror(int err)
 {
     switch (err < 0 ? -err : err) {
@@ -90,7 +70,7 @@ enum pool_type pool_type_parse(const char *name)
 /* ---------------------------------------------------------------------------
  * Names and sizes. */
 
-int pool_check_name(const char *name)
+int pool_check_name(const char *name, struct sl_err *err)
 {
     /* Substrings LVM reserves for its hidden sub-volumes. */
     static const char *const reserved[] = {
@@ -101,82 +81,71 @@ int pool_check_name(const char *name)
     size_t len;
 
     if (!name || !*name) {
-        pool_set_detail("invalid name: empty");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid name: empty");
     }
     len = strlen(name);
     if (len > POOL_NAME_MAX) {
-        pool_set_detail("invalid name: longer than %d characters", POOL_NAME_MAX);
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid name: longer than %d characters", POOL_NAME_MAX);
     }
     if (name[0] == '-' || name[0] == '.') {
-        pool_set_detail("invalid name: must not start with '%c'", name[0]);
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid name: must not start with '%c'", name[0]);
     }
     for (const char *p = name; *p; p++) {
         char c = *p;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '+' || c == '-')) {
-            pool_set_detail("invalid name: character '%c' (allowed: letters, digits, _ . + -)",
+            return err_set(err, -EINVAL, "invalid name: character '%c' (allowed: letters, digits, _ . + -)",
                             c);
-            return -EINVAL;
         }
     }
     if (!strncmp(name, "snapshot", 8) || !strncmp(name, "pvmove", 6)) {
-        pool_set_detail("invalid name: prefix reserved by LVM");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid name: prefix reserved by LVM");
     }
     for (size_t i = 0; reserved[i]; i++) {
         if (strstr(name, reserved[i])) {
-            pool_set_detail("invalid name: '%s' is reserved by LVM", reserved[i]);
-            return -EINVAL;
+            return err_set(err, -EINVAL, "invalid name: '%s' is reserved by LVM", reserved[i]);
         }
     }
     return 0;
 }
 
-int pool_parse_size(const char *s, uint64_t *out)
+int pool_parse_size(const char *s, uint64_t *out, struct sl_err *err)
 {
     uint64_t x;
     int r = parse_size(s, &x);
 
     if (r == -ERANGE || (r == 0 && x > (1ull << 50))) {
-        pool_set_detail("invalid size '%s': too large (at most 1P)", s);
-        return -ERANGE;
+        return err_set(err, -ERANGE, "invalid size '%s': too large (at most 1P)", s);
     }
     if (r < 0) {
-        pool_set_detail("invalid size '%s' (examples: 512M, 20G, 1T)", s ? s : "");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid size '%s' (examples: 512M, 20G, 1T)", s ? s : "");
     }
     if (x == 0) {
-        pool_set_detail("invalid size '%s': must not be zero", s);
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid size '%s': must not be zero", s);
     }
     *out = ALIGN_UP_512(x);
     return 0;
 }
 
-int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POOL_NAME_MAX + 1])
+int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POOL_NAME_MAX + 1], struct sl_err *err)
 {
     const char *slash = spec ? strchr(spec, '/') : NULL;
     size_t plen;
     int r;
 
     if (!slash || strchr(slash + 1, '/')) {
-        pool_set_detail("invalid volume '%s': expected POOL/VOL", spec ? spec : "");
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid volume '%s': expected POOL/VOL", spec ? spec : "");
     }
     plen = (size_t)(slash - spec);
     if (plen > POOL_NAME_MAX || plen == 0) {
-        pool_set_detail("invalid volume '%s': expected POOL/VOL", spec);
-        return -EINVAL;
+        return err_set(err, -EINVAL, "invalid volume '%s': expected POOL/VOL", spec);
     }
     memcpy(pool, spec, plen);
     pool[plen] = '\0';
-    r = pool_check_name(pool);
+    r = pool_check_name(pool, err);
     if (r < 0)
         return r;
-    r = pool_check_name(slash + 1);
+    r = pool_check_name(slash + 1, err);
     if (r < 0)
         return r;
     snprintf(vol, POOL_NAME_MAX + 1, "%s", slash + 1);
@@ -193,14 +162,13 @@ const char *pool_registry_dir(char *buf, size_t len)
 /* ---------------------------------------------------------------------------
  * Pools. */
 
-int pool_open(const char *name, struct pool **out)
+int pool_open(const char *name, struct pool **out, struct sl_err *err)
 {
-    char stale[sizeof(detail)] = "";
+    struct sl_err why = ERR_INIT;
     struct pool *p;
     int r, first_err = 0;
 
-    pool_clear_detail();
-    r = pool_check_name(name);
+    r = pool_check_name(name, err);
     if (r < 0)
         return r;
     p = calloc(1, sizeof(*p));
@@ -209,35 +177,36 @@ int pool_open(const char *name, struct pool **out)
     snprintf(p->name, sizeof(p->name), "%s", name);
     for (size_t i = 0; pool_drivers[i]; i++) {
         const struct pool_ops *ops = pool_drivers[i];
-        if (ops->available() < 0) {
+        struct sl_err e = ERR_INIT;
+
+        if (ops->available(NULL) < 0) {
             if (!first_err)
                 first_err = -ENODEV;
             continue;
         }
-        r = ops->open(p, name);
+        r = ops->open(p, name, &e);
         if (r == 0) {
             p->ops = ops;
             *out = p;
-            pool_clear_detail();
             return 0;
         }
-        if (r == -ESTALE && !stale[0])
-            snprintf(stale, sizeof(stale), "%s", detail);
-        if (r != -ENOENT && (!first_err || first_err == -ENODEV))
+        /* The first real failure (-ESTALE: a broken record) is the reason. */
+        if (r != -ENOENT && (!first_err || first_err == -ENODEV)) {
             first_err = r;
+            why = e;
+        }
     }
     free(p);
-    if (first_err == -ESTALE)
-        pool_set_detail("%s", stale);
-    /* Not found anywhere; an unavailable LVM is only worth a hint. */
-    if (first_err && first_err != -ENODEV)
+    if (first_err && first_err != -ENODEV) {
+        if (err)
+            *err = why;
         return first_err;
+    }
+    /* Not found anywhere; an unavailable LVM is only worth a hint. */
     if (first_err == -ENODEV)
-        pool_set_detail("unknown pool (LVM or device-mapper not available here: only dir pools "
-                        "can be found)");
-    else
-        pool_set_detail("unknown pool");
-    return -ENOENT;
+        return err_set(err, -ENOENT, "unknown pool (LVM or device-mapper not available here: "
+                       "only dir pools can be found)");
+    return err_set(err, -ENOENT, "unknown pool");
 }
 
 void pool_close(struct pool *pool)
@@ -249,40 +218,37 @@ void pool_close(struct pool *pool)
     free(pool);
 }
 
-int pool_create(const struct pool_create_params *p, struct pool **out)
+int pool_create(const struct pool_create_params *p, struct pool **out, struct sl_err *err)
 {
     const struct pool_ops *ops = NULL;
     struct pool *existing;
     int r;
 
-    pool_clear_detail();
-    r = pool_check_name(p->name);
+    r = pool_check_name(p->name, err);
     if (r < 0)
         return r;
     for (size_t i = 0; pool_drivers[i]; i++)
         if (pool_drivers[i]->type_id == p->type)
             ops = pool_drivers[i];
-    if (!ops) {
-        pool_set_detail("unknown pool type (lvm-thin, dir)");
-        return -EINVAL;
-    }
-    r = ops->available();
+    if (!ops)
+        return err_set(err, -EINVAL, "unknown pool type (lvm-thin, dir)");
+    r = ops->available(err);
     if (r < 0)
         return r;
-    r = pool_open(p->name, &existing);
+    r = pool_open(p->name, &existing, err);
     if (r == 0) {
-        pool_set_detail("a %s pool named '%s' exists", existing->ops->type, p->name);
+        r = err_set(err, -EEXIST, "a %s pool named '%s' exists", existing->ops->type, p->name);
         pool_close(existing);
-        return -EEXIST;
+        return r;
     }
     /* A broken record of the name (-ESTALE) is the driver's to replace. */
     if (r != -ENOENT && r != -ESTALE)
         return r;
-    pool_clear_detail();
-    r = ops->create(p);
+    err_clear(err);
+    r = ops->create(p, err);
     if (r < 0 || !out)
         return r;
-    return pool_open(p->name, out);
+    return pool_open(p->name, out, err);
 }
 
 static int cmp_pool(const void *a, const void *b)
@@ -290,7 +256,7 @@ static int cmp_pool(const void *a, const void *b)
     return strcmp(((const struct pool_info *)a)->name, ((const struct pool_info *)b)->name);
 }
 
-int pool_list(struct pool_info **out, size_t *n)
+int pool_list(struct pool_info **out, size_t *n, struct sl_err *err)
 {
     struct pool_info *arr = NULL;
     size_t count = 0;
@@ -303,9 +269,9 @@ int pool_list(struct pool_info **out, size_t *n)
         char **names = NULL;
         size_t nn = 0;
 
-        if (ops->available() < 0)
+        if (ops->available(NULL) < 0)
             continue;
-        r = ops->list(&names, &nn);
+        r = ops->list(&names, &nn, err);
         if (r < 0)
             goto out_free;
         for (size_t j = 0; j < nn; j++) {
@@ -315,7 +281,7 @@ int pool_list(struct pool_info **out, size_t *n)
 
             snprintf(pl.name, sizeof(pl.name), "%s", names[j]);
             if (r == 0)
-                opened = ops->open(&pl, names[j]);
+                opened = ops->open(&pl, names[j], NULL);
             if (r == 0 && (opened == 0 || (opened == -ESTALE && ops->broken))) {
                 a = realloc(arr, (count + 1) * sizeof(*arr));
                 if (!a)
@@ -324,14 +290,14 @@ int pool_list(struct pool_info **out, size_t *n)
                     arr = a;
             }
             if (a && opened == 0) {
-                if (ops->info(&pl, &arr[count]) == 0)
+                if (ops->info(&pl, &arr[count], NULL) == 0)
                     count++;
             } else if (a) {
                 /* Listed, marked broken: the user sees it and can forget it. */
                 memset(&arr[count], 0, sizeof(arr[count]));
                 snprintf(arr[count].name, sizeof(arr[count].name), "%s", names[j]);
                 arr[count].type = ops->type_id;
-                if (ops->broken(names[j], &arr[count]) == 0 && arr[count].problem[0])
+                if (ops->broken(names[j], &arr[count], NULL) == 0 && arr[count].problem[0])
                     count++;
             }
             if (opened == 0 && ops->close)
@@ -353,75 +319,103 @@ out_free:
     return r;
 }
 
-int pool_get_info(struct pool *pool, struct pool_info *out)
+int pool_get_info(struct pool *pool, struct pool_info *out, struct sl_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return pool->ops->info(pool, out);
+    return pool->ops->info(pool, out, err);
 }
 
-int pool_destroy(struct pool *pool, bool force)
+/* Whatever the driver, a pool with volumes goes only with @force, and never
+ * while one of them is in use. */
+int pool_destroy(struct pool *pool, bool force, struct sl_err *err)
 {
-    pool_clear_detail();
-    return pool->ops->destroy(pool, force);
+    struct vol_info *vols;
+    size_t n;
+    int r = pool->ops->vol_list(pool, &vols, &n, err);
+
+    if (r < 0)
+        return r;
+    if (n && !force)
+        r = err_set(err, -ENOTEMPTY, "pool holds %zu volume%s (use --force to delete them too)",
+                    n, n == 1 ? "" : "s");
+    for (size_t i = 0; r == 0 && i < n; i++)
+        if (vols[i].in_use)
+            r = err_set(err, -EBUSY, "volume '%s' is in use", vols[i].name);
+    free(vols);
+    return r < 0 ? r : pool->ops->destroy(pool, force, err);
 }
 
-int pool_forget(const char *name)
+int pool_forget(const char *name, struct sl_err *err)
 {
-    int r = pool_check_name(name);
+    int r = pool_check_name(name, err);
 
-    pool_clear_detail();
     if (r < 0)
         return r;
     for (size_t i = 0; pool_drivers[i]; i++) {
         const struct pool_ops *ops = pool_drivers[i];
-        if (!ops->forget || ops->available() < 0)
+        if (!ops->forget || ops->available(NULL) < 0)
             continue;
-        r = ops->forget(name);
+        r = ops->forget(name, err);
         if (r != -ENOENT)
             return r;
     }
-    pool_set_detail("unknown pool");
-    return -ENOENT;
+    return err_set(err, -ENOENT, "unknown pool");
 }
 
 /* ---------------------------------------------------------------------------
  * Volumes. */
 
-/* Must @vol exist (fill *@out when non-NULL) or must it not? */
-static int check_vol_info(struct pool *pool, const char *vol, bool must_exist,
-                          struct vol_info *out)
-{
-    struct vol_info vi;
-    int r = pool_check_name(vol);
+enum { VOL_WRITABLE = 1 };
 
-    if (r < 0)
-        return r;
-    r = pool->ops->vol_info(pool, vol, out ? out : &vi);
-    if (must_exist && r == -ENOENT)
-        pool_set_detail("unknown volume");
-    if (!must_exist) {
-        if (r == 0) {
-            pool_set_detail("volume '%s' exists", vol);
-            return -EEXIST;
-        }
-        return r == -ENOENT ? 0 : r;
+/* The opening of every volume verb: @vol (unless NULL) must exist, its
+ * info goes to @vi (unless NULL), and with VOL_WRITABLE it must not be
+ * read-only (a snapshot: -EROFS); @dst (unless NULL) is a name that must
+ * not exist yet (-EEXIST). Names are checked first (-EINVAL). */
+static int vol_prepare(struct pool *pool, const char *vol, const char *dst, unsigned flags,
+                       struct vol_info *vi, struct sl_err *err)
+{
+    struct vol_info own;
+    int r;
+
+    if (!vi)
+        vi = &own;
+    if (vol) {
+        r = pool_check_name(vol, err);
+        if (r < 0)
+            return r;
+        memset(vi, 0, sizeof(*vi));
+        r = pool->ops->vol_info(pool, vol, vi, err);
+        if (r == -ENOENT)
+            return err_set(err, r, "unknown volume");
+        if (r < 0)
+            return r;
+        if ((flags & VOL_WRITABLE) && vi->readonly)
+            return err_set(err, -EROFS, "volume is read-only (a snapshot of %s): clone it for a "
+                           "writable copy", vi->origin[0] ? vi->origin : "a deleted volume");
     }
+    if (dst) {
+        r = pool_check_name(dst, err);
+        if (r < 0)
+            return r;
+        r = pool->ops->vol_info(pool, dst, &own, err);
+        if (r == 0)
+            return err_set(err, -EEXIST, "volume '%s' exists", dst);
+        if (r != -ENOENT)
+            return r;
+        err_clear(err);
+    }
+    return 0;
+}
+
+/* -EBUSY, with @hint after "volume in use", while @vol is in use. */
+static int refuse_in_use(struct pool *pool, const char *vol, const char *hint,
+                         struct sl_err *err)
+{
+    int r = pool->ops->vol_in_use(pool, vol, err);
+
+    if (r > 0)
+        return err_set(err, -EBUSY, "volume in use%s", hint);
     return r;
-}
-
-static int check_vol(struct pool *pool, const char *vol, bool must_exist)
-{
-    return check_vol_info(pool, vol, must_exist, NULL);
-}
-
-/* -EROFS for a read-only volume (a snapshot): nothing writes it. */
-static int refuse_readonly(const struct vol_info *vi)
-{
-    if (!vi->readonly)
-        return 0;
-    pool_set_detail("volume is read-only (a snapshot of %s): clone it for a writable copy",
-                    vi->origin[0] ? vi->origin : "a deleted volume");
-    return -EROFS;
 }
 
 static int cmp_vol(const void *a, const void *b)
@@ -429,130 +423,78 @@ static int cmp_vol(const void *a, const void *b)
     return strcmp(((const struct vol_info *)a)->name, ((const struct vol_info *)b)->name);
 }
 
-int pool_vol_list(struct pool *pool, struct vol_info **out, size_t *n)
+int pool_vol_list(struct pool *pool, struct vol_info **out, size_t *n, struct sl_err *err)
 {
-    int r;
+    int r = pool->ops->vol_list(pool, out, n, err);
 
-    pool_clear_detail();
-    r = pool->ops->vol_list(pool, out, n);
     if (r == 0 && *n > 1)
         qsort(*out, *n, sizeof(**out), cmp_vol);
     return r;
 }
 
-int pool_vol_info(struct pool *pool, const char *vol, struct vol_info *out)
+int pool_vol_info(struct pool *pool, const char *vol, struct vol_info *out, struct sl_err *err)
 {
-    int r;
-
-    pool_clear_detail();
-    r = pool_check_name(vol);
-    if (r < 0)
-        return r;
-    memset(out, 0, sizeof(*out));
-    r = pool->ops->vol_info(pool, vol, out);
-    if (r == -ENOENT)
-        pool_set_detail("unknown volume");
-    return r;
+    return vol_prepare(pool, vol, NULL, 0, out, err);
 }
 
-int pool_vol_create(struct pool *pool, const char *vol, uint64_t size)
+int pool_vol_create(struct pool *pool, const char *vol, uint64_t size, struct sl_err *err)
 {
-    int r;
+    int r = vol_prepare(pool, NULL, vol, 0, NULL, err);
 
-    pool_clear_detail();
-    r = check_vol(pool, vol, false);
     if (r < 0)
         return r;
     if (size == 0)
         return -EINVAL;
-    return pool->ops->vol_create(pool, vol, size);
+    return pool->ops->vol_create(pool, vol, size, err);
 }
 
-int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force)
+int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force,
+                    struct sl_err *err)
 {
-    struct vol_info vi;
-    int r;
+    int r = vol_prepare(pool, vol, NULL, VOL_WRITABLE, NULL, err);
 
-    pool_clear_detail();
-    r = check_vol_info(pool, vol, true, &vi);
-    if (r == 0)
-        r = refuse_readonly(&vi);
     if (r < 0)
         return r;
     if (size == 0)
         return -EINVAL;
-    return pool->ops->vol_resize(pool, vol, size, force);
+    return pool->ops->vol_resize(pool, vol, size, force, err);
 }
 
 int pool_vol_snapshot(struct pool *pool, const char *src, const char *dst,
-                      pool_progress_cb cb, void *opaque)
+                      pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
-    int r;
+    int r = vol_prepare(pool, src, dst, 0, NULL, err);
 
-    pool_clear_detail();
-    r = check_vol(pool, src, true);
-    if (r == 0)
-        r = check_vol(pool, dst, false);
-    if (r < 0)
-        return r;
-    return pool->ops->vol_snapshot(pool, src, dst, cb, opaque);
+    return r < 0 ? r : pool->ops->vol_snapshot(pool, src, dst, cb, opaque, err);
 }
 
 int pool_vol_clone(struct pool *pool, const char *src, const char *dst,
-                   pool_progress_cb cb, void *opaque)
+                   pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
-    int r;
+    int r = vol_prepare(pool, src, dst, 0, NULL, err);
 
-    pool_clear_detail();
-    r = check_vol(pool, src, true);
-    if (r == 0)
-        r = check_vol(pool, dst, false);
-    if (r < 0)
-        return r;
-    return pool->ops->vol_clone(pool, src, dst, cb, opaque);
+    return r < 0 ? r : pool->ops->vol_clone(pool, src, dst, cb, opaque, err);
 }
 
-int pool_vol_rename(struct pool *pool, const char *vol, const char *newname)
+int pool_vol_rename(struct pool *pool, const char *vol, const char *newname, struct sl_err *err)
 {
-    int r;
+    int r = vol_prepare(pool, vol, newname, 0, NULL, err);
 
-    pool_clear_detail();
-    r = check_vol(pool, vol, true);
-    if (r == 0)
-        r = check_vol(pool, newname, false);
-    if (r < 0)
-        return r;
     /* sluiced holds the volume by name: it would keep serving, and later
      * refresh, a name that no longer exists. */
-    r = pool->ops->vol_in_use(pool, vol);
-    if (r < 0)
-        return r;
-    if (r > 0) {
-        pool_set_detail("volume in use (sluiced serves it under its current name): "
-                        "remove the device first");
-        return -EBUSY;
-    }
-    return pool->ops->vol_rename(pool, vol, newname);
+    if (r == 0)
+        r = refuse_in_use(pool, vol, " (sluiced serves it under its current name): remove "
+                          "the device first", err);
+    return r < 0 ? r : pool->ops->vol_rename(pool, vol, newname, err);
 }
 
-int pool_vol_delete(struct pool *pool, const char *vol, bool force)
+int pool_vol_delete(struct pool *pool, const char *vol, bool force, struct sl_err *err)
 {
-    int r;
+    int r = vol_prepare(pool, vol, NULL, 0, NULL, err);
 
-    pool_clear_detail();
-    r = check_vol(pool, vol, true);
-    if (r < 0)
-        return r;
-    if (!force) {
-        r = pool->ops->vol_in_use(pool, vol);
-        if (r < 0)
-            return r;
-        if (r > 0) {
-            pool_set_detail("volume in use (served by sluiced?); use --force to delete anyway");
-            return -EBUSY;
-        }
-    }
-    return pool->ops->vol_delete(pool, vol, force);
+    if (r == 0 && !force)
+        r = refuse_in_use(pool, vol, " (served by sluiced?); use --force to delete anyway", err);
+    return r < 0 ? r : pool->ops->vol_delete(pool, vol, force, err);
 }
 
 /* ---------------------------------------------------------------------------
@@ -728,27 +670,25 @@ static uint64_t data_bytes(int fd, uint64_t size)
 /* Dir pools are files on a file system that overcommit allows to fill:
  * data about to be copied in must fit what is free (plus what @vi, the
  * volume being overwritten, frees). */
-static int room_for(struct pool *pool, const struct vol_info *vi, uint64_t need)
+static int room_for(struct pool *pool, const struct vol_info *vi, uint64_t need, struct sl_err *err)
 {
     struct pool_info pi;
     int r;
 
     if (pool->ops->type_id != POOL_TYPE_DIR)
         return 0;     /* lvm-thin: dm-thin checks, the pool errors when full */
-    r = pool_get_info(pool, &pi);
+    r = pool_get_info(pool, &pi, err);
     if (r < 0)
         return r;
     uint64_t avail = pi.free_bytes + (vi ? vi->used_bytes : 0);
-    if (need > avail) {
-        pool_set_detail("pool out of space: %llu bytes of data to copy, %llu available",
-                        (unsigned long long)need, (unsigned long long)avail);
-        return -ENOSPC;
-    }
+    if (need > avail)
+        return err_set(err, -ENOSPC, "pool out of space: %llu bytes of data to copy, "
+                       "%llu available", (unsigned long long)need, (unsigned long long)avail);
     return 0;
 }
 
 int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool force,
-                    pool_progress_cb cb, void *opaque)
+                    pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
     char path[PATH_MAX];
     struct vol_info vi;
@@ -756,86 +696,69 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
     int sfd, dfd, r;
     bool fresh = true;
 
-    pool_clear_detail();
-    r = pool_check_name(vol);
+    r = pool_check_name(vol, err);
     if (r < 0)
         return r;
     sfd = open(src, O_RDONLY | O_CLOEXEC);
     if (sfd < 0) {
         r = -errno;
-        pool_set_detail("%s: %s", src, strerror(errno));
-        return r == -ENOENT ? -ENOENT : r;
+        return err_set(err, r, "%s: %s", src, strerror(-r));
     }
     r = pool_fd_size(sfd, &size);
     if (r < 0 || size == 0) {
-        pool_set_detail("%s: not a non-empty file or block device", src);
-        r = r < 0 ? r : -EINVAL;
+        r = err_set(err, r < 0 ? r : -EINVAL, "%s: not a non-empty file or block device", src);
         goto out_src;
     }
-    r = pool->ops->vol_info(pool, vol, &vi);
+    r = vol_prepare(pool, vol, NULL, force ? VOL_WRITABLE : 0, &vi, err);
     if (r == 0) {
         if (!force) {
-            pool_set_detail("volume '%s' exists (use --force to overwrite it)", vol);
-            r = -EEXIST;
+            r = err_set(err, -EEXIST, "volume '%s' exists (use --force to overwrite it)", vol);
             goto out_src;
         }
-        r = refuse_readonly(&vi);
+        r = refuse_in_use(pool, vol, "", err);
+        if (r == 0)
+            r = room_for(pool, &vi, data_bytes(sfd, size), err);
+        if (r == 0 && vi.size_bytes < size)
+            r = pool->ops->vol_resize(pool, vol, ALIGN_UP_512(size), false, err);
         if (r < 0)
             goto out_src;
-        if (pool->ops->vol_in_use(pool, vol) > 0) {
-            pool_set_detail("volume in use");
-            r = -EBUSY;
-            goto out_src;
-        }
-        r = room_for(pool, &vi, data_bytes(sfd, size));
-        if (r < 0)
-            goto out_src;
-        if (vi.size_bytes < size) {
-            r = pool->ops->vol_resize(pool, vol, ALIGN_UP_512(size), false);
-            if (r < 0)
-                goto out_src;
-        }
         fresh = false;
     } else if (r == -ENOENT) {
-        r = room_for(pool, NULL, data_bytes(sfd, size));
-        if (r < 0)
-            goto out_src;
-        r = pool->ops->vol_create(pool, vol, ALIGN_UP_512(size));
+        err_clear(err);
+        r = room_for(pool, NULL, data_bytes(sfd, size), err);
+        if (r == 0)
+            r = pool->ops->vol_create(pool, vol, ALIGN_UP_512(size), err);
         if (r < 0)
             goto out_src;
     } else {
         goto out_src;
     }
-    r = pool->ops->vol_activate(pool, vol, path);
+    r = pool->ops->vol_activate(pool, vol, path, err);
     if (r < 0)
         goto out_vol;
     dfd = open(path, O_WRONLY | O_CLOEXEC);
     if (dfd < 0) {
         r = -errno;
-        pool_set_detail("%s: %s", path, strerror(errno));
+        err_set(err, r, "%s: %s", path, strerror(-r));
         goto out_vol;
     }
     if (!fresh && pool->ops->vol_replaced)
         pool->ops->vol_replaced(pool, vol);
     r = pool_copy_fd(sfd, dfd, size, fresh, cb, opaque);
-    if (r < 0 && !pool_error_detail())
-        pool_set_detail("copy failed: %s", strerror(-r));
+    if (r < 0 && !err_isset(err))
+        err_set(err, r, "copy failed: %s", strerror(-r));
     close(dfd);
 out_vol:
     /* A volume this call made goes again; an overwritten one stays. */
-    if (r < 0 && fresh) {
-        char saved[sizeof(detail)];
-        snprintf(saved, sizeof(saved), "%s", detail);
-        pool->ops->vol_delete(pool, vol, true);
-        pool_set_detail("%s", saved);
-    }
+    if (r < 0 && fresh)
+        pool->ops->vol_delete(pool, vol, true, NULL);
 out_src:
     close(sfd);
     return r;
 }
 
 int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool force,
-                    pool_progress_cb cb, void *opaque)
+                    pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -843,23 +766,19 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool fo
     int sfd, dfd, r;
     bool fresh, made;
 
-    pool_clear_detail();
-    r = check_vol(pool, vol, true);
+    r = vol_prepare(pool, vol, NULL, 0, NULL, err);
     if (r < 0)
         return r;
     made = lstat(dst, &st) < 0;
-    if (!force && !made) {
-        pool_set_detail("%s exists (use --force to overwrite it)", dst);
-        return -EEXIST;
-    }
-    r = pool->ops->vol_activate(pool, vol, path);
+    if (!force && !made)
+        return err_set(err, -EEXIST, "%s exists (use --force to overwrite it)", dst);
+    r = pool->ops->vol_activate(pool, vol, path, err);
     if (r < 0)
         return r;
     sfd = open(path, O_RDONLY | O_CLOEXEC);
     if (sfd < 0) {
         r = -errno;
-        pool_set_detail("%s: %s", path, strerror(errno));
-        return r;
+        return err_set(err, r, "%s: %s", path, strerror(-r));
     }
     r = pool_fd_size(sfd, &size);
     if (r < 0)
@@ -868,14 +787,12 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool fo
         dfd = open(dst, O_WRONLY | O_CLOEXEC | O_EXCL);
         if (dfd < 0) {
             r = -errno;
-            pool_set_detail("%s: %s", dst, strerror(errno));
+            err_set(err, r, "%s: %s", dst, strerror(-r));
             goto out_src;
         }
         r = pool_fd_size(dfd, &dsize);
-        if (r == 0 && dsize < size) {
-            pool_set_detail("%s is smaller than the volume", dst);
-            r = -ENOSPC;
-        }
+        if (r == 0 && dsize < size)
+            r = err_set(err, -ENOSPC, "%s is smaller than the volume", dst);
         fresh = false;
     } else {
         /* Without --force only a new file (O_EXCL: no race with another). */
@@ -883,21 +800,21 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool fo
         if (dfd < 0) {
             r = -errno;
             if (errno == EEXIST)
-                pool_set_detail("%s exists (use --force to overwrite it)", dst);
+                err_set(err, r, "%s exists (use --force to overwrite it)", dst);
             else
-                pool_set_detail("%s: %s", dst, strerror(errno));
+                err_set(err, r, "%s: %s", dst, strerror(-r));
             goto out_src;
         }
         if (ftruncate(dfd, (off_t)size) < 0) {
             r = -errno;
-            pool_set_detail("%s: %s", dst, strerror(errno));
+            err_set(err, r, "%s: %s", dst, strerror(-r));
         }
         fresh = true;
     }
     if (r == 0)
         r = pool_copy_fd(sfd, dfd, size, fresh, cb, opaque);
-    if (r < 0 && !pool_error_detail())
-        pool_set_detail("copy failed: %s", strerror(-r));
+    if (r < 0 && !err_isset(err))
+        err_set(err, r, "copy failed: %s", strerror(-r));
     close(dfd);
     if (r < 0 && made)
         unlink(dst);
@@ -909,22 +826,21 @@ out_src:
 /* ---------------------------------------------------------------------------
  * For sluiced. */
 
-int pool_volume_resolve(const char *spec, char **path_out)
+int pool_volume_resolve(const char *spec, char **path_out, struct sl_err *err)
 {
     char pname[POOL_NAME_MAX + 1], vname[POOL_NAME_MAX + 1], path[PATH_MAX];
     struct pool *pool;
     int r;
 
-    pool_clear_detail();
-    r = pool_parse_spec(spec, pname, vname);
+    r = pool_parse_spec(spec, pname, vname, err);
     if (r < 0)
         return r;
-    r = pool_open(pname, &pool);
+    r = pool_open(pname, &pool, err);
     if (r < 0)
         return r;
-    r = check_vol(pool, vname, true);
+    r = vol_prepare(pool, vname, NULL, 0, NULL, err);
     if (r == 0)
-        r = pool->ops->vol_activate(pool, vname, path);
+        r = pool->ops->vol_activate(pool, vname, path, err);
     if (r == 0) {
         *path_out = strdup(path);
         if (!*path_out)
@@ -934,22 +850,21 @@ int pool_volume_resolve(const char *spec, char **path_out)
     return r;
 }
 
-int pool_volume_in_use(const char *spec)
+int pool_volume_in_use(const char *spec, struct sl_err *err)
 {
     char pname[POOL_NAME_MAX + 1], vname[POOL_NAME_MAX + 1];
     struct pool *pool;
     int r;
 
-    pool_clear_detail();
-    r = pool_parse_spec(spec, pname, vname);
+    r = pool_parse_spec(spec, pname, vname, err);
     if (r < 0)
         return r;
-    r = pool_open(pname, &pool);
+    r = pool_open(pname, &pool, err);
     if (r < 0)
         return r;
-    r = check_vol(pool, vname, true);
+    r = vol_prepare(pool, vname, NULL, 0, NULL, err);
     if (r == 0)
-        r = pool->ops->vol_in_use(pool, vname);
+        r = pool->ops->vol_in_use(pool, vname, err);
     pool_close(pool);
     return r;
 }

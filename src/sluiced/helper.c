@@ -33,11 +33,11 @@ static pid_t helper_pid = -1;
 
 static int resolve_here(const char *spec, char **path, char **why)
 {
-    int r = pool_volume_resolve(spec, path);
-    if (r < 0) {
-        const char *d = pool_error_detail();
-        *why = strdup(d ? d : pool_strerror(r));
-    }
+    struct sl_err err = ERR_INIT;
+    int r = pool_volume_resolve(spec, path, &err);
+
+    if (r < 0)
+        *why = strdup(err_isset(&err) ? err.msg : pool_strerror(r));
     return r;
 }
 

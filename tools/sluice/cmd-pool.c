@@ -53,9 +53,9 @@ static void human(uint64_t b, char *buf, size_t len)
         snprintf(buf, len, "%.1f%c", v, units[u]);
 }
 
-static int fail(const char *object, int err)
+static int fail(const char *object, int err, const struct sl_err *why)
 {
-    const char *d = pool_error_detail(), *cat = NULL;
+    const char *d = err_isset(why) ? why->msg : NULL, *cat = NULL;
 
     switch (-err) {
     case EEXIST: cat = "name taken"; break;
@@ -207,10 +207,11 @@ static struct json_object *vol_json(const struct vol_info *vi)
  * volumes' sizes add up past what the pool can hold. */
 static void warn_overcommit(struct pool *pool)
 {
+    struct sl_err err = ERR_INIT;
     struct pool_info pi;
     char p[16], c[16];
 
-    if (pool_get_info(pool, &pi) < 0 || !pi.size_bytes || pi.provisioned_bytes <= pi.size_bytes)
+    if (pool_get_info(pool, &pi, &err) < 0 || !pi.size_bytes || pi.provisioned_bytes <= pi.size_bytes)
         return;
     human(pi.provisioned_bytes, p, sizeof(p));
     human(pi.size_bytes, c, sizeof(c));
@@ -283,6 +284,7 @@ static void print_pool_text(const struct pool_info *pi, const struct vol_info *v
 
 static int pool_create_cmd(struct cli_args *a)
 {
+    struct sl_err err = ERR_INIT;
     struct pool_create_params p = { 0 };
     const char *name = a->pos[0], *type = cli_opt(a, OPT_TYPE);
     const char *size = cli_opt(a, OPT_SIZE), *ae = cli_opt(a, OPT_AUTOEXTEND);
@@ -290,8 +292,8 @@ static int pool_create_cmd(struct cli_args *a)
     size_t npv = 0;
     int r;
 
-    if (pool_check_name(name) < 0)
-        return cli_usage(name, "%s", pool_error_detail());
+    if (pool_check_name(name, &err) < 0)
+        return cli_usage(name, "%s", err.msg);
     if (!type)
         return cli_usage(name, "--type lvm-thin or --type dir is required");
     p.type = pool_type_parse(type);
@@ -309,8 +311,8 @@ static int pool_create_cmd(struct cli_args *a)
             return cli_usage(name, "an lvm-thin pool needs either --pv DEVICE... or --vg VG");
         p.pvs = npv ? pvs : NULL;
         p.n_pvs = npv;
-        if (size && pool_parse_size(size, &p.size) < 0)
-            return cli_usage(name, "%s", pool_error_detail());
+        if (size && pool_parse_size(size, &p.size, &err) < 0)
+            return cli_usage(name, "%s", err.msg);
         if (ae && parse_autoextend(ae, &p.autoextend_threshold, &p.autoextend_percent) < 0)
             return cli_usage(name, "invalid --autoextend '%s' (THRESHOLD[:PERCENT], "
                              "threshold 50-99)", ae);
@@ -321,22 +323,23 @@ static int pool_create_cmd(struct cli_args *a)
         if (npv || p.vg || size || ae)
             return cli_usage(name, "--pv, --vg, --size and --autoextend are for lvm-thin pools");
     }
-    r = pool_create(&p, NULL);
+    r = pool_create(&p, NULL, &err);
     if (r < 0)
-        return fail(name, r);
+        return fail(name, r, &err);
     cli_done("pool %s created (%s)", name, type);
     return EXIT_OK;
 }
 
 static int pool_list_cmd(struct cli_args *a)
 {
+    struct sl_err err = ERR_INIT;
     struct pool_info *pools;
     size_t n;
     int r, wn = 4;
 
-    r = pool_list(&pools, &n);
+    r = pool_list(&pools, &n, &err);
     if (r < 0)
-        return fail("pool list", r);
+        return fail("pool list", r, &err);
     for (size_t i = 0; i < n; i++)
         if (pools[i].problem[0])
             cli_warn(pools[i].name, "%s ('sluice pool delete %s' removes its entry)",
@@ -372,35 +375,36 @@ static int pool_list_cmd(struct cli_args *a)
 }
 
 /* Open pool @name. Returns EXIT_OK or an exit status (error printed). */
-static int open_pool(const char *name, struct pool **pool)
+static int open_pool(const char *name, struct pool **pool, struct sl_err *err)
 {
     int r;
 
-    if (pool_check_name(name) < 0)
-        return cli_usage(name, "%s", pool_error_detail());
-    r = pool_open(name, pool);
+    if (pool_check_name(name, err) < 0)
+        return cli_usage(name, "%s", err->msg);
+    r = pool_open(name, pool, err);
     if (r < 0)
-        return fail(name, r);
+        return fail(name, r, err);
     return EXIT_OK;
 }
 
 static int pool_info_cmd(struct cli_args *a)
 {
+    struct sl_err err = ERR_INIT;
     struct pool_info pi;
     struct vol_info *vols = NULL;
     struct pool *pool;
     size_t nv = 0;
     int r;
 
-    if ((r = open_pool(a->pos[0], &pool)) != EXIT_OK)
+    if ((r = open_pool(a->pos[0], &pool, &err)) != EXIT_OK)
         return r;
-    r = pool_get_info(pool, &pi);
+    r = pool_get_info(pool, &pi, &err);
     if (r == 0)
-        r = pool_vol_list(pool, &vols, &nv);
+        r = pool_vol_list(pool, &vols, &nv, &err);
     pool_close(pool);
     if (r < 0) {
         free(vols);
-        return fail(a->pos[0], r);
+        return fail(a->pos[0], r, &err);
     }
     if (cli_flag(a, OPT_JSON))
         print_json(pool_json(&pi, vols, nv, true));
@@ -412,6 +416,7 @@ static int pool_info_cmd(struct cli_args *a)
 
 static int pool_set_cmd(struct cli_args *a)
 {
+    struct sl_err err = ERR_INIT;
     const char *ae = cli_opt(a, OPT_AUTOEXTEND);
     unsigned thr, pct;
     struct pool *pool;
@@ -422,12 +427,12 @@ static int pool_set_cmd(struct cli_args *a)
     if (parse_autoextend(ae, &thr, &pct) < 0)
         return cli_usage(a->pos[0], "invalid --autoextend '%s' (THRESHOLD[:PERCENT], "
                          "threshold 50-99, or off)", ae);
-    if ((r = open_pool(a->pos[0], &pool)) != EXIT_OK)
+    if ((r = open_pool(a->pos[0], &pool, &err)) != EXIT_OK)
         return r;
-    r = pool_set_autoextend(pool, thr, pct);
+    r = pool_set_autoextend(pool, thr, pct, &err);
     pool_close(pool);
     if (r < 0)
-        return fail(a->pos[0], r);
+        return fail(a->pos[0], r, &err);
     if (thr)
         cli_done("pool %s: autoextend by %u%% past %u%% data use", a->pos[0], pct ? pct : 20, thr);
     else
@@ -437,27 +442,28 @@ static int pool_set_cmd(struct cli_args *a)
 
 static int pool_delete_cmd(struct cli_args *a)
 {
+    struct sl_err err = ERR_INIT;
     const char *name = a->pos[0];
     struct pool *pool;
     int r;
 
-    if (pool_check_name(name) < 0)
-        return cli_usage(name, "%s", pool_error_detail());
-    r = pool_open(name, &pool);
+    if (pool_check_name(name, &err) < 0)
+        return cli_usage(name, "%s", err.msg);
+    r = pool_open(name, &pool, &err);
     if (r == -ESTALE) {
         /* Its storage is gone: only the record is left to remove. */
-        r = pool_forget(name);
+        r = pool_forget(name, &err);
         if (r < 0)
-            return fail(name, r);
+            return fail(name, r, &err);
         cli_done("pool %s: entry of the missing pool removed", name);
         return EXIT_OK;
     }
     if (r < 0)
-        return fail(name, r);
-    r = pool_destroy(pool, cli_flag(a, OPT_FORCE));
+        return fail(name, r, &err);
+    r = pool_destroy(pool, cli_flag(a, OPT_FORCE), &err);
     pool_close(pool);
     if (r < 0)
-        return fail(name, r);
+        return fail(name, r, &err);
     cli_done("pool %s deleted", name);
     return EXIT_OK;
 }
@@ -503,6 +509,7 @@ struct volref {
     char pool[POOL_NAME_MAX + 1];
     char vol[POOL_NAME_MAX + 1];
     struct pool *p;
+    struct sl_err err;
 };
 
 /* Parse "POOL/VOL" and open the pool. Returns EXIT_OK or an exit status. */
@@ -510,43 +517,44 @@ static int open_vol(const char *spec, struct volref *vr)
 {
     int r;
 
-    if (pool_parse_spec(spec, vr->pool, vr->vol) < 0)
-        return cli_usage(spec, "%s", pool_error_detail());
-    r = pool_open(vr->pool, &vr->p);
+    if (pool_parse_spec(spec, vr->pool, vr->vol, &vr->err) < 0)
+        return cli_usage(spec, "%s", vr->err.msg);
+    r = pool_open(vr->pool, &vr->p, &vr->err);
     if (r < 0)
-        return fail(vr->pool, r);
+        return fail(vr->pool, r, &vr->err);
     return EXIT_OK;
 }
 
 static int vol_done(struct volref *vr, const char *object, int r)
 {
     pool_close(vr->p);
-    return r < 0 ? fail(object, r) : EXIT_OK;
+    return r < 0 ? fail(object, r, &vr->err) : EXIT_OK;
 }
 
 /* The --size a verb needs, parsed: EXIT_OK or the usage error. */
 static int need_size(struct cli_args *a, uint64_t *size)
 {
+    struct sl_err err = ERR_INIT;
     const char *s = cli_opt(a, OPT_SIZE);
 
     if (!s)
         return cli_usage(a->object, "expected %s", a->verb->args);
-    if (pool_parse_size(s, size) < 0)
-        return cli_usage(a->pos[0], "%s", pool_error_detail());
+    if (pool_parse_size(s, size, &err) < 0)
+        return cli_usage(a->pos[0], "%s", err.msg);
     return EXIT_OK;
 }
 
 static int vol_create_cmd(struct cli_args *a)
 {
-    struct volref vr;
+    struct volref vr = { .p = NULL };
     uint64_t size;
     int r;
 
-    if (pool_parse_spec(a->pos[0], vr.pool, vr.vol) < 0)
-        return cli_usage(a->pos[0], "%s", pool_error_detail());
+    if (pool_parse_spec(a->pos[0], vr.pool, vr.vol, &vr.err) < 0)
+        return cli_usage(a->pos[0], "%s", vr.err.msg);
     if ((r = need_size(a, &size)) != EXIT_OK || (r = open_vol(a->pos[0], &vr)) != EXIT_OK)
         return r;
-    r = pool_vol_create(vr.p, vr.vol, size);
+    r = pool_vol_create(vr.p, vr.vol, size, &vr.err);
     if (r == 0) {
         cli_done("volume %s created", a->pos[0]);
         warn_overcommit(vr.p);
@@ -556,23 +564,24 @@ static int vol_create_cmd(struct cli_args *a)
 
 static int vol_list_cmd(struct cli_args *a)
 {
+    struct sl_err err = ERR_INIT;
     struct pool_info *pools = NULL;
     struct vol_info *all = NULL;
     size_t np = 0, n = 0;
     int r, wn = 6, wo = 6;
 
     if (a->npos == 1) {
-        if (pool_check_name(a->pos[0]) < 0)
-            return cli_usage(a->pos[0], "%s", pool_error_detail());
+        if (pool_check_name(a->pos[0], &err) < 0)
+            return cli_usage(a->pos[0], "%s", err.msg);
         pools = calloc(1, sizeof(*pools));
         if (!pools)
             return cli_fail("vol list", "out of memory");
         snprintf(pools[0].name, sizeof(pools[0].name), "%s", a->pos[0]);
         np = 1;
     } else {
-        r = pool_list(&pools, &np);
+        r = pool_list(&pools, &np, &err);
         if (r < 0)
-            return fail("vol list", r);
+            return fail("vol list", r, &err);
     }
     /* Gather first: an error prints no half table, and columns fit. */
     for (size_t i = 0; i < np; i++) {
@@ -584,16 +593,16 @@ static int vol_list_cmd(struct cli_args *a)
             cli_warn(pools[i].name, "%s (skipped)", pools[i].problem);
             continue;
         }
-        r = pool_open(pools[i].name, &pool);
+        r = pool_open(pools[i].name, &pool, &err);
         if (r == 0) {
-            r = pool_vol_list(pool, &vols, &nv);
+            r = pool_vol_list(pool, &vols, &nv, &err);
             pool_close(pool);
         }
         struct vol_info *grown = r == 0 && nv ? realloc(all, (n + nv) * sizeof(*all)) : all;
         if (r == 0 && !grown)
             r = -ENOMEM;
         if (r < 0) {
-            r = fail(pools[i].name, r);
+            r = fail(pools[i].name, r, &err);
             free(vols);
             free(all);
             free(pools);
@@ -639,12 +648,12 @@ static int vol_list_cmd(struct cli_args *a)
 static int vol_info_cmd(struct cli_args *a)
 {
     struct vol_info vi;
-    struct volref vr;
+    struct volref vr = { .p = NULL };
     int r;
 
     if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
         return r;
-    r = pool_vol_info(vr.p, vr.vol, &vi);
+    r = pool_vol_info(vr.p, vr.vol, &vi, &vr.err);
     if (r == 0) {
         if (cli_flag(a, OPT_JSON)) {
             print_json(vol_json(&vi));
@@ -667,17 +676,17 @@ static int vol_resize_cmd(struct cli_args *a)
 {
     const char *spec = a->pos[0];
     struct vol_info vi;
-    struct volref vr;
+    struct volref vr = { .p = NULL };
     uint64_t size;
     int r, told = 0;
     char h[16];
 
-    if (pool_parse_spec(spec, vr.pool, vr.vol) < 0)
-        return cli_usage(spec, "%s", pool_error_detail());
+    if (pool_parse_spec(spec, vr.pool, vr.vol, &vr.err) < 0)
+        return cli_usage(spec, "%s", vr.err.msg);
     if ((r = need_size(a, &size)) != EXIT_OK || (r = open_vol(spec, &vr)) != EXIT_OK)
         return r;
-    bool in_use = pool_vol_info(vr.p, vr.vol, &vi) == 0 && vi.in_use;
-    r = pool_vol_resize(vr.p, vr.vol, size, cli_flag(a, OPT_FORCE));
+    bool in_use = pool_vol_info(vr.p, vr.vol, &vi, &vr.err) == 0 && vi.in_use;
+    r = pool_vol_resize(vr.p, vr.vol, size, cli_flag(a, OPT_FORCE), &vr.err);
     if (r < 0)
         return vol_done(&vr, spec, r);
 #ifdef SLUICE_HAVE_DEV
@@ -705,27 +714,27 @@ static int vol_two_names(struct cli_args *a)
     const char *verb = a->verb->name;
     char dst[POOL_NAME_MAX * 2 + 2];
     struct progress pg;
-    struct volref vr;
+    struct volref vr = { .p = NULL };
     int r;
 
-    if (pool_parse_spec(a->pos[0], vr.pool, vr.vol) < 0)
-        return cli_usage(a->pos[0], "%s", pool_error_detail());
-    if (pool_check_name(a->pos[1]) < 0)
-        return cli_usage(a->pos[1], "%s", pool_error_detail());
+    if (pool_parse_spec(a->pos[0], vr.pool, vr.vol, &vr.err) < 0)
+        return cli_usage(a->pos[0], "%s", vr.err.msg);
+    if (pool_check_name(a->pos[1], &vr.err) < 0)
+        return cli_usage(a->pos[1], "%s", vr.err.msg);
     if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
         return r;
     snprintf(dst, sizeof(dst), "%s/%s", vr.pool, a->pos[1]);
     progress_init(&pg, verb);
     if (!strcmp(verb, "snapshot"))
-        r = pool_vol_snapshot(vr.p, vr.vol, a->pos[1], progress_cb, &pg);
+        r = pool_vol_snapshot(vr.p, vr.vol, a->pos[1], progress_cb, &pg, &vr.err);
     else if (!strcmp(verb, "clone"))
-        r = pool_vol_clone(vr.p, vr.vol, a->pos[1], progress_cb, &pg);
+        r = pool_vol_clone(vr.p, vr.vol, a->pos[1], progress_cb, &pg, &vr.err);
     else
-        r = pool_vol_rename(vr.p, vr.vol, a->pos[1]);
+        r = pool_vol_rename(vr.p, vr.vol, a->pos[1], &vr.err);
     progress_end(&pg);
     if (r == -EEXIST) {
         pool_close(vr.p);
-        return fail(dst, r);
+        return fail(dst, r, &vr.err);
     }
     if (r == 0 && !strcmp(verb, "snapshot"))
         cli_done("snapshot %s of %s created (read-only)", dst, a->pos[0]);
@@ -740,12 +749,12 @@ static int vol_two_names(struct cli_args *a)
 
 static int vol_delete_cmd(struct cli_args *a)
 {
-    struct volref vr;
+    struct volref vr = { .p = NULL };
     int r;
 
     if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
         return r;
-    r = pool_vol_delete(vr.p, vr.vol, cli_flag(a, OPT_FORCE));
+    r = pool_vol_delete(vr.p, vr.vol, cli_flag(a, OPT_FORCE), &vr.err);
     if (r == 0)
         cli_done("volume %s deleted", a->pos[0]);
     return vol_done(&vr, a->pos[0], r);
@@ -755,16 +764,16 @@ static int vol_copy_cmd(struct cli_args *a)
 {
     bool import = !strcmp(a->verb->name, "import"), force = cli_flag(a, OPT_FORCE);
     struct progress pg;
-    struct volref vr;
+    struct volref vr = { .p = NULL };
     int r;
 
     if ((r = open_vol(a->pos[0], &vr)) != EXIT_OK)
         return r;
     progress_init(&pg, a->verb->name);
     if (import)
-        r = pool_vol_import(vr.p, vr.vol, a->pos[1], force, progress_cb, &pg);
+        r = pool_vol_import(vr.p, vr.vol, a->pos[1], force, progress_cb, &pg, &vr.err);
     else
-        r = pool_vol_export(vr.p, vr.vol, a->pos[1], force, progress_cb, &pg);
+        r = pool_vol_export(vr.p, vr.vol, a->pos[1], force, progress_cb, &pg, &vr.err);
     progress_end(&pg);
     if (r == -EEXIST && !import) {
         pool_close(vr.p);

@@ -3,8 +3,9 @@
  * LVM metadata, marked with LVM tags, is the only store of truth) and the
  * `dir` driver (a directory of sparse raw files, registered under
  * ${SLUICE_STATE_DIR:-/var/lib/sluice}/pools/). Every driver fills a
- * struct pool_ops; callers use the pool_* functions below, which validate
- * names and dispatch.
+ * struct pool_ops (storage/pool-int.h, private); callers use the pool_*
+ * functions below, which validate names, make the checks every driver
+ * shares, and dispatch.
  *
  * Error codes shared by every function here (negative errno):
  *   -ENOENT     unknown pool or volume
@@ -19,10 +20,10 @@
  *   -ENOTEMPTY  pool still holds volumes
  *   -EPERM      missing privileges (LVM needs root); -EACCES from the file system
  *   -ENODEV     LVM or device-mapper not available (use a dir pool)
- *   -EIO        a command (lvm) failed; pool_error_detail() has its message
- * pool_strerror() turns them into the CLI's reasons; pool_error_detail()
- * returns a more precise sentence about the last failure of this thread, or
- * NULL. */
+ *   -EIO        a command (lvm) failed; @err has its message
+ * pool_strerror() turns them into the CLI's reasons. A function that takes
+ * `struct sl_err *err` (core/err.h; may be NULL) puts a more precise
+ * sentence there when it fails, e.g. "invalid size '12X' (examples: ...)". */
 #ifndef SLUICE_STORAGE_POOL_H
 #define SLUICE_STORAGE_POOL_H
 
@@ -30,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/err.h"
 
 #define POOL_NAME_MAX 64      /* pool and volume names: bytes, without NUL */
 
@@ -99,128 +102,65 @@ typedef void (*pool_progress_cb)(void *opaque, uint64_t done, uint64_t total);
 
 struct pool;
 
-/* The driver interface. Every member is mandatory unless marked; each
- * returns 0 or a negative errno from the list at the top. Names passed in
- * were validated by pool_check_name(); sizes are > 0. */
-struct pool_ops {
-    const char *type;                 /* "lvm-thin", "dir" */
-    enum pool_type type_id;
-    /* Is the driver usable on this machine? 0, -ENODEV (with a detail). */
-    int (*available)(void);
-    /* Create pool @p->name (not yet known to any driver). */
-    int (*create)(const struct pool_create_params *p);
-    /* Look up pool @name; on success fill @pool->priv (driver-owned, freed
-     * by close). -ENOENT when this driver has no such pool. */
-    int (*open)(struct pool *pool, const char *name);
-    /* Free @pool->priv. May be NULL. */
-    void (*close)(struct pool *pool);
-    /* Append the names of this driver's pools to *@names (malloc'd array of
-     * malloc'd strings, *@n entries). */
-    int (*list)(char ***names, size_t *n);
-    int (*info)(struct pool *pool, struct pool_info *out);
-    /* Remove the pool; with @force its volumes first (none may be in use). */
-    int (*destroy)(struct pool *pool, bool force);
-    /* Volumes: *@out is a malloc'd array the caller frees. */
-    int (*vol_list)(struct pool *pool, struct vol_info **out, size_t *n);
-    int (*vol_info)(struct pool *pool, const char *vol, struct vol_info *out);
-    int (*vol_create)(struct pool *pool, const char *vol, uint64_t size);
-    /* Grow; shrink only with @force (else -EINVAL). */
-    int (*vol_resize)(struct pool *pool, const char *vol, uint64_t size, bool force);
-    /* Read-only snapshot @dst of @src. */
-    int (*vol_snapshot)(struct pool *pool, const char *src, const char *dst,
-                        pool_progress_cb cb, void *opaque);
-    /* Writable clone @dst of @src (a volume or a snapshot). */
-    int (*vol_clone)(struct pool *pool, const char *src, const char *dst,
-                     pool_progress_cb cb, void *opaque);
-    int (*vol_rename)(struct pool *pool, const char *vol, const char *newname);
-    /* -EBUSY when in use unless @force. */
-    int (*vol_delete)(struct pool *pool, const char *vol, bool force);
-    /* Make the volume's data reachable (activate) and put its path in @path. */
-    int (*vol_activate)(struct pool *pool, const char *vol, char path[PATH_MAX]);
-    /* 1 in use, 0 not, or -errno. */
-    int (*vol_in_use)(struct pool *pool, const char *vol);
-    /* Optional (NULL: nothing to do). @vol's content was replaced wholesale
-     * (import with force): it is no longer the origin of anything. */
-    void (*vol_replaced)(struct pool *pool, const char *vol);
-    /* Optional (NULL: the driver never returns -ESTALE). For pool @name
-     * whose open() returned -ESTALE: fill @out->location and
-     * @out->problem. */
-    int (*broken)(const char *name, struct pool_info *out);
-    /* Optional. Remove the record of pool @name that open() reports
-     * -ESTALE for. 0, -ENOENT (no record), -EBUSY (the pool is fine). */
-    int (*forget)(const char *name);
-};
-
-struct pool {
-    char name[POOL_NAME_MAX + 1];
-    const struct pool_ops *ops;
-    void *priv;
-};
+/* An open pool (opaque; storage/pool-int.h). */
+struct pool;
 
 /* --- names, sizes, errors ---------------------------------------------- */
 
 /* A pool or volume name: 1-64 bytes of [A-Za-z0-9_.+-], not starting with
  * '-' or '.', not "snapshot"/"pvmove" prefixed and without LVM's reserved
- * "_t"-style suffixes. Returns 0 or -EINVAL (detail set). */
-int pool_check_name(const char *name);
+ * "_t"-style suffixes. Returns 0 or -EINVAL (the reason in @err). */
+int pool_check_name(const char *name, struct sl_err *err);
 /* parse_size() plus: not zero, at most 1P, rounded up to 512 bytes.
  * Returns 0, -EINVAL or -ERANGE. */
-int pool_parse_size(const char *s, uint64_t *out);
+int pool_parse_size(const char *s, uint64_t *out, struct sl_err *err);
 /* Split "POOL/VOL" into checked names. Returns 0 or -EINVAL. */
-int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POOL_NAME_MAX + 1]);
+int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POOL_NAME_MAX + 1], struct sl_err *err);
 /* Reason for the CLI: "unknown pool", "name taken"... never NULL. */
 const char *pool_strerror(int err);
-/* A precise sentence about this thread's last failure, or NULL. */
-const char *pool_error_detail(void);
-/* Clear / set the detail (for drivers). */
-void pool_clear_detail(void);
-void pool_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* --- pools -------------------------------------------------------------- */
 
-/* The registered drivers, NULL-terminated. */
-extern const struct pool_ops *const pool_drivers[];
-
 /* Create a pool; -EEXIST when any driver knows the name. With @out non-NULL
  * the new pool is opened too. */
-int pool_create(const struct pool_create_params *p, struct pool **out);
+int pool_create(const struct pool_create_params *p, struct pool **out, struct sl_err *err);
 /* Open pool @name (dir registry first, then LVM). -ENOENT, -EINVAL,
  * -ESTALE (its record is there, its storage gone: see pool_forget). */
-int pool_open(const char *name, struct pool **out);
+int pool_open(const char *name, struct pool **out, struct sl_err *err);
 /* NULL-safe. */
 void pool_close(struct pool *pool);
 /* Info of every pool known (drivers that are not available are skipped),
  * broken ones too: those have a non-empty problem. *@out is malloc'd. */
-int pool_list(struct pool_info **out, size_t *n);
-int pool_get_info(struct pool *pool, struct pool_info *out);
+int pool_list(struct pool_info **out, size_t *n, struct sl_err *err);
+int pool_get_info(struct pool *pool, struct pool_info *out, struct sl_err *err);
 /* Delete the pool (then close it yourself). -ENOTEMPTY unless @force. */
-int pool_destroy(struct pool *pool, bool force);
+int pool_destroy(struct pool *pool, bool force, struct sl_err *err);
 /* Remove the record of a broken pool @name (one pool_open() reports
  * -ESTALE for: a dir pool's registry entry whose directory or marker is
  * gone). Returns 0, -ENOENT (no such record), -EBUSY (the pool opens: use
  * pool_destroy), -errno. */
-int pool_forget(const char *name);
+int pool_forget(const char *name, struct sl_err *err);
 /* lvm-thin only: LVM grows the thin pool by @percent (default 20) when its
  * data use passes @threshold percent (50-99; 0 turns it off). Stored as an
  * LVM metadata profile attached to the pool; LVM's dmeventd monitoring does
  * the growing. Returns 0, -EOPNOTSUPP (dir pool), -EINVAL, -EPERM, -EIO. */
-int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent);
+int pool_set_autoextend(struct pool *pool, unsigned threshold, unsigned percent, struct sl_err *err);
 
 /* --- volumes ------------------------------------------------------------ */
 
-int pool_vol_list(struct pool *pool, struct vol_info **out, size_t *n);
-int pool_vol_info(struct pool *pool, const char *vol, struct vol_info *out);
-int pool_vol_create(struct pool *pool, const char *vol, uint64_t size);
+int pool_vol_list(struct pool *pool, struct vol_info **out, size_t *n, struct sl_err *err);
+int pool_vol_info(struct pool *pool, const char *vol, struct vol_info *out, struct sl_err *err);
+int pool_vol_create(struct pool *pool, const char *vol, uint64_t size, struct sl_err *err);
 /* -EROFS for a read-only volume. */
-int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force);
+int pool_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force, struct sl_err *err);
 int pool_vol_snapshot(struct pool *pool, const char *src, const char *dst,
-                      pool_progress_cb cb, void *opaque);
+                      pool_progress_cb cb, void *opaque, struct sl_err *err);
 int pool_vol_clone(struct pool *pool, const char *src, const char *dst,
-                   pool_progress_cb cb, void *opaque);
+                   pool_progress_cb cb, void *opaque, struct sl_err *err);
 /* -EBUSY while the volume is in use (sluiced knows it by its old name).
  * Snapshots and clones of @vol keep it as their origin under @newname. */
-int pool_vol_rename(struct pool *pool, const char *vol, const char *newname);
-int pool_vol_delete(struct pool *pool, const char *vol, bool force);
+int pool_vol_rename(struct pool *pool, const char *vol, const char *newname, struct sl_err *err);
+int pool_vol_delete(struct pool *pool, const char *vol, bool force, struct sl_err *err);
 /* Create volume @vol with the size of @src (regular file or block device)
  * and copy @src into it, skipping zero blocks. With @force an existing
  * volume is overwritten (grown when smaller; must not be in use nor
@@ -228,25 +168,25 @@ int pool_vol_delete(struct pool *pool, const char *vol, bool force);
  * system's free space (-ENOSPC before anything is written); a volume this
  * call created is removed again when the copy fails. */
 int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool force,
-                    pool_progress_cb cb, void *opaque);
+                    pool_progress_cb cb, void *opaque, struct sl_err *err);
 /* Copy volume @vol into @dst: a regular file is created (or, with @force,
  * truncated) and written sparse (zero blocks become holes); a block device
  * (only with @force) must be large enough and gets zero ranges by
  * BLKZEROOUT. An existing @dst without @force: -EEXIST. A file this call
  * created is removed again when the copy fails. */
 int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool force,
-                    pool_progress_cb cb, void *opaque);
+                    pool_progress_cb cb, void *opaque, struct sl_err *err);
 
 /* --- for sluiced ---------------------------------------------------------- */
 
 /* Resolve "POOL/VOL": activate the volume if needed and return the block
  * device (lvm-thin) or file (dir) in *@path_out (malloc'd, caller frees).
  * Returns 0, -EINVAL (bad spec), -ENOENT, -ENODEV, -EPERM, -EIO. */
-int pool_volume_resolve(const char *spec, char **path_out);
+int pool_volume_resolve(const char *spec, char **path_out, struct sl_err *err);
 /* Is "POOL/VOL" in use? lvm-thin: the device-mapper open count of the
  * volume is > 0; dir: another open file description holds a flock() on the
  * file (see pool_volume_claim). Returns 1, 0, or -errno as above. */
-int pool_volume_in_use(const char *spec);
+int pool_volume_in_use(const char *spec, struct sl_err *err);
 /* What sluiced does after opening a volume's path (O_RDWR) as @fd: take a
  * shared flock() so that `sluice vol delete` sees it in use. A block device
  * needs nothing (the open itself counts) but the lock is harmless there.

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "storage/lvm.h"
+#include "lvm.h"
 
 static char *slurp(const char *name)
 {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* LVM and device-mapper plumbing of the lvm-thin pool driver.
+/* LVM and device-mapper plumbing of the lvm-thin pool driver (private to
+ * storage/; tests include it by name through pool_priv_dep).
  *
  * Commands: `lvm <command> ... --config CONFIG`, run directly (fork/exec, no
  * shell), reports requested with `--reportformat json --units b --nosuffix`
@@ -15,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/err.h"
 
 #define LVM_DEFAULT_CONFIG \
     "activation{udev_sync=0 udev_rules=0 verify_udev_operations=1} " \
@@ -82,16 +85,16 @@ bool lvm_has_tag(const char *tags, const char *tag);
 /* Run `lvm ARGV... --config CONFIG` (argv NULL-terminated, argv[0] is the
  * lvm command such as "lvcreate"). Output is captured: *@out (may be NULL
  * to discard) receives stdout, malloc'd and NUL-terminated. On a non-zero
- * exit the last line LVM wrote on stderr becomes pool_error_detail().
+ * exit the last line LVM wrote on stderr is the reason in @err.
  * Returns 0, -ENODEV (no lvm binary), -EIO (exit status != 0), -errno. */
-int lvm_run(const char *const *argv, char **out);
+int lvm_run(const char *const *argv, char **out, struct sl_err *err);
 
 /* Reports (run + parse). @select is an extra argument for the command: a
  * VG name, "VG/LV", "@tag", or NULL for everything. With @all, hidden LVs
  * too. A VG that does not exist gives 0 rows. */
-int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n);
-int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n);
-int lvm_pvs(const char *select, struct lvm_pv **out, size_t *n);
+int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n, struct sl_err *err);
+int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n, struct sl_err *err);
+int lvm_pvs(const char *select, struct lvm_pv **out, size_t *n, struct sl_err *err);
 
 /* --- device-mapper ------------------------------------------------------ */
 
