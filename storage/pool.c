@@ -826,21 +826,29 @@ out_src:
 /* ---------------------------------------------------------------------------
  * For sluiced. */
 
+/* Open the pool of "POOL/VOL" and check the volume; its name into @vname. */
+static int open_spec(const char *spec, struct pool **pool, char vname[POOL_NAME_MAX + 1],
+                     struct sl_err *err)
+{
+    char pname[POOL_NAME_MAX + 1];
+    int r = pool_parse_spec(spec, pname, vname, err);
+
+    if (r == 0)
+        r = pool_open(pname, pool, err);
+    if (r == 0 && (r = vol_prepare(*pool, vname, NULL, 0, NULL, err)) < 0)
+        pool_close(*pool);
+    return r;
+}
+
 int pool_volume_resolve(const char *spec, char **path_out, struct sl_err *err)
 {
-    char pname[POOL_NAME_MAX + 1], vname[POOL_NAME_MAX + 1], path[PATH_MAX];
+    char vname[POOL_NAME_MAX + 1], path[PATH_MAX];
     struct pool *pool;
-    int r;
+    int r = open_spec(spec, &pool, vname, err);
 
-    r = pool_parse_spec(spec, pname, vname, err);
     if (r < 0)
         return r;
-    r = pool_open(pname, &pool, err);
-    if (r < 0)
-        return r;
-    r = vol_prepare(pool, vname, NULL, 0, NULL, err);
-    if (r == 0)
-        r = pool->ops->vol_activate(pool, vname, path, err);
+    r = pool->ops->vol_activate(pool, vname, path, err);
     if (r == 0) {
         *path_out = strdup(path);
         if (!*path_out)
@@ -852,19 +860,13 @@ int pool_volume_resolve(const char *spec, char **path_out, struct sl_err *err)
 
 int pool_volume_in_use(const char *spec, struct sl_err *err)
 {
-    char pname[POOL_NAME_MAX + 1], vname[POOL_NAME_MAX + 1];
+    char vname[POOL_NAME_MAX + 1];
     struct pool *pool;
-    int r;
+    int r = open_spec(spec, &pool, vname, err);
 
-    r = pool_parse_spec(spec, pname, vname, err);
     if (r < 0)
         return r;
-    r = pool_open(pname, &pool, err);
-    if (r < 0)
-        return r;
-    r = vol_prepare(pool, vname, NULL, 0, NULL, err);
-    if (r == 0)
-        r = pool->ops->vol_in_use(pool, vname, err);
+    r = pool->ops->vol_in_use(pool, vname, err);
     pool_close(pool);
     return r;
 }

@@ -74,6 +74,8 @@ expect 2 '^sluice: bench: --queues must be 1\.\.64$' "$S" bench blk --queues 2x
 expect 2 '^sluice: bench: option --runs does not apply' "$S" bench net --runs 3
 expect 2 '^sluice: tap: --queues must be 1\.\.64$' "$S" net tap create t0 --queues 1x
 expect 2 '^sluice: dev: unknown verb .frob.' "$S" dev frob
+expect 2 "^sluice: nopool: invalid --autoextend '80x'" "$S" pool set nopool --autoextend 80x
+expect 2 "^sluice: nopool: invalid --autoextend '80:5y'" "$S" pool set nopool --autoextend 80:5y
 expect 2 '^sluice-blkbench: --bs: invalid value .4096x.' "$B" --socket "$tmp/none.sock" --bs 4096x
 expect 2 '^sluice-blkbench: --qd: invalid value .1x.' "$B" --socket "$tmp/none.sock" --qd 1x
 expect 2 '^sluice-blkbench: --cpu: invalid value .-1.' "$B" --socket "$tmp/none.sock" --cpu -1

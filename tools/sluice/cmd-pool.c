@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "core/opts.h"
 #include "storage/pool.h"
 
 enum { OPT_TYPE = 1, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE, OPT_AUTOEXTEND, OPT_JSON, OPT_FORCE };
@@ -229,23 +230,24 @@ static int width(int w, const char *s)
 /* ---------------------------------------------------------------------------
  * sluice pool */
 
+/* "off", or THRESHOLD[:PERCENT]: threshold 50-99, percent 1-1000 (20). */
 static int parse_autoextend(const char *s, unsigned *thr, unsigned *pct)
 {
-    unsigned t, p = 20;
-    char tail;
+    const char *colon = strchr(s, ':');
+    uint64_t t, p = 20;
+    char tbuf[16];
 
     if (!strcmp(s, "off")) {
         *thr = 0;
         *pct = 0;
         return 0;
     }
-    int n = sscanf(s, "%u:%u%c", &t, &p, &tail);
-    if (n == 1 && strchr(s, ':'))
+    if (snprintf(tbuf, sizeof(tbuf), "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s) >=
+            (int)sizeof(tbuf) ||
+        parse_uint(tbuf, 50, 99, &t) < 0 || (colon && parse_uint(colon + 1, 1, 1000, &p) < 0))
         return -EINVAL;
-    if ((n != 1 && n != 2) || t < 50 || t > 99 || p < 1 || p > 1000)
-        return -EINVAL;
-    *thr = t;
-    *pct = p;
+    *thr = (unsigned)t;
+    *pct = (unsigned)p;
     return 0;
 }
 
