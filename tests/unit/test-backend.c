@@ -553,6 +553,51 @@ static void test_unknown_request(void **state)
     assert_int_equal(h_get_u64(h, VU_GET_QUEUE_NUM), 1);
 }
 
+/* The generic checks of the request table (one row per request, as the
+ * vhost-user specification lists them): a fixed-size payload has exactly its
+ * size, a request carries only the fds it takes, a request the device does not
+ * know is unsupported whoever sends it, and a refused query still gets its
+ * (empty) reply. A refusal changes nothing and keeps no fd. */
+static void test_request_table_checks(void **state)
+{
+    struct h_dev *h = *state;
+    uint8_t big[64] = { 0 };
+    struct vu_vring_state s = ST(0, 64);
+    struct vu_msg m;
+    int ev = eventfd(0, EFD_CLOEXEC), two[2], before = count_open_fds();
+
+    two[0] = two[1] = ev;
+    assert_int_equal(h_ack(h, 99, NULL, 0, NULL, 0), EOPNOTSUPP);
+    assert_int_equal(h_ack(h, VU_SET_LOG_BASE, big, 8, NULL, 0), EOPNOTSUPP);
+    /* Queries with a payload or an fd they do not take. */
+    h_call(h, VU_GET_FEATURES, big, 8, &m);
+    assert_int_equal(m.hdr.size, 0);
+    assert_int_equal(h_send(h, VU_GET_QUEUE_NUM, VU_VERSION, NULL, 0, &ev, 1), 0);
+    h_recv(h, &m);
+    assert_int_equal(m.hdr.request, VU_GET_QUEUE_NUM);
+    assert_int_equal(m.hdr.size, 0);
+    assert_true(h_no_reply(h));
+    /* SET_OWNER takes nothing. */
+    assert_int_equal(h_ack(h, VU_SET_OWNER, big, 8, NULL, 0), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, &ev, 1), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), EPERM);
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    /* A fixed payload longer than its layout, an fd where none is taken,
+     * two where one is. */
+    memcpy(big, &s, sizeof(s));
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, big, sizeof(s) + 8, NULL, 0), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), &ev, 1), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_STATUS, big, 16, NULL, 0), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_BACKEND_REQ_FD, NULL, 0, two, 2), EINVAL);
+    assert_int_equal(vu_dev_queue(h->dev, 0)->num, 0);
+    assert_int_equal(h_get_u64(h, VU_GET_STATUS), 0);
+    /* Well-formed, it works. */
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), 0);
+    assert_int_equal(vu_dev_queue(h->dev, 0)->num, 64);
+    close(ev);
+    assert_int_equal(count_open_fds(), before - 1);
+}
+
 /* ---- vrings ----------------------------------------------------------- */
 
 static void test_vring_limits(void **state)
@@ -1590,6 +1635,7 @@ int main(void)
         T(test_too_many_fds),
         T(test_short_payloads),
         T(test_unknown_request),
+        T(test_request_table_checks),
         T(test_vring_limits),
         T(test_get_vring_base_bad_index),
         T(test_replies_on_refused_queries),
