@@ -56,19 +56,22 @@ struct vu_dev {
 
     unsigned num_queues;
     unsigned queue_num_reply;
+    uint64_t offered;      /* device features (config) */
+    uint64_t offered_protocol;
     struct vq vqs[VU_MAX_QUEUES];
     struct log_ratelimit rl;
+    _Alignas(max_align_t) unsigned char priv[];   /* device model state */
 };
 
 static uint64_t offered_features(const struct vu_dev *dev)
 {
-    return dev->ops->features | (1ull << VU_F_PROTOCOL_FEATURES) |
+    return dev->offered | (1ull << VU_F_PROTOCOL_FEATURES) |
            (dev->packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
 }
 
 static uint64_t offered_protocol_features(const struct vu_dev *dev)
 {
-    uint64_t pf = GENERIC_PROTOCOL_FEATURES | dev->ops->protocol_features;
+    uint64_t pf = GENERIC_PROTOCOL_FEATURES | dev->offered_protocol;
 
     /* Inflight tracking exists for split rings only: a device that offers
      * packed rings does not promise a reconnect it cannot keep. */
@@ -219,9 +222,10 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     struct vu_dev *dev;
 
     if (!cfg->ops || !cfg->ops->queue_init || !cfg->loops || !cfg->nloops ||
-        cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES)
+        cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES ||
+        (cfg->priv_size && cfg->ctx) || cfg->priv_size > SIZE_MAX - sizeof(*dev))
         return -EINVAL;
-    dev = calloc(1, sizeof(*dev));
+    dev = calloc(1, sizeof(*dev) + cfg->priv_size);
     if (!dev)
         return -ENOMEM;
     dev->listen_fd = dev->conn_fd = dev->backend_fd = dev->timer_fd = -1;
@@ -233,7 +237,9 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
         return -ENOMEM;
     }
     dev->ops = cfg->ops;
-    dev->ctx = cfg->ctx;
+    dev->ctx = cfg->priv_size ? (void *)dev->priv : cfg->ctx;
+    dev->offered = cfg->features;
+    dev->offered_protocol = cfg->protocol_features;
     dev->loops = cfg->loops;
     dev->nloops = cfg->nloops;
     dev->first_loop = cfg->first_loop;
@@ -262,6 +268,16 @@ void vu_dev_destroy(struct vu_dev *dev)
     free(dev->name);
     free(dev->socket_path);
     free(dev);
+}
+
+void *vu_dev_priv(struct vu_dev *dev)
+{
+    return dev->ctx == dev->priv ? dev->priv : NULL;
+}
+
+uint64_t vu_dev_features(const struct vu_dev *dev)
+{
+    return dev->offered;
 }
 
 int vu_dev_listen(struct vu_dev *dev)

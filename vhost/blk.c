@@ -43,8 +43,7 @@ struct vblk_queue {
 struct vblk {
     struct vblk_config cfg;
     char serial[VIRTIO_BLK_ID_BYTES];
-    uint64_t features;
-    struct vu_dev *dev;
+    struct vu_dev *dev;          /* holds this struct (vu_dev_priv) */
     struct vblk_queue *queues[VU_MAX_QUEUES];
     struct vblk_stats retired;   /* stats of queues already torn down */
 };
@@ -366,18 +365,39 @@ static void queue_fini(void *ctx, struct vq *vq)
 
 /* ---- device ----------------------------------------------------------- */
 
-static struct vu_dev_ops vblk_dev_ops_proto = {
+static const struct vu_dev_ops vblk_dev_ops = {
     .get_config = get_config,
     .queue_init = queue_init,
     .queue_fini = queue_fini,
-    .protocol_features = 1ull << VU_PF_CONFIG,
 };
+
+static uint64_t offered_features(const struct vblk_config *cfg)
+{
+    uint64_t f = (1ull << VIRTIO_F_VERSION_1) |
+                 (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+                 (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                 (1ull << VIRTIO_BLK_F_SEG_MAX) |
+                 (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+                 (1ull << VIRTIO_BLK_F_FLUSH);
+
+    if (cfg->num_queues > 1)
+        f |= 1ull << VIRTIO_BLK_F_MQ;
+    if (cfg->readonly)
+        f |= 1ull << VIRTIO_BLK_F_RO;
+    else {
+        if (cfg->io->discard)
+            f |= 1ull << VIRTIO_BLK_F_DISCARD;
+        if (cfg->io->write_zeroes)
+            f |= 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+    }
+    return f;
+}
 
 int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
                 struct vblk **out)
 {
     struct vu_dev_config dc = *vcfg;
-    struct vu_dev_ops *ops;
+    struct vu_dev *dev;
     struct vblk *b;
     int r;
 
@@ -385,51 +405,29 @@ int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
         cfg->blk_size < SECTOR || (cfg->blk_size & (cfg->blk_size - 1)) ||
         cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES)
         return -EINVAL;
-    b = calloc(1, sizeof(*b) + sizeof(*ops));
-    if (!b)
-        return -ENOMEM;
+    dc.ops = &vblk_dev_ops;
+    dc.ctx = NULL;
+    dc.priv_size = sizeof(*b);
+    dc.features = offered_features(cfg);
+    dc.protocol_features = 1ull << VU_PF_CONFIG;
+    dc.num_queues = cfg->num_queues;
+    r = vu_dev_create(&dc, &dev);
+    if (r < 0)
+        return r;
+    b = vu_dev_priv(dev);
+    b->dev = dev;
     b->cfg = *cfg;
     b->cfg.serial = NULL;
     if (cfg->serial)
         memcpy(b->serial, cfg->serial, MIN(strlen(cfg->serial), sizeof(b->serial)));
-    b->features = (1ull << VIRTIO_F_VERSION_1) |
-                  (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
-                  (1ull << VIRTIO_RING_F_EVENT_IDX) |
-                  (1ull << VIRTIO_BLK_F_SEG_MAX) |
-                  (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-                  (1ull << VIRTIO_BLK_F_FLUSH);
-    if (cfg->num_queues > 1)
-        b->features |= 1ull << VIRTIO_BLK_F_MQ;
-    if (cfg->readonly)
-        b->features |= 1ull << VIRTIO_BLK_F_RO;
-    else {
-        if (cfg->io->discard)
-            b->features |= 1ull << VIRTIO_BLK_F_DISCARD;
-        if (cfg->io->write_zeroes)
-            b->features |= 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
-    }
-    /* The ops table lives right after the device: features differ per device. */
-    ops = (struct vu_dev_ops *)(b + 1);
-    *ops = vblk_dev_ops_proto;
-    ops->features = b->features;
-    dc.ops = ops;
-    dc.ctx = b;
-    dc.num_queues = cfg->num_queues;
-    r = vu_dev_create(&dc, &b->dev);
-    if (r < 0) {
-        free(b);
-        return r;
-    }
     *out = b;
     return 0;
 }
 
 void vblk_destroy(struct vblk *b)
 {
-    if (!b)
-        return;
-    vu_dev_destroy(b->dev);
-    free(b);
+    if (b)
+        vu_dev_destroy(b->dev);
 }
 
 struct vu_dev *vblk_vu_dev(struct vblk *b)
@@ -444,7 +442,7 @@ uint64_t vblk_capacity(const struct vblk *b)
 
 uint64_t vblk_features(const struct vblk *b)
 {
-    return b->features;
+    return vu_dev_features(b->dev);
 }
 
 void vblk_stats(const struct vblk *b, struct vblk_stats *out)

@@ -1136,13 +1136,13 @@ static void mini_queue_fini(void *ctx, struct vq *vq)
 static void test_minimal_device(void **state)
 {
     static const struct vu_dev_ops ops = {
-        .features = 1ull << VIRTIO_F_VERSION_1,
         .queue_init = mini_queue_init,
         .queue_fini = mini_queue_fini,
     };
     struct mini mini = { 0 };
     struct vu_dev_config cfg = {
         .name = "mini", .num_queues = 2, .ops = &ops, .ctx = &mini,
+        .features = 1ull << VIRTIO_F_VERSION_1,
         .loops = g_loops, .nloops = 2,
     };
     struct vu_dev *dev;
@@ -1229,6 +1229,43 @@ static void test_minimal_device(void **state)
     guest_destroy(&h.g);
 }
 
+/* A device model's state lives in the device (priv_size): zeroed, handed to
+ * every op as ctx (vblk and vnet run on it), freed with the device; its
+ * features come from the config, so one static const ops table serves
+ * devices that offer different ones. */
+static void test_device_config_and_priv(void **state)
+{
+    static const struct vu_dev_ops ops = { .queue_init = mini_queue_init };
+    struct mini mini = { 0 };
+    struct vu_dev_config cfg = {
+        .name = "priv", .num_queues = 1, .ops = &ops, .loops = g_loops, .nloops = 1,
+        .priv_size = sizeof(struct mini), .features = 1ull << VIRTIO_F_VERSION_1,
+    };
+    struct vu_dev *a, *b;
+    struct mini *pa;
+
+    (void)state;
+    /* Either the program's ctx or the device's own state, not both. */
+    cfg.ctx = &mini;
+    assert_int_equal(vu_dev_create(&cfg, &a), -EINVAL);
+    cfg.ctx = NULL;
+    assert_int_equal(vu_dev_create(&cfg, &a), 0);
+    pa = vu_dev_priv(a);
+    assert_non_null(pa);
+    assert_int_equal(pa->inits, 0);
+    assert_true(vu_dev_features(a) == 1ull << VIRTIO_F_VERSION_1);
+    cfg.features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+    cfg.priv_size = 0;
+    cfg.ctx = &mini;
+    assert_int_equal(vu_dev_create(&cfg, &b), 0);
+    assert_null(vu_dev_priv(b));
+    assert_true(vu_dev_features(b) == ((1ull << VIRTIO_F_VERSION_1) |
+                                       (1ull << VIRTIO_RING_F_EVENT_IDX)));
+    assert_true(vu_dev_features(a) == 1ull << VIRTIO_F_VERSION_1);
+    vu_dev_destroy(b);
+    vu_dev_destroy(a);
+}
+
 /* ---- a hostile frontend (issue 17) ------------------------------------ */
 
 static int64_t mono_ms(void)
@@ -1303,12 +1340,12 @@ static void test_message_in_pieces(void **state)
 static void test_message_deadline(void **state)
 {
     static const struct vu_dev_ops ops = {
-        .features = 1ull << VIRTIO_F_VERSION_1,
         .queue_init = mini_queue_init,
     };
     struct mini mini = { 0 };
     struct vu_dev_config cfg = {
         .name = "slow", .num_queues = 1, .ops = &ops, .ctx = &mini,
+        .features = 1ull << VIRTIO_F_VERSION_1,
         .loops = g_loops, .nloops = 1, .msg_timeout_ms = 1000,
     };
     struct vu_hdr hdr = { .request = VU_GET_FEATURES, .flags = VU_VERSION };
@@ -1533,13 +1570,13 @@ static void test_rem_mem_reg_under_running_ring(void **state)
 static void test_listen_accept(void **state)
 {
     static const struct vu_dev_ops ops = {
-        .features = 1ull << VIRTIO_F_VERSION_1,
         .queue_init = mini_queue_init,
     };
     struct mini mini = { 0 };
     char path[108];
     struct vu_dev_config cfg = {
         .name = "listen", .socket_path = path, .num_queues = 1, .ops = &ops, .ctx = &mini,
+        .features = 1ull << VIRTIO_F_VERSION_1,
         .loops = g_loops, .nloops = 1,
     };
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1649,6 +1686,7 @@ int main(void)
         T(test_status),
         T(test_backend_channel_config_change),
         cmocka_unit_test(test_minimal_device),
+        cmocka_unit_test(test_device_config_and_priv),
         cmocka_unit_test(test_listen_accept),
         T(test_shrink_under_ring),
         T(test_message_in_pieces),
