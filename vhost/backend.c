@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/backend.h"
+#include "mem.h"
+#include "msg.h"
 #include "core/log.h"
 #include "core/usock.h"
 #include "core/util.h"
@@ -479,22 +481,39 @@ static int mem_rem_apply(struct vu_dev *dev, struct vu_msg *msg)
     return vu_mem_remove(&dev->mem, &msg->p.mem_reg.region);
 }
 
+/* Bytes of a ring's three parts for @vq->num entries: the descriptor ring,
+ * the driver area and the device area (virtio 1.2 sections 2.7 and 2.8;
+ * the split rings' areas end with used_event / avail_event). */
+static void ring_part_sizes(const struct vq *vq, uint64_t len[3])
+{
+    uint64_t n = vq->num;
+
+    if (vq->packed) {
+        len[0] = sizeof(struct vring_packed_desc) * n;
+        len[1] = len[2] = sizeof(struct vring_packed_desc_event);
+        return;
+    }
+    len[0] = sizeof(struct vring_desc) * n;
+    len[1] = sizeof(struct vring_avail) + sizeof(__virtio16) * (n + 1);
+    len[2] = sizeof(struct vring_used) + sizeof(struct vring_used_elem) * n + sizeof(__virtio16);
+}
+
 /* A running ring has a part in the region REM_MEM_REG names. */
 static bool ring_in_region(const struct vu_dev *dev, const struct vu_mem_region_desc *d)
 {
     for (unsigned i = 0; i < dev->num_queues; i++) {
         const struct vq *vq = &dev->vqs[i];
-        uint64_t n = vq->num;
-        const struct vu_mem_region *parts[3];
+        const uint64_t uva[3] = { vq->desc_uva, vq->avail_uva, vq->used_uva };
+        uint64_t len[3];
+
         if (!vq->running)
             continue;
-        parts[0] = vu_mem_uva_region(&dev->mem, vq->desc_uva, 16 * n);
-        parts[1] = vu_mem_uva_region(&dev->mem, vq->avail_uva, vq->packed ? 4 : 6 + 2 * n);
-        parts[2] = vu_mem_uva_region(&dev->mem, vq->used_uva, vq->packed ? 4 : 6 + 8 * n);
-        for (unsigned k = 0; k < 3; k++)
-            if (parts[k] && parts[k]->gpa == d->guest_phys_addr &&
-                parts[k]->size == d->memory_size)
+        ring_part_sizes(vq, len);
+        for (unsigned k = 0; k < 3; k++) {
+            const struct vu_mem_region *part = vu_mem_uva_region(&dev->mem, uva[k], len[k]);
+            if (part && part->gpa == d->guest_phys_addr && part->size == d->memory_size)
                 return true;
+        }
     }
     return false;
 }

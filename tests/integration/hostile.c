@@ -38,7 +38,7 @@
 
 #include "core/jsonrpc.h"
 #include "vhost/frontend.h"
-#include "vhost/msg.h"
+#include "msg.h"         /* vhost/ private */
 
 static const char *sock_path, *bystander_path, *control_path, *victim_id, *victim_img;
 static const char *quiet_file;

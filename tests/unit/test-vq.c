@@ -24,7 +24,7 @@
 #include "core/log.h"
 #include "core/uloop.h"
 #include "guest.h"
-#include "vhost/mem.h"
+#include "mem.h"         /* vhost/ private */
 #include "vhost/vq.h"
 
 #define QNUM 8

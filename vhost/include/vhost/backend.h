@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "core/uloop.h"
-#include "vhost/msg.h"
+#include "vhost/proto.h"
 #include "vhost/vq.h"
 
 struct vu_dev;
