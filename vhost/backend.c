@@ -7,9 +7,9 @@
 #include "core/util.h"
 
 #include <fcntl.h>
-#include <stddef.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
