@@ -13,6 +13,7 @@
 
 #include <linux/if_tun.h>
 
+#include "core/mac.h"
 #include "core/util.h"
 #include "net/link.h"
 #include "net/tap.h"
@@ -207,19 +208,14 @@ int tap_set_mtu(struct tap *t, unsigned mtu)
 int tap_set_mac(struct tap *t, const char *mac)
 {
     struct ifreq ifr;
-    unsigned b[6];
-    char end;
+    uint8_t b[6];
 
-    if (!mac || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-                       &b[5], &end) != 6 || strlen(mac) != 17)
+    if (!mac || mac_parse(mac, b, NULL) < 0)
         return -EINVAL;
     memset(&ifr, 0, sizeof(ifr));
     memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
     ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
-    for (int i = 0; i < 6; i++)
-        ifr.ifr_hwaddr.sa_data[i] = (char)b[i];
-    if (b[0] & 1)
-        return -EINVAL;   /* multicast */
+    memcpy(ifr.ifr_hwaddr.sa_data, b, sizeof(b));
     return if_ioctl(SIOCSIFHWADDR, &ifr);
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "core/jsonrpc.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/usock.h"
 #include "core/util.h"
@@ -81,21 +82,6 @@ static struct json_object *error_reply(struct json_object *id, int code, const c
     json_object_object_add(resp, "id", id);
     json_object_object_add(resp, "error", error_obj(code, msg, data));
     return resp;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return neg_errno();
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 static bool is_blank(char ch)
@@ -494,19 +480,12 @@ int jrpc_register(struct jrpc_server *s, const char *name, jrpc_method_cb cb, vo
     return 0;
 }
 
-static long elapsed_ms(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 int jrpc_call(const char *path, const char *method, struct json_object *params,
               int timeout_ms, struct json_object **result, char **errmsg)
 {
     struct json_object *req, *resp = NULL, *err, *res;
     struct json_tokener *tok = NULL;
-    struct timespec t0;
+    int64_t t0;
     char buf[65536];
     int fd, r;
 
@@ -523,17 +502,17 @@ int jrpc_call(const char *path, const char *method, struct json_object *params,
         json_object_object_add(req, "params", json_object_get(params));
     json_object_object_add(req, "id", json_object_new_int(1));
     const char *out = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-    r = send_all(fd, out, strlen(out));
+    r = send_all(fd, out, strlen(out), -1);
     if (r == 0)
-        r = send_all(fd, "\n", 1);
+        r = send_all(fd, "\n", 1, -1);
     json_object_put(req);
     if (r < 0)
         goto out;
     tok = json_tokener_new_ex(64);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = now_ms();
     for (;;) {
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        long left = timeout_ms - elapsed_ms(&t0);
+        int64_t left = timeout_ms - (now_ms() - t0);
         ssize_t n;
 
         if (left <= 0) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mac.h"
 #include "core/sandbox.h"
 #include "core/opts.h"
 #include "vmm/vm.h"
@@ -34,21 +35,6 @@ static void usage(FILE *f)
 "  --help, --version\n"
 "Exit status: 0 when the guest powers off (or reboots), 1 on failure (a file\n"
 "or backend socket that cannot be used included), 2 on usage errors.\n");
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char end;
-
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 0xff)
-            return -EINVAL;
-        mac[i] = (uint8_t)v[i];
-    }
-    return (mac[0] & 1) ? -EINVAL : 0;     /* multicast */
 }
 
 static void on_signal(int sig)
@@ -143,8 +129,9 @@ int main(int argc, char **argv)
                 const char *mac = opts_get(&o[no - 1], "mac");
                 nic->socket = v;
                 if (mac) {
-                    if (parse_mac(mac, nic->mac) < 0) {
-                        fprintf(stderr, "sluice-vmm: --net: bad mac '%s'\n", mac);
+                    struct sl_err merr = ERR_INIT;
+                    if (mac_parse(mac, nic->mac, &merr) < 0) {
+                        fprintf(stderr, "sluice-vmm: --net: bad mac '%s': mac %s\n", mac, merr.msg);
                         goto out_usage;
                     }
                 } else {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mac.h"
 #include "core/opts.h"
 #include "core/usock.h"
 #include "core/util.h"
@@ -279,18 +280,6 @@ static int valid_id(const char *id)
     return 1;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char tail;
-
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++)
-        mac[i] = (uint8_t)v[i];
-    return 0;
-}
-
 static int parse_blk(struct device_spec *sp, char **err)
 {
     struct opts *o = &sp->o;
@@ -357,8 +346,11 @@ static int parse_net(struct device_spec *sp, char **err)
         return seterr(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
     if (sp->db && !sp->ovs)
         return seterr(err, -EINVAL, "db= goes with ovs=");
-    if (sp->mac && parse_mac(sp->mac, sp->mac_addr) < 0)
-        return seterr(err, -EINVAL, "mac must look like 52:54:00:12:34:56");
+    if (sp->mac) {
+        struct sl_err me = ERR_INIT;
+        if (mac_parse(sp->mac, sp->mac_addr, &me) < 0)
+            return seterr(err, -EINVAL, "mac %s", me.msg);
+    }
     if (sp->tap && (!*sp->tap || strlen(sp->tap) >= IFNAMSIZ))
         return seterr(err, -EINVAL, "tap name must be 1 to %d characters", IFNAMSIZ - 1);
     if (!sp->tap && sp->id) {

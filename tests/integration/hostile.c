@@ -36,7 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "core/jsonrpc.h"
+#include "core/usock.h"
 #include "vhost/frontend.h"
 #include "msg.h"         /* vhost/ private */
 
@@ -62,16 +64,11 @@ static void check(int cond, const char *what)
 
 static int conn(void)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = -1;
     struct timeval tv = { .tv_sec = 10 };
 
-    strncpy(sa.sun_path, sock_path, sizeof(sa.sun_path) - 1);
-    for (int i = 0; i < 100; i++) {
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            break;
+    for (int i = 0; i < 100 && usock_connect(sock_path, 0, &fd) < 0; i++)
         usleep(50000);
-    }
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
 }
@@ -126,13 +123,6 @@ static int session(void)
     query(fd, VU_GET_PROTOCOL_FEATURES, NULL, 0, &m);
     send_msg(fd, VU_SET_PROTOCOL_FEATURES, VU_VERSION, &pf, 8, NULL, 0);
     return fd;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Set-up of a new session on the bystander (connect, features, memory

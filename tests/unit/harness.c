@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "harness.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -288,13 +289,6 @@ void h_kick(struct h_dev *h)
 {
     uint64_t one = 1;
     assert_int_equal(write(h->kick, &one, sizeof(one)), sizeof(one));
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool h_wait_used(struct h_dev *h, uint16_t idx, int timeout_ms)

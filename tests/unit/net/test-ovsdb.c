@@ -19,6 +19,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/usock.h"
 #include "net/ovs.h"
 #include "net/ovsdb.h"
 
@@ -452,17 +453,11 @@ static void *fake_main(void *arg)
 
 static void fake_start(struct fake *f, const char *const *replies, size_t n, const char *greeting)
 {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/sluice-ovsdb-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->sock, sizeof(f->sock), "%s/db.sock", f->dir);
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->sock);
-    f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(f->lfd >= 0);
-    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-    assert_int_equal(listen(f->lfd, 4), 0);
+    assert_int_equal(usock_listen(f->sock, 4, 0, &f->lfd), 0);
     f->replies = replies;
     f->nreplies = n;
     f->greeting = greeting;
