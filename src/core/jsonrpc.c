@@ -102,7 +102,7 @@ static struct json_object *handle_one(struct jrpc_server *s, struct json_object 
     struct json_object *id = NULL, *ver, *m, *params = NULL, *resp, *result = NULL;
     bool has_id;
     const char *name;
-    char *errmsg = NULL;
+    struct sl_err err = ERR_INIT;
     int r;
 
     if (!json_object_is_type(req, json_type_object))
@@ -124,11 +124,10 @@ static struct json_object *handle_one(struct jrpc_server *s, struct json_object 
     for (struct jrpc_method *me = s->methods; me; me = me->next) {
         if (strcmp(me->name, name))
             continue;
-        r = me->cb(me->ctx, params, &result, &errmsg);
+        r = me->cb(me->ctx, params, &result, &err);
         if (r < 0) {
             resp = error_reply(id, r == -EINVAL ? JRPC_INVALID_PARAMS : JRPC_SERVER_ERROR,
-                               errmsg ? errmsg : strerror(-r), strerrorname_np(-r));
-            free(errmsg);
+                               err_msg(&err, r), strerrorname_np(-r));
             json_object_put(result);
         } else {
             resp = json_object_new_object();

@@ -3,7 +3,6 @@
  * fills the virtio-blk I/O ops, and the vhost-user socket handling on the
  * control loop. */
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,16 +217,6 @@ static void listen_event(void *arg, uint32_t events)
 
 /* ---- registry --------------------------------------------------------- */
 
-static int seterr(char **err, int r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
-    va_end(ap);
-    return r;
-}
-
 static void device_free(struct device *d)
 {
     if (!d)
@@ -280,7 +269,7 @@ static int valid_id(const char *id)
     return 1;
 }
 
-static int parse_blk(struct device_spec *sp, char **err)
+static int parse_blk(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
 
@@ -292,33 +281,33 @@ static int parse_blk(struct device_spec *sp, char **err)
     sp->poll = true;
     sp->queues = 1;
     if (opts_get_bool(o, "readonly", &sp->readonly) < 0)
-        return seterr(err, -EINVAL, "readonly takes on or off");
+        return err_set(err, -EINVAL, "readonly takes on or off");
     if (opts_get(o, "direct") && opts_get_bool(o, "direct", &sp->direct) < 0)
-        return seterr(err, -EINVAL, "direct takes on or off");
+        return err_set(err, -EINVAL, "direct takes on or off");
     if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES, &sp->queues) < 0)
-        return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
+        return err_set(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
     /* Off by default: packed rings have no inflight tracking, so a block
      * device offering them gives up resubmission across reconnects. */
     sp->packed = false;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
-        return seterr(err, -EINVAL, "packed takes on or off");
+        return err_set(err, -EINVAL, "packed takes on or off");
     if (opts_get(o, "poll") && opts_get_bool(o, "poll", &sp->poll) < 0)
-        return seterr(err, -EINVAL, "poll takes on or off");
+        return err_set(err, -EINVAL, "poll takes on or off");
     if (opts_unused(o))
-        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+        return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (!!sp->path + !!sp->volume + !!sp->null > 1)
-        return seterr(err, -EINVAL, "give one of path=, volume=, null=");
+        return err_set(err, -EINVAL, "give one of path=, volume=, null=");
     if (sp->null && (parse_size(sp->null, &sp->null_size) < 0 || sp->null_size == 0 ||
                      sp->null_size % 512))
-        return seterr(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
+        return err_set(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
     if (!sp->null && (sp->path ? !*sp->path : !sp->volume || !*sp->volume))
-        return seterr(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
+        return err_set(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
     if (sp->serial && strlen(sp->serial) > 20)
-        return seterr(err, -EINVAL, "serial is at most 20 characters");
+        return err_set(err, -EINVAL, "serial is at most 20 characters");
     return 0;
 }
 
-static int parse_net(struct device_spec *sp, char **err)
+static int parse_net(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
     int kinds;
@@ -332,64 +321,63 @@ static int parse_net(struct device_spec *sp, char **err)
     sp->queues = 1;
     kinds = !!sp->bridge + !!sp->hostonly + !!sp->ovs;
     if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES / 2, &sp->queues) < 0)
-        return seterr(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
+        return err_set(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
     if (opts_get_uint(o, "mtu", 68, 65535, &sp->mtu) < 0)
-        return seterr(err, -EINVAL, "mtu must be a number from 68 to 65535");
+        return err_set(err, -EINVAL, "mtu must be a number from 68 to 65535");
     sp->packed = true;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
-        return seterr(err, -EINVAL, "packed takes on or off");
+        return err_set(err, -EINVAL, "packed takes on or off");
     if (opts_unused(o))
-        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+        return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (kinds > 1)
-        return seterr(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
+        return err_set(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
     if (!kinds && !sp->tap)
-        return seterr(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
+        return err_set(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
     if (sp->db && !sp->ovs)
-        return seterr(err, -EINVAL, "db= goes with ovs=");
+        return err_set(err, -EINVAL, "db= goes with ovs=");
     if (sp->mac) {
         struct sl_err me = ERR_INIT;
         if (mac_parse(sp->mac, sp->mac_addr, &me) < 0)
-            return seterr(err, -EINVAL, "mac %s", me.msg);
+            return err_set(err, -EINVAL, "mac %s", me.msg);
     }
     if (sp->tap && (!*sp->tap || strlen(sp->tap) >= IFNAMSIZ))
-        return seterr(err, -EINVAL, "tap name must be 1 to %d characters", IFNAMSIZ - 1);
+        return err_set(err, -EINVAL, "tap name must be 1 to %d characters", IFNAMSIZ - 1);
     if (!sp->tap && sp->id) {
         char name[IFNAMSIZ];
         if (tap_make_name(sp->id, 0, name, sizeof(name)) < 0)
-            return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", sp->id);
+            return err_set(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", sp->id);
     }
     return 0;
 }
 
-int device_parse(enum device_type type, const char *spec, struct device_spec *sp, char **err)
+int device_parse(enum device_type type, const char *spec, struct device_spec *sp, struct sl_err *err)
 {
     struct sockaddr_un sa;
     const char *bad = NULL;
     int r;
 
-    *err = NULL;
     memset(sp, 0, sizeof(*sp));
     sp->type = type;
     sp->text = strdup(spec);
     if (!sp->text)
-        return seterr(err, -ENOMEM, "out of memory");
+        return err_set(err, -ENOMEM, "out of memory");
     r = opts_parse(spec, &sp->o, &bad);
     if (r < 0) {
-        seterr(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
+        err_set(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
         goto err;
     }
     sp->socket = opts_get(&sp->o, "socket");
     sp->id = opts_get(&sp->o, "id");
     if (!sp->socket || !*sp->socket) {
-        r = seterr(err, -EINVAL, "socket=PATH is required");
+        r = err_set(err, -EINVAL, "socket=PATH is required");
         goto err;
     }
     if ((r = usock_addr(sp->socket, &sa)) < 0) {
-        r = seterr(err, -EINVAL, "socket=%s: %s", sp->socket, usock_strerror(r));
+        r = err_set(err, -EINVAL, "socket=%s: %s", sp->socket, usock_strerror(r));
         goto err;
     }
     if (sp->id && !valid_id(sp->id)) {
-        r = seterr(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
+        r = err_set(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
         goto err;
     }
     r = type == DEV_BLK ? parse_blk(sp, err) : parse_net(sp, err);
@@ -408,7 +396,7 @@ void device_spec_free(struct device_spec *sp)
     sp->text = NULL;
 }
 
-static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, char **err)
+static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
     struct vblk_config bc = { 0 };
     struct vu_dev_config vc = { 0 };
@@ -422,7 +410,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
         char *why = NULL;
         r = volume_resolve(sp->volume, &resolved, &why);
         if (r < 0) {
-            seterr(err, r, "volume %s: %s", sp->volume, why ? why : strerror(-r));
+            err_set(err, r, "volume %s: %s", sp->volume, why ? why : strerror(-r));
             free(why);
             return r;
         }
@@ -439,7 +427,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     } else {
         r = bdev_open(path, (sp->readonly ? BDEV_RDONLY : 0) | (sp->direct ? 0 : BDEV_NO_DIRECT), &d->bd);
         if (r < 0) {
-            seterr(err, r, "%s: %s", path,
+            err_set(err, r, "%s: %s", path,
                    r == -EINVAL ? "not a regular file or block device, or empty" : strerror(-r));
             free(resolved);
             return r;
@@ -448,14 +436,14 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
         free(resolved);
         /* `sluice vol delete` sees a served volume as in use. */
         if (d->volume && (r = pool_volume_claim(bdev_fd(d->bd))) < 0)
-            return seterr(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
+            return err_set(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
         bc.capacity = bdev_get_info(d->bd)->size;
         bc.blk_size = bdev_get_info(d->bd)->logical_block;
         bc.io = &bdev_ops;
         bc.io_ctx = d->bd;
     }
     if (!d->path)
-        return seterr(err, -ENOMEM, "out of memory");
+        return err_set(err, -ENOMEM, "out of memory");
     bc.readonly = sp->readonly;
     bc.no_poll = !sp->poll;
     bc.num_queues = (unsigned)sp->queues;
@@ -468,13 +456,13 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     vc.packed = sp->packed;
     r = vblk_create(&bc, &vc, &d->blk);
     if (r < 0)
-        return seterr(err, r, "cannot create the device: %s", strerror(-r));
+        return err_set(err, r, "cannot create the device: %s", strerror(-r));
     s->next_loop += (unsigned)sp->queues;
     d->vu = vblk_vu_dev(d->blk);
     return 0;
 }
 
-static int start_net(struct sluiced *s, struct device *d, const struct device_spec *sp, char **err)
+static int start_net(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
     struct vnet_config nc = { 0 };
     struct vu_dev_config vc = { 0 };
@@ -484,23 +472,23 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
     if (sp->tap)
         snprintf(name, sizeof(name), "%s", sp->tap);
     else if (tap_make_name(d->id, 0, name, sizeof(name)) < 0)
-        return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", d->id);
+        return err_set(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", d->id);
     r = tap_open(name, (unsigned)sp->queues, 0, &d->tap);
     if (r < 0)
-        return seterr(err, r, "tap %s: %s", name, strerror(-r));
+        return err_set(err, r, "tap %s: %s", name, strerror(-r));
     /* io_uring waits for packets on a blocking fd; on a non-blocking one it
      * would hand back -EAGAIN. */
     for (unsigned q = 0; q < sp->queues; q++) {
         int fd = tap_fd(d->tap, q), fl = fcntl(fd, F_GETFL);
         if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
             r = neg_errno();
-            return seterr(err, r, "tap %s: queue %u: cannot make it blocking: %s", name, q, strerror(-r));
+            return err_set(err, r, "tap %s: queue %u: cannot make it blocking: %s", name, q, strerror(-r));
         }
     }
     if (sp->mtu && (r = tap_set_mtu(d->tap, (unsigned)sp->mtu)) < 0)
-        return seterr(err, r, "tap %s: mtu: %s", name, strerror(-r));
+        return err_set(err, r, "tap %s: mtu: %s", name, strerror(-r));
     if ((r = tap_set_up(d->tap, true)) < 0)
-        return seterr(err, r, "tap %s: up: %s", name, strerror(-r));
+        return err_set(err, r, "tap %s: up: %s", name, strerror(-r));
     if (sp->bridge || sp->hostonly || sp->ovs) {
         struct net_owner owner = { .dev = d->id, .mac = sp->mac };
         if (sp->bridge)
@@ -511,11 +499,11 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
             r = asprintf(&d->attach, "ovs=%s%s%s", sp->ovs, sp->db ? ",db=" : "", sp->db ? sp->db : "");
         if (r < 0) {
             d->attach = NULL;
-            return seterr(err, -ENOMEM, "out of memory");
+            return err_set(err, -ENOMEM, "out of memory");
         }
         r = net_attach(d->attach, tap_name(d->tap), &owner, why, sizeof(why));
         if (r < 0)
-            return seterr(err, r, "attaching %s: %s", tap_name(d->tap), why[0] ? why : strerror(-r));
+            return err_set(err, r, "attaching %s: %s", tap_name(d->tap), why[0] ? why : strerror(-r));
         d->attached = true;
     }
     d->queues = (unsigned)sp->queues;
@@ -533,14 +521,14 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
     vc.packed = sp->packed;
     r = vnet_create(&nc, &vc, &d->net);
     if (r < 0)
-        return seterr(err, r, "cannot create the device: %s", strerror(-r));
+        return err_set(err, r, "cannot create the device: %s", strerror(-r));
     s->next_loop += 2 * (unsigned)sp->queues;
     d->vu = vnet_vu_dev(d->net);
     d->path = strdup(tap_name(d->tap));
-    return d->path ? 0 : seterr(err, -ENOMEM, "out of memory");
+    return d->path ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
 
-int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, char **err)
+int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, struct sl_err *err)
 {
     struct device *d = NULL;
     const char *id = sp->id;
@@ -548,30 +536,29 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
     char idbuf[32];
     int r;
 
-    *err = NULL;
     for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
         ;
     if (slot == MAX_DEVICES)
-        return seterr(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
+        return err_set(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
     if (!id) {
         snprintf(idbuf, sizeof(idbuf), "%s%u", sp->type == DEV_BLK ? "blk" : "net", s->next_id);
         id = idbuf;
     }
     if (device_find(s, id))
-        return seterr(err, -EEXIST, "a device with id '%s' exists", id);
+        return err_set(err, -EEXIST, "a device with id '%s' exists", id);
     if (device_find(s, sp->socket))
-        return seterr(err, -EEXIST, "%s: the socket of another device", sp->socket);
+        return err_set(err, -EEXIST, "%s: the socket of another device", sp->socket);
     if (s->control && !strcmp(s->control, sp->socket))
-        return seterr(err, -EADDRINUSE, "%s: the control socket", sp->socket);
+        return err_set(err, -EADDRINUSE, "%s: the control socket", sp->socket);
     /* Before anything is opened or attached: a path another process owns
      * (or that is not a socket) is left alone. usock_listen() checks again
      * when it binds. */
     r = usock_check(sp->socket);
     if (r < 0)
-        return seterr(err, r, "%s: %s", sp->socket, usock_strerror(r));
+        return err_set(err, r, "%s: %s", sp->socket, usock_strerror(r));
     d = calloc(1, sizeof(*d));
     if (!d || !(d->id = strdup(id)) || !(d->spec = strdup(sp->text)) || !(d->socket = strdup(sp->socket))) {
-        r = seterr(err, -ENOMEM, "out of memory");
+        r = err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
     d->type = sp->type;
@@ -581,17 +568,17 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
         goto out;
     r = vu_dev_listen(d->vu);
     if (r < 0) {
-        r = seterr(err, r, "%s: %s", sp->socket, usock_strerror(r));
+        r = err_set(err, r, "%s: %s", sp->socket, usock_strerror(r));
         goto out;
     }
     r = usock_share(sp->socket, s->gid);
     if (r < 0) {
-        r = seterr(err, r, "%s: cannot set its group: %s", sp->socket, strerror(-r));
+        r = err_set(err, r, "%s: cannot set its group: %s", sp->socket, strerror(-r));
         goto out;
     }
     r = evloop_add(s->el, vu_dev_listen_fd(d->vu), EPOLLIN, listen_event, d);
     if (r < 0) {
-        r = seterr(err, r, "cannot watch the socket: %s", strerror(-r));
+        r = err_set(err, r, "cannot watch the socket: %s", strerror(-r));
         goto out;
     }
     if (d->type == DEV_BLK)
@@ -614,7 +601,7 @@ out:
 }
 
 int device_add(struct sluiced *s, enum device_type type, const char *spec,
-               struct device **out, char **err)
+               struct device **out, struct sl_err *err)
 {
     struct device_spec sp;
     int r;
