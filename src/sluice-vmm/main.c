@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     unsigned no = 0;
     bool verbose = false;
     enum sandbox_mode sandbox = sandbox_default_mode();
-    char err[512] = "";
+    struct sl_err err = ERR_INIT;
     int c, r, status = 1;
 
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -129,9 +129,8 @@ int main(int argc, char **argv)
                 const char *mac = opts_get(&o[no - 1], "mac");
                 nic->socket = v;
                 if (mac) {
-                    struct sl_err merr = ERR_INIT;
-                    if (mac_parse(mac, nic->mac, &merr) < 0) {
-                        fprintf(stderr, "sluice-vmm: --net: bad mac '%s': mac %s\n", mac, merr.msg);
+                    if (mac_parse(mac, nic->mac, &err) < 0) {
+                        fprintf(stderr, "sluice-vmm: --net: bad mac '%s': mac %s\n", mac, err.msg);
                         goto out_usage;
                     }
                 } else {
@@ -191,9 +190,9 @@ int main(int argc, char **argv)
     /* Harmless (nothing to dump) while the VM is being built. */
     signal(SIGUSR2, on_dump);
 
-    r = kvm_vm_create(&cfg, &g_vm, err, sizeof(err));
+    r = kvm_vm_create(&cfg, &g_vm, &err);
     if (r < 0) {
-        fprintf(stderr, "sluice-vmm: %s\n", err[0] ? err : strerror(-r));
+        fprintf(stderr, "sluice-vmm: %s\n", err_msg(&err, r));
         goto out;
     }
     signal(SIGINT, on_signal);

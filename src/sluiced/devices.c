@@ -40,8 +40,8 @@ struct device {
     struct bdev *bd;
     struct vnet *net;
     struct tap *tap;
-    char *attach;          /* net_attach() spec, NULL for a bare tap */
-    bool attached;
+    bool attached;         /* the tap is a port of @network */
+    struct net_spec network;
     struct evloop *el;
 };
 
@@ -234,12 +234,12 @@ static void device_free(struct device *d)
     bdev_close(d->bd);
     vnet_destroy(d->net);
     if (d->attached) {
-        char err[256] = "";
-        if (net_detach(d->attach, tap_name(d->tap), err, sizeof(err)) < 0)
-            log_warn("%s: detaching %s: %s", d->id, tap_name(d->tap), err);
+        struct sl_err err = ERR_INIT;
+        int r = net_detach(&d->network, tap_name(d->tap), &err);
+        if (r < 0)
+            log_warn("%s: detaching %s: %s", d->id, tap_name(d->tap), err_msg(&err, r));
     }
     tap_close(d->tap);
-    free(d->attach);
     free(d->id);
     free(d->spec);
     free(d->socket);
@@ -310,16 +310,20 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
 static int parse_net(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
-    int kinds;
+    const char *target = NULL, *db = opts_get(o, "db");
+    enum net_kind kind = NET_KIND_BRIDGE;
+    int kinds = 0;
 
-    sp->bridge = opts_get(o, "bridge");
-    sp->hostonly = opts_get(o, "hostonly");
-    sp->ovs = opts_get(o, "ovs");
+    /* bridge=, hostonly=, ovs=: the keys are the kinds' names. */
+    for (enum net_kind k = NET_KIND_BRIDGE; k <= NET_KIND_OVS; k++)
+        if (opts_get(o, net_attach_ops_get(k)->name)) {
+            kinds++;
+            kind = k;
+            target = opts_get(o, net_attach_ops_get(k)->name);
+        }
     sp->tap = opts_get(o, "tap");
     sp->mac = opts_get(o, "mac");
-    sp->db = opts_get(o, "db");
     sp->queues = 1;
-    kinds = !!sp->bridge + !!sp->hostonly + !!sp->ovs;
     if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES / 2, &sp->queues) < 0)
         return err_set(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
     if (opts_get_uint(o, "mtu", 68, 65535, &sp->mtu) < 0)
@@ -333,7 +337,7 @@ static int parse_net(struct device_spec *sp, struct sl_err *err)
         return err_set(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
     if (!kinds && !sp->tap)
         return err_set(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
-    if (sp->db && !sp->ovs)
+    if (db && (!kinds || kind != NET_KIND_OVS))
         return err_set(err, -EINVAL, "db= goes with ovs=");
     if (sp->mac) {
         struct sl_err me = ERR_INIT;
@@ -346,6 +350,14 @@ static int parse_net(struct device_spec *sp, struct sl_err *err)
         char name[IFNAMSIZ];
         if (tap_make_name(sp->id, 0, name, sizeof(name)) < 0)
             return err_set(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", sp->id);
+    }
+    /* The network, checked and typed once: net_attach() takes it as is. */
+    sp->attach = kinds > 0;
+    if (sp->attach) {
+        struct sl_err ne = ERR_INIT;
+        if (net_spec_make(kind, target, db, &sp->net, &ne) < 0)
+            return err_set(err, -EINVAL, "%s=%s: %s", net_attach_ops_get(kind)->name, target,
+                           ne.msg);
     }
     return 0;
 }
@@ -466,7 +478,7 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
 {
     struct vnet_config nc = { 0 };
     struct vu_dev_config vc = { 0 };
-    char name[IFNAMSIZ], why[256] = "";
+    char name[IFNAMSIZ];
     int r;
 
     if (sp->tap)
@@ -489,21 +501,12 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
         return err_set(err, r, "tap %s: mtu: %s", name, strerror(-r));
     if ((r = tap_set_up(d->tap, true)) < 0)
         return err_set(err, r, "tap %s: up: %s", name, strerror(-r));
-    if (sp->bridge || sp->hostonly || sp->ovs) {
+    if (sp->attach) {
         struct net_owner owner = { .dev = d->id, .mac = sp->mac };
-        if (sp->bridge)
-            r = asprintf(&d->attach, "bridge=%s", sp->bridge);
-        else if (sp->hostonly)
-            r = asprintf(&d->attach, "hostonly=%s", sp->hostonly);
-        else
-            r = asprintf(&d->attach, "ovs=%s%s%s", sp->ovs, sp->db ? ",db=" : "", sp->db ? sp->db : "");
-        if (r < 0) {
-            d->attach = NULL;
-            return err_set(err, -ENOMEM, "out of memory");
-        }
-        r = net_attach(d->attach, tap_name(d->tap), &owner, why, sizeof(why));
+        r = net_attach(&sp->net, tap_name(d->tap), &owner, err);
         if (r < 0)
-            return err_set(err, r, "attaching %s: %s", tap_name(d->tap), why[0] ? why : strerror(-r));
+            return err_wrap(err, r, "attaching %s", tap_name(d->tap));
+        d->network = sp->net;
         d->attached = true;
     }
     d->queues = (unsigned)sp->queues;
@@ -533,7 +536,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
     struct device *d = NULL;
     const char *id = sp->id;
     unsigned slot;
-    char idbuf[32];
+    char idbuf[32], network[NET_SPEC_STRLEN];
     int r;
 
     for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
@@ -576,6 +579,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
         r = err_set(err, r, "%s: cannot set its group: %s", sp->socket, strerror(-r));
         goto out;
     }
+    net_spec_format(&d->network, network, sizeof(network));
     r = evloop_add(s->el, vu_dev_listen_fd(d->vu), EPOLLIN, listen_event, d);
     if (r < 0) {
         r = err_set(err, r, "cannot watch the socket: %s", strerror(-r));
@@ -588,7 +592,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
                  d->queues, d->queues > 1 ? "s" : "");
     else
         log_info("%s: tap %s%s%s on %s, %u queue pair%s", d->id, tap_name(d->tap),
-                 d->attach ? " on " : "", d->attach ? d->attach : "", d->socket,
+                 d->attached ? " on " : "", d->attached ? network : "", d->socket,
                  d->queues, d->queues > 1 ? "s" : "");
     s->devs[slot] = d;
     s->next_id++;
@@ -670,8 +674,10 @@ struct json_object *device_describe(const struct device *d)
     json_object_object_add(o, "broken", json_object_new_boolean(vu_dev_broken(d->vu)));
     json_object_object_add(o, "queues", json_object_new_int((int)d->queues));
     if (d->type == DEV_NET) {
+        char network[NET_SPEC_STRLEN];
+        net_spec_format(&d->network, network, sizeof(network));
         json_object_object_add(o, "tap", json_object_new_string(tap_name(d->tap)));
-        json_object_object_add(o, "network", d->attach ? json_object_new_string(d->attach) : NULL);
+        json_object_object_add(o, "network", d->attached ? json_object_new_string(network) : NULL);
     } else {
         json_object_object_add(o, "path", json_object_new_string(d->path));
         json_object_object_add(o, "volume", d->volume ? json_object_new_string(d->volume) : NULL);

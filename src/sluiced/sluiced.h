@@ -12,6 +12,7 @@
 #include "core/evloop.h"
 #include "core/opts.h"
 #include "core/uloop.h"
+#include "net/attach.h"
 
 #define MAX_DEVICES 256
 #define MAX_WORKERS 64
@@ -47,7 +48,9 @@ struct device_spec {
     uint64_t null_size;
     bool readonly, direct, poll;   /* poll: poll=on|off (default on) */
     /* net */
-    const char *bridge, *hostonly, *ovs, *tap, *mac, *db;
+    const char *tap, *mac;
+    bool attach;           /* attach the tap to @net (bridge=, hostonly=, ovs=) */
+    struct net_spec net;
     uint8_t mac_addr[6];
     uint64_t mtu;
 };

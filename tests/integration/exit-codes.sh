@@ -66,6 +66,9 @@ ROWS=$(cat <<EOF
 2|mac is all zeroes|sluiced --net socket=s.sock,tap=x,mac=00:00:00:00:00:00
 2|mtu must be|sluiced --net socket=s.sock,tap=x,mtu=10
 2|db= goes with ovs=|sluiced --net socket=s.sock,tap=x,db=unix:/x
+2|bridge=a/b: invalid network name|sluiced --net socket=s.sock,bridge=a/b
+2|hostonly=0123456789abc: network name too long|sluiced --net socket=s.sock,hostonly=0123456789abc
+2|db= must be unix:PATH|sluiced --net socket=s.sock,ovs=b,db=tcp:1.2.3.4:6640
 2|too long for a tap name|sluiced --net socket=s.sock,bridge=b,id=abcdefghijk
 1|No such file or directory|sluiced --blk socket=s.sock,path=missing.img
 1|Is a directory|sluiced --blk socket=s.sock,path=$WORK

@@ -66,14 +66,15 @@ static int run(const uint8_t *p, size_t len, char *out, size_t outlen, int *stat
     struct kvm_vm_config cfg = { .raw = p, .raw_len = len, .cpus = 1, .mem_size = 32u << 20,
                                  .console = KVM_CONSOLE_FD, .console_in = -1 };
     struct kvm_vm *vm = NULL;
-    char err[256] = "";
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
     char path[] = "/tmp/sluice-kvm-test-XXXXXX";
     int fd = mkstemp(path), r;
     ssize_t n;
 
     unlink(path);
     cfg.console_out = fd;
-    r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+    r = kvm_vm_create(&cfg, &vm, &e);
     if (r < 0) {
         fprintf(stderr, "kvm_vm_create: %s (%s)\n", err, strerror(-r));
         close(fd);
@@ -161,26 +162,27 @@ int main(void)
                                      .mem_size = 256u << 20, .console = KVM_CONSOLE_FD,
                                      .console_in = -1, .console_out = -1 };
         struct kvm_vm *vm = NULL;
-        char err[256] = "";
+        struct sl_err e = ERR_INIT;
+        const char *err = e.msg;
 
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("not a bzImage: %d \"%s\"\n", r, err);
         if (r != -ENOEXEC || !strstr(err, "not a bzImage"))
             return 1;
         cfg.kernel = "/nonexistent/vmlinuz";
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("missing kernel: %d \"%s\"\n", r, err);
         if (r != -ENOENT)
             return 1;
         cfg.kvm_path = "/nonexistent/kvm";
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("missing /dev/kvm: %d \"%s\"\n", r, err);
         if (r != -ENOENT || !strstr(err, "/nonexistent/kvm"))
             return 1;
         cfg.kvm_path = NULL;
         cfg.kernel = "/etc/os-release";
         cfg.mem_size = 64u << 20;
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("too little memory: %d \"%s\"\n", r, err);
         if (r != -ENOMEM)
             return 1;
