@@ -15,6 +15,7 @@
 #include "core/opts.h"
 #include "core/usock.h"
 #include "core/util.h"
+#include "bdev-ops.h"
 #include "sluiced.h"
 #include "net/attach.h"
 #include "net/tap.h"
@@ -47,29 +48,7 @@ struct device {
 
 /* ---- block I/O ops: storage/ bdev behind the virtio-blk model --------- */
 
-static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
-                 const struct iovec *iov, unsigned iovcnt, uint64_t offset)
-{
-    return bdev_rw(ctx, loop, done, write, iov, iovcnt, offset);
-}
-
-static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
-{
-    return bdev_flush(ctx, loop, done);
-}
-
-static int io_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
-                      uint64_t offset, uint64_t len)
-{
-    return bdev_discard(ctx, loop, done, offset, len);
-}
-
-static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
-                           uint64_t offset, uint64_t len, bool unmap)
-{
-    return bdev_write_zeroes(ctx, loop, done, offset, len, unmap);
-}
-
+/* bdev_vblk_ops (bdev-ops.c) for files and block devices; null=: */
 /* null=SIZE: reads return zeroes, writes are dropped; for measuring the
  * backend's own overhead (like qemu-storage-daemon's null-co). */
 static int null_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
@@ -114,13 +93,6 @@ static const struct vblk_ops null_ops = {
     .flush = null_flush,
     .discard = null_range,
     .write_zeroes = null_zeroes,
-};
-
-static const struct vblk_ops bdev_ops = {
-    .rw = io_rw,
-    .flush = io_flush,
-    .discard = io_discard,
-    .write_zeroes = io_write_zeroes,
 };
 
 /* ---- packet ops: a net/ tap behind the virtio-net model ---------------- */
@@ -451,7 +423,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
             return err_set(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
         bc.capacity = bdev_get_info(d->bd)->size;
         bc.blk_size = bdev_get_info(d->bd)->logical_block;
-        bc.io = &bdev_ops;
+        bc.io = &bdev_vblk_ops;
         bc.io_ctx = d->bd;
     }
     if (!d->path)
