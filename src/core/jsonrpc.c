@@ -480,17 +480,16 @@ int jrpc_register(struct jrpc_server *s, const char *name, jrpc_method_cb cb, vo
 }
 
 int jrpc_call(const char *path, const char *method, struct json_object *params,
-              int timeout_ms, struct json_object **result, char **errmsg)
+              int timeout_ms, struct json_object **result, struct sl_err *err)
 {
-    struct json_object *req, *resp = NULL, *err, *res;
+    struct json_object *req, *resp = NULL, *e, *res;
     struct json_tokener *tok = NULL;
     int64_t t0;
     char buf[65536];
     int fd, r;
 
     *result = NULL;
-    if (errmsg)
-        *errmsg = NULL;
+    err_clear(err);
     r = usock_connect(path, 0, &fd);
     if (r < 0)
         return r;
@@ -544,13 +543,12 @@ int jrpc_call(const char *path, const char *method, struct json_object *params,
         r = -EPROTO;
         goto out;
     }
-    if (json_object_object_get_ex(resp, "error", &err) && err) {
-        struct json_object *msg;
-        if (errmsg && json_object_object_get_ex(err, "message", &msg))
-            *errmsg = strdup(json_object_get_string(msg));
-        struct json_object *code;
-        r = json_object_object_get_ex(err, "code", &code) &&
+    if (json_object_object_get_ex(resp, "error", &e) && e) {
+        struct json_object *msg, *code;
+        r = json_object_object_get_ex(e, "code", &code) &&
             json_object_get_int(code) == JRPC_INVALID_PARAMS ? -EINVAL : -EREMOTEIO;
+        if (json_object_object_get_ex(e, "message", &msg))
+            err_set(err, r, "%s", json_object_get_string(msg));
         goto out;
     }
     if (!json_object_object_get_ex(resp, "result", &res)) {

@@ -209,12 +209,10 @@ out:
 static long control_answers(void)
 {
     struct json_object *res = NULL;
-    char *err = NULL;
     int64_t t0 = now_ms();
-    int r = jrpc_call(control_path, "device.list", NULL, 3000, &res, &err);
+    int r = jrpc_call(control_path, "device.list", NULL, 3000, &res, NULL);
 
     json_object_put(res);
-    free(err);
     return r < 0 ? -1 : (long)(now_ms() - t0);
 }
 
@@ -381,7 +379,7 @@ static void attack_undrained_backend_channel(void)
     /* A capacity change sends CONFIG_CHANGE_MSG on that channel. */
     for (int k = 0; k < 2; k++) {
         struct json_object *params = json_object_new_object(), *res = NULL;
-        char *err = NULL;
+        struct sl_err err = ERR_INIT;
         int64_t t0;
         int r;
         if (stat(victim_img, &st) < 0 || truncate(victim_img, st.st_size + (1 << 20)) < 0)
@@ -391,11 +389,10 @@ static void attack_undrained_backend_channel(void)
         r = jrpc_call(control_path, "device.refresh", params, 3000, &res, &err);
         char what[160];
         snprintf(what, sizeof(what), "device.refresh with an undrained backend channel answered (%s) in %lld ms",
-                 r < 0 ? (err ? err : strerror(-r)) : "ok", (long long)(now_ms() - t0));
+                 r < 0 ? err_msg(&err, r) : "ok", (long long)(now_ms() - t0));
         check(r == 0 && now_ms() - t0 < PROMPT_MS, what);
         json_object_put(params);
         json_object_put(res);
-        free(err);
     }
     others_served("an undrained backend channel");
     struct vu_msg m;

@@ -51,11 +51,11 @@ int jrpc_register(struct jrpc_server *s, const char *name, jrpc_method_cb cb, vo
 /* Blocking client call: connect to @path, send one request, wait up to
  * @timeout_ms for the reply. On success returns 0 and *result (caller puts
  * it). On a JSON-RPC error returns -EINVAL for "invalid params" (-32602:
- * the request itself is wrong) and -EREMOTEIO for any other, with *errmsg
- * set (malloc'd).
+ * the request itself is wrong) and -EREMOTEIO for any other, with @err
+ * (may be NULL) set to the server's message.
  * Other failures: -ENOENT/-ECONNREFUSED (no server), -ETIMEDOUT, -EPROTO
  * (malformed reply), -errno. @params is not consumed. */
 int jrpc_call(const char *path, const char *method, struct json_object *params,
-              int timeout_ms, struct json_object **result, char **errmsg);
+              int timeout_ms, struct json_object **result, struct sl_err *err);
 
 #endif
