@@ -249,14 +249,19 @@ int br_get(const char *name, struct br_info *out)
     return 0;
 }
 
+/* @br is a bridge and @port a link, which *pi describes. */
+static int bridge_and_port(const char *br, const char *port, struct net_link_info *pi)
+{
+    int r = is_bridge(br);
+
+    return r < 0 ? r : net_link_get(port, pi);
+}
+
 int br_add_port(const char *br, const char *port)
 {
     struct net_link_info pi;
-    int r = is_bridge(br);
+    int r = bridge_and_port(br, port, &pi);
 
-    if (r < 0)
-        return r;
-    r = net_link_get(port, &pi);
     if (r < 0)
         return r;
     if (!strcmp(pi.name, br))
@@ -271,11 +276,8 @@ int br_add_port(const char *br, const char *port)
 int br_del_port(const char *br, const char *port)
 {
     struct net_link_info pi;
-    int r = is_bridge(br);
+    int r = bridge_and_port(br, port, &pi);
 
-    if (r < 0)
-        return r;
-    r = net_link_get(port, &pi);
     if (r < 0)
         return r;
     if (strcmp(pi.master, br))
