@@ -45,20 +45,14 @@ static struct json_object *columns(const char *first, ...)
     return a;
 }
 
-/* Build an operation object from (key, value) pairs; NULL values make the
- * whole op NULL (allocation failure propagates). */
-static struct json_object *op(const char *name, const char *table, ...)
+/* Add the (key, value) pairs of @ap, @first being the first key, to @o
+ * (NULL: its allocation failed). A NULL value makes the whole object NULL
+ * (allocation failure propagates); then @o and every value are put. */
+static struct json_object *add_pairs(struct json_object *o, const char *first, va_list ap)
 {
-    struct json_object *o = json_object_new_object();
     bool ok = o != NULL;
-    va_list ap;
 
-    if (ok) {
-        json_object_object_add(o, "op", str(name));
-        json_object_object_add(o, "table", str(table));
-    }
-    va_start(ap, table);
-    for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *)) {
+    for (const char *k = first; k; k = va_arg(ap, const char *)) {
         struct json_object *v = va_arg(ap, struct json_object *);
         if (!v)
             ok = false;
@@ -67,11 +61,26 @@ static struct json_object *op(const char *name, const char *table, ...)
         else
             json_object_put(v);
     }
-    va_end(ap);
     if (!ok) {
         json_object_put(o);
         return NULL;
     }
+    return o;
+}
+
+/* Build an operation object from (key, value) pairs (add_pairs()). */
+static struct json_object *op(const char *name, const char *table, ...)
+{
+    struct json_object *o = json_object_new_object();
+    va_list ap;
+
+    if (o) {
+        json_object_object_add(o, "op", str(name));
+        json_object_object_add(o, "table", str(table));
+    }
+    va_start(ap, table);
+    o = add_pairs(o, va_arg(ap, const char *), ap);
+    va_end(ap);
     return o;
 }
 
@@ -130,27 +139,15 @@ static struct json_object *set1(struct json_object *elem)
     return ovs_json_set(a);
 }
 
+/* A row object from (key, value) pairs (add_pairs()). */
 static struct json_object *row(const char *first, ...)
 {
-    struct json_object *o = json_object_new_object();
-    bool ok = o != NULL;
+    struct json_object *o;
     va_list ap;
 
     va_start(ap, first);
-    for (const char *k = first; k; k = va_arg(ap, const char *)) {
-        struct json_object *v = va_arg(ap, struct json_object *);
-        if (!v)
-            ok = false;
-        if (ok)
-            json_object_object_add(o, k, v);
-        else
-            json_object_put(v);
-    }
+    o = add_pairs(json_object_new_object(), first, ap);
     va_end(ap);
-    if (!ok) {
-        json_object_put(o);
-        return NULL;
-    }
     return o;
 }
 
