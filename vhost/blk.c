@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/blk.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -85,13 +86,6 @@ static int get_config(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 /* ---- requests --------------------------------------------------------- */
 
 static void process(struct vq *vq);
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);   /* vDSO: no syscall */
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned lat_bucket(uint64_t us)
 {

@@ -28,7 +28,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/io.h"
 #include "core/log.h"
+#include "core/usock.h"
 #include "harness.h"
 
 #define F(x) (1ull << (x))
@@ -1268,13 +1270,6 @@ static void test_device_config_and_priv(void **state)
 
 /* ---- a hostile frontend (issue 17) ------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The frontend shrinks guest memory under a running ring and kicks: the
  * worker's access faults (SIGBUS); the device breaks, the process lives. */
 static void test_shrink_under_ring(void **state)
@@ -1314,9 +1309,9 @@ static void test_message_in_pieces(void **state)
 
     assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
     raw_send(h->sock, &msg, 6, NULL, 0);
-    t0 = mono_ms();
+    t0 = now_ms();
     assert_int_equal(vu_dev_process(h->dev), 0);
-    assert_true(mono_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < 2000);
     assert_true(h_no_reply(h));
     raw_send(h->sock, (uint8_t *)&msg + 6, 8, &ev, 1);
     assert_int_equal(vu_dev_process(h->dev), 0);
@@ -1329,9 +1324,9 @@ static void test_message_in_pieces(void **state)
     assert_int_equal(reply.p.u64, 0);
     assert_true(vu_dev_queue(h->dev, 0)->call_fd >= 0);
     /* Nothing read in between: no call at all returns early or blocks. */
-    t0 = mono_ms();
+    t0 = now_ms();
     assert_int_equal(vu_dev_process(h->dev), 0);
-    assert_true(mono_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < 2000);
     close(ev);
 }
 
@@ -1362,14 +1357,14 @@ static void test_message_deadline(void **state)
     p.fd = vu_dev_timer_fd(dev);
     assert_true(p.fd >= 0);
 
-    t0 = mono_ms();
+    t0 = now_ms();
     for (unsigned i = 0; i < 3; i++) {
         raw_send(sv[0], (uint8_t *)&hdr + i, 1, NULL, 0);
         assert_int_equal(vu_dev_process(dev), 0);
         assert_int_equal(poll(&p, 1, 100), 0);   /* each byte does not restart it */
     }
     assert_int_equal(poll(&p, 1, 3000), 1);
-    assert_true(mono_ms() - t0 >= 950 && mono_ms() - t0 < 3000);
+    assert_true(now_ms() - t0 >= 950 && now_ms() - t0 < 3000);
     assert_int_equal(vu_dev_timeout(dev), -ETIMEDOUT);
     vu_dev_disconnect(dev);
     assert_int_equal(vu_dev_timer_fd(dev), -1);
@@ -1397,10 +1392,10 @@ static void test_replies_never_read(void **state)
     int r = 0, i;
 
     for (i = 0; i < 100000 && r == 0; i++) {
-        int64_t t0 = mono_ms();
+        int64_t t0 = now_ms();
         raw_send(h->sock, &hdr, sizeof(hdr), NULL, 0);
         r = vu_dev_process(h->dev);
-        assert_true(mono_ms() - t0 < 2000);
+        assert_true(now_ms() - t0 < 2000);
     }
     assert_true(r < 0);
     h_reconnect(h);
@@ -1435,11 +1430,11 @@ static void test_backend_channel_undrained(void **state)
     close(sv[1]);
     signal(SIGALRM, on_alarm);
     alarm(10);
-    t0 = mono_ms();
+    t0 = now_ms();
     for (unsigned i = 1; i <= 3; i++)
         assert_int_equal(vblk_set_capacity(h->blk, (2u << 20) * i), 0);
     alarm(0);
-    assert_true(mono_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < 2000);
     assert_int_not_equal(h_get_u64(h, VU_GET_FEATURES), 0);
     close(sv[0]);
 }
@@ -1579,7 +1574,6 @@ static void test_listen_accept(void **state)
         .features = 1ull << VIRTIO_F_VERSION_1,
         .loops = g_loops, .nloops = 1,
     };
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct vu_dev *dev;
     struct stat st;
     int c1, c2, fd;
@@ -1609,15 +1603,12 @@ static void test_listen_accept(void **state)
     fd = vu_dev_accept(dev);
     assert_true(fd >= 0);
     vu_dev_disconnect(dev);
-    strcpy(sa.sun_path, path);
-    c1 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(usock_connect(path, 0, &c1), 0);
     fd = vu_dev_accept(dev);
     assert_true(fd >= 0);
     assert_int_equal(vu_dev_conn_fd(dev), fd);
     /* A second frontend is refused and closed. */
-    c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(c2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(usock_connect(path, 0, &c2), 0);
     assert_int_equal(vu_dev_accept(dev), -EBUSY);
     char b;
     assert_int_equal(recv(c2, &b, 1, 0), 0);   /* EOF */

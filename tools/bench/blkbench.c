@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "vhost/frontend.h"
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
@@ -105,13 +106,6 @@ static struct opts o = {
 static uint64_t capacity_bytes;
 /* 0 warm-up, 1 measuring, 2 stopping */
 static _Atomic int phase;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t xrand(uint64_t *s)
 {
