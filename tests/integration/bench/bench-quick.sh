@@ -47,6 +47,13 @@ for r in res:
     seen.setdefault((r.get("backing"), r["workload"]), set()).add(r["system"])
 for k, s in seen.items():
     assert s == systems, f"{k}: systems {s}"
+if mode == "blk":
+    # A latency longer than the whole run is a measuring error (a request
+    # stamped used before its submit time wraps around), not a figure.
+    span_us = (doc["config"]["seconds"] + doc["config"]["warmup_s"] + 10) * 1e6
+    for r in res:
+        for f in ("lat_p50_us", "lat_p99_us", "lat_p999_us"):
+            assert r[f] is None or r[f] <= span_us, f"{r['system']} {r['workload']}: {f}={r[f]!r}"
 for k in ("machine", "versions", "commands", "samples", "ratios"):
     assert doc.get(k), f"missing {k}"
 for ra in doc["ratios"]:
