@@ -367,10 +367,13 @@ static void *queue_thread(void *arg)
                 break;
             continue;
         }
-        uint64_t t = now_ns();
         bool submitted = false;
         while (o.packed ? pid >= 0 : q->last_used != used_idx) {
             unsigned i;
+            /* Stamped per entry: on a packed ring a request refilled in
+             * this pass is visible to the device at once and may be seen
+             * used before the pass ends, after its new submit time. */
+            uint64_t t = now_ns();
             if (o.packed) {
                 i = (unsigned)pid;
                 pid = packed_used(q);
