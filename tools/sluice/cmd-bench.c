@@ -118,8 +118,10 @@ int cmd_bench(int argc, char **argv)
         { "blk", "[--quick] [--output DIR] [--json] [--backing null,tmpfs,disk] [--poll] [--lab]",
           "sluiced vs qemu-storage-daemon vs fio io_uring on the backing itself", blk, 0, 0,
           bench_exec, NULL,
-          "vhost-user-blk driven by the vhost/ frontend; 4 KiB random read/write/70-30,\n"
-          "128 KiB sequential, QD 1-128, 1-N queues" },
+          "sluiced with split and packed virtqueues; qemu-storage-daemon's vhost-user-blk\n"
+          "export, both driven by the vhost/ frontend; fio directly on the backing\n"
+          "(O_DIRECT where it takes it): 4 KiB random read/write/70-30, 128 KiB\n"
+          "sequential, QD 1-128, 1-N queues" },
         { "net", "[--quick] [--output DIR] [--json]",
           "sluiced vs DPDK's vhost PMD, testpmd virtio_user as the frontend", net, 0, 0,
           bench_exec, NULL, "64 B and 1500 B frames both ways; sluiced's tap path" },

@@ -378,14 +378,15 @@ static struct json_object *ho_json(const struct hostonly_info *h)
 static int hostonly_create_cmd(struct cli_args *a)
 {
     const char *addr = cli_opt(a, O_ADDR);
-    char err[256] = "";
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
     int r;
 
     if ((r = check_names(a, 1, true)) != EXIT_OK)
         return r;
     if (!addr)
         return cli_usage(a->pos[0], "--addr CIDR is required (the host's address, e.g. 10.77.0.1/24)");
-    r = hostonly_create(a->pos[0], addr, (unsigned)cli_uint(a, O_MTU, 0), err, sizeof(err));
+    r = hostonly_create(a->pos[0], addr, (unsigned)cli_uint(a, O_MTU, 0), &e);
     if (r == -EAFNOSUPPORT || r == -EINVAL)
         return cli_usage(a->pos[0], "%s", err[0] ? err : "invalid address");
     if (r == -EADDRINUSE)
@@ -775,14 +776,15 @@ static const struct cli_verbs tap_table = {
 static int attach_cmd(struct cli_args *a)
 {
     bool attach = a->verb->name[0] == 'a';
-    const char *ifname = a->pos[0], *db = cli_opt(a, O_DB), *bad;
+    const char *ifname = a->pos[0], *db = cli_opt(a, O_DB);
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
     struct net_spec spec;
-    char err[600] = "";
     int r;
 
-    r = net_spec_parse(a->pos[1], &spec, &bad);
+    r = net_spec_parse(a->pos[1], &spec, &e);
     if (r < 0)
-        return cli_usage(a->pos[1], "%s", bad ? bad : "bad network spec");
+        return cli_usage(a->pos[1], "%s", err[0] ? err : "bad network spec");
     if (db) {
         if (spec.kind != NET_KIND_OVS)
             return cli_usage(a->pos[1], "--db applies to ovs= only");
@@ -794,8 +796,7 @@ static int attach_cmd(struct cli_args *a)
         return r;
     const struct net_attach_ops *ops = net_attach_ops_get(spec.kind);
     struct net_owner owner = { cli_opt(a, O_VM), cli_opt(a, O_DEV), cli_opt(a, O_MAC) };
-    r = attach ? ops->attach(&spec, ifname, &owner, err, sizeof(err))
-                : ops->detach(&spec, ifname, err, sizeof(err));
+    r = attach ? ops->attach(&spec, ifname, &owner, &e) : ops->detach(&spec, ifname, &e);
     if (r < 0)
         return cli_fail(spec.kind == NET_KIND_OVS ? "ovs" : ifname, "%s", err[0] ? err : strerror(-r));
     cli_done(attach ? "%s attached to %s" : "%s detached from %s", ifname, a->pos[1]);
