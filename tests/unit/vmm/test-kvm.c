@@ -75,9 +75,15 @@ static int run(const uint8_t *p, size_t len, char *out, size_t outlen, int *stat
 
     unlink(path);
     cfg.console_out = fd;
+    /* The first program's console input is /dev/null, which epoll refuses:
+     * it must read as an empty input, not fail the VM. */
+    if (p == prog)
+        cfg.console_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     r = kvm_vm_create(&cfg, &vm, &e);
     if (r < 0) {
         fprintf(stderr, "kvm_vm_create: %s (%s)\n", err, strerror(-r));
+        if (cfg.console_in >= 0)
+            close(cfg.console_in);
         close(fd);
         return r;
     }
@@ -92,6 +98,8 @@ static int run(const uint8_t *p, size_t len, char *out, size_t outlen, int *stat
     }
     g_vm = NULL;
     kvm_vm_destroy(vm);
+    if (cfg.console_in >= 0)
+        close(cfg.console_in);
     n = pread(fd, out, outlen - 1, 0);
     out[n > 0 ? n : 0] = 0;
     close(fd);
