@@ -34,6 +34,12 @@
 #include "vmm/serial.h"
 #include "vmm/virtio_pci.h"
 
+/* vmm/ writes and reads guest-visible data (boot_params, page tables, ACPI
+ * tables, PCI config space, MSI-X tables, the virtio common config) in host
+ * byte order, without le*toh: sluice-vmm drives KVM's x86 API, so host and
+ * guest are both x86, little-endian. This states it where the build checks. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vmm/ assumes a little-endian (x86) host");
+
 #define FIRST_MSI_GSI 24
 #define MAX_GSI 1024
 /* There is no PCI root bridge in the DSDT: "lastbus=1" makes Linux scan bus 0
