@@ -711,11 +711,9 @@ static int events_create(struct kvm_vm *vm)
         r = evloop_add(vm->el, vm->con_in, EPOLLIN, on_console_in, vm);
         if (r == -EPERM) {
             /* A regular file or /dev/null, which epoll refuses: always
-             * ready, so it is read to its end at once. */
-            uint8_t buf[256];
-            ssize_t n;
-            while ((n = read(vm->con_in, buf, sizeof(buf))) > 0)
-                kvm_serial_input(vm->serial, buf, (size_t)n);
+             * ready (never EAGAIN), so it is read to its end at once. */
+            while (console_input(vm, vm->con_in) == 0)
+                ;
             vm->con_in = -1;
         } else if (r == -EBADF) {
             vm->con_in = -1;             /* stdin closed: no input */
