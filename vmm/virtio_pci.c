@@ -3,6 +3,7 @@
 #include "vmm/virtio_pci.h"
 
 #include <errno.h>
+#include <linux/pci_regs.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
@@ -17,10 +18,21 @@
 #include "core/util.h"
 
 #define F(x) (1ull << (x))
-#define NO_VECTOR 0xffffu
 #define MAX_VQ 16
-#define MSIX_ENABLE 0x8000u
-#define MSIX_MASKALL 0x4000u
+/* Feature bits 0-23 are the device type's (virtio 1.x, 6). */
+#define DEVICE_FEATURES 0xffffffull
+/* PCI identity of a modern (virtio 1.x) device (virtio 1.x, 4.1.2.1):
+ * vendor Red Hat/Qumranet, device 0x1040 + the virtio device type,
+ * revision 1 or more, subsystem ID 0x40 or more. */
+#define VIRTIO_PCI_VENDOR    0x1af4
+#define VIRTIO_PCI_DEVICE    0x1040
+#define VIRTIO_PCI_REVISION  1
+#define VIRTIO_PCI_SUBSYS_ID 0x40
+/* PCI class codes (class, subclass, prog-if): mass storage "other", Ethernet. */
+#define PCI_CLASS_CODE_STORAGE_OTHER 0x018000
+#define PCI_CLASS_CODE_ETHERNET      0x020000
+/* The ISR status capability's length (the register is its first byte). */
+#define ISR_CAP_LEN 4
 
 struct vq_state {
     uint16_t size;
@@ -71,9 +83,9 @@ static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v;
 
 static bool msix_on(const struct kvm_vpci *v)
 {
-    uint16_t ctl = rd16(v->pci.cfg + v->msix_cap + 2);
+    uint16_t ctl = rd16(v->pci.cfg + v->msix_cap + PCI_MSIX_FLAGS);
 
-    return (ctl & MSIX_ENABLE) && !(ctl & MSIX_MASKALL);
+    return (ctl & PCI_MSIX_FLAGS_ENABLE) && !(ctl & PCI_MSIX_FLAGS_MASKALL);
 }
 
 /* Update the MSI route of vector @i from its table entry. */
@@ -82,7 +94,7 @@ static void route_vector(struct kvm_vpci *v, unsigned i)
     struct msix_entry *e = &v->msix[i];
     uint64_t addr = (uint64_t)e->addr_hi << 32 | e->addr_lo;
 
-    if (!addr || (e->ctrl & 1))
+    if (!addr || (e->ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT))
         return;
     if (v->host.msi_route(v->host.ctx, v->gsi[i], addr, e->data) == 0)
         v->route_valid[i] = true;
@@ -97,7 +109,7 @@ static void sync_irqfds(struct kvm_vpci *v)
         unsigned want = KVM_VPCI_NO_GSI;
 
         if (s->started && msix_on(v) && s->vector < v->nvec &&
-            !(v->msix[s->vector].ctrl & 1) && v->route_valid[s->vector])
+            !(v->msix[s->vector].ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT) && v->route_valid[s->vector])
             want = v->gsi[s->vector];
         if (want == s->bound_gsi)
             continue;
@@ -159,12 +171,12 @@ static void reset(struct kvm_vpci *v)
     v->driver_features = 0;
     v->dfselect = v->gfselect = 0;
     v->queue_sel = 0;
-    v->msix_config = NO_VECTOR;
+    v->msix_config = VIRTIO_MSI_NO_VECTOR;
     for (unsigned q = 0; q < v->nq; q++) {
         struct vq_state *s = &v->q[q];
         uint64_t drain;
         s->size = KVM_VPCI_QUEUE_MAX;
-        s->vector = NO_VECTOR;
+        s->vector = VIRTIO_MSI_NO_VECTOR;
         s->enabled = false;
         s->desc = s->driver = s->device = 0;
         /* Stale kicks/calls from before the reset mean nothing now. */
@@ -310,7 +322,7 @@ static void common_write(struct kvm_vpci *v, unsigned off, uint32_t val, unsigne
         break;
     case VIRTIO_PCI_COMMON_Q_MSIX:
         if (s) {
-            s->vector = (uint16_t)val < v->nvec ? (uint16_t)val : NO_VECTOR;
+            s->vector = (uint16_t)val < v->nvec ? (uint16_t)val : VIRTIO_MSI_NO_VECTOR;
             sync_irqfds(v);
         }
         break;
@@ -411,9 +423,9 @@ static void cfg_written(struct kvm_pci_dev *d, unsigned off, unsigned len)
     struct kvm_vpci *v = d->ctx;
 
     /* Command register or BAR0 moved: keep the ioeventfds in place. */
-    if (off < 0x18)
+    if (off < PCI_BASE_ADDRESS_2)
         sync_ioeventfds(v);
-    if (off + len > v->msix_cap + 2 && off < v->msix_cap + 4) {
+    if (off + len > v->msix_cap + PCI_MSIX_FLAGS && off < v->msix_cap + PCI_MSIX_TABLE) {
         for (unsigned i = 0; i < v->nvec; i++)
             route_vector(v, i);
         sync_irqfds(v);
@@ -424,7 +436,7 @@ static void cfg_written(struct kvm_pci_dev *d, unsigned off, unsigned len)
 
 static uint64_t offered_features(enum kvm_vpci_type type, uint64_t backend)
 {
-    uint64_t allow = 0xffffffull | F(VIRTIO_RING_F_INDIRECT_DESC) |
+    uint64_t allow = DEVICE_FEATURES | F(VIRTIO_RING_F_INDIRECT_DESC) |
                      F(VIRTIO_RING_F_EVENT_IDX) | F(VIRTIO_F_VERSION_1);
 
     if (type == KVM_VPCI_NET) {
@@ -525,21 +537,22 @@ int kvm_vpci_create(const struct kvm_vpci_config *cfg, struct kvm_vpci **out)
         }
     }
     for (unsigned i = 0; i < v->nvec; i++) {
-        v->msix[i].ctrl = 1;      /* masked at reset */
+        v->msix[i].ctrl = PCI_MSIX_ENTRY_CTRL_MASKBIT;      /* masked at reset */
         r = v->host.gsi_alloc(v->host.ctx, &v->gsi[i]);
         if (r < 0)
             goto fail;
     }
 
     /* Config space: modern virtio device IDs (0x1040 + type). */
-    kvm_pci_dev_init(&v->pci, 0x1af4, (uint16_t)(0x1040 + v->type),
-                     v->type == KVM_VPCI_BLK ? 0x018000 : 0x020000, 1, 0x1af4, 0x40);
+    kvm_pci_dev_init(&v->pci, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE + v->type),
+                     v->type == KVM_VPCI_BLK ? PCI_CLASS_CODE_STORAGE_OTHER : PCI_CLASS_CODE_ETHERNET,
+                     VIRTIO_PCI_REVISION, VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYS_ID);
     v->pci.bar_size[0] = KVM_VPCI_BAR_SIZE;
     v->pci.bar_io = bar_io;
     v->pci.cfg_written = cfg_written;
     v->pci.ctx = v;
     {
-        struct virtio_pci_cap c = { .cap_vndr = 0x09, .cap_len = sizeof(c), .bar = 0 };
+        struct virtio_pci_cap c = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(c), .bar = 0 };
         struct virtio_pci_notify_cap n = { .cap = c };
 
         c.cfg_type = VIRTIO_PCI_CAP_COMMON_CFG;
@@ -549,12 +562,12 @@ int kvm_vpci_create(const struct kvm_vpci_config *cfg, struct kvm_vpci **out)
             goto fail;
         c.cfg_type = VIRTIO_PCI_CAP_ISR_CFG;
         c.offset = KVM_VPCI_ISR;
-        c.length = 4;
+        c.length = ISR_CAP_LEN;
         if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
             goto fail;
         c.cfg_type = VIRTIO_PCI_CAP_DEVICE_CFG;
         c.offset = KVM_VPCI_DEVCFG;
-        c.length = 0x100;
+        c.length = sizeof(v->devcfg);
         if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
             goto fail;
         n.cap = c;
@@ -567,14 +580,16 @@ int kvm_vpci_create(const struct kvm_vpci_config *cfg, struct kvm_vpci **out)
             goto fail;
     }
     memset(cap, 0, sizeof(cap));
-    cap[0] = 0x11;                              /* MSI-X */
-    cap[2] = (uint8_t)(v->nvec - 1);
-    memcpy(cap + 4, &(uint32_t){ KVM_VPCI_MSIX }, 4);   /* BIR 0 */
-    memcpy(cap + 8, &(uint32_t){ KVM_VPCI_PBA }, 4);
-    if ((r = kvm_pci_add_cap(&v->pci, cap, 12)) < 0)
+    cap[0] = PCI_CAP_ID_MSIX;
+    cap[PCI_MSIX_FLAGS] = (uint8_t)((v->nvec - 1) & PCI_MSIX_FLAGS_QSIZE);  /* table size - 1 */
+    memcpy(cap + PCI_MSIX_TABLE, &(uint32_t){ KVM_VPCI_MSIX }, 4);   /* BIR 0 */
+    memcpy(cap + PCI_MSIX_PBA, &(uint32_t){ KVM_VPCI_PBA }, 4);
+    if ((r = kvm_pci_add_cap(&v->pci, cap, PCI_CAP_MSIX_SIZEOF)) < 0)
         goto fail;
     v->msix_cap = (unsigned)r;
-    v->pci.wmask[v->msix_cap + 3] = 0xc0;       /* enable, function mask */
+    /* The driver may set the enable and function mask bits only. */
+    v->pci.wmask[v->msix_cap + PCI_MSIX_FLAGS + 1] =
+        (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8;
     reset(v);
     *out = v;
     return 0;

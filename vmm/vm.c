@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/evloop.h"
 #include "core/log.h"
 #include "core/usock.h"
 #include "core/util.h"
@@ -33,11 +34,19 @@
 #include "vmm/serial.h"
 #include "vmm/virtio_pci.h"
 
+/* vmm/ writes and reads guest-visible data (boot_params, page tables, ACPI
+ * tables, PCI config space, MSI-X tables, the virtio common config) in host
+ * byte order, without le*toh: sluice-vmm drives KVM's x86 API, so host and
+ * guest are both x86, little-endian. This states it where the build checks. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "vmm/ assumes a little-endian (x86) host");
+
 #define FIRST_MSI_GSI 24
 #define MAX_GSI 1024
 /* There is no PCI root bridge in the DSDT: "lastbus=1" makes Linux scan bus 0
  * through configuration mechanism #1 anyway (pcibios_fixup_peer_bridges). */
 #define PLATFORM_CMDLINE "pci=lastbus=1"
+/* While a backend is gone, the event thread tries to reconnect this often. */
+#define RECONNECT_MS 200
 
 enum vm_state { RUNNING, POWEROFF, RESET, FAILED, STOPPED };
 
@@ -51,6 +60,14 @@ struct vcpu {
     atomic_bool dump_req;         /* the event thread asks for a state dump */
     _Atomic uint64_t exits;       /* KVM_RUN returns, for the dump */
     _Atomic uint32_t last_exit;   /* its last exit reason */
+};
+
+/* A virtio-pci device and its backend socket, as the event thread sees it. */
+struct vdev {
+    struct kvm_vm *vm;
+    unsigned idx;
+    struct kvm_vpci *pci;
+    int watched;                  /* backend socket on the loop; -1 while lost */
 };
 
 struct kvm_vm {
@@ -69,8 +86,7 @@ struct kvm_vm {
 
     struct kvm_pci pci;
     bool pci_ready;
-    struct kvm_vpci *vdev[2 * KVM_VM_MAX_DEVS];
-    bool vdev_lost[2 * KVM_VM_MAX_DEVS];
+    struct vdev vdev[2 * KVM_VM_MAX_DEVS];
     unsigned nvdev;
     struct kvm_vpci_host host;
 
@@ -80,6 +96,8 @@ struct kvm_vm {
     char *con_path;
     uint8_t cmos_idx;
 
+    struct evloop *el;            /* the event thread's loop (kvm_vm_run) */
+    struct evloop_timer *reconnect; /* armed while a backend is gone */
     int stop_fd;
     int dump_fd;                  /* kvm_vm_dump_request() */
     _Atomic int state;
@@ -212,8 +230,10 @@ static void serial_out(void *ctx, const uint8_t *buf, size_t len)
     int fd = vm->con_listen >= 0 ? vm->con_client : vm->con_out;
 
     if (fd >= 0 && write(fd, buf, len) < 0 && vm->con_listen >= 0 && errno != EAGAIN) {
-        /* The console client went away: keep running without one. */
-        close_fd(&vm->con_client);
+        /* The console client went away: keep running without one (the
+         * event thread, which watches the socket, sees its end and closes
+         * it). */
+        (void)shutdown(fd, SHUT_RDWR);
     }
 }
 
@@ -514,6 +534,203 @@ static void *vcpu_thread(void *arg)
     return NULL;
 }
 
+/* ---- event thread ------------------------------------------------------- */
+
+/* The event thread is kvm_vm_run()'s: one evloop with the stop and dump
+ * eventfds, the console's fds, each backend's socket (for its hang-up) and
+ * the reconnect timer. */
+
+static void on_stop(void *arg, uint32_t events)
+{
+    struct kvm_vm *vm = arg;
+
+    (void)events;
+    evloop_stop(vm->el);
+}
+
+/* Read console input from @fd into the UART. Returns 0 while @fd stays
+ * open, -1 at its end (EOF or an error). */
+static int console_input(struct kvm_vm *vm, int fd)
+{
+    uint8_t buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf));
+
+    if (n > 0)
+        kvm_serial_input(vm->serial, buf, (size_t)n);
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        return -1;
+    return 0;
+}
+
+static void on_console_accept(void *arg, uint32_t events);
+
+/* The console client (KVM_CONSOLE_SOCKET): its input; at its end the socket
+ * is closed and the next client may connect. */
+static void on_console_client(void *arg, uint32_t events)
+{
+    struct kvm_vm *vm = arg;
+
+    (void)events;
+    if (console_input(vm, vm->con_client) == 0)
+        return;
+    evloop_del(vm->el, vm->con_client);
+    close_fd(&vm->con_client);
+    if (evloop_add(vm->el, vm->con_listen, EPOLLIN, on_console_accept, vm) < 0)
+        log_warn("console socket: cannot watch it again; no more console clients");
+}
+
+/* One console client at a time: the listening socket is off the loop while
+ * one is connected. */
+static void on_console_accept(void *arg, uint32_t events)
+{
+    struct kvm_vm *vm = arg;
+    int fd = accept4(vm->con_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    (void)events;
+    if (fd < 0)
+        return;
+    if (evloop_add(vm->el, fd, EPOLLIN, on_console_client, vm) < 0) {
+        close(fd);
+        return;
+    }
+    vm->con_client = fd;
+    evloop_del(vm->el, vm->con_listen);
+}
+
+/* Console input from stdin or the caller's fd (KVM_CONSOLE_STDIO, _FD); at
+ * its end there is no more input. */
+static void on_console_in(void *arg, uint32_t events)
+{
+    struct kvm_vm *vm = arg;
+
+    (void)events;
+    if (console_input(vm, vm->con_in) == 0)
+        return;
+    evloop_del(vm->el, vm->con_in);
+    vm->con_in = -1;
+}
+
+static void on_backend_hangup(void *arg, uint32_t events);
+
+/* Try to bring back every device whose backend is gone; the timer retries
+ * every RECONNECT_MS while one is still missing. */
+static void reconnect_lost(struct kvm_vm *vm)
+{
+    bool missing = false;
+
+    for (unsigned i = 0; i < vm->nvdev; i++) {
+        struct vdev *d = &vm->vdev[i];
+        int fd = -1, r;
+
+        if (d->watched >= 0)
+            continue;
+        pthread_mutex_lock(&vm->pci.lock);
+        r = kvm_vpci_reconnect(d->pci);
+        if (r == 0)
+            fd = kvm_vpci_backend_fd(d->pci);
+        pthread_mutex_unlock(&vm->pci.lock);
+        if (r == 0 && evloop_add(vm->el, fd, EPOLLRDHUP, on_backend_hangup, d) == 0)
+            d->watched = fd;
+        else
+            missing = true;
+    }
+    if (evloop_timer_set(vm->reconnect, missing ? RECONNECT_MS : 0, RECONNECT_MS) < 0)
+        log_warn("cannot arm the reconnect timer");
+}
+
+static void on_reconnect_timer(void *arg, uint32_t events)
+{
+    (void)events;
+    reconnect_lost(arg);
+}
+
+static void on_backend_hangup(void *arg, uint32_t events)
+{
+    struct vdev *d = arg;
+
+    (void)events;
+    log_warn("backend of device %u hung up; reconnecting", d->idx);
+    evloop_del(d->vm->el, d->watched);
+    d->watched = -1;
+    reconnect_lost(d->vm);
+}
+
+/* A state dump was asked for: each vCPU logs its own state (kicked out of
+ * KVM_RUN by SIGUSR1); one that has not answered within 2 s is named, with
+ * what it last did (stuck in the kernel or in the VMM: see its thread's
+ * /proc/PID/task/TID/stack). */
+static void on_dump(void *arg, uint32_t events)
+{
+    struct kvm_vm *vm = arg;
+    eventfd_t v;
+
+    (void)events;
+    (void)eventfd_read(vm->dump_fd, &v);
+    log_warn("state dump asked: %u vCPU(s), VM state %d", vm->ncpus, atomic_load(&vm->state));
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        if (!vm->cpus[i].started)
+            continue;
+        atomic_store(&vm->cpus[i].dump_req, true);
+        vm->cpus[i].run->immediate_exit = 1;
+        pthread_kill(vm->cpus[i].thr, SIGUSR1);
+    }
+    for (int t = 0; t < 200; t++) {
+        bool all = true;
+        for (unsigned i = 0; i < vm->ncpus; i++)
+            all = all && !atomic_load(&vm->cpus[i].dump_req);
+        if (all)
+            return;
+        usleep(10000);
+    }
+    for (unsigned i = 0; i < vm->ncpus; i++)
+        if (atomic_load(&vm->cpus[i].dump_req))
+            log_warn("vcpu%u did not answer within 2 s: exits=%llu, last_exit=%s(%u)", i,
+                     (unsigned long long)atomic_load(&vm->cpus[i].exits),
+                     exit_name(atomic_load(&vm->cpus[i].last_exit)),
+                     atomic_load(&vm->cpus[i].last_exit));
+}
+
+/* The loop, its fds and its timer (kvm_vm_create: before the sandbox). */
+static int events_create(struct kvm_vm *vm)
+{
+    int r;
+
+    vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    vm->dump_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->stop_fd < 0 || vm->dump_fd < 0)
+        return -errno;
+    if ((r = evloop_create(&vm->el)) < 0 ||
+        (r = evloop_timer_create(vm->el, on_reconnect_timer, vm, &vm->reconnect)) < 0 ||
+        (r = evloop_add(vm->el, vm->stop_fd, EPOLLIN, on_stop, vm)) < 0 ||
+        (r = evloop_add(vm->el, vm->dump_fd, EPOLLIN, on_dump, vm)) < 0)
+        return r;
+    if (vm->con_listen >= 0 &&
+        (r = evloop_add(vm->el, vm->con_listen, EPOLLIN, on_console_accept, vm)) < 0)
+        return r;
+    if (vm->con_in >= 0) {
+        r = evloop_add(vm->el, vm->con_in, EPOLLIN, on_console_in, vm);
+        if (r == -EPERM) {
+            /* A regular file or /dev/null, which epoll refuses: always
+             * ready (never EAGAIN), so it is read to its end at once. */
+            while (console_input(vm, vm->con_in) == 0)
+                ;
+            vm->con_in = -1;
+        } else if (r == -EBADF) {
+            vm->con_in = -1;             /* stdin closed: no input */
+        } else if (r < 0) {
+            return r;
+        }
+    }
+    for (unsigned i = 0; i < vm->nvdev; i++) {
+        struct vdev *d = &vm->vdev[i];
+        int fd = kvm_vpci_backend_fd(d->pci);
+        if ((r = evloop_add(vm->el, fd, EPOLLRDHUP, on_backend_hangup, d)) < 0)
+            return r;
+        d->watched = fd;
+    }
+    return 0;
+}
+
 /* ---- construction ------------------------------------------------------- */
 
 static int read_file(const char *path, uint8_t **buf, size_t *len)
@@ -665,10 +882,12 @@ static int add_vdev(struct kvm_vm *vm, enum kvm_vpci_type type, const char *sock
     vc.name = name;
     if (mac)
         memcpy(vc.mac, mac, 6);
-    r = kvm_vpci_create(&vc, &vm->vdev[vm->nvdev]);
+    r = kvm_vpci_create(&vc, &vm->vdev[vm->nvdev].pci);
     if (r < 0)
         return err_set(err, r, "%s: %s: %s", name, sock, strerror(-r));
-    r = kvm_pci_add(&vm->pci, kvm_vpci_pci_dev(vm->vdev[vm->nvdev]));
+    vm->vdev[vm->nvdev] = (struct vdev){ .vm = vm, .idx = vm->nvdev, .pci = vm->vdev[vm->nvdev].pci,
+                                         .watched = -1 };
+    r = kvm_pci_add(&vm->pci, kvm_vpci_pci_dev(vm->vdev[vm->nvdev].pci));
     vm->nvdev++;
     if (r < 0)
         return err_set(err, r, "%s: no free PCI slot", name);
@@ -804,10 +1023,8 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct s
             goto fail;
     if ((r = setup_console(vm, cfg, err)) < 0)
         goto fail;
-    vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    vm->dump_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (vm->stop_fd < 0 || vm->dump_fd < 0) {
-        r = -errno;
+    if ((r = events_create(vm)) < 0) {
+        err_set(err, r, "event loop: %s", strerror(-r));
         goto fail;
     }
     for (unsigned i = 0; i < vm->ncpus; i++) {
@@ -839,56 +1056,6 @@ fail:
     return r;
 }
 
-/* ---- event thread ------------------------------------------------------- */
-
-static void console_input(struct kvm_vm *vm, int fd)
-{
-    uint8_t buf[256];
-    ssize_t n = read(fd, buf, sizeof(buf));
-
-    if (n > 0) {
-        kvm_serial_input(vm->serial, buf, (size_t)n);
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        if (fd == vm->con_client)
-            close_fd(&vm->con_client);
-        else
-            vm->con_in = -1;           /* stdin closed: no more input */
-    }
-}
-
-/* A state dump was asked for: each vCPU logs its own state (kicked out of
- * KVM_RUN by SIGUSR1); one that has not answered within 2 s is named, with
- * what it last did (stuck in the kernel or in the VMM: see its thread's
- * /proc/PID/task/TID/stack). */
-static void dump_vcpus(struct kvm_vm *vm)
-{
-    eventfd_t v;
-
-    (void)eventfd_read(vm->dump_fd, &v);
-    log_warn("state dump asked: %u vCPU(s), VM state %d", vm->ncpus, atomic_load(&vm->state));
-    for (unsigned i = 0; i < vm->ncpus; i++) {
-        if (!vm->cpus[i].started)
-            continue;
-        atomic_store(&vm->cpus[i].dump_req, true);
-        vm->cpus[i].run->immediate_exit = 1;
-        pthread_kill(vm->cpus[i].thr, SIGUSR1);
-    }
-    for (int t = 0; t < 200; t++) {
-        bool all = true;
-        for (unsigned i = 0; i < vm->ncpus; i++)
-            all = all && !atomic_load(&vm->cpus[i].dump_req);
-        if (all)
-            return;
-        usleep(10000);
-    }
-    for (unsigned i = 0; i < vm->ncpus; i++)
-        if (atomic_load(&vm->cpus[i].dump_req))
-            log_warn("vcpu%u did not answer within 2 s: exits=%llu, last_exit=%s(%u)", i,
-                     (unsigned long long)atomic_load(&vm->cpus[i].exits),
-                     exit_name(atomic_load(&vm->cpus[i].last_exit)),
-                     atomic_load(&vm->cpus[i].last_exit));
-}
-
 int kvm_vm_run(struct kvm_vm *vm, int *status)
 {
     struct sigaction sa = { .sa_handler = sig_noop };
@@ -902,57 +1069,10 @@ int kvm_vm_run(struct kvm_vm *vm, int *status)
         }
         vm->cpus[i].started = true;
     }
-    while (atomic_load(&vm->state) == RUNNING) {
-        struct pollfd p[5 + 2 * KVM_VM_MAX_DEVS];
-        int idx[5 + 2 * KVM_VM_MAX_DEVS];
-        int n = 0, timeout = -1;
-
-        p[n] = (struct pollfd){ .fd = vm->stop_fd, .events = POLLIN }; idx[n++] = -1;
-        p[n] = (struct pollfd){ .fd = vm->dump_fd, .events = POLLIN }; idx[n++] = -5;
-        if (vm->con_listen >= 0 && vm->con_client < 0) {
-            p[n] = (struct pollfd){ .fd = vm->con_listen, .events = POLLIN }; idx[n++] = -2;
-        }
-        if (vm->con_client >= 0) {
-            p[n] = (struct pollfd){ .fd = vm->con_client, .events = POLLIN }; idx[n++] = -3;
-        }
-        if (vm->con_in >= 0) {
-            p[n] = (struct pollfd){ .fd = vm->con_in, .events = POLLIN }; idx[n++] = -4;
-        }
-        for (unsigned d = 0; d < vm->nvdev; d++) {
-            if (vm->vdev_lost[d]) {
-                timeout = 200;
-                continue;
-            }
-            p[n] = (struct pollfd){ .fd = kvm_vpci_backend_fd(vm->vdev[d]), .events = POLLRDHUP };
-            idx[n++] = (int)d;
-        }
-        if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR) {
-            r = -errno;
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            if (!p[i].revents)
-                continue;
-            if (idx[i] == -5) {
-                dump_vcpus(vm);
-            } else if (idx[i] == -2) {
-                vm->con_client = accept4(vm->con_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            } else if (idx[i] == -3 || idx[i] == -4) {
-                console_input(vm, p[i].fd);
-            } else if (idx[i] >= 0) {
-                log_warn("backend of device %d hung up; reconnecting", idx[i]);
-                vm->vdev_lost[idx[i]] = true;
-            }
-        }
-        for (unsigned d = 0; d < vm->nvdev; d++) {
-            if (!vm->vdev_lost[d])
-                continue;
-            pthread_mutex_lock(&vm->pci.lock);
-            if (kvm_vpci_reconnect(vm->vdev[d]) == 0)
-                vm->vdev_lost[d] = false;
-            pthread_mutex_unlock(&vm->pci.lock);
-        }
-    }
+    /* Until a vCPU, kvm_vm_stop() or a failed thread start ends the VM
+     * (vm_end() writes stop_fd). */
+    if (r == 0)
+        r = evloop_run(vm->el);
     atomic_store(&vm->quit, true);
     for (unsigned i = 0; i < vm->ncpus; i++) {
         if (!vm->cpus[i].started)
@@ -979,7 +1099,7 @@ void kvm_vm_destroy(struct kvm_vm *vm)
     if (!vm)
         return;
     for (unsigned i = 0; i < vm->nvdev; i++)
-        kvm_vpci_destroy(vm->vdev[i]);
+        kvm_vpci_destroy(vm->vdev[i].pci);
     for (unsigned i = 0; i < KVM_VM_MAX_CPUS; i++) {
         if (vm->cpus[i].run)
             munmap(vm->cpus[i].run, vm->run_size);
@@ -994,6 +1114,8 @@ void kvm_vm_destroy(struct kvm_vm *vm)
     if (vm->mem.hva)
         munmap(vm->mem.hva, vm->mem.size);
     close_fd(&vm->memfd);
+    evloop_timer_destroy(vm->reconnect);
+    evloop_destroy(vm->el);
     close_fd(&vm->stop_fd);
     close_fd(&vm->dump_fd);
     close_fd(&vm->fd);

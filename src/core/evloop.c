@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 struct evloop_reg {
     int fd;
@@ -130,6 +132,69 @@ int evloop_run(struct evloop *el)
         el->graveyard = NULL;
     }
     return 0;
+}
+
+struct evloop_timer {
+    struct evloop *el;
+    int fd;
+    evloop_cb cb;
+    void *arg;
+};
+
+static void timer_fired(void *arg, uint32_t events)
+{
+    struct evloop_timer *t = arg;
+    uint64_t n;
+
+    /* Clear the expiration count first: the callback may destroy @t. */
+    if (read(t->fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        return;                  /* disarmed or re-set since it fired */
+    t->cb(t->arg, events);
+}
+
+int evloop_timer_create(struct evloop *el, evloop_cb cb, void *arg, struct evloop_timer **out)
+{
+    struct evloop_timer *t = calloc(1, sizeof(*t));
+    int r;
+
+    if (!t)
+        return -ENOMEM;
+    *t = (struct evloop_timer){ .el = el, .cb = cb, .arg = arg };
+    t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->fd < 0) {
+        r = neg_errno();
+        free(t);
+        return r;
+    }
+    r = evloop_add(el, t->fd, EPOLLIN, timer_fired, t);
+    if (r < 0) {
+        close_fd(&t->fd);
+        free(t);
+        return r;
+    }
+    *out = t;
+    return 0;
+}
+
+static struct timespec ms_ts(unsigned ms)
+{
+    return (struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+}
+
+int evloop_timer_set(struct evloop_timer *t, unsigned ms, unsigned period_ms)
+{
+    struct itimerspec its = { .it_value = ms_ts(ms), .it_interval = ms_ts(ms ? period_ms : 0) };
+
+    return timerfd_settime(t->fd, 0, &its, NULL) < 0 ? neg_errno() : 0;
+}
+
+void evloop_timer_destroy(struct evloop_timer *t)
+{
+    if (!t)
+        return;
+    evloop_del(t->el, t->fd);
+    close_fd(&t->fd);
+    free(t);
 }
 
 void evloop_stop(struct evloop *el)

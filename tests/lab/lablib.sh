@@ -53,59 +53,8 @@ lab_launch() {
 # progress. Every nested boot runs under a watchdog that, at its limit, keeps
 # the evidence and kills the VMM, so one stuck boot costs its limit only.
 
-# lab_evidence PID DIR [LOG]: keep what shows where PID is stuck in DIR:
-# info.txt (command line, time), threads.txt (per thread: name, state, wchan
-# and the kernel stack from /proc/PID/task/TID/), for sluice-vmm its vCPU
-# states (SIGUSR2 makes it print them to its stderr, which should be LOG),
-# console.log (LOG, last) and dmesg.txt (the lab VM's kernel messages).
-lab_evidence() {
-    local pid=$1 dir=$2 log=${3:-} t comm
-    mkdir -p "$dir"
-    comm=$(cat "/proc/$pid/comm" 2>/dev/null)
-    { echo "pid $pid ($comm): $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
-      echo "seen stuck at $(date -u +%FT%TZ), uptime $(cut -d' ' -f1 /proc/uptime) s"; } >"$dir/info.txt"
-    for t in /proc/"$pid"/task/*; do
-        [ -d "$t" ] || continue
-        { echo "== thread ${t##*/} $(cat "$t/comm" 2>/dev/null) state=$(awk '{print $3}' "$t/stat" 2>/dev/null)" \
-               "wchan=$(cat "$t/wchan" 2>/dev/null)"
-          cat "$t/stack" 2>/dev/null; } >>"$dir/threads.txt"
-    done
-    if [ "$comm" = sluice-vmm ]; then
-        kill -USR2 "$pid" 2>/dev/null && sleep 3
-    fi
-    [ -z "$log" ] || tr -d '\r' <"$log" >"$dir/console.log" 2>/dev/null
-    dmesg 2>/dev/null | tail -n 200 >"$dir/dmesg.txt"
-}
-
-# lab_watchdog PID LIMIT DIR [LOG]: run in the background (&) next to a boot.
-# When PID still runs after LIMIT seconds: lab_evidence PID DIR LOG, then
-# SIGKILL; DIR/timeout then holds the limit. Ends when PID ends.
-lab_watchdog() {
-    local pid=$1 limit=$2 dir=$3 log=${4:-} end
-    end=$(( $(date +%s) + limit ))
-    while kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
-        if [ "$(date +%s)" -ge "$end" ]; then
-            lab_evidence "$pid" "$dir" "$log"
-            echo "$limit" >"$dir/timeout"
-            kill -KILL "$pid" 2>/dev/null
-            return 0
-        fi
-        sleep 1
-    done
-}
-
-# lab_bounded LIMIT DIR LOG CMD...: run CMD (stdin /dev/null, stdout and
-# stderr to LOG) with a watchdog; its status, or 124 when the watchdog hit
-# the limit (the evidence is then in DIR).
-lab_bounded() {
-    local limit=$1 dir=$2 log=$3 pid wd rc=0
-    shift 3
-    "$@" </dev/null >"$log" 2>&1 &
-    pid=$!
-    lab_watchdog "$pid" "$limit" "$dir" "$log" &
-    wd=$!
-    wait "$pid" || rc=$?
-    kill "$wd" 2>/dev/null; wait "$wd" 2>/dev/null
-    [ -f "$dir/timeout" ] && return 124
-    return "$rc"
-}
+# lab_evidence, lab_watchdog and lab_bounded (bounded nested boots with
+# their evidence kept) live in tools/watchdog.sh: `sluice bench boot` uses
+# them too.
+# shellcheck source=../../tools/watchdog.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../tools/watchdog.sh"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/lab/vmm/bench-hang.sh — `sluice bench boot` lives with hung boots.
 #
-# Runs tools/bench-boot (2 runs per VMM) with two forced hangs
+# Runs `sluice bench boot` (2 runs per VMM) with two forced hangs
 # (SLUICE_BENCH_BOOT_HANG): sluice-vmm's run 2 boots a guest that never
 # powers off, QEMU's run 2 is `sleep 3600`. Each must be killed at its own
 # limit (the median of that VMM's good runs, at least 30 s:
@@ -19,6 +19,7 @@ BUILD=${SLUICE_BUILD:-$SRC/build}
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64"; exit 77; }
 "$SRC/tools/guest" build >/dev/null || exit $?
 [ -x "$BUILD/src/sluice-vmm/sluice-vmm" ] || { echo "FAIL: sluice-vmm not built"; exit 1; }
+[ -x "$BUILD/tools/sluice/sluice" ] || { echo "FAIL: sluice not built"; exit 1; }
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -30,7 +31,7 @@ t0=$(date +%s)
 rc=0
 # Each stdout line stamped with the seconds since t0 as it arrives.
 SLUICE_BENCH_BOOT_HANG=sluice-vmm:2:guest,qemu:2 SLUICE_BENCH_BOOT_FACTOR=1 \
-    SLUICE_BUILD=$BUILD "$SRC/tools/bench-boot" --runs 2 --output "$W/out" 2>"$W/err" |
+    SLUICE_BUILD=$BUILD "$BUILD/tools/sluice/sluice" bench boot --runs 2 --output "$W/out" 2>"$W/err" |
     while IFS= read -r l; do echo "$(( $(date +%s) - t0 )) $l"; done >"$W/log"
 rc=${PIPESTATUS[0]}
 t1=$(date +%s)

@@ -12,7 +12,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 : >"$tmp/file"
 fails=0
-for t in tests/lab/vmm/vmm-boot.sh tests/lab/vmm/bench-boot.sh tests/lab/storage/pool-lvm.sh; do
+for t in tests/lab/vmm/vmm-boot.sh tools/bench/boot.sh tests/lab/storage/pool-lvm.sh; do
     rc=0
     SLUICE_CACHE=$tmp/file/cache timeout 60 "$SRC/$t" >"$tmp/out" 2>&1 || rc=$?
     if [ "$rc" = 1 ]; then

@@ -25,6 +25,18 @@ int evloop_mod(struct evloop *el, int fd, uint32_t events);
  * same batch: its callback will not run). Returns 0 or -ENOENT. */
 int evloop_del(struct evloop *el, int fd);
 
+/* A timer on the loop (a timerfd, read before @cb runs): created disarmed.
+ * Destroy timers before their loop. */
+struct evloop_timer;
+
+/* Returns 0, -ENOMEM or -errno. */
+int evloop_timer_create(struct evloop *el, evloop_cb cb, void *arg, struct evloop_timer **out);
+/* Run the callback @ms milliseconds from now, then every @period_ms (0: only
+ * once); @ms 0 disarms. Replaces the previous setting. Returns 0 or -errno. */
+int evloop_timer_set(struct evloop_timer *t, unsigned ms, unsigned period_ms);
+/* NULL-safe; safe from inside a callback, its own included. */
+void evloop_timer_destroy(struct evloop_timer *t);
+
 /* Dispatch until evloop_stop(). Returns 0 or -errno. */
 int evloop_run(struct evloop *el);
 void evloop_stop(struct evloop *el);

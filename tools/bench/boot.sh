@@ -1,6 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# tests/lab/vmm/bench-boot.sh — boot time and VMM memory, sluice-vmm vs QEMU.
+# tools/bench/boot.sh — boot time and VMM memory, sluice-vmm vs QEMU: the
+# measuring half of `sluice bench boot` (tools/bench/sluice-bench.py runs it
+# and turns its lines into medians, ratios and JSON).
 #
 # In the lab VM (nested KVM), boots the same Debian kernel and a minimal
 # initramfs whose init (rdinit=) prints a marker and powers off, with
@@ -24,7 +26,7 @@
 # on a machine at load 15;
 # also the limit of a VMM's first run). A run that hits it is killed; its
 # evidence (console, the VMM's threads' kernel stacks and wait channels, for
-# sluice-vmm its vCPU states; see lab_evidence in tests/lab/lablib.sh) goes to
+# sluice-vmm its vCPU states; see lab_evidence in tools/watchdog.sh) goes to
 # the output folder under run<I>-<VMM>/, and the bench goes on.
 # Nested KVM on the TCG lab VM is not always stable: a benchmark lives with it.
 #
@@ -35,21 +37,23 @@
 # Exit status: 0 when each VMM had at least one good run, else 1 (with a line
 # saying which VMM had none); 1 also when the guest kit cannot be built; 77
 # without QEMU or when the guest kit cannot be had (no kernel package).
-# Usage: tests/lab/vmm/bench-boot.sh [RUNS [OUTDIR]]
-#   (SLUICE_BUILD: build tree; OUTDIR: the lab output folder, where the
-#   evidence of failed runs is kept; default: a fresh one, named if kept)
+# Usage: tools/bench/boot.sh [RUNS [OUTDIR]]
+#   (SLUICE_VMM: the sluice-vmm binary, default SLUICE_BUILD/src/sluice-vmm/
+#   sluice-vmm; SLUICE_BUILD: build tree; OUTDIR: the lab output folder,
+#   where the evidence of failed runs is kept; default: a fresh one, named
+#   if kept)
 set -u
 SELF=$(readlink -f "$0")
-SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../../.." && pwd)}
+SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../.." && pwd)}
 BUILD=${SLUICE_BUILD:-$SRC/build}
-VMM=$BUILD/src/sluice-vmm/sluice-vmm
+VMM=${SLUICE_VMM:-$BUILD/src/sluice-vmm/sluice-vmm}
 GUEST=$SRC/tools/guest
 RUNS=${1:-3}
 MARK=SLUICE-BENCH-INIT
 CAP=${SLUICE_BENCH_BOOT_LIMIT:-300}
 FACTOR=${SLUICE_BENCH_BOOT_FACTOR:-10}
-# shellcheck source=../lablib.sh
-. "$SRC/tests/lab/lablib.sh"
+# shellcheck source=../watchdog.sh
+. "$SRC/tools/watchdog.sh"
 
 # median N...: the median of integers (the mean of the middle two when even).
 median() {
@@ -171,7 +175,7 @@ if [ "${1:-}" = --inside ]; then
     inside
     exit $?
 fi
-case $RUNS in ''|*[!0-9]*|0) echo "usage: bench-boot.sh [RUNS [OUTDIR]]" >&2; exit 2 ;; esac
+case $RUNS in ''|*[!0-9]*|0) echo "usage: tools/bench/boot.sh [RUNS [OUTDIR]]" >&2; exit 2 ;; esac
 [ -x "$VMM" ] || { echo "sluice-vmm not built ($VMM)" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: no qemu-system-x86_64" >&2; exit 77; }
 # A kit that cannot be built is a failure (1); one that cannot be had, a skip (77).
