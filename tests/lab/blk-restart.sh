@@ -52,7 +52,19 @@ inside() {
     start
     for i in $(seq 50); do [ -S "$w/blk.sock" ] && break; sleep 0.1; done
     [ -S "$w/blk.sock" ] || { echo "FAIL: sluiced did not start: $(cat "$w/sluiced.log")"; return 1; }
-XX
+    : >"$w/guest.sh"
+    # The negotiated ring format, from the guest's sysfs (bit 34 packed).
+    [ "$PACKED" = 1 ] && cat >>"$w/guest.sh" <<'G'
+for d in /sys/bus/virtio/devices/*; do
+    [ "$(cat $d/device)" = 0x0002 ] || continue
+    f=$(cat $d/features)
+    echo "guest: features $f"
+    [ "$(echo "$f" | cut -c35)" = 1 ] && echo "guest: ring packed" || echo "guest: ring not packed"
+done
+G
+    cat >>"$w/guest.sh" <<'G'
+io=/sluice-files/guestio
+echo "guest: filling"
 $io fill /dev/vda 4711 || { echo "guest: fill failed"; exit 1; }
 $io flush /dev/vda || exit 1
 echo 3 > /proc/sys/vm/drop_caches
