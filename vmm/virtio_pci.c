@@ -182,8 +182,12 @@ static int start_queues(struct kvm_vpci *v)
         return r;
     /* Block requests survive a backend restart when the backend tracks
      * them in an inflight region we can hand to its successor (as QEMU's
-     * vhost-user-blk does; net has nothing to replay). */
-    if (v->type == KVM_VPCI_BLK && (vuf_protocol_features(v->vuf) & F(VU_PF_INFLIGHT_SHMFD))) {
+     * vhost-user-blk does). Split net rings have nothing to replay and
+     * resume at the guest's used index; packed rings keep no index in
+     * guest memory, so a restarted backend finds its positions only in
+     * the region: packed net asks for one too. */
+    if ((v->type == KVM_VPCI_BLK || (v->driver_features & F(VIRTIO_F_RING_PACKED))) &&
+        (vuf_protocol_features(v->vuf) & F(VU_PF_INFLIGHT_SHMFD))) {
         uint16_t qsize = 0;
         for (unsigned q = 0; q < v->nq; q++)
             if (v->q[q].enabled && v->q[q].size > qsize)

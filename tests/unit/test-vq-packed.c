@@ -1001,6 +1001,36 @@ static void test_inflight_crash_rollback(void **state)
     assert_false(drv_used(f, &id, &len));
 }
 
+/* Killed while taking a chain, its entries filled and the free head moved
+ * but not old_free_head: the take is rolled back, and the chain is read
+ * from the ring again, once. */
+static void test_inflight_crash_mid_take(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    struct uloop *l1 = take_two(f);
+
+    add_simple(f, 6);   /* slot 2 */
+    rg->desc[2] = (struct vq_inflight_desc_packed){ .inflight = 1, .last = 2, .num = 1,
+        .counter = 99, .id = 6, .len = 16, .addr = f->r.desc[2].addr, .next = 3 };
+    rg->free_head = 3;
+
+    die_and_restart(f, l1);
+    start(f);
+    assert_int_equal(rg->desc[2].inflight, 0);
+    assert_int_equal(rg->free_head, 2);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    assert_int_equal(pop_id(f), 6);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    push(f, 6, 0);
+    push(f, 3, 0);
+    push(f, 5, 0);
+    assert_int_equal(f->r.used_next, 0);
+    vq_stop(&f->x.vq);
+    assert_int_equal(f->x.vq.base, 3u | 0x8000u | (3u | 0x8000u) << 16);
+}
+
 /* Chains given back unused leave the region; a resubmitted chain given
  * back stays in flight and comes out again. */
 static void test_inflight_unpop(void **state)
@@ -1199,6 +1229,7 @@ int main(void)
         T(test_inflight_crash_resubmit),
         T(test_inflight_crash_commit),
         T(test_inflight_crash_rollback),
+        T(test_inflight_crash_mid_take),
         T(test_inflight_unpop),
         T(test_inflight_hostile_regions),
         T(test_inflight_bad_copy),
