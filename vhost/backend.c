@@ -73,13 +73,9 @@ static uint64_t offered_features(const struct vu_dev *dev)
 
 static uint64_t offered_protocol_features(const struct vu_dev *dev)
 {
-    uint64_t pf = GENERIC_PROTOCOL_FEATURES | dev->offered_protocol;
-
-    /* Inflight tracking exists for split rings only: a device that offers
-     * packed rings does not promise a reconnect it cannot keep. */
-    if (dev->packed)
-        pf &= ~PF(VU_PF_INFLIGHT_SHMFD);
-    return pf;
+    /* INFLIGHT_SHMFD with either ring layout: the region takes the
+     * layout of the features acked when it is mapped (inflight_map). */
+    return GENERIC_PROTOCOL_FEATURES | dev->offered_protocol;
 }
 
 const char *vu_dev_name(const struct vu_dev *dev)
@@ -181,8 +177,10 @@ static int with_queues_paused(struct vu_dev *dev, int (*fn)(struct vu_dev *, str
 
 static void inflight_unmap(struct vu_dev *dev)
 {
-    for (unsigned i = 0; i < dev->num_queues; i++)
+    for (unsigned i = 0; i < dev->num_queues; i++) {
         dev->vqs[i].ifl = NULL;
+        dev->vqs[i].ifl_packed = NULL;
+    }
     vu_mem_guard_remove(dev->inflight_guard);
     dev->inflight_guard = -1;
     if (dev->inflight_base)
@@ -708,10 +706,25 @@ static int h_set_config(struct vu_dev *dev, struct vu_msg *msg)
     return dev->ops->set_config(dev->ctx, c->offset, c->region, c->size);
 }
 
+/* Bytes per queue of the inflight region: the vhost-user packed layout
+ * when VIRTIO_F_RING_PACKED is acked (frontends send SET_FEATURES before
+ * GET/SET_INFLIGHT_FD, as QEMU's vhost_dev_prepare_inflight does), else the
+ * split one. */
+static bool inflight_packed(const struct vu_dev *dev)
+{
+    return dev->features & (1ull << VIRTIO_F_RING_PACKED);
+}
+
+static uint64_t inflight_queue_size(const struct vu_dev *dev, uint16_t qsize)
+{
+    return inflight_packed(dev) ? vq_inflight_packed_queue_size(qsize)
+                                : vq_inflight_queue_size(qsize);
+}
+
 static int inflight_map(struct vu_dev *dev, int fd, uint64_t size, uint64_t offset,
                         uint16_t nq, uint16_t qsize)
 {
-    uint64_t per_q = vq_inflight_queue_size(qsize), end;
+    uint64_t per_q = inflight_queue_size(dev, qsize), end;
     struct stat st;
     void *base;
     int guard;
@@ -739,8 +752,13 @@ static int inflight_map(struct vu_dev *dev, int fd, uint64_t size, uint64_t offs
     dev->inflight_base = base;
     dev->inflight_len = (size_t)end;
     dev->inflight_guard = guard;
-    for (unsigned i = 0; i < nq; i++)
-        dev->vqs[i].ifl = (struct vq_inflight_region *)((uint8_t *)base + offset + i * per_q);
+    for (unsigned i = 0; i < nq; i++) {
+        void *q = (uint8_t *)base + offset + i * per_q;
+        if (inflight_packed(dev))
+            dev->vqs[i].ifl_packed = q;
+        else
+            dev->vqs[i].ifl = q;
+    }
     return 0;
 }
 
@@ -753,7 +771,7 @@ static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
     if (in.num_queues == 0 || in.num_queues > dev->num_queues ||
         in.queue_size == 0 || in.queue_size > VQ_MAX_SIZE)
         return reply_empty(dev, msg, -EINVAL);
-    size = vq_inflight_queue_size(in.queue_size) * in.num_queues;
+    size = inflight_queue_size(dev, in.queue_size) * in.num_queues;
     fd = memfd_create("sluice-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         r = neg_errno();

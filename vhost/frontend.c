@@ -361,9 +361,11 @@ static int start_ring(struct vuf *f, unsigned idx, const struct vuf_vring *v)
     uint64_t nofd_idx = idx;
     int r;
 
+    /* Packed: the descriptor ring, then the driver and device event
+     * suppression areas (4 bytes each). */
     a.desc_user_addr = gpa_to_uva(f, v->desc_gpa, 16ull * v->num);
-    a.avail_user_addr = gpa_to_uva(f, v->avail_gpa, 6ull + 2ull * v->num);
-    a.used_user_addr = gpa_to_uva(f, v->used_gpa, 6ull + 8ull * v->num);
+    a.avail_user_addr = gpa_to_uva(f, v->avail_gpa, v->packed ? 4 : 6ull + 2ull * v->num);
+    a.used_user_addr = gpa_to_uva(f, v->used_gpa, v->packed ? 4 : 6ull + 8ull * v->num);
     if (!a.desc_user_addr || !a.avail_user_addr || !a.used_user_addr)
         return -EINVAL;
     st.num = v->num;
@@ -396,8 +398,8 @@ int vuf_vring_start(struct vuf *f, unsigned idx, const struct vuf_vring *v)
 {
     int r;
 
-    if (idx >= VUF_MAX_QUEUES || v->num == 0 || v->num > 32768 || (v->num & (v->num - 1)) ||
-        v->kick_fd < 0)
+    if (idx >= VUF_MAX_QUEUES || v->num == 0 || v->num > 32768 ||
+        (!v->packed && ((v->num & (v->num - 1)) || v->base > 0xffff)) || v->kick_fd < 0)
         return -EINVAL;
     r = start_ring(f, idx, v);
     if (r == 0) {
@@ -407,7 +409,7 @@ int vuf_vring_start(struct vuf *f, unsigned idx, const struct vuf_vring *v)
     return r;
 }
 
-int vuf_vring_stop(struct vuf *f, unsigned idx, uint16_t *base)
+int vuf_vring_stop(struct vuf *f, unsigned idx, uint32_t *base)
 {
     struct vu_vring_state st = { .index = idx };
     struct vu_msg m;
@@ -430,7 +432,7 @@ int vuf_vring_stop(struct vuf *f, unsigned idx, uint16_t *base)
     if (m.hdr.size != sizeof(st))
         return -EPROTO;
     if (base)
-        *base = (uint16_t)m.p.state.num;
+        *base = f->rings[idx].v.packed ? m.p.state.num : (uint16_t)m.p.state.num;
     return 0;
 }
 
@@ -506,7 +508,11 @@ int vuf_reconnect(struct vuf *f)
         struct vuf_vring v = f->rings[i].v;
         if (!f->rings[i].started)
             continue;
-        v.base = used_idx(f, &v);
+        /* Split rings resume at the guest's used index; packed rings have
+         * none in memory and resume from their start base (the backend's
+         * inflight region knows better, as with QEMU). */
+        if (!v.packed)
+            v.base = used_idx(f, &v);
         r = start_ring(f, i, &v);
         if (r < 0)
             return r;

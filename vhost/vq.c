@@ -23,6 +23,12 @@ uint64_t vq_inflight_queue_size(uint16_t num)
                     (uint64_t)num * sizeof(struct vq_inflight_desc), 64u);
 }
 
+uint64_t vq_inflight_packed_queue_size(uint16_t num)
+{
+    return ALIGN_UP(sizeof(struct vq_inflight_region_packed) +
+                    (uint64_t)num * sizeof(struct vq_inflight_desc_packed), 64u);
+}
+
 void vq_init(struct vq *vq, unsigned index)
 {
     memset(vq, 0, sizeof(*vq));
@@ -402,6 +408,11 @@ int vq_start(struct vq *vq)
     }
     if ((vq->desc_uva & 15) || (vq->avail_uva & 1) || (vq->used_uva & 3))
         return -EINVAL;
+    if (vq->ifl_packed) {
+        log_warn("virtqueue %u: split ring with a packed-layout inflight region; refused",
+                 vq->index);
+        return -EINVAL;
+    }
     vq->desc = vu_mem_uva_range(vq->mem, vq->desc_uva, 16 * n);
     vq->avail = vu_mem_uva_range(vq->mem, vq->avail_uva, 6 + 2 * n);
     vq->used = vu_mem_uva_range(vq->mem, vq->used_uva, 6 + 8 * n);

@@ -9,7 +9,20 @@
  * and every descriptor of it must be available for the current wrap, buffer
  * ids are below the queue size and not already in flight, indirect tables
  * lie in guest memory and nest no further; any violation breaks the queue
- * (and the device: NEEDS_RESET) through vq_set_broken(). */
+ * (and the device: NEEDS_RESET) through vq_set_broken().
+ *
+ * Inflight tracking (vhost-user INFLIGHT_SHMFD, the specification's packed
+ * layout): every chain taken is copied into entries of a free list in the
+ * shared region before it is handed to the device model, and given back
+ * when its used descriptor is written; each update ends by copying the
+ * state into the old_* fields. A restarted backend commits the update it
+ * finds half done when the guest can already see its used descriptor, and
+ * rolls it back otherwise, then resubmits the chains still marked in
+ * flight from their copies (the ring slots may hold used descriptors by
+ * then), oldest first, and continues the ring right after them: the base
+ * QEMU sends after a backend died is the stale one of the last start. The
+ * region is as untrusted as the ring: every index is bounded, chains may
+ * not share entries, and a malformed region refuses the start. */
 #include "vq_packed.h"
 #include "mem.h"
 #include "core/log.h"
@@ -33,6 +46,9 @@ struct pk_buf {
     uint16_t ndescs;      /* ring descriptors it took (1 when indirect) */
     bool start_wrap;      /* driver wrap counter at @start */
     bool busy;            /* popped, not pushed or unpopped */
+    bool resub;           /* handed out again from the inflight region */
+    uint16_t ifl_head;    /* its entries in the inflight region */
+    uint16_t ifl_last;
 };
 
 struct vq_packed {
@@ -71,6 +87,228 @@ static void advance(const struct vq *vq, uint16_t *idx, bool *wrap, uint16_t by)
     *idx = (uint16_t)i;
 }
 
+/* ---- inflight region ------------------------------------------------- */
+
+/* The region is written in program order, each step one store: a backend
+ * killed between two of them leaves a state the restart can judge. */
+#define IFL_STEP() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+_Static_assert(sizeof(struct vq_inflight_desc_packed) == 32, "DescStatePacked is 32 bytes");
+_Static_assert(offsetof(struct vq_inflight_region_packed, desc) == 32,
+               "QueueRegionPacked header is 32 bytes");
+_Static_assert(offsetof(struct vq_inflight_region_packed, free_head) % 4 == 0 &&
+               offsetof(struct vq_inflight_region_packed, used_idx) % 8 == 0,
+               "free heads and used positions are stored whole");
+
+/* used_idx, old_used_idx and both wrap counters in one 8-byte store, so
+ * the position and its wrap counter never disagree in the region. */
+static void ifl_set_used(struct vq_inflight_region_packed *I, uint16_t used, bool wrap,
+                         uint16_t old, bool old_wrap)
+{
+    struct { uint16_t used, old; uint8_t wrap, old_wrap, pad[2]; } v =
+        { used, old, wrap, old_wrap, { 0, 0 } };
+    uint64_t x;
+
+    memcpy(&x, &v, sizeof(x));
+    __atomic_store_n((uint64_t *)(void *)&I->used_idx, x, __ATOMIC_RELAXED);
+}
+
+/* Both free heads in one 4-byte store. */
+static void ifl_set_free(struct vq_inflight_region_packed *I, uint16_t head)
+{
+    uint32_t x = (uint32_t)head | (uint32_t)head << 16;
+
+    __atomic_store_n((uint32_t *)(void *)&I->free_head, x, __ATOMIC_RELAXED);
+}
+
+/* A region the frontend got fresh (GET_INFLIGHT_FD) or for another size:
+ * nothing in flight, every entry free, the used position from the base. */
+static void ifl_fresh(struct vq *vq, uint16_t used, bool used_wrap)
+{
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
+
+    memset(I, 0, vq_inflight_packed_queue_size(vq->num));
+    I->desc_num = vq->num;
+    for (uint16_t i = 0; i < vq->num; i++)
+        I->desc[i].next = (uint16_t)(i + 1);   /* desc_num ends the list */
+    ifl_set_free(I, 0);
+    ifl_set_used(I, used, used_wrap, used, used_wrap);
+    IFL_STEP();
+    WRITE_ONCE(I->version, 1);
+}
+
+/* A chain's descriptor copy from the region, read once. */
+static void ifl_read_desc(const struct vq_inflight_desc_packed *s, struct vring_packed_desc *d)
+{
+    d->addr = READ_ONCE(s->addr);
+    d->len = READ_ONCE(s->len);
+    d->id = READ_ONCE(s->id);
+    d->flags = READ_ONCE(s->flags);
+}
+
+enum { M_NONE, M_FREE, M_HEAD, M_CHAIN };
+
+/* Reconnect: judge the update the dead backend left half done, find the
+ * chains it took and never completed, and the ring positions. Nothing is
+ * written unless the whole region is sound. Returns 0 or -EINVAL (malformed
+ * region; *why says how) or -ENOMEM. */
+static int ifl_restore(struct vq *vq, struct vq_packed *p, const char **why)
+{
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
+    uint16_t n = vq->num, uidx, oidx, fh, ofh, e, nheads = 0, total = 0, first_free = n;
+    uint8_t uw, ow, *mark = NULL, *ids = NULL;
+    uint16_t *heads = NULL;
+    int r = -EINVAL;
+
+    uidx = READ_ONCE(I->used_idx);
+    oidx = READ_ONCE(I->old_used_idx);
+    uw = READ_ONCE(I->used_wrap_counter);
+    ow = READ_ONCE(I->old_used_wrap_counter);
+    fh = READ_ONCE(I->free_head);
+    ofh = READ_ONCE(I->old_free_head);
+    if (oidx >= n || ow > 1 || ofh > n) {
+        *why = "used position or free head out of range";
+        return -EINVAL;
+    }
+    if (uidx != oidx || uw != ow) {
+        /* An update was under way. Its used descriptor is visible to the
+         * guest (the slot no longer looks available for the old lap):
+         * commit it; otherwise roll it back. */
+        uint16_t flags = __atomic_load_n(&p->desc[oidx].flags, __ATOMIC_ACQUIRE);
+        if (!desc_avail(flags, ow)) {
+            if (uidx >= n || uw > 1 || fh > n) {
+                *why = "used position or free head out of range";
+                return -EINVAL;
+            }
+            oidx = uidx;
+            ow = uw;
+            ofh = fh;
+        }
+    }
+    mark = calloc(n, 1);
+    ids = calloc(n, 1);
+    heads = calloc(n, sizeof(*heads));
+    if (!mark || !ids || !heads) {
+        r = -ENOMEM;
+        goto out;
+    }
+    /* The free list (after commit or roll-back): its heads are not in
+     * flight, whatever their flag says. */
+    for (unsigned k = 0, e2 = ofh; e2 != n; k++) {
+        if (e2 > n || k >= n || mark[e2]) {
+            *why = "free list loops or leaves the region";
+            goto out;
+        }
+        mark[e2] = M_FREE;
+        e2 = READ_ONCE(I->desc[e2].next);
+    }
+    for (uint16_t h = 0; h < n; h++) {
+        uint8_t f;
+        if (mark[h] == M_FREE || !(f = READ_ONCE(I->desc[h].inflight)))
+            continue;
+        if (f != 1) {
+            *why = "inflight flag is neither 0 nor 1";
+            goto out;
+        }
+        mark[h] = M_HEAD;
+        heads[nheads++] = h;
+    }
+    /* Each chain: num entries along next, ending at last, no entry shared,
+     * a well-formed descriptor chain, a buffer id of its own, and together
+     * no more descriptors than the ring holds. */
+    for (uint16_t i = 0; i < nheads; i++) {
+        uint16_t h = heads[i], num = READ_ONCE(I->desc[h].num), id;
+        if (num == 0 || num > n - total) {
+            *why = "chain length out of range";
+            goto out;
+        }
+        e = h;
+        for (uint16_t k = 0;; k++) {
+            uint16_t fl = READ_ONCE(I->desc[e].flags);
+            if (!!(fl & VRING_DESC_F_NEXT) != (k + 1 < num) ||
+                ((fl & VRING_DESC_F_INDIRECT) && num != 1)) {
+                *why = "descriptor copy does not fit its chain";
+                goto out;
+            }
+            if (k + 1 == num)
+                break;
+            e = READ_ONCE(I->desc[e].next);
+            if (e >= n || mark[e] != M_NONE) {
+                *why = "chain entry out of range or shared";
+                goto out;
+            }
+            mark[e] = M_CHAIN;
+        }
+        if (e != READ_ONCE(I->desc[h].last)) {
+            *why = "chain does not end at its last entry";
+            goto out;
+        }
+        id = READ_ONCE(I->desc[e].id);
+        if (id >= n || ids[id]) {
+            *why = "buffer id out of range or in flight twice";
+            goto out;
+        }
+        ids[id] = 1;
+        total = (uint16_t)(total + num);
+    }
+    /* Oldest first; every counter once (insertion sort: at most n). */
+    for (uint16_t i = 1; i < nheads; i++) {
+        uint16_t h = heads[i];
+        uint64_t c = READ_ONCE(I->desc[h].counter);
+        uint16_t j = i;
+        while (j > 0 && READ_ONCE(I->desc[heads[j - 1]].counter) > c) {
+            heads[j] = heads[j - 1];
+            j--;
+        }
+        heads[j] = h;
+    }
+    for (uint16_t i = 0; i < nheads; i++) {
+        uint64_t c = READ_ONCE(I->desc[heads[i]].counter);
+        if (c == 0 || (i > 0 && c == READ_ONCE(I->desc[heads[i - 1]].counter))) {
+            *why = "inflight counters zero or repeated";
+            goto out;
+        }
+        vq->ifl_counter = c;
+    }
+
+    /* Sound: write it back. Free heads get their flag cleared, then every
+     * entry outside a chain is linked, highest first, each to the next
+     * higher free one: a walk of the list stays finite at every step. */
+    for (uint16_t i = 0; i < n; i++)
+        if (mark[i] == M_FREE)
+            WRITE_ONCE(I->desc[i].inflight, 0);
+    IFL_STEP();
+    for (uint16_t i = n; i-- > 0;) {
+        if (mark[i] == M_FREE || mark[i] == M_NONE) {
+            WRITE_ONCE(I->desc[i].next, first_free);
+            first_free = i;
+        }
+    }
+    IFL_STEP();
+    ifl_set_free(I, first_free);
+    IFL_STEP();
+    ifl_set_used(I, oidx, ow, oidx, ow);
+    /* Everything taken is used or in flight: the ring goes on after the
+     * chains in flight. */
+    p->used_idx = oidx;
+    p->used_wrap = ow;
+    p->avail_idx = oidx;
+    p->avail_wrap = ow;
+    advance(vq, &p->avail_idx, &p->avail_wrap, total);
+    if (nheads) {
+        vq->resubmit = heads;
+        vq->resubmit_n = nheads;
+        heads = NULL;
+        log_info("virtqueue %u: resubmitting %u inflight requests", vq->index, nheads);
+    }
+    r = 0;
+out:
+    free(mark);
+    free(ids);
+    free(heads);
+    return r;
+}
+
 void vq_packed_free(struct vq *vq)
 {
     if (!vq->pk)
@@ -89,13 +327,9 @@ int vq_packed_start(struct vq *vq)
     struct vq_packed *p;
 
     if (vq->ifl) {
-        /* The vhost-user packed inflight layout is not implemented: taking
-         * the region and not tracking would promise a reconnect that loses
-         * requests. Devices offering packed rings do not offer
-         * INFLIGHT_SHMFD (vhost/backend.c); this catches a frontend that
-         * sent the region anyway. */
-        log_warn("virtqueue %u: packed ring with an inflight region: not supported", vq->index);
-        return -EOPNOTSUPP;
+        log_warn("virtqueue %u: packed ring with a split-layout inflight region; refused",
+                 vq->index);
+        return -EINVAL;
     }
     if ((vq->desc_uva & 15) || (vq->avail_uva & 3) || (vq->used_uva & 3))
         return -EINVAL;
@@ -129,6 +363,24 @@ int vq_packed_start(struct vq *vq)
     p->avail_wrap = avail_wrap;
     p->used_idx = used;
     p->used_wrap = used_wrap;
+    free(vq->resubmit);
+    vq->resubmit = NULL;
+    vq->resubmit_n = vq->resubmit_pos = 0;
+    if (vq->ifl_packed) {
+        struct vq_inflight_region_packed *I = vq->ifl_packed;
+        const char *why = NULL;
+        int r;
+
+        vq->ifl_counter = 0;
+        if (READ_ONCE(I->version) != 1 || READ_ONCE(I->desc_num) != n) {
+            ifl_fresh(vq, used, used_wrap);
+        } else if ((r = ifl_restore(vq, p, &why)) < 0) {
+            if (why)
+                log_warn("virtqueue %u: inflight region malformed (%s); refused", vq->index, why);
+            vq_packed_free(vq);
+            return r;
+        }
+    }
     WRITE_ONCE(p->device->off_wrap, 0);
     WRITE_ONCE(p->device->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
     return 0;
@@ -155,8 +407,9 @@ bool vq_packed_avail(const struct vq *vq)
 {
     const struct vq_packed *p = vq->pk;
 
-    return p && desc_avail(__atomic_load_n(&p->desc[p->avail_idx].flags, __ATOMIC_ACQUIRE),
-                           p->avail_wrap);
+    return p && (vq->resubmit_pos < vq->resubmit_n ||
+                 desc_avail(__atomic_load_n(&p->desc[p->avail_idx].flags, __ATOMIC_ACQUIRE),
+                           p->avail_wrap));
 }
 
 /* ---- chains ----------------------------------------------------------- */
@@ -215,15 +468,89 @@ static int walk_indirect(struct vq *vq, const struct vring_packed_desc *ind, str
     return 0;
 }
 
+/* One descriptor of a chain, already copied out: its buffer as iovecs, or
+ * its indirect table's. @k is its place in the chain. */
+static int take_desc(struct vq *vq, const struct vring_packed_desc *d, uint16_t k,
+                     struct vq_elem *e, unsigned max_iov, bool *seen_write, const char **why)
+{
+    int r;
+
+    if (d->flags & VRING_DESC_F_INDIRECT) {
+        if (k != 0 || (d->flags & VRING_DESC_F_NEXT)) {
+            *why = "indirect descriptor not alone in its chain";
+            return -EINVAL;
+        }
+        return walk_indirect(vq, d, e, max_iov, why);
+    }
+    r = check_order(d->flags, seen_write, why);
+    if (r < 0)
+        return r;
+    return vq_elem_map(vq, e, max_iov, d->addr, d->len, d->flags & VRING_DESC_F_WRITE, why);
+}
+
+/* The next chain of the resubmit list, from its copies in the region.
+ * Sets *id, *ndescs and *last (its last entry). */
+static int pop_resubmit(struct vq *vq, struct vq_elem *e, unsigned max_iov, uint16_t *id,
+                        uint16_t *ndescs, uint16_t *last, const char **why)
+{
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
+    uint16_t h = vq->resubmit[vq->resubmit_pos], ent = h, num;
+    bool seen_write = false;
+    int r;
+
+    /* Checked at start; the frontend holds the region too, so bounds again. */
+    num = READ_ONCE(I->desc[h].num);
+    if (num == 0 || num > vq->num) {
+        *why = "inflight chain length out of range";
+        return -EINVAL;
+    }
+    for (uint16_t k = 0;; k++) {
+        struct vring_packed_desc d;
+
+        ifl_read_desc(&I->desc[ent], &d);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* no re-reads of the copy */
+        if (!!(d.flags & VRING_DESC_F_NEXT) != (k + 1 < num)) {
+            *why = "inflight descriptor copy does not fit its chain";
+            return -EINVAL;
+        }
+        r = take_desc(vq, &d, k, e, max_iov, &seen_write, why);
+        if (r < 0)
+            return r;
+        if (k + 1 == num) {
+            *id = d.id;
+            break;
+        }
+        ent = READ_ONCE(I->desc[ent].next);
+        if (ent >= vq->num) {
+            *why = "inflight chain entry out of range";
+            return -EINVAL;
+        }
+    }
+    *ndescs = num;
+    *last = ent;
+    return 0;
+}
+
 int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
 {
     struct vq_packed *p = vq->pk;
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
     uint16_t slot = p->avail_idx, ndescs = 0, id, flags;
-    bool wrap = p->avail_wrap, seen_write = false;
+    uint16_t ifl_head = 0, ifl_last = 0, ifl_next = 0;
+    bool wrap = p->avail_wrap, seen_write = false, resub = false;
     const char *why = NULL;
     struct pk_buf *b;
     int r;
 
+    e->out_num = e->in_num = 0;
+    if (vq->resubmit_pos < vq->resubmit_n) {
+        ifl_head = vq->resubmit[vq->resubmit_pos];
+        r = pop_resubmit(vq, e, max_iov, &id, &ndescs, &ifl_last, &why);
+        if (r < 0)
+            goto bad;
+        resub = true;
+        goto got;
+    }
     flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
     if (!desc_avail(flags, wrap)) {
         if (!vq->event_idx)
@@ -238,7 +565,8 @@ int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
         if (!desc_avail(flags, wrap))
             return 0;
     }
-    e->out_num = e->in_num = 0;
+    if (I)
+        ifl_head = ifl_next = READ_ONCE(I->free_head);
     for (;;) {
         struct vring_packed_desc d;
 
@@ -261,31 +589,34 @@ int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
         memcpy(&d, &p->desc[slot], sizeof(d));
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         d.flags = flags;
-        ndescs++;
-        advance(vq, &slot, &wrap, 1);
-        if (d.flags & VRING_DESC_F_INDIRECT) {
-            if (ndescs != 1 || (d.flags & VRING_DESC_F_NEXT)) {
-                why = "indirect descriptor not alone in its chain";
+        r = take_desc(vq, &d, ndescs, e, max_iov, &seen_write, &why);
+        if (r < 0)
+            goto bad;
+        if (I) {
+            /* The copy goes into the next free entry; the list head moves
+             * only when the whole chain is taken. */
+            struct vq_inflight_desc_packed *s;
+            if (ifl_next >= vq->num) {
+                why = "inflight free list exhausted";
                 r = -EINVAL;
                 goto bad;
             }
-            r = walk_indirect(vq, &d, e, max_iov, &why);
-            if (r < 0)
-                goto bad;
-            id = d.id;
-            break;
+            s = &I->desc[ifl_next];
+            WRITE_ONCE(s->addr, d.addr);
+            WRITE_ONCE(s->len, d.len);
+            WRITE_ONCE(s->id, d.id);
+            WRITE_ONCE(s->flags, d.flags);
+            ifl_last = ifl_next;
+            ifl_next = READ_ONCE(s->next);
         }
-        r = check_order(d.flags, &seen_write, &why);
-        if (r < 0)
-            goto bad;
-        r = vq_elem_map(vq, e, max_iov, d.addr, d.len, d.flags & VRING_DESC_F_WRITE, &why);
-        if (r < 0)
-            goto bad;
-        if (!(d.flags & VRING_DESC_F_NEXT)) {
+        ndescs++;
+        advance(vq, &slot, &wrap, 1);
+        if (!(d.flags & VRING_DESC_F_NEXT) || (d.flags & VRING_DESC_F_INDIRECT)) {
             id = d.id;   /* the buffer id is in the last descriptor */
             break;
         }
     }
+got:
     if (id >= vq->num) {
         why = "buffer id out of range";
         r = -EINVAL;
@@ -297,14 +628,36 @@ int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
         r = -EINVAL;
         goto bad;
     }
-    b->start = p->avail_idx;
-    b->start_wrap = p->avail_wrap;
+    if (resub) {
+        vq->resubmit_pos++;
+    } else {
+        if (I) {
+            /* The head entry marks the chain in flight, then the free
+             * list gives up its entries (free_head, then old_free_head:
+             * a restart between the two rolls the take back). */
+            struct vq_inflight_desc_packed *h = &I->desc[ifl_head];
+            WRITE_ONCE(h->num, ndescs);
+            WRITE_ONCE(h->last, ifl_last);
+            WRITE_ONCE(h->counter, ++vq->ifl_counter);
+            IFL_STEP();
+            WRITE_ONCE(h->inflight, 1);
+            IFL_STEP();
+            WRITE_ONCE(I->free_head, ifl_next);
+            IFL_STEP();
+            WRITE_ONCE(I->old_free_head, ifl_next);
+        }
+        b->start = p->avail_idx;
+        b->start_wrap = p->avail_wrap;
+        p->avail_idx = slot;
+        p->avail_wrap = wrap;
+    }
     b->ndescs = ndescs;
     b->busy = true;
+    b->resub = resub;
+    b->ifl_head = ifl_head;
+    b->ifl_last = ifl_last;
     p->log[p->logpos] = id;
     p->logpos = (uint16_t)((p->logpos + 1u) % vq->num);
-    p->avail_idx = slot;
-    p->avail_wrap = wrap;
     e->head = id;
     return 1;
 bad:
@@ -312,34 +665,77 @@ bad:
     return r;
 }
 
+/* Give a chain's entries back to the free list (its used descriptor is
+ * written, or it was given back unused). Returns the new free head. */
+static uint16_t ifl_release(struct vq_inflight_region_packed *I, const struct pk_buf *b)
+{
+    WRITE_ONCE(I->desc[b->ifl_last].next, READ_ONCE(I->free_head));
+    IFL_STEP();
+    WRITE_ONCE(I->free_head, b->ifl_head);
+    IFL_STEP();
+    return b->ifl_head;
+}
+
 void vq_packed_unpop(struct vq *vq, unsigned n)
 {
     struct vq_packed *p = vq->pk;
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
     unsigned num = vq->num;
-    struct pk_buf *oldest;
+    struct pk_buf *oldest = NULL;
 
     if (n == 0)
         return;
-    /* The last n pops, newest first; the oldest of them is where the
-     * ring is read again. */
-    for (unsigned k = 1; k <= n; k++)
-        p->bufs[p->log[(p->logpos + num - k) % num]].busy = false;
-    oldest = &p->bufs[p->log[(p->logpos + num - n) % num]];
-    p->avail_idx = oldest->start;
-    p->avail_wrap = oldest->start_wrap;
+    /* The last n pops, newest first; the oldest taken from the ring is
+     * where the ring is read again. Chains handed out again from the
+     * inflight region (always older than ring pops) go back to the
+     * resubmit list and stay in flight in the region. */
+    for (unsigned k = 1; k <= n; k++) {
+        struct pk_buf *b = &p->bufs[p->log[(p->logpos + num - k) % num]];
+        b->busy = false;
+        if (b->resub) {
+            vq->resubmit_pos--;
+            continue;
+        }
+        oldest = b;
+        if (I) {
+            uint16_t head = ifl_release(I, b);
+            WRITE_ONCE(I->desc[head].inflight, 0);
+            IFL_STEP();
+            WRITE_ONCE(I->old_free_head, head);
+        }
+    }
+    if (oldest) {
+        p->avail_idx = oldest->start;
+        p->avail_wrap = oldest->start_wrap;
+    }
     p->logpos = (uint16_t)((p->logpos + num - n) % num);
 }
 
 void vq_packed_push(struct vq *vq, uint16_t id, uint32_t len)
 {
     struct vq_packed *p = vq->pk;
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
     struct vring_packed_desc *u;
-    uint16_t flags;
+    struct pk_buf *b;
+    uint16_t flags, head = 0, nidx;
+    bool nwrap;
 
     if (id >= vq->num || !p->bufs[id].busy) {
         /* A device model bug, not a guest error. */
         log_err("virtqueue %u: push of buffer id %u that is not in flight", vq->index, id);
         return;
+    }
+    b = &p->bufs[id];
+    nidx = p->used_idx;
+    nwrap = p->used_wrap;
+    advance(vq, &nidx, &nwrap, b->ndescs);
+    if (I) {
+        /* The spec's order: entries back to the free list, the new used
+         * position (old_* still the previous state), the used descriptor,
+         * the in-flight flag off, then old_* := current. */
+        head = ifl_release(I, b);
+        ifl_set_used(I, nidx, nwrap, p->used_idx, p->used_wrap);
+        IFL_STEP();
     }
     u = &p->desc[p->used_idx];
     flags = p->used_wrap ? (F_AVAIL | F_USED) : 0;
@@ -349,8 +745,17 @@ void vq_packed_push(struct vq *vq, uint16_t id, uint32_t len)
     WRITE_ONCE(u->len, len);
     /* id and len before the flags that hand the slot to the driver. */
     __atomic_store_n(&u->flags, flags, __ATOMIC_RELEASE);
-    advance(vq, &p->used_idx, &p->used_wrap, p->bufs[id].ndescs);
-    p->bufs[id].busy = false;
+    p->used_idx = nidx;
+    p->used_wrap = nwrap;
+    if (I) {
+        IFL_STEP();
+        WRITE_ONCE(I->desc[head].inflight, 0);
+        IFL_STEP();
+        WRITE_ONCE(I->old_free_head, head);
+        IFL_STEP();
+        ifl_set_used(I, nidx, nwrap, nidx, nwrap);
+    }
+    b->busy = false;
     p->pushed = true;
 }
 

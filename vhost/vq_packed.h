@@ -12,10 +12,12 @@
 
 /* Map the descriptor ring (desc_uva), the driver event area (avail_uva) and
  * the device event area (used_uva), and take the ring position from
- * vq->base (vhost-user packed encoding). Control thread, queue stopped.
- * Returns 0, -EINVAL (bad alignment or base), -EFAULT (not in guest memory),
- * -EOPNOTSUPP (an inflight region is mapped: not implemented for packed
- * rings) or -ENOMEM. */
+ * vq->base (vhost-user packed encoding), or, with an initialised packed
+ * inflight region (vq->ifl_packed), from the region, whose chains in
+ * flight are then resubmitted first. Control thread, queue stopped.
+ * Returns 0, -EINVAL (bad alignment or base, a split-layout region, a
+ * malformed inflight region: logged), -EFAULT (not in guest memory) or
+ * -ENOMEM. */
 int vq_packed_start(struct vq *vq);
 /* The position to report as GET_VRING_BASE (bits 0-14 next available slot,
  * 15 its wrap counter, 16-30 next used slot, 31 its wrap counter). */

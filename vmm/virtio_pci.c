@@ -194,8 +194,12 @@ static int start_queues(struct kvm_vpci *v)
         return r;
     /* Block requests survive a backend restart when the backend tracks
      * them in an inflight region we can hand to its successor (as QEMU's
-     * vhost-user-blk does; net has nothing to replay). */
-    if (v->type == KVM_VPCI_BLK && (vuf_protocol_features(v->vuf) & F(VU_PF_INFLIGHT_SHMFD))) {
+     * vhost-user-blk does). Split net rings have nothing to replay and
+     * resume at the guest's used index; packed rings keep no index in
+     * guest memory, so a restarted backend finds its positions only in
+     * the region: packed net asks for one too. */
+    if ((v->type == KVM_VPCI_BLK || (v->driver_features & F(VIRTIO_F_RING_PACKED))) &&
+        (vuf_protocol_features(v->vuf) & F(VU_PF_INFLIGHT_SHMFD))) {
         uint16_t qsize = 0;
         for (unsigned q = 0; q < v->nq; q++)
             if (v->q[q].enabled && v->q[q].size > qsize)
@@ -207,9 +211,13 @@ static int start_queues(struct kvm_vpci *v)
     }
     for (unsigned q = 0; q < v->nq; q++) {
         struct vq_state *s = &v->q[q];
+        /* Packed rings: queue_desc/driver/device are the descriptor ring
+         * and the two event suppression areas, forwarded as they are. */
+        bool packed = v->driver_features & F(VIRTIO_F_RING_PACKED);
         struct vuf_vring ring = { .num = s->size, .desc_gpa = s->desc,
                                   .avail_gpa = s->driver, .used_gpa = s->device,
-                                  .base = 0, .kick_fd = s->kick, .call_fd = s->call };
+                                  .packed = packed, .base = packed ? VUF_PACKED_BASE0 : 0,
+                                  .kick_fd = s->kick, .call_fd = s->call };
         if (!s->enabled)
             continue;
         r = vuf_vring_start(v->vuf, q, &ring);
@@ -316,8 +324,10 @@ static void common_write(struct kvm_vpci *v, unsigned off, uint32_t val, unsigne
     case VIRTIO_PCI_COMMON_STATUS: set_status(v, (uint8_t)val); break;
     case VIRTIO_PCI_COMMON_Q_SELECT: v->queue_sel = (uint16_t)val; break;
     case VIRTIO_PCI_COMMON_Q_SIZE:
-        /* A power of two up to the maximum; else keep the old value. */
-        if (s && !live && val && val <= KVM_VPCI_QUEUE_MAX && !(val & (val - 1)))
+        /* Up to the maximum, a power of two for split rings (packed rings
+         * may have any size); else keep the old value. */
+        if (s && !live && val && val <= KVM_VPCI_QUEUE_MAX &&
+            (!(val & (val - 1)) || (v->driver_features & F(VIRTIO_F_RING_PACKED))))
             s->size = (uint16_t)val;
         break;
     case VIRTIO_PCI_COMMON_Q_MSIX:
@@ -436,8 +446,11 @@ static void cfg_written(struct kvm_pci_dev *d, unsigned off, unsigned len)
 
 static uint64_t offered_features(enum kvm_vpci_type type, uint64_t backend)
 {
+    /* Packed rings when the backend offers them: the transport only
+     * forwards the ring addresses, so the format is the backend's. */
     uint64_t allow = DEVICE_FEATURES | F(VIRTIO_RING_F_INDIRECT_DESC) |
-                     F(VIRTIO_RING_F_EVENT_IDX) | F(VIRTIO_F_VERSION_1);
+                     F(VIRTIO_RING_F_EVENT_IDX) | F(VIRTIO_F_VERSION_1) |
+                     F(VIRTIO_F_RING_PACKED);
 
     if (type == KVM_VPCI_NET) {
         /* The control queue is the frontend's business in vhost-user;

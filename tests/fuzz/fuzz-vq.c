@@ -3,7 +3,11 @@
  * synthetic guest memory whose descriptor table and avail ring come from the
  * input. Input: [u8 flags][u16 queue size][memory bytes...]. Flags: 1
  * indirect, 2 event index, 4 packed ring (descriptor ring at 0, driver and
- * device event areas right after it), 8 packed ring starting at wrap 0. */
+ * device event areas right after it), 8 packed ring starting at wrap 0,
+ * 16 a packed inflight region (the vhost-user packed layout) from the bytes
+ * at INFLIGHT_OFF of the memory image, 32 that region marked initialised
+ * for this queue size (version 1, desc_num) so the restore path runs: a
+ * malformed region must be refused, a sound one resubmitted. */
 #include <linux/virtio_ring.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 #include "../../vhost/vq_packed.h"   /* vq_packed_start/free: no loop here */
 
 #define MEM_SIZE (128 * 1024)
+#define INFLIGHT_OFF 8192   /* past the largest descriptor ring and event areas */
 #define ALIGN_UP_4K(x) (((x) + 4095u) & ~4095u)
 
 static struct vu_mem vmem;
@@ -46,6 +51,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct iovec iov[64];
+    struct vq_inflight_region_packed *ifl = NULL;
     struct vq vq;
     struct vq_elem e = { .iov = iov };
     uint16_t num;
@@ -69,8 +75,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vq.avail_uva = 0x10000000 + 16u * num;
         vq.used_uva = vq.avail_uva + 4;
         vq.base = data[0] & 8 ? 0 : 0x80008000u;
-        if (vq_packed_start(&vq) < 0)
-            abort();
+        if (data[0] & 16) {
+            size_t sz = vq_inflight_packed_queue_size(num);
+            ifl = aligned_alloc(64, sz);
+            if (!ifl)
+                abort();
+            memcpy(ifl, mem + INFLIGHT_OFF, sz);
+            if (data[0] & 32) {
+                ifl->version = 1;
+                ifl->desc_num = num;
+            }
+            vq.ifl_packed = ifl;
+        }
+        if (vq_packed_start(&vq) < 0) {
+            if (!ifl)
+                abort();
+            free(ifl);   /* refused: a malformed region */
+            return 0;
+        }
     }
     /* Ring layout: descriptors at 0, avail at 16*num, used page-aligned after. */
     vq.desc = (struct vring_desc *)mem;
@@ -91,5 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vq_push(&vq, e.head, (uint32_t)iov_size(iov + e.out_num, e.in_num));
     }
     vq_packed_free(&vq);
+    free(vq.resubmit);
+    free(ifl);
     return 0;
 }

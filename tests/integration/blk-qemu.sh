@@ -29,6 +29,12 @@
 #   null      null=SIZE backing: reads return zeroes, writes are dropped
 #   packed    as file, with packed virtqueues (packed=on on both sides); the
 #             guest's negotiated features (sysfs) must have VIRTIO_F_RING_PACKED
+#   packed-restart  packed virtqueues; sluiced is killed (SIGKILL) three times
+#             while the guest fills the disk and started again; QEMU
+#             reconnects (reconnect=1) and hands back the packed inflight
+#             region; the guest verifies every block, and so does the host
+#             (the lab's blk-restart PACKED=1 does the same with requests
+#             always in flight under dm-delay)
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
 #             guest through sluiced's control socket
@@ -93,6 +99,47 @@ check_backing() {
 }
 
 case $MODE in
+packed-restart)
+    BIG=$WORK/restart.img
+    truncate -s $((256 * MiB)) "$BIG"
+    { guest_packed_check 0x0002; cat <<'GUEST'; } >"$WORK/guest-restart.sh"
+io=/sluice-files/guestio
+echo "guest: filling"
+$io fill /dev/vda 4711 || { echo "guest: fill failed"; exit 1; }
+$io flush /dev/vda || exit 1
+echo 3 > /proc/sys/vm/drop_caches
+$io verify /dev/vda 4711 || { echo "guest: verify failed"; exit 1; }
+echo "guest: every block verified"
+GUEST
+    spec="socket=$SOCK,path=$BIG,queues=2,packed=on"
+    start_sluiced --blk "$spec"
+    "$GUEST" run --memfd --mem 512M --cpus 2 --timeout 600 --log "$WORK/guest.log" \
+        "$WORK/guest-restart.sh" "$GUESTIO" -- \
+        -chardev socket,id=vblk0,path="$SOCK",reconnect=1 \
+        -device vhost-user-blk-pci,chardev=vblk0,num-queues=2,packed=on >/dev/null 2>&1 &
+    RUNNER=$!
+    for i in $(seq 900); do grep -q "guest: filling" "$WORK/guest.log" 2>/dev/null && break; sleep 0.2; done
+    grep -q "guest: filling" "$WORK/guest.log" || fail "the guest never started writing"
+    kills=0
+    for t in 1 2 3; do
+        sleep 1
+        grep -q "guest: every block\|guest: fill failed" "$WORK/guest.log" && break
+        kill -KILL "$SLUICED_PID"; wait "$SLUICED_PID" 2>/dev/null || true
+        kills=$((kills + 1))
+        sleep 0.3
+        start_sluiced --blk "$spec"
+    done
+    rc=0; wait "$RUNNER" || rc=$?
+    log "packed restart: $kills kills; $(grep -c resubmitting "$WORK/sluiced.log") restarts resubmitted $(grep -o 'resubmitting [0-9]*' "$WORK/sluiced.log" | awk '{s+=$2} END {print s+0}') requests"
+    [ "$kills" -ge 1 ] || fail "the guest finished before sluiced was killed"
+    [ $rc = 0 ] && grep -q "guest: every block verified" "$WORK/guest.log" ||
+        fail "guest failed (status $rc): $(tail -5 "$WORK/guest.log")"
+    grep -q "ring not packed" "$WORK/guest.log" && fail "the guest negotiated a split ring"
+    ! grep -q "inflight region malformed\|guest error" "$WORK/sluiced.log" ||
+        fail "$(grep "inflight region malformed\|guest error" "$WORK/sluiced.log" | head -3)"
+    stop_sluiced "$SOCK"
+    "$GUESTIO" verify "$BIG" 4711 || fail "backing: pattern wrong after the restarts"
+    ;;
 packed)
     start_sluiced --blk "socket=$SOCK,path=$IMG,queues=2,serial=sluice-test,packed=on"
     { guest_packed_check 0x0002; cat "$WORK/guest-rw.sh"; } >"$WORK/guest-packed.sh"

@@ -17,10 +17,15 @@
 #                            runs this with TRIALS=20 and prints the count.
 #   FRONTEND (default both)  qemu, vmm, or "qemu vmm"
 #                            (FRONTEND=vmm tools/soak-restart soaks sluice-vmm)
+#   PACKED (default 0)       1: packed virtqueues on both sides (sluiced
+#                            packed=on, QEMU's device packed=on), so the
+#                            packed inflight layout carries the restart; the
+#                            guest must show VIRTIO_F_RING_PACKED (bit 34)
 # Exit 0 pass, 1 fail, 77 skip.
 set -u
 TRIALS=${TRIALS:-3}
 FRONTEND=${FRONTEND:-qemu vmm}
+PACKED=${PACKED:-0}
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${SLUICE_BUILD:-$SRC/build}
 
@@ -41,11 +46,23 @@ inside() {
     dmsetup mknodes $dm
     [ -b /dev/mapper/$dm ] || { echo "FAIL: no /dev/mapper/$dm"; return 1; }
     dev=/dev/mapper/$dm
-    start() { "$BUILD/src/sluiced/sluiced" --blk "socket=$w/blk.sock,path=$dev,queues=2" >>"$w/sluiced.log" 2>&1 & SPID=$!; }
+    local popt= qopt=
+    [ "$PACKED" = 1 ] && { popt=,packed=on; qopt=,packed=on; }
+    start() { "$BUILD/src/sluiced/sluiced" --blk "socket=$w/blk.sock,path=$dev,queues=2$popt" >>"$w/sluiced.log" 2>&1 & SPID=$!; }
     start
     for i in $(seq 50); do [ -S "$w/blk.sock" ] && break; sleep 0.1; done
     [ -S "$w/blk.sock" ] || { echo "FAIL: sluiced did not start: $(cat "$w/sluiced.log")"; return 1; }
-    cat >"$w/guest.sh" <<'G'
+    : >"$w/guest.sh"
+    # The negotiated ring format, from the guest's sysfs (bit 34 packed).
+    [ "$PACKED" = 1 ] && cat >>"$w/guest.sh" <<'G'
+for d in /sys/bus/virtio/devices/*; do
+    [ "$(cat $d/device)" = 0x0002 ] || continue
+    f=$(cat $d/features)
+    echo "guest: features $f"
+    [ "$(echo "$f" | cut -c35)" = 1 ] && echo "guest: ring packed" || echo "guest: ring not packed"
+done
+G
+    cat >>"$w/guest.sh" <<'G'
 io=/sluice-files/guestio
 echo "guest: filling"
 $io fill /dev/vda 4711 || { echo "guest: fill failed"; exit 1; }
@@ -58,7 +75,7 @@ G
         "$SRC/tools/guest" run --accel kvm --memfd --mem 512M --cpus 2 --timeout 240 --log "$w/guest.log" \
             "$w/guest.sh" "$BUILD/tests/integration/guestio" -- \
             -chardev socket,id=c0,path="$w/blk.sock",reconnect=1 \
-            -device vhost-user-blk-pci,chardev=c0,num-queues=2 >/dev/null 2>&1 &
+            -device vhost-user-blk-pci,chardev=c0,num-queues=2$qopt >/dev/null 2>&1 &
     else
         # sluice-vmm prints the console and its own log lines to one file;
         # it exits 0 on the guest's poweroff, the script's status is the
@@ -104,6 +121,14 @@ G
     [ $grc = 0 ] && grep -q "guest: every block verified" "$w/guest.log" && ok "guest verified every block after the restarts" ||
         { bad "guest failed (status $grc)"; tail -5 "$w/guest.log"; tail -20 "$w/sluiced.log"; }
     [ "$resub" -gt 0 ] && ok "inflight requests were resubmitted" || bad "no restart found requests in flight"
+    if [ "$PACKED" = 1 ]; then
+        grep -q "guest: ring packed" "$w/guest.log" && ! grep -q "guest: ring not packed" "$w/guest.log" &&
+            ok "the guest negotiated packed rings (features bit 34)" ||
+            bad "the guest did not negotiate packed rings: $(grep 'guest: features' "$w/guest.log")"
+        ! grep -q "inflight region malformed\|guest error" "$w/sluiced.log" &&
+            ok "every restart took the packed inflight region" ||
+            bad "$(grep "inflight region malformed\|guest error" "$w/sluiced.log" | head -3)"
+    fi
     [ "$term_rc" = 0 ] && ok "SIGTERM under load: sluiced drained and exited 0" || bad "SIGTERM under load: status $term_rc"
     [ "${term_resub:-1}" = 0 ] && ok "after the clean stop nothing was left to resubmit" ||
         bad "a clean stop left requests in flight (${term_resub:-?})"
@@ -143,4 +168,5 @@ for fe in $FRONTEND; do
 done
 [ -x "$BUILD/src/sluiced/sluiced" ] || { echo "sluiced not built" >&2; exit 1; }
 exec "$SRC/tools/lab" run --timeout 900 --env TRIALS="$TRIALS" --env FRONTEND="$FRONTEND" \
+    --env PACKED="$PACKED" \
     --env SLUICE_SRC="$SRC" --env SLUICE_BUILD="$BUILD" -- "$SRC/tests/lab/blk-restart.sh" --inside

@@ -140,13 +140,15 @@ static void test_features_readonly_multiqueue(void **state)
     h_destroy(&mq);
 }
 
-/* A device offering packed rings: the feature bit, no INFLIGHT_SHMFD
- * (inflight tracking is split-only), any ring size, and the 32-bit packed
- * vring base (both positions and wrap counters) once negotiated. */
+/* A device offering packed rings: the feature bit, INFLIGHT_SHMFD (the
+ * region in the layout of the acked ring format), any ring size, and the
+ * 32-bit packed vring base (both positions and wrap counters) once
+ * negotiated. */
 static void test_packed_negotiation(void **state)
 {
     struct h_dev p;
     struct h_opts op = { .packed = true };
+    struct vu_inflight in = { .num_queues = 1, .queue_size = 100 };
     struct vu_vring_state s;
     struct vu_msg m;
     uint64_t f;
@@ -154,18 +156,28 @@ static void test_packed_negotiation(void **state)
     (void)state;
     h_create(&p, g_loops, 1, &op);
     assert_true(h_get_u64(&p, VU_GET_FEATURES) & F(VIRTIO_F_RING_PACKED));
-    assert_false(h_get_u64(&p, VU_GET_PROTOCOL_FEATURES) & F(VU_PF_INFLIGHT_SHMFD));
+    assert_true(h_get_u64(&p, VU_GET_PROTOCOL_FEATURES) & F(VU_PF_INFLIGHT_SHMFD));
     assert_int_equal(h_ack(&p, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
-    /* Split negotiated: a 16-bit base and power-of-two sizes only. */
+    /* Split negotiated: a 16-bit base and power-of-two sizes only, the
+     * split inflight layout. */
     f = F(VIRTIO_F_VERSION_1);
     assert_int_equal(h_ack(&p, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), 0);
+    h_call(&p, VU_GET_INFLIGHT_FD, &in, sizeof(in), &m);
+    assert_int_equal(m.nfds, 1);
+    assert_true(m.p.inflight.mmap_size == vq_inflight_queue_size(100));
+    vu_msg_close_fds(&m);
     s = ST(0, 0x80008000u);
     assert_int_equal(h_ack(&p, VU_SET_VRING_BASE, &s, sizeof(s), NULL, 0), EINVAL);
     s = ST(0, 100);
     assert_int_equal(h_ack(&p, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), EINVAL);
-    /* Packed negotiated. */
+    /* Packed negotiated: the packed layout (32 bytes per entry). */
     f |= F(VIRTIO_F_RING_PACKED);
     assert_int_equal(h_ack(&p, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), 0);
+    h_call(&p, VU_GET_INFLIGHT_FD, &in, sizeof(in), &m);
+    assert_int_equal(m.nfds, 1);
+    assert_true(m.p.inflight.mmap_size == vq_inflight_packed_queue_size(100));
+    assert_true(m.p.inflight.mmap_size >= 32 + 100 * 32);
+    vu_msg_close_fds(&m);
     assert_int_equal(h_ack(&p, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), 0);
     assert_int_equal(vu_dev_queue(p.dev, 0)->num, 100);
     s = ST(0, 5u | 0x8000u | (3u << 16));

@@ -25,12 +25,12 @@
 
 #include "core/log.h"
 #include "harness.h"
+#include "vqfx.h"
 
 #define F(x) (1ull << (x))
 #define FEAT (F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_INDIRECT_DESC))
 #define SECTORS (1u << 20) / 512u
 
-static struct uloop *g_loop;
 
 static int setup_dev(void **state, const struct h_opts *o)
 {
@@ -1013,19 +1013,6 @@ static void test_create_validation(void **state)
     vblk_destroy(b);
 }
 
-static int group_setup(void **state)
-{
-    (void)state;
-    return uloop_thread_start("test-blk", 256, &g_loop);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    uloop_thread_stop(g_loop);
-    return 0;
-}
-
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -1059,5 +1046,5 @@ int main(void)
         cmocka_unit_test(test_create_validation),
     };
     log_init("test-blk", false, getenv("SLUICE_TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, vqfx_group_setup, vqfx_group_teardown);
 }

@@ -22,6 +22,7 @@
 #include "core/uloop.h"
 #include "guest.h"
 #include "mem.h"         /* vhost/ private */
+#include "vqfx.h"
 #include "vhost/vq.h"
 #include "../../vhost/vq_packed.h"   /* the poller's helpers */
 
@@ -40,7 +41,6 @@
 /* Fresh ring: both positions 0 with wrap counters 1 (QEMU's encoding). */
 #define BASE0 0x80008000u
 
-static struct uloop *g_loop;
 
 /* The driver half of a packed ring. */
 struct pring {
@@ -59,13 +59,11 @@ struct seg {
 };
 
 struct fx {
-    struct guest g;
-    struct vu_mem mem;
+    struct vqfx x;          /* guest memory, eventfds, the queue */
     struct pring r;
-    struct vq vq;
-    int kick, call, err;
-    unsigned broken_cbs;
+    int kick2;              /* a restarted backend's kick fd, or -1 */
     unsigned held[QNUM];    /* popped, not pushed, per id (worker) */
+    struct vq_inflight_region_packed *ifl;
     struct iovec iov[MAXIOV];
 };
 
@@ -151,7 +149,7 @@ struct op_call {
 static void op_on_loop(void *arg)
 {
     struct op_call *c = arg;
-    struct vq *vq = &c->f->vq;
+    struct vq *vq = &c->f->x.vq;
 
     if (c->unpop) {
         vq_unpop(vq, c->unpop);
@@ -211,49 +209,38 @@ static void handle_nothing(struct vq *vq)
     (void)vq;
 }
 
-static void on_broken(struct vq *vq)
+/* A queue as the backend configures it before vq_start (also what a
+ * restarted backend builds afresh over the same guest memory). */
+static void vq_configure(struct fx *f, struct uloop *loop)
 {
-    struct fx *f = vq->priv;
-    f->broken_cbs++;
+    struct pring *r = &f->r;
+
+    vqfx_configure(&f->x, loop, handle_nothing, f);
+    f->x.vq.num = QNUM;
+    f->x.vq.packed = true;
+    f->x.vq.base = BASE0;
+    f->x.vq.desc_uva = r->desc_gpa - GPA0 + UVA0;
+    f->x.vq.avail_uva = r->drv_gpa - GPA0 + UVA0;
+    f->x.vq.used_uva = r->dev_gpa - GPA0 + UVA0;
+    f->x.vq.addr_set = true;
+    f->x.vq.indirect = true;
 }
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    struct vu_mem_region_desc d;
     struct pring *r = &f->r;
 
-    guest_create(&f->g, "test-vq-packed", GSIZE, GPA0, UVA0);
-    d = guest_region(&f->g, 0, GSIZE);
-    assert_int_equal(vu_mem_add(&f->mem, &d, f->g.fd), 0);
-    r->desc_gpa = guest_alloc(&f->g, 16 * QNUM, 16);
-    r->drv_gpa = guest_alloc(&f->g, 4, 4);
-    r->dev_gpa = guest_alloc(&f->g, 4, 4);
-    r->desc = guest_ptr(&f->g, r->desc_gpa);
-    r->drv = guest_ptr(&f->g, r->drv_gpa);
-    r->dev = guest_ptr(&f->g, r->dev_gpa);
+    vqfx_create(&f->x, "test-vq-packed", GSIZE, GPA0, UVA0);
+    r->desc_gpa = guest_alloc(&f->x.g, 16 * QNUM, 16);
+    r->drv_gpa = guest_alloc(&f->x.g, 4, 4);
+    r->dev_gpa = guest_alloc(&f->x.g, 4, 4);
+    r->desc = guest_ptr(&f->x.g, r->desc_gpa);
+    r->drv = guest_ptr(&f->x.g, r->drv_gpa);
+    r->dev = guest_ptr(&f->x.g, r->dev_gpa);
     r->wrap = r->used_wrap = true;
-    f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    assert_true(f->kick >= 0 && f->call >= 0 && f->err >= 0);
-    vq_init(&f->vq, 0);
-    f->vq.num = QNUM;
-    f->vq.packed = true;
-    f->vq.base = BASE0;
-    f->vq.desc_uva = r->desc_gpa - GPA0 + UVA0;
-    f->vq.avail_uva = r->drv_gpa - GPA0 + UVA0;
-    f->vq.used_uva = r->dev_gpa - GPA0 + UVA0;
-    f->vq.addr_set = true;
-    f->vq.kick_fd = f->kick;
-    f->vq.call_fd = f->call;
-    f->vq.err_fd = f->err;
-    f->vq.mem = &f->mem;
-    f->vq.loop = g_loop;
-    f->vq.handle = handle_nothing;
-    f->vq.on_broken = on_broken;
-    f->vq.indirect = true;
-    f->vq.priv = f;
+    f->kick2 = -1;
+    vq_configure(f, g_loop);
     *state = f;
     return 0;
 }
@@ -264,36 +251,19 @@ static int teardown(void **state)
 
     /* A failed test may leave chains popped: the stop waits for them. */
     for (uint16_t id = 0; id < QNUM; id++)
-        while (f->vq.running && f->held[id])
+        while (f->x.vq.running && f->held[id])
             push(f, id, 0);
-    if (f->vq.running)
-        vq_stop(&f->vq);
-    close(f->kick);
-    close(f->call);
-    close(f->err);
-    vu_mem_clear(&f->mem);
-    guest_destroy(&f->g);
+    vqfx_destroy(&f->x);
+    if (f->kick2 >= 0)
+        close(f->kick2);
+    free(f->ifl);
     free(f);
     return 0;
 }
 
-static void start(struct fx *f)
-{
-    assert_int_equal(vq_start(&f->vq), 0);
-    assert_true(f->vq.running);
-}
-
-static uint64_t gbuf(struct fx *f, uint32_t len, uint32_t seed)
-{
-    uint64_t gpa = guest_alloc(&f->g, len, 16);
-    pattern_fill(guest_ptr(&f->g, gpa), len, seed, 0);
-    return gpa;
-}
-
-static void *hva(struct fx *f, uint64_t gpa)
-{
-    return vu_mem_gpa_range(&f->mem, gpa, 1);
-}
+#define start(f) vqfx_start(&(f)->x)
+#define gbuf(f, len, seed) vqfx_gbuf(&(f)->x, len, seed)
+#define hva(f, gpa) vqfx_hva(&(f)->x, gpa)
 
 static void add_simple(struct fx *f, uint16_t id)
 {
@@ -308,9 +278,9 @@ static void expect_broken(struct fx *f)
     struct vq_elem e;
 
     assert_true(pop(f, &e, MAXIOV) < 0);
-    assert_true(f->vq.broken);
-    assert_int_equal(f->broken_cbs, 1);
-    assert_int_equal(eventfd_wait(f->err, 2000), 1);
+    assert_true(f->x.vq.broken);
+    assert_int_equal(f->x.broken_cbs, 1);
+    assert_int_equal(eventfd_wait(f->x.err, 2000), 1);
     assert_int_equal(pop(f, &e, MAXIOV), 0);
 }
 
@@ -339,11 +309,11 @@ static void test_chain_normal(void **state)
     assert_ptr_equal(e.iov[1].iov_base, hva(f, b));
     assert_int_equal(e.iov[1].iov_len, 100);
     assert_ptr_equal(e.iov[2].iov_base, hva(f, c));
-    assert_memory_equal(e.iov[1].iov_base, guest_ptr(&f->g, b), 100);
+    assert_memory_equal(e.iov[1].iov_base, guest_ptr(&f->x.g, b), 100);
     assert_int_equal(pop(f, &e, MAXIOV), 0);   /* ring empty */
-    assert_int_equal(f->vq.inuse, 1);
+    assert_int_equal(f->x.vq.inuse, 1);
     assert_false(drv_used(f, &id, &len));
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     push(f, 5, 1);
     /* One used descriptor in the head's slot, the driver skips 3. */
     assert_true(drv_used(f, &id, &len));
@@ -351,10 +321,10 @@ static void test_chain_normal(void **state)
     assert_int_equal(len, 1);
     assert_int_equal(f->r.desc[0].flags & (F_AVAIL | F_USED | W), F_AVAIL | F_USED | W);
     assert_int_equal(f->r.used_next, 3);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
-    assert_int_equal(f->vq.inuse, 0);
-    assert_int_equal(f->vq.stats.elems, 1);
-    assert_false(f->vq.broken);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
+    assert_int_equal(f->x.vq.inuse, 0);
+    assert_int_equal(f->x.vq.stats.elems, 1);
+    assert_false(f->x.vq.broken);
 }
 
 /* Many rounds over a ring of 8: chains of 1-3 descriptors, completions out
@@ -388,19 +358,19 @@ static void test_wrap_and_out_of_order(void **state)
         assert_true(drv_used(f, &id, &len));
         assert_int_equal(id, a);
         assert_false(drv_used(f, &id, &len));
-        if (guest_alloc(&f->g, 0, 16) > GPA0 + GSIZE - 4096)
-            f->g.next = 1024;   /* reuse buffer space */
+        if (guest_alloc(&f->x.g, 0, 16) > GPA0 + GSIZE - 4096)
+            f->x.g.next = 1024;   /* reuse buffer space */
     }
-    assert_false(f->vq.broken);
-    assert_int_equal(f->vq.stats.elems, 80);
+    assert_false(f->x.vq.broken);
+    assert_int_equal(f->x.vq.stats.elems, 80);
 }
 
 static void test_indirect_normal(void **state)
 {
     struct fx *f = *state;
-    uint64_t tbl = guest_alloc(&f->g, 3 * 16, 16), a = gbuf(f, 10, 1), b = gbuf(f, 20, 2),
+    uint64_t tbl = guest_alloc(&f->x.g, 3 * 16, 16), a = gbuf(f, 10, 1), b = gbuf(f, 20, 2),
              c = gbuf(f, 30, 3);
-    struct vring_packed_desc *t = guest_ptr(&f->g, tbl);
+    struct vring_packed_desc *t = guest_ptr(&f->x.g, tbl);
     struct seg s = { tbl, 3 * 16, I };
     struct vq_elem e;
     uint16_t id;
@@ -439,7 +409,7 @@ static void test_unpop(void **state)
     assert_int_equal(pop_id(f), 6);
     assert_int_equal(pop_id(f), 4);
     unpop(f, 2);
-    assert_int_equal(f->vq.inuse, 1);
+    assert_int_equal(f->x.vq.inuse, 1);
     assert_int_equal(pop_id(f), 6);
     assert_int_equal(pop_id(f), 4);
     unpop(f, 1);
@@ -450,7 +420,7 @@ static void test_unpop(void **state)
     for (uint16_t want = 0; want < 3; want++)
         assert_true(drv_used(f, &id, &len));
     assert_int_equal(f->r.used_next, 4);
-    assert_false(f->vq.broken);
+    assert_false(f->x.vq.broken);
 }
 
 /* GET_VRING_BASE after stop carries both positions and wrap counters;
@@ -468,16 +438,16 @@ static void test_stop_base_restart(void **state)
         push(f, (uint16_t)(i % QNUM), 0);
         assert_true(drv_used(f, &id, &len));
     }
-    vq_stop(&f->vq);
+    vq_stop(&f->x.vq);
     /* 10 descriptors on a ring of 8: position 2, wrap counters now 0. */
-    assert_int_equal(f->vq.base, 2u | (2u << 16));
+    assert_int_equal(f->x.vq.base, 2u | (2u << 16));
     add_simple(f, 3);
     start(f);
     assert_int_equal(pop_id(f), 3);
     push(f, 3, 0);
     assert_true(drv_used(f, &id, &len));
     assert_int_equal(id, 3);
-    assert_false(f->vq.broken);
+    assert_false(f->x.vq.broken);
 }
 
 /* A frontend that sends only the available half (DPDK's virtio-user sends
@@ -488,7 +458,7 @@ static void test_base_avail_only(void **state)
     uint16_t id;
     uint32_t len;
 
-    f->vq.base = 0x8000;
+    f->x.vq.base = 0x8000;
     add_simple(f, 0);
     start(f);
     assert_int_equal(pop_id(f), 0);
@@ -501,22 +471,22 @@ static void test_start_validation(void **state)
     struct fx *f = *state;
     struct vq_inflight_region ifl = { 0 };
 
-    f->vq.base = 8 | 0x8000;                  /* available slot beyond the ring */
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.base = 0x8000 | ((8u | 0x8000) << 16);   /* used slot beyond the ring */
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.base = BASE0;
-    f->vq.avail_uva += 2;                     /* driver area misaligned */
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.avail_uva -= 2;
-    f->vq.desc_uva = UVA0 + GSIZE - 64;      /* ring runs past guest memory */
-    assert_int_equal(vq_start(&f->vq), -EFAULT);
-    f->vq.desc_uva = f->r.desc_gpa - GPA0 + UVA0;
-    /* No inflight tracking for packed rings: refused, not faked. */
-    f->vq.ifl = &ifl;
-    assert_int_equal(vq_start(&f->vq), -EOPNOTSUPP);
-    f->vq.ifl = NULL;
-    assert_false(f->vq.running);
+    f->x.vq.base = 8 | 0x8000;                  /* available slot beyond the ring */
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.base = 0x8000 | ((8u | 0x8000) << 16);   /* used slot beyond the ring */
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.base = BASE0;
+    f->x.vq.avail_uva += 2;                     /* driver area misaligned */
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.avail_uva -= 2;
+    f->x.vq.desc_uva = UVA0 + GSIZE - 64;      /* ring runs past guest memory */
+    assert_int_equal(vq_start(&f->x.vq), -EFAULT);
+    f->x.vq.desc_uva = f->r.desc_gpa - GPA0 + UVA0;
+    /* An inflight region in the split layout: refused. */
+    f->x.vq.ifl = &ifl;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.ifl = NULL;
+    assert_false(f->x.vq.running);
     start(f);
 }
 
@@ -533,16 +503,16 @@ static void test_driver_event_flags(void **state)
         assert_int_equal(pop_id(f), i);
     f->r.drv->flags = VRING_PACKED_EVENT_FLAG_DISABLE;
     push(f, 0, 0);
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     f->r.drv->flags = VRING_PACKED_EVENT_FLAG_ENABLE;
     push(f, 1, 0);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     /* DESC without EVENT_IDX negotiated: treated as enabled. */
     f->r.drv->flags = VRING_PACKED_EVENT_FLAG_DESC;
     f->r.drv->off_wrap = 7 | 0x8000;
     push(f, 2, 0);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
-    assert_int_equal(f->vq.stats.notifies, 2);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
+    assert_int_equal(f->x.vq.stats.notifies, 2);
 }
 
 /* EVENT_IDX: notify only when the descriptor named by off/wrap is used. */
@@ -550,7 +520,7 @@ static void test_driver_event_desc(void **state)
 {
     struct fx *f = *state;
 
-    f->vq.event_idx = true;
+    f->x.vq.event_idx = true;
     for (uint16_t i = 0; i < 6; i++)
         add_simple(f, i);
     f->r.drv->flags = VRING_PACKED_EVENT_FLAG_DESC;
@@ -559,22 +529,22 @@ static void test_driver_event_desc(void **state)
     for (uint16_t i = 0; i < 6; i++)
         assert_int_equal(pop_id(f), i);
     push(f, 0, 0);                     /* first check after start: notifies */
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     f->r.drv->off_wrap = 3 | 0x8000;   /* wants the used write at slot 3 */
     push(f, 1, 0);                     /* slot 1 */
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     push(f, 2, 0);                     /* slot 2 */
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     push(f, 3, 0);                     /* slot 3: the event */
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     /* Same slot but the other wrap: a whole ring away, not now. */
     f->r.drv->off_wrap = 4;
     push(f, 4, 0);
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     f->r.drv->off_wrap = 5 | 0x8000;
     push(f, 5, 0);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
-    assert_int_equal(f->vq.stats.notifies, 3);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
+    assert_int_equal(f->x.vq.stats.notifies, 3);
 }
 
 /* EVENT_IDX: an empty ring asks for a kick at the next slot (with its wrap
@@ -584,7 +554,7 @@ static void test_device_event_desc(void **state)
     struct fx *f = *state;
     struct vq_elem e;
 
-    f->vq.event_idx = true;
+    f->x.vq.event_idx = true;
     start(f);
     assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
     for (uint16_t i = 0; i < QNUM + 3; i++) {
@@ -614,15 +584,15 @@ static void test_poller_helpers(void **state)
     struct fx *f = *state;
 
     start(f);
-    assert_false(vq_packed_avail(&f->vq));
+    assert_false(vq_packed_avail(&f->x.vq));
     add_simple(f, 3);
-    assert_true(vq_packed_avail(&f->vq));
-    vq_packed_set_kicks(&f->vq, false);
+    assert_true(vq_packed_avail(&f->x.vq));
+    vq_packed_set_kicks(&f->x.vq, false);
     assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_DISABLE);
-    vq_packed_set_kicks(&f->vq, true);
+    vq_packed_set_kicks(&f->x.vq, true);
     assert_int_equal(f->r.dev->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
     assert_int_equal(pop_id(f), 3);
-    assert_false(vq_packed_avail(&f->vq));
+    assert_false(vq_packed_avail(&f->x.vq));
     push(f, 3, 0);
 }
 
@@ -652,7 +622,7 @@ static void test_used_looking_not_taken(void **state)
     f->r.desc[0].flags = F_AVAIL | F_USED;
     start(f);
     assert_int_equal(pop(f, &e, MAXIOV), 0);
-    assert_false(f->vq.broken);
+    assert_false(f->x.vq.broken);
 }
 
 /* Every descriptor of the ring chained: longer than the queue. */
@@ -736,14 +706,14 @@ static void test_bad_too_many_segments(void **state)
     drv_add(f, 0, s, 3);
     start(f);
     assert_int_equal(pop(f, &e, 2), -E2BIG);
-    assert_true(f->vq.broken);
+    assert_true(f->x.vq.broken);
 }
 
 static void indirect_case(struct fx *f, uint16_t tflags, uint32_t tlen, uint64_t taddr,
                           bool with_next)
 {
-    uint64_t tbl = guest_alloc(&f->g, 64, 16);
-    struct vring_packed_desc *t = guest_ptr(&f->g, tbl);
+    uint64_t tbl = guest_alloc(&f->x.g, 64, 16);
+    struct vring_packed_desc *t = guest_ptr(&f->x.g, tbl);
     struct seg s[2] = { { taddr ? taddr : tbl, tlen, I }, { gbuf(f, 8, 9), 8, W } };
 
     t[0] = (struct vring_packed_desc){ .addr = gbuf(f, 8, 1), .len = 8, .flags = tflags };
@@ -782,15 +752,15 @@ static void test_bad_indirect_without_feature(void **state)
 {
     struct fx *f = *state;
 
-    f->vq.indirect = false;
+    f->x.vq.indirect = false;
     indirect_case(f, 0, 32, 0, false);
 }
 
 static void test_bad_indirect_readable_after_writable(void **state)
 {
     struct fx *f = *state;
-    uint64_t tbl = guest_alloc(&f->g, 32, 16);
-    struct vring_packed_desc *t = guest_ptr(&f->g, tbl);
+    uint64_t tbl = guest_alloc(&f->x.g, 32, 16);
+    struct vring_packed_desc *t = guest_ptr(&f->x.g, tbl);
     struct seg s = { tbl, 32, I };
 
     t[0] = (struct vring_packed_desc){ .addr = gbuf(f, 8, 1), .len = 8, .flags = W };
@@ -800,20 +770,427 @@ static void test_bad_indirect_readable_after_writable(void **state)
     expect_broken(f);
 }
 
+
+/* ---- inflight tracking (vhost-user packed layout) --------------------- */
+
+static struct vq_inflight_region_packed *ifl_alloc(struct fx *f)
+{
+    size_t sz = vq_inflight_packed_queue_size(QNUM);
+
+    assert_int_equal(sz % 64, 0);
+    assert_true(sz >= 32 + QNUM * 32);   /* the spec's 32-byte header and entries */
+    f->ifl = aligned_alloc(64, sz);
+    memset(f->ifl, 0, sz);
+    return f->ifl;
+}
+
+/* The backend dies: its loop goes away with chains taken, the queue is
+ * never stopped. A new backend configures the queue afresh over the same
+ * guest memory and region, with the stale base QEMU sends after a crash
+ * (the one of the last start), and a new kick eventfd. */
+static void die_and_restart(struct fx *f, struct uloop *dead)
+{
+    uloop_thread_stop(dead);
+    vq_packed_free(&f->x.vq);
+    free(f->x.vq.resubmit);
+    memset(f->held, 0, sizeof(f->held));
+    vq_configure(f, g_loop);
+    f->kick2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(f->kick2 >= 0);
+    f->x.vq.kick_fd = f->kick2;
+    f->x.vq.ifl_packed = f->ifl;
+    f->x.vq.base = BASE0;
+}
+
+static void test_inflight_tracking(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    struct seg two[2] = { { gbuf(f, 16, 1), 16, R }, { gbuf(f, 32, 2), 32, W } };
+    uint16_t id;
+    uint32_t len;
+
+    rg->desc_num = 3;   /* a region for another size: started afresh */
+    rg->version = 1;
+    drv_add(f, 3, two, 2);
+    add_simple(f, 5);
+    f->x.vq.ifl_packed = rg;
+    start(f);
+    assert_int_equal(rg->version, 1);
+    assert_int_equal(rg->desc_num, QNUM);
+    assert_int_equal(rg->free_head, 0);
+    assert_int_equal(rg->used_wrap_counter, 1);
+    assert_int_equal(rg->old_used_wrap_counter, 1);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    /* Entries 0-1 hold the first chain, 2 the second; copies of the ring. */
+    assert_int_equal(rg->desc[0].inflight, 1);
+    assert_int_equal(rg->desc[0].num, 2);
+    assert_int_equal(rg->desc[0].last, 1);
+    assert_int_equal(rg->desc[0].next, 1);
+    assert_true(rg->desc[0].addr == two[0].addr);
+    assert_int_equal(rg->desc[0].len, 16);
+    assert_int_equal(rg->desc[0].flags & (N | W), N);
+    assert_int_equal(rg->desc[1].id, 3);
+    assert_int_equal(rg->desc[1].flags & (N | W), W);
+    assert_int_equal(rg->desc[1].inflight, 0);
+    assert_int_equal(rg->desc[2].inflight, 1);
+    assert_int_equal(rg->desc[2].num, 1);
+    assert_int_equal(rg->desc[2].id, 5);
+    assert_true(rg->desc[0].counter < rg->desc[2].counter);
+    assert_int_equal(rg->free_head, 3);
+    assert_int_equal(rg->old_free_head, 3);
+    /* A completion gives its entries back and moves the used position. */
+    push(f, 5, 0);
+    assert_int_equal(rg->desc[2].inflight, 0);
+    assert_int_equal(rg->free_head, 2);
+    assert_int_equal(rg->desc[2].next, 3);
+    assert_int_equal(rg->old_free_head, 2);
+    assert_int_equal(rg->used_idx, 1);
+    assert_int_equal(rg->old_used_idx, 1);
+    push(f, 3, 0);
+    assert_int_equal(rg->desc[0].inflight, 0);
+    assert_int_equal(rg->used_idx, 3);
+    assert_int_equal(rg->old_used_idx, 3);
+    assert_int_equal(rg->free_head, 0);
+    assert_true(drv_used(f, &id, &len) && id == 5);
+    assert_true(drv_used(f, &id, &len) && id == 3);
+}
+
+/* Four chains taken, two completed (one of them written over the slot of
+ * a chain still in flight), then the backend dies. The next one resubmits
+ * the other two exactly once from the region's copies, oldest first, and
+ * the ring continues after them. */
+static void test_inflight_crash_resubmit(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    uint64_t a = gbuf(f, 16, 1), b = gbuf(f, 32, 2), tbl = guest_alloc(&f->x.g, 32, 16),
+             c1 = gbuf(f, 8, 3), c2 = gbuf(f, 24, 4);
+    struct vring_packed_desc *t = guest_ptr(&f->x.g, tbl);
+    struct seg sa[2] = { { a, 16, R }, { b, 32, W } }, sc = { tbl, 32, I };
+    struct vq_elem e;
+    struct uloop *l1;
+    uint16_t id;
+    uint32_t len;
+
+    t[0] = (struct vring_packed_desc){ .addr = c1, .len = 8, .flags = 0 };
+    t[1] = (struct vring_packed_desc){ .addr = c2, .len = 24, .flags = W };
+    assert_int_equal(uloop_thread_start("test-vq-packed-crash", 64, &l1), 0);
+    vq_configure(f, l1);
+    f->x.vq.ifl_packed = rg;
+    drv_add(f, 3, sa, 2);   /* slots 0-1 */
+    add_simple(f, 5);       /* slot 2 */
+    drv_add(f, 1, &sc, 1);  /* slot 3, indirect */
+    add_simple(f, 6);       /* slot 4 */
+    start(f);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    assert_int_equal(pop_id(f), 1);
+    assert_int_equal(pop_id(f), 6);
+    push(f, 5, 0);
+    push(f, 6, 0);
+    assert_true(drv_used(f, &id, &len) && id == 5);
+    assert_true(drv_used(f, &id, &len) && id == 6);
+    assert_int_equal(f->r.desc[0].id, 5);   /* chain 3's head slot is gone */
+
+    die_and_restart(f, l1);
+    add_simple(f, 2);       /* slot 5: new work after the restart */
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.head, 3);
+    assert_int_equal(e.out_num, 1);
+    assert_int_equal(e.in_num, 1);
+    assert_ptr_equal(e.iov[0].iov_base, hva(f, a));
+    assert_int_equal(e.iov[0].iov_len, 16);
+    assert_ptr_equal(e.iov[1].iov_base, hva(f, b));
+    assert_int_equal(e.iov[1].iov_len, 32);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.head, 1);
+    assert_int_equal(e.out_num, 1);
+    assert_int_equal(e.in_num, 1);
+    assert_ptr_equal(e.iov[1].iov_base, hva(f, c2));
+    assert_int_equal(pop_id(f), 2);
+    assert_int_equal(pop(f, &e, MAXIOV), 0);   /* 5 and 6 are not taken again */
+    push(f, 1, 24);
+    push(f, 3, 32);
+    push(f, 2, 0);
+    assert_true(drv_used(f, &id, &len) && id == 1 && len == 24);
+    assert_true(drv_used(f, &id, &len) && id == 3 && len == 32);
+    assert_true(drv_used(f, &id, &len) && id == 2);
+    assert_false(drv_used(f, &id, &len));
+    assert_int_equal(f->r.used_next, 6);
+    for (unsigned i = 0; i < QNUM; i++)
+        assert_int_equal(rg->desc[i].inflight, 0);
+    vq_stop(&f->x.vq);
+    assert_int_equal(f->x.vq.base, (6u | 0x8000u) | (6u | 0x8000u) << 16);
+    assert_false(f->x.vq.broken);
+}
+
+/* A queue on a loop of its own (to die with it), with a fresh region, that
+ * took chains 3 and 5 (one descriptor each: entries 0 and 1). */
+static struct uloop *take_two(struct fx *f)
+{
+    struct uloop *l1;
+
+    assert_int_equal(uloop_thread_start("test-vq-packed-crash", 64, &l1), 0);
+    vq_configure(f, l1);
+    f->x.vq.ifl_packed = f->ifl;
+    add_simple(f, 3);
+    add_simple(f, 5);
+    start(f);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    return l1;
+}
+
+/* Killed inside a completion, after its used descriptor was written but
+ * before the region said so: the restart commits it (not resubmitted). */
+static void test_inflight_crash_commit(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    struct uloop *l1 = take_two(f);
+    uint16_t id;
+    uint32_t len;
+
+    push(f, 5, 0);
+    assert_true(drv_used(f, &id, &len) && id == 5);
+    /* The state between the used descriptor and the in-flight flag. */
+    rg->desc[1].inflight = 1;
+    rg->old_free_head = 2;
+    rg->old_used_idx = 0;
+
+    die_and_restart(f, l1);
+    start(f);
+    assert_int_equal(rg->desc[1].inflight, 0);
+    assert_int_equal(rg->used_idx, 1);
+    assert_int_equal(rg->old_used_idx, 1);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    push(f, 3, 0);
+    assert_true(drv_used(f, &id, &len) && id == 3);
+}
+
+/* Killed inside a completion before its used descriptor was written: the
+ * restart rolls it back, and that chain is resubmitted too. */
+static void test_inflight_crash_rollback(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    struct uloop *l1 = take_two(f);
+    uint16_t id;
+    uint32_t len;
+
+    /* The completion of 5 got as far as the free list and used position. */
+    rg->desc[1].next = rg->free_head;
+    rg->free_head = 1;
+    rg->used_idx = 1;
+
+    die_and_restart(f, l1);
+    start(f);
+    assert_int_equal(rg->used_idx, 0);
+    assert_int_equal(rg->free_head, 2);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    push(f, 5, 0);
+    push(f, 3, 0);
+    assert_true(drv_used(f, &id, &len) && id == 5);
+    assert_true(drv_used(f, &id, &len) && id == 3);
+    assert_false(drv_used(f, &id, &len));
+}
+
+/* Killed while taking a chain, its entries filled and the free head moved
+ * but not old_free_head: the take is rolled back, and the chain is read
+ * from the ring again, once. */
+static void test_inflight_crash_mid_take(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    struct uloop *l1 = take_two(f);
+
+    add_simple(f, 6);   /* slot 2 */
+    rg->desc[2] = (struct vq_inflight_desc_packed){ .inflight = 1, .last = 2, .num = 1,
+        .counter = 99, .id = 6, .len = 16, .addr = f->r.desc[2].addr, .next = 3 };
+    rg->free_head = 3;
+
+    die_and_restart(f, l1);
+    start(f);
+    assert_int_equal(rg->desc[2].inflight, 0);
+    assert_int_equal(rg->free_head, 2);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    assert_int_equal(pop_id(f), 6);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    push(f, 6, 0);
+    push(f, 3, 0);
+    push(f, 5, 0);
+    assert_int_equal(f->r.used_next, 0);
+    vq_stop(&f->x.vq);
+    assert_int_equal(f->x.vq.base, 3u | 0x8000u | (3u | 0x8000u) << 16);
+}
+
+/* Chains given back unused leave the region; a resubmitted chain given
+ * back stays in flight and comes out again. */
+static void test_inflight_unpop(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    struct seg two[2] = { { gbuf(f, 8, 1), 8, R }, { gbuf(f, 8, 2), 8, W } };
+    struct uloop *l1;
+
+    assert_int_equal(uloop_thread_start("test-vq-packed-crash", 64, &l1), 0);
+    vq_configure(f, l1);
+    f->x.vq.ifl_packed = rg;
+    add_simple(f, 3);
+    drv_add(f, 5, two, 2);
+    start(f);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    unpop(f, 1);
+    assert_int_equal(rg->desc[1].inflight, 0);
+    assert_int_equal(rg->free_head, 1);
+    assert_int_equal(rg->old_free_head, 1);
+    assert_int_equal(pop_id(f), 5);
+    assert_int_equal(rg->desc[1].inflight, 1);
+    assert_true(rg->desc[1].counter > rg->desc[0].counter);
+
+    die_and_restart(f, l1);
+    start(f);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    unpop(f, 2);
+    assert_int_equal(rg->desc[0].inflight, 1);
+    assert_int_equal(rg->desc[1].inflight, 1);
+    assert_int_equal(pop_id(f), 3);
+    assert_int_equal(pop_id(f), 5);
+    assert_int_equal(pop(f, NULL, MAXIOV), 0);
+    push(f, 5, 8);
+    push(f, 3, 0);
+    assert_int_equal(f->r.used_next, 0);   /* not read by the driver here */
+    vq_stop(&f->x.vq);
+    assert_int_equal(f->x.vq.base, 3u | 0x8000u | (3u | 0x8000u) << 16);
+}
+
+/* A region a previous backend could have left: one chain in flight (entries
+ * 0 -> 1, buffer id 4), entries 2..7 free. */
+static void ifl_valid(struct fx *f, uint64_t a, uint64_t b)
+{
+    struct vq_inflight_region_packed *rg = f->ifl;
+
+    memset(rg, 0, vq_inflight_packed_queue_size(QNUM));
+    rg->version = 1;
+    rg->desc_num = QNUM;
+    rg->used_wrap_counter = rg->old_used_wrap_counter = 1;
+    rg->free_head = rg->old_free_head = 2;
+    for (uint16_t i = 2; i < QNUM; i++)
+        rg->desc[i].next = (uint16_t)(i + 1);
+    rg->desc[0] = (struct vq_inflight_desc_packed){ .inflight = 1, .next = 1, .last = 1,
+        .num = 2, .counter = 7, .id = 4, .flags = N, .len = 16, .addr = a };
+    rg->desc[1] = (struct vq_inflight_desc_packed){ .id = 4, .flags = W, .len = 16, .addr = b };
+}
+
+/* Malformed regions from a hostile frontend: the queue refuses to start,
+ * says why, and the region is left as it was. A sound one then works. */
+static void test_inflight_hostile_regions(void **state)
+{
+    struct fx *f = *state;
+    struct vq_inflight_region_packed *rg = ifl_alloc(f);
+    size_t sz = vq_inflight_packed_queue_size(QNUM);
+    uint64_t a = gbuf(f, 16, 1), b = gbuf(f, 16, 2);
+    void *snap = malloc(sz);
+    struct vq_elem e;
+    uint16_t id;
+    uint32_t len;
+    enum { NCASES = 18 };
+
+    f->x.vq.ifl_packed = rg;
+    for (int c = 0; c < NCASES; c++) {
+        ifl_valid(f, a, b);
+        switch (c) {
+        case 0: rg->old_used_idx = QNUM; rg->used_idx = QNUM; break;
+        case 1: rg->old_used_wrap_counter = 2; rg->used_wrap_counter = 2; break;
+        case 2: rg->old_free_head = QNUM + 1; rg->free_head = QNUM + 1; break;
+        case 3: rg->desc[7].next = 2; break;                  /* free list loops */
+        case 4: rg->desc[3].next = 200; break;                /* leaves the region */
+        case 5: rg->desc[0].inflight = 2; break;
+        case 6: rg->desc[0].num = 0; break;
+        case 7: rg->desc[0].num = QNUM + 1; break;
+        case 8: rg->desc[0].next = 50; break;                 /* chain leaves the region */
+        case 9: rg->desc[0].next = 3; rg->desc[0].last = 3;    /* chain entry also free */
+                rg->desc[3].flags = W; break;
+        case 10: rg->desc[0].last = 0; break;
+        case 11: rg->desc[1].flags |= N; break;               /* chain runs on */
+        case 12: rg->desc[0].flags |= I; break;               /* indirect inside a chain */
+        case 13: rg->desc[1].id = QNUM; break;
+        case 14: case 15: case 16:
+            /* A second chain at entry 2 (free list from 3) with the same
+             * buffer id, or counters that give no order. */
+            rg->free_head = rg->old_free_head = 3;
+            rg->desc[2] = (struct vq_inflight_desc_packed){ .inflight = 1, .last = 2, .num = 1,
+                .counter = c == 15 ? 7 : 9, .id = c == 14 ? 4 : 6, .len = 8, .addr = a };
+            if (c == 16)
+                rg->desc[0].counter = 0;
+            break;
+        case 17: rg->used_idx = QNUM + 3; break;   /* an update to commit, out of range */
+        }
+        memcpy(snap, rg, sz);
+        assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+        assert_false(f->x.vq.running);
+        assert_null(f->x.vq.pk);
+        assert_memory_equal(snap, rg, sz);
+    }
+    free(snap);
+    assert_int_equal(f->x.broken_cbs, 0);
+
+    ifl_valid(f, a, b);
+    start(f);
+    assert_int_equal(pop(f, &e, MAXIOV), 1);
+    assert_int_equal(e.head, 4);
+    assert_ptr_equal(e.iov[0].iov_base, hva(f, a));
+    assert_ptr_equal(e.iov[1].iov_base, hva(f, b));
+    assert_int_equal(pop(f, &e, MAXIOV), 0);
+    /* Its chain had two descriptors: the ring goes on at slot 2. */
+    add_simple(f, 1);
+    add_simple(f, 2);
+    add_simple(f, 3);
+    assert_int_equal(pop_id(f), 3);
+    push(f, 4, 0);
+    push(f, 3, 0);
+    f->r.used_next = 0;
+    f->r.ndescs[4] = 2;
+    assert_true(drv_used(f, &id, &len) && id == 4);
+    assert_true(drv_used(f, &id, &len) && id == 3);
+    assert_false(f->x.vq.broken);
+}
+
+/* A region whose chain copy points outside guest memory is well formed;
+ * resubmitting it breaks the queue (NEEDS_RESET), nothing else. */
+static void test_inflight_bad_copy(void **state)
+{
+    struct fx *f = *state;
+
+    ifl_alloc(f);
+    ifl_valid(f, GPA0 + GSIZE, gbuf(f, 16, 2));
+    f->x.vq.ifl_packed = f->ifl;
+    start(f);
+    expect_broken(f);
+}
+
+/* A packed-layout region on a split ring: refused. */
+static void test_inflight_layout_mismatch(void **state)
+{
+    struct fx *f = *state;
+
+    f->x.vq.ifl_packed = ifl_alloc(f);
+    f->x.vq.packed = false;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    assert_false(f->x.vq.running);
+    assert_int_equal(f->ifl->version, 0);
+}
+
 /* ---- main ------------------------------------------------------------- */
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return uloop_thread_start("test-vq-packed", 64, &g_loop);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    uloop_thread_stop(g_loop);
-    return 0;
-}
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
@@ -848,6 +1225,15 @@ int main(void)
         T(test_bad_indirect_table_outside),
         T(test_bad_indirect_without_feature),
         T(test_bad_indirect_readable_after_writable),
+        T(test_inflight_tracking),
+        T(test_inflight_crash_resubmit),
+        T(test_inflight_crash_commit),
+        T(test_inflight_crash_rollback),
+        T(test_inflight_crash_mid_take),
+        T(test_inflight_unpop),
+        T(test_inflight_hostile_regions),
+        T(test_inflight_bad_copy),
+        T(test_inflight_layout_mismatch),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, vqfx_group_setup, vqfx_group_teardown);
 }

@@ -26,6 +26,7 @@
 #include "core/uloop.h"
 #include "guest.h"
 #include "mem.h"         /* vhost/ private */
+#include "vqfx.h"
 #include "vhost/vq.h"
 
 #define QNUM 8
@@ -39,17 +40,12 @@
 #define W VRING_DESC_F_WRITE
 #define I VRING_DESC_F_INDIRECT
 
-static struct uloop *g_loop;
 
 struct fx {
-    struct guest g;
-    struct vu_mem mem;
+    struct vqfx x;          /* guest memory, eventfds, the queue */
     struct tring r;
-    struct vq vq;
-    int kick, call, err;
     struct vq_inflight_region *ifl;
     /* Written on the worker (read after a uloop_call). */
-    unsigned broken_cbs;
     unsigned handled_calls;
     uint16_t heads[64];
     unsigned nheads;
@@ -83,14 +79,14 @@ static void pop_on_loop(void *arg)
 {
     struct pop_call *c = arg;
     c->e.iov = c->f->iov;
-    c->r = vq_pop(&c->f->vq, &c->e, c->max);
+    c->r = vq_pop(&c->f->x.vq, &c->e, c->max);
 }
 
 static int pop(struct fx *f, struct vq_elem *e, unsigned max)
 {
     struct pop_call c = { .f = f, .max = max };
 
-    assert_int_equal(uloop_call(f->vq.loop, pop_on_loop, &c), 0);
+    assert_int_equal(uloop_call(f->x.vq.loop, pop_on_loop, &c), 0);
     if (e)
         *e = c.e;
     return c.r;
@@ -116,7 +112,7 @@ struct push_call {
 static void push_on_loop(void *arg)
 {
     struct push_call *c = arg;
-    struct vq *vq = &c->f->vq;
+    struct vq *vq = &c->f->x.vq;
 
     for (unsigned i = 0; i < c->n; i++)
         vq_push(vq, c->heads[i], c->len);
@@ -130,8 +126,8 @@ static void push(struct fx *f, uint16_t head, uint32_t len)
 {
     struct push_call c = { .f = f, .n = 1, .heads = { head }, .len = len };
 
-    assert_int_equal(uloop_call(f->vq.loop, push_on_loop, &c), 0);
-    loop_sync(f->vq.loop);
+    assert_int_equal(uloop_call(f->x.vq.loop, push_on_loop, &c), 0);
+    loop_sync(f->x.vq.loop);
 }
 
 /* ---- fixture ---------------------------------------------------------- */
@@ -151,43 +147,22 @@ static void record_handle(struct vq *vq)
     }
 }
 
-static void on_broken(struct vq *vq)
-{
-    struct fx *f = vq->priv;
-    f->broken_cbs++;
-}
-
 static void vq_configure(struct fx *f, struct uloop *loop)
 {
-    vq_init(&f->vq, 0);
-    f->vq.num = QNUM;
-    f->vq.desc_uva = tring_desc_uva(&f->r);
-    f->vq.avail_uva = tring_avail_uva(&f->r);
-    f->vq.used_uva = tring_used_uva(&f->r);
-    f->vq.addr_set = true;
-    f->vq.kick_fd = f->kick;
-    f->vq.call_fd = f->call;
-    f->vq.err_fd = f->err;
-    f->vq.mem = &f->mem;
-    f->vq.loop = loop;
-    f->vq.handle = record_handle;
-    f->vq.on_broken = on_broken;
-    f->vq.priv = f;
+    vqfx_configure(&f->x, loop, record_handle, f);
+    f->x.vq.num = QNUM;
+    f->x.vq.desc_uva = tring_desc_uva(&f->r);
+    f->x.vq.avail_uva = tring_avail_uva(&f->r);
+    f->x.vq.used_uva = tring_used_uva(&f->r);
+    f->x.vq.addr_set = true;
 }
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof(*f));
-    struct vu_mem_region_desc d;
 
-    guest_create(&f->g, "test-vq", GSIZE, GPA0, UVA0);
-    d = guest_region(&f->g, 0, GSIZE);
-    assert_int_equal(vu_mem_add(&f->mem, &d, f->g.fd), 0);
-    tring_init(&f->r, &f->g, QNUM);
-    f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    assert_true(f->kick >= 0 && f->call >= 0 && f->err >= 0);
+    vqfx_create(&f->x, "test-vq", GSIZE, GPA0, UVA0);
+    tring_init(&f->r, &f->x.g, QNUM);
     vq_configure(f, g_loop);
     *state = f;
     return 0;
@@ -197,39 +172,16 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
 
-    if (f->vq.running)
-        vq_stop(&f->vq);
-    free(f->vq.resubmit);
-    close(f->kick);
-    if (f->call >= 0)
-        close(f->call);
-    close(f->err);
-    vu_mem_clear(&f->mem);
-    guest_destroy(&f->g);
+    vqfx_destroy(&f->x);
     free(f->ifl);
     free(f);
     return 0;
 }
 
-static void start(struct fx *f)
-{
-    assert_int_equal(vq_start(&f->vq), 0);
-    assert_true(f->vq.running);
-}
-
-/* Allocate a guest buffer filled with pattern(seed). */
-static uint64_t gbuf(struct fx *f, uint32_t len, uint32_t seed)
-{
-    uint64_t gpa = guest_alloc(&f->g, len, 16);
-    pattern_fill(guest_ptr(&f->g, gpa), len, seed, 0);
-    return gpa;
-}
-
-/* The device's view (vq mapping) of guest address @gpa. */
-static void *hva(struct fx *f, uint64_t gpa)
-{
-    return vu_mem_gpa_range(&f->mem, gpa, 1);
-}
+#define start(f) vqfx_start(&(f)->x)
+/* A guest buffer filled with pattern(seed); the device's view of a gpa. */
+#define gbuf(f, len, seed) vqfx_gbuf(&(f)->x, len, seed)
+#define hva(f, gpa) vqfx_hva(&(f)->x, gpa)
 
 /* One single-descriptor chain at @head: 16 readable bytes. */
 static void simple_chain(struct fx *f, uint16_t head)
@@ -247,15 +199,15 @@ static void test_kick_eof_breaks_queue(void **state)
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     assert_true(devnull >= 0);
-    f->vq.kick_fd = devnull;
+    f->x.vq.kick_fd = devnull;
     start(f);
     usleep(200000);
-    loop_sync(f->vq.loop);
-    assert_true(f->vq.broken);
-    assert_int_equal(f->broken_cbs, 1);
-    assert_true(f->vq.stats.kicks < 2);
-    assert_false(f->vq.kick_armed);
-    vq_stop(&f->vq);
+    loop_sync(f->x.vq.loop);
+    assert_true(f->x.vq.broken);
+    assert_int_equal(f->x.broken_cbs, 1);
+    assert_true(f->x.vq.stats.kicks < 2);
+    assert_false(f->x.vq.kick_armed);
+    vq_stop(&f->x.vq);
     close(devnull);
 }
 
@@ -263,41 +215,41 @@ static void test_start_validation(void **state)
 {
     struct fx *f = *state;
 
-    f->vq.num = 0;
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.num = VQ_MAX_SIZE + 1;
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.num = QNUM;
-    f->vq.kick_fd = -1;
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.kick_fd = f->kick;
-    f->vq.addr_set = false;
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.addr_set = true;
+    f->x.vq.num = 0;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.num = VQ_MAX_SIZE + 1;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.num = QNUM;
+    f->x.vq.kick_fd = -1;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.kick_fd = f->x.kick;
+    f->x.vq.addr_set = false;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.addr_set = true;
     /* Alignment: desc 16, avail 2, used 4. */
-    f->vq.desc_uva += 8;
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.desc_uva -= 8;
-    f->vq.avail_uva += 1;
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.avail_uva -= 1;
-    f->vq.used_uva += 2;
-    assert_int_equal(vq_start(&f->vq), -EINVAL);
-    f->vq.used_uva -= 2;
+    f->x.vq.desc_uva += 8;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.desc_uva -= 8;
+    f->x.vq.avail_uva += 1;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.avail_uva -= 1;
+    f->x.vq.used_uva += 2;
+    assert_int_equal(vq_start(&f->x.vq), -EINVAL);
+    f->x.vq.used_uva -= 2;
     /* Rings outside guest memory (uva space), or running off its end. */
-    f->vq.desc_uva = GPA0;   /* a gpa, not a uva */
-    assert_int_equal(vq_start(&f->vq), -EFAULT);
-    f->vq.desc_uva = tring_desc_uva(&f->r);
-    f->vq.used_uva = UVA0 + GSIZE - 8;
-    assert_int_equal(vq_start(&f->vq), -EFAULT);
-    f->vq.used_uva = tring_used_uva(&f->r);
-    f->vq.avail_uva = UVA0 + GSIZE - 6;   /* header fits, the ring does not */
-    assert_int_equal(vq_start(&f->vq), -EFAULT);
-    f->vq.avail_uva = tring_avail_uva(&f->r);
-    assert_false(f->vq.running);
+    f->x.vq.desc_uva = GPA0;   /* a gpa, not a uva */
+    assert_int_equal(vq_start(&f->x.vq), -EFAULT);
+    f->x.vq.desc_uva = tring_desc_uva(&f->r);
+    f->x.vq.used_uva = UVA0 + GSIZE - 8;
+    assert_int_equal(vq_start(&f->x.vq), -EFAULT);
+    f->x.vq.used_uva = tring_used_uva(&f->r);
+    f->x.vq.avail_uva = UVA0 + GSIZE - 6;   /* header fits, the ring does not */
+    assert_int_equal(vq_start(&f->x.vq), -EFAULT);
+    f->x.vq.avail_uva = tring_avail_uva(&f->r);
+    assert_false(f->x.vq.running);
     start(f);
     /* Starting a running queue is a no-op. */
-    assert_int_equal(vq_start(&f->vq), 0);
+    assert_int_equal(vq_start(&f->x.vq), 0);
 }
 
 static void test_stop_reports_base_and_restarts(void **state)
@@ -313,9 +265,9 @@ static void test_stop_reports_base_and_restarts(void **state)
         assert_int_equal(pop_head(f), h);
         push(f, h, 0);
     }
-    vq_stop(&f->vq);
-    assert_false(f->vq.running);
-    assert_int_equal(f->vq.base, 3);
+    vq_stop(&f->x.vq);
+    assert_false(f->x.vq.running);
+    assert_int_equal(f->x.vq.base, 3);
     assert_int_equal(tring_used_idx(&f->r), 3);
     /* Stopped: nothing pops. */
     assert_int_equal(pop(f, NULL, MAXIOV), 0);
@@ -327,11 +279,11 @@ static void test_stop_reports_base_and_restarts(void **state)
     assert_int_equal(tring_used_idx(&f->r), 4);
     assert_int_equal(tring_used(&f->r, 3).id, 3);
     /* A restart with another base (as SET_VRING_BASE would give). */
-    vq_stop(&f->vq);
-    assert_int_equal(f->vq.base, 4);
+    vq_stop(&f->x.vq);
+    assert_int_equal(f->x.vq.base, 4);
     simple_chain(f, 5);
     tring_avail(&f->r, 5);     /* avail idx 5, slot 4 */
-    f->vq.base = 4;
+    f->x.vq.base = 4;
     start(f);
     assert_int_equal(pop_head(f), 5);
     push(f, 5, 0);
@@ -348,7 +300,7 @@ static void *late_push_thread(void *arg)
     struct push_call c = { .f = lp->f, .n = 1, .heads = { lp->head } };
 
     usleep(50 * 1000);
-    uloop_call(lp->f->vq.loop, push_on_loop, &c);
+    uloop_call(lp->f->x.vq.loop, push_on_loop, &c);
     return NULL;
 }
 
@@ -364,12 +316,12 @@ static void test_stop_waits_for_inflight(void **state)
     assert_int_equal(pop_head(f), 2);
     assert_int_equal(pthread_create(&t, NULL, late_push_thread, &lp), 0);
     /* Returns only once the popped chain was pushed and published. */
-    vq_stop(&f->vq);
+    vq_stop(&f->x.vq);
     assert_int_equal(tring_used_idx(&f->r), 1);
     assert_int_equal(tring_used(&f->r, 0).id, 2);
-    assert_int_equal(f->vq.inuse, 0);
-    assert_false(f->vq.running);
-    assert_int_equal(f->vq.base, 1);
+    assert_int_equal(f->x.vq.inuse, 0);
+    assert_false(f->x.vq.running);
+    assert_int_equal(f->x.vq.base, 1);
     pthread_join(t, NULL);
 }
 
@@ -398,27 +350,27 @@ static void test_chain_normal(void **state)
     assert_int_equal(e.iov[1].iov_len, 100);
     assert_ptr_equal(e.iov[2].iov_base, hva(f, c));
     assert_int_equal(e.iov[2].iov_len, 1);
-    assert_memory_equal(e.iov[1].iov_base, guest_ptr(&f->g, b), 100);
+    assert_memory_equal(e.iov[1].iov_base, guest_ptr(&f->x.g, b), 100);
     /* The device's writes reach the guest. */
     *(uint8_t *)e.iov[2].iov_base = 0x77;
-    assert_int_equal(*(uint8_t *)guest_ptr(&f->g, c), 0x77);
-    assert_int_equal(f->vq.inuse, 1);
+    assert_int_equal(*(uint8_t *)guest_ptr(&f->x.g, c), 0x77);
+    assert_int_equal(f->x.vq.inuse, 1);
     /* Ring empty now. */
     assert_int_equal(pop(f, &e, MAXIOV), 0);
-    assert_int_equal(f->vq.inuse, 1);
+    assert_int_equal(f->x.vq.inuse, 1);
 
     /* Nothing published yet; push publishes id/len and notifies once. */
     assert_int_equal(tring_used_idx(&f->r), 0);
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     push(f, 3, 1);
     assert_int_equal(tring_used_idx(&f->r), 1);
     assert_int_equal(tring_used(&f->r, 0).id, 3);
     assert_int_equal(tring_used(&f->r, 0).len, 1);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
-    assert_int_equal(f->vq.inuse, 0);
-    assert_int_equal(f->vq.stats.elems, 1);
-    assert_int_equal(f->vq.stats.notifies, 1);
-    assert_false(f->vq.broken);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
+    assert_int_equal(f->x.vq.inuse, 0);
+    assert_int_equal(f->x.vq.stats.elems, 1);
+    assert_int_equal(f->x.vq.stats.notifies, 1);
+    assert_false(f->x.vq.broken);
 }
 
 static void test_batch_single_notify(void **state)
@@ -442,8 +394,8 @@ static void test_batch_single_notify(void **state)
         assert_int_equal(tring_used(&f->r, i).id, c.heads[i]);
         assert_int_equal(tring_used(&f->r, i).len, 9);
     }
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
-    assert_int_equal(f->vq.stats.notifies, 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
+    assert_int_equal(f->x.vq.stats.notifies, 1);
 }
 
 static void test_full_ring_and_wrap(void **state)
@@ -453,7 +405,7 @@ static void test_full_ring_and_wrap(void **state)
     /* Start near the 16-bit wrap of the indices. */
     f->r.avail_idx = 0xfffc;
     f->r.used->idx = 0xfffc;
-    f->vq.base = 0xfffc;
+    f->x.vq.base = 0xfffc;
     for (uint16_t h = 0; h < QNUM; h++) {
         simple_chain(f, h);
         tring_avail(&f->r, (uint16_t)(QNUM - 1 - h));
@@ -471,7 +423,7 @@ static void test_full_ring_and_wrap(void **state)
         assert_int_equal(tring_used(&f->r, (uint16_t)(0xfffc + h)).id, QNUM - 1 - h);
         assert_int_equal(tring_used(&f->r, (uint16_t)(0xfffc + h)).len, h);
     }
-    assert_false(f->vq.broken);
+    assert_false(f->x.vq.broken);
 }
 
 static void test_chain_max_length(void **state)
@@ -515,18 +467,18 @@ static void test_zero_length_skipped(void **state)
 static void test_buffer_across_regions(void **state)
 {
     struct fx *f = *state;
-    struct vu_mem_region_desc lo = guest_region(&f->g, 0, GSIZE / 2);
-    struct vu_mem_region_desc hi = guest_region(&f->g, GSIZE / 2, GSIZE / 2);
+    struct vu_mem_region_desc lo = guest_region(&f->x.g, 0, GSIZE / 2);
+    struct vu_mem_region_desc hi = guest_region(&f->x.g, GSIZE / 2, GSIZE / 2);
     uint64_t span = GPA0 + GSIZE / 2 - 10;
     struct vq_elem e;
     uint8_t buf[30];
 
     /* Same guest, as two regions adjacent in gpa but not in uva. */
     hi.userspace_addr += 0x10000000;
-    vu_mem_clear(&f->mem);
-    assert_int_equal(vu_mem_add(&f->mem, &lo, f->g.fd), 0);
-    assert_int_equal(vu_mem_add(&f->mem, &hi, f->g.fd), 0);
-    pattern_fill(guest_ptr(&f->g, span), 30, 9, 0);
+    vu_mem_clear(&f->x.mem);
+    assert_int_equal(vu_mem_add(&f->x.mem, &lo, f->x.g.fd), 0);
+    assert_int_equal(vu_mem_add(&f->x.mem, &hi, f->x.g.fd), 0);
+    pattern_fill(guest_ptr(&f->x.g, span), 30, 9, 0);
     tring_desc(&f->r, 0, span, 30, R, 0);
     tring_avail(&f->r, 0);
     tring_desc(&f->r, 1, span, 30, R, 0);
@@ -538,18 +490,18 @@ static void test_buffer_across_regions(void **state)
     assert_int_equal(e.iov[0].iov_len, 10);
     assert_int_equal(e.iov[1].iov_len, 20);
     assert_int_equal(iov_to_buf(e.iov, 2, 0, buf, sizeof(buf)), 30);
-    assert_memory_equal(buf, guest_ptr(&f->g, span), 30);
+    assert_memory_equal(buf, guest_ptr(&f->x.g, span), 30);
     push(f, 0, 0);
     /* The split counts against max_iov. */
     assert_int_equal(pop(f, &e, 1), -E2BIG);
-    assert_true(f->vq.broken);
+    assert_true(f->x.vq.broken);
 }
 
 static void test_indirect_normal(void **state)
 {
     struct fx *f = *state;
-    uint64_t t = guest_alloc(&f->g, 3 * 16, 16);
-    struct vring_desc *tab = guest_ptr(&f->g, t);
+    uint64_t t = guest_alloc(&f->x.g, 3 * 16, 16);
+    struct vring_desc *tab = guest_ptr(&f->x.g, t);
     uint64_t a = gbuf(f, 16, 1), b = gbuf(f, 512, 2), c = gbuf(f, 1, 3);
     struct vq_elem e;
 
@@ -559,7 +511,7 @@ static void test_indirect_normal(void **state)
     tab[1] = (struct vring_desc){ c, 1, W, 0 };
     tring_desc(&f->r, 6, t, 3 * 16, I, 0);
     tring_avail(&f->r, 6);
-    f->vq.indirect = true;
+    f->x.vq.indirect = true;
     start(f);
     assert_int_equal(pop(f, &e, MAXIOV), 1);
     assert_int_equal(e.head, 6);
@@ -579,8 +531,8 @@ static void test_indirect_long_table(void **state)
     struct fx *f = *state;
     /* An indirect table may be longer than the queue. */
     const unsigned n = 3 * QNUM;
-    uint64_t t = guest_alloc(&f->g, n * 16, 16);
-    struct vring_desc *tab = guest_ptr(&f->g, t);
+    uint64_t t = guest_alloc(&f->x.g, n * 16, 16);
+    struct vring_desc *tab = guest_ptr(&f->x.g, t);
     struct vq_elem e;
 
     for (unsigned i = 0; i < n; i++)
@@ -588,7 +540,7 @@ static void test_indirect_long_table(void **state)
                                       (uint16_t)(i + 1) };
     tring_desc(&f->r, 0, t, n * 16, I, 0);
     tring_avail(&f->r, 0);
-    f->vq.indirect = true;
+    f->x.vq.indirect = true;
     start(f);
     assert_int_equal(pop(f, &e, MAXIOV), 1);
     assert_int_equal(e.out_num, n);
@@ -602,25 +554,25 @@ static void expect_broken(struct fx *f, int want, unsigned max_iov)
     struct vq_elem e;
     int r;
 
-    if (!f->vq.running)
+    if (!f->x.vq.running)
         start(f);
     r = pop(f, &e, max_iov);
     assert_int_equal(r, want);
-    assert_true(f->vq.broken);
-    assert_int_equal(f->broken_cbs, 1);
-    assert_int_equal(f->vq.inuse, 0);
-    assert_int_equal(eventfd_wait(f->err, 0), 1);   /* err eventfd signalled */
+    assert_true(f->x.vq.broken);
+    assert_int_equal(f->x.broken_cbs, 1);
+    assert_int_equal(f->x.vq.inuse, 0);
+    assert_int_equal(eventfd_wait(f->x.err, 0), 1);   /* err eventfd signalled */
     /* The queue stays stopped, even with a valid chain available. */
     simple_chain(f, 7);
     tring_avail(&f->r, 7);
     assert_int_equal(pop(f, &e, MAXIOV), 0);
-    assert_int_equal(f->broken_cbs, 1);
+    assert_int_equal(f->x.broken_cbs, 1);
     loop_sync(g_loop);
     assert_int_equal(tring_used_idx(&f->r), 0);
     /* A restart (what a reset does) clears the broken state. */
-    vq_stop(&f->vq);
+    vq_stop(&f->x.vq);
     start(f);
-    assert_false(f->vq.broken);
+    assert_false(f->x.vq.broken);
 }
 
 static void test_bad_loop(void **state)
@@ -668,7 +620,7 @@ static void test_bad_avail_idx_backwards(void **state)
 {
     struct fx *f = *state;
     simple_chain(f, 0);
-    f->vq.base = 5;
+    f->x.vq.base = 5;
     tring_set_avail_idx(&f->r, 4);   /* 65535 entries ahead */
     expect_broken(f, -EINVAL, MAXIOV);
 }
@@ -728,9 +680,9 @@ static void test_bad_too_many_segments(void **state)
 /* Indirect descriptors. */
 static uint64_t itable(struct fx *f, unsigned n, struct vring_desc **tab)
 {
-    uint64_t t = guest_alloc(&f->g, n * 16ull, 16);
-    *tab = guest_ptr(&f->g, t);
-    f->vq.indirect = true;
+    uint64_t t = guest_alloc(&f->x.g, n * 16ull, 16);
+    *tab = guest_ptr(&f->x.g, t);
+    f->x.vq.indirect = true;
     return t;
 }
 
@@ -771,7 +723,7 @@ static void test_bad_indirect_without_feature(void **state)
     tab[0] = (struct vring_desc){ gbuf(f, 8, 0), 8, R, 0 };
     tring_desc(&f->r, 0, t, 16, I, 0);
     tring_avail(&f->r, 0);
-    f->vq.indirect = false;
+    f->x.vq.indirect = false;
     expect_broken(f, -EINVAL, MAXIOV);
 }
 
@@ -828,7 +780,7 @@ static void test_bad_indirect_len_not_multiple(void **state)
 static void test_bad_indirect_table_outside(void **state)
 {
     struct fx *f = *state;
-    f->vq.indirect = true;
+    f->x.vq.indirect = true;
     tring_desc(&f->r, 0, GPA0 + GSIZE, 16, I, 0);
     tring_avail(&f->r, 0);
     expect_broken(f, -EINVAL, MAXIOV);
@@ -837,7 +789,7 @@ static void test_bad_indirect_table_outside(void **state)
 static void test_bad_indirect_table_crosses_end(void **state)
 {
     struct fx *f = *state;
-    f->vq.indirect = true;
+    f->x.vq.indirect = true;
     tring_desc(&f->r, 0, GPA0 + GSIZE - 16, 32, I, 0);
     tring_avail(&f->r, 0);
     expect_broken(f, -EINVAL, MAXIOV);
@@ -913,7 +865,7 @@ static void test_device_broken_flag(void **state)
     struct fx *f = *state;
     volatile bool dev_broken = true;
 
-    f->vq.dev_broken = &dev_broken;
+    f->x.vq.dev_broken = &dev_broken;
     simple_chain(f, 0);
     tring_avail(&f->r, 0);
     start(f);
@@ -937,20 +889,20 @@ static void snapshot_on_loop(void *arg)
     struct snapshot *s = arg;
     s->handled_calls = s->f->handled_calls;
     s->nheads = s->f->nheads;
-    s->kicks = s->f->vq.stats.kicks;
+    s->kicks = s->f->x.vq.stats.kicks;
 }
 
 static struct snapshot snap(struct fx *f)
 {
     struct snapshot s = { .f = f };
-    uloop_call(f->vq.loop, snapshot_on_loop, &s);
+    uloop_call(f->x.vq.loop, snapshot_on_loop, &s);
     return s;
 }
 
 static void kick(struct fx *f)
 {
     uint64_t one = 1;
-    assert_int_equal(write(f->kick, &one, sizeof(one)), sizeof(one));
+    assert_int_equal(write(f->x.kick, &one, sizeof(one)), sizeof(one));
 }
 
 /* Wait until the worker handled @nheads chains / saw @kicks kicks. */
@@ -974,7 +926,7 @@ static void test_kick_runs_handler(void **state)
     struct fx *f = *state;
     struct snapshot s;
 
-    f->vq.enabled = true;
+    f->x.vq.enabled = true;
     f->handler_pushes = true;
     start(f);
     /* vq_start runs the handler once (the ring may already hold work). */
@@ -987,7 +939,7 @@ static void test_kick_runs_handler(void **state)
     kick(f);
     s = wait_for(f, 1, 1);
     assert_int_equal(f->heads[0], 4);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     assert_int_equal(tring_used_idx(&f->r), 1);
     assert_int_equal(tring_used(&f->r, 0).id, 4);
 
@@ -1000,7 +952,7 @@ static void test_kick_runs_handler(void **state)
     s = wait_for(f, 3, 2);
     assert_int_equal(f->heads[1], 1);
     assert_int_equal(f->heads[2], 2);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     assert_int_equal(tring_used_idx(&f->r), 3);
 }
 
@@ -1019,19 +971,19 @@ static void test_enable_gates_handler(void **state)
     assert_int_equal(s.handled_calls, 0);
     assert_int_equal(s.nheads, 0);
     /* Enabling a running queue runs the handler right away. */
-    vq_set_enabled(&f->vq, true);
+    vq_set_enabled(&f->x.vq, true);
     s = snap(f);
     assert_int_equal(s.handled_calls, 1);
     assert_int_equal(s.nheads, 1);
     /* Disabled again: a kick does nothing. */
-    vq_set_enabled(&f->vq, false);
+    vq_set_enabled(&f->x.vq, false);
     simple_chain(f, 1);
     tring_avail(&f->r, 1);
     kick(f);
     s = wait_for(f, 1, 2);
     assert_int_equal(s.nheads, 1);
     assert_int_equal(s.handled_calls, 1);
-    vq_set_enabled(&f->vq, true);
+    vq_set_enabled(&f->x.vq, true);
     s = snap(f);
     assert_int_equal(s.nheads, 2);
 }
@@ -1039,7 +991,7 @@ static void test_enable_gates_handler(void **state)
 static void test_set_call_fd(void **state)
 {
     struct fx *f = *state;
-    int old = f->call, nfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int old = f->x.call, nfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
     simple_chain(f, 0);
     tring_avail(&f->r, 0);
@@ -1050,23 +1002,23 @@ static void test_set_call_fd(void **state)
     push(f, 0, 0);
     assert_int_equal(eventfd_wait(old, 2000), 1);
     /* Replacing the call fd closes the old one; notifications go to the new. */
-    vq_set_call_fd(&f->vq, nfd);
-    f->call = nfd;
+    vq_set_call_fd(&f->x.vq, nfd);
+    f->x.call = nfd;
     assert_int_equal(fcntl(old, F_GETFD), -1);
     assert_int_equal(errno, EBADF);
     assert_int_equal(pop_head(f), 1);
     push(f, 1, 0);
     assert_int_equal(eventfd_wait(nfd, 2000), 1);
     /* No call fd: used ring still published, nothing signalled. */
-    vq_set_call_fd(&f->vq, -1);
-    f->call = -1;
+    vq_set_call_fd(&f->x.vq, -1);
+    f->x.call = -1;
     assert_int_equal(fcntl(nfd, F_GETFD), -1);
     simple_chain(f, 2);
     tring_avail(&f->r, 2);
     assert_int_equal(pop_head(f), 2);
     push(f, 2, 0);
     assert_int_equal(tring_used_idx(&f->r), 3);
-    assert_int_equal(f->vq.stats.notifies, 2);
+    assert_int_equal(f->x.vq.stats.notifies, 2);
 }
 
 /* ---- notification suppression ----------------------------------------- */
@@ -1086,12 +1038,12 @@ static void test_no_interrupt_flag(void **state)
     push(f, 0, 0);
     assert_int_equal(tring_used_idx(&f->r), 1);
     loop_sync(g_loop);
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
-    assert_int_equal(f->vq.stats.notifies, 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
+    assert_int_equal(f->x.vq.stats.notifies, 0);
     f->r.avail->flags = 0;
     push(f, 1, 0);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
-    assert_int_equal(f->vq.stats.notifies, 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
+    assert_int_equal(f->x.vq.stats.notifies, 1);
 }
 
 static void test_event_idx_used_event(void **state)
@@ -1102,7 +1054,7 @@ static void test_event_idx_used_event(void **state)
         simple_chain(f, h);
         tring_avail(&f->r, h);
     }
-    f->vq.event_idx = true;
+    f->x.vq.event_idx = true;
     /* NO_INTERRUPT is ignored under EVENT_IDX. */
     f->r.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
     *tring_used_event(&f->r) = 0;
@@ -1112,29 +1064,29 @@ static void test_event_idx_used_event(void **state)
 
     /* The first publication after start always notifies. */
     push(f, 0, 0);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     /* used_event 0: the driver already saw past it -> suppressed. */
     push(f, 1, 0);
     assert_int_equal(tring_used_idx(&f->r), 2);
     loop_sync(g_loop);
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     /* used_event 2: notify when the used index moves past 2 (to 3). */
     *tring_used_event(&f->r) = 2;
     push(f, 2, 0);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     /* used_event far ahead: suppressed. */
     *tring_used_event(&f->r) = 10;
     push(f, 3, 0);
     loop_sync(g_loop);
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     /* used_event 3 asked for the move past 3 (to 4), which happened in the
      * previous, suppressed flush; this one (4 -> 5) does not cross it. */
     *tring_used_event(&f->r) = 3;
     push(f, 4, 0);
     loop_sync(g_loop);
-    assert_int_equal(eventfd_wait(f->call, 0), 0);
+    assert_int_equal(eventfd_wait(f->x.call, 0), 0);
     assert_int_equal(tring_used_idx(&f->r), 5);
-    assert_int_equal(f->vq.stats.notifies, 2);
+    assert_int_equal(f->x.vq.stats.notifies, 2);
 }
 
 static void test_event_idx_batch_crossing(void **state)
@@ -1146,18 +1098,18 @@ static void test_event_idx_batch_crossing(void **state)
         simple_chain(f, h);
         tring_avail(&f->r, h);
     }
-    f->vq.event_idx = true;
+    f->x.vq.event_idx = true;
     start(f);
     for (uint16_t h = 0; h < 4; h++)
         assert_int_equal(pop_head(f), h);
     push(f, 3, 0);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
     /* One batch moves used from 1 to 4; used_event 2 lies inside: notify. */
     *tring_used_event(&f->r) = 2;
     uloop_call(g_loop, push_on_loop, &c);
     loop_sync(g_loop);
     assert_int_equal(tring_used_idx(&f->r), 4);
-    assert_int_equal(eventfd_wait(f->call, 2000), 1);
+    assert_int_equal(eventfd_wait(f->x.call, 2000), 1);
 }
 
 static void test_event_idx_avail_event(void **state)
@@ -1168,7 +1120,7 @@ static void test_event_idx_avail_event(void **state)
         simple_chain(f, h);
         tring_avail(&f->r, h);
     }
-    f->vq.event_idx = true;
+    f->x.vq.event_idx = true;
     *tring_avail_event(&f->r) = 0xabcd;
     start(f);
     assert_int_equal(pop_head(f), 0);
@@ -1207,9 +1159,9 @@ static void check_call_signalled(struct fx *f, bool nonblock)
     assert_true(fd >= 0);
     assert_int_equal(uloop_thread_start("test-vq-call", 64, &l), 0);
     vq_configure(f, l);
-    vq_set_call_fd(&f->vq, fd);
-    close(f->call);
-    f->call = fd;
+    vq_set_call_fd(&f->x.vq, fd);
+    close(f->x.call);
+    f->x.call = fd;
     for (uint16_t h = 0; h < 3; h++) {
         simple_chain(f, h);
         tring_avail(&f->r, h);
@@ -1227,8 +1179,8 @@ static void check_call_signalled(struct fx *f, bool nonblock)
     /* A non-blocking call fd is written directly (write(2) cannot wait on
      * it); a blocking one goes through io_uring, so it can never stall the
      * worker. */
-    assert_int_equal(f->vq.call_nonblock, nonblock);
-    vq_stop(&f->vq);
+    assert_int_equal(f->x.vq.call_nonblock, nonblock);
+    vq_stop(&f->x.vq);
     uloop_thread_stop(l);
 }
 
@@ -1281,7 +1233,7 @@ static void add_and_maybe_kick(struct fx *f, uint16_t head)
 
     tring_avail(&f->r, head);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (f->vq.event_idx) {
+    if (f->x.vq.event_idx) {
         uint16_t ev = *tring_avail_event(&f->r), nw = f->r.avail_idx;
         if ((uint16_t)(nw - ev - 1) < (uint16_t)(nw - old))
             kick(f);
@@ -1322,9 +1274,9 @@ static void check_poll_suppresses_kicks(struct fx *f, bool event_idx)
     uint16_t n;
     uint64_t kicks;
 
-    f->vq.enabled = true;
-    f->vq.event_idx = event_idx;
-    f->vq.poll = true;
+    f->x.vq.enabled = true;
+    f->x.vq.event_idx = event_idx;
+    f->x.vq.poll = true;
     f->handler_pushes = true;
     *tring_avail_event(&f->r) = 0xabcd;
     uloop_set_poll_max_ns(g_loop, 10000000000ull);
@@ -1388,7 +1340,7 @@ static void test_poll_off_keeps_kicks(void **state)
     struct fx *f = *state;
     uint16_t n = 0;
 
-    f->vq.enabled = true;
+    f->x.vq.enabled = true;
     f->handler_pushes = true;
     uloop_set_poll_max_ns(g_loop, 10000000000ull);
     start(f);
@@ -1409,9 +1361,9 @@ static void check_no_lost_kick(struct fx *f, bool event_idx)
 {
     uint64_t seed = 0x243F6A8885A308D3ull, hits0 = poll_stats().polls_hit;
 
-    f->vq.enabled = true;
-    f->vq.event_idx = event_idx;
-    f->vq.poll = true;
+    f->x.vq.enabled = true;
+    f->x.vq.event_idx = event_idx;
+    f->x.vq.poll = true;
     f->handler_pushes = true;
     uloop_set_poll_max_ns(g_loop, 200000);
     start(f);
@@ -1464,12 +1416,12 @@ static void test_inflight_tracking(void **state)
 
     f->r.used->idx = 2;   /* a ring that already did some work */
     f->r.avail_idx = 2;
-    f->vq.base = 2;
+    f->x.vq.base = 2;
     simple_chain(f, 4);
     tring_avail(&f->r, 4);
     simple_chain(f, 6);
     tring_avail(&f->r, 6);
-    f->vq.ifl = ifl;
+    f->x.vq.ifl = ifl;
     start(f);
     /* A fresh region is initialised. */
     assert_int_equal(ifl->version, 1);
@@ -1525,11 +1477,11 @@ static void test_inflight_restore(void **state)
     tring_avail(&f->r, 1);
     for (uint16_t h = 0; h < QNUM; h++)
         simple_chain(f, h);
-    f->vq.base = 0;   /* superseded by the inflight state */
-    f->vq.ifl = ifl;
+    f->x.vq.base = 0;   /* superseded by the inflight state */
+    f->x.vq.ifl = ifl;
     start(f);
 
-    assert_int_equal(f->vq.last_avail_idx, 8);   /* used idx + inflight count */
+    assert_int_equal(f->x.vq.last_avail_idx, 8);   /* used idx + inflight count */
     assert_int_equal(ifl->desc[3].inflight, 0);
     assert_int_equal(ifl->used_idx, 5);
     /* Oldest first, then the ring continues. */
@@ -1548,8 +1500,8 @@ static void test_inflight_restore(void **state)
     for (unsigned i = 0; i < QNUM; i++)
         assert_int_equal(ifl->desc[i].inflight, 0);
     assert_int_equal(ifl->used_idx, 9);
-    vq_stop(&f->vq);
-    assert_int_equal(f->vq.base, 9);
+    vq_stop(&f->x.vq);
+    assert_int_equal(f->x.vq.base, 9);
 }
 
 static void test_inflight_restore_after_crash(void **state)
@@ -1560,8 +1512,8 @@ static void test_inflight_restore_after_crash(void **state)
     int kick2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
     assert_int_equal(uloop_thread_start("test-vq-crash", 64, &l1), 0);
-    f->vq.loop = l1;
-    f->vq.ifl = ifl;
+    f->x.vq.loop = l1;
+    f->x.vq.ifl = ifl;
     for (uint16_t h = 0; h < QNUM; h++)
         simple_chain(f, h);
     tring_avail(&f->r, 2);
@@ -1580,15 +1532,15 @@ static void test_inflight_restore_after_crash(void **state)
     /* The backend dies with two chains taken: its loop goes away, the queue
      * is never stopped. */
     uloop_thread_stop(l1);
-    free(f->vq.resubmit);
+    free(f->x.vq.resubmit);
 
     /* A new backend gets the same region and guest memory. */
     vq_configure(f, g_loop);
-    f->vq.kick_fd = kick2;
-    f->vq.ifl = ifl;
+    f->x.vq.kick_fd = kick2;
+    f->x.vq.ifl = ifl;
     tring_avail(&f->r, 3);
     start(f);
-    assert_int_equal(f->vq.last_avail_idx, 3);
+    assert_int_equal(f->x.vq.last_avail_idx, 3);
     assert_int_equal(pop_head(f), 2);   /* oldest first, not by head */
     assert_int_equal(pop_head(f), 1);
     assert_int_equal(pop_head(f), 3);
@@ -1597,11 +1549,11 @@ static void test_inflight_restore_after_crash(void **state)
     push(f, 1, 0);
     push(f, 3, 0);
     assert_int_equal(tring_used_idx(&f->r), 4);
-    vq_stop(&f->vq);
+    vq_stop(&f->x.vq);
     for (unsigned i = 0; i < QNUM; i++)
         assert_int_equal(ifl->desc[i].inflight, 0);
     close(kick2);
-    f->vq.kick_fd = f->kick;
+    f->x.vq.kick_fd = f->x.kick;
 }
 
 static void test_inflight_region_other_size(void **state)
@@ -1615,15 +1567,15 @@ static void test_inflight_region_other_size(void **state)
     ifl->desc[1] = (struct vq_inflight_desc){ .inflight = 1, .counter = 3 };
     f->r.used->idx = 1;
     f->r.avail_idx = 1;
-    f->vq.base = 1;
+    f->x.vq.base = 1;
     simple_chain(f, 6);
     tring_avail(&f->r, 6);
-    f->vq.ifl = ifl;
+    f->x.vq.ifl = ifl;
     start(f);
     assert_int_equal(ifl->desc_num, QNUM);
     assert_int_equal(ifl->desc[1].inflight, 0);
     assert_int_equal(ifl->used_idx, 1);
-    assert_int_equal(f->vq.last_avail_idx, 1);
+    assert_int_equal(f->x.vq.last_avail_idx, 1);
     assert_int_equal(pop_head(f), 6);
     push(f, 6, 0);
 }
@@ -1682,19 +1634,6 @@ static void test_iov_helpers(void **state)
 }
 
 /* ---- main ------------------------------------------------------------- */
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return uloop_thread_start("test-vq", 64, &g_loop);
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    uloop_thread_stop(g_loop);
-    return 0;
-}
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
@@ -1762,5 +1701,5 @@ int main(void)
         cmocka_unit_test(test_iov_helpers),
     };
     log_init("test-vq", false, getenv("SLUICE_TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, vqfx_group_setup, vqfx_group_teardown);
 }

@@ -632,6 +632,7 @@ int main(int argc, char **argv)
         };
         if (o.packed) {
             /* Available position 0 with wrap counter 1 (used follows). */
+            v.packed = true;
             v.base = 0x8000;
             v.used_gpa = avail_off + 4;
         }

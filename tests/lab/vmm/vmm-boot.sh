@@ -4,11 +4,13 @@
 #
 # On the host: boots the lab VM (tools/lab) running this script with
 # --inside. Inside (a working /dev/kvm):
-#   1. sluiced serves a disk (a file) and a NIC (a tap on bridge br-vmm,
-#      10.0.77.1/24); sluice-vmm boots the Debian kernel with 2 vCPUs on
-#      them; the guest sees 2 CPUs, writes a pattern to /dev/vda and reads it
-#      back, pings 10.0.77.1 through its NIC, and powers off: sluice-vmm must
-#      exit 0; the backing file must hold the pattern.
+#   1. sluiced serves a disk (a file, packed=on) and a NIC (a tap on bridge
+#      br-vmm, 10.0.77.1/24; packed rings by default); sluice-vmm boots the
+#      Debian kernel with 2 vCPUs on them; the guest sees 2 CPUs, both
+#      devices with packed virtqueues (sysfs features bit 34), writes a
+#      pattern to /dev/vda and reads it back, pings 10.0.77.1 through its
+#      NIC, and powers off: sluice-vmm must exit 0; the backing file must
+#      hold the pattern.
 #   2. the same disk check with qemu-storage-daemon as the backend.
 #   3. error paths: a missing backend socket, a non-bzImage kernel.
 # Prints one line per check; boot times go to the output folder (timings.txt).
@@ -29,6 +31,10 @@ guest_script() {
 #!/bin/sh
 echo "cpus=$(grep -c ^processor /proc/cpuinfo)"
 fails=0
+# The ring format each virtio device negotiated (bit 34: packed).
+for d in /sys/bus/virtio/devices/*; do
+    echo "guest: ring $(cat $d/device) packed=$(cut -c35 $d/features)"
+done
 if [ -b /dev/vda ]; then
     i=0; : >/tmp/pat
     while [ $i -lt 4096 ]; do echo "sluice-vmm block $i ................................................" >>/tmp/pat; i=$((i+1)); done
@@ -84,7 +90,7 @@ inside() {
     # 1. sluiced disk + NIC.
     truncate -s 64M "$tmp/disk.img"
     ip link add br-vmm type bridge && ip addr add 10.0.77.1/24 dev br-vmm && ip link set br-vmm up
-    "$SLUICED" --blk "socket=$tmp/blk.sock,path=$tmp/disk.img" \
+    "$SLUICED" --blk "socket=$tmp/blk.sock,path=$tmp/disk.img,packed=on" \
         --net "socket=$tmp/net.sock,bridge=br-vmm,id=vmnet" >"$tmp/sluiced.log" 2>&1 &
     local spid=$!
     for _ in $(seq 100); do grep -q ready: "$tmp/sluiced.log" && break; sleep 0.1; done
@@ -100,6 +106,9 @@ inside() {
     grep -q "^cpus=2" "$tmp/console1.log" && ok "guest sees 2 vCPUs" || bad "guest CPUs: $(grep -a cpus= "$tmp/console1.log")"
     grep -q "guest: disk-ok" "$tmp/console1.log" && ok "guest wrote and read back its sluiced disk" || bad "disk check in the guest"
     grep -q "guest: ping-ok" "$tmp/console1.log" && ok "guest pinged the bridge through sluiced" || bad "ping from the guest"
+    grep -q "guest: ring 0x0002 packed=1" "$tmp/console1.log" && grep -q "guest: ring 0x0001 packed=1" "$tmp/console1.log" &&
+        ok "disk and NIC run packed virtqueues (features bit 34)" ||
+        bad "ring formats: $(grep -a 'guest: ring' "$tmp/console1.log" | tr '\n' ' ')"
     grep -aq "SLUICE-EXIT=0" "$tmp/console1.log" && ok "guest script passed" || bad "guest script: $(grep -a SLUICE-EXIT "$tmp/console1.log")"
     # Both daemons ran under their seccomp allowlists: nothing was denied.
     if grep -ah "seccomp: denied" "$tmp/console1.log" "$tmp/sluiced.log"; then

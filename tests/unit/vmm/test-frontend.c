@@ -174,7 +174,7 @@ static void test_io_stop_reset(void **state)
 {
     struct bt *b = *state;
     struct vuf *f = connect_pair(b);
-    uint16_t base = 0xffff;
+    uint32_t base = 0xffff;
 
     bring_up(b, f);
     read_sector_ok(b, 0);
@@ -191,6 +191,46 @@ static void test_io_stop_reset(void **state)
     read_sector_ok(b, 3);
     assert_int_equal(vuf_reset(f), 0);
     assert_false(vu_dev_queue(b->h.dev, 0)->running);
+    bt_stop(b);
+    vuf_destroy(f);
+}
+
+/* A packed ring (any size): the event areas are 4 bytes each (one ending
+ * at the last byte of guest memory is fine, where a split used ring would
+ * not fit), the backend runs the queue packed from the packed base, and
+ * GET_VRING_BASE returns both positions. */
+static void test_packed_ring(void **state)
+{
+    struct bt *b = *state;
+    struct vuf *f;
+    struct vuf_region r;
+    struct vuf_vring v;
+    const struct vq *vq;
+    uint32_t base = 0;
+
+    h_destroy(&b->h);
+    h_create(&b->h, &g_loop, 1, &(struct h_opts){ .packed = true });
+    f = connect_pair(b);
+    r = whole(&b->h);
+    assert_true(vuf_device_features(f) & F(VIRTIO_F_RING_PACKED));
+    assert_int_equal(vuf_set_features(f, F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_RING_PACKED)), 0);
+    assert_int_equal(vuf_set_mem_table(f, &r, 1), 0);
+    v = (struct vuf_vring){ .num = 100, .packed = true, .desc_gpa = h_alloc(&b->h, 1600, 16),
+                            .avail_gpa = h_alloc(&b->h, 4, 4), .used_gpa = b->h.g.size - 4,
+                            .base = VUF_PACKED_BASE0, .kick_fd = b->h.kick, .call_fd = b->h.call };
+    assert_int_equal(vuf_vring_start(f, 0, &v), 0);
+    vq = vu_dev_queue(b->h.dev, 0);
+    assert_true(vq->running);
+    assert_true(vq->packed);
+    assert_int_equal(vq->num, 100);
+    assert_true(vq->base == VUF_PACKED_BASE0);
+    assert_int_equal(vuf_vring_stop(f, 0, &base), 0);
+    assert_true(base == VUF_PACKED_BASE0);
+    /* The same layout as a split ring: its used ring does not fit. */
+    v.packed = false;
+    v.num = 128;
+    v.base = 0;
+    assert_int_equal(vuf_vring_start(f, 0, &v), -EINVAL);
     bt_stop(b);
     vuf_destroy(f);
 }
@@ -335,6 +375,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_handshake_and_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_stop_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_ring_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed_ring, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_inflight, setup, teardown),
         cmocka_unit_test(test_unreachable),
         cmocka_unit_test(test_timeout),

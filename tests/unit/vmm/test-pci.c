@@ -110,18 +110,18 @@ static void mw(uint64_t off, unsigned len, uint32_t v)
     assert_true(kvm_pci_mmio(&bus, bar + off, (uint8_t *)&v, len, true));
 }
 
-static int setup(void **state)
+/* The disk on a backend created with @o (NULL: defaults). */
+static int setup_with(const struct h_opts *o)
 {
     struct kvm_vpci_host host = { f_gsi, f_route, f_irqfd, f_ioev, &fk };
     struct vuf_region reg;
     struct kvm_vpci_config vc = { 0 };
     struct vuf *f;
 
-    (void)state;
     memset(&fk, 0, sizeof(fk));
     memset(fk.irqfd_gsi, 0xff, sizeof(fk.irqfd_gsi));
     fk.next_gsi = 24;
-    h_create(&g_h, &g_loop, 1, NULL);
+    h_create(&g_h, &g_loop, 1, o);
     atomic_store(&g_stop, false);
     pthread_create(&g_thr, NULL, backend, NULL);
     assert_int_equal(vuf_connect_fd(dup(g_h.sock), 2000, &f), 0);
@@ -140,6 +140,18 @@ static int setup(void **state)
     bar = kvm_pci_bar_addr(kvm_vpci_pci_dev(vd), 0);
     assert_int_equal(bar, 0xc0000000u);
     return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_with(NULL);
+}
+
+static int setup_packed(void **state)
+{
+    (void)state;
+    return setup_with(&(struct h_opts){ .packed = true });
 }
 
 static int teardown(void **state)
@@ -317,11 +329,55 @@ static void test_state_machine(void **state)
     }
 }
 
+/* A backend offering packed rings: the transport offers VIRTIO_F_RING_PACKED
+ * (bit 34), takes a queue size that is no power of two once the driver
+ * accepted it, and the backend's queue runs packed at the descriptor ring
+ * and event areas the driver gave. */
+static void test_packed(void **state)
+{
+    uint64_t desc = h_alloc(&g_h, 16 * 100, 16), drv = h_alloc(&g_h, 4, 4),
+             dev = h_alloc(&g_h, 4, 4);
+    const struct vq *vq;
+
+    (void)state;
+    assert_true(kvm_vpci_features(vd) & F(VIRTIO_F_RING_PACKED));
+    mw(VIRTIO_PCI_COMMON_DFSELECT, 4, 1);
+    assert_true(mr(VIRTIO_PCI_COMMON_DF, 4) & (1u << (VIRTIO_F_RING_PACKED - 32)));
+    mw(VIRTIO_PCI_COMMON_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+    mw(VIRTIO_PCI_COMMON_GFSELECT, 4, 1);
+    mw(VIRTIO_PCI_COMMON_GF, 4, 1u | 1u << (VIRTIO_F_RING_PACKED - 32));
+    mw(VIRTIO_PCI_COMMON_STATUS, 1, 0x0b);
+    assert_true(mr(VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
+    mw(VIRTIO_PCI_COMMON_Q_SELECT, 2, 0);
+    mw(VIRTIO_PCI_COMMON_Q_SIZE, 2, 100);
+    assert_int_equal(mr(VIRTIO_PCI_COMMON_Q_SIZE, 2), 100);
+    mw(VIRTIO_PCI_COMMON_Q_DESCLO, 4, (uint32_t)desc);
+    mw(VIRTIO_PCI_COMMON_Q_DESCHI, 4, 0);
+    mw(VIRTIO_PCI_COMMON_Q_AVAILLO, 4, (uint32_t)drv);
+    mw(VIRTIO_PCI_COMMON_Q_USEDLO, 4, (uint32_t)dev);
+    mw(VIRTIO_PCI_COMMON_Q_ENABLE, 2, 1);
+    mw(VIRTIO_PCI_COMMON_STATUS, 1, 0x0f);
+    assert_int_equal(mr(VIRTIO_PCI_COMMON_STATUS, 1), 0x0f);
+    vq = vu_dev_queue(g_h.dev, 0);
+    for (int i = 0; i < 100 && !vq->running; i++)
+        usleep(10000);
+    assert_true(vq->running);
+    assert_true(vq->packed);
+    assert_int_equal(vq->num, 100);
+    assert_true(vq->desc_uva == desc - g_h.g.gpa + (uint64_t)(uintptr_t)g_h.g.base);
+    assert_true(vq->avail_uva == drv - g_h.g.gpa + (uint64_t)(uintptr_t)g_h.g.base);
+    assert_true(vq->used_uva == dev - g_h.g.gpa + (uint64_t)(uintptr_t)g_h.g.base);
+    assert_true(vq->base == 0x80008000u);
+    mw(VIRTIO_PCI_COMMON_STATUS, 1, 0);
+    assert_false(vq->running);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_machine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed, setup_packed, teardown),
     };
     int r;
 

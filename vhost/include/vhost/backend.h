@@ -53,8 +53,8 @@ struct vu_dev_config {
     unsigned first_loop;         /* queue i runs on loops[(first_loop+i)%nloops] */
     unsigned msg_timeout_ms;     /* a message must arrive whole within this
                                   * time of its first byte; 0: VU_MSG_TIMEOUT_MS */
-    bool packed;                 /* offer VIRTIO_F_RING_PACKED; such a device
-                                  * offers no INFLIGHT_SHMFD (split rings only) */
+    bool packed;                 /* offer VIRTIO_F_RING_PACKED (inflight
+                                  * tracking then in the packed layout) */
 
     const struct vu_dev_ops *ops;  /* required, with queue_init */
     void *ctx;                   /* passed to every op; NULL with priv_size */

@@ -52,16 +52,27 @@ struct vuf_region {
     uint64_t offset;
 };
 
-/* A split virtqueue as the driver laid it out (guest-physical addresses),
- * and the eventfds the backend uses: @kick_fd is read by the backend (the
- * VMM makes it a KVM ioeventfd), @call_fd is written by it (a KVM irqfd).
- * Both are borrowed (duplicated into the message only). */
+/* A virtqueue as the driver laid it out (guest-physical addresses), and
+ * the eventfds the backend uses: @kick_fd is read by the backend (the VMM
+ * makes it a KVM ioeventfd), @call_fd is written by it (a KVM irqfd). Both
+ * are borrowed (duplicated into the message only). A split ring has its
+ * descriptor table, available and used rings at desc/avail/used_gpa; a
+ * packed ring (@packed, VIRTIO_F_RING_PACKED negotiated) its descriptor
+ * ring, driver and device event areas there. */
 struct vuf_vring {
     uint16_t num;
     uint64_t desc_gpa, avail_gpa, used_gpa;
-    uint16_t base;          /* first avail index to process (0 after reset) */
+    bool packed;
+    /* Split: first avail index to process (0 after reset). Packed: the
+     * vhost-user encoding, next available slot and its wrap counter in
+     * bits 0-15, next used slot and its wrap counter in bits 16-31
+     * (VUF_PACKED_BASE0 after reset). */
+    uint32_t base;
     int kick_fd, call_fd;
 };
+
+/* A fresh packed ring: both positions 0, both wrap counters 1. */
+#define VUF_PACKED_BASE0 0x80008000u
 
 /* Connect to the backend listening on @path and run the opening handshake.
  * @timeout_ms bounds each reply (0: 5000). Returns 0, -ENOENT or
@@ -110,12 +121,14 @@ int vuf_inflight_fd(const struct vuf *f);
 
 /* Start queue @idx: SET_VRING_NUM, ADDR, BASE, CALL, KICK, ENABLE. The ring
  * addresses are translated through the memory table (sent as frontend
- * virtual addresses, as the protocol wants). Returns 0, -EINVAL (index,
+ * virtual addresses, as the protocol wants). Split rings have a power-of-two
+ * size, packed rings any size up to 32768. Returns 0, -EINVAL (index,
  * size or address outside the table), -EIO or -errno. */
 int vuf_vring_start(struct vuf *f, unsigned idx, const struct vuf_vring *v);
 /* Stop queue @idx (GET_VRING_BASE); *base (may be NULL) gets the next avail
- * index the backend would have processed. Returns 0, -EINVAL or -errno. */
-int vuf_vring_stop(struct vuf *f, unsigned idx, uint16_t *base);
+ * index the backend would have processed (packed rings: both positions, as
+ * in struct vuf_vring). Returns 0, -EINVAL or -errno. */
+int vuf_vring_stop(struct vuf *f, unsigned idx, uint32_t *base);
 
 /* Device reset: stop every started ring and, when offered, RESET_DEVICE.
  * The memory table stays. Returns 0 or -errno. */
@@ -129,7 +142,10 @@ int vuf_reset(struct vuf *f);
  * one it reads the avail ring again from that used index, which is only
  * right when the old backend completed in order. Returns 0, -ENOTSUP
  * (vuf_connect_fd), -EPROTO (the new backend offers fewer features or
- * protocol features than were in use) or what vuf_connect() returns. */
+ * protocol features than were in use) or what vuf_connect() returns.
+ * Packed rings keep no used index in guest memory: they are resumed from
+ * the base they were started with, and a backend with the inflight region
+ * (sluiced) takes the real positions from the region. */
 int vuf_reconnect(struct vuf *f);
 
 #endif

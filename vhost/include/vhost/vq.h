@@ -60,6 +60,40 @@ struct vq_inflight_region {
 /* Bytes one queue of @num entries uses in the inflight region. */
 uint64_t vq_inflight_queue_size(uint16_t num);
 
+/* The packed-ring layout of one queue's part of the inflight region (the
+ * vhost-user specification's DescStatePacked / QueueRegionPacked): one
+ * entry per ring descriptor taken, linked in a free list; a chain's entries
+ * are its head's @num entries along @next, the last one @last. @old_* is
+ * the state at the last completed update: a restarted backend commits or
+ * rolls back to it (vhost/vq_packed.c). */
+struct vq_inflight_desc_packed {
+    uint8_t inflight;      /* head entry: taken, not yet used */
+    uint8_t padding;
+    uint16_t next;         /* next free entry / next entry of the chain */
+    uint16_t last;         /* head entry: the chain's last entry */
+    uint16_t num;          /* head entry: ring descriptors in the chain */
+    uint64_t counter;      /* head entry: order of taking */
+    uint16_t id;           /* copy of the ring descriptor */
+    uint16_t flags;
+    uint32_t len;
+    uint64_t addr;
+};
+struct vq_inflight_region_packed {
+    uint64_t features;
+    uint16_t version;
+    uint16_t desc_num;
+    uint16_t free_head;
+    uint16_t old_free_head;
+    uint16_t used_idx;
+    uint16_t old_used_idx;
+    uint8_t used_wrap_counter;
+    uint8_t old_used_wrap_counter;
+    uint8_t padding[7];
+    struct vq_inflight_desc_packed desc[];
+};
+/* Bytes one packed queue of @num entries uses in the inflight region. */
+uint64_t vq_inflight_packed_queue_size(uint16_t num);
+
 struct vq_stats {
     uint64_t kicks;
     uint64_t notifies;
@@ -86,7 +120,8 @@ struct vq {
                             * desc/avail/used_uva are then the descriptor ring,
                             * driver and device event areas */
     const struct vu_mem *mem;
-    struct vq_inflight_region *ifl;
+    struct vq_inflight_region *ifl;                /* split layout, or NULL */
+    struct vq_inflight_region_packed *ifl_packed;  /* packed layout, or NULL */
     struct uloop *loop;
     vq_handle_cb handle;
     vq_broken_cb on_broken;
@@ -109,7 +144,8 @@ struct vq {
     bool running, stopping, broken;
     unsigned inuse;            /* popped, not yet pushed */
     uint64_t ifl_counter;
-    uint16_t *resubmit;        /* heads to hand out again after reconnect */
+    uint16_t *resubmit;        /* heads to hand out again after reconnect
+                                * (packed rings: inflight head entries) */
     unsigned resubmit_n, resubmit_pos;
     bool kick_armed;
     unsigned calls_inflight;   /* call eventfd writes not completed yet */
