@@ -67,7 +67,21 @@ static void usage(FILE *f)
 "Exit status: 0 after SIGTERM/SIGINT, 1 on failure, 2 on usage errors.\n");
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct args {
+    const char *specs[MAX_DEVICES];
+    enum device_type types[MAX_DEVICES];
+    unsigned ndev;
+    const char *control;
+    long workers;
+    uint64_t poll_us;
+    bool use_syslog, verbose;
+    enum sandbox_mode sandbox;
+};
+
+/* Parse the options into @a. Returns -1 to go on, or the exit status (help,
+ * version, usage errors, an unknown group). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option longopts[] = {
         { "blk", required_argument, NULL, 'b' },
@@ -84,31 +98,21 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { 0 }
     };
-    const char *specs[MAX_DEVICES], *control = NULL;
-    enum device_type types[MAX_DEVICES];
-    struct device_spec sp[MAX_DEVICES];
-    struct jrpc_server *ctl = NULL;
-    unsigned nblk = 0, nsp = 0;
-    long workers = 0;
-    uint64_t poll_us = ULOOP_POLL_MAX_NS_DEFAULT / 1000;
-    bool use_syslog = false, verbose = false;
-    enum sandbox_mode sandbox = sandbox_default_mode();
-    sigset_t mask;
-    int c, status = 1;
+    int c;
 
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
         case 'n':
-            if (nblk == MAX_DEVICES) {
+            if (a->ndev == MAX_DEVICES) {
                 fprintf(stderr, "sluiced: too many devices (max %d)\n", MAX_DEVICES);
                 return 2;
             }
-            types[nblk] = c == 'b' ? DEV_BLK : DEV_NET;
-            specs[nblk++] = optarg;
+            a->types[a->ndev] = c == 'b' ? DEV_BLK : DEV_NET;
+            a->specs[a->ndev++] = optarg;
             break;
         case 'c':
-            control = optarg;
+            a->control = optarg;
             break;
         case 'g':
         case 'G': {
@@ -125,8 +129,8 @@ int main(int argc, char **argv)
         }
         case 'w': {
             char *end;
-            workers = strtol(optarg, &end, 10);
-            if (*end || workers < 1 || workers > MAX_WORKERS) {
+            a->workers = strtol(optarg, &end, 10);
+            if (*end || a->workers < 1 || a->workers > MAX_WORKERS) {
                 fprintf(stderr, "sluiced: --workers: expected a number from 1 to %d\n", MAX_WORKERS);
                 return 2;
             }
@@ -139,17 +143,17 @@ int main(int argc, char **argv)
                 fprintf(stderr, "sluiced: --poll-us: expected a number of microseconds from 0 to 1000000\n");
                 return 2;
             }
-            poll_us = (uint64_t)v;
+            a->poll_us = (uint64_t)v;
             break;
         }
         case 'S':
-            if (sandbox_parse_mode(optarg, &sandbox) < 0) {
+            if (sandbox_parse_mode(optarg, &a->sandbox) < 0) {
                 fprintf(stderr, "sluiced: --seccomp: expected enforce, kill or off, not '%s'\n", optarg);
                 return 2;
             }
             break;
-        case 's': use_syslog = true; break;
-        case 'v': verbose = true; break;
+        case 's': a->use_syslog = true; break;
+        case 'v': a->verbose = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("sluiced %s\n", SLUICE_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -160,39 +164,53 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    log_init("sluiced", use_syslog, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-    if (nblk == 0 && !control) {
+    return -1;
+}
+
+/* The checks that need no device parsed: something to serve, a usable
+ * control path, --control-group only with --control. Returns -1 to go on or
+ * the exit status. */
+static int check_args(const struct args *a)
+{
+    if (a->ndev == 0 && !a->control) {
         fprintf(stderr, "sluiced: nothing to serve (give --blk/--net, or --control to add devices later)\n");
         usage(stderr);
         return 2;
     }
-    if (control) {
+    if (a->control) {
         struct sockaddr_un sa;
-        int r = usock_addr(control, &sa);
+        int r = usock_addr(a->control, &sa);
         if (r < 0) {
-            fprintf(stderr, "sluiced: --control '%s': %s\n", control, usock_strerror(r));
+            fprintf(stderr, "sluiced: --control '%s': %s\n", a->control, usock_strerror(r));
             return 2;
         }
     }
-    if (g.ctl_gid >= 0 && !control) {
+    if (g.ctl_gid >= 0 && !a->control) {
         fprintf(stderr, "sluiced: --control-group goes with --control\n");
         return 2;
     }
-    /* Every check before anything is touched: specs (usage errors), then
-     * the socket paths (taken by another process: a failure). */
-    for (nsp = 0; nsp < nblk; nsp++) {
+    return -1;
+}
+
+/* Every check before anything is touched: parse the specs into @sp (usage
+ * errors), then the socket paths (taken by another process: a failure).
+ * *nsp counts the specs parsed, to be freed by the caller. Returns -1 to go
+ * on or the exit status. */
+static int check_specs(const struct args *a, struct device_spec *sp, unsigned *nsp)
+{
+    for (*nsp = 0; *nsp < a->ndev; (*nsp)++) {
         struct sl_err err = ERR_INIT;
-        int r = device_parse(types[nsp], specs[nsp], &sp[nsp], &err);
+        unsigned n = *nsp;
+        int r = device_parse(a->types[n], a->specs[n], &sp[n], &err);
         if (r < 0) {
-            fprintf(stderr, "sluiced: --%s %s: %s\n", types[nsp] == DEV_BLK ? "blk" : "net",
-                    specs[nsp], err_msg(&err, r));
-            status = 2;
-            goto out_specs;
+            fprintf(stderr, "sluiced: --%s %s: %s\n", a->types[n] == DEV_BLK ? "blk" : "net",
+                    a->specs[n], err_msg(&err, r));
+            return 2;
         }
     }
-    for (unsigned i = 0; i < nblk; i++) {
+    for (unsigned i = 0; i < a->ndev; i++) {
         const char *what = sp[i].socket, *why = NULL;
-        if (control && !strcmp(sp[i].socket, control))
+        if (a->control && !strcmp(sp[i].socket, a->control))
             why = "also the control socket";
         for (unsigned j = 0; j < i && !why; j++) {
             if (!strcmp(sp[i].socket, sp[j].socket)) {
@@ -204,96 +222,78 @@ int main(int argc, char **argv)
         }
         if (why) {
             fprintf(stderr, "sluiced: %s: %s\n", what, why);
-            status = 2;
-            goto out_specs;
+            return 2;
         }
     }
-    for (unsigned i = 0; i <= nblk; i++) {
-        const char *path = i == 0 ? control : sp[i - 1].socket;
+    for (unsigned i = 0; i <= a->ndev; i++) {
+        const char *path = i == 0 ? a->control : sp[i - 1].socket;
         int r = path ? usock_check(path) : 0;
         if (r < 0) {
             fprintf(stderr, "sluiced: %s: %s\n", path, usock_strerror(r));
-            goto out_specs;
+            return 1;
         }
     }
-    if (workers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        workers = n < 1 ? 1 : n > 8 ? 8 : n;
-    }
+    return -1;
+}
 
-    /* Devices added later by name need LVM's commands: a helper process
-     * forked now (one thread, nothing open) runs them outside the sandbox. */
-    if (control && sandbox != SANDBOX_OFF) {
-        int r = storage_helper_start();
-        if (r < 0) {
-            log_err("cannot start the storage helper: %s", strerror(-r));
-            goto out_specs;
-        }
-    }
+/* Block the signals (before any thread starts, so threads inherit the mask),
+ * create the control loop with its signalfd and start the workers. Returns 0
+ * or -1 (logged). */
+static int start_loop_and_workers(const struct args *a)
+{
+    sigset_t mask;
 
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGPIPE);
-    /* Block before starting threads so they inherit the mask. */
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     sigdelset(&mask, SIGPIPE);
     sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (sigfd < 0 || evloop_create(&g.el) < 0) {
         log_err("cannot set up the control loop: %m");
-        goto out;
+        return -1;
     }
     evloop_add(g.el, sigfd, EPOLLIN, signal_event, NULL);
-    for (long i = 0; i < workers; i++) {
+    for (long i = 0; i < a->workers; i++) {
         char name[16];
         snprintf(name, sizeof(name), "sluiced-w%ld", i);
         int r = uloop_thread_start(name, RING_ENTRIES, &g.workers[i]);
         if (r < 0) {
             log_err("cannot start worker %ld (io_uring): %s", i, strerror(-r));
-            goto out;
+            return -1;
         }
         g.nworkers++;
-        uloop_set_poll_max_ns(g.workers[i], poll_us * 1000);
+        uloop_set_poll_max_ns(g.workers[i], a->poll_us * 1000);
     }
-    /* The control socket first: it marks this instance as the owner. */
-    if (control) {
-        int r = jrpc_server_create(g.el, control, &ctl);
-        if (r < 0) {
-            fprintf(stderr, "sluiced: %s: %s\n", control, usock_strerror(r));
-            goto out;
-        }
-        g.control = control;
-        r = control_register(ctl, &g);
-        if (r == 0 && (r = usock_share(control, g.ctl_gid)) < 0)
-            fprintf(stderr, "sluiced: %s: cannot set its group: %s\n", control, strerror(-r));
-        else if (r < 0)
-            fprintf(stderr, "sluiced: --control %s: %s\n", control, strerror(-r));
-        if (r < 0)
-            goto out;
-        log_info("control socket on %s", control);
+    return 0;
+}
+
+/* Listen on the control socket (it marks this instance as the owner) and
+ * register the methods. Returns 0 or -1 (reported). */
+static int start_control(const char *control, struct jrpc_server **ctl)
+{
+    int r = jrpc_server_create(g.el, control, ctl);
+    if (r < 0) {
+        fprintf(stderr, "sluiced: %s: %s\n", control, usock_strerror(r));
+        return -1;
     }
-    for (unsigned i = 0; i < nblk; i++) {
-        struct sl_err err = ERR_INIT;
-        int r = device_start(&g, &sp[i], NULL, &err);
-        if (r < 0) {
-            fprintf(stderr, "sluiced: --%s %s: %s\n", types[i] == DEV_BLK ? "blk" : "net",
-                    specs[i], err_msg(&err, r));
-            goto out;
-        }
-    }
-    /* Set-up is done: from here on only the allowlist's system calls. */
-    int sr = sandbox_install(SANDBOX_SLUICED, sandbox);
-    if (sr < 0) {
-        log_err("cannot install the seccomp filter: %s", strerror(-sr));
-        goto out;
-    }
-    log_info("ready: %u worker%s%s%s", g.nworkers, g.nworkers == 1 ? "" : "s",
-             control ? ", control socket " : "", control ? control : "");
-    if (evloop_run(g.el) < 0)
-        log_err("control loop failed: %m");
-    else
-        status = 0;
-out:
+    g.control = control;
+    r = control_register(*ctl, &g);
+    if (r == 0 && (r = usock_share(control, g.ctl_gid)) < 0)
+        fprintf(stderr, "sluiced: %s: cannot set its group: %s\n", control, strerror(-r));
+    else if (r < 0)
+        fprintf(stderr, "sluiced: --control %s: %s\n", control, strerror(-r));
+    if (r < 0)
+        return -1;
+    log_info("control socket on %s", control);
+    return 0;
+}
+
+/* Undo what start_loop_and_workers(), start_control() and the device starts
+ * did; safe on a half-done set-up. */
+static void teardown(struct jrpc_server *ctl)
+{
     jrpc_server_destroy(ctl);
     devices_destroy_all(&g);
     for (unsigned i = 0; i < g.nworkers; i++)
@@ -301,6 +301,71 @@ out:
     evloop_destroy(g.el);
     close_fd(&sigfd);
     storage_helper_stop();
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {
+        .poll_us = ULOOP_POLL_MAX_NS_DEFAULT / 1000,
+        .sandbox = sandbox_default_mode(),
+    };
+    struct device_spec sp[MAX_DEVICES];
+    struct jrpc_server *ctl = NULL;
+    unsigned nsp = 0;
+    int status;
+
+    status = parse_args(argc, argv, &a);
+    if (status >= 0)
+        return status;
+    log_init("sluiced", a.use_syslog, a.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    status = check_args(&a);
+    if (status >= 0)
+        return status;
+    status = check_specs(&a, sp, &nsp);
+    if (status >= 0)
+        goto out_specs;
+    status = 1;
+    if (a.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        a.workers = n < 1 ? 1 : n > 8 ? 8 : n;
+    }
+
+    /* Devices added later by name need LVM's commands: a helper process
+     * forked now (one thread, nothing open) runs them outside the sandbox. */
+    if (a.control && a.sandbox != SANDBOX_OFF) {
+        int r = storage_helper_start();
+        if (r < 0) {
+            log_err("cannot start the storage helper: %s", strerror(-r));
+            goto out_specs;
+        }
+    }
+    if (start_loop_and_workers(&a) < 0)
+        goto out;
+    if (a.control && start_control(a.control, &ctl) < 0)
+        goto out;
+    for (unsigned i = 0; i < a.ndev; i++) {
+        struct sl_err err = ERR_INIT;
+        int r = device_start(&g, &sp[i], NULL, &err);
+        if (r < 0) {
+            fprintf(stderr, "sluiced: --%s %s: %s\n", a.types[i] == DEV_BLK ? "blk" : "net",
+                    a.specs[i], err_msg(&err, r));
+            goto out;
+        }
+    }
+    /* Set-up is done: from here on only the allowlist's system calls. */
+    int sr = sandbox_install(SANDBOX_SLUICED, a.sandbox);
+    if (sr < 0) {
+        log_err("cannot install the seccomp filter: %s", strerror(-sr));
+        goto out;
+    }
+    log_info("ready: %u worker%s%s%s", g.nworkers, g.nworkers == 1 ? "" : "s",
+             a.control ? ", control socket " : "", a.control ? a.control : "");
+    if (evloop_run(g.el) < 0)
+        log_err("control loop failed: %m");
+    else
+        status = 0;
+out:
+    teardown(ctl);
     if (status == 0)
         log_info("stopped");
 out_specs:
