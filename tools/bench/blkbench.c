@@ -500,38 +500,33 @@ static int fail(const char *what, int err)
     return 1;
 }
 
-int main(int argc, char **argv)
+/* Check that the backend offers what the options need and read the device's
+ * capacity; *feat gets the features to set. Returns 0 or the exit status
+ * (reported). */
+static int negotiate(struct vuf *f, uint64_t *feat)
 {
-    if (parse_args(argc, argv) < 0) {
-        usage(stderr);
-        return 2;
-    }
-
-    struct vuf *f;
-    int r = vuf_connect(o.socket, 5000, &f);
-    if (r < 0)
-        return fail(o.socket, -r);
-
     uint64_t dev = vuf_device_features(f);
+    int r;
+
     if (!(dev & (1ull << VIRTIO_F_VERSION_1))) {
         fprintf(stderr, "sluice-blkbench: backend does not offer VERSION_1\n");
         return 1;
     }
-    uint64_t feat = 1ull << VIRTIO_F_VERSION_1;
+    *feat = 1ull << VIRTIO_F_VERSION_1;
     if (o.queues > 1) {
         if (!(dev & (1ull << VIRTIO_BLK_F_MQ)) || vuf_queue_num(f) < o.queues) {
             fprintf(stderr, "sluice-blkbench: backend has %u queue(s), %u asked\n",
                     (dev & (1ull << VIRTIO_BLK_F_MQ)) ? vuf_queue_num(f) : 1, o.queues);
             return 1;
         }
-        feat |= 1ull << VIRTIO_BLK_F_MQ;
+        *feat |= 1ull << VIRTIO_BLK_F_MQ;
     }
     if (o.packed) {
         if (!(dev & (1ull << VIRTIO_F_RING_PACKED))) {
             fprintf(stderr, "sluice-blkbench: backend does not offer packed rings\n");
             return 1;
         }
-        feat |= 1ull << VIRTIO_F_RING_PACKED;
+        *feat |= 1ull << VIRTIO_F_RING_PACKED;
     }
     if ((dev & (1ull << VIRTIO_BLK_F_RO)) && o.rw != RW_READ && o.rw != RW_RANDREAD) {
         fprintf(stderr, "sluice-blkbench: the device is read-only\n");
@@ -547,172 +542,203 @@ int main(int argc, char **argv)
         fprintf(stderr, "sluice-blkbench: device too small (%" PRIu64 " bytes)\n", capacity_bytes);
         return 1;
     }
+    return 0;
+}
 
-    /* Layout. */
-    unsigned num = 4;
-    while (num < 3 * o.qd)
-        num <<= 1;
-    uint64_t ring_bytes = ALIGN_UP(ALIGN_UP(16ull * num + 6 + 2ull * num, 4096) + 6 + 8ull * num, 4096);
-    uint64_t slot_bytes = ALIGN_UP(sizeof(struct slot) * o.qd + o.qd, 4096);
+/* The shared memory: per queue its rings, the request headers and status
+ * bytes, then the data buffers. */
+struct layout {
+    unsigned num;                  /* ring size */
+    uint64_t ring_bytes, slot_bytes, per_q, total;
+    uint8_t *mem;
+};
+
+/* Lay out and map the memory, set the features and the memory table.
+ * Returns 0 or the exit status (reported). */
+static int map_memory(struct vuf *f, uint64_t feat, struct layout *l)
+{
+    int r;
+
+    l->num = 4;
+    while (l->num < 3 * o.qd)
+        l->num <<= 1;
+    l->ring_bytes = ALIGN_UP(ALIGN_UP(16ull * l->num + 6 + 2ull * l->num, 4096) + 6 + 8ull * l->num, 4096);
+    l->slot_bytes = ALIGN_UP(sizeof(struct slot) * o.qd + o.qd, 4096);
     uint64_t data_bytes = ALIGN_UP((uint64_t)o.bs * o.qd, 4096);
-    uint64_t per_q = ring_bytes + slot_bytes + data_bytes;
-    uint64_t total = ALIGN_UP(per_q * o.queues, 2 << 20);
+    l->per_q = l->ring_bytes + l->slot_bytes + data_bytes;
+    l->total = ALIGN_UP(l->per_q * o.queues, 2 << 20);
 
     int memfd = memfd_create("sluice-blkbench", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (memfd < 0 || ftruncate(memfd, (off_t)total) < 0 ||
+    if (memfd < 0 || ftruncate(memfd, (off_t)l->total) < 0 ||
         fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         return fail("memfd", errno);
-    uint8_t *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
-    if (mem == MAP_FAILED)
+    l->mem = mmap(NULL, l->total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, memfd, 0);
+    if (l->mem == MAP_FAILED)
         return fail("mmap", errno);
-    struct vuf_region reg = { .gpa = 0, .size = total, .hva = mem, .fd = memfd, .offset = 0 };
+    struct vuf_region reg = { .gpa = 0, .size = l->total, .hva = l->mem, .fd = memfd, .offset = 0 };
 
     if ((r = vuf_set_features(f, feat)) < 0)
         return fail("SET_FEATURES", -r);
     if ((r = vuf_set_mem_table(f, &reg, 1)) < 0)
         return fail("SET_MEM_TABLE", -r);
+    return 0;
+}
 
-    struct queue *qs = calloc(o.queues, sizeof(*qs));
-    if (!qs)
-        return fail("calloc", ENOMEM);
-    for (unsigned k = 0; k < o.queues; k++) {
-        struct queue *q = &qs[k];
-        uint64_t base = per_q * k;
-        uint64_t avail_off = base + 16ull * num;
-        uint64_t used_off = base + ALIGN_UP(16ull * num + 6 + 2ull * num, 4096);
-        q->idx = k;
-        q->num = num;
-        q->desc = (void *)(mem + base);
-        q->avail = (void *)(mem + avail_off);
-        q->used = (void *)(mem + used_off);
-        q->slots_gpa = base + ring_bytes;
-        q->status_gpa = q->slots_gpa + sizeof(struct slot) * o.qd;
-        q->data_gpa = base + ring_bytes + slot_bytes;
-        q->slots = (void *)(mem + q->slots_gpa);
-        q->status = mem + q->status_gpa;
-        q->data = mem + q->data_gpa;
-        q->t0 = calloc(o.qd, sizeof(uint64_t));
-        q->rng = 0x9E3779B97F4A7C15ull * (k + 1) ^ (uint64_t)getpid();
-        uint64_t span = capacity_bytes / o.queues / o.bs * o.bs;
-        q->seq_lo = q->seq_next = span * k;
-        q->seq_hi = q->seq_lo + span;
-        for (unsigned i = 0; i < o.qd; i++) {
-            struct vring_desc *d = &q->desc[3 * i];
-            d[0].addr = q->slots_gpa + sizeof(struct slot) * i;
-            d[0].len = sizeof(struct virtio_blk_outhdr);
-            d[0].flags = VRING_DESC_F_NEXT;
-            d[0].next = (uint16_t)(3 * i + 1);
-            d[1].addr = q->data_gpa + (uint64_t)o.bs * i;
-            d[1].len = o.bs;
-            d[1].flags = VRING_DESC_F_NEXT;
-            d[1].next = (uint16_t)(3 * i + 2);
-            d[2].addr = q->status_gpa + i;
-            d[2].len = 1;
-            d[2].flags = VRING_DESC_F_WRITE;
-            d[2].next = 0;
-        }
-        q->avail->flags = o.poll ? VRING_AVAIL_F_NO_INTERRUPT : 0;
-        if (o.packed) {
-            /* Same memory: the descriptor ring, then the two event areas. */
-            q->pdesc = (void *)q->desc;
-            q->drv_event = (void *)(mem + avail_off);
-            q->dev_event = (void *)(mem + avail_off + 4);
-            memset(q->pdesc, 0, 16ull * num);
-            q->drv_event->off_wrap = 0;
-            q->drv_event->flags = o.poll ? VRING_PACKED_EVENT_FLAG_DISABLE : VRING_PACKED_EVENT_FLAG_ENABLE;
-            q->avail_wrap = q->used_wrap = true;
-        }
-        q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        q->call_fd = o.poll ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (q->kick_fd < 0 || (!o.poll && q->call_fd < 0))
-            return fail("eventfd", errno);
-        struct vuf_vring v = {
-            .num = (uint16_t)num, .desc_gpa = base, .avail_gpa = avail_off, .used_gpa = used_off,
-            .base = 0, .kick_fd = q->kick_fd, .call_fd = q->call_fd,
-        };
-        if (o.packed) {
-            /* Available position 0 with wrap counter 1 (used follows). */
-            v.packed = true;
-            v.base = 0x8000;
-            v.used_gpa = avail_off + 4;
-        }
-        if ((r = vuf_vring_start(f, k, &v)) < 0)
-            return fail("vring start", -r);
+/* Set up queue @k in its part of the memory (descriptor chains written once:
+ * header, data, status per slot) and start its vring. Returns 0 or the exit
+ * status (reported). */
+static int queue_start(struct vuf *f, struct queue *q, unsigned k, const struct layout *l)
+{
+    unsigned num = l->num;
+    uint8_t *mem = l->mem;
+    uint64_t base = l->per_q * k;
+    uint64_t avail_off = base + 16ull * num;
+    uint64_t used_off = base + ALIGN_UP(16ull * num + 6 + 2ull * num, 4096);
+    int r;
+
+    q->idx = k;
+    q->num = num;
+    q->desc = (void *)(mem + base);
+    q->avail = (void *)(mem + avail_off);
+    q->used = (void *)(mem + used_off);
+    q->slots_gpa = base + l->ring_bytes;
+    q->status_gpa = q->slots_gpa + sizeof(struct slot) * o.qd;
+    q->data_gpa = base + l->ring_bytes + l->slot_bytes;
+    q->slots = (void *)(mem + q->slots_gpa);
+    q->status = mem + q->status_gpa;
+    q->data = mem + q->data_gpa;
+    q->t0 = calloc(o.qd, sizeof(uint64_t));
+    q->rng = 0x9E3779B97F4A7C15ull * (k + 1) ^ (uint64_t)getpid();
+    uint64_t span = capacity_bytes / o.queues / o.bs * o.bs;
+    q->seq_lo = q->seq_next = span * k;
+    q->seq_hi = q->seq_lo + span;
+    for (unsigned i = 0; i < o.qd; i++) {
+        struct vring_desc *d = &q->desc[3 * i];
+        d[0].addr = q->slots_gpa + sizeof(struct slot) * i;
+        d[0].len = sizeof(struct virtio_blk_outhdr);
+        d[0].flags = VRING_DESC_F_NEXT;
+        d[0].next = (uint16_t)(3 * i + 1);
+        d[1].addr = q->data_gpa + (uint64_t)o.bs * i;
+        d[1].len = o.bs;
+        d[1].flags = VRING_DESC_F_NEXT;
+        d[1].next = (uint16_t)(3 * i + 2);
+        d[2].addr = q->status_gpa + i;
+        d[2].len = 1;
+        d[2].flags = VRING_DESC_F_WRITE;
+        d[2].next = 0;
     }
+    q->avail->flags = o.poll ? VRING_AVAIL_F_NO_INTERRUPT : 0;
+    if (o.packed) {
+        /* Same memory: the descriptor ring, then the two event areas. */
+        q->pdesc = (void *)q->desc;
+        q->drv_event = (void *)(mem + avail_off);
+        q->dev_event = (void *)(mem + avail_off + 4);
+        memset(q->pdesc, 0, 16ull * num);
+        q->drv_event->off_wrap = 0;
+        q->drv_event->flags = o.poll ? VRING_PACKED_EVENT_FLAG_DISABLE : VRING_PACKED_EVENT_FLAG_ENABLE;
+        q->avail_wrap = q->used_wrap = true;
+    }
+    q->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    q->call_fd = o.poll ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->kick_fd < 0 || (!o.poll && q->call_fd < 0))
+        return fail("eventfd", errno);
+    struct vuf_vring v = {
+        .num = (uint16_t)num, .desc_gpa = base, .avail_gpa = avail_off, .used_gpa = used_off,
+        .base = 0, .kick_fd = q->kick_fd, .call_fd = q->call_fd,
+    };
+    if (o.packed) {
+        /* Available position 0 with wrap counter 1 (used follows). */
+        v.packed = true;
+        v.base = 0x8000;
+        v.used_gpa = avail_off + 4;
+    }
+    if ((r = vuf_vring_start(f, k, &v)) < 0)
+        return fail("vring start", -r);
+    return 0;
+}
 
-    struct rusage ru0, ru1;
-    for (unsigned k = 0; k < o.queues; k++)
-        if ((r = pthread_create(&qs[k].thread, NULL, queue_thread, &qs[k])) != 0)
-            return fail("pthread_create", r);
+/* The queues' results summed, and the interval's clock and CPU readings. */
+struct totals {
+    uint64_t lat_sum, ops, bytes, errors, reads, writes, kicks, waits;
+    unsigned left;                 /* requests still in flight at the end */
+    uint64_t hist[NBUCKETS];
+    uint64_t t0, t1;
+    int64_t cpu0, cpu1;            /* the backend's, -1 when unknown */
+    struct rusage ru0, ru1;        /* ours */
+};
 
-    /* Warm-up, then the measured interval; a backend hanging up aborts. */
-    struct pollfd pfd = { .fd = vuf_fd(f), .events = POLLIN | POLLRDHUP };
-    if (o.warmup_s > 0 && poll(&pfd, 1, (int)(o.warmup_s * 1000)) > 0) {
+/* Warm up, then run the measured interval and stop the queue threads; a
+ * backend hanging up aborts. Returns 0 or the exit status (reported). */
+static int run_interval(struct pollfd *pfd, struct queue *qs, struct totals *t)
+{
+    if (o.warmup_s > 0 && poll(pfd, 1, (int)(o.warmup_s * 1000)) > 0) {
         fprintf(stderr, "sluice-blkbench: backend hung up during warm-up\n");
         return 1;
     }
-    int64_t cpu0 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
-    getrusage(RUSAGE_SELF, &ru0);
-    uint64_t t0 = now_ns();
+    t->cpu0 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
+    getrusage(RUSAGE_SELF, &t->ru0);
+    t->t0 = now_ns();
     atomic_store(&phase, 1);
-    if (poll(&pfd, 1, (int)(o.time_s * 1000)) > 0) {
+    if (poll(pfd, 1, (int)(o.time_s * 1000)) > 0) {
         fprintf(stderr, "sluice-blkbench: backend hung up\n");
         return 1;
     }
     atomic_store(&phase, 2);
-    uint64_t t1 = now_ns();
-    int64_t cpu1 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
-    getrusage(RUSAGE_SELF, &ru1);
+    t->t1 = now_ns();
+    t->cpu1 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
+    getrusage(RUSAGE_SELF, &t->ru1);
     /* Wake threads sleeping on their call eventfd. */
     for (unsigned k = 0; k < o.queues; k++) {
         uint64_t one = 1;
         if (qs[k].call_fd >= 0 && write(qs[k].call_fd, &one, sizeof(one)) < 0) {
         }
     }
-    uint64_t lat_sum = 0, ops = 0, bytes = 0, errors = 0, reads = 0, writes = 0, kicks = 0, waits = 0;
-    unsigned left = 0;
-    static uint64_t hist[NBUCKETS];
     for (unsigned k = 0; k < o.queues; k++) {
         pthread_join(qs[k].thread, NULL);
-        ops += qs[k].ops;
-        lat_sum += qs[k].lat_sum;
-        bytes += qs[k].bytes;
-        errors += qs[k].errors;
-        reads += qs[k].reads;
-        writes += qs[k].writes;
-        kicks += qs[k].kicks;
-        waits += qs[k].waits;
-        left += qs[k].inflight;
+        t->ops += qs[k].ops;
+        t->lat_sum += qs[k].lat_sum;
+        t->bytes += qs[k].bytes;
+        t->errors += qs[k].errors;
+        t->reads += qs[k].reads;
+        t->writes += qs[k].writes;
+        t->kicks += qs[k].kicks;
+        t->waits += qs[k].waits;
+        t->left += qs[k].inflight;
         for (unsigned b = 0; b < NBUCKETS; b++)
-            hist[b] += qs[k].hist[b];
+            t->hist[b] += qs[k].hist[b];
     }
-    /* Connected, rings started, nothing submitted: what does the backend
-     * burn? (A polling backend must go back to sleep.) */
-    double idle_cpu = -1;
-    if (o.idle_s > 0) {
-        fprintf(stderr, "sluice-blkbench: idle for %.1f s\n", o.idle_s);
-        int64_t i0 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
-        if (poll(&pfd, 1, (int)(o.idle_s * 1000)) > 0) {
-            fprintf(stderr, "sluice-blkbench: backend hung up while idle\n");
-            return 1;
-        }
-        int64_t i1 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
-        if (i0 >= 0 && i1 >= 0)
-            idle_cpu = (double)(i1 - i0) / 1e9;
-    }
-    for (unsigned k = 0; k < o.queues; k++)
-        vuf_vring_stop(f, k, NULL);
-    vuf_destroy(f);
-    for (unsigned k = 0; k < o.queues; k++)
-        free(qs[k].t0);
-    free(qs);
+    return 0;
+}
 
-    double secs = (double)(t1 - t0) / 1e9;
-    double drv_cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-                              ru0.ru_stime.tv_sec) +
-                     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                              ru0.ru_stime.tv_usec) / 1e6;
-    double bcpu = (cpu0 >= 0 && cpu1 >= 0) ? (double)(cpu1 - cpu0) / 1e9 : -1;
+/* Connected, rings started, nothing submitted: what does the backend burn?
+ * (A polling backend must go back to sleep.) *idle_cpu stays -1 when not
+ * measured. Returns 0 or the exit status (reported). */
+static int measure_idle(struct pollfd *pfd, double *idle_cpu)
+{
+    if (o.idle_s <= 0)
+        return 0;
+    fprintf(stderr, "sluice-blkbench: idle for %.1f s\n", o.idle_s);
+    int64_t i0 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
+    if (poll(pfd, 1, (int)(o.idle_s * 1000)) > 0) {
+        fprintf(stderr, "sluice-blkbench: backend hung up while idle\n");
+        return 1;
+    }
+    int64_t i1 = o.backend_pid ? proc_cpu_ns(o.backend_pid) : -1;
+    if (i0 >= 0 && i1 >= 0)
+        *idle_cpu = (double)(i1 - i0) / 1e9;
+    return 0;
+}
+
+/* The result: one JSON object on stdout. */
+static void print_result(const struct totals *t, unsigned num, double idle_cpu)
+{
+    uint64_t ops = t->ops;
+    double secs = (double)(t->t1 - t->t0) / 1e9;
+    double drv_cpu = (double)(t->ru1.ru_utime.tv_sec - t->ru0.ru_utime.tv_sec + t->ru1.ru_stime.tv_sec -
+                              t->ru0.ru_stime.tv_sec) +
+                     (double)(t->ru1.ru_utime.tv_usec - t->ru0.ru_utime.tv_usec + t->ru1.ru_stime.tv_usec -
+                              t->ru0.ru_stime.tv_usec) / 1e6;
+    double bcpu = (t->cpu0 >= 0 && t->cpu1 >= 0) ? (double)(t->cpu1 - t->cpu0) / 1e9 : -1;
     double iops = (double)ops / secs;
     printf("{\"rw\":\"%s\",\"bs\":%u,\"qd\":%u,\"queues\":%u,\"mode\":\"%s\",\"ring_size\":%u,"
            "\"capacity_bytes\":%" PRIu64 ",\"seconds\":%.6f,\"ops\":%" PRIu64 ",\"reads\":%" PRIu64
@@ -722,10 +748,52 @@ int main(int argc, char **argv)
            "\"driver_cpu_s\":%.6f,\"kicks\":%" PRIu64 ",\"waits\":%" PRIu64 ",\"undrained\":%u,"
            "\"backend_cpu_us_per_io\":%.3f,\"idle_s\":%.3f,\"idle_backend_cpu_s\":%.6f}\n",
            rw_name(), o.bs, o.qd, o.queues, o.poll ? "poll" : "eventfd", num, capacity_bytes, secs,
-           ops, reads, writes, errors, iops, (double)bytes / secs / 1048576.0,
-           ops ? (double)lat_sum / (double)ops / 1000 : 0.0, percentile(hist, ops, 50) / 1000, percentile(hist, ops, 99) / 1000,
-           percentile(hist, ops, 99.9) / 1000, percentile(hist, ops, 100) / 1000, bcpu,
-           bcpu > 0 ? (double)ops / bcpu : 0.0, drv_cpu, kicks, waits, left,
-           ops && bcpu >= 0 ? bcpu * 1e6 / (double)ops : 0.0, o.idle_s, idle_cpu);
-    return errors ? 1 : 0;
+           ops, t->reads, t->writes, t->errors, iops, (double)t->bytes / secs / 1048576.0,
+           ops ? (double)t->lat_sum / (double)ops / 1000 : 0.0, percentile(t->hist, ops, 50) / 1000,
+           percentile(t->hist, ops, 99) / 1000, percentile(t->hist, ops, 99.9) / 1000,
+           percentile(t->hist, ops, 100) / 1000, bcpu, bcpu > 0 ? (double)ops / bcpu : 0.0, drv_cpu,
+           t->kicks, t->waits, t->left, ops && bcpu >= 0 ? bcpu * 1e6 / (double)ops : 0.0, o.idle_s,
+           idle_cpu);
+}
+
+int main(int argc, char **argv)
+{
+    static struct totals t;
+    struct layout l = { 0 };
+    struct vuf *f;
+    uint64_t feat;
+    double idle_cpu = -1;
+    int r;
+
+    if (parse_args(argc, argv) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    r = vuf_connect(o.socket, 5000, &f);
+    if (r < 0)
+        return fail(o.socket, -r);
+    if ((r = negotiate(f, &feat)) != 0 || (r = map_memory(f, feat, &l)) != 0)
+        return r;
+
+    struct queue *qs = calloc(o.queues, sizeof(*qs));
+    if (!qs)
+        return fail("calloc", ENOMEM);
+    for (unsigned k = 0; k < o.queues; k++)
+        if ((r = queue_start(f, &qs[k], k, &l)) != 0)
+            return r;
+    for (unsigned k = 0; k < o.queues; k++)
+        if ((r = pthread_create(&qs[k].thread, NULL, queue_thread, &qs[k])) != 0)
+            return fail("pthread_create", r);
+
+    struct pollfd pfd = { .fd = vuf_fd(f), .events = POLLIN | POLLRDHUP };
+    if ((r = run_interval(&pfd, qs, &t)) != 0 || (r = measure_idle(&pfd, &idle_cpu)) != 0)
+        return r;
+    for (unsigned k = 0; k < o.queues; k++)
+        vuf_vring_stop(f, k, NULL);
+    vuf_destroy(f);
+    for (unsigned k = 0; k < o.queues; k++)
+        free(qs[k].t0);
+    free(qs);
+    print_result(&t, l.num, idle_cpu);
+    return t.errors ? 1 : 0;
 }
