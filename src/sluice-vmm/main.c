@@ -51,7 +51,86 @@ static void on_dump(int sig)
     kvm_vm_dump_request(g_vm);
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for; cfg's device strings point into o[]. */
+struct args {
+    struct kvm_vm_config cfg;
+    struct opts o[2 * KVM_VM_MAX_DEVS];
+    unsigned no;
+    bool verbose;
+    enum sandbox_mode sandbox;
+};
+
+/* --memory SIZE, rounded up to 2 MiB. Returns 0 or -EINVAL (reported). */
+static int parse_memory(const char *arg, struct kvm_vm_config *cfg)
+{
+    uint64_t u;
+
+    if (parse_size(arg, &u) < 0 || u == 0) {
+        fprintf(stderr, "sluice-vmm: --memory: bad size '%s'\n", arg);
+        return -EINVAL;
+    }
+    if (u < KVM_VM_MIN_MEM) {
+        fprintf(stderr, "sluice-vmm: --memory: %s is too little; a Linux guest needs at least %lluM\n",
+                arg, (unsigned long long)(KVM_VM_MIN_MEM >> 20));
+        return -EINVAL;
+    }
+    cfg->mem_size = (u + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+    return 0;
+}
+
+/* --disk (@c 'd') or --net (@c 'N') socket=PATH[,mac=MAC]. Returns 0 or
+ * -EINVAL (reported). */
+static int parse_device(int c, const char *arg, struct args *a)
+{
+    struct kvm_vm_config *cfg = &a->cfg;
+    const char *what = c == 'd' ? "disk" : "net";
+    const char *bad = NULL, *v;
+    struct sl_err err = ERR_INIT;
+
+    if (a->no == 2 * KVM_VM_MAX_DEVS || (c == 'd' ? cfg->ndisks : cfg->nnics) == KVM_VM_MAX_DEVS) {
+        fprintf(stderr, "sluice-vmm: too many devices\n");
+        return -EINVAL;
+    }
+    if (opts_parse(arg, &a->o[a->no], &bad) < 0) {
+        fprintf(stderr, "sluice-vmm: --%s %s: %s\n", what, arg, bad ? bad : "malformed");
+        return -EINVAL;
+    }
+    struct opts *o = &a->o[a->no++];
+    v = opts_get(o, "socket");
+    if (!v || !*v) {
+        fprintf(stderr, "sluice-vmm: --%s: socket=PATH is required\n", what);
+        return -EINVAL;
+    }
+    if (c == 'd') {
+        cfg->disks[cfg->ndisks++] = v;
+    } else {
+        struct kvm_vm_nic *nic = &cfg->nics[cfg->nnics];
+        const char *mac = opts_get(o, "mac");
+        nic->socket = v;
+        if (mac) {
+            if (mac_parse(mac, nic->mac, &err) < 0) {
+                fprintf(stderr, "sluice-vmm: --net: bad mac '%s': mac %s\n", mac, err.msg);
+                return -EINVAL;
+            }
+        } else {
+            /* Locally administered, unique enough per process and NIC. */
+            unsigned pid = (unsigned)getpid();
+            uint8_t def[6] = { 0x52, 0x54, 0x00, (uint8_t)(pid >> 8), (uint8_t)pid,
+                               (uint8_t)cfg->nnics };
+            memcpy(nic->mac, def, 6);
+        }
+        cfg->nnics++;
+    }
+    if (opts_unused(o)) {
+        fprintf(stderr, "sluice-vmm: --%s: unknown option '%s'\n", what, opts_unused(o));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Parse the options into @a. Returns -1 to go on, or the exit status (help,
+ * version, usage errors). The caller frees a->o[] either way. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, 'k' },
@@ -68,129 +147,86 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    struct kvm_vm_config cfg = { .cpus = 1, .mem_size = 512ull << 20,
-                                 .console = KVM_CONSOLE_STDIO };
-    struct opts o[2 * KVM_VM_MAX_DEVS];
-    unsigned no = 0;
-    bool verbose = false;
-    enum sandbox_mode sandbox = sandbox_default_mode();
-    struct sl_err err = ERR_INIT;
-    int c, r, status = 1;
+    struct kvm_vm_config *cfg = &a->cfg;
+    int c;
 
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        const char *bad = NULL, *v;
-        uint64_t u;
         switch (c) {
-        case 'k': cfg.kernel = optarg; break;
-        case 'i': cfg.initrd = optarg; break;
-        case 'c': cfg.cmdline = optarg; break;
+        case 'k': cfg->kernel = optarg; break;
+        case 'i': cfg->initrd = optarg; break;
+        case 'c': cfg->cmdline = optarg; break;
         case 'n': {
             char *end;
             unsigned long n = strtoul(optarg, &end, 10);
             if (*end || n == 0 || n > KVM_VM_MAX_CPUS) {
                 fprintf(stderr, "sluice-vmm: --cpus: must be 1..%u\n", KVM_VM_MAX_CPUS);
-                goto out_usage;
+                return 2;
             }
-            cfg.cpus = (unsigned)n;
+            cfg->cpus = (unsigned)n;
             break;
         }
         case 'm':
-            if (parse_size(optarg, &u) < 0 || u == 0) {
-                fprintf(stderr, "sluice-vmm: --memory: bad size '%s'\n", optarg);
-                goto out_usage;
-            }
-            if (u < KVM_VM_MIN_MEM) {
-                fprintf(stderr, "sluice-vmm: --memory: %s is too little; a Linux guest needs at least %lluM\n",
-                        optarg, (unsigned long long)(KVM_VM_MIN_MEM >> 20));
-                goto out_usage;
-            }
-            cfg.mem_size = (u + (2u << 20) - 1) & ~(uint64_t)((2u << 20) - 1);
+            if (parse_memory(optarg, cfg) < 0)
+                return 2;
             break;
         case 'd':
         case 'N':
-            if (no == 2 * KVM_VM_MAX_DEVS || (c == 'd' ? cfg.ndisks : cfg.nnics) == KVM_VM_MAX_DEVS) {
-                fprintf(stderr, "sluice-vmm: too many devices\n");
-                goto out_usage;
-            }
-            if (opts_parse(optarg, &o[no], &bad) < 0) {
-                fprintf(stderr, "sluice-vmm: --%s %s: %s\n", c == 'd' ? "disk" : "net", optarg,
-                        bad ? bad : "malformed");
-                goto out_usage;
-            }
-            v = opts_get(&o[no++], "socket");
-            if (!v || !*v) {
-                fprintf(stderr, "sluice-vmm: --%s: socket=PATH is required\n", c == 'd' ? "disk" : "net");
-                goto out_usage;
-            }
-            if (c == 'd') {
-                cfg.disks[cfg.ndisks++] = v;
-            } else {
-                struct kvm_vm_nic *nic = &cfg.nics[cfg.nnics];
-                const char *mac = opts_get(&o[no - 1], "mac");
-                nic->socket = v;
-                if (mac) {
-                    if (mac_parse(mac, nic->mac, &err) < 0) {
-                        fprintf(stderr, "sluice-vmm: --net: bad mac '%s': mac %s\n", mac, err.msg);
-                        goto out_usage;
-                    }
-                } else {
-                    /* Locally administered, unique enough per process and NIC. */
-                    unsigned pid = (unsigned)getpid();
-                    uint8_t def[6] = { 0x52, 0x54, 0x00, (uint8_t)(pid >> 8), (uint8_t)pid,
-                                       (uint8_t)cfg.nnics };
-                    memcpy(nic->mac, def, 6);
-                }
-                cfg.nnics++;
-            }
-            if (opts_unused(&o[no - 1])) {
-                fprintf(stderr, "sluice-vmm: --%s: unknown option '%s'\n", c == 'd' ? "disk" : "net",
-                        opts_unused(&o[no - 1]));
-                goto out_usage;
-            }
+            if (parse_device(c, optarg, a) < 0)
+                return 2;
             break;
         case 'C':
             if (!strcmp(optarg, "stdio")) {
-                cfg.console = KVM_CONSOLE_STDIO;
+                cfg->console = KVM_CONSOLE_STDIO;
             } else if (!strncmp(optarg, "socket=", 7) && optarg[7]) {
-                cfg.console = KVM_CONSOLE_SOCKET;
-                cfg.console_path = optarg + 7;
+                cfg->console = KVM_CONSOLE_SOCKET;
+                cfg->console_path = optarg + 7;
             } else {
                 fprintf(stderr, "sluice-vmm: --console: stdio or socket=PATH\n");
-                goto out_usage;
+                return 2;
             }
             break;
-        case 'v': verbose = true; break;
+        case 'v': a->verbose = true; break;
         case 'S':
-            if (sandbox_parse_mode(optarg, &sandbox) < 0) {
+            if (sandbox_parse_mode(optarg, &a->sandbox) < 0) {
                 fprintf(stderr, "sluice-vmm: --seccomp: expected enforce, kill or off, not '%s'\n", optarg);
-                goto out_usage;
+                return 2;
             }
             break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("sluice-vmm %s\n", SLUICE_VERSION); return 0;
-        default: usage(stderr); goto out_usage;
+        default: usage(stderr); return 2;
         }
     }
-    if (optind < argc || !cfg.kernel) {
+    if (optind < argc || !cfg->kernel) {
         if (optind < argc)
             fprintf(stderr, "sluice-vmm: unexpected argument '%s'\n", argv[optind]);
         else
             fprintf(stderr, "sluice-vmm: --kernel is required\n");
         usage(stderr);
-        goto out_usage;
+        return 2;
     }
     /* An empty file name is a usage error; a name of a missing or unreadable
      * file is a failure (1), found when the VM is built. */
-    if (!*cfg.kernel || (cfg.initrd && !*cfg.initrd)) {
-        fprintf(stderr, "sluice-vmm: --%s: a file name is required\n", !*cfg.kernel ? "kernel" : "initrd");
-        goto out_usage;
+    if (!*cfg->kernel || (cfg->initrd && !*cfg->initrd)) {
+        fprintf(stderr, "sluice-vmm: --%s: a file name is required\n", !*cfg->kernel ? "kernel" : "initrd");
+        return 2;
     }
-    log_init("sluice-vmm", false, verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN);
+    return -1;
+}
+
+/* Build the VM, install the sandbox and run the guest. Returns the exit
+ * status. */
+static int run_vm(struct args *a)
+{
+    struct sl_err err = ERR_INIT;
+    int r, status = 1;
+
+    log_init("sluice-vmm", false, a->verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN);
     signal(SIGPIPE, SIG_IGN);
     /* Harmless (nothing to dump) while the VM is being built. */
     signal(SIGUSR2, on_dump);
 
-    r = kvm_vm_create(&cfg, &g_vm, &err);
+    r = kvm_vm_create(&a->cfg, &g_vm, &err);
     if (r < 0) {
         fprintf(stderr, "sluice-vmm: %s\n", err_msg(&err, r));
         goto out;
@@ -199,7 +235,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     /* The VM is built and its backends connected: from here on (vCPU
      * threads included) only the allowlist's system calls. */
-    r = sandbox_install(SANDBOX_VMM, sandbox);
+    r = sandbox_install(SANDBOX_VMM, a->sandbox);
     if (r < 0) {
         fprintf(stderr, "sluice-vmm: cannot install the seccomp filter: %s\n", strerror(-r));
         goto out;
@@ -211,11 +247,20 @@ int main(int argc, char **argv)
     }
 out:
     kvm_vm_destroy(g_vm);
-    for (unsigned i = 0; i < no; i++)
-        opts_free(&o[i]);
     return r < 0 ? 1 : status;
-out_usage:
-    for (unsigned i = 0; i < no; i++)
-        opts_free(&o[i]);
-    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {
+        .cfg = { .cpus = 1, .mem_size = 512ull << 20, .console = KVM_CONSOLE_STDIO },
+        .sandbox = sandbox_default_mode(),
+    };
+    int status = parse_args(argc, argv, &a);
+
+    if (status < 0)
+        status = run_vm(&a);
+    for (unsigned i = 0; i < a.no; i++)
+        opts_free(&a.o[i]);
+    return status;
 }
