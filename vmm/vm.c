@@ -935,14 +935,9 @@ out:
     return r;
 }
 
-int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct sl_err *err)
+/* The configuration's limits. Returns 0, -EINVAL or -ENOMEM (with detail). */
+static int check_config(const struct kvm_vm_config *cfg, struct sl_err *err)
 {
-    const char *kvm_path = cfg->kvm_path ? cfg->kvm_path : "/dev/kvm";
-    struct kvm_pit_config pit = { .flags = 0 };
-    uint8_t *acpi;
-    struct kvm_vm *vm;
-    int r;
-
     if (cfg->cpus == 0 || cfg->cpus > KVM_VM_MAX_CPUS)
         return err_set(err, -EINVAL, "--cpus must be 1..%u", KVM_VM_MAX_CPUS);
     if (!cfg->raw && !cfg->kernel)
@@ -954,12 +949,19 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct s
     if (cfg->ndisks > KVM_VM_MAX_DEVS || cfg->nnics > KVM_VM_MAX_DEVS)
         return err_set(err, -EINVAL, "at most %u disks and %u NICs", KVM_VM_MAX_DEVS,
                        KVM_VM_MAX_DEVS);
-    vm = calloc(1, sizeof(*vm));
+    return 0;
+}
+
+/* A VM object with nothing open (every fd -1): safe to kvm_vm_destroy(). */
+static struct kvm_vm *vm_alloc(unsigned ncpus)
+{
+    struct kvm_vm *vm = calloc(1, sizeof(*vm));
+
     if (!vm)
-        return -ENOMEM;
+        return NULL;
     vm->kvm = vm->fd = vm->memfd = vm->stop_fd = vm->dump_fd = -1;
     vm->con_in = vm->con_out = vm->con_listen = vm->con_client = -1;
-    vm->ncpus = cfg->cpus;
+    vm->ncpus = ncpus;
     vm->next_gsi = FIRST_MSI_GSI;
     pthread_mutex_init(&vm->gsi_lock, NULL);
     for (unsigned i = 0; i < KVM_VM_MAX_CPUS; i++)
@@ -967,20 +969,27 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct s
     atomic_store(&vm->state, RUNNING);
     vm->host = (struct kvm_vpci_host){ host_gsi_alloc, host_msi_route, host_irqfd,
                                        host_ioeventfd, vm };
+    return vm;
+}
+
+/* Open @kvm_path, check its capabilities, create the VM with its TSS,
+ * identity map, in-kernel irqchip and PIT. Returns 0 or -errno (with detail). */
+static int create_kvm_vm(struct kvm_vm *vm, const char *kvm_path, struct sl_err *err)
+{
+    struct kvm_pit_config pit = { .flags = 0 };
+    int r;
 
     vm->kvm = open(kvm_path, O_RDWR | O_CLOEXEC);
     if (vm->kvm < 0) {
         r = -errno;
-        err_set(err, r, "%s: %s", kvm_path, strerror(-r));
-        goto fail;
+        return err_set(err, r, "%s: %s", kvm_path, strerror(-r));
     }
     if ((r = check_caps(vm, err)) < 0)
-        goto fail;
+        return r;
     vm->fd = ioctl(vm->kvm, KVM_CREATE_VM, 0);
     if (vm->fd < 0) {
         r = -errno;
-        err_set(err, r, "KVM_CREATE_VM: %s", strerror(-r));
-        goto fail;
+        return err_set(err, r, "KVM_CREATE_VM: %s", strerror(-r));
     }
     vm->run_size = (size_t)ioctl(vm->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
     (void)ioctl(vm->fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
@@ -989,29 +998,74 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct s
         (void)ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
     }
     if ((r = xioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL)) < 0 ||
-        (r = xioctl(vm->fd, KVM_CREATE_PIT2, &pit)) < 0) {
-        err_set(err, r, "in-kernel irqchip/PIT: %s", strerror(-r));
-        goto fail;
-    }
-    if ((r = setup_memory(vm, cfg->mem_size)) < 0) {
-        err_set(err, r, "guest memory (%llu MiB): %s", (unsigned long long)(cfg->mem_size >> 20),
-             strerror(-r));
-        goto fail;
-    }
+        (r = xioctl(vm->fd, KVM_CREATE_PIT2, &pit)) < 0)
+        return err_set(err, r, "in-kernel irqchip/PIT: %s", strerror(-r));
+    return 0;
+}
+
+/* Guest memory, the loaded kernel (or raw image), the ACPI tables and the
+ * initial GSI routes. Returns 0 or -errno (with detail). */
+static int setup_guest(struct kvm_vm *vm, const struct kvm_vm_config *cfg, struct sl_err *err)
+{
+    uint8_t *acpi;
+    int r;
+
+    if ((r = setup_memory(vm, cfg->mem_size)) < 0)
+        return err_set(err, r, "guest memory (%llu MiB): %s", (unsigned long long)(cfg->mem_size >> 20),
+                       strerror(-r));
     if ((r = load_guest(vm, cfg, err)) < 0)
-        goto fail;
+        return r;
     acpi = kvm_gpa_ptr(&vm->mem, KVM_ACPI_ADDR, KVM_ACPI_SIZE);
-    if ((r = kvm_acpi_build(acpi, KVM_ACPI_SIZE, KVM_ACPI_ADDR, vm->ncpus)) < 0) {
-        err_set(err, r, "ACPI tables: %s", strerror(-r));
-        goto fail;
-    }
+    if ((r = kvm_acpi_build(acpi, KVM_ACPI_SIZE, KVM_ACPI_ADDR, vm->ncpus)) < 0)
+        return err_set(err, r, "ACPI tables: %s", strerror(-r));
     pthread_mutex_lock(&vm->gsi_lock);
     r = commit_routes(vm);
     pthread_mutex_unlock(&vm->gsi_lock);
-    if (r < 0) {
-        err_set(err, r, "KVM_SET_GSI_ROUTING: %s", strerror(-r));
-        goto fail;
+    if (r < 0)
+        return err_set(err, r, "KVM_SET_GSI_ROUTING: %s", strerror(-r));
+    return 0;
+}
+
+/* Create the vCPUs, map their run areas and set up their CPUID, MSRs and
+ * (vCPU 0) boot state. Returns 0 or -errno (with detail). */
+static int create_vcpus(struct kvm_vm *vm, struct sl_err *err)
+{
+    int r;
+
+    for (unsigned i = 0; i < vm->ncpus; i++) {
+        struct vcpu *c = &vm->cpus[i];
+        c->vm = vm;
+        c->id = i;
+        c->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)i);
+        if (c->fd < 0) {
+            r = -errno;
+            return err_set(err, r, "KVM_CREATE_VCPU %u: %s", i, strerror(-r));
+        }
+        c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+        if (c->run == MAP_FAILED) {
+            c->run = NULL;
+            return -errno;
+        }
+        if ((r = setup_cpuid(vm, c)) < 0 || (r = setup_msrs(c)) < 0 ||
+            (i == 0 && (r = setup_bsp(vm, c)) < 0))
+            return err_set(err, r, "vCPU %u setup: %s", i, strerror(-r));
     }
+    return 0;
+}
+
+int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct sl_err *err)
+{
+    struct kvm_vm *vm;
+    int r;
+
+    if ((r = check_config(cfg, err)) < 0)
+        return r;
+    vm = vm_alloc(cfg->cpus);
+    if (!vm)
+        return -ENOMEM;
+    if ((r = create_kvm_vm(vm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm", err)) < 0 ||
+        (r = setup_guest(vm, cfg, err)) < 0)
+        goto fail;
     if ((r = kvm_pci_init(&vm->pci, KVM_PCI_MMIO_BASE)) < 0)
         goto fail;
     vm->pci_ready = true;
@@ -1027,28 +1081,8 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct s
         err_set(err, r, "event loop: %s", strerror(-r));
         goto fail;
     }
-    for (unsigned i = 0; i < vm->ncpus; i++) {
-        struct vcpu *c = &vm->cpus[i];
-        c->vm = vm;
-        c->id = i;
-        c->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)i);
-        if (c->fd < 0) {
-            r = -errno;
-            err_set(err, r, "KVM_CREATE_VCPU %u: %s", i, strerror(-r));
-            goto fail;
-        }
-        c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
-        if (c->run == MAP_FAILED) {
-            c->run = NULL;
-            r = -errno;
-            goto fail;
-        }
-        if ((r = setup_cpuid(vm, c)) < 0 || (r = setup_msrs(c)) < 0 ||
-            (i == 0 && (r = setup_bsp(vm, c)) < 0)) {
-            err_set(err, r, "vCPU %u setup: %s", i, strerror(-r));
-            goto fail;
-        }
-    }
+    if ((r = create_vcpus(vm, err)) < 0)
+        goto fail;
     *out = vm;
     return 0;
 fail:
