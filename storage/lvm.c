@@ -265,30 +265,92 @@ static int detail_from_stderr(const char *cmd, const char *s, struct sl_err *err
     return err_set(err, -EIO, "%s failed", cmd);
 }
 
-int lvm_run(const char *const *argv, char **out, struct sl_err *err)
+/* "lvm" (or $SLUICE_LVM), @argv, "--config" and the configuration, NULL:
+ * LVM's own argv[0] dispatch runs "lvm lvcreate ...". NULL without memory. */
+static const char **lvm_args(const char *bin, const char *const *argv)
 {
     const char *conf = getenv("SLUICE_LVM_CONFIG");
-    const char *bin = lvm_binary();
     size_t argc = 0;
-    int opipe[2], epipe[2], r = 0, status;
-    struct buf ob = { 0 }, eb = { 0 };
-    pid_t pid;
 
-    if (out)
-        *out = NULL;
     while (argv[argc])
         argc++;
     const char **args = calloc(argc + 4, sizeof(*args));
     if (!args)
-        return -ENOMEM;
+        return NULL;
     args[0] = bin;
     for (size_t i = 0; i < argc; i++)
         args[i + 1] = argv[i];
     args[argc + 1] = "--config";
     args[argc + 2] = conf && *conf ? conf : LVM_DEFAULT_CONFIG;
     args[argc + 3] = NULL;
+    return args;
+}
 
-    /* Let LVM's own argv[0] dispatch work: "lvm lvcreate ...". */
+/* In the forked child: stdin from /dev/null, stdout and stderr to the pipes,
+ * nothing else open, then exec; 127 when it cannot. */
+static __attribute__((noreturn)) void lvm_exec_child(const char *bin, const char **args, int ofd, int efd)
+{
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0)
+        dup2(nul, 0);
+    dup2(ofd, 1);
+    dup2(efd, 2);
+    /* No inherited descriptors: LVM warns about each one. */
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    setenv("LVM_SUPPRESS_FD_WARNINGS", "1", 1);
+    setenv("LC_ALL", "C", 1);
+    execv(bin, (char *const *)args);
+    if (!strchr(bin, '/'))
+        execvp(bin, (char *const *)args);
+    _exit(127);
+}
+
+/* Read the child's stdout into @ob and stderr into @eb until both end.
+ * Returns 0 or -errno. */
+static int lvm_read_output(int ofd, int efd, struct buf *ob, struct buf *eb)
+{
+    struct pollfd pfd[2] = { { ofd, POLLIN, 0 }, { efd, POLLIN, 0 } };
+    int open_fds = 2, r = 0;
+
+    while (open_fds > 0) {
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            r = -errno;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            int got = buf_read(i == 0 ? ob : eb, pfd[i].fd);
+            if (got < 0) {
+                r = got;
+                open_fds = 0;
+                break;
+            }
+            if (got == 0) {
+                pfd[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    return r;
+}
+
+int lvm_run(const char *const *argv, char **out, struct sl_err *err)
+{
+    const char *bin = lvm_binary();
+    int opipe[2], epipe[2], r = 0, status;
+    struct buf ob = { 0 }, eb = { 0 };
+    pid_t pid;
+
+    if (out)
+        *out = NULL;
+    const char **args = lvm_args(bin, argv);
+    if (!args)
+        return -ENOMEM;
+
     if (pipe2(opipe, O_CLOEXEC) < 0) {
         r = -errno;
         goto out_args;
@@ -302,50 +364,13 @@ int lvm_run(const char *const *argv, char **out, struct sl_err *err)
         r = -errno;
         goto out_epipe;
     }
-    if (pid == 0) {
-        int nul = open("/dev/null", O_RDONLY);
-        if (nul >= 0)
-            dup2(nul, 0);
-        dup2(opipe[1], 1);
-        dup2(epipe[1], 2);
-        /* No inherited descriptors: LVM warns about each one. */
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
-        setenv("LVM_SUPPRESS_FD_WARNINGS", "1", 1);
-        setenv("LC_ALL", "C", 1);
-        execv(bin, (char *const *)args);
-        if (!strchr(bin, '/'))
-            execvp(bin, (char *const *)args);
-        _exit(127);
-    }
+    if (pid == 0)
+        lvm_exec_child(bin, args, opipe[1], epipe[1]);
     close(opipe[1]);
     close(epipe[1]);
     opipe[1] = epipe[1] = -1;
 
-    struct pollfd pfd[2] = { { opipe[0], POLLIN, 0 }, { epipe[0], POLLIN, 0 } };
-    int open_fds = 2;
-    while (open_fds > 0) {
-        if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            r = -errno;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            int got = buf_read(i == 0 ? &ob : &eb, pfd[i].fd);
-            if (got < 0) {
-                r = got;
-                open_fds = 0;
-                break;
-            }
-            if (got == 0) {
-                pfd[i].fd = -1;
-                open_fds--;
-            }
-        }
-    }
+    r = lvm_read_output(opipe[0], epipe[0], &ob, &eb);
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
             r = r ? r : -errno;
