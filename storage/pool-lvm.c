@@ -242,87 +242,91 @@ static uint64_t round_up(uint64_t x, uint64_t a)
     return a ? (x + a - 1) / a * a : x;
 }
 
-static int lvm_pool_create(const struct pool_create_params *p, struct sl_err *err)
+/* --pv DEVICE...: check that no volume group of the pool's name exists and
+ * that each device is a block device, then vgcreate it. Returns 0 or
+ * -errno (with detail). */
+static int pool_make_vg(const struct pool_create_params *p, struct sl_err *err)
 {
-    char sizebuf[32], sel[LVM_NAME_MAX * 2 + 2];
-    const char *vgname = p->pvs ? p->name : p->vg;
+    struct lvm_vg vg;
+    int r;
+
+    r = vg_get(p->name, &vg, err);
+    if (r == 0) {
+        return err_set(err, -EEXIST, "volume group '%s' exists (use --vg %s)", p->name, p->name);
+    }
+    if (r != -ENOENT)
+        return r;
+    for (size_t i = 0; i < p->n_pvs; i++) {
+        struct stat st;
+        if (stat(p->pvs[i], &st) < 0) {
+            return err_set(err, -ENOENT, "physical volume %s: %s", p->pvs[i], strerror(errno));
+        }
+        if (!S_ISBLK(st.st_mode)) {
+            return err_set(err, -EINVAL, "physical volume %s: not a block device", p->pvs[i]);
+        }
+    }
+    const char **argv = calloc(p->n_pvs + 6, sizeof(*argv));
+    if (!argv)
+        return -ENOMEM;
+    size_t k = 0;
+    argv[k++] = "vgcreate";
+    argv[k++] = "-q";
+    argv[k++] = "--addtag";
+    argv[k++] = TAG_VG;
+    argv[k++] = p->name;
+    for (size_t i = 0; i < p->n_pvs; i++)
+        argv[k++] = p->pvs[i];
+    argv[k] = NULL;
+    r = lvm_run(argv, NULL, err);
+    free(argv);
+    return r;
+}
+
+/* --vg VG: the group must exist and have no logical volume of the pool's
+ * name. Returns 0 or -errno (with detail). */
+static int pool_check_vg(const struct pool_create_params *p, struct sl_err *err)
+{
     struct lvm_vg vg;
     struct lvm_lv lv;
-    bool made_vg = false;
-    int r = need_root(err);
+    int r;
 
+    r = vg_get(p->vg, &vg, err);
+    if (r == -ENOENT) {
+        return err_set(err, -ENOENT, "unknown volume group '%s'", p->vg);
+    }
     if (r < 0)
         return r;
-    if (p->path) {
-        return err_set(err, -EINVAL, "--path is for dir pools");
+    r = lv_get(p->vg, p->name, &lv, err);
+    if (r == 0) {
+        return err_set(err, -EEXIST, "volume group '%s' already has a logical volume '%s'", p->vg,
+                        p->name);
     }
-    if ((p->n_pvs > 0) == (p->vg != NULL)) {
-        return err_set(err, -EINVAL, "an lvm-thin pool needs either --pv DEVICE... or --vg VG");
-    }
-    if (p->autoextend_threshold && (p->autoextend_threshold < 50 || p->autoextend_threshold > 99)) {
-        return err_set(err, -EINVAL, "autoextend threshold must be 50-99 (percent)");
-    }
-    if (p->n_pvs) {
-        r = vg_get(p->name, &vg, err);
-        if (r == 0) {
-            return err_set(err, -EEXIST, "volume group '%s' exists (use --vg %s)", p->name, p->name);
-        }
-        if (r != -ENOENT)
-            return r;
-        for (size_t i = 0; i < p->n_pvs; i++) {
-            struct stat st;
-            if (stat(p->pvs[i], &st) < 0) {
-                return err_set(err, -ENOENT, "physical volume %s: %s", p->pvs[i], strerror(errno));
-            }
-            if (!S_ISBLK(st.st_mode)) {
-                return err_set(err, -EINVAL, "physical volume %s: not a block device", p->pvs[i]);
-            }
-        }
-        const char **argv = calloc(p->n_pvs + 6, sizeof(*argv));
-        if (!argv)
-            return -ENOMEM;
-        size_t k = 0;
-        argv[k++] = "vgcreate";
-        argv[k++] = "-q";
-        argv[k++] = "--addtag";
-        argv[k++] = TAG_VG;
-        argv[k++] = p->name;
-        for (size_t i = 0; i < p->n_pvs; i++)
-            argv[k++] = p->pvs[i];
-        argv[k] = NULL;
-        r = lvm_run(argv, NULL, err);
-        free(argv);
-        if (r < 0)
-            return r;
-        made_vg = true;
-    } else {
-        r = vg_get(p->vg, &vg, err);
-        if (r == -ENOENT) {
-            return err_set(err, -ENOENT, "unknown volume group '%s'", p->vg);
-        }
-        if (r < 0)
-            return r;
-        r = lv_get(p->vg, p->name, &lv, err);
-        if (r == 0) {
-            return err_set(err, -EEXIST, "volume group '%s' already has a logical volume '%s'", p->vg,
-                            p->name);
-        }
-        if (r != -ENOENT)
-            return r;
-    }
+    if (r != -ENOENT)
+        return r;
+    return 0;
+}
+
+/* Create the thin pool in @vgname if there is room, set it to error when
+ * full and set its autoextend policy; removed again when a later step
+ * fails. Returns 0 or -errno (with detail). */
+static int pool_make_thin(const struct pool_create_params *p, const char *vgname, struct sl_err *err)
+{
+    char sizebuf[32], sel[LVM_NAME_MAX * 2 + 2];
+    struct lvm_vg vg;
+    int r;
+
     r = vg_get(vgname, &vg, err);
     if (r < 0)
-        goto out_vg;
+        return r;
     /* Room for the data, its metadata (about 1/1000, at least 4 MiB) and
      * LVM's spare metadata copy. */
     uint64_t ext = vg.extent_size ? vg.extent_size : 4 << 20;
     uint64_t want = p->size ? round_up(p->size, ext) : 0;
     uint64_t meta = round_up(MAX(want / 1000, (uint64_t)4 << 20), ext);
     if (vg.free < 2 * meta + ext || want + 2 * meta > vg.free) {
-        r = err_set(err, -ENOSPC, "pool out of space: volume group '%s' has %llu bytes free, the pool "
+        return err_set(err, -ENOSPC, "pool out of space: volume group '%s' has %llu bytes free, the pool "
                         "needs %llu (data and metadata)", vgname, (unsigned long long)vg.free,
                         (unsigned long long)(want ? want + 2 * meta : 2 * meta + ext));
-        goto out_vg;
     }
     if (p->size) {
         snprintf(sizebuf, sizeof(sizebuf), "%llub", (unsigned long long)want);
@@ -333,7 +337,7 @@ static int lvm_pool_create(const struct pool_create_params *p, struct sl_err *er
                   "--addtag", TAG_POOL, vgname);
     }
     if (r < 0)
-        goto out_vg;
+        return r;
     /* Error when full: a full pool fails writes that need new blocks at once
      * (dm-thin's error_if_no_space; lvs shows lv_when_full "error") instead
      * of LVM's default of queueing them until the pool grows or dm-thin's
@@ -349,20 +353,41 @@ static int lvm_pool_create(const struct pool_create_params *p, struct sl_err *er
     r = RUN("lvchange", "-q", "--errorwhenfull", "y", sel);
     if (r < 0) {
         RUN_QUIET("lvremove", "-q", "-f", sel);
-        goto out_vg;
+        return r;
     }
     if (p->autoextend_threshold) {
         r = set_autoextend(vgname, p->name, p->autoextend_threshold, p->autoextend_percent, err);
         if (r < 0) {
             snprintf(sel, sizeof(sel), "%s/%s", vgname, p->name);
             RUN_QUIET("lvremove", "-q", "-f", sel);
-            goto out_vg;
+            return r;
         }
     }
     return 0;
+}
 
-out_vg:
-    if (made_vg) {
+static int lvm_pool_create(const struct pool_create_params *p, struct sl_err *err)
+{
+    const char *vgname = p->pvs ? p->name : p->vg;
+    int r = need_root(err);
+
+    if (r < 0)
+        return r;
+    if (p->path) {
+        return err_set(err, -EINVAL, "--path is for dir pools");
+    }
+    if ((p->n_pvs > 0) == (p->vg != NULL)) {
+        return err_set(err, -EINVAL, "an lvm-thin pool needs either --pv DEVICE... or --vg VG");
+    }
+    if (p->autoextend_threshold && (p->autoextend_threshold < 50 || p->autoextend_threshold > 99)) {
+        return err_set(err, -EINVAL, "autoextend threshold must be 50-99 (percent)");
+    }
+    r = p->n_pvs ? pool_make_vg(p, err) : pool_check_vg(p, err);
+    if (r < 0)
+        return r;
+    r = pool_make_thin(p, vgname, err);
+    if (r < 0 && p->n_pvs) {
+        /* The volume group was made above: remove it again. */
         RUN_QUIET("vgremove", "-q", "-f", p->name);
         for (size_t i = 0; i < p->n_pvs; i++)
             RUN_QUIET("pvremove", "-q", p->pvs[i]);
