@@ -156,9 +156,8 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'i': cfg->initrd = optarg; break;
         case 'c': cfg->cmdline = optarg; break;
         case 'n': {
-            char *end;
-            unsigned long n = strtoul(optarg, &end, 10);
-            if (*end || n == 0 || n > KVM_VM_MAX_CPUS) {
+            uint64_t n;
+            if (parse_uint(optarg, 1, KVM_VM_MAX_CPUS, &n) < 0) {
                 fprintf(stderr, "sluice-vmm: --cpus: must be 1..%u\n", KVM_VM_MAX_CPUS);
                 return 2;
             }

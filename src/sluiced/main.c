@@ -128,24 +128,20 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         }
         case 'w': {
-            char *end;
-            a->workers = strtol(optarg, &end, 10);
-            if (*end || a->workers < 1 || a->workers > MAX_WORKERS) {
+            uint64_t v;
+            if (parse_uint(optarg, 1, MAX_WORKERS, &v) < 0) {
                 fprintf(stderr, "sluiced: --workers: expected a number from 1 to %d\n", MAX_WORKERS);
                 return 2;
             }
+            a->workers = (long)v;
             break;
         }
-        case 'P': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 0 || v > 1000000) {
+        case 'P':
+            if (parse_uint(optarg, 0, 1000000, &a->poll_us) < 0) {
                 fprintf(stderr, "sluiced: --poll-us: expected a number of microseconds from 0 to 1000000\n");
                 return 2;
             }
-            a->poll_us = (uint64_t)v;
             break;
-        }
         case 'S':
             if (sandbox_parse_mode(optarg, &a->sandbox) < 0) {
                 fprintf(stderr, "sluiced: --seccomp: expected enforce, kill or off, not '%s'\n", optarg);
