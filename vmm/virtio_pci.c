@@ -467,10 +467,126 @@ static uint64_t offered_features(enum kvm_vpci_type type, uint64_t backend)
     return backend & allow;
 }
 
+/* The device's config space: read from the backend for a disk (shrunk until
+ * the backend accepts its size), made here for a NIC; sets the queue count. */
+static int device_config(struct kvm_vpci *v, const struct kvm_vpci_config *cfg)
+{
+    int r = 0;
+
+    if (v->type == KVM_VPCI_BLK) {
+        struct virtio_blk_config bc;
+        unsigned nq = 1, maxq = cfg->max_queues ? cfg->max_queues : 1;
+        /* Backends built against older headers refuse a config larger than
+         * theirs (libvhost-user answers with an error): shrink until it fits. */
+        memset(&bc, 0, sizeof(bc));
+        for (v->devcfg_len = sizeof(bc); v->devcfg_len >= 8; v->devcfg_len -= 4) {
+            r = vuf_get_config(v->vuf, 0, v->devcfg, v->devcfg_len);
+            if (r != -EIO)
+                break;
+        }
+        if (r < 0) {
+            log_err("%s: reading the backend's config space: %s", v->name, strerror(-r));
+            return -EPROTO;
+        }
+        memcpy(&bc, v->devcfg, v->devcfg_len);
+        if (v->features & F(VIRTIO_BLK_F_MQ))
+            nq = MIN(MIN((unsigned)bc.num_queues ? bc.num_queues : 1u, vuf_queue_num(v->vuf)),
+                     MIN(maxq, MAX_VQ));
+        if (nq <= 1)
+            nq = 1;
+        v->nq = nq;
+    } else {
+        struct virtio_net_config nc;
+        memset(&nc, 0, sizeof(nc));
+        memcpy(nc.mac, cfg->mac, 6);
+        nc.status = VIRTIO_NET_S_LINK_UP;
+        nc.max_virtqueue_pairs = 1;
+        v->devcfg_len = offsetof(struct virtio_net_config, mtu);
+        memcpy(v->devcfg, &nc, v->devcfg_len);
+        v->nq = 2;
+    }
+    return 0;
+}
+
+/* Kick and call eventfds per queue, a GSI per MSI-X vector (masked at reset). */
+static int queue_fds_and_vectors(struct kvm_vpci *v)
+{
+    int r;
+
+    for (unsigned q = 0; q < v->nq; q++) {
+        v->q[q].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        v->q[q].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (v->q[q].kick < 0 || v->q[q].call < 0)
+            return -errno;
+    }
+    for (unsigned i = 0; i < v->nvec; i++) {
+        v->msix[i].ctrl = PCI_MSIX_ENTRY_CTRL_MASKBIT;      /* masked at reset */
+        r = v->host.gsi_alloc(v->host.ctx, &v->gsi[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* PCI config space: IDs, BAR0, the four virtio capabilities and MSI-X. */
+static int pci_config(struct kvm_vpci *v)
+{
+    uint8_t cap[20];
+    int r;
+
+    /* Config space: modern virtio device IDs (0x1040 + type). */
+    kvm_pci_dev_init(&v->pci, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE + v->type),
+                     v->type == KVM_VPCI_BLK ? PCI_CLASS_CODE_STORAGE_OTHER : PCI_CLASS_CODE_ETHERNET,
+                     VIRTIO_PCI_REVISION, VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYS_ID);
+    v->pci.bar_size[0] = KVM_VPCI_BAR_SIZE;
+    v->pci.bar_io = bar_io;
+    v->pci.cfg_written = cfg_written;
+    v->pci.ctx = v;
+    {
+        struct virtio_pci_cap c = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(c), .bar = 0 };
+        struct virtio_pci_notify_cap n = { .cap = c };
+
+        c.cfg_type = VIRTIO_PCI_CAP_COMMON_CFG;
+        c.offset = KVM_VPCI_COMMON;
+        c.length = sizeof(struct virtio_pci_common_cfg);
+        if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
+            return r;
+        c.cfg_type = VIRTIO_PCI_CAP_ISR_CFG;
+        c.offset = KVM_VPCI_ISR;
+        c.length = ISR_CAP_LEN;
+        if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
+            return r;
+        c.cfg_type = VIRTIO_PCI_CAP_DEVICE_CFG;
+        c.offset = KVM_VPCI_DEVCFG;
+        c.length = sizeof(v->devcfg);
+        if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
+            return r;
+        n.cap = c;
+        n.cap.cap_len = sizeof(n);
+        n.cap.cfg_type = VIRTIO_PCI_CAP_NOTIFY_CFG;
+        n.cap.offset = KVM_VPCI_NOTIFY;
+        n.cap.length = v->nq * KVM_VPCI_NOTIFY_MUL;
+        n.notify_off_multiplier = KVM_VPCI_NOTIFY_MUL;
+        if ((r = kvm_pci_add_cap(&v->pci, &n, sizeof(n))) < 0)
+            return r;
+    }
+    memset(cap, 0, sizeof(cap));
+    cap[0] = PCI_CAP_ID_MSIX;
+    cap[PCI_MSIX_FLAGS] = (uint8_t)((v->nvec - 1) & PCI_MSIX_FLAGS_QSIZE);  /* table size - 1 */
+    memcpy(cap + PCI_MSIX_TABLE, &(uint32_t){ KVM_VPCI_MSIX }, 4);   /* BIR 0 */
+    memcpy(cap + PCI_MSIX_PBA, &(uint32_t){ KVM_VPCI_PBA }, 4);
+    if ((r = kvm_pci_add_cap(&v->pci, cap, PCI_CAP_MSIX_SIZEOF)) < 0)
+        return r;
+    v->msix_cap = (unsigned)r;
+    /* The driver may set the enable and function mask bits only. */
+    v->pci.wmask[v->msix_cap + PCI_MSIX_FLAGS + 1] =
+        (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8;
+    return 0;
+}
+
 int kvm_vpci_create(const struct kvm_vpci_config *cfg, struct kvm_vpci **out)
 {
     struct kvm_vpci *v;
-    uint8_t cap[20];
     int r;
 
     if (!cfg->vuf || !cfg->host || cfg->nregions == 0 || cfg->nregions > VUF_MAX_REGIONS ||
@@ -506,103 +622,14 @@ int kvm_vpci_create(const struct kvm_vpci_config *cfg, struct kvm_vpci **out)
         goto fail;
     }
 
-    if (v->type == KVM_VPCI_BLK) {
-        struct virtio_blk_config bc;
-        unsigned nq = 1, maxq = cfg->max_queues ? cfg->max_queues : 1;
-        /* Backends built against older headers refuse a config larger than
-         * theirs (libvhost-user answers with an error): shrink until it fits. */
-        memset(&bc, 0, sizeof(bc));
-        for (v->devcfg_len = sizeof(bc); v->devcfg_len >= 8; v->devcfg_len -= 4) {
-            r = vuf_get_config(v->vuf, 0, v->devcfg, v->devcfg_len);
-            if (r != -EIO)
-                break;
-        }
-        if (r < 0) {
-            log_err("%s: reading the backend's config space: %s", v->name, strerror(-r));
-            r = -EPROTO;
-            goto fail;
-        }
-        memcpy(&bc, v->devcfg, v->devcfg_len);
-        if (v->features & F(VIRTIO_BLK_F_MQ))
-            nq = MIN(MIN((unsigned)bc.num_queues ? bc.num_queues : 1u, vuf_queue_num(v->vuf)),
-                     MIN(maxq, MAX_VQ));
-        if (nq <= 1)
-            nq = 1;
-        v->nq = nq;
-    } else {
-        struct virtio_net_config nc;
-        memset(&nc, 0, sizeof(nc));
-        memcpy(nc.mac, cfg->mac, 6);
-        nc.status = VIRTIO_NET_S_LINK_UP;
-        nc.max_virtqueue_pairs = 1;
-        v->devcfg_len = offsetof(struct virtio_net_config, mtu);
-        memcpy(v->devcfg, &nc, v->devcfg_len);
-        v->nq = 2;
-    }
+    if ((r = device_config(v, cfg)) < 0)
+        goto fail;
     v->nvec = v->nq + 1;
 
-    for (unsigned q = 0; q < v->nq; q++) {
-        v->q[q].kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        v->q[q].call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (v->q[q].kick < 0 || v->q[q].call < 0) {
-            r = -errno;
-            goto fail;
-        }
-    }
-    for (unsigned i = 0; i < v->nvec; i++) {
-        v->msix[i].ctrl = PCI_MSIX_ENTRY_CTRL_MASKBIT;      /* masked at reset */
-        r = v->host.gsi_alloc(v->host.ctx, &v->gsi[i]);
-        if (r < 0)
-            goto fail;
-    }
-
-    /* Config space: modern virtio device IDs (0x1040 + type). */
-    kvm_pci_dev_init(&v->pci, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE + v->type),
-                     v->type == KVM_VPCI_BLK ? PCI_CLASS_CODE_STORAGE_OTHER : PCI_CLASS_CODE_ETHERNET,
-                     VIRTIO_PCI_REVISION, VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYS_ID);
-    v->pci.bar_size[0] = KVM_VPCI_BAR_SIZE;
-    v->pci.bar_io = bar_io;
-    v->pci.cfg_written = cfg_written;
-    v->pci.ctx = v;
-    {
-        struct virtio_pci_cap c = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(c), .bar = 0 };
-        struct virtio_pci_notify_cap n = { .cap = c };
-
-        c.cfg_type = VIRTIO_PCI_CAP_COMMON_CFG;
-        c.offset = KVM_VPCI_COMMON;
-        c.length = sizeof(struct virtio_pci_common_cfg);
-        if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
-            goto fail;
-        c.cfg_type = VIRTIO_PCI_CAP_ISR_CFG;
-        c.offset = KVM_VPCI_ISR;
-        c.length = ISR_CAP_LEN;
-        if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
-            goto fail;
-        c.cfg_type = VIRTIO_PCI_CAP_DEVICE_CFG;
-        c.offset = KVM_VPCI_DEVCFG;
-        c.length = sizeof(v->devcfg);
-        if ((r = kvm_pci_add_cap(&v->pci, &c, sizeof(c))) < 0)
-            goto fail;
-        n.cap = c;
-        n.cap.cap_len = sizeof(n);
-        n.cap.cfg_type = VIRTIO_PCI_CAP_NOTIFY_CFG;
-        n.cap.offset = KVM_VPCI_NOTIFY;
-        n.cap.length = v->nq * KVM_VPCI_NOTIFY_MUL;
-        n.notify_off_multiplier = KVM_VPCI_NOTIFY_MUL;
-        if ((r = kvm_pci_add_cap(&v->pci, &n, sizeof(n))) < 0)
-            goto fail;
-    }
-    memset(cap, 0, sizeof(cap));
-    cap[0] = PCI_CAP_ID_MSIX;
-    cap[PCI_MSIX_FLAGS] = (uint8_t)((v->nvec - 1) & PCI_MSIX_FLAGS_QSIZE);  /* table size - 1 */
-    memcpy(cap + PCI_MSIX_TABLE, &(uint32_t){ KVM_VPCI_MSIX }, 4);   /* BIR 0 */
-    memcpy(cap + PCI_MSIX_PBA, &(uint32_t){ KVM_VPCI_PBA }, 4);
-    if ((r = kvm_pci_add_cap(&v->pci, cap, PCI_CAP_MSIX_SIZEOF)) < 0)
+    if ((r = queue_fds_and_vectors(v)) < 0)
         goto fail;
-    v->msix_cap = (unsigned)r;
-    /* The driver may set the enable and function mask bits only. */
-    v->pci.wmask[v->msix_cap + PCI_MSIX_FLAGS + 1] =
-        (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL) >> 8;
+    if ((r = pci_config(v)) < 0)
+        goto fail;
     reset(v);
     *out = v;
     return 0;
