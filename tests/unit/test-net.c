@@ -149,6 +149,7 @@ static void nothing(void *arg)
 struct burst {
     int fd;
     unsigned n, hdr_len;
+    unsigned first;          /* sequence number of the first packet */
 };
 
 static void send_burst(void *arg)
@@ -160,7 +161,7 @@ static void send_burst(void *arg)
         memset(pkt + b->hdr_len, 0xff, 6);       /* broadcast */
         pkt[b->hdr_len + 12] = 0x88;
         pkt[b->hdr_len + 13] = 0xb5;
-        pkt[b->hdr_len + 14] = (uint8_t)i;       /* sequence number */
+        pkt[b->hdr_len + 14] = (uint8_t)(b->first + i);   /* sequence number */
         assert_int_equal(send(b->fd, pkt, b->hdr_len + FRAME, MSG_DONTWAIT), b->hdr_len + FRAME);
     }
 }
@@ -300,6 +301,223 @@ static void test_rx_small_buffers_no_refill(void **state)
     rx_burst(0, 64, 256, 30);
 }
 
+/* ---- packed rings ------------------------------------------------------ */
+
+#define PK_NUM 32              /* packed ring size: the test wraps it */
+#define PK_DRV 1024u           /* driver event area (gpa) */
+#define PK_DEV 1028u           /* device event area (gpa) */
+#define F_AVAIL (1u << VRING_PACKED_DESC_F_AVAIL)
+#define F_USED  (1u << VRING_PACKED_DESC_F_USED)
+
+/* The driver half of a packed ring at gpa 0 (one descriptor per buffer). */
+struct pdrv {
+    struct vring_packed_desc *desc;
+    uint16_t next, used_next;
+    bool wrap, used_wrap;
+    bool out[PK_NUM];          /* buffer id made available, not used yet */
+};
+
+static void pdrv_add(struct pdrv *d, uint16_t id, uint64_t addr, uint32_t len)
+{
+    struct vring_packed_desc *x = &d->desc[d->next];
+
+    assert_false(d->out[id]);
+    x->addr = addr;
+    x->len = len;
+    x->id = id;
+    __atomic_store_n(&x->flags, (uint16_t)(VRING_DESC_F_WRITE | (d->wrap ? F_AVAIL : F_USED)),
+                     __ATOMIC_RELEASE);
+    d->out[id] = true;
+    if (++d->next == PK_NUM) {
+        d->next = 0;
+        d->wrap = !d->wrap;
+    }
+}
+
+/* The next used descriptor; false when there is none. Fails the test on an
+ * id that is not out (used twice, or never made available). */
+static bool pdrv_used(struct pdrv *d, uint16_t *id, uint32_t *len)
+{
+    struct vring_packed_desc *x = &d->desc[d->used_next];
+    uint16_t fl = __atomic_load_n(&x->flags, __ATOMIC_ACQUIRE);
+
+    if (!!(fl & F_USED) != d->used_wrap || !!(fl & F_AVAIL) != d->used_wrap)
+        return false;
+    *id = x->id;
+    *len = x->len;
+    assert_true(*id < PK_NUM);
+    assert_true(d->out[*id]);
+    d->out[*id] = false;
+    if (++d->used_next == PK_NUM) {
+        d->used_next = 0;
+        d->used_wrap = !d->used_wrap;
+    }
+    return true;
+}
+
+static uint32_t pk_pos(uint16_t idx, bool wrap)
+{
+    return idx | (wrap ? 0x8000u : 0);
+}
+
+/* NUM, BASE (32 bits), ADDR, CALL, KICK for a packed receive queue 0. */
+static void pk_start(uint32_t base)
+{
+    struct vu_vring_state s = { 0, PK_NUM };
+    struct vu_vring_addr a = { .index = 0, .desc_user_addr = ff_uva(0),
+                               .avail_user_addr = ff_uva(PK_DRV),
+                               .used_user_addr = ff_uva(PK_DEV) };
+    uint64_t v = 0;
+
+    assert_true(ff_msg(&f, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0) >= 0);
+    s.num = base;
+    assert_true(ff_msg(&f, VU_SET_VRING_BASE, &s, sizeof(s), NULL, 0) >= 0);
+    assert_true(ff_msg(&f, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0) >= 0);
+    assert_true(ff_msg(&f, VU_SET_VRING_CALL, &v, sizeof(v), &f.call, 1) >= 0);
+    assert_true(ff_msg(&f, VU_SET_VRING_KICK, &v, sizeof(v), &f.kick, 1) >= 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+}
+
+/* Take @n used descriptors (waiting up to 2 s): packets in sequence from
+ * @seq, num_buffers 1, in buffers of @buf_len bytes. */
+static void pk_expect(struct pdrv *d, unsigned n, unsigned seq, unsigned hdr_len,
+                      uint32_t buf_len)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t id;
+        uint32_t len;
+        int tries = 0;
+
+        while (!pdrv_used(d, &id, &len)) {
+            assert_true(++tries < 2000);
+            usleep(1000);
+        }
+        assert_int_equal(len, hdr_len + FRAME);
+        const uint8_t *buf = f.mem + RX_BUF_GPA + (uint64_t)id * buf_len;
+        assert_int_equal(buf[hdr_len + 14], (uint8_t)(seq + i));    /* in order */
+        assert_int_equal(buf[10] | buf[11] << 8, 1);                  /* num_buffers */
+    }
+}
+
+/* After a stop: the chains given back used with length 0 (taken before a
+ * chain a packet used) are collected; every other one is available again,
+ * so the base's used half equals its available half (wrap counters
+ * included) and the driver's used position. */
+static unsigned pk_check_stopped(struct pdrv *d, uint32_t base)
+{
+    unsigned zero = 0;
+    uint16_t id;
+    uint32_t len;
+
+    while (pdrv_used(d, &id, &len)) {
+        assert_int_equal(len, 0);
+        zero++;
+    }
+    assert_int_equal(base & 0xffff, base >> 16);
+    assert_int_equal(base >> 16, pk_pos(d->used_next, d->used_wrap));
+    return zero;
+}
+
+/* Make every buffer that is not out available again. */
+static void pk_refill(struct pdrv *d, unsigned nbufs, uint32_t buf_len)
+{
+    for (uint16_t i = 0; i < nbufs; i++)
+        if (!d->out[i])
+            pdrv_add(d, i, RX_BUF_GPA + i * buf_len, buf_len);
+}
+
+/* A packed receive ring of @nbufs buffers of @buf_len bytes, a burst of
+ * @b1 packets, the queue stopped while its reads are in flight, restarted
+ * from the base it reported with the buffers made available again (the ring
+ * wraps), a burst of @b2, and stopped again: the packets arrive in order;
+ * at each stop every chain comes back (used with length 0 when older than
+ * one a packet used, else available again at the reported base); the
+ * restart takes no chain twice (the ring would break: "buffer id already
+ * in flight") and loses none; at least @want_zero chains came back with
+ * length 0. */
+static void rx_packed(uint32_t buf_len, unsigned nbufs, unsigned b1, unsigned b2,
+                      unsigned want_zero)
+{
+    unsigned zero;
+    struct utap tap;
+    struct vnet_config nc = { .queue_pairs = 1, .io = &utap_ops, .io_ctx = &tap };
+    struct vu_dev_config vc = { .name = "unit-net", .loops = &f.worker, .nloops = 1,
+                                .packed = true };
+    struct vnet *n = NULL;
+    struct pdrv d = { .wrap = true, .used_wrap = true };
+    uint64_t features, calls = 0;
+    unsigned hdr_len;
+    uint32_t base;
+    int sv[2];
+
+    if (!f_ready) {
+        ff_init(&f, "unit-net");
+        f_ready = true;
+    }
+    memset(f.mem, 0, FF_MEM_SIZE);
+    d.desc = (void *)f.mem;
+    assert_true(nbufs <= PK_NUM && RX_BUF_GPA + nbufs * buf_len <= FF_MEM_SIZE);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    tap.fd = sv[0];
+    assert_int_equal(vnet_create(&nc, &vc, &n), 0);
+    features = (vnet_features(n) | (1ull << VIRTIO_F_RING_PACKED)) &
+               ~(1ull << VIRTIO_RING_F_EVENT_IDX) &
+               ~((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+                 (1ull << VIRTIO_NET_F_GUEST_ECN));
+    hdr_len = vnet_hdr_len(features);
+    pk_refill(&d, nbufs, buf_len);
+    ff_connect(&f, vnet_vu_dev(n));
+    ff_setup(&f, features);
+    pk_start(pk_pos(0, true) | pk_pos(0, true) << 16);
+    while (read(f.call, &calls, sizeof(calls)) == sizeof(calls))
+        ;
+
+    struct burst b = { sv[1], b1, hdr_len, 0 };
+    assert_int_equal(uloop_call(f.worker, send_burst, &b), 0);
+    pk_expect(&d, b1, 0, hdr_len, buf_len);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    assert_int_equal(read(f.call, &calls, sizeof(calls)), sizeof(calls));
+    assert_true(calls >= 1 && calls < b1);
+    base = stop_ring(0);
+    zero = pk_check_stopped(&d, base);
+
+    pk_refill(&d, nbufs, buf_len);
+    pk_start(base);
+    b = (struct burst){ sv[1], b2, hdr_len, b1 };
+    assert_int_equal(uloop_call(f.worker, send_burst, &b), 0);
+    pk_expect(&d, b2, b1, hdr_len, buf_len);
+    base = stop_ring(0);
+    zero += pk_check_stopped(&d, base);
+    assert_true(zero >= want_zero);
+    assert_true(d.used_next != 0 && !d.used_wrap);   /* the ring wrapped */
+    assert_false(vu_dev_broken(vnet_vu_dev(n)));
+
+    struct vnet_stats st;
+    vnet_stats(n, &st);
+    assert_int_equal(st.rx_packets, b1 + b2);
+    vnet_destroy(n);
+    ff_disconnect(&f);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* One chain per read: 16 reads hold 16 of the 24 buffers. */
+static void test_rx_packed_stop_restart(void **state)
+{
+    (void)state;
+    rx_packed(1600, 24, 16, 20, 0);
+}
+
+/* Six chains of 256 bytes per read, one used per packet: at each stop some
+ * chains older than a used one are still held (given back with length 0)
+ * besides the most recent ones (made available again). */
+static void test_rx_packed_small_buffers_stop_restart(void **state)
+{
+    (void)state;
+    rx_packed(256, 32, 12, 14, 1);
+}
+
 /* The guest posts a burst of frames and kicks once: they reach the tap in
  * order, and the used ring is published with fewer interrupts than
  * frames. */
@@ -375,6 +593,8 @@ int main(void)
         cmocka_unit_test(test_rx_burst_mrg),
         cmocka_unit_test(test_rx_burst_no_mrg),
         cmocka_unit_test(test_rx_small_buffers_no_refill),
+        cmocka_unit_test(test_rx_packed_stop_restart),
+        cmocka_unit_test(test_rx_packed_small_buffers_stop_restart),
         cmocka_unit_test(test_tx_burst),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
