@@ -13,90 +13,83 @@
 
 #define ATTACH_TIMEOUT_MS 5000
 
-int net_spec_parse(const char *spec, struct net_spec *out, const char **bad)
+int net_spec_make(enum net_kind kind, const char *target, const char *db, struct net_spec *out,
+                  struct sl_err *err)
 {
-    static const char *const kinds[] = { [NET_KIND_BRIDGE] = "bridge",
-                                         [NET_KIND_HOSTONLY] = "hostonly",
-                                         [NET_KIND_OVS] = "ovs" };
-    struct opts o;
-    const char *b = NULL, *v, *db;
-    int found = -1, rc;
+    char path[108];
+    int r;
 
     memset(out, 0, sizeof(*out));
-    if (!bad)
-        bad = &b;
-    *bad = NULL;
-    if (!spec || !*spec) {
-        *bad = "empty network spec";
-        return -EINVAL;
+    if (!net_attach_ops_get(kind))
+        return err_set(err, -EINVAL, "unknown kind of network");
+    if (!target || !*target)
+        return err_set(err, -EINVAL, "network name missing");
+    if (kind == NET_KIND_HOSTONLY) {
+        char br[IFNAMSIZ];
+        r = hostonly_bridge_name(target, br, sizeof(br));
+    } else {
+        r = net_name_check(target);
     }
-    rc = opts_parse(spec, &o, bad);
-    if (rc)
-        return rc;
-    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
-        v = opts_get(&o, kinds[k]);
+    if (r < 0)
+        return err_set(err, r, r == -ENAMETOOLONG ? "network name too long" : "invalid network name");
+    if (db && kind != NET_KIND_OVS)
+        return err_set(err, -EINVAL, "db= applies to ovs= only");
+    if (db) {
+        r = ovs_db_path(db, path, sizeof(path));
+        if (r == 0 && strlen(db) >= sizeof(out->db))
+            r = -ENAMETOOLONG;
+        if (r < 0)
+            return err_set(err, r, "db= must be unix:PATH");
+        snprintf(out->db, sizeof(out->db), "%s", db);
+    }
+    out->kind = kind;
+    snprintf(out->target, sizeof(out->target), "%s", target);
+    return 0;
+}
+
+int net_spec_parse(const char *spec, struct net_spec *out, struct sl_err *err)
+{
+    struct opts o;
+    const char *bad = NULL, *v, *target = NULL;
+    int found = -1, r;
+
+    memset(out, 0, sizeof(*out));
+    if (!spec || !*spec)
+        return err_set(err, -EINVAL, "empty network spec");
+    r = opts_parse(spec, &o, &bad);
+    if (r < 0)
+        return err_set(err, r, "%s", bad ? bad : strerror(-r));
+    for (enum net_kind k = NET_KIND_BRIDGE; k <= NET_KIND_OVS; k++) {
+        v = opts_get(&o, net_attach_ops_get(k)->name);
         if (!v)
             continue;
         if (found >= 0) {
-            *bad = "give one of bridge=, hostonly=, ovs=";
-            rc = -EINVAL;
+            r = err_set(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
             goto out;
         }
         found = (int)k;
-        if (!*v) {
-            *bad = "network name missing";
-            rc = -EINVAL;
-            goto out;
-        }
-        if (k == NET_KIND_HOSTONLY) {
-            char br[IFNAMSIZ];
-            rc = hostonly_bridge_name(v, br, sizeof(br));
-        } else {
-            rc = net_name_check(v);
-        }
-        if (rc) {
-            *bad = rc == -ENAMETOOLONG ? "network name too long" : "invalid network name";
-            goto out;
-        }
-        snprintf(out->target, sizeof(out->target), "%s", v);
+        target = v;
     }
     if (found < 0) {
-        *bad = "expected bridge=BR, hostonly=NET or ovs=BR";
-        rc = -EINVAL;
+        r = err_set(err, -EINVAL, "expected bridge=BR, hostonly=NET or ovs=BR");
         goto out;
     }
-    out->kind = (enum net_kind)found;
-    db = opts_get(&o, "db");
-    if (db) {
-        char path[108];
-        if (out->kind != NET_KIND_OVS) {
-            *bad = "db= applies to ovs= only";
-            rc = -EINVAL;
-            goto out;
-        }
-        rc = ovs_db_path(db, path, sizeof(path));
-        if (rc || strlen(db) >= sizeof(out->db)) {
-            *bad = "db= must be unix:PATH";
-            rc = rc ? rc : -ENAMETOOLONG;
-            goto out;
-        }
-        snprintf(out->db, sizeof(out->db), "%s", db);
-    }
-    if (opts_unused(&o)) {
-        *bad = "unknown key in network spec";
-        rc = -EINVAL;
+    r = net_spec_make((enum net_kind)found, target, opts_get(&o, "db"), out, err);
+    if (r < 0)
         goto out;
-    }
-    rc = 0;
+    if (opts_unused(&o))
+        r = err_set(err, -EINVAL, "unknown key in network spec");
 out:
     opts_free(&o);
-    return rc;
+    return r;
 }
 
-static void seterr(char *err, size_t len, const char *what, int rc)
+int net_spec_format(const struct net_spec *spec, char *buf, size_t len)
 {
-    if (err && len)
-        snprintf(err, len, "%s: %s", what, strerror(-rc));
+    int w = snprintf(buf, len, "%s=%s%s%s", net_attach_ops_get(spec->kind)->name, spec->target,
+                     spec->db[0] ? ",db=" : "", spec->db);
+
+    return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
 }
 
 /* ---- Linux bridge / host-only ---- */
@@ -110,77 +103,67 @@ static int bridge_of(const struct net_spec *spec, char *br)
 }
 
 static int lb_attach(const struct net_spec *spec, const char *ifname,
-                     const struct net_owner *owner, char *err, size_t errlen)
+                     const struct net_owner *owner, struct sl_err *err)
 {
-    char br[IFNAMSIZ], what[64];
-    int rc = bridge_of(spec, br);
+    char br[IFNAMSIZ];
+    int r = bridge_of(spec, br);
 
-    if (!rc && spec->kind == NET_KIND_HOSTONLY) {
+    if (r == 0 && spec->kind == NET_KIND_HOSTONLY) {
         struct hostonly_info hi;
-        rc = hostonly_get(spec->target, &hi);
+        r = hostonly_get(spec->target, &hi);
         hostonly_info_free(&hi);
         /* Writing net.ipv4.ip_forward (or conf.all.forwarding) resets every
          * interface's forwarding switch: re-assert isolation on each attach. */
-        if (!rc)
-            rc = hostonly_isolate(spec->target);
-        if (rc) {
-            snprintf(what, sizeof(what), "host-only network %s", spec->target);
-            seterr(err, errlen, what, rc);
-            return rc;
-        }
+        if (r == 0)
+            r = hostonly_isolate(spec->target);
+        if (r < 0)
+            return err_set(err, r, "host-only network %s: %s", spec->target, strerror(-r));
     }
-    if (!rc)
-        rc = br_add_port(br, ifname);
-    if (rc == -EBUSY) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s is already a port of another bridge", ifname);
-    } else if (rc == -EMEDIUMTYPE) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s is not a Linux bridge", br);
-    } else if (rc) {
-        snprintf(what, sizeof(what), "cannot add %s to bridge %s", ifname, br);
-        seterr(err, errlen, what, rc);
-    }
-    return rc;
+    if (r == 0)
+        r = br_add_port(br, ifname);
+    if (r == -EBUSY)
+        return err_set(err, r, "%s is already a port of another bridge", ifname);
+    if (r == -EMEDIUMTYPE)
+        return err_set(err, r, "%s is not a Linux bridge", br);
+    if (r < 0)
+        return err_set(err, r, "cannot add %s to bridge %s: %s", ifname, br, strerror(-r));
+    return 0;
 }
 
-static int lb_detach(const struct net_spec *spec, const char *ifname, char *err, size_t errlen)
+static int lb_detach(const struct net_spec *spec, const char *ifname, struct sl_err *err)
 {
-    char br[IFNAMSIZ], what[64];
-    int rc = bridge_of(spec, br);
+    char br[IFNAMSIZ];
+    int r = bridge_of(spec, br);
 
-    if (!rc)
-        rc = br_del_port(br, ifname);
-    if (rc == -ENOENT) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s is not a port of %s", ifname, br);
-    } else if (rc) {
-        snprintf(what, sizeof(what), "cannot remove %s from bridge %s", ifname, br);
-        seterr(err, errlen, what, rc);
-    }
-    return rc;
+    if (r == 0)
+        r = br_del_port(br, ifname);
+    if (r == -ENOENT)
+        return err_set(err, r, "%s is not a port of %s", ifname, br);
+    if (r < 0)
+        return err_set(err, r, "cannot remove %s from bridge %s: %s", ifname, br, strerror(-r));
+    return 0;
 }
 
 /* ---- Open vSwitch ---- */
 
-static int ovs_connect(const struct net_spec *spec, struct ovs_client **c, char *err, size_t errlen)
+static int ovs_connect(const struct net_spec *spec, struct ovs_client **c, struct sl_err *err)
 {
     const char *db = ovs_db_resolve(spec->db[0] ? spec->db : NULL);
-    int rc = ovs_client_create(db, c);
+    int r = ovs_client_create(db, c);
 
-    if (rc && err && errlen)
-        snprintf(err, errlen, "cannot connect to ovsdb-server at %s: %s%s", db, strerror(-rc),
-                 rc == -ENOENT || rc == -ECONNREFUSED ? " (is ovsdb-server running?)" : "");
-    return rc;
+    if (r < 0)
+        return err_set(err, r, "cannot connect to ovsdb-server at %s: %s%s", db, strerror(-r),
+                       r == -ENOENT || r == -ECONNREFUSED ? " (is ovsdb-server running?)" : "");
+    return 0;
 }
 
 static int ovs_attach(const struct net_spec *spec, const char *ifname,
-                      const struct net_owner *owner, char *err, size_t errlen)
+                      const struct net_owner *owner, struct sl_err *err)
 {
     struct ovs_client *c;
     struct ovs_kv ext[3];
     size_t n = 0;
-    int rc;
+    int r;
 
     if (owner && owner->vm)
         ext[n++] = (struct ovs_kv){ (char *)"sluice-vm", (char *)owner->vm };
@@ -188,37 +171,36 @@ static int ovs_attach(const struct net_spec *spec, const char *ifname,
         ext[n++] = (struct ovs_kv){ (char *)"sluice-dev", (char *)owner->dev };
     if (owner && owner->mac)
         ext[n++] = (struct ovs_kv){ (char *)"attached-mac", (char *)owner->mac };
-    rc = ovs_connect(spec, &c, err, errlen);
-    if (rc)
-        return rc;
-    rc = ovs_port_add(c, spec->target, ifname, ext, n, ATTACH_TIMEOUT_MS);
-    if (rc && err && errlen)
-        snprintf(err, errlen, "%s", ovs_client_error(c));
+    r = ovs_connect(spec, &c, err);
+    if (r < 0)
+        return r;
+    r = ovs_port_add(c, spec->target, ifname, ext, n, ATTACH_TIMEOUT_MS);
+    if (r < 0)
+        err_set(err, r, "%s", ovs_client_error(c));
     ovs_client_destroy(c);
-    if (!rc) {
+    if (r == 0) {
         /* A tap must be up to carry traffic; a missing link is not an error
          * for OVS (the port waits for it), so only report real failures. */
-        int up = net_link_set_up(ifname, true);
-        if (up && up != -ENODEV) {
-            seterr(err, errlen, "cannot set the port up", up);
-            return up;
-        }
+        r = net_link_set_up(ifname, true);
+        if (r < 0 && r != -ENODEV)
+            return err_set(err, r, "cannot set the port up: %s", strerror(-r));
+        r = 0;
     }
-    return rc;
+    return r;
 }
 
-static int ovs_detach(const struct net_spec *spec, const char *ifname, char *err, size_t errlen)
+static int ovs_detach(const struct net_spec *spec, const char *ifname, struct sl_err *err)
 {
     struct ovs_client *c;
-    int rc = ovs_connect(spec, &c, err, errlen);
+    int r = ovs_connect(spec, &c, err);
 
-    if (rc)
-        return rc;
-    rc = ovs_port_del(c, spec->target, ifname, ATTACH_TIMEOUT_MS);
-    if (rc && err && errlen)
-        snprintf(err, errlen, "%s", ovs_client_error(c));
+    if (r < 0)
+        return r;
+    r = ovs_port_del(c, spec->target, ifname, ATTACH_TIMEOUT_MS);
+    if (r < 0)
+        err_set(err, r, "%s", ovs_client_error(c));
     ovs_client_destroy(c);
-    return rc;
+    return r;
 }
 
 static const struct net_attach_ops ops[] = {
@@ -232,41 +214,26 @@ const struct net_attach_ops *net_attach_ops_get(enum net_kind kind)
     return (unsigned)kind < ARRAY_SIZE(ops) ? &ops[kind] : NULL;
 }
 
-int net_attach(const char *spec, const char *ifname, const struct net_owner *owner,
-               char *err, size_t errlen)
+static int check_ifname(const char *ifname, struct sl_err *err)
 {
-    struct net_spec s;
-    const char *bad;
-    int rc = net_spec_parse(spec, &s, &bad);
+    int r = net_name_check(ifname);
 
-    if (rc) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s", bad ? bad : "bad network spec");
-        return rc;
-    }
-    rc = net_name_check(ifname);
-    if (rc) {
-        seterr(err, errlen, "interface name", rc);
-        return rc;
-    }
-    return net_attach_ops_get(s.kind)->attach(&s, ifname, owner, err, errlen);
+    return r < 0 ? err_set(err, r, "interface name: %s", strerror(-r)) : 0;
 }
 
-int net_detach(const char *spec, const char *ifname, char *err, size_t errlen)
+int net_attach(const struct net_spec *spec, const char *ifname, const struct net_owner *owner,
+               struct sl_err *err)
 {
-    struct net_spec s;
-    const char *bad;
-    int rc = net_spec_parse(spec, &s, &bad);
+    const struct net_attach_ops *o = net_attach_ops_get(spec->kind);
+    int r = o ? check_ifname(ifname, err) : err_set(err, -EINVAL, "unknown kind of network");
 
-    if (rc) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s", bad ? bad : "bad network spec");
-        return rc;
-    }
-    rc = net_name_check(ifname);
-    if (rc) {
-        seterr(err, errlen, "interface name", rc);
-        return rc;
-    }
-    return net_attach_ops_get(s.kind)->detach(&s, ifname, err, errlen);
+    return r < 0 ? r : o->attach(spec, ifname, owner, err);
+}
+
+int net_detach(const struct net_spec *spec, const char *ifname, struct sl_err *err)
+{
+    const struct net_attach_ops *o = net_attach_ops_get(spec->kind);
+    int r = o ? check_ifname(ifname, err) : err_set(err, -EINVAL, "unknown kind of network");
+
+    return r < 0 ? r : o->detach(spec, ifname, err);
 }

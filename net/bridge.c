@@ -18,25 +18,25 @@
 static int check_bridge(struct nl_sock *sk, const char *name)
 {
     struct rtnl_link *link;
-    int rc = netl_get_link(sk, name, &link);
+    int r = netl_get_link(sk, name, &link);
 
-    if (rc)
-        return rc;
-    rc = rtnl_link_is_bridge(link) ? 0 : -EMEDIUMTYPE;
+    if (r < 0)
+        return r;
+    r = rtnl_link_is_bridge(link) ? 0 : -EMEDIUMTYPE;
     rtnl_link_put(link);
-    return rc;
+    return r;
 }
 
 static int is_bridge(const char *name)
 {
     struct nl_sock *sk;
-    int rc = netl_open(&sk);
+    int r = netl_open(&sk);
 
-    if (rc)
-        return rc;
-    rc = check_bridge(sk, name);
+    if (r < 0)
+        return r;
+    r = check_bridge(sk, name);
     netl_close(sk);
-    return rc;
+    return r;
 }
 
 int br_create(const char *name, const struct br_config *cfg)
@@ -45,50 +45,50 @@ int br_create(const char *name, const struct br_config *cfg)
     struct nl_sock *sk = NULL;
     struct rtnl_link *link = NULL;
     bool created = false;
-    int rc;
+    int r;
 
     if (!cfg)
         cfg = &defaults;
-    rc = net_name_check(name);
-    if (rc)
-        return rc;
+    r = net_name_check(name);
+    if (r < 0)
+        return r;
     if (cfg->mtu && (cfg->mtu < 68 || cfg->mtu > 65535))
         return -ERANGE;
-    rc = netl_open(&sk);
-    if (rc)
-        return rc;
+    r = netl_open(&sk);
+    if (r < 0)
+        return r;
     link = rtnl_link_bridge_alloc();
     if (!link) {
-        rc = -ENOMEM;
+        r = -ENOMEM;
         goto out;
     }
     rtnl_link_set_name(link, name);
-    rc = netl_err(rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL));
-    if (rc)
+    r = netl_err(rtnl_link_add(sk, link, NLM_F_CREATE | NLM_F_EXCL));
+    if (r < 0)
         goto out;
     created = true;
     /* The kernel ignores IFLA_IFALIAS in a creating RTM_NEWLINK. */
-    if (cfg->alias && (rc = net_link_set_alias(name, cfg->alias)))
+    if (cfg->alias && (r = net_link_set_alias(name, cfg->alias)) < 0)
         goto out;
     /* An empty bridge takes any MTU only once set explicitly. */
-    if (cfg->mtu && (rc = net_link_set_mtu(name, cfg->mtu)))
+    if (cfg->mtu && (r = net_link_set_mtu(name, cfg->mtu)) < 0)
         goto out;
-    if (!cfg->down && (rc = net_link_set_up(name, true)))
+    if (!cfg->down && (r = net_link_set_up(name, true)) < 0)
         goto out;
 out:
-    if (rc && created)
+    if (r < 0 && created)
         net_link_delete(name);
     if (link)
         rtnl_link_put(link);
     netl_close(sk);
-    return rc;
+    return r;
 }
 
 int br_delete(const char *name)
 {
-    int rc = is_bridge(name);
+    int r = is_bridge(name);
 
-    return rc ? rc : net_link_delete(name);
+    return r < 0 ? r : net_link_delete(name);
 }
 
 static int port_cmp(const void *a, const void *b)
@@ -106,7 +106,7 @@ struct collect {
     int only_ifindex;            /* 0: every bridge */
     struct br_info *v;
     size_t n, cap;
-    int rc;
+    int r;
 };
 
 static void collect_ports_cb(struct nl_object *obj, void *arg)
@@ -137,7 +137,7 @@ static void collect_cb(struct nl_object *obj, void *arg)
     struct br_info *bi;
     int idx;
 
-    if (c->rc || !rtnl_link_is_bridge(l))
+    if (c->r || !rtnl_link_is_bridge(l))
         return;
     if (c->only_ifindex && rtnl_link_get_ifindex(l) != c->only_ifindex)
         return;
@@ -145,7 +145,7 @@ static void collect_cb(struct nl_object *obj, void *arg)
         size_t cap = c->cap ? c->cap * 2 : 8;
         struct br_info *v = realloc(c->v, cap * sizeof(*v));
         if (!v) {
-            c->rc = -ENOMEM;
+            c->r = -ENOMEM;
             return;
         }
         c->v = v;
@@ -157,7 +157,7 @@ static void collect_cb(struct nl_object *obj, void *arg)
     idx = bi->link.ifindex;
     nl_cache_foreach(c->links, collect_ports_cb, bi);
     if (bi->link.ifindex < 0) {
-        c->rc = bi->link.ifindex;
+        c->r = bi->link.ifindex;
         bi->link.ifindex = idx;
         return;
     }
@@ -168,41 +168,41 @@ static void collect_cb(struct nl_object *obj, void *arg)
 static int collect(int only_ifindex, struct collect *c)
 {
     struct nl_sock *sk;
-    int rc = netl_open(&sk);
+    int r = netl_open(&sk);
 
     memset(c, 0, sizeof(*c));
     c->only_ifindex = only_ifindex;
-    if (rc)
-        return rc;
-    rc = netl_err(rtnl_link_alloc_cache(sk, AF_UNSPEC, &c->links));
-    if (!rc)
-        rc = netl_err(rtnl_addr_alloc_cache(sk, &c->addrs));
-    if (!rc) {
+    if (r < 0)
+        return r;
+    r = netl_err(rtnl_link_alloc_cache(sk, AF_UNSPEC, &c->links));
+    if (r == 0)
+        r = netl_err(rtnl_addr_alloc_cache(sk, &c->addrs));
+    if (r == 0) {
         nl_cache_foreach(c->links, collect_cb, c);
-        rc = c->rc;
+        r = c->r;
     }
     if (c->links)
         nl_cache_free(c->links);
     if (c->addrs)
         nl_cache_free(c->addrs);
     netl_close(sk);
-    if (rc) {
+    if (r < 0) {
         br_list_free(c->v, c->n);
         c->v = NULL;
         c->n = 0;
     }
-    return rc;
+    return r;
 }
 
 int br_list(struct br_info **out, size_t *n)
 {
     struct collect c;
-    int rc = collect(0, &c);
+    int r = collect(0, &c);
 
     *out = NULL;
     *n = 0;
-    if (rc)
-        return rc;
+    if (r < 0)
+        return r;
     if (c.n > 1)
         qsort(c.v, c.n, sizeof(*c.v), info_cmp);
     *out = c.v;
@@ -228,18 +228,18 @@ void br_list_free(struct br_info *list, size_t n)
 int br_get(const char *name, struct br_info *out)
 {
     struct collect c;
-    int idx, rc;
+    int idx, r;
 
     memset(out, 0, sizeof(*out));
-    rc = is_bridge(name);
-    if (rc)
-        return rc;
+    r = is_bridge(name);
+    if (r < 0)
+        return r;
     idx = net_link_index(name);
     if (idx < 0)
         return idx;
-    rc = collect(idx, &c);
-    if (rc)
-        return rc;
+    r = collect(idx, &c);
+    if (r < 0)
+        return r;
     if (c.n != 1) {
         br_list_free(c.v, c.n);
         return -ENODEV;   /* vanished in between */
@@ -249,35 +249,37 @@ int br_get(const char *name, struct br_info *out)
     return 0;
 }
 
+/* @br is a bridge and @port a link, which *pi describes. */
+static int bridge_and_port(const char *br, const char *port, struct net_link_info *pi)
+{
+    int r = is_bridge(br);
+
+    return r < 0 ? r : net_link_get(port, pi);
+}
+
 int br_add_port(const char *br, const char *port)
 {
     struct net_link_info pi;
-    int rc = is_bridge(br);
+    int r = bridge_and_port(br, port, &pi);
 
-    if (rc)
-        return rc;
-    rc = net_link_get(port, &pi);
-    if (rc)
-        return rc;
+    if (r < 0)
+        return r;
     if (!strcmp(pi.name, br))
         return -EINVAL;
     if (pi.master[0] && strcmp(pi.master, br))
         return -EBUSY;
-    if (!pi.master[0] && (rc = net_link_set_master(port, br)))
-        return rc;
+    if (!pi.master[0] && (r = net_link_set_master(port, br)) < 0)
+        return r;
     return net_link_set_up(port, true);
 }
 
 int br_del_port(const char *br, const char *port)
 {
     struct net_link_info pi;
-    int rc = is_bridge(br);
+    int r = bridge_and_port(br, port, &pi);
 
-    if (rc)
-        return rc;
-    rc = net_link_get(port, &pi);
-    if (rc)
-        return rc;
+    if (r < 0)
+        return r;
     if (strcmp(pi.master, br))
         return -ENOENT;
     return net_link_set_master(port, NULL);
@@ -285,24 +287,24 @@ int br_del_port(const char *br, const char *port)
 
 int br_set_mtu(const char *br, unsigned mtu)
 {
-    int rc = is_bridge(br);
-    return rc ? rc : net_link_set_mtu(br, mtu);
+    int r = is_bridge(br);
+    return r < 0 ? r : net_link_set_mtu(br, mtu);
 }
 
 int br_set_up(const char *br, bool up)
 {
-    int rc = is_bridge(br);
-    return rc ? rc : net_link_set_up(br, up);
+    int r = is_bridge(br);
+    return r < 0 ? r : net_link_set_up(br, up);
 }
 
 int br_add_addr(const char *br, const char *cidr)
 {
-    int rc = is_bridge(br);
-    return rc ? rc : net_link_add_addr(br, cidr);
+    int r = is_bridge(br);
+    return r < 0 ? r : net_link_add_addr(br, cidr);
 }
 
 int br_del_addr(const char *br, const char *cidr)
 {
-    int rc = is_bridge(br);
-    return rc ? rc : net_link_del_addr(br, cidr);
+    int r = is_bridge(br);
+    return r < 0 ? r : net_link_del_addr(br, cidr);
 }

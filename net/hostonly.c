@@ -8,12 +8,13 @@
 #include <arpa/inet.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/util.h"
 #include "net/hostonly.h"
 
 int hostonly_bridge_name(const char *name, char *buf, size_t len)
 {
-    int rc;
+    int r;
 
     if (!name || !*name)
         return -EINVAL;
@@ -21,8 +22,8 @@ int hostonly_bridge_name(const char *name, char *buf, size_t len)
         return -ENAMETOOLONG;
     if ((size_t)snprintf(buf, len, HOSTONLY_PREFIX "%s", name) >= len)
         return -ENAMETOOLONG;
-    rc = net_name_check(buf);
-    return rc;
+    r = net_name_check(buf);
+    return r;
 }
 
 /* The network name of a bridge, from its alias; NULL when not host-only. */
@@ -38,103 +39,85 @@ static const char *alias_name(const struct net_link_info *li)
 int hostonly_isolate(const char *name)
 {
     char br[IFNAMSIZ];
-    int rc = hostonly_bridge_name(name, br, sizeof(br));
+    int r = hostonly_bridge_name(name, br, sizeof(br));
 
-    if (!rc)
-        rc = net_sysctl_set("ipv4", br, "forwarding", "0");
-    if (!rc)
-        rc = net_sysctl_set("ipv6", br, "disable_ipv6", "1");
-    return rc == -ENOENT ? -ENODEV : rc;
+    if (r == 0)
+        r = net_sysctl_set("ipv4", br, "forwarding", "0");
+    if (r == 0)
+        r = net_sysctl_set("ipv6", br, "disable_ipv6", "1");
+    return r == -ENOENT ? -ENODEV : r;
 }
 
-int hostonly_check_addr(const char *cidr, char *err, size_t errlen)
+int hostonly_check_addr(const char *cidr, struct sl_err *err)
 {
-    char ifname[IFNAMSIZ], other[NET_ADDR_STRLEN], net[INET_ADDRSTRLEN], scratch[160];
+    char ifname[IFNAMSIZ], other[NET_ADDR_STRLEN], net[INET_ADDRSTRLEN];
     struct hostonly_info hi;
     struct in_addr na;
     struct net_cidr c;
     uint32_t host, mask, first;
-    int rc;
+    int r;
 
-    if (!err || !errlen) {
-        err = scratch;
-        errlen = sizeof(scratch);
-    }
-    err[0] = 0;
-    if (net_cidr_parse(cidr, &c)) {
-        snprintf(err, errlen, "invalid address '%s' (expected ADDR/PREFIX)", cidr ? cidr : "");
-        return -EINVAL;
-    }
-    if (c.family != AF_INET) {
-        snprintf(err, errlen, "only IPv4 host addresses are supported");
-        return -EAFNOSUPPORT;
-    }
+    err_clear(err);
+    if (net_cidr_parse(cidr, &c))
+        return err_set(err, -EINVAL, "invalid address '%s' (expected ADDR/PREFIX)", cidr ? cidr : "");
+    if (c.family != AF_INET)
+        return err_set(err, -EAFNOSUPPORT, "only IPv4 host addresses are supported");
     memcpy(&host, c.addr, sizeof(host));
     host = ntohl(host);
     first = host >> 24;
-    if (first == 0 || first == 127 || first >= 224) {
-        snprintf(err, errlen, "%s is not a unicast host address", cidr);
-        return -EINVAL;
-    }
-    if (c.prefix < 8 || c.prefix > 30) {
-        snprintf(err, errlen, "prefix /%u out of range (/8 to /30: a subnet with room for guests)",
-                 c.prefix);
-        return -EINVAL;
-    }
+    if (first == 0 || first == 127 || first >= 224)
+        return err_set(err, -EINVAL, "%s is not a unicast host address", cidr);
+    if (c.prefix < 8 || c.prefix > 30)
+        return err_set(err, -EINVAL, "prefix /%u out of range (/8 to /30: a subnet with room for "
+                       "guests)", c.prefix);
     mask = ~0u << (32 - c.prefix);
     na.s_addr = htonl(host & mask);
     inet_ntop(AF_INET, &na, net, sizeof(net));
-    if ((host & ~mask) == 0 || (host & ~mask) == ~mask) {
-        snprintf(err, errlen, "%s is the %s address of %s/%u; pick a host address in between",
-                 cidr, (host & ~mask) ? "broadcast" : "network", net, c.prefix);
-        return -EINVAL;
-    }
-    rc = net_addr_find_overlap(&c, ifname, other);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot read the host's addresses: %s", strerror(-rc));
-        return rc;
-    }
-    if (rc == 0)
+    if ((host & ~mask) == 0 || (host & ~mask) == ~mask)
+        return err_set(err, -EINVAL, "%s is the %s address of %s/%u; pick a host address in between",
+                       cidr, (host & ~mask) ? "broadcast" : "network", net, c.prefix);
+    r = net_addr_find_overlap(&c, ifname, other);
+    if (r < 0)
+        return err_set(err, r, "cannot read the host's addresses: %s", strerror(-r));
+    if (r == 0)
         return 0;
     if (!strncmp(ifname, HOSTONLY_PREFIX, strlen(HOSTONLY_PREFIX)) &&
         !hostonly_get(ifname + strlen(HOSTONLY_PREFIX), &hi)) {
-        snprintf(err, errlen, "%s/%u overlaps host-only network %s (%s)", net, c.prefix, hi.name,
-                 other);
+        err_set(err, -EADDRINUSE, "%s/%u overlaps host-only network %s (%s)", net, c.prefix,
+                hi.name, other);
         hostonly_info_free(&hi);
-    } else {
-        snprintf(err, errlen, "%s/%u overlaps %s on %s", net, c.prefix, other, ifname);
+        return -EADDRINUSE;
     }
-    return -EADDRINUSE;
+    return err_set(err, -EADDRINUSE, "%s/%u overlaps %s on %s", net, c.prefix, other, ifname);
 }
 
-int hostonly_create(const char *name, const char *cidr, unsigned mtu, char *err, size_t errlen)
+int hostonly_create(const char *name, const char *cidr, unsigned mtu, struct sl_err *err)
 {
     char br[IFNAMSIZ], alias[64];
     struct br_config cfg = { .mtu = mtu, .down = true, .alias = alias };
-    int rc;
+    int r;
 
-    if (err && errlen)
-        err[0] = 0;
-    rc = hostonly_bridge_name(name, br, sizeof(br));
-    if (rc)
-        return rc;
+    err_clear(err);
+    r = hostonly_bridge_name(name, br, sizeof(br));
+    if (r < 0)
+        return r;
     /* An existing bridge overlaps its own subnet: say that it exists. */
-    rc = net_link_index(br);
-    if (rc != -ENODEV)
-        return rc > 0 ? -EEXIST : rc;
-    rc = hostonly_check_addr(cidr, err, errlen);
-    if (rc)
-        return rc;
+    r = net_link_index(br);
+    if (r != -ENODEV)
+        return r > 0 ? -EEXIST : r;
+    r = hostonly_check_addr(cidr, err);
+    if (r < 0)
+        return r;
     snprintf(alias, sizeof(alias), HOSTONLY_ALIAS "%s", name);
-    rc = br_create(br, &cfg);
-    if (rc)
-        return rc;
+    r = br_create(br, &cfg);
+    if (r < 0)
+        return r;
     /* Isolation first, then the address, then up. */
-    if ((rc = hostonly_isolate(name)) ||
-        (rc = net_link_add_addr(br, cidr)) ||
-        (rc = net_link_set_up(br, true))) {
+    if ((r = hostonly_isolate(name)) < 0 ||
+        (r = net_link_add_addr(br, cidr)) < 0 ||
+        (r = net_link_set_up(br, true)) < 0) {
         net_link_delete(br);
-        return rc;
+        return r;
     }
     return 0;
 }
@@ -143,15 +126,15 @@ int hostonly_get(const char *name, struct hostonly_info *out)
 {
     char br[IFNAMSIZ];
     const char *an;
-    int rc;
+    int r;
 
     memset(out, 0, sizeof(*out));
-    rc = hostonly_bridge_name(name, br, sizeof(br));
-    if (rc)
-        return rc == -EINVAL ? rc : -ENODEV;
-    rc = br_get(br, &out->br);
-    if (rc)
-        return rc;
+    r = hostonly_bridge_name(name, br, sizeof(br));
+    if (r < 0)
+        return r == -EINVAL ? r : -ENODEV;
+    r = br_get(br, &out->br);
+    if (r < 0)
+        return r;
     an = alias_name(&out->br.link);
     if (!an || strcmp(an, name)) {
         br_info_free(&out->br);
@@ -170,13 +153,13 @@ void hostonly_info_free(struct hostonly_info *info)
 int hostonly_delete(const char *name)
 {
     struct hostonly_info hi;
-    int rc = hostonly_get(name, &hi);
+    int r = hostonly_get(name, &hi);
 
-    if (rc)
-        return rc;
-    rc = br_delete(hi.br.link.name);
+    if (r < 0)
+        return r;
+    r = br_delete(hi.br.link.name);
     hostonly_info_free(&hi);
-    return rc;
+    return r;
 }
 
 int hostonly_list(struct hostonly_info **out, size_t *n)
@@ -184,13 +167,13 @@ int hostonly_list(struct hostonly_info **out, size_t *n)
     struct br_info *all;
     struct hostonly_info *v = NULL;
     size_t nall, cnt = 0;
-    int rc;
+    int r;
 
     *out = NULL;
     *n = 0;
-    rc = br_list(&all, &nall);
-    if (rc)
-        return rc;
+    r = br_list(&all, &nall);
+    if (r < 0)
+        return r;
     if (nall && !(v = calloc(nall, sizeof(*v)))) {
         br_list_free(all, nall);
         return -ENOMEM;

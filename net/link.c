@@ -52,15 +52,15 @@ int netl_err(int nle)
 int netl_open(struct nl_sock **out)
 {
     struct nl_sock *sk = nl_socket_alloc();
-    int rc;
+    int r;
 
     *out = NULL;
     if (!sk)
         return -ENOMEM;
-    rc = nl_connect(sk, NETLINK_ROUTE);
-    if (rc < 0) {
+    r = nl_connect(sk, NETLINK_ROUTE);
+    if (r < 0) {
         nl_socket_free(sk);
-        return netl_err(rc);
+        return netl_err(r);
     }
     *out = sk;
     return 0;
@@ -74,15 +74,15 @@ void netl_close(struct nl_sock *sk)
 
 int netl_get_link(struct nl_sock *sk, const char *name, struct rtnl_link **out)
 {
-    int rc = net_name_check(name);
+    int r = net_name_check(name);
 
     *out = NULL;
-    if (rc)
-        return rc == -ENAMETOOLONG ? -ENODEV : rc;
-    rc = rtnl_link_get_kernel(sk, 0, name, out);
-    if (rc < 0) {
-        rc = netl_err(rc);
-        return rc == -ENOENT ? -ENODEV : rc;
+    if (r < 0)
+        return r == -ENAMETOOLONG ? -ENODEV : r;
+    r = rtnl_link_get_kernel(sk, 0, name, out);
+    if (r < 0) {
+        r = netl_err(r);
+        return r == -ENOENT ? -ENODEV : r;
     }
     return 0;
 }
@@ -139,11 +139,11 @@ int net_cidr_parse(const char *cidr, struct net_cidr *out)
 int net_cidr_check(const char *cidr, int *family)
 {
     struct net_cidr c;
-    int rc = net_cidr_parse(cidr, &c);
+    int r = net_cidr_parse(cidr, &c);
 
-    if (!rc && family)
+    if (r == 0 && family)
         *family = c.family;
-    return rc;
+    return r;
 }
 
 bool net_cidr_overlap(const struct net_cidr *a, const struct net_cidr *b)
@@ -195,17 +195,17 @@ int net_addr_find_overlap(const struct net_cidr *cidr, char *ifname, char *addr)
     struct nl_cache *addrs = NULL;
     struct nl_sock *sk;
     char ip[INET6_ADDRSTRLEN];
-    int rc = netl_open(&sk);
+    int r = netl_open(&sk);
 
-    if (rc)
-        return rc;
-    rc = netl_err(rtnl_addr_alloc_cache(sk, &addrs));
-    if (rc)
+    if (r < 0)
+        return r;
+    r = netl_err(rtnl_addr_alloc_cache(sk, &addrs));
+    if (r < 0)
         goto out;
     nl_cache_foreach(addrs, overlap_cb, &w);
     if (!w.ifindex)
         goto out;
-    rc = 1;
+    r = 1;
     if (!if_indextoname((unsigned)w.ifindex, ifname))
         snprintf(ifname, IFNAMSIZ, "#%d", w.ifindex);
     if (!inet_ntop(w.found.family, w.found.addr, ip, sizeof(ip)))
@@ -215,7 +215,7 @@ out:
     if (addrs)
         nl_cache_free(addrs);
     netl_close(sk);
-    return rc;
+    return r;
 }
 
 struct addr_walk {
@@ -286,17 +286,17 @@ int net_link_index(const char *name)
 {
     struct nl_sock *sk;
     struct rtnl_link *link;
-    int rc = netl_open(&sk);
+    int r = netl_open(&sk);
 
-    if (rc)
-        return rc;
-    rc = netl_get_link(sk, name, &link);
-    if (!rc) {
-        rc = rtnl_link_get_ifindex(link);
+    if (r < 0)
+        return r;
+    r = netl_get_link(sk, name, &link);
+    if (r == 0) {
+        r = rtnl_link_get_ifindex(link);
         rtnl_link_put(link);
     }
     netl_close(sk);
-    return rc;
+    return r;
 }
 
 int net_link_get(const char *name, struct net_link_info *out)
@@ -304,15 +304,15 @@ int net_link_get(const char *name, struct net_link_info *out)
     struct nl_sock *sk;
     struct rtnl_link *link = NULL;
     struct nl_cache *addrs = NULL;
-    int rc = netl_open(&sk);
+    int r = netl_open(&sk);
 
-    if (rc)
-        return rc;
-    rc = netl_get_link(sk, name, &link);
-    if (rc)
+    if (r < 0)
+        return r;
+    r = netl_get_link(sk, name, &link);
+    if (r < 0)
         goto out;
-    rc = netl_err(rtnl_addr_alloc_cache(sk, &addrs));
-    if (rc)
+    r = netl_err(rtnl_addr_alloc_cache(sk, &addrs));
+    if (r < 0)
         goto out;
     netl_fill_info(link, NULL, addrs, out);
 out:
@@ -321,7 +321,7 @@ out:
     if (link)
         rtnl_link_put(link);
     netl_close(sk);
-    return rc;
+    return r;
 }
 
 /* Apply the attributes set in @changes to link @name. */
@@ -329,23 +329,23 @@ static int link_change(const char *name, struct rtnl_link *changes)
 {
     struct nl_sock *sk;
     struct rtnl_link *link;
-    int rc = netl_open(&sk);
+    int r = netl_open(&sk);
 
-    if (rc)
-        return rc;
-    rc = netl_get_link(sk, name, &link);
-    if (!rc) {
-        rc = netl_err(rtnl_link_change(sk, link, changes, 0));
+    if (r < 0)
+        return r;
+    r = netl_get_link(sk, name, &link);
+    if (r == 0) {
+        r = netl_err(rtnl_link_change(sk, link, changes, 0));
         rtnl_link_put(link);
     }
     netl_close(sk);
-    return rc;
+    return r;
 }
 
 int net_link_set_up(const char *name, bool up)
 {
     struct rtnl_link *ch = rtnl_link_alloc();
-    int rc;
+    int r;
 
     if (!ch)
         return -ENOMEM;
@@ -353,15 +353,15 @@ int net_link_set_up(const char *name, bool up)
         rtnl_link_set_flags(ch, IFF_UP);
     else
         rtnl_link_unset_flags(ch, IFF_UP);
-    rc = link_change(name, ch);
+    r = link_change(name, ch);
     rtnl_link_put(ch);
-    return rc;
+    return r;
 }
 
 int net_link_set_mtu(const char *name, unsigned mtu)
 {
     struct rtnl_link *ch;
-    int rc;
+    int r;
 
     if (mtu < 68 || mtu > 65535)
         return -ERANGE;
@@ -369,28 +369,28 @@ int net_link_set_mtu(const char *name, unsigned mtu)
     if (!ch)
         return -ENOMEM;
     rtnl_link_set_mtu(ch, mtu);
-    rc = link_change(name, ch);
+    r = link_change(name, ch);
     rtnl_link_put(ch);
-    return rc;
+    return r;
 }
 
 int net_link_set_alias(const char *name, const char *alias)
 {
     struct rtnl_link *ch = rtnl_link_alloc();
-    int rc;
+    int r;
 
     if (!ch)
         return -ENOMEM;
     rtnl_link_set_ifalias(ch, alias ? alias : "");
-    rc = link_change(name, ch);
+    r = link_change(name, ch);
     rtnl_link_put(ch);
-    return rc;
+    return r;
 }
 
 int net_link_set_master(const char *name, const char *master)
 {
     struct rtnl_link *ch;
-    int idx = 0, rc;
+    int idx = 0, r;
 
     if (master) {
         idx = net_link_index(master);
@@ -401,28 +401,28 @@ int net_link_set_master(const char *name, const char *master)
     if (!ch)
         return -ENOMEM;
     rtnl_link_set_master(ch, idx);
-    rc = link_change(name, ch);
+    r = link_change(name, ch);
     rtnl_link_put(ch);
-    return rc;
+    return r;
 }
 
 int net_link_delete(const char *name)
 {
     struct nl_sock *sk;
     struct rtnl_link *link;
-    int rc = netl_open(&sk);
+    int r = netl_open(&sk);
 
-    if (rc)
-        return rc;
-    rc = netl_get_link(sk, name, &link);
-    if (!rc) {
-        rc = netl_err(rtnl_link_delete(sk, link));
-        if (rc == -ENOENT)
-            rc = -ENODEV;
+    if (r < 0)
+        return r;
+    r = netl_get_link(sk, name, &link);
+    if (r == 0) {
+        r = netl_err(rtnl_link_delete(sk, link));
+        if (r == -ENOENT)
+            r = -ENODEV;
         rtnl_link_put(link);
     }
     netl_close(sk);
-    return rc;
+    return r;
 }
 
 static int addr_op(const char *name, const char *cidr, bool add)
@@ -430,44 +430,44 @@ static int addr_op(const char *name, const char *cidr, bool add)
     struct nl_sock *sk = NULL;
     struct rtnl_addr *a = NULL;
     struct nl_addr *local = NULL;
-    int family, idx, rc;
+    int family, idx, r;
 
-    rc = net_cidr_check(cidr, &family);
-    if (rc)
-        return rc;
+    r = net_cidr_check(cidr, &family);
+    if (r < 0)
+        return r;
     idx = net_link_index(name);
     if (idx < 0)
         return idx;
-    rc = netl_err(nl_addr_parse(cidr, family, &local));
-    if (rc)
+    r = netl_err(nl_addr_parse(cidr, family, &local));
+    if (r < 0)
         return -EINVAL;
     a = rtnl_addr_alloc();
     if (!a) {
-        rc = -ENOMEM;
+        r = -ENOMEM;
         goto out;
     }
     rtnl_addr_set_ifindex(a, idx);
     rtnl_addr_set_family(a, family);
-    rc = netl_err(rtnl_addr_set_local(a, local));
-    if (rc)
+    r = netl_err(rtnl_addr_set_local(a, local));
+    if (r < 0)
         goto out;
     rtnl_addr_set_prefixlen(a, nl_addr_get_prefixlen(local));
-    rc = netl_open(&sk);
-    if (rc)
+    r = netl_open(&sk);
+    if (r < 0)
         goto out;
     if (add)
-        rc = netl_err(rtnl_addr_add(sk, a, NLM_F_EXCL));
+        r = netl_err(rtnl_addr_add(sk, a, NLM_F_EXCL));
     else {
-        rc = netl_err(rtnl_addr_delete(sk, a, 0));
-        if (rc == -ENOENT)
-            rc = -EADDRNOTAVAIL;
+        r = netl_err(rtnl_addr_delete(sk, a, 0));
+        if (r == -ENOENT)
+            r = -EADDRNOTAVAIL;
     }
 out:
     netl_close(sk);
     if (a)
         rtnl_addr_put(a);
     nl_addr_put(local);
-    return rc;
+    return r;
 }
 
 int net_link_add_addr(const char *name, const char *cidr)
@@ -485,11 +485,11 @@ int net_sysctl_set(const char *proto, const char *name, const char *key, const c
     char path[256];
     size_t len = strlen(value);
     ssize_t n;
-    int fd, rc;
+    int fd, r;
 
-    rc = net_name_check(name);
-    if (rc)
-        return rc;
+    r = net_name_check(name);
+    if (r < 0)
+        return r;
     if (strchr(proto, '/') || strchr(key, '/'))
         return -EINVAL;
     snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/%s", proto, name, key);
@@ -497,7 +497,7 @@ int net_sysctl_set(const char *proto, const char *name, const char *key, const c
     if (fd < 0)
         return neg_errno();
     n = write(fd, value, len);
-    rc = n < 0 ? neg_errno() : (size_t)n == len ? 0 : -EIO;
+    r = n < 0 ? neg_errno() : (size_t)n == len ? 0 : -EIO;
     close(fd);
-    return rc;
+    return r;
 }

@@ -45,20 +45,14 @@ static struct json_object *columns(const char *first, ...)
     return a;
 }
 
-/* Build an operation object from (key, value) pairs; NULL values make the
- * whole op NULL (allocation failure propagates). */
-static struct json_object *op(const char *name, const char *table, ...)
+/* Add the (key, value) pairs of @ap, @first being the first key, to @o
+ * (NULL: its allocation failed). A NULL value makes the whole object NULL
+ * (allocation failure propagates); then @o and every value are put. */
+static struct json_object *add_pairs(struct json_object *o, const char *first, va_list ap)
 {
-    struct json_object *o = json_object_new_object();
     bool ok = o != NULL;
-    va_list ap;
 
-    if (ok) {
-        json_object_object_add(o, "op", str(name));
-        json_object_object_add(o, "table", str(table));
-    }
-    va_start(ap, table);
-    for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *)) {
+    for (const char *k = first; k; k = va_arg(ap, const char *)) {
         struct json_object *v = va_arg(ap, struct json_object *);
         if (!v)
             ok = false;
@@ -67,11 +61,26 @@ static struct json_object *op(const char *name, const char *table, ...)
         else
             json_object_put(v);
     }
-    va_end(ap);
     if (!ok) {
         json_object_put(o);
         return NULL;
     }
+    return o;
+}
+
+/* Build an operation object from (key, value) pairs (add_pairs()). */
+static struct json_object *op(const char *name, const char *table, ...)
+{
+    struct json_object *o = json_object_new_object();
+    va_list ap;
+
+    if (o) {
+        json_object_object_add(o, "op", str(name));
+        json_object_object_add(o, "table", str(table));
+    }
+    va_start(ap, table);
+    o = add_pairs(o, va_arg(ap, const char *), ap);
+    va_end(ap);
     return o;
 }
 
@@ -130,28 +139,16 @@ static struct json_object *set1(struct json_object *elem)
     return ovs_json_set(a);
 }
 
+/* A row object from (key, value) pairs (add_pairs()). */
 static struct json_object *row(const char *first, ...)
 {
-    struct json_object *r = json_object_new_object();
-    bool ok = r != NULL;
+    struct json_object *o;
     va_list ap;
 
     va_start(ap, first);
-    for (const char *k = first; k; k = va_arg(ap, const char *)) {
-        struct json_object *v = va_arg(ap, struct json_object *);
-        if (!v)
-            ok = false;
-        if (ok)
-            json_object_object_add(r, k, v);
-        else
-            json_object_put(v);
-    }
+    o = add_pairs(json_object_new_object(), first, ap);
     va_end(ap);
-    if (!ok) {
-        json_object_put(r);
-        return NULL;
-    }
-    return r;
+    return o;
 }
 
 static struct json_object *ext_map(const struct ovs_kv *ext, size_t n)
@@ -292,9 +289,9 @@ int ovs_value_set_foreach(struct json_object *v, int (*fn)(struct json_object *e
 
     if (tagged_array(v, "set", &elems)) {
         for (size_t i = 0; i < json_object_array_length(elems); i++) {
-            int rc = fn(json_object_array_get_idx(elems, i), arg);
-            if (rc)
-                return rc;
+            int r = fn(json_object_array_get_idx(elems, i), arg);
+            if (r != 0)     /* a stop value, or an error */
+                return r;
         }
         return 0;
     }
@@ -362,29 +359,29 @@ static int parse_map(struct json_object *v, struct ovs_kv **out, size_t *n)
 /* The "rows" array of select result @i. */
 static struct json_object *rows_of(struct json_object *result, size_t i)
 {
-    struct json_object *r = json_object_array_get_idx(result, i), *rows;
+    struct json_object *o = json_object_array_get_idx(result, i), *rows;
 
-    if (!json_object_is_type(r, json_type_object) || !json_object_object_get_ex(r, "rows", &rows) ||
+    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "rows", &rows) ||
         !json_object_is_type(rows, json_type_array))
         return NULL;
     return rows;
 }
 
 /* Member @name of row @r if it has type @type. */
-static struct json_object *member(struct json_object *r, const char *name, enum json_type type)
+static struct json_object *member(struct json_object *o, const char *name, enum json_type type)
 {
     struct json_object *v;
 
-    if (!json_object_is_type(r, json_type_object) || !json_object_object_get_ex(r, name, &v) ||
+    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, name, &v) ||
         !json_object_is_type(v, type))
         return NULL;
     return v;
 }
 
-static const char *row_uuid(struct json_object *r)
+static const char *row_uuid(struct json_object *o)
 {
     struct json_object *v;
-    return json_object_object_get_ex(r, "_uuid", &v) ? ovs_value_uuid(v) : NULL;
+    return json_object_object_get_ex(o, "_uuid", &v) ? ovs_value_uuid(v) : NULL;
 }
 
 static void port_info_free(struct ovs_port_info *p)
@@ -414,10 +411,10 @@ void ovs_br_list_free(struct ovs_bridge_info *list, size_t n)
 static struct json_object *find_row(struct json_object *rows, const char *uuid)
 {
     for (size_t i = 0; i < json_object_array_length(rows); i++) {
-        struct json_object *r = json_object_array_get_idx(rows, i);
-        const char *u = row_uuid(r);
+        struct json_object *o = json_object_array_get_idx(rows, i);
+        const char *u = row_uuid(o);
         if (u && !strcmp(u, uuid))
-            return r;
+            return o;
     }
     return NULL;
 }
@@ -425,8 +422,6 @@ static struct json_object *find_row(struct json_object *rows, const char *uuid)
 struct port_walk {
     struct json_object *ports, *ifaces;
     struct ovs_bridge_info *b;
-    char *err;
-    size_t errlen;
 };
 
 static int first_uuid_cb(struct json_object *elem, void *arg)
@@ -447,7 +442,7 @@ static int port_cb(struct json_object *elem, void *arg)
     const char *uuid = ovs_value_uuid(elem), *iface_uuid = NULL;
     struct json_object *prow, *name, *irow = NULL, *ifaces;
     struct ovs_port_info *p;
-    int rc;
+    int r;
 
     if (!uuid)
         return -EPROTO;
@@ -458,9 +453,9 @@ static int port_cb(struct json_object *elem, void *arg)
     if (!name)
         return -EPROTO;
     if (json_object_object_get_ex(prow, "interfaces", &ifaces)) {
-        rc = ovs_value_set_foreach(ifaces, first_uuid_cb, &iface_uuid);
-        if (rc)
-            return rc;
+        r = ovs_value_set_foreach(ifaces, first_uuid_cb, &iface_uuid);
+        if (r < 0)
+            return r;
     }
     if (iface_uuid)
         irow = find_row(w->ifaces, iface_uuid);
@@ -476,8 +471,8 @@ static int port_cb(struct json_object *elem, void *arg)
         struct json_object *type = member(irow, "type", json_type_string), *ext;
         p->type = strdup(type ? json_object_get_string(type) : "");
         if (json_object_object_get_ex(irow, "external_ids", &ext) &&
-            (rc = parse_map(ext, &p->ext, &p->n_ext)))
-            return rc;
+            (r = parse_map(ext, &p->ext, &p->n_ext)) < 0)
+            return r;
     } else {
         p->type = strdup("");
     }
@@ -498,20 +493,19 @@ static int bridge_cmp(const void *a, const void *b)
 }
 
 int ovs_parse_list(struct json_object *result, struct ovs_bridge_info **out, size_t *n,
-                   char *err, size_t errlen)
+                   struct sl_err *err)
 {
     struct json_object *brows, *prows, *irows;
     struct ovs_bridge_info *v = NULL;
     size_t cnt = 0;
-    int rc = 0;
+    int r = 0;
 
     *out = NULL;
     *n = 0;
     if (!json_object_is_type(result, json_type_array) || json_object_array_length(result) < 3 ||
         !(brows = rows_of(result, 0)) || !(prows = rows_of(result, 1)) ||
         !(irows = rows_of(result, 2))) {
-        snprintf(err, errlen, "malformed list reply: expected three select results with rows");
-        return -EPROTO;
+        return err_set(err, -EPROTO, "malformed list reply: expected three select results with rows");
     }
     if (json_object_array_length(brows)) {
         v = calloc(json_object_array_length(brows), sizeof(*v));
@@ -519,33 +513,32 @@ int ovs_parse_list(struct json_object *result, struct ovs_bridge_info **out, siz
             return -ENOMEM;
     }
     for (size_t i = 0; i < json_object_array_length(brows); i++) {
-        struct json_object *r = json_object_array_get_idx(brows, i), *name, *dp, *ports, *ext;
-        const char *uuid = row_uuid(r);
+        struct json_object *o = json_object_array_get_idx(brows, i), *name, *dp, *ports, *ext;
+        const char *uuid = row_uuid(o);
         struct ovs_bridge_info *b = &v[cnt++];
 
-        name = member(r, "name", json_type_string);
-        if (!uuid || !name || !json_object_object_get_ex(r, "ports", &ports)) {
-            snprintf(err, errlen, "malformed list reply: Bridge row %zu lacks _uuid, name or ports", i);
-            rc = -EPROTO;
+        name = member(o, "name", json_type_string);
+        if (!uuid || !name || !json_object_object_get_ex(o, "ports", &ports)) {
+            r = err_set(err, -EPROTO, "malformed list reply: Bridge row %zu lacks _uuid, name or ports", i);
             goto fail;
         }
-        dp = member(r, "datapath_type", json_type_string);
+        dp = member(o, "datapath_type", json_type_string);
         b->name = strdup(json_object_get_string(name));
         b->uuid = strdup(uuid);
         b->datapath_type = strdup(dp ? json_object_get_string(dp) : "");
         if (!b->name || !b->uuid || !b->datapath_type) {
-            rc = -ENOMEM;
+            r = -ENOMEM;
             goto fail;
         }
-        if (json_object_object_get_ex(r, "external_ids", &ext) &&
-            (rc = parse_map(ext, &b->ext, &b->n_ext))) {
-            snprintf(err, errlen, "malformed list reply: bad external_ids of bridge %s", b->name);
+        if (json_object_object_get_ex(o, "external_ids", &ext) &&
+            (r = parse_map(ext, &b->ext, &b->n_ext)) < 0) {
+            err_set(err, r, "malformed list reply: bad external_ids of bridge %s", b->name);
             goto fail;
         }
         struct port_walk w = { .ports = prows, .ifaces = irows, .b = b };
-        rc = ovs_value_set_foreach(ports, port_cb, &w);
-        if (rc) {
-            snprintf(err, errlen, "malformed list reply: bad ports of bridge %s", b->name);
+        r = ovs_value_set_foreach(ports, port_cb, &w);
+        if (r < 0) {
+            err_set(err, r, "malformed list reply: bad ports of bridge %s", b->name);
             goto fail;
         }
         if (b->nports > 1)
@@ -558,7 +551,7 @@ int ovs_parse_list(struct json_object *result, struct ovs_bridge_info **out, siz
     return 0;
 fail:
     ovs_br_list_free(v, cnt);
-    return rc;
+    return r;
 }
 
 /* ---- Operations against a server ---- */
@@ -577,7 +570,7 @@ static int select_uuid(struct ovs_client *c, const char *table, const char *colu
 {
     struct json_object *t = ovs_txn_new(), *res, *rows;
     const char *u;
-    int rc;
+    int r;
 
     if (value)
         t = txn_add(t, op_select(table, where_eq(column, str(value)),
@@ -586,35 +579,35 @@ static int select_uuid(struct ovs_client *c, const char *table, const char *colu
         t = txn_add(t, op_select(table, json_object_new_array(), columns("_uuid", (char *)NULL)));
     if (!t)
         return -ENOMEM;
-    rc = ovs_client_transact(c, t, timeout_ms, &res, NULL);
-    if (rc)
-        return rc;
+    r = ovs_client_transact(c, t, timeout_ms, &res, NULL);
+    if (r < 0)
+        return r;
     rows = rows_of(res, 0);
     if (!rows) {
         client_err(c, "malformed select reply: no rows");
-        rc = -EPROTO;
+        r = -EPROTO;
     } else if (!json_object_array_length(rows)) {
-        rc = 0;
+        r = 0;
     } else if (!(u = row_uuid(json_object_array_get_idx(rows, 0))) || strlen(u) >= 40) {
         client_err(c, "malformed select reply: bad _uuid");
-        rc = -EPROTO;
+        r = -EPROTO;
     } else {
         snprintf(uuid, 40, "%s", u);
-        rc = 1;
+        r = 1;
     }
     json_object_put(res);
-    return rc;
+    return r;
 }
 
 /* Bridge and port names are also kernel interface names (the bridge's
  * internal port is a netdev of the same name). */
 static int check_name(struct ovs_client *c, const char *what, const char *name)
 {
-    int rc = net_name_check(name);
+    int r = net_name_check(name);
 
-    if (rc)
+    if (r < 0)
         client_err(c, "invalid %s name '%s'", what, name ? name : "");
-    return rc;
+    return r;
 }
 
 int ovs_br_add(struct ovs_client *c, const char *br, const char *datapath_type, int timeout_ms)
@@ -622,38 +615,38 @@ int ovs_br_add(struct ovs_client *c, const char *br, const char *datapath_type, 
     char root[40];
     struct json_object *t;
     size_t failed;
-    int rc;
+    int r;
 
-    if ((rc = check_name(c, "bridge", br)))
-        return rc;
-    rc = select_uuid(c, "Open_vSwitch", NULL, NULL, root, timeout_ms);
-    if (rc < 0)
-        return rc;
-    t = ovs_txn_br_add(br, datapath_type, rc ? root : NULL);
+    if ((r = check_name(c, "bridge", br)) < 0)
+        return r;
+    r = select_uuid(c, "Open_vSwitch", NULL, NULL, root, timeout_ms);
+    if (r < 0)
+        return r;
+    t = ovs_txn_br_add(br, datapath_type, r > 0 ? root : NULL);
     if (!t)
         return -ENOMEM;
-    rc = ovs_client_transact(c, t, timeout_ms, NULL, &failed);
-    if (rc == -EREMOTEIO && failed == BRADD_WAIT_ABSENT && is_timed_out(c)) {
+    r = ovs_client_transact(c, t, timeout_ms, NULL, &failed);
+    if (r == -EREMOTEIO && failed == BRADD_WAIT_ABSENT && is_timed_out(c)) {
         client_err(c, "bridge %s already exists", br);
         return -EEXIST;
     }
-    if (rc == -EREMOTEIO)
+    if (r == -EREMOTEIO)
         client_err(c, "cannot add bridge %s: %.400s", br, ovs_client_error(c));
-    return rc;
+    return r;
 }
 
 int ovs_br_del(struct ovs_client *c, const char *br, int timeout_ms)
 {
     char uuid[40];
     struct json_object *t;
-    int rc;
+    int r;
 
-    if ((rc = check_name(c, "bridge", br)))
-        return rc;
-    rc = select_uuid(c, "Bridge", "name", br, uuid, timeout_ms);
-    if (rc < 0)
-        return rc;
-    if (!rc) {
+    if ((r = check_name(c, "bridge", br)) < 0)
+        return r;
+    r = select_uuid(c, "Bridge", "name", br, uuid, timeout_ms);
+    if (r < 0)
+        return r;
+    if (r == 0) {
         client_err(c, "bridge %s does not exist", br);
         return -ENOENT;
     }
@@ -663,10 +656,10 @@ int ovs_br_del(struct ovs_client *c, const char *br, int timeout_ms)
                       (char *)NULL));
     if (!t)
         return -ENOMEM;
-    rc = ovs_client_transact(c, t, timeout_ms, NULL, NULL);
-    if (rc == -EREMOTEIO)
+    r = ovs_client_transact(c, t, timeout_ms, NULL, NULL);
+    if (r == -EREMOTEIO)
         client_err(c, "cannot delete bridge %s: %.400s", br, ovs_client_error(c));
-    return rc;
+    return r;
 }
 
 int ovs_port_add(struct ovs_client *c, const char *br, const char *port,
@@ -674,10 +667,10 @@ int ovs_port_add(struct ovs_client *c, const char *br, const char *port,
 {
     struct json_object *t;
     size_t failed;
-    int rc;
+    int r;
 
-    if ((rc = check_name(c, "bridge", br)) || (rc = check_name(c, "port", port)))
-        return rc;
+    if ((r = check_name(c, "bridge", br)) < 0 || (r = check_name(c, "port", port)) < 0)
+        return r;
     for (size_t i = 0; i < n_ext; i++)
         if (!ext[i].key || !*ext[i].key || !ext[i].value) {
             client_err(c, "invalid external_ids entry");
@@ -686,18 +679,18 @@ int ovs_port_add(struct ovs_client *c, const char *br, const char *port,
     t = ovs_txn_port_add(br, port, ext, n_ext);
     if (!t)
         return -ENOMEM;
-    rc = ovs_client_transact(c, t, timeout_ms, NULL, &failed);
-    if (rc == -EREMOTEIO && is_timed_out(c) && failed == PADD_WAIT_BR) {
+    r = ovs_client_transact(c, t, timeout_ms, NULL, &failed);
+    if (r == -EREMOTEIO && is_timed_out(c) && failed == PADD_WAIT_BR) {
         client_err(c, "bridge %s does not exist", br);
         return -ENOENT;
     }
-    if (rc == -EREMOTEIO && is_timed_out(c) && failed == PADD_WAIT_PORT) {
+    if (r == -EREMOTEIO && is_timed_out(c) && failed == PADD_WAIT_PORT) {
         client_err(c, "port %s already exists", port);
         return -EEXIST;
     }
-    if (rc == -EREMOTEIO)
+    if (r == -EREMOTEIO)
         client_err(c, "cannot add port %s to %s: %.400s", port, br, ovs_client_error(c));
-    return rc;
+    return r;
 }
 
 int ovs_port_del(struct ovs_client *c, const char *br, const char *port, int timeout_ms)
@@ -705,20 +698,20 @@ int ovs_port_del(struct ovs_client *c, const char *br, const char *port, int tim
     char uuid[40];
     struct json_object *t, *where, *res = NULL, *count;
     size_t failed;
-    int rc;
+    int r;
 
-    if ((rc = check_name(c, "bridge", br)) || (rc = check_name(c, "port", port)))
-        return rc;
-    rc = select_uuid(c, "Port", "name", port, uuid, timeout_ms);
-    if (rc < 0)
-        return rc;
-    if (!rc) {
+    if ((r = check_name(c, "bridge", br)) < 0 || (r = check_name(c, "port", port)) < 0)
+        return r;
+    r = select_uuid(c, "Port", "name", port, uuid, timeout_ms);
+    if (r < 0)
+        return r;
+    if (r == 0) {
         /* Say which is missing: the bridge or the port. */
         char bu[40];
-        rc = select_uuid(c, "Bridge", "name", br, bu, timeout_ms);
-        if (rc < 0)
-            return rc;
-        if (!rc)
+        r = select_uuid(c, "Bridge", "name", br, bu, timeout_ms);
+        if (r < 0)
+            return r;
+        if (r == 0)
             client_err(c, "bridge %s does not exist", br);
         else
             client_err(c, "port %s does not exist", port);
@@ -736,43 +729,43 @@ int ovs_port_del(struct ovs_client *c, const char *br, const char *port, int tim
                       (char *)NULL));
     if (!t)
         return -ENOMEM;
-    rc = ovs_client_transact(c, t, timeout_ms, &res, &failed);
-    if (rc == -EREMOTEIO && is_timed_out(c) && failed == 0) {
+    r = ovs_client_transact(c, t, timeout_ms, &res, &failed);
+    if (r == -EREMOTEIO && is_timed_out(c) && failed == 0) {
         client_err(c, "bridge %s does not exist", br);
         return -ENOENT;
     }
-    if (rc == -EREMOTEIO)
+    if (r == -EREMOTEIO)
         client_err(c, "cannot remove port %s: %.400s", port, ovs_client_error(c));
-    if (rc)
-        return rc;
+    if (r < 0)
+        return r;
     count = member(json_object_array_get_idx(res, 1), "count", json_type_int);
     if (!count) {
         client_err(c, "malformed mutate reply: no count");
-        rc = -EPROTO;
+        r = -EPROTO;
     } else if (json_object_get_int64(count) == 0) {
         client_err(c, "port %s is not on bridge %s", port, br);
-        rc = -ENOENT;
+        r = -ENOENT;
     }
     json_object_put(res);
-    return rc;
+    return r;
 }
 
 int ovs_br_list(struct ovs_client *c, struct ovs_bridge_info **out, size_t *n, int timeout_ms)
 {
     struct json_object *t = ovs_txn_list(), *res;
-    int rc;
+    int r;
 
     *out = NULL;
     *n = 0;
     if (!t)
         return -ENOMEM;
-    rc = ovs_client_transact(c, t, timeout_ms, &res, NULL);
-    if (rc)
-        return rc;
-    char err[256] = "";
-    rc = ovs_parse_list(res, out, n, err, sizeof(err));
-    if (rc == -EPROTO)
-        client_err(c, "%s", err);
+    r = ovs_client_transact(c, t, timeout_ms, &res, NULL);
+    if (r < 0)
+        return r;
+    struct sl_err err = ERR_INIT;
+    r = ovs_parse_list(res, out, n, &err);
+    if (r == -EPROTO)
+        client_err(c, "%s", err.msg);
     json_object_put(res);
-    return rc;
+    return r;
 }

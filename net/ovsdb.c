@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/err.h"
+#include "core/io.h"
 #include "core/usock.h"
 #include "core/util.h"
 #include "net/ovsdb.h"
@@ -55,18 +57,6 @@ int ovs_db_path(const char *db, char *path, size_t len)
 
 /* ---- Messages ---- */
 
-static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !len)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 struct json_object *ovs_msg_request(uint64_t id, const char *method, struct json_object *params)
 {
     struct json_object *m = json_object_new_object();
@@ -95,98 +85,80 @@ static bool id_matches(struct json_object *v, uint64_t id)
 }
 
 /* Describe an OVSDB error value: a string or {"error": s, "details": s}. */
-static void describe_error(struct json_object *e, char *err, size_t errlen)
+static void describe_error(struct json_object *e, struct sl_err *err)
 {
     struct json_object *k, *d;
 
     if (json_object_is_type(e, json_type_string)) {
-        seterr(err, errlen, "%s", json_object_get_string(e));
+        err_set(err, -EREMOTEIO, "%s", json_object_get_string(e));
     } else if (json_object_is_type(e, json_type_object) &&
                json_object_object_get_ex(e, "error", &k) &&
                json_object_is_type(k, json_type_string)) {
         if (json_object_object_get_ex(e, "details", &d) && json_object_is_type(d, json_type_string))
-            seterr(err, errlen, "%s: %s", json_object_get_string(k), json_object_get_string(d));
+            err_set(err, -EREMOTEIO, "%s: %s", json_object_get_string(k), json_object_get_string(d));
         else
-            seterr(err, errlen, "%s", json_object_get_string(k));
+            err_set(err, -EREMOTEIO, "%s", json_object_get_string(k));
     } else {
-        seterr(err, errlen, "error %s",
+        err_set(err, -EREMOTEIO, "error %s",
                json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
     }
 }
 
 int ovs_msg_check_reply(struct json_object *msg, uint64_t id, struct json_object **result,
-                        char *err, size_t errlen)
+                        struct sl_err *err)
 {
     struct json_object *jid, *res = NULL, *e = NULL;
     bool has_res, has_err;
 
     *result = NULL;
-    if (!msg || !json_object_is_type(msg, json_type_object)) {
-        seterr(err, errlen, "malformed reply: not a JSON object");
-        return -EPROTO;
-    }
-    if (!json_object_object_get_ex(msg, "id", &jid) || !id_matches(jid, id)) {
-        seterr(err, errlen, "malformed reply: missing or unexpected id");
-        return -EPROTO;
-    }
+    if (!msg || !json_object_is_type(msg, json_type_object))
+        return err_set(err, -EPROTO, "malformed reply: not a JSON object");
+    if (!json_object_object_get_ex(msg, "id", &jid) || !id_matches(jid, id))
+        return err_set(err, -EPROTO, "malformed reply: missing or unexpected id");
     has_res = json_object_object_get_ex(msg, "result", &res);
     has_err = json_object_object_get_ex(msg, "error", &e);
-    if (!has_res || !has_err) {
-        seterr(err, errlen, "malformed reply: needs both \"result\" and \"error\"");
-        return -EPROTO;
-    }
+    if (!has_res || !has_err)
+        return err_set(err, -EPROTO, "malformed reply: needs both \"result\" and \"error\"");
     if (e) {   /* non-null */
-        describe_error(e, err, errlen);
+        describe_error(e, err);
         return -EREMOTEIO;
     }
-    if (!res) {
-        seterr(err, errlen, "malformed reply: null result without an error");
-        return -EPROTO;
-    }
+    if (!res)
+        return err_set(err, -EPROTO, "malformed reply: null result without an error");
     *result = res;
     return 0;
 }
 
 int ovs_txn_check(struct json_object *result, size_t nops, size_t *failed_op,
-                  char *err, size_t errlen)
+                  struct sl_err *err)
 {
     size_t n;
 
     if (failed_op)
         *failed_op = 0;
-    if (!result || !json_object_is_type(result, json_type_array)) {
-        seterr(err, errlen, "malformed transact reply: result is not an array");
-        return -EPROTO;
-    }
+    if (!result || !json_object_is_type(result, json_type_array))
+        return err_set(err, -EPROTO, "malformed transact reply: result is not an array");
     /* One element per operation; after a failed operation the rest are null
      * (or absent); one extra element holds a commit error. */
     n = json_object_array_length(result);
-    if (n > nops + 1) {
-        seterr(err, errlen, "malformed transact reply: %zu results for %zu operations", n, nops);
-        return -EPROTO;
-    }
+    if (n > nops + 1)
+        return err_set(err, -EPROTO, "malformed transact reply: %zu results for %zu operations", n, nops);
     for (size_t i = 0; i < n; i++) {
-        struct json_object *r = json_object_array_get_idx(result, i), *e;
+        struct json_object *o = json_object_array_get_idx(result, i), *e;
 
-        if (!r) {
-            seterr(err, errlen, "malformed transact reply: operation %zu has no result", i);
-            return -EPROTO;
-        }
-        if (!json_object_is_type(r, json_type_object)) {
-            seterr(err, errlen, "malformed transact reply: result %zu is not an object", i);
-            return -EPROTO;
-        }
-        if (json_object_object_get_ex(r, "error", &e) && e) {
+        if (!o)
+            return err_set(err, -EPROTO, "malformed transact reply: operation %zu has no result", i);
+        if (!json_object_is_type(o, json_type_object))
+            return err_set(err, -EPROTO, "malformed transact reply: result %zu is not an object", i);
+        if (json_object_object_get_ex(o, "error", &e) && e) {
             if (failed_op)
                 *failed_op = i;
-            describe_error(r, err, errlen);
+            describe_error(o, err);
             return -EREMOTEIO;
         }
     }
-    if (n != nops) {
-        seterr(err, errlen, "malformed transact reply: %zu results for %zu operations", n, nops);
-        return -EPROTO;
-    }
+    if (n != nops)
+        return err_set(err, -EPROTO, "malformed transact reply: %zu results for %zu operations", n, nops);
     return 0;
 }
 
@@ -313,31 +285,31 @@ int ovs_client_create(const char *db, struct ovs_client **out)
 {
     struct sockaddr_un sun;
     struct ovs_client *c;
-    int rc;
+    int r;
 
     *out = NULL;
-    rc = ovs_db_path(ovs_db_resolve(db), sun.sun_path, sizeof(sun.sun_path));
-    if (rc)
-        return rc;
+    r = ovs_db_path(ovs_db_resolve(db), sun.sun_path, sizeof(sun.sun_path));
+    if (r < 0)
+        return r;
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
     c->next_id = 1;
     c->fd = -1;
     /* A unix stream connect completes or fails at once (EAGAIN: backlog full). */
-    rc = usock_connect(sun.sun_path, SOCK_NONBLOCK, &c->fd);
-    if (rc < 0)
+    r = usock_connect(sun.sun_path, SOCK_NONBLOCK, &c->fd);
+    if (r < 0)
         goto err;
     c->tok = json_tokener_new_ex(64);
     if (!c->tok) {
-        rc = -ENOMEM;
+        r = -ENOMEM;
         goto err;
     }
     *out = c;
     return 0;
 err:
     ovs_client_destroy(c);
-    return rc;
+    return r;
 }
 
 static void fail_pending(struct ovs_client *c, int err)
@@ -373,61 +345,36 @@ const char *ovs_client_error(const struct ovs_client *c)
     return c->err;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void mark_broken(struct ovs_client *c, int err)
 {
     c->broken = true;
     fail_pending(c, err);
 }
 
-static int send_all(struct ovs_client *c, const char *buf, size_t len)
+static int send_msg_text(struct ovs_client *c, const char *buf, size_t len)
 {
-    int64_t deadline = now_ms() + OVS_DEFAULT_TIMEOUT_MS;
+    int r = send_all(c->fd, buf, len, OVS_DEFAULT_TIMEOUT_MS);
 
-    while (len) {
-        ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-            int64_t left = deadline - now_ms();
-            if (left <= 0) {
-                snprintf(c->err, sizeof(c->err), "timed out sending to ovsdb-server");
-                return -ETIMEDOUT;
-            }
-            poll(&pfd, 1, (int)left);
-            continue;
-        }
-        snprintf(c->err, sizeof(c->err), "connection to ovsdb-server lost: %s",
-                 strerror(n < 0 ? errno : EPIPE));
+    if (r == -ETIMEDOUT) {
+        snprintf(c->err, sizeof(c->err), "timed out sending to ovsdb-server");
+    } else if (r < 0) {
+        snprintf(c->err, sizeof(c->err), "connection to ovsdb-server lost: %s", strerror(-r));
         mark_broken(c, -EPIPE);
-        return -EPIPE;
+        r = -EPIPE;
     }
-    return 0;
+    return r;
 }
-
 static int send_msg(struct ovs_client *c, struct json_object *msg)
 {
     const char *s;
-    int rc;
+    int r;
 
     if (!msg)
         return -ENOMEM;
     s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
-    rc = s ? send_all(c, s, strlen(s)) : -ENOMEM;
+    r = s ? send_msg_text(c, s, strlen(s)) : -ENOMEM;
     json_object_put(msg);
-    return rc;
+    return r;
 }
 
 int ovs_client_call_async(struct ovs_client *c, const char *method, struct json_object *params,
@@ -436,7 +383,7 @@ int ovs_client_call_async(struct ovs_client *c, const char *method, struct json_
     struct pending *p;
     struct json_object *msg;
     uint64_t id;
-    int rc;
+    int r;
 
     if (c->broken) {
         json_object_put(params);
@@ -454,10 +401,10 @@ int ovs_client_call_async(struct ovs_client *c, const char *method, struct json_
         free(p);
         return -ENOMEM;
     }
-    rc = send_msg(c, msg);
-    if (rc) {
+    r = send_msg(c, msg);
+    if (r < 0) {
         free(p);
-        return rc;
+        return r;
     }
     p->id = id;
     p->cb = cb;
@@ -488,15 +435,15 @@ static int handle_msg(struct ovs_client *c, struct json_object *msg)
         }
         if (!strcmp(json_object_get_string(method), "echo") &&
             json_object_object_get_ex(msg, "id", &id) && id) {
-            struct json_object *r = json_object_new_object();
-            if (!r)
+            struct json_object *o = json_object_new_object();
+            if (!o)
                 return 0;
             json_object_object_get_ex(msg, "params", &params);
-            json_object_object_add(r, "result",
+            json_object_object_add(o, "result",
                                    params ? json_object_get(params) : json_object_new_array());
-            json_object_object_add(r, "error", NULL);
-            json_object_object_add(r, "id", json_object_get(id));
-            send_msg(c, r);
+            json_object_object_add(o, "error", NULL);
+            json_object_object_add(o, "id", json_object_get(id));
+            send_msg(c, o);
         }
         return 0;   /* notifications ("update", "locked", ...) are ignored */
     }
@@ -512,11 +459,14 @@ static int handle_msg(struct ovs_client *c, struct json_object *msg)
         return 0;   /* a reply to nothing we asked: ignore */
     p = *pp;
     *pp = p->next;
-    int rc = ovs_msg_check_reply(msg, p->id, &result, c->err, sizeof(c->err));
+    struct sl_err e = ERR_INIT;
+    int r = ovs_msg_check_reply(msg, p->id, &result, &e);
+    if (r < 0)
+        ovs_client_set_error(c, "%s", e.msg);
     if (p->cb)
-        p->cb(p->arg, rc, result, c->err);
+        p->cb(p->arg, r, result, c->err);
     free(p);
-    return rc == -EPROTO ? -EPROTO : 0;
+    return r == -EPROTO ? -EPROTO : 0;
 }
 
 int ovs_client_process(struct ovs_client *c)
@@ -555,9 +505,9 @@ int ovs_client_process(struct ovs_client *c)
             off += json_tokener_get_parse_end(c->tok);
             c->partial = 0;
             json_tokener_reset(c->tok);
-            int rc = handle_msg(c, msg);
+            int r = handle_msg(c, msg);
             json_object_put(msg);
-            if (rc)
+            if (r < 0)
                 goto broken;
             if (c->broken)
                 return -EPIPE;
@@ -603,15 +553,15 @@ int ovs_client_call(struct ovs_client *c, const char *method, struct json_object
 {
     struct sync_call s = { 0 };
     int64_t deadline;
-    int rc;
+    int r;
 
     *result = NULL;
     if (timeout_ms <= 0)
         timeout_ms = OVS_DEFAULT_TIMEOUT_MS;
     c->err[0] = 0;
-    rc = ovs_client_call_async(c, method, params, sync_cb, &s);
-    if (rc)
-        return rc;
+    r = ovs_client_call_async(c, method, params, sync_cb, &s);
+    if (r < 0)
+        return r;
     deadline = now_ms() + timeout_ms;
     while (!s.done) {
         struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
@@ -621,17 +571,17 @@ int ovs_client_call(struct ovs_client *c, const char *method, struct json_object
             snprintf(c->err, sizeof(c->err), "no reply from ovsdb-server within %d ms", timeout_ms);
             return -ETIMEDOUT;
         }
-        rc = poll(&pfd, 1, (int)left);
-        if (rc < 0 && errno != EINTR) {
-            rc = neg_errno();
+        r = poll(&pfd, 1, (int)left);
+        if (r < 0 && errno != EINTR) {
+            r = neg_errno();
             forget(c, &s);
-            return rc;
+            return r;
         }
-        if (rc > 0) {
-            rc = ovs_client_process(c);
-            if (rc && !s.done) {
+        if (r > 0) {
+            r = ovs_client_process(c);
+            if (r < 0 && !s.done) {
                 forget(c, &s);
-                return rc;
+                return r;
             }
         }
     }
@@ -646,19 +596,22 @@ int ovs_client_transact(struct ovs_client *c, struct json_object *txn, int timeo
 {
     struct json_object *res;
     size_t nops = ovs_txn_nops(txn);
-    int rc;
+    int r;
 
     if (result)
         *result = NULL;
     if (failed_op)
         *failed_op = 0;
-    rc = ovs_client_call(c, "transact", txn, timeout_ms, &res);
-    if (rc)
-        return rc;
-    rc = ovs_txn_check(res, nops, failed_op, c->err, sizeof(c->err));
-    if (rc || !result)
+    r = ovs_client_call(c, "transact", txn, timeout_ms, &res);
+    if (r < 0)
+        return r;
+    struct sl_err e = ERR_INIT;
+    r = ovs_txn_check(res, nops, failed_op, &e);
+    if (r < 0)
+        ovs_client_set_error(c, "%s", e.msg);
+    if (r < 0 || !result)
         json_object_put(res);
     else
         *result = res;
-    return rc;
+    return r;
 }

@@ -13,6 +13,7 @@
 
 #include <linux/if_tun.h>
 
+#include "core/mac.h"
 #include "core/util.h"
 #include "net/link.h"
 #include "net/tap.h"
@@ -38,9 +39,9 @@ static int tun_open(const char *name, unsigned flags, char *actual)
     if (name)
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-        int rc = neg_errno();
+        int r = neg_errno();
         close(fd);
-        return rc;
+        return r;
     }
     memcpy(actual, ifr.ifr_name, IFNAMSIZ);
     actual[IFNAMSIZ - 1] = 0;
@@ -50,13 +51,13 @@ static int tun_open(const char *name, unsigned flags, char *actual)
 int tap_open(const char *name, unsigned queues, unsigned flags, struct tap **out)
 {
     struct tap *t;
-    int rc;
+    int r;
 
     *out = NULL;
     if (queues < 1 || queues > TAP_MAX_QUEUES || (flags & ~(TAP_PERSIST | TAP_NO_VNET_HDR)))
         return -EINVAL;
-    if (name && (rc = net_name_check(name)))
-        return rc;
+    if (name && (r = net_name_check(name)) < 0)
+        return r;
     t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
@@ -68,7 +69,7 @@ int tap_open(const char *name, unsigned queues, unsigned flags, struct tap **out
         /* The first open names the device; the others attach to it. */
         int fd = tun_open(i ? t->name : name, flags, actual);
         if (fd < 0) {
-            rc = fd;
+            r = fd;
             goto err_close;
         }
         t->fds[i] = fd;
@@ -76,14 +77,14 @@ int tap_open(const char *name, unsigned queues, unsigned flags, struct tap **out
         if (!i)
             memcpy(t->name, actual, IFNAMSIZ);
     }
-    if ((flags & TAP_PERSIST) && (rc = tap_set_persist(t, true)))
+    if ((flags & TAP_PERSIST) && (r = tap_set_persist(t, true)) < 0)
         goto err_close;
     *out = t;
     return 0;
 
 err_close:
     tap_close(t);
-    return rc;
+    return r;
 }
 
 void tap_close(struct tap *t)
@@ -165,26 +166,26 @@ int tap_set_owner(struct tap *t, uid_t uid, gid_t gid)
 /* One SIOCxIFx ioctl on an AF_INET datagram socket. */
 static int if_ioctl(unsigned long req, struct ifreq *ifr)
 {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = 0;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
 
     if (s < 0)
         return neg_errno();
     if (ioctl(s, req, ifr) < 0)
-        rc = neg_errno();
+        r = neg_errno();
     close(s);
-    return rc;
+    return r;
 }
 
 int tap_set_up(struct tap *t, bool up)
 {
     struct ifreq ifr;
-    int rc;
+    int r;
 
     memset(&ifr, 0, sizeof(ifr));
     memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
-    rc = if_ioctl(SIOCGIFFLAGS, &ifr);
-    if (rc)
-        return rc;
+    r = if_ioctl(SIOCGIFFLAGS, &ifr);
+    if (r < 0)
+        return r;
     if (up)
         ifr.ifr_flags |= IFF_UP;
     else
@@ -207,19 +208,14 @@ int tap_set_mtu(struct tap *t, unsigned mtu)
 int tap_set_mac(struct tap *t, const char *mac)
 {
     struct ifreq ifr;
-    unsigned b[6];
-    char end;
+    uint8_t b[6];
 
-    if (!mac || sscanf(mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-                       &b[5], &end) != 6 || strlen(mac) != 17)
+    if (!mac || mac_parse(mac, b, NULL) < 0)
         return -EINVAL;
     memset(&ifr, 0, sizeof(ifr));
     memcpy(ifr.ifr_name, t->name, IFNAMSIZ);
     ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
-    for (int i = 0; i < 6; i++)
-        ifr.ifr_hwaddr.sa_data[i] = (char)b[i];
-    if (b[0] & 1)
-        return -EINVAL;   /* multicast */
+    memcpy(ifr.ifr_hwaddr.sa_data, b, sizeof(b));
     return if_ioctl(SIOCSIFHWADDR, &ifr);
 }
 
@@ -238,10 +234,10 @@ int tap_make_name(const char *dev, unsigned n, char *buf, size_t len)
 int tap_delete(const char *name)
 {
     struct net_link_info li;
-    int rc = net_link_get(name, &li);
+    int r = net_link_get(name, &li);
 
-    if (rc)
-        return rc;
+    if (r < 0)
+        return r;
     if (strcmp(li.kind, "tun"))
         return -EMEDIUMTYPE;
     return net_link_delete(name);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/backend.h"
+#include "mem.h"
+#include "msg.h"
 #include "core/log.h"
 #include "core/usock.h"
 #include "core/util.h"
@@ -7,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,19 +58,22 @@ struct vu_dev {
 
     unsigned num_queues;
     unsigned queue_num_reply;
+    uint64_t offered;      /* device features (config) */
+    uint64_t offered_protocol;
     struct vq vqs[VU_MAX_QUEUES];
     struct log_ratelimit rl;
+    _Alignas(max_align_t) unsigned char priv[];   /* device model state */
 };
 
 static uint64_t offered_features(const struct vu_dev *dev)
 {
-    return dev->ops->features | (1ull << VU_F_PROTOCOL_FEATURES) |
+    return dev->offered | (1ull << VU_F_PROTOCOL_FEATURES) |
            (dev->packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
 }
 
 static uint64_t offered_protocol_features(const struct vu_dev *dev)
 {
-    uint64_t pf = GENERIC_PROTOCOL_FEATURES | dev->ops->protocol_features;
+    uint64_t pf = GENERIC_PROTOCOL_FEATURES | dev->offered_protocol;
 
     /* Inflight tracking exists for split rings only: a device that offers
      * packed rings does not promise a reconnect it cannot keep. */
@@ -218,9 +224,10 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     struct vu_dev *dev;
 
     if (!cfg->ops || !cfg->ops->queue_init || !cfg->loops || !cfg->nloops ||
-        cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES)
+        cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES ||
+        (cfg->priv_size && cfg->ctx) || cfg->priv_size > SIZE_MAX - sizeof(*dev))
         return -EINVAL;
-    dev = calloc(1, sizeof(*dev));
+    dev = calloc(1, sizeof(*dev) + cfg->priv_size);
     if (!dev)
         return -ENOMEM;
     dev->listen_fd = dev->conn_fd = dev->backend_fd = dev->timer_fd = -1;
@@ -232,7 +239,9 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
         return -ENOMEM;
     }
     dev->ops = cfg->ops;
-    dev->ctx = cfg->ctx;
+    dev->ctx = cfg->priv_size ? (void *)dev->priv : cfg->ctx;
+    dev->offered = cfg->features;
+    dev->offered_protocol = cfg->protocol_features;
     dev->loops = cfg->loops;
     dev->nloops = cfg->nloops;
     dev->first_loop = cfg->first_loop;
@@ -261,6 +270,16 @@ void vu_dev_destroy(struct vu_dev *dev)
     free(dev->name);
     free(dev->socket_path);
     free(dev);
+}
+
+void *vu_dev_priv(struct vu_dev *dev)
+{
+    return dev->ctx == dev->priv ? dev->priv : NULL;
+}
+
+uint64_t vu_dev_features(const struct vu_dev *dev)
+{
+    return dev->offered;
 }
 
 int vu_dev_listen(struct vu_dev *dev)
@@ -365,6 +384,13 @@ static int reply_u64(struct vu_dev *dev, const struct vu_msg *req, uint64_t v)
     return reply(dev, req, &v, sizeof(v), NULL, 0);
 }
 
+/* The empty reply a refused query gets (for GET_CONFIG the protocol's error
+ * reply). Returns the send error, else @r. */
+static int reply_empty(struct vu_dev *dev, const struct vu_msg *req, int r)
+{
+    return reply(dev, req, NULL, 0, NULL, 0) ?: r;
+}
+
 /* ---- message handlers ------------------------------------------------- */
 
 /* Take ownership of the message's fd at @i. */
@@ -435,7 +461,7 @@ static int h_set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
     const struct vu_mem_table *t = &msg->p.mem;
 
     if (t->nregions == 0 || t->nregions > VU_MAX_FDS ||
-        msg->hdr.size < 8 + t->nregions * sizeof(struct vu_mem_region_desc) ||
+        msg->hdr.size < offsetof(struct vu_mem_table, regions) + t->nregions * sizeof(t->regions[0]) ||
         msg->nfds != t->nregions)
         return -EINVAL;
     return with_queues_paused(dev, mem_table_apply, msg);
@@ -455,22 +481,39 @@ static int mem_rem_apply(struct vu_dev *dev, struct vu_msg *msg)
     return vu_mem_remove(&dev->mem, &msg->p.mem_reg.region);
 }
 
+/* Bytes of a ring's three parts for @vq->num entries: the descriptor ring,
+ * the driver area and the device area (virtio 1.2 sections 2.7 and 2.8;
+ * the split rings' areas end with used_event / avail_event). */
+static void ring_part_sizes(const struct vq *vq, uint64_t len[3])
+{
+    uint64_t n = vq->num;
+
+    if (vq->packed) {
+        len[0] = sizeof(struct vring_packed_desc) * n;
+        len[1] = len[2] = sizeof(struct vring_packed_desc_event);
+        return;
+    }
+    len[0] = sizeof(struct vring_desc) * n;
+    len[1] = sizeof(struct vring_avail) + sizeof(__virtio16) * (n + 1);
+    len[2] = sizeof(struct vring_used) + sizeof(struct vring_used_elem) * n + sizeof(__virtio16);
+}
+
 /* A running ring has a part in the region REM_MEM_REG names. */
 static bool ring_in_region(const struct vu_dev *dev, const struct vu_mem_region_desc *d)
 {
     for (unsigned i = 0; i < dev->num_queues; i++) {
         const struct vq *vq = &dev->vqs[i];
-        uint64_t n = vq->num;
-        const struct vu_mem_region *parts[3];
+        const uint64_t uva[3] = { vq->desc_uva, vq->avail_uva, vq->used_uva };
+        uint64_t len[3];
+
         if (!vq->running)
             continue;
-        parts[0] = vu_mem_uva_region(&dev->mem, vq->desc_uva, 16 * n);
-        parts[1] = vu_mem_uva_region(&dev->mem, vq->avail_uva, vq->packed ? 4 : 6 + 2 * n);
-        parts[2] = vu_mem_uva_region(&dev->mem, vq->used_uva, vq->packed ? 4 : 6 + 8 * n);
-        for (unsigned k = 0; k < 3; k++)
-            if (parts[k] && parts[k]->gpa == d->guest_phys_addr &&
-                parts[k]->size == d->memory_size)
+        ring_part_sizes(vq, len);
+        for (unsigned k = 0; k < 3; k++) {
+            const struct vu_mem_region *part = vu_mem_uva_region(&dev->mem, uva[k], len[k]);
+            if (part && part->gpa == d->guest_phys_addr && part->size == d->memory_size)
                 return true;
+        }
     }
     return false;
 }
@@ -513,7 +556,7 @@ static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 
     /* Packed rings: both positions with their wrap counters (checked
      * against the size at start); split rings: a 16-bit index. */
-    if (!vq || (!(dev->features & (1ull << VIRTIO_F_RING_PACKED)) && msg->p.state.num > 0xffff))
+    if (!vq || (!(dev->features & (1ull << VIRTIO_F_RING_PACKED)) && msg->p.state.num > UINT16_MAX))
         return -EINVAL;
     if (vq->running)
         return -EBUSY;
@@ -527,7 +570,7 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
     struct vu_vring_state st;
 
     if (!vq)
-        return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
+        return reply_empty(dev, msg, -EINVAL);
     queue_stop(dev, vq);
     vq->kicked = false;
     close_fd(&vq->kick_fd);
@@ -627,24 +670,32 @@ static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
     return 0;
 }
 
+/* GET/SET_CONFIG: the range lies in the config space, and the message
+ * carries the config header and exactly the range's bytes. */
+static bool config_msg_ok(const struct vu_msg *msg)
+{
+    const struct vu_config *c = &msg->p.config;
+
+    return c->size <= VU_MAX_CONFIG_SIZE && c->offset <= VU_MAX_CONFIG_SIZE - c->size &&
+           msg->hdr.size == VU_CONFIG_HDR_SIZE + c->size;
+}
+
 static int h_get_config(struct vu_dev *dev, struct vu_msg *msg)
 {
     struct vu_config *c = &msg->p.config;
     struct vu_config out;
     int r;
 
-    if (!dev->ops->get_config || msg->hdr.size < VU_CONFIG_HDR_SIZE ||
-        c->size > VU_MAX_CONFIG_SIZE || c->offset > VU_MAX_CONFIG_SIZE - c->size ||
-        msg->hdr.size != VU_CONFIG_HDR_SIZE + c->size)
+    if (!dev->ops->get_config || !config_msg_ok(msg))
         /* A zero-length reply is the protocol's GET_CONFIG error. */
-        return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
+        return reply_empty(dev, msg, -EINVAL);
     memset(&out, 0, sizeof(out));
     out.offset = c->offset;
     out.size = c->size;
     out.flags = c->flags;
     r = dev->ops->get_config(dev->ctx, c->offset, out.region, c->size);
     if (r < 0)
-        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
+        return reply_empty(dev, msg, r);
     return reply(dev, msg, &out, VU_CONFIG_HDR_SIZE + c->size, NULL, 0);
 }
 
@@ -652,9 +703,7 @@ static int h_set_config(struct vu_dev *dev, struct vu_msg *msg)
 {
     struct vu_config *c = &msg->p.config;
 
-    if (!dev->ops->set_config || msg->hdr.size < VU_CONFIG_HDR_SIZE ||
-        c->size > VU_MAX_CONFIG_SIZE || c->offset > VU_MAX_CONFIG_SIZE - c->size ||
-        msg->hdr.size != VU_CONFIG_HDR_SIZE + c->size)
+    if (!dev->ops->set_config || !config_msg_ok(msg))
         return -EINVAL;
     return dev->ops->set_config(dev->ctx, c->offset, c->region, c->size);
 }
@@ -703,24 +752,24 @@ static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
 
     if (in.num_queues == 0 || in.num_queues > dev->num_queues ||
         in.queue_size == 0 || in.queue_size > VQ_MAX_SIZE)
-        return reply(dev, msg, NULL, 0, NULL, 0) ?: -EINVAL;
+        return reply_empty(dev, msg, -EINVAL);
     size = vq_inflight_queue_size(in.queue_size) * in.num_queues;
     fd = memfd_create("sluice-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) {
         r = neg_errno();
-        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
+        return reply_empty(dev, msg, r);
     }
     /* Sealed: the frontend gets this fd and must not shrink it under us. */
     if (ftruncate(fd, (off_t)size) < 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         r = neg_errno();
         close(fd);
-        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
+        return reply_empty(dev, msg, r);
     }
     r = inflight_map(dev, fd, size, 0, in.num_queues, in.queue_size);
     if (r < 0) {
         close(fd);
-        return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
+        return reply_empty(dev, msg, r);
     }
     memset(&out, 0, sizeof(out));
     out.mmap_size = size;
@@ -735,198 +784,216 @@ static int h_get_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
 static int h_set_inflight_fd(struct vu_dev *dev, struct vu_msg *msg)
 {
     const struct vu_inflight *in = &msg->p.inflight;
-    int r;
 
-    if (msg->nfds != 1)
-        return -EINVAL;
-    r = inflight_map(dev, msg->fds[0], in->mmap_size, in->mmap_offset,
-                     in->num_queues, in->queue_size);
-    return r;
+    return inflight_map(dev, msg->fds[0], in->mmap_size, in->mmap_offset,
+                        in->num_queues, in->queue_size);
 }
 
 static int h_set_backend_req_fd(struct vu_dev *dev, struct vu_msg *msg)
 {
-    if (msg->nfds != 1)
-        return -EINVAL;
     close_fd(&dev->backend_fd);
     dev->backend_fd = take_fd(msg, 0);
     return 0;
 }
 
-/* Minimum payload per request; replies and fd counts are checked in the
- * handlers. */
-static uint32_t min_payload(uint32_t req)
+static int h_get_features(struct vu_dev *dev, struct vu_msg *msg)
 {
-    switch (req) {
-    case VU_SET_FEATURES: case VU_SET_PROTOCOL_FEATURES: case VU_SET_VRING_KICK:
-    case VU_SET_VRING_CALL: case VU_SET_VRING_ERR: case VU_SET_STATUS:
-        return sizeof(uint64_t);
-    case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
-    case VU_SET_VRING_ENABLE:
-        return sizeof(struct vu_vring_state);
-    case VU_SET_VRING_ADDR:
-        return sizeof(struct vu_vring_addr);
-    case VU_SET_MEM_TABLE:
-        return 8 + sizeof(struct vu_mem_region_desc);
-    case VU_ADD_MEM_REG: case VU_REM_MEM_REG:
-        return sizeof(struct vu_single_mem_region);
-    case VU_GET_CONFIG: case VU_SET_CONFIG:
-        return VU_CONFIG_HDR_SIZE;
-    case VU_GET_INFLIGHT_FD: case VU_SET_INFLIGHT_FD:
-        return 20;
-    default:
-        return 0;
-    }
+    return reply_u64(dev, msg, offered_features(dev));
 }
 
-static bool needs_owner(uint32_t req)
+static int h_get_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
 {
-    switch (req) {
-    case VU_GET_FEATURES: case VU_GET_PROTOCOL_FEATURES: case VU_SET_PROTOCOL_FEATURES:
-    case VU_GET_QUEUE_NUM: case VU_GET_MAX_MEM_SLOTS: case VU_SET_BACKEND_REQ_FD:
-    case VU_SET_OWNER: case VU_RESET_OWNER: case VU_RESET_DEVICE: case VU_GET_STATUS:
-    case VU_GET_CONFIG:
-        return false;
-    default:
-        return true;
-    }
+    return reply_u64(dev, msg, offered_protocol_features(dev));
 }
 
-/* Requests the frontend waits on a reply for. */
-static bool has_reply(uint32_t req)
+static int h_set_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
 {
-    switch (req) {
-    case VU_GET_FEATURES: case VU_GET_PROTOCOL_FEATURES: case VU_GET_VRING_BASE:
-    case VU_GET_QUEUE_NUM: case VU_GET_CONFIG: case VU_GET_INFLIGHT_FD:
-    case VU_GET_MAX_MEM_SLOTS: case VU_GET_STATUS:
-        return true;
-    default:
-        return false;
-    }
+    if (msg->p.u64 & ~offered_protocol_features(dev))
+        return -EINVAL;
+    dev->protocol_features = msg->p.u64;
+    return 0;
 }
 
-/* Handle one message. Returns 0 when handled (a reply already sent where the
- * request has one), -errno to report failure to the frontend (REPLY_ACK),
- * or sets *replied when it already sent the reply itself. */
+static int h_set_owner(struct vu_dev *dev, struct vu_msg *msg)
+{
+    (void)msg;
+    dev->owner = true;
+    return 0;
+}
+
+/* RESET_OWNER and RESET_DEVICE: the session (protocol features, backend
+ * channel) survives; RESET_DEVICE keeps the owner too. */
+static int h_reset(struct vu_dev *dev, struct vu_msg *msg)
+{
+    uint64_t pf = dev->protocol_features;
+    int bfd = dev->backend_fd;
+
+    dev->backend_fd = -1;
+    reset_state(dev);
+    dev->protocol_features = pf;
+    dev->backend_fd = bfd;
+    dev->owner = msg->hdr.request == VU_RESET_DEVICE;
+    return 0;
+}
+
+static int h_get_queue_num(struct vu_dev *dev, struct vu_msg *msg)
+{
+    return reply_u64(dev, msg, dev->queue_num_reply ? dev->queue_num_reply : dev->num_queues);
+}
+
+static int h_get_max_mem_slots(struct vu_dev *dev, struct vu_msg *msg)
+{
+    return reply_u64(dev, msg, VU_MAX_MEM_SLOTS);
+}
+
+static int h_add_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
+{
+    /* The same region again (another vhost device of a multi-queue
+     * frontend): count a reference, nothing to map. */
+    int r = vu_mem_ref(&dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
+
+    if (r != -ENOENT)
+        return r;
+    return with_queues_paused(dev, mem_add_apply, msg);
+}
+
+static int h_rem_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
+{
+    if (vu_mem_unref(&dev->mem, &msg->p.mem_reg.region) == 0)
+        return 0;   /* still referenced */
+    /* Refused while a running ring lies in it: stop the ring first
+     * (GET_VRING_BASE). */
+    if (ring_in_region(dev, &msg->p.mem_reg.region))
+        return -EBUSY;
+    return with_queues_paused(dev, mem_rem_apply, msg);
+}
+
+static int h_set_status(struct vu_dev *dev, struct vu_msg *msg)
+{
+    /* NEEDS_RESET is the device's to set (vu_dev_broken()): the bit is
+     * dropped, not refused, since a frontend that adds a status bit writes
+     * back what GET_STATUS said (QEMU's read-modify-write). */
+    if (msg->p.u64 > UINT8_MAX)
+        return -EINVAL;
+    dev->status = (uint8_t)(msg->p.u64 & ~VIRTIO_CONFIG_S_NEEDS_RESET);
+    return 0;
+}
+
+static int h_get_status(struct vu_dev *dev, struct vu_msg *msg)
+{
+    return reply_u64(dev, msg, dev->status | (dev->broken ? VIRTIO_CONFIG_S_NEEDS_RESET : 0));
+}
+
+/* ---- the request table ------------------------------------------------ */
+
+/* One row per request the backend serves, in the order of QEMU's
+ * docs/interop/vhost-user.rst ("Front-end message types"); the request's
+ * name is vu_request_name(). vu_dev_process() checks a message against its
+ * row before the handler sees it: the payload size (at least, or exactly,
+ * @size bytes), the fd count, and SET_OWNER first where @owner says so. A
+ * request with a @reply always gets one, an empty one when refused, and no
+ * REPLY_ACK besides; the handler sends it. Requests without a row are
+ * answered EOPNOTSUPP. */
+struct vu_req_row {
+    uint32_t size;                 /* payload bytes */
+    bool exact;                    /* exactly @size; else at least @size */
+    bool owner;                    /* refused (EPERM) before SET_OWNER */
+    bool reply;                    /* the frontend waits for a reply */
+    uint8_t fds_min, fds_max;      /* fds the message carries */
+    int (*handle)(struct vu_dev *dev, struct vu_msg *msg);
+};
+
+#define U64 sizeof(uint64_t)
+#define STATE sizeof(struct vu_vring_state)
+#define EXACT(n) .size = (n), .exact = true
+#define AT_LEAST(n) .size = (n)
+#define FDS(lo, hi) .fds_min = (lo), .fds_max = (hi)
+
+static const struct vu_req_row vu_requests[VU_REQUEST_MAX] = {
+    [VU_GET_FEATURES]          = { EXACT(0),    .reply = true,  .handle = h_get_features },
+    [VU_SET_FEATURES]          = { EXACT(U64),  .owner = true,  .handle = h_set_features },
+    [VU_SET_OWNER]             = { EXACT(0),                    .handle = h_set_owner },
+    [VU_RESET_OWNER]           = { EXACT(0),                    .handle = h_reset },
+    /* nregions descriptions follow, one fd each (checked by the handler). */
+    [VU_SET_MEM_TABLE]         = { AT_LEAST(offsetof(struct vu_mem_table, regions) +
+                                   sizeof(struct vu_mem_region_desc)),
+                                   .owner = true, FDS(1, VU_MAX_FDS), .handle = h_set_mem_table },
+    [VU_SET_VRING_NUM]         = { EXACT(STATE), .owner = true, .handle = h_set_vring_num },
+    [VU_SET_VRING_ADDR]        = { EXACT(sizeof(struct vu_vring_addr)), .owner = true,
+                                   .handle = h_set_vring_addr },
+    [VU_SET_VRING_BASE]        = { EXACT(STATE), .owner = true, .handle = h_set_vring_base },
+    [VU_GET_VRING_BASE]        = { EXACT(STATE), .owner = true, .reply = true,
+                                   .handle = h_get_vring_base },
+    /* An fd unless the payload's NOFD bit is set (checked by the handler). */
+    [VU_SET_VRING_KICK]        = { EXACT(U64),  .owner = true, FDS(0, 1), .handle = h_set_vring_kick },
+    [VU_SET_VRING_CALL]        = { EXACT(U64),  .owner = true, FDS(0, 1), .handle = h_set_vring_call },
+    [VU_SET_VRING_ERR]         = { EXACT(U64),  .owner = true, FDS(0, 1), .handle = h_set_vring_err },
+    [VU_GET_PROTOCOL_FEATURES] = { EXACT(0),    .reply = true,  .handle = h_get_protocol_features },
+    [VU_SET_PROTOCOL_FEATURES] = { EXACT(U64),                  .handle = h_set_protocol_features },
+    [VU_GET_QUEUE_NUM]         = { EXACT(0),    .reply = true,  .handle = h_get_queue_num },
+    [VU_SET_VRING_ENABLE]      = { EXACT(STATE), .owner = true, .handle = h_set_vring_enable },
+    [VU_SET_BACKEND_REQ_FD]    = { EXACT(0),    FDS(1, 1),      .handle = h_set_backend_req_fd },
+    /* Header and config bytes (the header's size field, checked by the
+     * handler). */
+    [VU_GET_CONFIG]            = { AT_LEAST(VU_CONFIG_HDR_SIZE), .reply = true,
+                                   .handle = h_get_config },
+    [VU_SET_CONFIG]            = { AT_LEAST(VU_CONFIG_HDR_SIZE), .owner = true,
+                                   .handle = h_set_config },
+    /* The trailing padding is optional (QEMU sends it). */
+    [VU_GET_INFLIGHT_FD]       = { AT_LEAST(offsetof(struct vu_inflight, padding)), .owner = true,
+                                   .reply = true, .handle = h_get_inflight_fd },
+    [VU_SET_INFLIGHT_FD]       = { AT_LEAST(offsetof(struct vu_inflight, padding)), .owner = true,
+                                   FDS(1, 1), .handle = h_set_inflight_fd },
+    [VU_RESET_DEVICE]          = { EXACT(0),                    .handle = h_reset },
+    [VU_GET_MAX_MEM_SLOTS]     = { EXACT(0),    .reply = true,  .handle = h_get_max_mem_slots },
+    [VU_ADD_MEM_REG]           = { EXACT(sizeof(struct vu_single_mem_region)), .owner = true,
+                                   FDS(1, 1), .handle = h_add_mem_reg },
+    /* No fd is due; one is accepted and closed unused, as the
+     * specification allows for older frontends. */
+    [VU_REM_MEM_REG]           = { EXACT(sizeof(struct vu_single_mem_region)), .owner = true,
+                                   FDS(0, 1), .handle = h_rem_mem_reg },
+    [VU_SET_STATUS]            = { EXACT(U64),  .owner = true,  .handle = h_set_status },
+    [VU_GET_STATUS]            = { EXACT(0),    .reply = true,  .handle = h_get_status },
+};
+
+#undef U64
+#undef STATE
+#undef EXACT
+#undef AT_LEAST
+#undef FDS
+
+/* The checks every request gets from its row. */
+static int check_request(const struct vu_dev *dev, const struct vu_req_row *row,
+                         const struct vu_msg *msg)
+{
+    if (row->exact ? msg->hdr.size != row->size : msg->hdr.size < row->size)
+        return -EINVAL;
+    if (msg->nfds < row->fds_min || msg->nfds > row->fds_max)
+        return -EINVAL;
+    if (row->owner && !dev->owner)
+        return -EPERM;
+    return 0;
+}
+
+/* Handle one message. Returns 0 or -errno, the result the frontend learns
+ * through REPLY_ACK; sets *replied when the request has a reply of its own
+ * (sent here or by the handler, also on failure), which replaces the ack. */
 static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
 {
     uint32_t req = msg->hdr.request;
+    const struct vu_req_row *row = req < VU_REQUEST_MAX ? &vu_requests[req] : NULL;
     int r;
 
     *replied = false;
-    r = msg->hdr.size < min_payload(req) ? -EINVAL :
-        needs_owner(req) && !dev->owner ? -EPERM : 0;
-    if (r < 0) {
+    if (!row || !row->handle)
+        return -EOPNOTSUPP;
+    *replied = row->reply;
+    r = check_request(dev, row, msg);
+    if (r < 0)
         /* A refused query still gets its (empty) reply: the frontend is
          * blocked reading it. */
-        if (has_reply(req)) {
-            *replied = true;
-            return reply(dev, msg, NULL, 0, NULL, 0) ?: r;
-        }
-        return r;
-    }
-
-    switch (req) {
-    case VU_GET_FEATURES:
-        *replied = true;
-        return reply_u64(dev, msg, offered_features(dev));
-    case VU_SET_FEATURES:
-        return h_set_features(dev, msg);
-    case VU_GET_PROTOCOL_FEATURES:
-        *replied = true;
-        return reply_u64(dev, msg, offered_protocol_features(dev));
-    case VU_SET_PROTOCOL_FEATURES:
-        if (msg->p.u64 & ~offered_protocol_features(dev))
-            return -EINVAL;
-        dev->protocol_features = msg->p.u64;
-        return 0;
-    case VU_SET_OWNER:
-        dev->owner = true;
-        return 0;
-    case VU_RESET_OWNER:
-    case VU_RESET_DEVICE: {
-        uint64_t pf = dev->protocol_features;
-        int bfd = dev->backend_fd;
-        dev->backend_fd = -1;
-        reset_state(dev);
-        /* The session survives a device reset. */
-        dev->protocol_features = pf;
-        dev->backend_fd = bfd;
-        dev->owner = req == VU_RESET_DEVICE;
-        return 0;
-    }
-    case VU_GET_QUEUE_NUM:
-        *replied = true;
-        return reply_u64(dev, msg, dev->queue_num_reply ? dev->queue_num_reply : dev->num_queues);
-    case VU_GET_MAX_MEM_SLOTS:
-        *replied = true;
-        return reply_u64(dev, msg, VU_MAX_MEM_SLOTS);
-    case VU_SET_MEM_TABLE:
-        return h_set_mem_table(dev, msg);
-    case VU_ADD_MEM_REG:
-        if (msg->nfds != 1)
-            return -EINVAL;
-        /* The same region again (another vhost device of a multi-queue
-         * frontend): count a reference, nothing to map. */
-        r = vu_mem_ref(&dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
-        if (r != -ENOENT)
-            return r;
-        return with_queues_paused(dev, mem_add_apply, msg);
-    case VU_REM_MEM_REG:
-        if (msg->nfds > 1)
-            return -EINVAL;
-        if (vu_mem_unref(&dev->mem, &msg->p.mem_reg.region) == 0)
-            return 0;   /* still referenced */
-        /* Refused while a running ring lies in it: stop the ring first
-         * (GET_VRING_BASE). */
-        if (ring_in_region(dev, &msg->p.mem_reg.region))
-            return -EBUSY;
-        return with_queues_paused(dev, mem_rem_apply, msg);
-    case VU_SET_VRING_NUM:
-        return h_set_vring_num(dev, msg);
-    case VU_SET_VRING_ADDR:
-        return h_set_vring_addr(dev, msg);
-    case VU_SET_VRING_BASE:
-        return h_set_vring_base(dev, msg);
-    case VU_GET_VRING_BASE:
-        *replied = true;
-        return h_get_vring_base(dev, msg);
-    case VU_SET_VRING_KICK:
-        return h_set_vring_kick(dev, msg);
-    case VU_SET_VRING_CALL:
-        return h_set_vring_call(dev, msg);
-    case VU_SET_VRING_ERR:
-        return h_set_vring_err(dev, msg);
-    case VU_SET_VRING_ENABLE:
-        return h_set_vring_enable(dev, msg);
-    case VU_GET_CONFIG:
-        *replied = true;
-        return h_get_config(dev, msg);
-    case VU_SET_CONFIG:
-        return h_set_config(dev, msg);
-    case VU_GET_INFLIGHT_FD:
-        *replied = true;
-        r = h_get_inflight_fd(dev, msg);
-        return r;
-    case VU_SET_INFLIGHT_FD:
-        return h_set_inflight_fd(dev, msg);
-    case VU_SET_BACKEND_REQ_FD:
-        return h_set_backend_req_fd(dev, msg);
-    case VU_SET_STATUS:
-        /* NEEDS_RESET is the device's to set (vu_dev_broken()): the bit
-         * is dropped, not refused, since a frontend that adds a status bit
-         * writes back what GET_STATUS said (QEMU's read-modify-write). */
-        if (msg->p.u64 > 0xff)
-            return -EINVAL;
-        dev->status = (uint8_t)(msg->p.u64 & ~VIRTIO_CONFIG_S_NEEDS_RESET);
-        return 0;
-    case VU_GET_STATUS:
-        *replied = true;
-        return reply_u64(dev, msg, dev->status |
-                         (dev->broken ? VIRTIO_CONFIG_S_NEEDS_RESET : 0));
-    default:
-        return -EOPNOTSUPP;
-    }
+        return row->reply ? reply_empty(dev, msg, r) : r;
+    return row->handle(dev, msg);
 }
 
 static void timer_set(struct vu_dev *dev, bool on)

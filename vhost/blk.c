@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/blk.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -43,8 +44,7 @@ struct vblk_queue {
 struct vblk {
     struct vblk_config cfg;
     char serial[VIRTIO_BLK_ID_BYTES];
-    uint64_t features;
-    struct vu_dev *dev;
+    struct vu_dev *dev;          /* holds this struct (vu_dev_priv) */
     struct vblk_queue *queues[VU_MAX_QUEUES];
     struct vblk_stats retired;   /* stats of queues already torn down */
 };
@@ -86,13 +86,6 @@ static int get_config(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 /* ---- requests --------------------------------------------------------- */
 
 static void process(struct vq *vq);
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);   /* vDSO: no syscall */
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned lat_bucket(uint64_t us)
 {
@@ -139,6 +132,91 @@ static void io_done(struct uloop_op *op, int res, uint32_t flags)
     finish(req, VIRTIO_BLK_S_OK);
 }
 
+/* IN/OUT: read into the writable buffers, or write the readable ones. */
+static void start_rw(struct vblk_queue *q, struct vblk_req *req, const struct virtio_blk_outhdr *hdr,
+                     const struct iovec *out, unsigned out_num, const struct iovec *in,
+                     unsigned in_num)
+{
+    struct vblk *b = q->b;
+    bool write = hdr->type == VIRTIO_BLK_T_OUT;
+    const struct iovec *data = write ? out : in;
+    unsigned n = write ? out_num : in_num;
+    uint64_t len = iov_size(data, n);
+
+    /* Writable data on a write, a write to a read-only disk, a range
+     * outside the disk. */
+    if ((write && (in_num || b->cfg.readonly)) ||
+        len % SECTOR || hdr->sector > UINT64_MAX / SECTOR ||
+        !range_within(hdr->sector * SECTOR, len, vblk_capacity(b))) {
+        finish(req, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    req->bytes = len;
+    if (write) {
+        q->st.writes++;
+        q->st.bytes_written += len;
+    } else {
+        q->st.reads++;
+        q->st.bytes_read += len;
+        req->used_len = (uint32_t)MIN(len + 1, UINT32_MAX);
+    }
+    if (len == 0)
+        finish(req, VIRTIO_BLK_S_OK);
+    else if (b->cfg.io->rw(b->cfg.io_ctx, q->vq->loop, &req->op, write, data, n,
+                           hdr->sector * SECTOR) < 0)
+        finish(req, VIRTIO_BLK_S_IOERR);
+}
+
+/* DISCARD / WRITE_ZEROES: one segment per request (max_discard_seg = 1). */
+static void start_discard(struct vblk_queue *q, struct vblk_req *req, bool wz,
+                          const struct iovec *out, unsigned out_num)
+{
+    struct vblk *b = q->b;
+    struct virtio_blk_discard_write_zeroes seg;
+    uint64_t offset, len;
+    int r;
+
+    if ((wz && !b->cfg.io->write_zeroes) || (!wz && !b->cfg.io->discard)) {
+        finish(req, VIRTIO_BLK_S_UNSUPP);
+        return;
+    }
+    if (b->cfg.readonly) {
+        finish(req, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    /* Not exactly one segment; unmap on a discard or an unknown flag
+     * (virtio 1.2 5.2.6.2): unsupported. */
+    if (iov_size(out, out_num) != sizeof(seg) ||
+        iov_to_buf(out, out_num, 0, &seg, sizeof(seg)) != sizeof(seg) ||
+        (!wz && seg.flags) || (wz && (seg.flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))) {
+        finish(req, VIRTIO_BLK_S_UNSUPP);
+        return;
+    }
+    if (seg.num_sectors > MAX_DISCARD_SECTORS ||
+        seg.sector > UINT64_MAX / SECTOR ||
+        !range_within(seg.sector * SECTOR, (uint64_t)seg.num_sectors * SECTOR,
+                      vblk_capacity(b))) {
+        finish(req, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    offset = seg.sector * SECTOR;
+    len = (uint64_t)seg.num_sectors * SECTOR;
+    if (len == 0) {
+        finish(req, VIRTIO_BLK_S_OK);
+        return;
+    }
+    if (wz) {
+        q->st.write_zeroes++;
+        r = b->cfg.io->write_zeroes(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len,
+                                    seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
+    } else {
+        q->st.discards++;
+        r = b->cfg.io->discard(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len);
+    }
+    if (r < 0)
+        finish(req, VIRTIO_BLK_S_IOERR);
+}
+
 /* Parse and start one request. The chain's iovecs are in req->iov. */
 static void start_req(struct vblk_queue *q, struct vblk_req *req)
 {
@@ -146,15 +224,13 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
     struct virtio_blk_outhdr hdr;
     struct iovec *out = req->elem.iov, *in = req->elem.iov + req->elem.out_num;
     unsigned out_num = req->elem.out_num, in_num = req->elem.in_num;
-    size_t in_size = iov_size(in, in_num);
-    uint64_t offset, len;
-    int r = 0;
+    size_t n;
 
     req->t0_ns = now_ns();
     req->used_len = 1;
     req->bytes = 0;
     req->op.cb = io_done;
-    if (in_size < 1) {
+    if (iov_size(in, in_num) < 1) {
         /* Nowhere to put a status: the guest broke the protocol. The chain
          * still goes back (nothing written), or vq_stop() would wait for it
          * forever. */
@@ -178,110 +254,29 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
 
     switch (hdr.type) {
     case VIRTIO_BLK_T_IN:
-    case VIRTIO_BLK_T_OUT: {
-        bool write = hdr.type == VIRTIO_BLK_T_OUT;
-        const struct iovec *data = write ? out : in;
-        unsigned n = write ? out_num : in_num;
-
-        len = iov_size(data, n);
-        if (write && in_num) {
-            finish(req, VIRTIO_BLK_S_IOERR);   /* writable data on a write */
-            return;
-        }
-        if (write && b->cfg.readonly) {
-            finish(req, VIRTIO_BLK_S_IOERR);
-            return;
-        }
-        if (len % SECTOR || hdr.sector > UINT64_MAX / SECTOR ||
-            !range_within(hdr.sector * SECTOR, len, vblk_capacity(b))) {
-            finish(req, VIRTIO_BLK_S_IOERR);
-            return;
-        }
-        offset = hdr.sector * SECTOR;
-        req->bytes = len;
-        if (write) {
-            q->st.writes++;
-            q->st.bytes_written += len;
-        } else {
-            q->st.reads++;
-            q->st.bytes_read += len;
-            req->used_len = (uint32_t)MIN(len + 1, UINT32_MAX);
-        }
-        if (len == 0) {
-            finish(req, VIRTIO_BLK_S_OK);
-            return;
-        }
-        r = b->cfg.io->rw(b->cfg.io_ctx, q->vq->loop, &req->op, write, data, n, offset);
-        break;
-    }
+    case VIRTIO_BLK_T_OUT:
+        start_rw(q, req, &hdr, out, out_num, in, in_num);
+        return;
     case VIRTIO_BLK_T_FLUSH:
         q->st.flushes++;
-        r = b->cfg.io->flush(b->cfg.io_ctx, q->vq->loop, &req->op);
-        break;
-    case VIRTIO_BLK_T_GET_ID: {
-        size_t n = iov_from_buf(in, in_num, 0, b->serial,
-                                MIN(iov_size(in, in_num), sizeof(b->serial)));
+        if (b->cfg.io->flush(b->cfg.io_ctx, q->vq->loop, &req->op) < 0)
+            finish(req, VIRTIO_BLK_S_IOERR);
+        return;
+    case VIRTIO_BLK_T_GET_ID:
+        n = iov_from_buf(in, in_num, 0, b->serial, MIN(iov_size(in, in_num), sizeof(b->serial)));
         q->st.other++;
         req->used_len = (uint32_t)n + 1;
         finish(req, VIRTIO_BLK_S_OK);
         return;
-    }
     case VIRTIO_BLK_T_DISCARD:
-    case VIRTIO_BLK_T_WRITE_ZEROES: {
-        bool wz = hdr.type == VIRTIO_BLK_T_WRITE_ZEROES;
-        struct virtio_blk_discard_write_zeroes seg;
-        size_t dlen = iov_size(out, out_num);
-
-        if ((wz && !b->cfg.io->write_zeroes) || (!wz && !b->cfg.io->discard)) {
-            finish(req, VIRTIO_BLK_S_UNSUPP);
-            return;
-        }
-        if (b->cfg.readonly) {
-            finish(req, VIRTIO_BLK_S_IOERR);
-            return;
-        }
-        /* One segment per request (max_discard_seg = 1). */
-        if (dlen != sizeof(seg) ||
-            iov_to_buf(out, out_num, 0, &seg, sizeof(seg)) != sizeof(seg)) {
-            finish(req, VIRTIO_BLK_S_UNSUPP);
-            return;
-        }
-        /* Virtio 1.2 5.2.6.2: unmap on a discard, or an unknown flag, is
-         * unsupported. */
-        if ((!wz && seg.flags) || (wz && (seg.flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP))) {
-            finish(req, VIRTIO_BLK_S_UNSUPP);
-            return;
-        }
-        if (seg.num_sectors > MAX_DISCARD_SECTORS ||
-            seg.sector > UINT64_MAX / SECTOR ||
-            !range_within(seg.sector * SECTOR, (uint64_t)seg.num_sectors * SECTOR,
-                          vblk_capacity(b))) {
-            finish(req, VIRTIO_BLK_S_IOERR);
-            return;
-        }
-        offset = seg.sector * SECTOR;
-        len = (uint64_t)seg.num_sectors * SECTOR;
-        if (len == 0) {
-            finish(req, VIRTIO_BLK_S_OK);
-            return;
-        }
-        if (wz) {
-            q->st.write_zeroes++;
-            r = b->cfg.io->write_zeroes(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len,
-                                        seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
-        } else {
-            q->st.discards++;
-            r = b->cfg.io->discard(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len);
-        }
-        break;
-    }
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        start_discard(q, req, hdr.type == VIRTIO_BLK_T_WRITE_ZEROES, out, out_num);
+        return;
     default:
         q->st.other++;
         finish(req, VIRTIO_BLK_S_UNSUPP);
         return;
     }
-    if (r < 0)
-        finish(req, VIRTIO_BLK_S_IOERR);
 }
 
 static void process(struct vq *vq)
@@ -366,18 +361,39 @@ static void queue_fini(void *ctx, struct vq *vq)
 
 /* ---- device ----------------------------------------------------------- */
 
-static struct vu_dev_ops vblk_dev_ops_proto = {
+static const struct vu_dev_ops vblk_dev_ops = {
     .get_config = get_config,
     .queue_init = queue_init,
     .queue_fini = queue_fini,
-    .protocol_features = 1ull << VU_PF_CONFIG,
 };
+
+static uint64_t offered_features(const struct vblk_config *cfg)
+{
+    uint64_t f = (1ull << VIRTIO_F_VERSION_1) |
+                 (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+                 (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                 (1ull << VIRTIO_BLK_F_SEG_MAX) |
+                 (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+                 (1ull << VIRTIO_BLK_F_FLUSH);
+
+    if (cfg->num_queues > 1)
+        f |= 1ull << VIRTIO_BLK_F_MQ;
+    if (cfg->readonly)
+        f |= 1ull << VIRTIO_BLK_F_RO;
+    else {
+        if (cfg->io->discard)
+            f |= 1ull << VIRTIO_BLK_F_DISCARD;
+        if (cfg->io->write_zeroes)
+            f |= 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+    }
+    return f;
+}
 
 int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
                 struct vblk **out)
 {
     struct vu_dev_config dc = *vcfg;
-    struct vu_dev_ops *ops;
+    struct vu_dev *dev;
     struct vblk *b;
     int r;
 
@@ -385,51 +401,29 @@ int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
         cfg->blk_size < SECTOR || (cfg->blk_size & (cfg->blk_size - 1)) ||
         cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES)
         return -EINVAL;
-    b = calloc(1, sizeof(*b) + sizeof(*ops));
-    if (!b)
-        return -ENOMEM;
+    dc.ops = &vblk_dev_ops;
+    dc.ctx = NULL;
+    dc.priv_size = sizeof(*b);
+    dc.features = offered_features(cfg);
+    dc.protocol_features = 1ull << VU_PF_CONFIG;
+    dc.num_queues = cfg->num_queues;
+    r = vu_dev_create(&dc, &dev);
+    if (r < 0)
+        return r;
+    b = vu_dev_priv(dev);
+    b->dev = dev;
     b->cfg = *cfg;
     b->cfg.serial = NULL;
     if (cfg->serial)
         memcpy(b->serial, cfg->serial, MIN(strlen(cfg->serial), sizeof(b->serial)));
-    b->features = (1ull << VIRTIO_F_VERSION_1) |
-                  (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
-                  (1ull << VIRTIO_RING_F_EVENT_IDX) |
-                  (1ull << VIRTIO_BLK_F_SEG_MAX) |
-                  (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-                  (1ull << VIRTIO_BLK_F_FLUSH);
-    if (cfg->num_queues > 1)
-        b->features |= 1ull << VIRTIO_BLK_F_MQ;
-    if (cfg->readonly)
-        b->features |= 1ull << VIRTIO_BLK_F_RO;
-    else {
-        if (cfg->io->discard)
-            b->features |= 1ull << VIRTIO_BLK_F_DISCARD;
-        if (cfg->io->write_zeroes)
-            b->features |= 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
-    }
-    /* The ops table lives right after the device: features differ per device. */
-    ops = (struct vu_dev_ops *)(b + 1);
-    *ops = vblk_dev_ops_proto;
-    ops->features = b->features;
-    dc.ops = ops;
-    dc.ctx = b;
-    dc.num_queues = cfg->num_queues;
-    r = vu_dev_create(&dc, &b->dev);
-    if (r < 0) {
-        free(b);
-        return r;
-    }
     *out = b;
     return 0;
 }
 
 void vblk_destroy(struct vblk *b)
 {
-    if (!b)
-        return;
-    vu_dev_destroy(b->dev);
-    free(b);
+    if (b)
+        vu_dev_destroy(b->dev);
 }
 
 struct vu_dev *vblk_vu_dev(struct vblk *b)
@@ -444,7 +438,7 @@ uint64_t vblk_capacity(const struct vblk *b)
 
 uint64_t vblk_features(const struct vblk *b)
 {
-    return b->features;
+    return vu_dev_features(b->dev);
 }
 
 void vblk_stats(const struct vblk *b, struct vblk_stats *out)

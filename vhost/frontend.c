@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* vhost-user frontend (docs/interop/vhost-user.rst, "front-end" side). */
 #include "vhost/frontend.h"
-#include "vhost/msg.h"
+#include "msg.h"
 #include "core/log.h"
 #include "core/usock.h"
 #include "core/util.h"

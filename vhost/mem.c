@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "vhost/mem.h"
+#include "mem.h"
 #include "core/log.h"
 #include "core/util.h"
 

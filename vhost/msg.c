@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "vhost/msg.h"
+#include "msg.h"
 #include "core/util.h"
 
 #include <string.h>

@@ -88,9 +88,7 @@ struct vnet_txq {
 
 struct vnet {
     struct vnet_config cfg;
-    uint64_t features;
-    struct vu_dev *dev;
-    struct vu_dev_ops ops;
+    struct vu_dev *dev;                 /* holds this struct (vu_dev_priv) */
     void *queues[VU_MAX_QUEUES];        /* rx (even) / tx (odd) queue state */
     struct vnet_stats retired;
     uint64_t configured_features;
@@ -539,65 +537,73 @@ static int get_config(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
     return 0;
 }
 
+/* No VU_PF_CONFIG: frontends (QEMU, DPDK) keep the net config space
+ * themselves, and QEMU warns when a net backend offers it. get_config
+ * serves those that ask anyway. */
+static const struct vu_dev_ops vnet_dev_ops = {
+    .get_config = get_config,
+    .queue_init = queue_init,
+    .queue_fini = queue_fini,
+};
+
+static uint64_t offered_features(const struct vnet_config *cfg)
+{
+    uint64_t f = (1ull << VIRTIO_F_VERSION_1) |
+                 (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
+                 (1ull << VIRTIO_RING_F_EVENT_IDX) |
+                 (1ull << VIRTIO_NET_F_MRG_RXBUF) |
+                 (1ull << VIRTIO_NET_F_STATUS) |
+                 (1ull << VIRTIO_NET_F_CSUM) |
+                 (1ull << VIRTIO_NET_F_GUEST_CSUM) |
+                 (1ull << VIRTIO_NET_F_HOST_TSO4) |
+                 (1ull << VIRTIO_NET_F_HOST_TSO6) |
+                 (1ull << VIRTIO_NET_F_HOST_ECN) |
+                 (1ull << VIRTIO_NET_F_GUEST_TSO4) |
+                 (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+                 (1ull << VIRTIO_NET_F_GUEST_ECN);
+
+    if (cfg->has_mac)
+        f |= 1ull << VIRTIO_NET_F_MAC;
+    if (cfg->mtu)
+        f |= 1ull << VIRTIO_NET_F_MTU;
+    if (cfg->queue_pairs > 1)
+        f |= 1ull << VIRTIO_NET_F_MQ;
+    return f;
+}
+
 int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
                 struct vnet **out)
 {
     struct vu_dev_config dc = *vcfg;
+    struct vu_dev *dev;
     struct vnet *n;
     int r;
 
     if (!cfg->io || !cfg->io->queue_fd || cfg->queue_pairs == 0 ||
         cfg->queue_pairs > VU_MAX_QUEUES / 2)
         return -EINVAL;
-    n = calloc(1, sizeof(*n));
-    if (!n)
-        return -ENOMEM;
-    n->cfg = *cfg;
-    n->features = (1ull << VIRTIO_F_VERSION_1) |
-                  (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
-                  (1ull << VIRTIO_RING_F_EVENT_IDX) |
-                  (1ull << VIRTIO_NET_F_MRG_RXBUF) |
-                  (1ull << VIRTIO_NET_F_STATUS) |
-                  (1ull << VIRTIO_NET_F_CSUM) |
-                  (1ull << VIRTIO_NET_F_GUEST_CSUM) |
-                  (1ull << VIRTIO_NET_F_HOST_TSO4) |
-                  (1ull << VIRTIO_NET_F_HOST_TSO6) |
-                  (1ull << VIRTIO_NET_F_HOST_ECN) |
-                  (1ull << VIRTIO_NET_F_GUEST_TSO4) |
-                  (1ull << VIRTIO_NET_F_GUEST_TSO6) |
-                  (1ull << VIRTIO_NET_F_GUEST_ECN);
-    if (cfg->has_mac)
-        n->features |= 1ull << VIRTIO_NET_F_MAC;
-    if (cfg->mtu)
-        n->features |= 1ull << VIRTIO_NET_F_MTU;
-    if (cfg->queue_pairs > 1)
-        n->features |= 1ull << VIRTIO_NET_F_MQ;
-    n->ops.features = n->features;
-    /* No VU_PF_CONFIG: frontends (QEMU, DPDK) keep the net config space
-     * themselves, and QEMU warns when a net backend offers it. */
-    n->ops.get_config = get_config;
-    n->ops.queue_init = queue_init;
-    n->ops.queue_fini = queue_fini;
-    dc.ops = &n->ops;
-    dc.ctx = n;
+    dc.ops = &vnet_dev_ops;
+    dc.ctx = NULL;
+    dc.priv_size = sizeof(*n);
+    dc.features = offered_features(cfg);
+    dc.protocol_features = 0;
     dc.num_queues = cfg->queue_pairs * 2;
     /* For virtio-net, GET_QUEUE_NUM counts queue pairs. */
     dc.queue_num_reply = cfg->queue_pairs;
-    r = vu_dev_create(&dc, &n->dev);
-    if (r < 0) {
-        free(n);
+    r = vu_dev_create(&dc, &dev);
+    if (r < 0)
         return r;
-    }
+    n = vu_dev_priv(dev);
+    n->dev = dev;
+    n->cfg = *cfg;
     *out = n;
     return 0;
 }
 
 void vnet_destroy(struct vnet *n)
 {
-    if (!n)
-        return;
-    vu_dev_destroy(n->dev);
-    free(n);
+    if (n)
+        vu_dev_destroy(n->dev);
 }
 
 struct vu_dev *vnet_vu_dev(struct vnet *n)
@@ -607,7 +613,7 @@ struct vu_dev *vnet_vu_dev(struct vnet *n)
 
 uint64_t vnet_features(const struct vnet *n)
 {
-    return n->features;
+    return vu_dev_features(n->dev);
 }
 
 void vnet_stats(const struct vnet *n, struct vnet_stats *out)

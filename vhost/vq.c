@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/vq.h"
 #include "vq_packed.h"
+#include "mem.h"
 #include "core/log.h"
 #include "core/util.h"
 

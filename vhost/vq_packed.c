@@ -11,6 +11,7 @@
  * lie in guest memory and nest no further; any violation breaks the queue
  * (and the device: NEEDS_RESET) through vq_set_broken(). */
 #include "vq_packed.h"
+#include "mem.h"
 #include "core/log.h"
 #include "core/util.h"
 

@@ -86,18 +86,6 @@ struct kvm_vm {
     atomic_bool quit;
 };
 
-static void errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !len)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 static int xioctl(int fd, unsigned long req, void *arg)
 {
     int r = ioctl(fd, req, arg);
@@ -564,7 +552,7 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
     return 0;
 }
 
-static int check_caps(struct kvm_vm *vm, char *err, size_t errlen)
+static int check_caps(struct kvm_vm *vm, struct sl_err *err)
 {
     static const struct { int cap; const char *name; } caps[] = {
         { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
@@ -578,15 +566,11 @@ static int check_caps(struct kvm_vm *vm, char *err, size_t errlen)
     };
     int v = ioctl(vm->kvm, KVM_GET_API_VERSION, 0);
 
-    if (v != KVM_API_VERSION) {
-        errf(err, errlen, "KVM API version %d, need %d", v, KVM_API_VERSION);
-        return -ENOTSUP;
-    }
+    if (v != KVM_API_VERSION)
+        return err_set(err, -ENOTSUP, "KVM API version %d, need %d", v, KVM_API_VERSION);
     for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
-        if (ioctl(vm->kvm, KVM_CHECK_EXTENSION, caps[i].cap) <= 0) {
-            errf(err, errlen, "/dev/kvm lacks %s", caps[i].name);
-            return -ENOTSUP;
-        }
+        if (ioctl(vm->kvm, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
+            return err_set(err, -ENOTSUP, "/dev/kvm lacks %s", caps[i].name);
     }
     return 0;
 }
@@ -625,7 +609,7 @@ static int setup_memory(struct kvm_vm *vm, uint64_t size)
     return 0;
 }
 
-static int setup_console(struct kvm_vm *vm, const struct kvm_vm_config *cfg, char *err, size_t el)
+static int setup_console(struct kvm_vm *vm, const struct kvm_vm_config *cfg, struct sl_err *err)
 {
     vm->con_in = vm->con_out = vm->con_listen = vm->con_client = -1;
     switch (cfg->console) {
@@ -641,11 +625,9 @@ static int setup_console(struct kvm_vm *vm, const struct kvm_vm_config *cfg, cha
         /* A socket another process listens on is left alone; a stale one
          * is replaced. */
         int r = usock_listen(cfg->console_path, 1, SOCK_NONBLOCK, &vm->con_listen);
-        if (r < 0) {
-            errf(err, el, "console socket %s: %s", cfg->console_path ? cfg->console_path : "",
-                 usock_strerror(r));
-            return r;
-        }
+        if (r < 0)
+            return err_set(err, r, "console socket %s: %s",
+                           cfg->console_path ? cfg->console_path : "", usock_strerror(r));
         vm->con_path = strdup(cfg->console_path);
         break;
     }
@@ -654,7 +636,7 @@ static int setup_console(struct kvm_vm *vm, const struct kvm_vm_config *cfg, cha
 }
 
 static int add_vdev(struct kvm_vm *vm, enum kvm_vpci_type type, const char *sock,
-                    const uint8_t *mac, unsigned idx, char *err, size_t el)
+                    const uint8_t *mac, unsigned idx, struct sl_err *err)
 {
     struct vuf_region reg[2];
     struct kvm_vpci_config vc = { 0 };
@@ -665,11 +647,9 @@ static int add_vdev(struct kvm_vm *vm, enum kvm_vpci_type type, const char *sock
 
     snprintf(name, sizeof(name), "%s%u", type == KVM_VPCI_BLK ? "disk" : "net", idx);
     r = vuf_connect(sock, 5000, &f);
-    if (r < 0) {
-        errf(err, el, "%s: backend socket %s: %s", name, sock,
-             r == -EPROTO ? "the backend misbehaved" : strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return err_set(err, r, "%s: backend socket %s: %s", name, sock,
+                       r == -EPROTO ? "the backend misbehaved" : strerror(-r));
     reg[n++] = (struct vuf_region){ .gpa = 0, .size = vm->mem.low, .hva = vm->mem.hva,
                                     .fd = vm->memfd, .offset = 0 };
     if (vm->mem.size > vm->mem.low)
@@ -686,20 +666,16 @@ static int add_vdev(struct kvm_vm *vm, enum kvm_vpci_type type, const char *sock
     if (mac)
         memcpy(vc.mac, mac, 6);
     r = kvm_vpci_create(&vc, &vm->vdev[vm->nvdev]);
-    if (r < 0) {
-        errf(err, el, "%s: %s: %s", name, sock, strerror(-r));
-        return r;
-    }
+    if (r < 0)
+        return err_set(err, r, "%s: %s: %s", name, sock, strerror(-r));
     r = kvm_pci_add(&vm->pci, kvm_vpci_pci_dev(vm->vdev[vm->nvdev]));
     vm->nvdev++;
-    if (r < 0) {
-        errf(err, el, "%s: no free PCI slot", name);
-        return r;
-    }
+    if (r < 0)
+        return err_set(err, r, "%s: no free PCI slot", name);
     return 0;
 }
 
-static int load_guest(struct kvm_vm *vm, const struct kvm_vm_config *cfg, char *err, size_t el)
+static int load_guest(struct kvm_vm *vm, const struct kvm_vm_config *cfg, struct sl_err *err)
 {
     uint8_t *k = NULL, *i = NULL;
     size_t klen = 0, ilen = 0;
@@ -708,12 +684,10 @@ static int load_guest(struct kvm_vm *vm, const struct kvm_vm_config *cfg, char *
 
     if (cfg->raw)
         return kvm_boot_raw(&vm->mem, cfg->raw, cfg->raw_len, &vm->entry);
-    if ((r = read_file(cfg->kernel, &k, &klen)) < 0) {
-        errf(err, el, "kernel %s: %s", cfg->kernel, strerror(-r));
-        return r;
-    }
+    if ((r = read_file(cfg->kernel, &k, &klen)) < 0)
+        return err_set(err, r, "kernel %s: %s", cfg->kernel, strerror(-r));
     if (cfg->initrd && (r = read_file(cfg->initrd, &i, &ilen)) < 0) {
-        errf(err, el, "initrd %s: %s", cfg->initrd, strerror(-r));
+        err_set(err, r, "initrd %s: %s", cfg->initrd, strerror(-r));
         goto out;
     }
     if (asprintf(&cl, "%s %s", PLATFORM_CMDLINE, cfg->cmdline ? cfg->cmdline : "") < 0) {
@@ -724,16 +698,16 @@ static int load_guest(struct kvm_vm *vm, const struct kvm_vm_config *cfg, char *
     r = kvm_boot_linux(&vm->mem, k, klen, i, ilen, cl, &vm->entry);
     switch (r) {
     case 0: break;
-    case -ENOEXEC: errf(err, el, "kernel %s: not a bzImage", cfg->kernel); break;
+    case -ENOEXEC: err_set(err, r, "kernel %s: not a bzImage", cfg->kernel); break;
     case -ENOTSUP:
-        errf(err, el, "kernel %s: bzImage without the 64-bit boot protocol (2.12+)", cfg->kernel);
+        err_set(err, r, "kernel %s: bzImage without the 64-bit boot protocol (2.12+)", cfg->kernel);
         break;
-    case -ENAMETOOLONG: errf(err, el, "kernel command line too long"); break;
+    case -ENAMETOOLONG: err_set(err, r, "kernel command line too long"); break;
     case -ENOMEM:
-        errf(err, el, "memory too small for the kernel and initrd (%llu MiB)",
+        err_set(err, r, "memory too small for the kernel and initrd (%llu MiB)",
              (unsigned long long)(vm->mem.size >> 20));
         break;
-    default: errf(err, el, "loading the kernel: %s", strerror(-r)); break;
+    default: err_set(err, r, "loading the kernel: %s", strerror(-r)); break;
     }
 out:
     free(k);
@@ -742,7 +716,7 @@ out:
     return r;
 }
 
-int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *err, size_t el)
+int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct sl_err *err)
 {
     const char *kvm_path = cfg->kvm_path ? cfg->kvm_path : "/dev/kvm";
     struct kvm_pit_config pit = { .flags = 0 };
@@ -750,24 +724,17 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *er
     struct kvm_vm *vm;
     int r;
 
-    if (cfg->cpus == 0 || cfg->cpus > KVM_VM_MAX_CPUS) {
-        errf(err, el, "--cpus must be 1..%u", KVM_VM_MAX_CPUS);
-        return -EINVAL;
-    }
-    if (!cfg->raw && !cfg->kernel) {
-        errf(err, el, "no kernel given");
-        return -EINVAL;
-    }
+    if (cfg->cpus == 0 || cfg->cpus > KVM_VM_MAX_CPUS)
+        return err_set(err, -EINVAL, "--cpus must be 1..%u", KVM_VM_MAX_CPUS);
+    if (!cfg->raw && !cfg->kernel)
+        return err_set(err, -EINVAL, "no kernel given");
     if (cfg->mem_size % (2u << 20) || (!cfg->raw && cfg->mem_size < KVM_VM_MIN_MEM) ||
-        cfg->mem_size < (16u << 20)) {
-        errf(err, el, "memory must be a multiple of 2 MiB and at least %llu MiB",
-             cfg->raw ? 16ull : (unsigned long long)(KVM_VM_MIN_MEM >> 20));
-        return -ENOMEM;
-    }
-    if (cfg->ndisks > KVM_VM_MAX_DEVS || cfg->nnics > KVM_VM_MAX_DEVS) {
-        errf(err, el, "at most %u disks and %u NICs", KVM_VM_MAX_DEVS, KVM_VM_MAX_DEVS);
-        return -EINVAL;
-    }
+        cfg->mem_size < (16u << 20))
+        return err_set(err, -ENOMEM, "memory must be a multiple of 2 MiB and at least %llu MiB",
+                       cfg->raw ? 16ull : (unsigned long long)(KVM_VM_MIN_MEM >> 20));
+    if (cfg->ndisks > KVM_VM_MAX_DEVS || cfg->nnics > KVM_VM_MAX_DEVS)
+        return err_set(err, -EINVAL, "at most %u disks and %u NICs", KVM_VM_MAX_DEVS,
+                       KVM_VM_MAX_DEVS);
     vm = calloc(1, sizeof(*vm));
     if (!vm)
         return -ENOMEM;
@@ -785,15 +752,15 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *er
     vm->kvm = open(kvm_path, O_RDWR | O_CLOEXEC);
     if (vm->kvm < 0) {
         r = -errno;
-        errf(err, el, "%s: %s", kvm_path, strerror(-r));
+        err_set(err, r, "%s: %s", kvm_path, strerror(-r));
         goto fail;
     }
-    if ((r = check_caps(vm, err, el)) < 0)
+    if ((r = check_caps(vm, err)) < 0)
         goto fail;
     vm->fd = ioctl(vm->kvm, KVM_CREATE_VM, 0);
     if (vm->fd < 0) {
         r = -errno;
-        errf(err, el, "KVM_CREATE_VM: %s", strerror(-r));
+        err_set(err, r, "KVM_CREATE_VM: %s", strerror(-r));
         goto fail;
     }
     vm->run_size = (size_t)ioctl(vm->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -804,38 +771,38 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *er
     }
     if ((r = xioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL)) < 0 ||
         (r = xioctl(vm->fd, KVM_CREATE_PIT2, &pit)) < 0) {
-        errf(err, el, "in-kernel irqchip/PIT: %s", strerror(-r));
+        err_set(err, r, "in-kernel irqchip/PIT: %s", strerror(-r));
         goto fail;
     }
     if ((r = setup_memory(vm, cfg->mem_size)) < 0) {
-        errf(err, el, "guest memory (%llu MiB): %s", (unsigned long long)(cfg->mem_size >> 20),
+        err_set(err, r, "guest memory (%llu MiB): %s", (unsigned long long)(cfg->mem_size >> 20),
              strerror(-r));
         goto fail;
     }
-    if ((r = load_guest(vm, cfg, err, el)) < 0)
+    if ((r = load_guest(vm, cfg, err)) < 0)
         goto fail;
     acpi = kvm_gpa_ptr(&vm->mem, KVM_ACPI_ADDR, KVM_ACPI_SIZE);
     if ((r = kvm_acpi_build(acpi, KVM_ACPI_SIZE, KVM_ACPI_ADDR, vm->ncpus)) < 0) {
-        errf(err, el, "ACPI tables: %s", strerror(-r));
+        err_set(err, r, "ACPI tables: %s", strerror(-r));
         goto fail;
     }
     pthread_mutex_lock(&vm->gsi_lock);
     r = commit_routes(vm);
     pthread_mutex_unlock(&vm->gsi_lock);
     if (r < 0) {
-        errf(err, el, "KVM_SET_GSI_ROUTING: %s", strerror(-r));
+        err_set(err, r, "KVM_SET_GSI_ROUTING: %s", strerror(-r));
         goto fail;
     }
     if ((r = kvm_pci_init(&vm->pci, KVM_PCI_MMIO_BASE)) < 0)
         goto fail;
     vm->pci_ready = true;
     for (unsigned i = 0; i < cfg->ndisks; i++)
-        if ((r = add_vdev(vm, KVM_VPCI_BLK, cfg->disks[i], NULL, i, err, el)) < 0)
+        if ((r = add_vdev(vm, KVM_VPCI_BLK, cfg->disks[i], NULL, i, err)) < 0)
             goto fail;
     for (unsigned i = 0; i < cfg->nnics; i++)
-        if ((r = add_vdev(vm, KVM_VPCI_NET, cfg->nics[i].socket, cfg->nics[i].mac, i, err, el)) < 0)
+        if ((r = add_vdev(vm, KVM_VPCI_NET, cfg->nics[i].socket, cfg->nics[i].mac, i, err)) < 0)
             goto fail;
-    if ((r = setup_console(vm, cfg, err, el)) < 0)
+    if ((r = setup_console(vm, cfg, err)) < 0)
         goto fail;
     vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     vm->dump_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -850,7 +817,7 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *er
         c->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)i);
         if (c->fd < 0) {
             r = -errno;
-            errf(err, el, "KVM_CREATE_VCPU %u: %s", i, strerror(-r));
+            err_set(err, r, "KVM_CREATE_VCPU %u: %s", i, strerror(-r));
             goto fail;
         }
         c->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
@@ -861,7 +828,7 @@ int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *er
         }
         if ((r = setup_cpuid(vm, c)) < 0 || (r = setup_msrs(c)) < 0 ||
             (i == 0 && (r = setup_bsp(vm, c)) < 0)) {
-            errf(err, el, "vCPU %u setup: %s", i, strerror(-r));
+            err_set(err, r, "vCPU %u setup: %s", i, strerror(-r));
             goto fail;
         }
     }

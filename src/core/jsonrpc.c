@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "core/jsonrpc.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/usock.h"
 #include "core/util.h"
@@ -83,21 +84,6 @@ static struct json_object *error_reply(struct json_object *id, int code, const c
     return resp;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return neg_errno();
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static bool is_blank(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\r';
@@ -116,7 +102,7 @@ static struct json_object *handle_one(struct jrpc_server *s, struct json_object 
     struct json_object *id = NULL, *ver, *m, *params = NULL, *resp, *result = NULL;
     bool has_id;
     const char *name;
-    char *errmsg = NULL;
+    struct sl_err err = ERR_INIT;
     int r;
 
     if (!json_object_is_type(req, json_type_object))
@@ -138,11 +124,10 @@ static struct json_object *handle_one(struct jrpc_server *s, struct json_object 
     for (struct jrpc_method *me = s->methods; me; me = me->next) {
         if (strcmp(me->name, name))
             continue;
-        r = me->cb(me->ctx, params, &result, &errmsg);
+        r = me->cb(me->ctx, params, &result, &err);
         if (r < 0) {
             resp = error_reply(id, r == -EINVAL ? JRPC_INVALID_PARAMS : JRPC_SERVER_ERROR,
-                               errmsg ? errmsg : strerror(-r), strerrorname_np(-r));
-            free(errmsg);
+                               err_msg(&err, r), strerrorname_np(-r));
             json_object_put(result);
         } else {
             resp = json_object_new_object();
@@ -494,25 +479,17 @@ int jrpc_register(struct jrpc_server *s, const char *name, jrpc_method_cb cb, vo
     return 0;
 }
 
-static long elapsed_ms(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 int jrpc_call(const char *path, const char *method, struct json_object *params,
-              int timeout_ms, struct json_object **result, char **errmsg)
+              int timeout_ms, struct json_object **result, struct sl_err *err)
 {
-    struct json_object *req, *resp = NULL, *err, *res;
+    struct json_object *req, *resp = NULL, *e, *res;
     struct json_tokener *tok = NULL;
-    struct timespec t0;
+    int64_t t0;
     char buf[65536];
     int fd, r;
 
     *result = NULL;
-    if (errmsg)
-        *errmsg = NULL;
+    err_clear(err);
     r = usock_connect(path, 0, &fd);
     if (r < 0)
         return r;
@@ -523,17 +500,17 @@ int jrpc_call(const char *path, const char *method, struct json_object *params,
         json_object_object_add(req, "params", json_object_get(params));
     json_object_object_add(req, "id", json_object_new_int(1));
     const char *out = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-    r = send_all(fd, out, strlen(out));
+    r = send_all(fd, out, strlen(out), -1);
     if (r == 0)
-        r = send_all(fd, "\n", 1);
+        r = send_all(fd, "\n", 1, -1);
     json_object_put(req);
     if (r < 0)
         goto out;
     tok = json_tokener_new_ex(64);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = now_ms();
     for (;;) {
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        long left = timeout_ms - elapsed_ms(&t0);
+        int64_t left = timeout_ms - (now_ms() - t0);
         ssize_t n;
 
         if (left <= 0) {
@@ -566,13 +543,12 @@ int jrpc_call(const char *path, const char *method, struct json_object *params,
         r = -EPROTO;
         goto out;
     }
-    if (json_object_object_get_ex(resp, "error", &err) && err) {
-        struct json_object *msg;
-        if (errmsg && json_object_object_get_ex(err, "message", &msg))
-            *errmsg = strdup(json_object_get_string(msg));
-        struct json_object *code;
-        r = json_object_object_get_ex(err, "code", &code) &&
+    if (json_object_object_get_ex(resp, "error", &e) && e) {
+        struct json_object *msg, *code;
+        r = json_object_object_get_ex(e, "code", &code) &&
             json_object_get_int(code) == JRPC_INVALID_PARAMS ? -EINVAL : -EREMOTEIO;
+        if (json_object_object_get_ex(e, "message", &msg))
+            err_set(err, r, "%s", json_object_get_string(msg));
         goto out;
     }
     if (!json_object_object_get_ex(resp, "result", &res)) {

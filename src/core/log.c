@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "core/log.h"
+#include "core/io.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,16 +67,9 @@ void log_from_signal(const char *msg)
     (void)w;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 bool log_ratelimit_ok(struct log_ratelimit *rl)
 {
-    uint64_t now = now_ms();
+    uint64_t now = (uint64_t)now_ms();
 
     if (rl->last_ms == 0) {
         rl->tokens = rl->burst;

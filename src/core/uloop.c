@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "core/uloop.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -250,13 +251,6 @@ static bool run_pending(struct uloop *l)
 
 #define POLL_GROW_START_NS 4000u   /* first window after a short sleep */
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);   /* vDSO: no system call */
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -391,7 +385,7 @@ static bool poll_rearm(struct uloop *l)
 
 int uloop_run(struct uloop *l)
 {
-    uint64_t idle_since = mono_ns();
+    uint64_t idle_since = now_ns();
 
     while (!l->stop) {
         uint64_t max_ns = __atomic_load_n(&l->poll_max_ns, __ATOMIC_RELAXED);
@@ -401,10 +395,10 @@ int uloop_run(struct uloop *l)
         if (max_ns && l->pollers && l->pst.poll_ns) {
             if (poll_once(l)) {
                 l->pst.polls_hit++;
-                idle_since = mono_ns();
+                idle_since = now_ns();
                 continue;
             }
-            if (mono_ns() - idle_since < l->pst.poll_ns) {
+            if (now_ns() - idle_since < l->pst.poll_ns) {
                 cpu_relax();
                 continue;
             }
@@ -412,7 +406,7 @@ int uloop_run(struct uloop *l)
         /* Every time, not only after polling: a poller may have turned
          * wake-ups off while handling work, and the window closed since. */
         if (l->pollers && poll_rearm(l)) {
-            idle_since = mono_ns();
+            idle_since = now_ns();
             continue;
         }
         r = io_uring_submit_and_wait(&l->ring, 1);
@@ -421,11 +415,11 @@ int uloop_run(struct uloop *l)
             return r;
         }
         l->pst.sleeps++;
-        t = mono_ns();
+        t = now_ns();
         poll_adapt(l, t - idle_since, max_ns);
         reap(l);
         run_pending(l);
-        idle_since = mono_ns();
+        idle_since = now_ns();
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mac.h"
 #include "core/sandbox.h"
 #include "core/opts.h"
 #include "vmm/vm.h"
@@ -34,21 +35,6 @@ static void usage(FILE *f)
 "  --help, --version\n"
 "Exit status: 0 when the guest powers off (or reboots), 1 on failure (a file\n"
 "or backend socket that cannot be used included), 2 on usage errors.\n");
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char end;
-
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 0xff)
-            return -EINVAL;
-        mac[i] = (uint8_t)v[i];
-    }
-    return (mac[0] & 1) ? -EINVAL : 0;     /* multicast */
 }
 
 static void on_signal(int sig)
@@ -88,7 +74,7 @@ int main(int argc, char **argv)
     unsigned no = 0;
     bool verbose = false;
     enum sandbox_mode sandbox = sandbox_default_mode();
-    char err[512] = "";
+    struct sl_err err = ERR_INIT;
     int c, r, status = 1;
 
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -143,8 +129,8 @@ int main(int argc, char **argv)
                 const char *mac = opts_get(&o[no - 1], "mac");
                 nic->socket = v;
                 if (mac) {
-                    if (parse_mac(mac, nic->mac) < 0) {
-                        fprintf(stderr, "sluice-vmm: --net: bad mac '%s'\n", mac);
+                    if (mac_parse(mac, nic->mac, &err) < 0) {
+                        fprintf(stderr, "sluice-vmm: --net: bad mac '%s': mac %s\n", mac, err.msg);
                         goto out_usage;
                     }
                 } else {
@@ -204,9 +190,9 @@ int main(int argc, char **argv)
     /* Harmless (nothing to dump) while the VM is being built. */
     signal(SIGUSR2, on_dump);
 
-    r = kvm_vm_create(&cfg, &g_vm, err, sizeof(err));
+    r = kvm_vm_create(&cfg, &g_vm, &err);
     if (r < 0) {
-        fprintf(stderr, "sluice-vmm: %s\n", err[0] ? err : strerror(-r));
+        fprintf(stderr, "sluice-vmm: %s\n", err_msg(&err, r));
         goto out;
     }
     signal(SIGINT, on_signal);

@@ -23,7 +23,7 @@ static const char *param_str(struct json_object *params, const char *key)
     return json_object_get_string(v);
 }
 
-static int m_add(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_add(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     struct sluiced *s = ctx;
     const char *type = param_str(params, "type"), *spec = param_str(params, "spec");
@@ -31,49 +31,43 @@ static int m_add(void *ctx, struct json_object *params, struct json_object **res
     enum device_type t;
     int r;
 
-    if (!type || !spec) {
-        *errmsg = strdup("params must hold \"type\" and \"spec\" strings");
-        return -EINVAL;
-    }
+    if (!type || !spec)
+        return err_set(err, -EINVAL, "params must hold \"type\" and \"spec\" strings");
     if (!strcmp(type, "blk"))
         t = DEV_BLK;
     else if (!strcmp(type, "net"))
         t = DEV_NET;
-    else {
-        *errmsg = strdup("type must be \"blk\" or \"net\"");
-        return -EINVAL;
-    }
-    r = device_add(s, t, spec, &d, errmsg);
+    else
+        return err_set(err, -EINVAL, "type must be \"blk\" or \"net\"");
+    r = device_add(s, t, spec, &d, err);
     if (r < 0) {
-        log_warn("device.add %s %s: %s", type, spec, *errmsg ? *errmsg : strerror(-r));
+        log_warn("device.add %s %s: %s", type, spec, err_msg(err, r));
         return r;
     }
     *result = device_describe(d);
     return 0;
 }
 
-static int m_remove(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_remove(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     const char *id = param_str(params, "id");
     int r;
     (void)result;
 
-    if (!id) {
-        *errmsg = strdup("params must hold an \"id\" string");
-        return -EINVAL;
-    }
+    if (!id)
+        return err_set(err, -EINVAL, "params must hold an \"id\" string");
     r = device_remove(ctx, id);
     if (r == -ENOENT)
-        *errmsg = strdup("no such device");
+        return err_set(err, r, "no such device");
     return r;
 }
 
-static int m_list(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_list(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     struct sluiced *s = ctx;
     struct json_object *a = json_object_new_array();
     (void)params;
-    (void)errmsg;
+    (void)err;
 
     for (unsigned i = 0; i < MAX_DEVICES; i++)
         if (s->devs[i])
@@ -82,40 +76,32 @@ static int m_list(void *ctx, struct json_object *params, struct json_object **re
     return 0;
 }
 
-static int m_stats(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_stats(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     const char *id = param_str(params, "id");
     struct device *d;
 
-    if (!id) {
-        *errmsg = strdup("params must hold an \"id\" string");
-        return -EINVAL;
-    }
+    if (!id)
+        return err_set(err, -EINVAL, "params must hold an \"id\" string");
     d = device_find(ctx, id);
-    if (!d) {
-        *errmsg = strdup("no such device");
-        return -ENOENT;
-    }
+    if (!d)
+        return err_set(err, -ENOENT, "no such device");
     *result = device_stats_json(d);
     return 0;
 }
 
-static int m_refresh(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_refresh(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     const char *id = param_str(params, "id");
     struct device *d;
     uint64_t size = 0;
     int r;
 
-    if (!id) {
-        *errmsg = strdup("params must hold an \"id\" string");
-        return -EINVAL;
-    }
+    if (!id)
+        return err_set(err, -EINVAL, "params must hold an \"id\" string");
     d = device_find(ctx, id);
-    if (!d) {
-        *errmsg = strdup("no such device");
-        return -ENOENT;
-    }
+    if (!d)
+        return err_set(err, -ENOENT, "no such device");
     r = device_refresh(d, &size);
     if (r < 0)
         return r;

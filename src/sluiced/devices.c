@@ -3,7 +3,6 @@
  * fills the virtio-blk I/O ops, and the vhost-user socket handling on the
  * control loop. */
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +11,11 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/mac.h"
 #include "core/opts.h"
 #include "core/usock.h"
 #include "core/util.h"
+#include "bdev-ops.h"
 #include "sluiced.h"
 #include "net/attach.h"
 #include "net/tap.h"
@@ -40,36 +41,14 @@ struct device {
     struct bdev *bd;
     struct vnet *net;
     struct tap *tap;
-    char *attach;          /* net_attach() spec, NULL for a bare tap */
-    bool attached;
+    bool attached;         /* the tap is a port of @network */
+    struct net_spec network;
     struct evloop *el;
 };
 
 /* ---- block I/O ops: storage/ bdev behind the virtio-blk model --------- */
 
-static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
-                 const struct iovec *iov, unsigned iovcnt, uint64_t offset)
-{
-    return bdev_rw(ctx, loop, done, write, iov, iovcnt, offset);
-}
-
-static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
-{
-    return bdev_flush(ctx, loop, done);
-}
-
-static int io_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
-                      uint64_t offset, uint64_t len)
-{
-    return bdev_discard(ctx, loop, done, offset, len);
-}
-
-static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
-                           uint64_t offset, uint64_t len, bool unmap)
-{
-    return bdev_write_zeroes(ctx, loop, done, offset, len, unmap);
-}
-
+/* bdev_vblk_ops (bdev-ops.c) for files and block devices; null=: */
 /* null=SIZE: reads return zeroes, writes are dropped; for measuring the
  * backend's own overhead (like qemu-storage-daemon's null-co). */
 static int null_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
@@ -114,13 +93,6 @@ static const struct vblk_ops null_ops = {
     .flush = null_flush,
     .discard = null_range,
     .write_zeroes = null_zeroes,
-};
-
-static const struct vblk_ops bdev_ops = {
-    .rw = io_rw,
-    .flush = io_flush,
-    .discard = io_discard,
-    .write_zeroes = io_write_zeroes,
 };
 
 /* ---- packet ops: a net/ tap behind the virtio-net model ---------------- */
@@ -217,16 +189,6 @@ static void listen_event(void *arg, uint32_t events)
 
 /* ---- registry --------------------------------------------------------- */
 
-static int seterr(char **err, int r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
-    va_end(ap);
-    return r;
-}
-
 static void device_free(struct device *d)
 {
     if (!d)
@@ -244,12 +206,12 @@ static void device_free(struct device *d)
     bdev_close(d->bd);
     vnet_destroy(d->net);
     if (d->attached) {
-        char err[256] = "";
-        if (net_detach(d->attach, tap_name(d->tap), err, sizeof(err)) < 0)
-            log_warn("%s: detaching %s: %s", d->id, tap_name(d->tap), err);
+        struct sl_err err = ERR_INIT;
+        int r = net_detach(&d->network, tap_name(d->tap), &err);
+        if (r < 0)
+            log_warn("%s: detaching %s: %s", d->id, tap_name(d->tap), err_msg(&err, r));
     }
     tap_close(d->tap);
-    free(d->attach);
     free(d->id);
     free(d->spec);
     free(d->socket);
@@ -279,19 +241,7 @@ static int valid_id(const char *id)
     return 1;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char tail;
-
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++)
-        mac[i] = (uint8_t)v[i];
-    return 0;
-}
-
-static int parse_blk(struct device_spec *sp, char **err)
+static int parse_blk(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
 
@@ -303,101 +253,115 @@ static int parse_blk(struct device_spec *sp, char **err)
     sp->poll = true;
     sp->queues = 1;
     if (opts_get_bool(o, "readonly", &sp->readonly) < 0)
-        return seterr(err, -EINVAL, "readonly takes on or off");
+        return err_set(err, -EINVAL, "readonly takes on or off");
     if (opts_get(o, "direct") && opts_get_bool(o, "direct", &sp->direct) < 0)
-        return seterr(err, -EINVAL, "direct takes on or off");
+        return err_set(err, -EINVAL, "direct takes on or off");
     if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES, &sp->queues) < 0)
-        return seterr(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
+        return err_set(err, -EINVAL, "queues must be a number from 1 to %d", VU_MAX_QUEUES);
     /* Off by default: packed rings have no inflight tracking, so a block
      * device offering them gives up resubmission across reconnects. */
     sp->packed = false;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
-        return seterr(err, -EINVAL, "packed takes on or off");
+        return err_set(err, -EINVAL, "packed takes on or off");
     if (opts_get(o, "poll") && opts_get_bool(o, "poll", &sp->poll) < 0)
-        return seterr(err, -EINVAL, "poll takes on or off");
+        return err_set(err, -EINVAL, "poll takes on or off");
     if (opts_unused(o))
-        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+        return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (!!sp->path + !!sp->volume + !!sp->null > 1)
-        return seterr(err, -EINVAL, "give one of path=, volume=, null=");
+        return err_set(err, -EINVAL, "give one of path=, volume=, null=");
     if (sp->null && (parse_size(sp->null, &sp->null_size) < 0 || sp->null_size == 0 ||
                      sp->null_size % 512))
-        return seterr(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
+        return err_set(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
     if (!sp->null && (sp->path ? !*sp->path : !sp->volume || !*sp->volume))
-        return seterr(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
+        return err_set(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
     if (sp->serial && strlen(sp->serial) > 20)
-        return seterr(err, -EINVAL, "serial is at most 20 characters");
+        return err_set(err, -EINVAL, "serial is at most 20 characters");
     return 0;
 }
 
-static int parse_net(struct device_spec *sp, char **err)
+static int parse_net(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
-    int kinds;
+    const char *target = NULL, *db = opts_get(o, "db");
+    enum net_kind kind = NET_KIND_BRIDGE;
+    int kinds = 0;
 
-    sp->bridge = opts_get(o, "bridge");
-    sp->hostonly = opts_get(o, "hostonly");
-    sp->ovs = opts_get(o, "ovs");
+    /* bridge=, hostonly=, ovs=: the keys are the kinds' names. */
+    for (enum net_kind k = NET_KIND_BRIDGE; k <= NET_KIND_OVS; k++)
+        if (opts_get(o, net_attach_ops_get(k)->name)) {
+            kinds++;
+            kind = k;
+            target = opts_get(o, net_attach_ops_get(k)->name);
+        }
     sp->tap = opts_get(o, "tap");
     sp->mac = opts_get(o, "mac");
-    sp->db = opts_get(o, "db");
     sp->queues = 1;
-    kinds = !!sp->bridge + !!sp->hostonly + !!sp->ovs;
     if (opts_get_uint(o, "queues", 1, VU_MAX_QUEUES / 2, &sp->queues) < 0)
-        return seterr(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
+        return err_set(err, -EINVAL, "queues (pairs) must be a number from 1 to %d", VU_MAX_QUEUES / 2);
     if (opts_get_uint(o, "mtu", 68, 65535, &sp->mtu) < 0)
-        return seterr(err, -EINVAL, "mtu must be a number from 68 to 65535");
+        return err_set(err, -EINVAL, "mtu must be a number from 68 to 65535");
     sp->packed = true;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
-        return seterr(err, -EINVAL, "packed takes on or off");
+        return err_set(err, -EINVAL, "packed takes on or off");
     if (opts_unused(o))
-        return seterr(err, -EINVAL, "unknown option '%s'", opts_unused(o));
+        return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (kinds > 1)
-        return seterr(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
+        return err_set(err, -EINVAL, "give one of bridge=, hostonly=, ovs=");
     if (!kinds && !sp->tap)
-        return seterr(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
-    if (sp->db && !sp->ovs)
-        return seterr(err, -EINVAL, "db= goes with ovs=");
-    if (sp->mac && parse_mac(sp->mac, sp->mac_addr) < 0)
-        return seterr(err, -EINVAL, "mac must look like 52:54:00:12:34:56");
+        return err_set(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
+    if (db && (!kinds || kind != NET_KIND_OVS))
+        return err_set(err, -EINVAL, "db= goes with ovs=");
+    if (sp->mac) {
+        struct sl_err me = ERR_INIT;
+        if (mac_parse(sp->mac, sp->mac_addr, &me) < 0)
+            return err_set(err, -EINVAL, "mac %s", me.msg);
+    }
     if (sp->tap && (!*sp->tap || strlen(sp->tap) >= IFNAMSIZ))
-        return seterr(err, -EINVAL, "tap name must be 1 to %d characters", IFNAMSIZ - 1);
+        return err_set(err, -EINVAL, "tap name must be 1 to %d characters", IFNAMSIZ - 1);
     if (!sp->tap && sp->id) {
         char name[IFNAMSIZ];
         if (tap_make_name(sp->id, 0, name, sizeof(name)) < 0)
-            return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", sp->id);
+            return err_set(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", sp->id);
+    }
+    /* The network, checked and typed once: net_attach() takes it as is. */
+    sp->attach = kinds > 0;
+    if (sp->attach) {
+        struct sl_err ne = ERR_INIT;
+        if (net_spec_make(kind, target, db, &sp->net, &ne) < 0)
+            return err_set(err, -EINVAL, "%s=%s: %s", net_attach_ops_get(kind)->name, target,
+                           ne.msg);
     }
     return 0;
 }
 
-int device_parse(enum device_type type, const char *spec, struct device_spec *sp, char **err)
+int device_parse(enum device_type type, const char *spec, struct device_spec *sp, struct sl_err *err)
 {
     struct sockaddr_un sa;
     const char *bad = NULL;
     int r;
 
-    *err = NULL;
     memset(sp, 0, sizeof(*sp));
     sp->type = type;
     sp->text = strdup(spec);
     if (!sp->text)
-        return seterr(err, -ENOMEM, "out of memory");
+        return err_set(err, -ENOMEM, "out of memory");
     r = opts_parse(spec, &sp->o, &bad);
     if (r < 0) {
-        seterr(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
+        err_set(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
         goto err;
     }
     sp->socket = opts_get(&sp->o, "socket");
     sp->id = opts_get(&sp->o, "id");
     if (!sp->socket || !*sp->socket) {
-        r = seterr(err, -EINVAL, "socket=PATH is required");
+        r = err_set(err, -EINVAL, "socket=PATH is required");
         goto err;
     }
     if ((r = usock_addr(sp->socket, &sa)) < 0) {
-        r = seterr(err, -EINVAL, "socket=%s: %s", sp->socket, usock_strerror(r));
+        r = err_set(err, -EINVAL, "socket=%s: %s", sp->socket, usock_strerror(r));
         goto err;
     }
     if (sp->id && !valid_id(sp->id)) {
-        r = seterr(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
+        r = err_set(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
         goto err;
     }
     r = type == DEV_BLK ? parse_blk(sp, err) : parse_net(sp, err);
@@ -416,7 +380,7 @@ void device_spec_free(struct device_spec *sp)
     sp->text = NULL;
 }
 
-static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, char **err)
+static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
     struct vblk_config bc = { 0 };
     struct vu_dev_config vc = { 0 };
@@ -430,7 +394,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
         char *why = NULL;
         r = volume_resolve(sp->volume, &resolved, &why);
         if (r < 0) {
-            seterr(err, r, "volume %s: %s", sp->volume, why ? why : strerror(-r));
+            err_set(err, r, "volume %s: %s", sp->volume, why ? why : strerror(-r));
             free(why);
             return r;
         }
@@ -447,7 +411,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     } else {
         r = bdev_open(path, (sp->readonly ? BDEV_RDONLY : 0) | (sp->direct ? 0 : BDEV_NO_DIRECT), &d->bd);
         if (r < 0) {
-            seterr(err, r, "%s: %s", path,
+            err_set(err, r, "%s: %s", path,
                    r == -EINVAL ? "not a regular file or block device, or empty" : strerror(-r));
             free(resolved);
             return r;
@@ -456,14 +420,14 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
         free(resolved);
         /* `sluice vol delete` sees a served volume as in use. */
         if (d->volume && (r = pool_volume_claim(bdev_fd(d->bd))) < 0)
-            return seterr(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
+            return err_set(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
         bc.capacity = bdev_get_info(d->bd)->size;
         bc.blk_size = bdev_get_info(d->bd)->logical_block;
-        bc.io = &bdev_ops;
+        bc.io = &bdev_vblk_ops;
         bc.io_ctx = d->bd;
     }
     if (!d->path)
-        return seterr(err, -ENOMEM, "out of memory");
+        return err_set(err, -ENOMEM, "out of memory");
     bc.readonly = sp->readonly;
     bc.no_poll = !sp->poll;
     bc.num_queues = (unsigned)sp->queues;
@@ -476,54 +440,45 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     vc.packed = sp->packed;
     r = vblk_create(&bc, &vc, &d->blk);
     if (r < 0)
-        return seterr(err, r, "cannot create the device: %s", strerror(-r));
+        return err_set(err, r, "cannot create the device: %s", strerror(-r));
     s->next_loop += (unsigned)sp->queues;
     d->vu = vblk_vu_dev(d->blk);
     return 0;
 }
 
-static int start_net(struct sluiced *s, struct device *d, const struct device_spec *sp, char **err)
+static int start_net(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
     struct vnet_config nc = { 0 };
     struct vu_dev_config vc = { 0 };
-    char name[IFNAMSIZ], why[256] = "";
+    char name[IFNAMSIZ];
     int r;
 
     if (sp->tap)
         snprintf(name, sizeof(name), "%s", sp->tap);
     else if (tap_make_name(d->id, 0, name, sizeof(name)) < 0)
-        return seterr(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", d->id);
+        return err_set(err, -EINVAL, "id '%s' too long for a tap name (at most 9 characters)", d->id);
     r = tap_open(name, (unsigned)sp->queues, 0, &d->tap);
     if (r < 0)
-        return seterr(err, r, "tap %s: %s", name, strerror(-r));
+        return err_set(err, r, "tap %s: %s", name, strerror(-r));
     /* io_uring waits for packets on a blocking fd; on a non-blocking one it
      * would hand back -EAGAIN. */
     for (unsigned q = 0; q < sp->queues; q++) {
         int fd = tap_fd(d->tap, q), fl = fcntl(fd, F_GETFL);
         if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
             r = neg_errno();
-            return seterr(err, r, "tap %s: queue %u: cannot make it blocking: %s", name, q, strerror(-r));
+            return err_set(err, r, "tap %s: queue %u: cannot make it blocking: %s", name, q, strerror(-r));
         }
     }
     if (sp->mtu && (r = tap_set_mtu(d->tap, (unsigned)sp->mtu)) < 0)
-        return seterr(err, r, "tap %s: mtu: %s", name, strerror(-r));
+        return err_set(err, r, "tap %s: mtu: %s", name, strerror(-r));
     if ((r = tap_set_up(d->tap, true)) < 0)
-        return seterr(err, r, "tap %s: up: %s", name, strerror(-r));
-    if (sp->bridge || sp->hostonly || sp->ovs) {
+        return err_set(err, r, "tap %s: up: %s", name, strerror(-r));
+    if (sp->attach) {
         struct net_owner owner = { .dev = d->id, .mac = sp->mac };
-        if (sp->bridge)
-            r = asprintf(&d->attach, "bridge=%s", sp->bridge);
-        else if (sp->hostonly)
-            r = asprintf(&d->attach, "hostonly=%s", sp->hostonly);
-        else
-            r = asprintf(&d->attach, "ovs=%s%s%s", sp->ovs, sp->db ? ",db=" : "", sp->db ? sp->db : "");
-        if (r < 0) {
-            d->attach = NULL;
-            return seterr(err, -ENOMEM, "out of memory");
-        }
-        r = net_attach(d->attach, tap_name(d->tap), &owner, why, sizeof(why));
+        r = net_attach(&sp->net, tap_name(d->tap), &owner, err);
         if (r < 0)
-            return seterr(err, r, "attaching %s: %s", tap_name(d->tap), why[0] ? why : strerror(-r));
+            return err_wrap(err, r, "attaching %s", tap_name(d->tap));
+        d->network = sp->net;
         d->attached = true;
     }
     d->queues = (unsigned)sp->queues;
@@ -541,45 +496,44 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
     vc.packed = sp->packed;
     r = vnet_create(&nc, &vc, &d->net);
     if (r < 0)
-        return seterr(err, r, "cannot create the device: %s", strerror(-r));
+        return err_set(err, r, "cannot create the device: %s", strerror(-r));
     s->next_loop += 2 * (unsigned)sp->queues;
     d->vu = vnet_vu_dev(d->net);
     d->path = strdup(tap_name(d->tap));
-    return d->path ? 0 : seterr(err, -ENOMEM, "out of memory");
+    return d->path ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
 
-int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, char **err)
+int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, struct sl_err *err)
 {
     struct device *d = NULL;
     const char *id = sp->id;
     unsigned slot;
-    char idbuf[32];
+    char idbuf[32], network[NET_SPEC_STRLEN];
     int r;
 
-    *err = NULL;
     for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
         ;
     if (slot == MAX_DEVICES)
-        return seterr(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
+        return err_set(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
     if (!id) {
         snprintf(idbuf, sizeof(idbuf), "%s%u", sp->type == DEV_BLK ? "blk" : "net", s->next_id);
         id = idbuf;
     }
     if (device_find(s, id))
-        return seterr(err, -EEXIST, "a device with id '%s' exists", id);
+        return err_set(err, -EEXIST, "a device with id '%s' exists", id);
     if (device_find(s, sp->socket))
-        return seterr(err, -EEXIST, "%s: the socket of another device", sp->socket);
+        return err_set(err, -EEXIST, "%s: the socket of another device", sp->socket);
     if (s->control && !strcmp(s->control, sp->socket))
-        return seterr(err, -EADDRINUSE, "%s: the control socket", sp->socket);
+        return err_set(err, -EADDRINUSE, "%s: the control socket", sp->socket);
     /* Before anything is opened or attached: a path another process owns
      * (or that is not a socket) is left alone. usock_listen() checks again
      * when it binds. */
     r = usock_check(sp->socket);
     if (r < 0)
-        return seterr(err, r, "%s: %s", sp->socket, usock_strerror(r));
+        return err_set(err, r, "%s: %s", sp->socket, usock_strerror(r));
     d = calloc(1, sizeof(*d));
     if (!d || !(d->id = strdup(id)) || !(d->spec = strdup(sp->text)) || !(d->socket = strdup(sp->socket))) {
-        r = seterr(err, -ENOMEM, "out of memory");
+        r = err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
     d->type = sp->type;
@@ -589,17 +543,18 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
         goto out;
     r = vu_dev_listen(d->vu);
     if (r < 0) {
-        r = seterr(err, r, "%s: %s", sp->socket, usock_strerror(r));
+        r = err_set(err, r, "%s: %s", sp->socket, usock_strerror(r));
         goto out;
     }
     r = usock_share(sp->socket, s->gid);
     if (r < 0) {
-        r = seterr(err, r, "%s: cannot set its group: %s", sp->socket, strerror(-r));
+        r = err_set(err, r, "%s: cannot set its group: %s", sp->socket, strerror(-r));
         goto out;
     }
+    net_spec_format(&d->network, network, sizeof(network));
     r = evloop_add(s->el, vu_dev_listen_fd(d->vu), EPOLLIN, listen_event, d);
     if (r < 0) {
-        r = seterr(err, r, "cannot watch the socket: %s", strerror(-r));
+        r = err_set(err, r, "cannot watch the socket: %s", strerror(-r));
         goto out;
     }
     if (d->type == DEV_BLK)
@@ -609,7 +564,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
                  d->queues, d->queues > 1 ? "s" : "");
     else
         log_info("%s: tap %s%s%s on %s, %u queue pair%s", d->id, tap_name(d->tap),
-                 d->attach ? " on " : "", d->attach ? d->attach : "", d->socket,
+                 d->attached ? " on " : "", d->attached ? network : "", d->socket,
                  d->queues, d->queues > 1 ? "s" : "");
     s->devs[slot] = d;
     s->next_id++;
@@ -622,7 +577,7 @@ out:
 }
 
 int device_add(struct sluiced *s, enum device_type type, const char *spec,
-               struct device **out, char **err)
+               struct device **out, struct sl_err *err)
 {
     struct device_spec sp;
     int r;
@@ -691,8 +646,10 @@ struct json_object *device_describe(const struct device *d)
     json_object_object_add(o, "broken", json_object_new_boolean(vu_dev_broken(d->vu)));
     json_object_object_add(o, "queues", json_object_new_int((int)d->queues));
     if (d->type == DEV_NET) {
+        char network[NET_SPEC_STRLEN];
+        net_spec_format(&d->network, network, sizeof(network));
         json_object_object_add(o, "tap", json_object_new_string(tap_name(d->tap)));
-        json_object_object_add(o, "network", d->attach ? json_object_new_string(d->attach) : NULL);
+        json_object_object_add(o, "network", d->attached ? json_object_new_string(network) : NULL);
     } else {
         json_object_object_add(o, "path", json_object_new_string(d->path));
         json_object_object_add(o, "volume", d->volume ? json_object_new_string(d->volume) : NULL);

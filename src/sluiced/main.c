@@ -94,7 +94,7 @@ int main(int argc, char **argv)
     bool use_syslog = false, verbose = false;
     enum sandbox_mode sandbox = sandbox_default_mode();
     sigset_t mask;
-    int c, rc = 1;
+    int c, status = 1;
 
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -181,12 +181,12 @@ int main(int argc, char **argv)
     /* Every check before anything is touched: specs (usage errors), then
      * the socket paths (taken by another process: a failure). */
     for (nsp = 0; nsp < nblk; nsp++) {
-        char *err = NULL;
-        if (device_parse(types[nsp], specs[nsp], &sp[nsp], &err) < 0) {
+        struct sl_err err = ERR_INIT;
+        int r = device_parse(types[nsp], specs[nsp], &sp[nsp], &err);
+        if (r < 0) {
             fprintf(stderr, "sluiced: --%s %s: %s\n", types[nsp] == DEV_BLK ? "blk" : "net",
-                    specs[nsp], err ? err : "out of memory");
-            free(err);
-            rc = 2;
+                    specs[nsp], err_msg(&err, r));
+            status = 2;
             goto out_specs;
         }
     }
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
         }
         if (why) {
             fprintf(stderr, "sluiced: %s: %s\n", what, why);
-            rc = 2;
+            status = 2;
             goto out_specs;
         }
     }
@@ -273,11 +273,11 @@ int main(int argc, char **argv)
         log_info("control socket on %s", control);
     }
     for (unsigned i = 0; i < nblk; i++) {
-        char *err = NULL;
-        if (device_start(&g, &sp[i], NULL, &err) < 0) {
+        struct sl_err err = ERR_INIT;
+        int r = device_start(&g, &sp[i], NULL, &err);
+        if (r < 0) {
             fprintf(stderr, "sluiced: --%s %s: %s\n", types[i] == DEV_BLK ? "blk" : "net",
-                    specs[i], err ? err : "failed");
-            free(err);
+                    specs[i], err_msg(&err, r));
             goto out;
         }
     }
@@ -292,7 +292,7 @@ int main(int argc, char **argv)
     if (evloop_run(g.el) < 0)
         log_err("control loop failed: %m");
     else
-        rc = 0;
+        status = 0;
 out:
     jrpc_server_destroy(ctl);
     devices_destroy_all(&g);
@@ -301,10 +301,10 @@ out:
     evloop_destroy(g.el);
     close_fd(&sigfd);
     storage_helper_stop();
-    if (rc == 0)
+    if (status == 0)
         log_info("stopped");
 out_specs:
     for (unsigned i = 0; i < nsp; i++)
         device_spec_free(&sp[i]);
-    return rc;
+    return status;
 }

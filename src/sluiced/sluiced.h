@@ -8,9 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/evloop.h"
 #include "core/opts.h"
 #include "core/uloop.h"
+#include "net/attach.h"
 
 #define MAX_DEVICES 256
 #define MAX_WORKERS 64
@@ -46,7 +48,9 @@ struct device_spec {
     uint64_t null_size;
     bool readonly, direct, poll;   /* poll: poll=on|off (default on) */
     /* net */
-    const char *bridge, *hostonly, *ovs, *tap, *mac, *db;
+    const char *tap, *mac;
+    bool attach;           /* attach the tap to @net (bridge=, hostonly=, ovs=) */
+    struct net_spec net;
     uint8_t mac_addr[6];
     uint64_t mtu;
 };
@@ -61,19 +65,19 @@ int storage_helper_start(void);
 void storage_helper_stop(void);
 
 /* Parse and check @spec (the text after --blk / --net) without touching
- * anything. Returns 0, -EINVAL (the spec is wrong: a usage error, *err says
- * why, malloc'd) or -ENOMEM. Free with device_spec_free(). */
-int device_parse(enum device_type type, const char *spec, struct device_spec *sp, char **err);
+ * anything. Returns 0, -EINVAL (the spec is wrong: a usage error, @err says
+ * why) or -ENOMEM. Free with device_spec_free(). */
+int device_parse(enum device_type type, const char *spec, struct device_spec *sp, struct sl_err *err);
 void device_spec_free(struct device_spec *sp);
 /* Start serving the device of @sp; *out (if non-NULL) points at it. Its
  * socket path must not be another device's, the control socket, a socket
  * another process listens on (-EADDRINUSE) or something else than a socket
- * (-ENOTSOCK). On failure returns -errno, sets *err to a malloc'd reason,
- * and leaves nothing behind. */
-int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, char **err);
+ * (-ENOTSOCK). On failure returns -errno, sets @err to the reason, and
+ * leaves nothing behind. */
+int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, struct sl_err *err);
 /* device_parse() and device_start(). */
 int device_add(struct sluiced *s, enum device_type type, const char *spec,
-               struct device **out, char **err);
+               struct device **out, struct sl_err *err);
 /* Stop serving (waits for in-flight I/O) and remove the socket. Returns 0 or
  * -ENOENT. */
 int device_remove(struct sluiced *s, const char *id);

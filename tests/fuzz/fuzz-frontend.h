@@ -24,7 +24,7 @@
 #include "core/log.h"
 #include "core/uloop.h"
 #include "vhost/backend.h"
-#include "vhost/msg.h"
+#include "msg.h"         /* vhost/ private */
 
 #define FF_MEM_SIZE     (64u * 1024)
 #define FF_REGION_SPLIT (32u * 1024)            /* gpa where region 1 starts */

@@ -25,21 +25,20 @@ struct client {
     uint32_t events;
 };
 
-static int m_echo(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_echo(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     (void)ctx;
-    (void)errmsg;
+    (void)err;
     *result = json_object_get(params);
     return 0;
 }
 
-static int m_fail(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_fail(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     (void)ctx;
     (void)params;
     (void)result;
-    *errmsg = strdup("refused");
-    return params ? -EINVAL : -ENOENT;
+    return err_set(err, params ? -EINVAL : -ENOENT, "refused");
 }
 
 static void client_event(void *arg, uint32_t events)

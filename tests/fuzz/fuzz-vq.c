@@ -13,7 +13,7 @@
 
 #include "core/log.h"
 #include "core/uloop.h"
-#include "vhost/mem.h"
+#include "mem.h"         /* vhost/ private */
 #include "vhost/vq.h"
 #include "../../vhost/vq_packed.h"   /* vq_packed_start/free: no loop here */
 

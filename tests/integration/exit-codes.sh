@@ -61,8 +61,14 @@ ROWS=$(cat <<EOF
 2|give one of|sluiced --net socket=s.sock,bridge=a,ovs=b
 2|tap name must be|sluiced --net socket=s.sock,tap=$LONG
 2|mac must look like|sluiced --net socket=s.sock,tap=x,mac=zz
+2|mac must look like|sluiced --net socket=s.sock,tap=x,mac=52:54:00:12:34:5
+2|mac is a multicast address|sluiced --net socket=s.sock,tap=x,mac=01:00:5e:00:00:01
+2|mac is all zeroes|sluiced --net socket=s.sock,tap=x,mac=00:00:00:00:00:00
 2|mtu must be|sluiced --net socket=s.sock,tap=x,mtu=10
 2|db= goes with ovs=|sluiced --net socket=s.sock,tap=x,db=unix:/x
+2|bridge=a/b: invalid network name|sluiced --net socket=s.sock,bridge=a/b
+2|hostonly=0123456789abc: network name too long|sluiced --net socket=s.sock,hostonly=0123456789abc
+2|db= must be unix:PATH|sluiced --net socket=s.sock,ovs=b,db=tcp:1.2.3.4:6640
 2|too long for a tap name|sluiced --net socket=s.sock,bridge=b,id=abcdefghijk
 1|No such file or directory|sluiced --blk socket=s.sock,path=missing.img
 1|Is a directory|sluiced --blk socket=s.sock,path=$WORK
@@ -82,6 +88,8 @@ ROWS=$(cat <<EOF
 2|socket=PATH is required|sluice-vmm --kernel $K --disk path=x
 2|unknown option|sluice-vmm --kernel $K --disk socket=x,bogus=1
 2|bad mac|sluice-vmm --kernel $K --net socket=x,mac=zz
+2|bad mac '52:54:0:12:34:56': mac must look like|sluice-vmm --kernel $K --net socket=x,mac=52:54:0:12:34:56
+2|mac is a multicast address|sluice-vmm --kernel $K --net socket=x,mac=03:00:00:00:00:01
 2|--console|sluice-vmm --kernel $K --console bogus
 2|--seccomp|sluice-vmm --kernel $K --seccomp maybe
 1|No such file or directory|sluice-vmm --kernel $WORK/missing-bzImage

@@ -36,9 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "core/jsonrpc.h"
+#include "core/usock.h"
 #include "vhost/frontend.h"
-#include "vhost/msg.h"
+#include "msg.h"         /* vhost/ private */
 
 static const char *sock_path, *bystander_path, *control_path, *victim_id, *victim_img;
 static const char *quiet_file;
@@ -62,16 +64,11 @@ static void check(int cond, const char *what)
 
 static int conn(void)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = -1;
     struct timeval tv = { .tv_sec = 10 };
 
-    strncpy(sa.sun_path, sock_path, sizeof(sa.sun_path) - 1);
-    for (int i = 0; i < 100; i++) {
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            break;
+    for (int i = 0; i < 100 && usock_connect(sock_path, 0, &fd) < 0; i++)
         usleep(50000);
-    }
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
 }
@@ -126,13 +123,6 @@ static int session(void)
     query(fd, VU_GET_PROTOCOL_FEATURES, NULL, 0, &m);
     send_msg(fd, VU_SET_PROTOCOL_FEATURES, VU_VERSION, &pf, 8, NULL, 0);
     return fd;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Set-up of a new session on the bystander (connect, features, memory
@@ -219,12 +209,10 @@ out:
 static long control_answers(void)
 {
     struct json_object *res = NULL;
-    char *err = NULL;
     int64_t t0 = now_ms();
-    int r = jrpc_call(control_path, "device.list", NULL, 3000, &res, &err);
+    int r = jrpc_call(control_path, "device.list", NULL, 3000, &res, NULL);
 
     json_object_put(res);
-    free(err);
     return r < 0 ? -1 : (long)(now_ms() - t0);
 }
 
@@ -391,7 +379,7 @@ static void attack_undrained_backend_channel(void)
     /* A capacity change sends CONFIG_CHANGE_MSG on that channel. */
     for (int k = 0; k < 2; k++) {
         struct json_object *params = json_object_new_object(), *res = NULL;
-        char *err = NULL;
+        struct sl_err err = ERR_INIT;
         int64_t t0;
         int r;
         if (stat(victim_img, &st) < 0 || truncate(victim_img, st.st_size + (1 << 20)) < 0)
@@ -401,11 +389,10 @@ static void attack_undrained_backend_channel(void)
         r = jrpc_call(control_path, "device.refresh", params, 3000, &res, &err);
         char what[160];
         snprintf(what, sizeof(what), "device.refresh with an undrained backend channel answered (%s) in %lld ms",
-                 r < 0 ? (err ? err : strerror(-r)) : "ok", (long long)(now_ms() - t0));
+                 r < 0 ? err_msg(&err, r) : "ok", (long long)(now_ms() - t0));
         check(r == 0 && now_ms() - t0 < PROMPT_MS, what);
         json_object_put(params);
         json_object_put(res);
-        free(err);
     }
     others_served("an undrained backend channel");
     struct vu_msg m;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "harness.h"
+#include "bdev-ops.h"
+#include "core/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,38 +20,6 @@
 
 #include <setjmp.h>
 #include <cmocka.h>
-
-/* ---- the bdev engine as vblk ops (what sluiced does) ------------------- */
-
-static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
-                 const struct iovec *iov, unsigned iovcnt, uint64_t offset)
-{
-    return bdev_rw(ctx, loop, done, write, iov, iovcnt, offset);
-}
-
-static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
-{
-    return bdev_flush(ctx, loop, done);
-}
-
-static int io_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
-                      uint64_t offset, uint64_t len)
-{
-    return bdev_discard(ctx, loop, done, offset, len);
-}
-
-static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
-                           uint64_t offset, uint64_t len, bool unmap)
-{
-    return bdev_write_zeroes(ctx, loop, done, offset, len, unmap);
-}
-
-static const struct vblk_ops bdev_ops = {
-    .rw = io_rw,
-    .flush = io_flush,
-    .discard = io_discard,
-    .write_zeroes = io_write_zeroes,
-};
 
 /* ---- device ----------------------------------------------------------- */
 
@@ -86,7 +56,7 @@ void h_create(struct h_dev *h, struct uloop **loops, unsigned nloops, const stru
     bc.readonly = o->readonly;
     bc.num_queues = o->num_queues ? o->num_queues : 1;
     bc.serial = o->serial;
-    bc.io = o->io ? o->io : &bdev_ops;
+    bc.io = o->io ? o->io : &bdev_vblk_ops;   /* what sluiced uses */
     bc.io_ctx = o->io ? o->io_ctx : h->bd;
     vc.name = "test-blk";
     vc.loops = loops;
@@ -288,13 +258,6 @@ void h_kick(struct h_dev *h)
 {
     uint64_t one = 1;
     assert_int_equal(write(h->kick, &one, sizeof(one)), sizeof(one));
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 bool h_wait_used(struct h_dev *h, uint16_t idx, int timeout_ms)

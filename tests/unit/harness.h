@@ -15,7 +15,7 @@
 #include "storage/bdev.h"
 #include "vhost/backend.h"
 #include "vhost/blk.h"
-#include "vhost/msg.h"
+#include "msg.h"         /* vhost/ private */
 
 #define H_GUEST_SIZE (2u << 20)         /* two regions of 1 MiB */
 #define H_GPA0 0x0ull

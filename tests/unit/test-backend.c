@@ -28,7 +28,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/io.h"
 #include "core/log.h"
+#include "core/usock.h"
 #include "harness.h"
 
 #define F(x) (1ull << (x))
@@ -551,6 +553,51 @@ static void test_unknown_request(void **state)
     assert_int_equal(h_send(h, 12345, VU_VERSION, NULL, 0, NULL, 0), 0);
     assert_true(h_no_reply(h));
     assert_int_equal(h_get_u64(h, VU_GET_QUEUE_NUM), 1);
+}
+
+/* The generic checks of the request table (one row per request, as the
+ * vhost-user specification lists them): a fixed-size payload has exactly its
+ * size, a request carries only the fds it takes, a request the device does not
+ * know is unsupported whoever sends it, and a refused query still gets its
+ * (empty) reply. A refusal changes nothing and keeps no fd. */
+static void test_request_table_checks(void **state)
+{
+    struct h_dev *h = *state;
+    uint8_t big[64] = { 0 };
+    struct vu_vring_state s = ST(0, 64);
+    struct vu_msg m;
+    int ev = eventfd(0, EFD_CLOEXEC), two[2], before = count_open_fds();
+
+    two[0] = two[1] = ev;
+    assert_int_equal(h_ack(h, 99, NULL, 0, NULL, 0), EOPNOTSUPP);
+    assert_int_equal(h_ack(h, VU_SET_LOG_BASE, big, 8, NULL, 0), EOPNOTSUPP);
+    /* Queries with a payload or an fd they do not take. */
+    h_call(h, VU_GET_FEATURES, big, 8, &m);
+    assert_int_equal(m.hdr.size, 0);
+    assert_int_equal(h_send(h, VU_GET_QUEUE_NUM, VU_VERSION, NULL, 0, &ev, 1), 0);
+    h_recv(h, &m);
+    assert_int_equal(m.hdr.request, VU_GET_QUEUE_NUM);
+    assert_int_equal(m.hdr.size, 0);
+    assert_true(h_no_reply(h));
+    /* SET_OWNER takes nothing. */
+    assert_int_equal(h_ack(h, VU_SET_OWNER, big, 8, NULL, 0), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, &ev, 1), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), EPERM);
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    /* A fixed payload longer than its layout, an fd where none is taken,
+     * two where one is. */
+    memcpy(big, &s, sizeof(s));
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, big, sizeof(s) + 8, NULL, 0), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), &ev, 1), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_STATUS, big, 16, NULL, 0), EINVAL);
+    assert_int_equal(h_ack(h, VU_SET_BACKEND_REQ_FD, NULL, 0, two, 2), EINVAL);
+    assert_int_equal(vu_dev_queue(h->dev, 0)->num, 0);
+    assert_int_equal(h_get_u64(h, VU_GET_STATUS), 0);
+    /* Well-formed, it works. */
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), 0);
+    assert_int_equal(vu_dev_queue(h->dev, 0)->num, 64);
+    close(ev);
+    assert_int_equal(count_open_fds(), before - 1);
 }
 
 /* ---- vrings ----------------------------------------------------------- */
@@ -1091,13 +1138,13 @@ static void mini_queue_fini(void *ctx, struct vq *vq)
 static void test_minimal_device(void **state)
 {
     static const struct vu_dev_ops ops = {
-        .features = 1ull << VIRTIO_F_VERSION_1,
         .queue_init = mini_queue_init,
         .queue_fini = mini_queue_fini,
     };
     struct mini mini = { 0 };
     struct vu_dev_config cfg = {
         .name = "mini", .num_queues = 2, .ops = &ops, .ctx = &mini,
+        .features = 1ull << VIRTIO_F_VERSION_1,
         .loops = g_loops, .nloops = 2,
     };
     struct vu_dev *dev;
@@ -1184,14 +1231,44 @@ static void test_minimal_device(void **state)
     guest_destroy(&h.g);
 }
 
-/* ---- a hostile frontend (issue 17) ------------------------------------ */
-
-static int64_t mono_ms(void)
+/* A device model's state lives in the device (priv_size): zeroed, handed to
+ * every op as ctx (vblk and vnet run on it), freed with the device; its
+ * features come from the config, so one static const ops table serves
+ * devices that offer different ones. */
+static void test_device_config_and_priv(void **state)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    static const struct vu_dev_ops ops = { .queue_init = mini_queue_init };
+    struct mini mini = { 0 };
+    struct vu_dev_config cfg = {
+        .name = "priv", .num_queues = 1, .ops = &ops, .loops = g_loops, .nloops = 1,
+        .priv_size = sizeof(struct mini), .features = 1ull << VIRTIO_F_VERSION_1,
+    };
+    struct vu_dev *a, *b;
+    struct mini *pa;
+
+    (void)state;
+    /* Either the program's ctx or the device's own state, not both. */
+    cfg.ctx = &mini;
+    assert_int_equal(vu_dev_create(&cfg, &a), -EINVAL);
+    cfg.ctx = NULL;
+    assert_int_equal(vu_dev_create(&cfg, &a), 0);
+    pa = vu_dev_priv(a);
+    assert_non_null(pa);
+    assert_int_equal(pa->inits, 0);
+    assert_true(vu_dev_features(a) == 1ull << VIRTIO_F_VERSION_1);
+    cfg.features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+    cfg.priv_size = 0;
+    cfg.ctx = &mini;
+    assert_int_equal(vu_dev_create(&cfg, &b), 0);
+    assert_null(vu_dev_priv(b));
+    assert_true(vu_dev_features(b) == ((1ull << VIRTIO_F_VERSION_1) |
+                                       (1ull << VIRTIO_RING_F_EVENT_IDX)));
+    assert_true(vu_dev_features(a) == 1ull << VIRTIO_F_VERSION_1);
+    vu_dev_destroy(b);
+    vu_dev_destroy(a);
 }
+
+/* ---- a hostile frontend (issue 17) ------------------------------------ */
 
 /* The frontend shrinks guest memory under a running ring and kicks: the
  * worker's access faults (SIGBUS); the device breaks, the process lives. */
@@ -1232,9 +1309,9 @@ static void test_message_in_pieces(void **state)
 
     assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
     raw_send(h->sock, &msg, 6, NULL, 0);
-    t0 = mono_ms();
+    t0 = now_ms();
     assert_int_equal(vu_dev_process(h->dev), 0);
-    assert_true(mono_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < 2000);
     assert_true(h_no_reply(h));
     raw_send(h->sock, (uint8_t *)&msg + 6, 8, &ev, 1);
     assert_int_equal(vu_dev_process(h->dev), 0);
@@ -1247,9 +1324,9 @@ static void test_message_in_pieces(void **state)
     assert_int_equal(reply.p.u64, 0);
     assert_true(vu_dev_queue(h->dev, 0)->call_fd >= 0);
     /* Nothing read in between: no call at all returns early or blocks. */
-    t0 = mono_ms();
+    t0 = now_ms();
     assert_int_equal(vu_dev_process(h->dev), 0);
-    assert_true(mono_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < 2000);
     close(ev);
 }
 
@@ -1258,12 +1335,12 @@ static void test_message_in_pieces(void **state)
 static void test_message_deadline(void **state)
 {
     static const struct vu_dev_ops ops = {
-        .features = 1ull << VIRTIO_F_VERSION_1,
         .queue_init = mini_queue_init,
     };
     struct mini mini = { 0 };
     struct vu_dev_config cfg = {
         .name = "slow", .num_queues = 1, .ops = &ops, .ctx = &mini,
+        .features = 1ull << VIRTIO_F_VERSION_1,
         .loops = g_loops, .nloops = 1, .msg_timeout_ms = 1000,
     };
     struct vu_hdr hdr = { .request = VU_GET_FEATURES, .flags = VU_VERSION };
@@ -1280,14 +1357,14 @@ static void test_message_deadline(void **state)
     p.fd = vu_dev_timer_fd(dev);
     assert_true(p.fd >= 0);
 
-    t0 = mono_ms();
+    t0 = now_ms();
     for (unsigned i = 0; i < 3; i++) {
         raw_send(sv[0], (uint8_t *)&hdr + i, 1, NULL, 0);
         assert_int_equal(vu_dev_process(dev), 0);
         assert_int_equal(poll(&p, 1, 100), 0);   /* each byte does not restart it */
     }
     assert_int_equal(poll(&p, 1, 3000), 1);
-    assert_true(mono_ms() - t0 >= 950 && mono_ms() - t0 < 3000);
+    assert_true(now_ms() - t0 >= 950 && now_ms() - t0 < 3000);
     assert_int_equal(vu_dev_timeout(dev), -ETIMEDOUT);
     vu_dev_disconnect(dev);
     assert_int_equal(vu_dev_timer_fd(dev), -1);
@@ -1315,10 +1392,10 @@ static void test_replies_never_read(void **state)
     int r = 0, i;
 
     for (i = 0; i < 100000 && r == 0; i++) {
-        int64_t t0 = mono_ms();
+        int64_t t0 = now_ms();
         raw_send(h->sock, &hdr, sizeof(hdr), NULL, 0);
         r = vu_dev_process(h->dev);
-        assert_true(mono_ms() - t0 < 2000);
+        assert_true(now_ms() - t0 < 2000);
     }
     assert_true(r < 0);
     h_reconnect(h);
@@ -1353,11 +1430,11 @@ static void test_backend_channel_undrained(void **state)
     close(sv[1]);
     signal(SIGALRM, on_alarm);
     alarm(10);
-    t0 = mono_ms();
+    t0 = now_ms();
     for (unsigned i = 1; i <= 3; i++)
         assert_int_equal(vblk_set_capacity(h->blk, (2u << 20) * i), 0);
     alarm(0);
-    assert_true(mono_ms() - t0 < 2000);
+    assert_true(now_ms() - t0 < 2000);
     assert_int_not_equal(h_get_u64(h, VU_GET_FEATURES), 0);
     close(sv[0]);
 }
@@ -1488,16 +1565,15 @@ static void test_rem_mem_reg_under_running_ring(void **state)
 static void test_listen_accept(void **state)
 {
     static const struct vu_dev_ops ops = {
-        .features = 1ull << VIRTIO_F_VERSION_1,
         .queue_init = mini_queue_init,
     };
     struct mini mini = { 0 };
     char path[108];
     struct vu_dev_config cfg = {
         .name = "listen", .socket_path = path, .num_queues = 1, .ops = &ops, .ctx = &mini,
+        .features = 1ull << VIRTIO_F_VERSION_1,
         .loops = g_loops, .nloops = 1,
     };
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct vu_dev *dev;
     struct stat st;
     int c1, c2, fd;
@@ -1527,15 +1603,12 @@ static void test_listen_accept(void **state)
     fd = vu_dev_accept(dev);
     assert_true(fd >= 0);
     vu_dev_disconnect(dev);
-    strcpy(sa.sun_path, path);
-    c1 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(c1, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(usock_connect(path, 0, &c1), 0);
     fd = vu_dev_accept(dev);
     assert_true(fd >= 0);
     assert_int_equal(vu_dev_conn_fd(dev), fd);
     /* A second frontend is refused and closed. */
-    c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(c2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(usock_connect(path, 0, &c2), 0);
     assert_int_equal(vu_dev_accept(dev), -EBUSY);
     char b;
     assert_int_equal(recv(c2, &b, 1, 0), 0);   /* EOF */
@@ -1590,6 +1663,7 @@ int main(void)
         T(test_too_many_fds),
         T(test_short_payloads),
         T(test_unknown_request),
+        T(test_request_table_checks),
         T(test_vring_limits),
         T(test_get_vring_base_bad_index),
         T(test_replies_on_refused_queries),
@@ -1603,6 +1677,7 @@ int main(void)
         T(test_status),
         T(test_backend_channel_config_change),
         cmocka_unit_test(test_minimal_device),
+        cmocka_unit_test(test_device_config_and_priv),
         cmocka_unit_test(test_listen_accept),
         T(test_shrink_under_ring),
         T(test_message_in_pieces),

@@ -34,21 +34,20 @@ struct fixture {
     size_t len, cap;
 };
 
-static int m_echo(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_echo(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     (void)ctx;
-    (void)errmsg;
+    (void)err;
     *result = json_object_get(params);
     return 0;
 }
 
-static int m_fail(void *ctx, struct json_object *params, struct json_object **result, char **errmsg)
+static int m_fail(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     (void)ctx;
     (void)params;
     (void)result;
-    *errmsg = strdup("no such thing");
-    return -ENOENT;
+    return err_set(err, -ENOENT, "no such thing");
 }
 
 static void on_stop(void *arg, uint32_t events)

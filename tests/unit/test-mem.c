@@ -17,7 +17,7 @@
 
 #include "core/log.h"
 #include "guest.h"
-#include "vhost/mem.h"
+#include "mem.h"         /* vhost/ private */
 
 #define PAGE 4096ull
 #define GSIZE (64 * PAGE)

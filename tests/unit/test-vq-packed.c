@@ -21,7 +21,7 @@
 
 #include "core/uloop.h"
 #include "guest.h"
-#include "vhost/mem.h"
+#include "mem.h"         /* vhost/ private */
 #include "vhost/vq.h"
 #include "../../vhost/vq_packed.h"   /* the poller's helpers */
 

@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "vhost/frontend.h"
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
@@ -105,13 +106,6 @@ static struct opts o = {
 static uint64_t capacity_bytes;
 /* 0 warm-up, 1 measuring, 2 stopping */
 static _Atomic int phase;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t xrand(uint64_t *s)
 {
@@ -373,10 +367,13 @@ static void *queue_thread(void *arg)
                 break;
             continue;
         }
-        uint64_t t = now_ns();
         bool submitted = false;
         while (o.packed ? pid >= 0 : q->last_used != used_idx) {
             unsigned i;
+            /* Stamped per entry: on a packed ring a request refilled in
+             * this pass is visible to the device at once and may be seen
+             * used before the pass ends, after its new submit time. */
+            uint64_t t = now_ns();
             if (o.packed) {
                 i = (unsigned)pid;
                 pid = packed_used(q);

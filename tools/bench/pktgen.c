@@ -18,14 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 64
+#include "core/io.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#define BATCH 64
 
 int main(int argc, char **argv)
 {
@@ -72,7 +67,7 @@ int main(int argc, char **argv)
         msgs[i].msg_hdr.msg_namelen = sizeof(sll);
     }
     uint64_t sent = 0, fails = 0;
-    double t0 = now_s(), t = t0;
+    double t0 = ((double)now_ns() / 1e9), t = t0;
     while (t - t0 < secs) {
         int n = sendmmsg(s, msgs, BATCH, 0);
         if (n > 0)
@@ -83,7 +78,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "sluice-pktgen: sendmmsg: %s\n", strerror(errno));
             return 1;
         }
-        t = now_s();
+        t = ((double)now_ns() / 1e9);
     }
     printf("{\"sent\":%llu,\"seconds\":%.6f,\"pps\":%.1f,\"enobufs\":%llu}\n",
            (unsigned long long)sent, t - t0, (double)sent / (t - t0), (unsigned long long)fails);

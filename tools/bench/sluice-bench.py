@@ -260,13 +260,15 @@ def fio_direct(wl, target, size, direct, t, warm):
             "backend_cpu_s": cpu, "seconds": runtime_s}
 
 
-def blkbench(wl, sock, pid, t, warm, poll):
+def blkbench(wl, sock, pid, t, warm, poll, packed=False):
     argv = ["taskset", "-c", FRONTEND_CPU, blkbench_exe(), "--socket", sock, "--rw", wl["rw"],
             "--bs", str(wl["bs"]), "--qd", str(wl["qd"]), "--queues", str(wl["queues"]),
             "--rwmix-read", str(wl["rwmix_read"]), "--time", str(t), "--warmup", str(warm),
             "--backend-pid", str(pid)]
     if poll:
         argv.append("--poll")
+    if packed:
+        argv.append("--packed")
     r = run(argv, capture_output=True, text=True, timeout=t + warm + 60)
     if r.returncode != 0:
         raise RuntimeError("sluice-blkbench: " + r.stderr.strip()[-300:])
@@ -278,8 +280,20 @@ def is_blockdev(path):
     return stat.S_ISBLK(os.stat(path).st_mode)
 
 
+def odirect_ok(path):
+    """True when the file system of PATH takes O_DIRECT (tmpfs does since
+    Linux 6.6)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
 def make_backing(kind, size, tmpdirs):
-    """-> (description, path or None, direct_io)"""
+    """-> (description, path or None, direct_io): direct_io is what the
+    backends use (tmpfs: the page cache is the file, so off)."""
     if kind == "null":
         return "null (sluiced null=, qemu-storage-daemon null-co read-zeroes=on, fio on /dev/zero)", None, False
     if kind == "tmpfs":
@@ -360,8 +374,11 @@ def bench_blk(args):
     if args.workloads:
         names = args.workloads.split(",")
         wls = [w for w in wls if w["name"] in names] or die("no such workload", 2)
-    systems = ["sluiced", "qemu-storage-daemon", "direct"]
+    # sluiced-packed: the same sluiced process, a second device with
+    # packed=on, driven with packed virtqueues (VIRTIO_F_RING_PACKED).
+    systems = ["sluiced", "sluiced-packed", "qemu-storage-daemon", "direct"]
     results, samples, notes = [], [], []
+    fio_modes = {}
     tmpdirs = []
     work = tempfile.mkdtemp(prefix="sluice-bench-sock-")
     tmpdirs.append(work)
@@ -372,10 +389,17 @@ def bench_blk(args):
             desc, path, direct = make_backing(backing, size, tmpdirs)
             say(f"backing: {desc}")
             s_sock = os.path.join(work, f"sluiced-{backing}.sock")
+            p_sock = os.path.join(work, f"sluiced-packed-{backing}.sock")
             q_sock = os.path.join(work, f"qsd-{backing}.sock")
-            spec = f"socket={s_sock},queues={nq}," + (f"null={size}" if path is None else
-                                                     f"path={path},direct={'on' if direct else 'off'}")
-            s_argv = ["taskset", "-c", BACKEND_CPU, sluiced_exe(), "--workers", "1", "--blk", spec]
+            dspec = f"queues={nq}," + (f"null={size}" if path is None else
+                                       f"path={path},direct={'on' if direct else 'off'}")
+            s_argv = ["taskset", "-c", BACKEND_CPU, sluiced_exe(), "--workers", "1",
+                      "--blk", f"socket={s_sock},{dspec}",
+                      "--blk", f"socket={p_sock},{dspec},packed=on,id=packed"]
+            # fio: O_DIRECT wherever the backing takes it (disk; tmpfs on
+            # Linux 6.6 and later); /dev/zero (null) does not.
+            fio_dio = path is not None and odirect_ok(path)
+            fio_modes[backing] = fio_dio
             if args.poll_us is not None:
                 s_argv[4:4] = ["--poll-us", str(args.poll_us)]
             if path is None:
@@ -395,6 +419,7 @@ def bench_blk(args):
             qp = subprocess.Popen(q_argv, stdout=q_log, stderr=subprocess.STDOUT)
             procs.append(qp)
             wait_socket(s_sock, sp, "sluiced", log=s_log.name)
+            wait_socket(p_sock, sp, "sluiced", log=s_log.name)
             wait_socket(q_sock, qp, "qemu-storage-daemon", log=q_log.name)
             # the pid whose CPU counts is the backend itself, not taskset (it execs)
             target = path if path is not None else "/dev/zero"
@@ -406,10 +431,12 @@ def bench_blk(args):
                         try:
                             if s == "sluiced":
                                 m = blkbench(w, s_sock, sp.pid, t, warm, args.poll)
+                            elif s == "sluiced-packed":
+                                m = blkbench(w, p_sock, sp.pid, t, warm, args.poll, packed=True)
                             elif s == "qemu-storage-daemon":
                                 m = blkbench(w, q_sock, qp.pid, t, warm, args.poll)
                             else:
-                                m = fio_direct(w, target, size, direct, t, warm)
+                                m = fio_direct(w, target, size, fio_dio, t, warm)
                         except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                             die(f"{backing} {w['name']} {s}: {e}")
                         per[(w["name"], s)].append(m)
@@ -452,6 +479,7 @@ def bench_blk(args):
     for backing in backings:
         for w in wls:
             s = idx[(backing, w["name"], "sluiced")]
+            pk = idx[(backing, w["name"], "sluiced-packed")]
             q = idx[(backing, w["name"], "qemu-storage-daemon")]
             d = idx[(backing, w["name"], "direct")]
             def ratio(a, b):
@@ -459,6 +487,9 @@ def bench_blk(args):
             ratios.append({"backing": backing, "workload": w["name"],
                            "sluiced_vs_qsd": ratio(s["iops"], q["iops"]),
                            "sluiced_vs_direct": ratio(s["iops"], d["iops"]),
+                           "sluiced_packed_vs_qsd": ratio(pk["iops"], q["iops"]),
+                           "sluiced_packed_vs_direct": ratio(pk["iops"], d["iops"]),
+                           "packed_vs_split": ratio(pk["iops"], s["iops"]),
                            "p99_sluiced_vs_qsd": ratio(s["lat_p99_us"], q["lat_p99_us"]),
                            "iops_per_core_sluiced_vs_qsd": ratio(s.get("iops_per_backend_core"),
                                                                  q.get("iops_per_backend_core")),
@@ -469,6 +500,10 @@ def bench_blk(args):
     notes.append("sluiced and qemu-storage-daemon are driven by sluice-blkbench (vhost/ frontend, "
                  f"{'polling' if args.poll else 'eventfd kicks and calls'}); direct is fio io_uring on the "
                  "backing itself in the driver's place (for null: /dev/zero, buffered)")
+    notes.append("direct: fio --ioengine=io_uring " + ", ".join(
+        f"{b}: --direct={1 if fio_modes.get(b) else 0}" for b in backings))
+    notes.append("sluiced-packed: the same sluiced process, a second device with packed=on, "
+                 "driven with packed virtqueues (sluice-blkbench --packed); sluiced is split rings")
     notes.append("direct: backend_cpu_s is fio's own CPU time (usr+sys), since there is no backend process")
     notes.append("CPU us/IO: backend CPU time (all threads, from /proc) per completed I/O, polling "
                  "included; CPU/IO s/q below 1 means sluiced spends less per I/O than qemu-storage-daemon")
@@ -479,6 +514,7 @@ def bench_blk(args):
                      "alone)")
     config = {"quick": quick, "repetitions": reps, "seconds": t, "warmup_s": warm,
               "size_bytes": size, "queues_max": nq, "backings": backings,
+              "fio_direct": fio_modes,
               "mode": "poll" if args.poll else "eventfd", "systems": systems,
               "sluiced_poll_us": args.poll_us}
     versions = {"sluice": git_rev(), "sluiced": first_line([sluiced_exe(), "--version"]),
@@ -499,7 +535,9 @@ def bench_blk(args):
                              fmt(r.get("iops_per_backend_core"))])
             ra = next(x for x in ratios if x["backing"] == backing and x["workload"] == w["name"])
             rows.append(["", "ratio", f"sluiced/qsd {fmt(ra['sluiced_vs_qsd'], 2)}",
-                         f"sluiced/direct {fmt(ra['sluiced_vs_direct'], 2)}", "", "", "",
+                         f"sluiced/direct {fmt(ra['sluiced_vs_direct'], 2)}",
+                         f"packed/split {fmt(ra['packed_vs_split'], 2)}",
+                         f"packed/qsd {fmt(ra['sluiced_packed_vs_qsd'], 2)}", "",
                          f"p99 s/q {fmt(ra['p99_sluiced_vs_qsd'], 2)}", "", "",
                          f"CPU/IO s/q {fmt(ra['cpu_per_io_sluiced_vs_qsd'], 2)}",
                          f"per-core s/q {fmt(ra['iops_per_core_sluiced_vs_qsd'], 2)}"])
@@ -902,8 +940,9 @@ def bench_boot(args, rest):
 
 USAGE = """usage: sluice bench <blk|net|boot> [--quick] [--output DIR] [--json] [options]
 
-  blk    sluiced vs qemu-storage-daemon (vhost-user-blk, driven by the vhost/
-         frontend) vs fio io_uring directly on the backing: 4 KiB random
+  blk    sluiced (split and packed virtqueues) vs qemu-storage-daemon
+         (vhost-user-blk, driven by the vhost/ frontend) vs fio io_uring
+         directly on the backing (O_DIRECT where it takes it): 4 KiB random
          read/write/70-30, 128 KiB sequential, QD 1-128, 1-N queues
   net    sluiced vs DPDK's vhost PMD, DPDK testpmd virtio_user as the
          frontend: 64 B and 1500 B frames both ways; sluiced's tap path;

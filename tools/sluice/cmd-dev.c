@@ -34,7 +34,7 @@ static void usage(FILE *f)
 static int call(const char *control, const char *method, struct json_object *params,
                 struct json_object **result)
 {
-    char *err = NULL;
+    struct sl_err err = ERR_INIT;
     int r = jrpc_call(control, method, params, TIMEOUT_MS, result, &err);
 
     json_object_put(params);
@@ -43,8 +43,7 @@ static int call(const char *control, const char *method, struct json_object *par
     if (r == -EREMOTEIO || r == -EINVAL) {
         /* -EINVAL: sluiced found the request itself malformed (a bad
          * spec), a usage error like any other. */
-        cli_fail("sluiced", "%s", err ? err : "request failed");
-        free(err);
+        cli_fail("sluiced", "%s", err_isset(&err) ? err.msg : "request failed");
         return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
     }
     if (r == -ENOENT || r == -ECONNREFUSED)
@@ -189,16 +188,14 @@ int cli_refresh_volume(const char *volume)
 {
     const char *control = getenv("SLUICE_CONTROL");
     struct json_object *list = NULL;
-    char *err = NULL;
+    struct sl_err err = ERR_INIT;
     int n = 0;
 
     if (!control || !*control)
         control = DEFAULT_CONTROL;
     /* No sluiced running: nobody to tell. */
-    if (jrpc_call(control, "device.list", NULL, TIMEOUT_MS, &list, &err) < 0) {
-        free(err);
+    if (jrpc_call(control, "device.list", NULL, TIMEOUT_MS, &list, NULL) < 0)
         return 0;
-    }
     for (size_t i = 0; i < json_object_array_length(list); i++) {
         struct json_object *d = json_object_array_get_idx(list, i), *v, *id, *res = NULL;
         if (!json_object_object_get_ex(d, "volume", &v) || !v ||
@@ -208,9 +205,7 @@ int cli_refresh_volume(const char *volume)
         json_object_object_add(params, "id", json_object_get(id));
         if (jrpc_call(control, "device.refresh", params, TIMEOUT_MS, &res, &err) < 0) {
             cli_fail(volume, "resized, but sluiced device %s was not told: %s",
-                     json_object_get_string(id), err ? err : "no reply");
-            free(err);
-            err = NULL;
+                     json_object_get_string(id), err_isset(&err) ? err.msg : "no reply");
         } else {
             n++;
         }

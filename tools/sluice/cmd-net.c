@@ -470,7 +470,8 @@ static int cmd_hostonly(int argc, char **argv)
     verb = argv[1];
     argc--, argv++;
     if (!strcmp(verb, "create")) {
-        char err[256] = "";
+        struct sl_err e = ERR_INIT;
+        const char *err = e.msg;
         if ((rc = parse_args("hostonly", argc, argv, O_ADDR | O_MTU, 1, 1,
                              "hostonly create NAME --addr CIDR [--mtu N]", &a)) >= 0)
             return rc;
@@ -478,7 +479,7 @@ static int cmd_hostonly(int argc, char **argv)
             return rc;
         if (!a.addr)
             return cli_usage(a.pos[0], "--addr CIDR is required (the host's address, e.g. 10.77.0.1/24)");
-        rc = hostonly_create(a.pos[0], a.addr, a.mtu, err, sizeof(err));
+        rc = hostonly_create(a.pos[0], a.addr, a.mtu, &e);
         if (rc == -EAFNOSUPPORT || rc == -EINVAL)
             return cli_usage(a.pos[0], "%s", err[0] ? err : "invalid address");
         if (rc == -EADDRINUSE)
@@ -888,8 +889,8 @@ static int cmd_attach(int argc, char **argv, bool attach)
 {
     struct net_args a;
     struct net_spec spec;
-    const char *bad;
-    char err[600] = "";
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
     int rc;
 
     if ((rc = parse_args(attach ? "attach" : "detach", argc, argv,
@@ -900,9 +901,9 @@ static int cmd_attach(int argc, char **argv, bool attach)
                          &a)) >= 0)
         return rc;
     const char *ifname = a.pos[0];
-    rc = net_spec_parse(a.pos[1], &spec, &bad);
+    rc = net_spec_parse(a.pos[1], &spec, &e);
     if (rc)
-        return cli_usage(a.pos[1], "%s", bad ? bad : "bad network spec");
+        return cli_usage(a.pos[1], "%s", err[0] ? err : "bad network spec");
     if (a.db) {
         if (spec.kind != NET_KIND_OVS)
             return cli_usage(a.pos[1], "--db applies to ovs= only");
@@ -914,8 +915,7 @@ static int cmd_attach(int argc, char **argv, bool attach)
         return rc;
     const struct net_attach_ops *ops = net_attach_ops_get(spec.kind);
     struct net_owner owner = { a.vm, a.dev, a.mac };
-    rc = attach ? ops->attach(&spec, ifname, &owner, err, sizeof(err))
-                : ops->detach(&spec, ifname, err, sizeof(err));
+    rc = attach ? ops->attach(&spec, ifname, &owner, &e) : ops->detach(&spec, ifname, &e);
     if (rc)
         return cli_fail(spec.kind == NET_KIND_OVS ? "ovs" : ifname, "%s", err[0] ? err : strerror(-rc));
     cli_done(attach ? "%s attached to %s" : "%s detached from %s", ifname, a.pos[1]);

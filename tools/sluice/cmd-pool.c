@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "core/io.h"
 #include "storage/pool.h"
 
 enum { OPT_TYPE = 1, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE, OPT_AUTOEXTEND, OPT_JSON, OPT_FORCE };
@@ -85,24 +86,22 @@ struct progress {
     bool tty;
     bool open;          /* a bar is drawn and its line not ended */
     int last_pct;
-    struct timespec last;
+    int64_t last_ms;
 };
 
 static void progress_cb(void *opaque, uint64_t done, uint64_t total)
 {
     struct progress *p = opaque;
-    struct timespec now;
+    int64_t now = now_ms();
     char a[16], b[16];
     int pct = total ? (int)(done * 100 / total) : 100;
 
     if (!p->tty)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long ms = (now.tv_sec - p->last.tv_sec) * 1000 + (now.tv_nsec - p->last.tv_nsec) / 1000000;
-    if (pct == p->last_pct || (ms < 100 && done != total))
+    if (pct == p->last_pct || (now - p->last_ms < 100 && done != total))
         return;
     p->last_pct = pct;
-    p->last = now;
+    p->last_ms = now;
     human(done, a, sizeof(a));
     human(total, b, sizeof(b));
     int bar = pct * 30 / 100;

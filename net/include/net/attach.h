@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Attaching a host interface (a tap) to a network, by spec string:
+/* Attaching a host interface (a tap) to a network, described by a typed
+ * struct net_spec (made from parts with net_spec_make(), or from a spec
+ * string with net_spec_parse()):
  *
  *   "bridge=BR"                      Linux bridge BR (made beforehand)
  *   "hostonly=NET"                   host-only network NET (bridge sh-NET)
@@ -15,6 +17,8 @@
 
 #include <net/if.h>
 #include <stddef.h>
+
+#include "core/err.h"
 
 enum net_kind { NET_KIND_BRIDGE, NET_KIND_HOSTONLY, NET_KIND_OVS };
 
@@ -33,10 +37,25 @@ struct net_owner {
     const char *mac;
 };
 
-/* Parse @spec. Returns 0, -EINVAL (unknown key, none or several of
- * bridge/hostonly/ovs, empty or bad name, db= without ovs=),
- * -ENAMETOOLONG. @bad (may be NULL) receives a static description. */
-int net_spec_parse(const char *spec, struct net_spec *out, const char **bad);
+/* Make *@out from its parts: network @target of @kind and, for
+ * NET_KIND_OVS only, the database @db ("unix:PATH"; NULL: the default).
+ * Returns 0, -EINVAL (empty or bad name, db with another kind, db not
+ * unix:PATH) or -ENAMETOOLONG, with @err (may be NULL) saying why. */
+int net_spec_make(enum net_kind kind, const char *target, const char *db, struct net_spec *out,
+                  struct sl_err *err);
+
+/* Parse the string form "bridge=BR" | "hostonly=NET" | "ovs=BR[,db=unix:P]".
+ * Returns 0, -EINVAL (unknown key, none or several of bridge/hostonly/ovs,
+ * empty or bad name, db= without ovs=), -ENAMETOOLONG, -ENOMEM; @err (may
+ * be NULL) says why. */
+int net_spec_parse(const char *spec, struct net_spec *out, struct sl_err *err);
+
+/* Room for the string form of any struct net_spec, with its NUL. */
+#define NET_SPEC_STRLEN (sizeof("hostonly=,db=") + IFNAMSIZ + 128)
+
+/* Write the string form of @spec (as net_spec_parse() reads it) into @buf.
+ * Returns 0 or -ENAMETOOLONG (@len too small; @buf holds a truncation). */
+int net_spec_format(const struct net_spec *spec, char *buf, size_t len);
 
 /* One kind of network. Both functions are non-NULL; @err (may be NULL)
  * receives a one-line reason on failure. */
@@ -46,19 +65,20 @@ struct net_attach_ops {
      * (-ENODEV: the network or interface does not exist, -EEXIST: already a
      * port, -ENOENT: the OVS bridge does not exist / no ovsdb-server socket). */
     int (*attach)(const struct net_spec *spec, const char *ifname,
-                  const struct net_owner *owner, char *err, size_t errlen);
+                  const struct net_owner *owner, struct sl_err *err);
     /* Remove @ifname from the network. Returns 0 or -errno (-ENOENT: not a
      * port of it). */
-    int (*detach)(const struct net_spec *spec, const char *ifname, char *err, size_t errlen);
+    int (*detach)(const struct net_spec *spec, const char *ifname, struct sl_err *err);
 };
 
 /* The ops of @kind (never NULL for a valid kind). */
 const struct net_attach_ops *net_attach_ops_get(enum net_kind kind);
 
-/* Parse @spec and attach / detach @ifname. @owner may be NULL. Return 0 or the
- * codes of net_spec_parse() and of the kind's ops. */
-int net_attach(const char *spec, const char *ifname, const struct net_owner *owner,
-               char *err, size_t errlen);
-int net_detach(const char *spec, const char *ifname, char *err, size_t errlen);
+/* Attach / detach @ifname with the ops of @spec->kind. @owner may be NULL.
+ * Return 0, -EINVAL / -ENAMETOOLONG (bad interface name) or the codes of
+ * the kind's ops; @err (may be NULL) says why. */
+int net_attach(const struct net_spec *spec, const char *ifname, const struct net_owner *owner,
+               struct sl_err *err);
+int net_detach(const struct net_spec *spec, const char *ifname, struct sl_err *err);
 
 #endif

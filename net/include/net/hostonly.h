@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
 #include "net/bridge.h"
 
 #define HOSTONLY_PREFIX "sh-"
@@ -42,7 +43,7 @@ int hostonly_bridge_name(const char *name, char *buf, size_t len);
  * namespace (another host-only network's included). Returns 0, -EINVAL (bad
  * address), -EAFNOSUPPORT (IPv6), -EADDRINUSE (overlap), -errno; @err (may
  * be NULL) receives a one-line reason. */
-int hostonly_check_addr(const char *cidr, char *err, size_t errlen);
+int hostonly_check_addr(const char *cidr, struct sl_err *err);
 
 /* Create network @name with host address @cidr ("10.77.0.1/24", checked by
  * hostonly_check_addr()) and MTU @mtu (0: default). Returns 0, -EINVAL (bad
@@ -50,7 +51,7 @@ int hostonly_check_addr(const char *cidr, char *err, size_t errlen);
  * overlaps an address on the host), -ENAMETOOLONG, -EEXIST (the bridge
  * exists), -EPERM, -errno; @err (may be NULL) receives the reason of an
  * address error. Nothing is left behind on failure. */
-int hostonly_create(const char *name, const char *cidr, unsigned mtu, char *err, size_t errlen);
+int hostonly_create(const char *name, const char *cidr, unsigned mtu, struct sl_err *err);
 
 /* (Re-)apply the isolation sysctls of network @name. Returns 0, -ENODEV,
  * -EINVAL, -ENAMETOOLONG, -errno. */

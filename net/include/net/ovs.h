@@ -86,7 +86,7 @@ struct json_object *ovs_txn_port_add(const char *br, const char *port,
  * -EPROTO (malformed; @err says where), -ENOMEM. */
 struct json_object *ovs_txn_list(void);
 int ovs_parse_list(struct json_object *result, struct ovs_bridge_info **out, size_t *n,
-                   char *err, size_t errlen);
+                   struct sl_err *err);
 
 /* OVSDB value helpers: the uuid string of ["uuid", U] (borrowed) or NULL;
  * the elements of a set value (an atom counts as a set of one): calls @fn

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
+
 #include <json-c/json.h>
 
 /* Where the CLI and net_attach() look for ovsdb-server when not told. */
@@ -48,9 +50,9 @@ struct json_object *ovs_msg_request(uint64_t id, const char *method, struct json
  * from @msg) is its "result" member. Returns 0, -EPROTO (not an object,
  * missing or mistyped members, wrong id), -EREMOTEIO (the server returned an
  * error; its text goes to @err). @err (may be NULL) receives a description
- * of any failure. */
+ * of any failure (core/err.h). */
 int ovs_msg_check_reply(struct json_object *msg, uint64_t id, struct json_object **result,
-                        char *err, size_t errlen);
+                        struct sl_err *err);
 
 /* Check the result of a "transact" of @nops operations: an array with one
  * object per operation, plus possibly one more holding a commit error
@@ -58,7 +60,7 @@ int ovs_msg_check_reply(struct json_object *msg, uint64_t id, struct json_object
  * operation failed: *failed_op (may be NULL) is its index (== @nops for a
  * commit error) and @err receives "error: details". */
 int ovs_txn_check(struct json_object *result, size_t nops, size_t *failed_op,
-                  char *err, size_t errlen);
+                  struct sl_err *err);
 
 /* Transaction parameters: ["Open_vSwitch", op...]. Append operations with
  * ovs_txn_add() (takes ownership). Returns NULL on allocation failure. */

@@ -65,8 +65,9 @@ int tap_set_persist(struct tap *t, bool persist);
  * (TUNSETOWNER / TUNSETGROUP). Returns 0 or -errno. */
 int tap_set_owner(struct tap *t, uid_t uid, gid_t gid);
 
-/* Link state, MTU (68..65535) and MAC ("aa:bb:cc:dd:ee:ff") of the device,
- * through SIOCSIF* ioctls. Return 0, -EINVAL (bad MAC), -ERANGE (MTU), -errno. */
+/* Link state, MTU (68..65535) and MAC ("aa:bb:cc:dd:ee:ff", the rule of
+ * mac_parse() in core/mac.h: unicast, not zero) of the device, through
+ * SIOCSIF* ioctls. Return 0, -EINVAL (bad MAC), -ERANGE (MTU), -errno. */
 int tap_set_up(struct tap *t, bool up);
 int tap_set_mtu(struct tap *t, unsigned mtu);
 int tap_set_mac(struct tap *t, const char *mac);

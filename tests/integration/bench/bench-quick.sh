@@ -34,7 +34,7 @@ def positive(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 fields = {"blk": ["iops", "lat_p50_us", "lat_p99_us", "backend_cpu_s"],
           "net": ["mpps", "gbps"]}[mode]
-systems = {"blk": {"sluiced", "qemu-storage-daemon", "direct"},
+systems = {"blk": {"sluiced", "sluiced-packed", "qemu-storage-daemon", "direct"},
            "net": {"sluiced", "dpdk-vhost"}}[mode]
 res = doc["results"]
 assert isinstance(res, list) and res, "no results"
@@ -47,12 +47,29 @@ for r in res:
     seen.setdefault((r.get("backing"), r["workload"]), set()).add(r["system"])
 for k, s in seen.items():
     assert s == systems, f"{k}: systems {s}"
+if mode == "blk":
+    # A latency longer than the whole run is a measuring error (a request
+    # stamped used before its submit time wraps around), not a figure.
+    span_us = (doc["config"]["seconds"] + doc["config"]["warmup_s"] + 10) * 1e6
+    for r in res:
+        for f in ("lat_p50_us", "lat_p99_us", "lat_p999_us"):
+            assert r[f] is None or r[f] <= span_us, f"{r['system']} {r['workload']}: {f}={r[f]!r}"
 for k in ("machine", "versions", "commands", "samples", "ratios"):
     assert doc.get(k), f"missing {k}"
 for ra in doc["ratios"]:
     for k, v in ra.items():
-        if k.startswith("sluiced_vs"):
+        if k.startswith("sluiced_") or k == "packed_vs_split":
             assert positive(v), f"ratio {k}={v!r}"
+if mode == "blk":
+    assert all("packed_vs_split" in ra for ra in doc["ratios"]), "no packed/split ratio"
+    # fio runs O_DIRECT on every file backing that takes it (tmpfs since 6.6)
+    fio = [c for c in doc["commands"] if " fio " in f" {c} " or c.split()[3:4] == ["fio"]]
+    for b, dio in doc["config"]["fio_direct"].items():
+        if b == "null":
+            assert dio is False, "fio on /dev/zero cannot be O_DIRECT"
+    tmpfs_dio = doc["config"]["fio_direct"].get("tmpfs")
+    if tmpfs_dio:
+        assert any("--direct=1" in c and "/dev/shm/" in c for c in fio), "tmpfs fio not O_DIRECT"
 assert os.path.exists(doc["json"]) and os.path.dirname(doc["json"]) == work, doc["json"]
 if doc.get("chart"):
     assert os.path.getsize(doc["chart"]) > 0

@@ -82,10 +82,10 @@ static int run(const char *first, ...)
 static void test_spec_parse(void **state)
 {
     struct net_spec s;
-    const char *bad;
+    struct sl_err e = ERR_INIT;
 
     (void)state;
-    assert_int_equal(net_spec_parse("bridge=br0", &s, &bad), 0);
+    assert_int_equal(net_spec_parse("bridge=br0", &s, &e), 0);
     assert_int_equal(s.kind, NET_KIND_BRIDGE);
     assert_string_equal(s.target, "br0");
     assert_string_equal(s.db, "");
@@ -105,15 +105,46 @@ static void test_spec_parse(void **state)
         "bridge=a/b", "bridge=has space", "hostonly=a:b", "tap=tap0",
     };
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
-        bad = NULL;
-        assert_int_equal(net_spec_parse(invalid[i], &s, &bad), -EINVAL);
-        assert_non_null(bad);
+        err_clear(&e);
+        assert_int_equal(net_spec_parse(invalid[i], &s, &e), -EINVAL);
+        assert_true(err_isset(&e));
     }
-    assert_int_equal(net_spec_parse(NULL, &s, &bad), -EINVAL);
-    assert_int_equal(net_spec_parse("bridge=0123456789abcdef", &s, &bad), -ENAMETOOLONG);
+    assert_int_equal(net_spec_parse(NULL, &s, &e), -EINVAL);
+    assert_int_equal(net_spec_parse("bridge=0123456789abcdef", &s, &e), -ENAMETOOLONG);
     /* sh- + 13 bytes is too long for a host-only bridge. */
-    assert_int_equal(net_spec_parse("hostonly=0123456789abc", &s, &bad), -ENAMETOOLONG);
-    assert_int_equal(net_spec_parse("hostonly=0123456789ab", &s, &bad), 0);
+    assert_int_equal(net_spec_parse("hostonly=0123456789abc", &s, &e), -ENAMETOOLONG);
+    assert_int_equal(net_spec_parse("hostonly=0123456789ab", &s, &e), 0);
+}
+
+/* The typed seam: a spec made from parts (as sluiced does) equals the one
+ * parsed from its string form, and prints back as that string. */
+static void test_spec_make_format(void **state)
+{
+    static const char *const forms[] = { "bridge=br0", "hostonly=lab", "ovs=ovsbr0",
+                                         "ovs=b,db=unix:/run/ovs/db.sock" };
+    struct net_spec a, b;
+    struct sl_err e = ERR_INIT;
+    char buf[NET_SPEC_STRLEN];
+
+    (void)state;
+    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", "unix:/run/ovs/db.sock", &a, &e), 0);
+    assert_int_equal(net_spec_parse("db=unix:/run/ovs/db.sock,ovs=b", &b, &e), 0);
+    assert_memory_equal(&a, &b, sizeof(a));
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        assert_int_equal(net_spec_parse(forms[i], &a, &e), 0);
+        assert_int_equal(net_spec_format(&a, buf, sizeof(buf)), 0);
+        assert_string_equal(buf, forms[i]);
+    }
+    assert_int_equal(net_spec_format(&a, buf, 8), -ENAMETOOLONG);
+    /* Each wrong part, with a reason. */
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "a/b", NULL, &a, &e), -EINVAL);
+    assert_string_equal(e.msg, "invalid network name");
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "", NULL, &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "0123456789abcdef", NULL, &a, &e), -ENAMETOOLONG);
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "br0", "unix:/x", &a, &e), -EINVAL);
+    assert_string_equal(e.msg, "db= applies to ovs= only");
+    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", "tcp:1.2.3.4:6640", &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make((enum net_kind)7, "b", NULL, &a, &e), -EINVAL);
 }
 
 static void test_names(void **state)
@@ -377,7 +408,8 @@ static void test_cli_invalid_names(void **state)
  * made; overlapping subnets are found by net_cidr_overlap(). */
 static void test_hostonly_addr(void **state)
 {
-    char err[256];
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
     struct net_cidr a, b;
 
     (void)state;
@@ -387,15 +419,15 @@ static void test_hostonly_addr(void **state)
         "224.0.0.1/24", "255.255.255.254/24", "10.77.0.1", "bogus/24",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        err[0] = 0;
-        if (hostonly_check_addr(bad[i], err, sizeof(err)) != -EINVAL || !err[0])
+        err_clear(&e);
+        if (hostonly_check_addr(bad[i], &e) != -EINVAL || !err[0])
             fail_msg("%s accepted (%s)", bad[i], err);
     }
-    assert_int_equal(hostonly_check_addr("10.77.0.0/24", err, sizeof(err)), -EINVAL);
+    assert_int_equal(hostonly_check_addr("10.77.0.0/24", &e), -EINVAL);
     assert_non_null(strstr(err, "network address of 10.77.0.0/24"));
-    assert_int_equal(hostonly_check_addr("10.77.0.255/24", err, sizeof(err)), -EINVAL);
+    assert_int_equal(hostonly_check_addr("10.77.0.255/24", &e), -EINVAL);
     assert_non_null(strstr(err, "broadcast address of 10.77.0.0/24"));
-    assert_int_equal(hostonly_check_addr("fd00::1/64", err, sizeof(err)), -EAFNOSUPPORT);
+    assert_int_equal(hostonly_check_addr("fd00::1/64", &e), -EAFNOSUPPORT);
     assert_int_equal(run("hostonly", "create", "lab", "--addr", "10.77.0.255/24", NULL), EXIT_USAGE);
     assert_non_null(strstr(last_reason, "broadcast address"));
 
@@ -469,6 +501,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_parse),
+        cmocka_unit_test(test_spec_make_format),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_cidr),
         cmocka_unit_test(test_tap_open_args),

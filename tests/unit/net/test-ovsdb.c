@@ -19,6 +19,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/usock.h"
 #include "net/ovs.h"
 #include "net/ovsdb.h"
 
@@ -70,24 +71,25 @@ static void test_request(void **state)
 static void test_check_reply(void **state)
 {
     struct json_object *r, *m;
-    char err[256];
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
 
     (void)state;
     m = parse("{\"id\":3,\"result\":[1,2],\"error\":null}");
-    assert_int_equal(ovs_msg_check_reply(m, 3, &r, err, sizeof(err)), 0);
+    assert_int_equal(ovs_msg_check_reply(m, 3, &r, &e), 0);
     assert_string_equal(plain(r), "[1,2]");
     /* Wrong id. */
-    assert_int_equal(ovs_msg_check_reply(m, 4, &r, err, sizeof(err)), -EPROTO);
+    assert_int_equal(ovs_msg_check_reply(m, 4, &r, &e), -EPROTO);
     assert_null(r);
     json_object_put(m);
 
     /* Server error: string, or object with details. */
     m = parse("{\"id\":3,\"result\":null,\"error\":\"unknown database\"}");
-    assert_int_equal(ovs_msg_check_reply(m, 3, &r, err, sizeof(err)), -EREMOTEIO);
+    assert_int_equal(ovs_msg_check_reply(m, 3, &r, &e), -EREMOTEIO);
     assert_string_equal(err, "unknown database");
     json_object_put(m);
     m = parse("{\"id\":3,\"result\":null,\"error\":{\"error\":\"syntax error\",\"details\":\"bad op\"}}");
-    assert_int_equal(ovs_msg_check_reply(m, 3, &r, err, sizeof(err)), -EREMOTEIO);
+    assert_int_equal(ovs_msg_check_reply(m, 3, &r, &e), -EREMOTEIO);
     assert_string_equal(err, "syntax error: bad op");
     json_object_put(m);
 
@@ -104,38 +106,39 @@ static void test_check_reply(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         m = parse(bad[i]);
-        err[0] = 0;
-        assert_int_equal(ovs_msg_check_reply(m, 3, &r, err, sizeof(err)), -EPROTO);
+        err_clear(&e);
+        assert_int_equal(ovs_msg_check_reply(m, 3, &r, &e), -EPROTO);
         assert_null(r);
         assert_true(strstr(err, "malformed") != NULL);
         json_object_put(m);
     }
-    assert_int_equal(ovs_msg_check_reply(NULL, 3, &r, NULL, 0), -EPROTO);
+    assert_int_equal(ovs_msg_check_reply(NULL, 3, &r, NULL), -EPROTO);
 }
 
 static void test_txn_check(void **state)
 {
     struct json_object *r;
     size_t failed = 99;
-    char err[256];
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
 
     (void)state;
     r = parse("[{\"uuid\":[\"uuid\",\"x\"]},{\"count\":1}]");
-    assert_int_equal(ovs_txn_check(r, 2, &failed, err, sizeof(err)), 0);
+    assert_int_equal(ovs_txn_check(r, 2, &failed, &e), 0);
     /* Too few results for the operations. */
-    assert_int_equal(ovs_txn_check(r, 3, &failed, err, sizeof(err)), -EPROTO);
+    assert_int_equal(ovs_txn_check(r, 3, &failed, &e), -EPROTO);
     json_object_put(r);
 
     /* Operation 1 failed; the following results are null. */
     r = parse("[{},{\"error\":\"timed out\",\"details\":\"wait\"},null]");
-    assert_int_equal(ovs_txn_check(r, 3, &failed, err, sizeof(err)), -EREMOTEIO);
+    assert_int_equal(ovs_txn_check(r, 3, &failed, &e), -EREMOTEIO);
     assert_int_equal(failed, 1);
     assert_string_equal(err, "timed out: wait");
     json_object_put(r);
 
     /* Commit error in the extra element. */
     r = parse("[{},{},{\"error\":\"constraint violation\"}]");
-    assert_int_equal(ovs_txn_check(r, 2, &failed, err, sizeof(err)), -EREMOTEIO);
+    assert_int_equal(ovs_txn_check(r, 2, &failed, &e), -EREMOTEIO);
     assert_int_equal(failed, 2);
     assert_string_equal(err, "constraint violation");
     json_object_put(r);
@@ -153,10 +156,10 @@ static void test_txn_check(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         r = parse(bad[i].s);
-        assert_int_equal(ovs_txn_check(r, bad[i].nops, &failed, err, sizeof(err)), -EPROTO);
+        assert_int_equal(ovs_txn_check(r, bad[i].nops, &failed, &e), -EPROTO);
         json_object_put(r);
     }
-    assert_int_equal(ovs_txn_check(NULL, 0, NULL, NULL, 0), -EPROTO);
+    assert_int_equal(ovs_txn_check(NULL, 0, NULL, NULL), -EPROTO);
 }
 
 /* The op named @name at index @i of txn @t (params[0] is the db name). */
@@ -264,11 +267,12 @@ static void test_parse_list(void **state)
     struct ovs_bridge_info *v;
     struct json_object *r;
     size_t n;
-    char err[256];
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
 
     (void)state;
     r = parse(list_reply);
-    assert_int_equal(ovs_parse_list(r, &v, &n, err, sizeof(err)), 0);
+    assert_int_equal(ovs_parse_list(r, &v, &n, &e), 0);
     json_object_put(r);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].name, "abr");          /* sorted */
@@ -289,7 +293,7 @@ static void test_parse_list(void **state)
 
     /* Empty database. */
     r = parse("[{\"rows\":[]},{\"rows\":[]},{\"rows\":[]}]");
-    assert_int_equal(ovs_parse_list(r, &v, &n, err, sizeof(err)), 0);
+    assert_int_equal(ovs_parse_list(r, &v, &n, &e), 0);
     assert_int_equal(n, 0);
     assert_null(v);
     json_object_put(r);
@@ -309,8 +313,8 @@ static void test_parse_list(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         r = parse(bad[i]);
-        err[0] = 0;
-        assert_int_equal(ovs_parse_list(r, &v, &n, err, sizeof(err)), -EPROTO);
+        err_clear(&e);
+        assert_int_equal(ovs_parse_list(r, &v, &n, &e), -EPROTO);
         assert_null(v);
         assert_int_equal(n, 0);
         assert_non_null(strstr(err, "malformed"));
@@ -452,17 +456,11 @@ static void *fake_main(void *arg)
 
 static void fake_start(struct fake *f, const char *const *replies, size_t n, const char *greeting)
 {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/sluice-ovsdb-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->sock, sizeof(f->sock), "%s/db.sock", f->dir);
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->sock);
-    f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(f->lfd >= 0);
-    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-    assert_int_equal(listen(f->lfd, 4), 0);
+    assert_int_equal(usock_listen(f->sock, 4, 0, &f->lfd), 0);
     f->replies = replies;
     f->nreplies = n;
     f->greeting = greeting;

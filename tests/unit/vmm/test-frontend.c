@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "core/log.h"
+#include "core/usock.h"
 #include "harness.h"
 #include "vhost/frontend.h"
 #include "vhost/vq.h"
@@ -223,15 +224,10 @@ static void test_unreachable(void **state)
     assert_int_equal(vuf_connect("/nonexistent/sluice-vuf.sock", 500, &f), -ENOENT);
     /* A socket file nobody listens on. */
     snprintf(path, sizeof(path), "/tmp/sluice-vuf-%d.sock", getpid());
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        strcpy(sa.sun_path, path);
-        unlink(path);
-        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    }
+    unlink(path);
+    assert_int_equal(usock_listen(path, 1, 0, &fd), 0);
+    close(fd);     /* the file stays: a stale socket */
     assert_int_equal(vuf_connect(path, 500, &f), -ECONNREFUSED);
-    close(fd);
     unlink(path);
     assert_null(f);
 }
@@ -245,7 +241,7 @@ static void test_reconnect_inflight(void **state)
 {
     struct bt *b = *state;
     struct h_dev *h = &b->h;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char path[64];
     struct vuf_region reg = whole(h);
     struct vuf_vring v = ring0(h);
     struct vq_inflight_region *ifl;
@@ -256,15 +252,12 @@ static void test_reconnect_inflight(void **state)
     uint16_t u;
     uint8_t *data;
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/sluice-vuf-rc-%d.sock", getpid());
-    unlink(sa.sun_path);
-    b->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(b->lfd >= 0);
-    assert_int_equal(bind(b->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(b->lfd, 4), 0);
+    snprintf(path, sizeof(path), "/tmp/sluice-vuf-rc-%d.sock", getpid());
+    unlink(path);
+    assert_int_equal(usock_listen(path, 4, 0, &b->lfd), 0);
     vu_dev_disconnect(h->dev);              /* the harness's socketpair */
     bt_start(b);
-    assert_int_equal(vuf_connect(sa.sun_path, 2000, &f), 0);
+    assert_int_equal(vuf_connect(path, 2000, &f), 0);
     assert_true(vuf_protocol_features(f) & F(VU_PF_INFLIGHT_SHMFD));
     assert_int_equal(vuf_inflight_fd(f), -1);
     assert_int_equal(vuf_set_features(f, F(VIRTIO_F_VERSION_1)), 0);
@@ -321,7 +314,7 @@ static void test_reconnect_inflight(void **state)
     vuf_destroy(f);
     close(b->lfd);
     b->lfd = -1;
-    unlink(sa.sun_path);
+    unlink(path);
 }
 
 /* A peer that never answers: the call times out instead of hanging. */

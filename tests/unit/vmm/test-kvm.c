@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "core/log.h"
 #include "vmm/vm.h"
 
@@ -66,14 +67,15 @@ static int run(const uint8_t *p, size_t len, char *out, size_t outlen, int *stat
     struct kvm_vm_config cfg = { .raw = p, .raw_len = len, .cpus = 1, .mem_size = 32u << 20,
                                  .console = KVM_CONSOLE_FD, .console_in = -1 };
     struct kvm_vm *vm = NULL;
-    char err[256] = "";
+    struct sl_err e = ERR_INIT;
+    const char *err = e.msg;
     char path[] = "/tmp/sluice-kvm-test-XXXXXX";
     int fd = mkstemp(path), r;
     ssize_t n;
 
     unlink(path);
     cfg.console_out = fd;
-    r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+    r = kvm_vm_create(&cfg, &vm, &e);
     if (r < 0) {
         fprintf(stderr, "kvm_vm_create: %s (%s)\n", err, strerror(-r));
         close(fd);
@@ -99,7 +101,7 @@ static int run(const uint8_t *p, size_t len, char *out, size_t outlen, int *stat
 int main(void)
 {
     char out[256];
-    struct timespec a, b;
+    uint64_t t0, t1;
     int status = -1, r;
 
     log_init("test-kvm", false, LOG_LVL_WARN);
@@ -107,15 +109,15 @@ int main(void)
         printf("SKIP: no /dev/kvm\n");
         return 77;
     }
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    t0 = now_ns();
     r = run(prog, sizeof(prog), out, sizeof(out), &status);
-    clock_gettime(CLOCK_MONOTONIC, &b);
+    t1 = now_ns();
     if (r == -ENOTSUP) {
         printf("SKIP: /dev/kvm lacks a capability\n");
         return 77;
     }
     printf("program run: r=%d status=%d output=\"%s\" in %.1f ms\n", r, status, out,
-           (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
+           (double)(t1 - t0) / 1e6);
     /* type_of_loader of a raw program is 0; the e820 map of 32 MiB has 4 entries. */
     if (r != 0 || status != 0 || strcmp(out, "OK04\n") != 0) {
         printf("FAIL: expected status 0 and \"OK04\\n\"\n");
@@ -161,26 +163,27 @@ int main(void)
                                      .mem_size = 256u << 20, .console = KVM_CONSOLE_FD,
                                      .console_in = -1, .console_out = -1 };
         struct kvm_vm *vm = NULL;
-        char err[256] = "";
+        struct sl_err e = ERR_INIT;
+        const char *err = e.msg;
 
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("not a bzImage: %d \"%s\"\n", r, err);
         if (r != -ENOEXEC || !strstr(err, "not a bzImage"))
             return 1;
         cfg.kernel = "/nonexistent/vmlinuz";
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("missing kernel: %d \"%s\"\n", r, err);
         if (r != -ENOENT)
             return 1;
         cfg.kvm_path = "/nonexistent/kvm";
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("missing /dev/kvm: %d \"%s\"\n", r, err);
         if (r != -ENOENT || !strstr(err, "/nonexistent/kvm"))
             return 1;
         cfg.kvm_path = NULL;
         cfg.kernel = "/etc/os-release";
         cfg.mem_size = 64u << 20;
-        r = kvm_vm_create(&cfg, &vm, err, sizeof(err));
+        r = kvm_vm_create(&cfg, &vm, &e);
         printf("too little memory: %d \"%s\"\n", r, err);
         if (r != -ENOMEM)
             return 1;

@@ -15,21 +15,19 @@
 #define SLUICE_VHOST_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/uloop.h"
-#include "vhost/msg.h"
+#include "vhost/proto.h"
 #include "vhost/vq.h"
 
 struct vu_dev;
 
+/* What a device model does, functions only: each model has one static
+ * const table; what differs per device (features, queues) is data in
+ * struct vu_dev_config. */
 struct vu_dev_ops {
-    /* Virtio feature bits the device offers, transport bits included
-     * (VERSION_1, RING_INDIRECT_DESC, RING_EVENT_IDX). Required. */
-    uint64_t features;
-    /* Device-specific protocol features (e.g. CONFIG), in addition to the
-     * generic ones the backend always offers. */
-    uint64_t protocol_features;
     /* Copy @len bytes of config space from @offset into @buf. NULL: the
      * device has no config space. Returns 0 or -errno. Control thread. */
     int (*get_config)(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len);
@@ -44,14 +42,12 @@ struct vu_dev_ops {
     void (*queue_fini)(void *ctx, struct vq *vq);
 };
 
+/* A device: the program chooses the first group; a device model
+ * (vblk_create(), vnet_create()) fills in the second, or a program that
+ * brings its own ops does. */
 struct vu_dev_config {
     const char *name;            /* for logs; copied */
     const char *socket_path;     /* copied; NULL for vu_dev_attach() only */
-    unsigned num_queues;         /* 1..VU_MAX_QUEUES */
-    unsigned queue_num_reply;    /* GET_QUEUE_NUM answer; 0: num_queues
-                                  * (virtio-net answers queue pairs) */
-    const struct vu_dev_ops *ops;
-    void *ctx;                   /* passed to every op */
     struct uloop **loops;        /* worker loops; borrowed */
     unsigned nloops;
     unsigned first_loop;         /* queue i runs on loops[(first_loop+i)%nloops] */
@@ -59,6 +55,22 @@ struct vu_dev_config {
                                   * time of its first byte; 0: VU_MSG_TIMEOUT_MS */
     bool packed;                 /* offer VIRTIO_F_RING_PACKED; such a device
                                   * offers no INFLIGHT_SHMFD (split rings only) */
+
+    const struct vu_dev_ops *ops;  /* required, with queue_init */
+    void *ctx;                   /* passed to every op; NULL with priv_size */
+    size_t priv_size;            /* bytes of device-model state allocated
+                                  * (zeroed) with the device and freed by
+                                  * vu_dev_destroy(): vu_dev_priv(), and the
+                                  * ctx of every op */
+    /* Virtio feature bits the device offers, transport bits included
+     * (VERSION_1, RING_INDIRECT_DESC, RING_EVENT_IDX). */
+    uint64_t features;
+    /* Device-specific protocol features (e.g. CONFIG), in addition to the
+     * generic ones the backend always offers. */
+    uint64_t protocol_features;
+    unsigned num_queues;         /* 1..VU_MAX_QUEUES */
+    unsigned queue_num_reply;    /* GET_QUEUE_NUM answer; 0: num_queues
+                                  * (virtio-net answers queue pairs) */
 };
 
 #define VU_MAX_QUEUES 64
@@ -66,9 +78,14 @@ struct vu_dev_config {
 
 /* Returns 0, -EINVAL (bad config) or -ENOMEM. */
 int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out);
-/* Disconnects, removes the socket file (unless another process listens
- * there now: usock_close()), frees. NULL-safe. */
+/* Disconnects (the ops see their queues stop), removes the socket file
+ * (unless another process listens there now: usock_close()), frees the
+ * device with its private area. NULL-safe. */
 void vu_dev_destroy(struct vu_dev *dev);
+/* The device model's state (vu_dev_config.priv_size bytes), or NULL. */
+void *vu_dev_priv(struct vu_dev *dev);
+/* The virtio feature bits the device offers (vu_dev_config.features). */
+uint64_t vu_dev_features(const struct vu_dev *dev);
 
 /* Create the listening socket (mode 0600; a stale socket file is replaced)
  * with usock_listen(). Returns 0 or -errno: -EADDRINUSE when a process

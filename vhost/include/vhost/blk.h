@@ -62,8 +62,10 @@ struct vblk;
 #define VBLK_SEG_MAX        126u
 #define VBLK_MAX_DISCARD_SEG 1u
 
-/* Build the device; @vcfg supplies name/socket/loops (ops and ctx are filled
- * in here). Returns 0, -EINVAL or -ENOMEM. */
+/* Build the device; @vcfg supplies the program's part (name, socket, loops,
+ * packed); the model's part (ops, state, features, queues) is filled in here.
+ * The struct vblk lives inside its vu_dev (vu_dev_priv()). Returns 0, -EINVAL
+ * or -ENOMEM. */
 int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
                 struct vblk **out);
 void vblk_destroy(struct vblk *b);

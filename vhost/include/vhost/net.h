@@ -41,8 +41,10 @@ struct vnet_stats {
 
 struct vnet;
 
-/* Build the device; @vcfg supplies name/socket/loops. Returns 0, -EINVAL or
- * -ENOMEM. */
+/* Build the device; @vcfg supplies the program's part (name, socket, loops,
+ * packed); the model's part (ops, state, features, queues) is filled in here.
+ * The struct vnet lives inside its vu_dev (vu_dev_priv()). Returns 0, -EINVAL
+ * or -ENOMEM. */
 int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
                 struct vnet **out);
 void vnet_destroy(struct vnet *n);

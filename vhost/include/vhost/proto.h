@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The vhost-user wire protocol (QEMU docs/interop/vhost-user.rst): message
  * codes, flags, feature bits and payload layouts. Shared by the backend half
- * (sluiced) and the frontend half (sluice-vmm, benchmarks). Little-endian
- * host assumed (x86-64). */
+ * (sluiced) and the frontend half (sluice-vmm, benchmarks). */
 #ifndef SLUICE_VHOST_PROTO_H
 #define SLUICE_VHOST_PROTO_H
 
 #include <stdint.h>
+
+/* virtio 1.x and vhost-user are little-endian and sluice targets x86-64/arm64
+ * little-endian hosts: vhost/ and vmm/ use ring fields and payloads as is. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "sluice needs a little-endian host (virtio 1.x is little-endian)");
 
 enum vu_request {
     VU_GET_FEATURES = 1,

@@ -15,7 +15,9 @@
 #include <sys/uio.h>
 
 #include "core/uloop.h"
-#include "vhost/mem.h"
+#include "vhost/proto.h"
+
+struct vu_mem;   /* guest memory map, private to vhost/ (mem.h) */
 
 #define VQ_MAX_SIZE 1024u
 

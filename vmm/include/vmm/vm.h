@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
+
 #define KVM_VM_MAX_DEVS 8
 #define KVM_VM_MAX_CPUS 64
 #define KVM_VM_MIN_MEM  (128ull << 20)    /* for a Linux guest */
@@ -53,7 +55,7 @@ struct kvm_vm;
  * capability), -ENOEXEC (not a bzImage), -ENOMEM (memory too small or
  * unavailable), -ECONNREFUSED (backend not listening), -EPROTO (backend
  * misbehaves), -EINVAL (bad config) or another -errno. */
-int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, char *err, size_t errlen);
+int kvm_vm_create(const struct kvm_vm_config *cfg, struct kvm_vm **out, struct sl_err *err);
 
 /* Run until the guest powers off or resets. *status: 0 for poweroff and
  * reset (reboot through the ACPI reset register, port 0xcf9 or the i8042),

@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "core/err.h"
 #include "core/evloop.h"
 
 /* Standard error codes. */
@@ -17,11 +18,12 @@
 #define JRPC_SERVER_ERROR     -32000
 
 /* A method: on success return 0 and set *result (owned by the server; NULL
- * means JSON null). On failure return -errno and optionally set *errmsg to a
- * malloc'd message; -EINVAL maps to "invalid params", others to a server
- * error whose data carries the errno name. @params may be NULL. */
+ * means JSON null). On failure return -errno and optionally set @err (never
+ * NULL here; core/err.h); -EINVAL maps to "invalid params", others to a
+ * server error whose data carries the errno name, and whose message is
+ * @err's (strerror when unset). @params may be NULL. */
 typedef int (*jrpc_method_cb)(void *ctx, struct json_object *params,
-                              struct json_object **result, char **errmsg);
+                              struct json_object **result, struct sl_err *err);
 
 /* Server limits, per connection: a request line (without its newline); the
  * replies written but not yet read by the client (past it the client gets an
@@ -49,11 +51,11 @@ int jrpc_register(struct jrpc_server *s, const char *name, jrpc_method_cb cb, vo
 /* Blocking client call: connect to @path, send one request, wait up to
  * @timeout_ms for the reply. On success returns 0 and *result (caller puts
  * it). On a JSON-RPC error returns -EINVAL for "invalid params" (-32602:
- * the request itself is wrong) and -EREMOTEIO for any other, with *errmsg
- * set (malloc'd).
+ * the request itself is wrong) and -EREMOTEIO for any other, with @err
+ * (may be NULL) set to the server's message.
  * Other failures: -ENOENT/-ECONNREFUSED (no server), -ETIMEDOUT, -EPROTO
  * (malformed reply), -errno. @params is not consumed. */
 int jrpc_call(const char *path, const char *method, struct json_object *params,
-              int timeout_ms, struct json_object **result, char **errmsg);
+              int timeout_ms, struct json_object **result, struct sl_err *err);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Guest memory as shared by a vhost-user frontend: regions received as fds,
+/* Private to vhost/ (tests include it explicitly). Guest memory as shared by
+ * a vhost-user frontend: regions received as fds,
  * mapped once, translated from guest-physical (gpa) or frontend-virtual (uva)
  * addresses. Every translation is bounds-checked; nothing here trusts the peer. */
 #ifndef SLUICE_VHOST_MEM_H

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading and writing vhost-user messages (header, payload, SCM_RIGHTS fds). */
+/* Private to vhost/ (tests include it explicitly): reading and writing
+ * vhost-user messages (header, payload, SCM_RIGHTS fds). */
 #ifndef SLUICE_VHOST_MSG_H
 #define SLUICE_VHOST_MSG_H
 
