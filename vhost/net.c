@@ -14,6 +14,7 @@
 #define RX_MAX_IOV     1024    /* IOV_MAX: iovecs of one readv */
 #define RX_READS       16      /* reads in flight per receive queue */
 #define RX_SEQ_AGAIN   UINT64_MAX  /* chain handed out again after a reconnect */
+#define RX_RETRY_NS    20000000    /* back-off after a failed tap read: 20 ms */
 #define TX_REQ_IOV     (MAX_SKB_FRAGS_GUESS + 4)
 #define MAX_SKB_FRAGS_GUESS 64
 #define MAX_GSO_PACKET (65535u + 14u + 4u)   /* IP max + Ethernet + VLAN */
@@ -43,7 +44,9 @@ struct rx_read {
     struct vnet_rxq *q;
     unsigned nchains, niov;
     uint64_t cap_total;
-    bool busy;                          /* the readv is in flight */
+    bool busy;                          /* the readv (or back-off) is in flight */
+    bool retry;                         /* the op is the back-off timer */
+    struct __kernel_timespec retry_ts;
     struct rx_chain chains[RX_MAX_CHAINS];
     struct iovec iov[RX_MAX_IOV];
 };
@@ -63,7 +66,11 @@ struct vnet_rxq {
     struct rx_spare *spare;
     unsigned spare_head, nspare, nspare_max;
     uint64_t pops;                      /* chains taken from the avail ring */
-    bool stopping, error_wait;
+    /* error_wait: a read failed; no read is put in flight until the back-off
+     * (one read's slot, holding its chains so a stop waits for it) ends or
+     * the guest kicks. Not a kick alone: a polling guest with all its
+     * buffers posted (DPDK) never kicks again. */
+    bool stopping, error_wait, retrying;
     struct vnet_stats st;
 };
 
@@ -225,7 +232,11 @@ static void rx_done(struct uloop_op *op, int res, uint32_t flags)
 
     rd->busy = false;
     q->busy--;
-    if (res >= 0 && (unsigned)res < q->hdr_len)
+    if (rd->retry) {            /* the back-off is over (or cancelled) */
+        rd->retry = false;
+        q->retrying = false;
+        q->error_wait = false;
+    } else if (res >= 0 && (unsigned)res < q->hdr_len)
         q->st.rx_dropped++;
     else if (res >= 0)
         rx_deliver(q, rd, (uint32_t)res);
@@ -233,8 +244,21 @@ static void rx_done(struct uloop_op *op, int res, uint32_t flags)
         static __thread struct log_ratelimit rl = { .burst = 5, .interval_ms = 5000 };
         if (log_ratelimit_ok(&rl))
             log_warn("virtio-net: rx queue %u: read: %s", q->vq->index, strerror(-res));
-        /* Wait for the next kick rather than spin on a failing fd. */
+        /* Back off rather than spin on a failing fd: this read's slot
+         * waits RX_RETRY_NS with its chains, then reads resume (earlier on
+         * a kick). */
         q->error_wait = true;
+        if (!q->retrying) {
+            struct io_uring_sqe *sqe = uloop_sqe(q->vq->loop);
+            rd->retry_ts = (struct __kernel_timespec){ .tv_nsec = RX_RETRY_NS };
+            io_uring_prep_timeout(sqe, &rd->retry_ts, 0, 0);
+            uloop_sqe_set_op(sqe, &rd->op);
+            rd->retry = true;
+            rd->busy = true;
+            q->busy++;
+            q->retrying = true;
+            return;
+        }
     }
     /* Chains of a read that got no packet go back to the spares too, so no
      * idle read sits on chains another one could use. */

@@ -4,6 +4,7 @@
  * receive datapath on a real worker: a device brought up through the
  * vhost-user backend (the fuzz targets' minimal frontend), whose "tap" is a
  * SOCK_SEQPACKET socketpair (one packet per read, like a tap). */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -301,6 +302,104 @@ static void test_rx_small_buffers_no_refill(void **state)
     rx_burst(0, 64, 256, 30);
 }
 
+/* How the receive queue of rx_quiet() starts. */
+enum rx_quiet_start {
+    RXQ_READ_ERROR,      /* every read fails (the fd cannot be read) once */
+    RXQ_NO_BUFFERS,      /* the guest has posted no receive buffer yet */
+};
+
+/* A guest like DPDK's rxonly poll-mode driver: it kicks the receive queue
+ * only when it refills it, i.e. only after packets came. @how starts the
+ * queue with no read in flight; then (RXQ_NO_BUFFERS: the buffers are
+ * posted and kicked once) @burst packets arrive on the tap and must all
+ * reach the guest with no further kick. */
+static void rx_quiet(enum rx_quiet_start how, unsigned burst)
+{
+    struct ff_ring r = ff_ring_at(0, 4096, RX_NUM);
+    struct utap tap;
+    struct vnet_config nc = { .queue_pairs = 1, .io = &utap_ops, .io_ctx = &tap };
+    struct vu_dev_config vc = { .name = "unit-net", .loops = &f.worker, .nloops = 1 };
+    struct vnet *n = NULL;
+    struct vring_desc *desc;
+    struct vring_avail *avail;
+    uint64_t features, one = 1;
+    unsigned hdr_len, nbufs = 24;
+    int sv[2], pp[2];
+
+    if (!f_ready) {
+        ff_init(&f, "unit-net");
+        f_ready = true;
+    }
+    desc = (void *)(f.mem + r.desc);
+    avail = (void *)(f.mem + r.avail);
+    memset(f.mem, 0, FF_MEM_SIZE);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    /* RXQ_READ_ERROR: the queue's fd is first a pipe's write end (a readv
+     * fails with EBADF), later (same number) the working "tap". */
+    assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+    tap.fd = how == RXQ_READ_ERROR ? pp[1] : sv[0];
+    assert_int_equal(vnet_create(&nc, &vc, &n), 0);
+    features = vnet_features(n) & ~(1ull << VIRTIO_RING_F_EVENT_IDX) &
+               ~((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+                 (1ull << VIRTIO_NET_F_GUEST_ECN));
+    hdr_len = vnet_hdr_len(features);
+    for (unsigned i = 0; i < nbufs; i++) {
+        desc[i].addr = RX_BUF_GPA + i * 1600;
+        desc[i].len = 1600;
+        desc[i].flags = VRING_DESC_F_WRITE;
+        avail->ring[i] = (uint16_t)i;
+    }
+    avail->idx = how == RXQ_NO_BUFFERS ? 0 : (uint16_t)nbufs;
+    ff_connect(&f, vnet_vu_dev(n));
+    ff_setup(&f, features);
+    ff_start_ring(&f, 0, &r, 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    if (how == RXQ_READ_ERROR) {
+        usleep(20000);   /* the failed reads completed */
+        assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+        assert_int_equal(dup3(sv[0], pp[1], O_CLOEXEC), pp[1]);
+    } else {
+        __atomic_store_n(&avail->idx, (uint16_t)nbufs, __ATOMIC_RELEASE);
+        assert_int_equal(write(f.kick, &one, sizeof(one)), sizeof(one));
+        assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    }
+    assert_int_equal(used_idx(&r), 0);
+
+    struct burst b = { sv[1], burst, hdr_len, 0 };
+    assert_int_equal(uloop_call(f.worker, send_burst, &b), 0);
+    for (int i = 0; i < 2000 && used_idx(&r) != burst; i++)
+        usleep(1000);
+    assert_int_equal(used_idx(&r), burst);
+    struct vnet_stats st;
+    vnet_stats(n, &st);
+    assert_int_equal(st.rx_packets, burst);
+    assert_int_equal(stop_ring(0), used_idx(&r));
+    vnet_destroy(n);
+    ff_disconnect(&f);
+    close(sv[0]);
+    close(sv[1]);
+    close(pp[0]);
+    close(pp[1]);
+}
+
+/* A failed tap read must not leave the queue waiting for a kick that a
+ * polling guest never sends (it has all its buffers posted): the reads are
+ * retried on their own. */
+static void test_rx_read_error_recovers_without_kick(void **state)
+{
+    (void)state;
+    rx_quiet(RXQ_READ_ERROR, 8);
+}
+
+/* Started before the guest posted buffers: the kick that comes with them
+ * puts the reads in flight, and packets flow with no further kick. */
+static void test_rx_buffers_after_start(void **state)
+{
+    (void)state;
+    rx_quiet(RXQ_NO_BUFFERS, 20);
+}
+
 /* ---- packed rings ------------------------------------------------------ */
 
 #define PK_NUM 32              /* packed ring size: the test wraps it */
@@ -593,6 +692,8 @@ int main(void)
         cmocka_unit_test(test_rx_burst_mrg),
         cmocka_unit_test(test_rx_burst_no_mrg),
         cmocka_unit_test(test_rx_small_buffers_no_refill),
+        cmocka_unit_test(test_rx_read_error_recovers_without_kick),
+        cmocka_unit_test(test_rx_buffers_after_start),
         cmocka_unit_test(test_rx_packed_stop_restart),
         cmocka_unit_test(test_rx_packed_small_buffers_stop_restart),
         cmocka_unit_test(test_tx_burst),
