@@ -1,13 +1,15 @@
 #!/bin/bash
 # tests/lab/lab-harness.sh — the lab VM harness works end to end.
 #
-# On the host it boots the lab VM twice through tools/lab run:
+# On the host it boots the lab VM four times through tools/lab run:
 #   1. `sh -c 'exit 3'` must make tools/lab exit 3 (status propagation);
 #   2. this very script with --inside, which checks in the VM that /dev/kvm
 #      answers KVM_GET_API_VERSION (12) and creates a VM, that device-mapper
 #      has the thin-pool and thin targets, and that LVM thin provisioning works
 #      on a loop device (pool, thin volume, data written and read back, thin
-#      snapshot), leaving `lvs --reportformat json` in the output folder.
+#      snapshot), leaving `lvs --reportformat json` in the output folder;
+#   3. a command that panics the VM's kernel (sysrq crash): retried once in
+#      a fresh VM, then status 76 with the panic line, both consoles kept.
 # The host side then checks stdout and stderr came back separately, that the
 # environment and working directory were passed, and the output folder.
 #
@@ -127,6 +129,19 @@ check "environment is passed" "grep -q 'env-check=token-42 ' '$work/stdout'"
 check "working directory is kept" "grep -q 'cwd-check=$work/cwd ' '$work/stdout'"
 check "output folder comes back" "grep -q '\"lv_name\":\"thin1\"' '$work/out/lvs.json'"
 check "VM writes stay in the VM" "[ ! -e '$work/cwd/vm-write-probe' ]"
+
+# 3. A kernel panic in the lab VM (sysrq crash) is retried once in a fresh
+# VM, then reported as status 76 with the panic line; both consoles kept.
+mkdir "$work/panic"
+"$LAB" run --timeout 300 --out "$work/panic" -- sh -c 'echo c > /proc/sysrq-trigger; sleep 60' \
+    >"$work/panic.out" 2>"$work/panic.err"
+rc=$?
+sed 's/^/  panic run: /' "$work/panic.err" | grep -v '^  panic run: \[' | head -n 20
+check "a panicking lab VM gives status 76" "[ $rc = 76 ]"
+check "the panic is retried once, in a fresh VM" \
+    "[ \$(grep -c 'panicked; running the command again in a fresh VM' '$work/panic.err') = 1 ] &&
+     [ \$(grep -c 'Kernel panic - not syncing' '$work/panic.err') -ge 2 ]"
+check "both consoles are kept" "[ -s '$work/panic/lab-console-1.log' ] && [ -s '$work/panic/lab-console-2.log' ]"
 
 echo "lab-harness: $fails failed checks, $(( $(date +%s) - t0 )) s"
 [ "$fails" = 0 ]
