@@ -700,7 +700,7 @@ void vq_unpop(struct vq *vq, unsigned n)
         vq_packed_unpop(vq, n);
         vq->inuse -= n;
         if (vq->stopping)
-            uloop_defer(vq->loop, &vq->flush_defer);
+            check_stopped(vq);
         return;
     }
     vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - n);
@@ -714,10 +714,8 @@ void vq_unpop(struct vq *vq, unsigned n)
                 vq->ifl->desc[head].inflight = 0;
         }
     }
-    /* A pending stop completes in flush_deferred(), never here: the caller
-     * may still be running, and a flush it queued must have run first. */
     if (vq->stopping)
-        uloop_defer(vq->loop, &vq->flush_defer);
+        check_stopped(vq);
 }
 
 void vq_push(struct vq *vq, uint16_t head, uint32_t len)
