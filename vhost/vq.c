@@ -418,6 +418,10 @@ int vq_start(struct vq *vq)
     vq->used = vu_mem_uva_range(vq->mem, vq->used_uva, 6 + 8 * n);
     if (!vq->desc || !vq->avail || !vq->used)
         return -EFAULT;
+    /* The mapping keeps the frontend's region offsets, so an aligned ring
+     * address can still land misaligned here: check where we read. */
+    if (((uintptr_t)vq->desc & 15) || ((uintptr_t)vq->avail & 1) || ((uintptr_t)vq->used & 3))
+        return -EINVAL;
     vq->last_avail_idx = vq->base;
     vq->used_idx = vq->published_idx = READ_ONCE(vq->used->idx);
     /* A previous backend may have died polling, with kicks suppressed. */

@@ -351,6 +351,12 @@ int vq_packed_start(struct vq *vq)
         free(p);
         return -EFAULT;
     }
+    /* The mapping keeps the frontend's region offsets, so an aligned ring
+     * address can still land misaligned here: check where we read. */
+    if (((uintptr_t)p->desc & 15) || ((uintptr_t)p->driver & 3) || ((uintptr_t)p->device & 3)) {
+        free(p);
+        return -EINVAL;
+    }
     p->log = calloc(n, sizeof(*p->log));
     p->bufs = calloc(n, sizeof(*p->bufs));
     vq_packed_free(vq);
