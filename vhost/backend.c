@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/backend.h"
 #include "mem.h"
+#include "vq-int.h"
 #include "msg.h"
 #include "core/log.h"
 #include "core/usock.h"

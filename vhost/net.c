@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/net.h"
+#include "vq-int.h"
 #include "core/log.h"
 #include "core/util.h"
 

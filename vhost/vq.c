@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "vhost/vq.h"
+#include "vq-int.h"
 #include "vq_packed.h"
 #include "mem.h"
 #include "core/log.h"
@@ -34,6 +34,16 @@ void vq_init(struct vq *vq, unsigned index)
     memset(vq, 0, sizeof(*vq));
     vq->index = index;
     vq->kick_fd = vq->call_fd = vq->err_fd = -1;
+}
+
+void vq_stats(const struct vq *vq, struct vq_stats *out)
+{
+    *out = vq->stats;
+}
+
+bool vq_is_packed(const struct vq *vq)
+{
+    return vq->packed;
 }
 
 void vq_set_broken(struct vq *vq, const char *why)

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vhost/vq.h"
+#include "vq-int.h"
 
 /* Map the descriptor ring (desc_uva), the driver event area (avail_uva) and
  * the device event area (used_uva), and take the ring position from

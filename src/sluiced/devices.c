@@ -669,12 +669,14 @@ struct json_object *device_stats_json(const struct device *d)
     for (unsigned i = 0; i < vu_dev_num_queues(d->vu); i++) {
         const struct vq *vq = vu_dev_queue(d->vu, i);
         struct json_object *q = json_object_new_object();
+        struct vq_stats vs;
+        vq_stats(vq, &vs);
         json_object_object_add(q, "index", json_object_new_int((int)i));
-        json_object_object_add(q, "kicks", json_object_new_int64((int64_t)vq->stats.kicks));
-        json_object_object_add(q, "requests", json_object_new_int64((int64_t)vq->stats.elems));
-        json_object_object_add(q, "interrupts", json_object_new_int64((int64_t)vq->stats.notifies));
+        json_object_object_add(q, "kicks", json_object_new_int64((int64_t)vs.kicks));
+        json_object_object_add(q, "requests", json_object_new_int64((int64_t)vs.elems));
+        json_object_object_add(q, "interrupts", json_object_new_int64((int64_t)vs.notifies));
         /* The ring format the queue last started with. */
-        json_object_object_add(q, "ring", json_object_new_string(vq->packed ? "packed" : "split"));
+        json_object_object_add(q, "ring", json_object_new_string(vq_is_packed(vq) ? "packed" : "split"));
         json_object_array_add(qs, q);
     }
     json_object_object_add(o, "queues", qs);

@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "core/uloop.h"
 #include "mem.h"         /* vhost/ private */
-#include "vhost/vq.h"
+#include "vq-int.h"      /* vhost/ private: struct vq */
 #include "../../vhost/vq_packed.h"   /* vq_packed_start/free: no loop here */
 
 #define MEM_SIZE (128 * 1024)

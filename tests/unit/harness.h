@@ -16,6 +16,7 @@
 #include "vhost/backend.h"
 #include "vhost/blk.h"
 #include "msg.h"         /* vhost/ private */
+#include "vq-int.h"      /* vhost/ private: struct vq */
 
 #define H_GUEST_SIZE (2u << 20)         /* two regions of 1 MiB */
 #define H_GPA0 0x0ull

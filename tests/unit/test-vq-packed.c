@@ -23,7 +23,7 @@
 #include "guest.h"
 #include "mem.h"         /* vhost/ private */
 #include "vqfx.h"
-#include "vhost/vq.h"
+#include "vq-int.h"      /* vhost/ private: struct vq */
 #include "../../vhost/vq_packed.h"   /* the poller's helpers */
 
 #define QNUM 8
@@ -325,6 +325,13 @@ static void test_chain_normal(void **state)
     assert_int_equal(f->x.vq.inuse, 0);
     assert_int_equal(f->x.vq.stats.elems, 1);
     assert_false(f->x.vq.broken);
+    /* What a program reads of the opaque queue (sluiced's device stats). */
+    struct vq_stats vs;
+    vq_stats(&f->x.vq, &vs);
+    assert_int_equal(vs.elems, 1);
+    assert_int_equal(vs.notifies, f->x.vq.stats.notifies);
+    assert_int_equal(vs.kicks, f->x.vq.stats.kicks);
+    assert_true(vq_is_packed(&f->x.vq));
 }
 
 /* Many rounds over a ring of 8: chains of 1-3 descriptors, completions out

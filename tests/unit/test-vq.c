@@ -27,7 +27,7 @@
 #include "guest.h"
 #include "mem.h"         /* vhost/ private */
 #include "vqfx.h"
-#include "vhost/vq.h"
+#include "vq-int.h"      /* vhost/ private: struct vq */
 
 #define QNUM 8
 #define GSIZE (256 * 1024ull)
@@ -371,6 +371,13 @@ static void test_chain_normal(void **state)
     assert_int_equal(f->x.vq.stats.elems, 1);
     assert_int_equal(f->x.vq.stats.notifies, 1);
     assert_false(f->x.vq.broken);
+    /* What a program reads of the opaque queue (sluiced's device stats). */
+    struct vq_stats vs;
+    vq_stats(&f->x.vq, &vs);
+    assert_int_equal(vs.elems, 1);
+    assert_int_equal(vs.notifies, 1);
+    assert_int_equal(vs.kicks, f->x.vq.stats.kicks);
+    assert_false(vq_is_packed(&f->x.vq));
 }
 
 static void test_batch_single_notify(void **state)

@@ -12,7 +12,7 @@
 #include "core/uloop.h"
 #include "guest.h"
 #include "mem.h"         /* vhost/ private */
-#include "vhost/vq.h"
+#include "vq-int.h"      /* vhost/ private: struct vq */
 
 struct vqfx {
     struct guest g;

@@ -24,7 +24,7 @@
 #include "core/usock.h"
 #include "harness.h"
 #include "vhost/frontend.h"
-#include "vhost/vq.h"
+#include "vq-int.h"      /* vhost/ private: struct vq */
 
 #define F(x) (1ull << (x))
 

@@ -33,7 +33,8 @@ struct vu_dev_ops {
     int (*get_config)(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len);
     /* Write config space. NULL: read-only config. Returns 0 or -errno. */
     int (*set_config)(void *ctx, uint32_t offset, const uint8_t *buf, uint32_t len);
-    /* Prepare @vq before it starts: set vq->handle (required) and vq->priv,
+    /* Prepare @vq before it starts: set vq->handle (required) and vq->priv
+     * (fields of the private vhost/vq-int.h: device models live in vhost/),
      * allocate per-queue state. @features are the negotiated ones. Control
      * thread, queue stopped. Returns 0 or -errno (the queue stays stopped). */
     int (*queue_init)(void *ctx, struct vq *vq, uint64_t features);
@@ -132,7 +133,7 @@ const char *vu_dev_name(const struct vu_dev *dev);
  * (no channel) or -errno. */
 int vu_dev_config_changed(struct vu_dev *dev);
 
-/* Queue access for statistics (control thread). */
+/* Queue access for statistics (control thread): vq_stats(), vq_is_packed(). */
 unsigned vu_dev_num_queues(const struct vu_dev *dev);
 const struct vq *vu_dev_queue(const struct vu_dev *dev, unsigned i);
 
