@@ -148,17 +148,27 @@ static void ifl_read_desc(const struct vq_inflight_desc_packed *s, struct vring_
 
 enum { M_NONE, M_FREE, M_HEAD, M_CHAIN };
 
-/* Reconnect: judge the update the dead backend left half done, find the
- * chains it took and never completed, and the ring positions. Nothing is
- * written unless the whole region is sound. Returns 0 or -EINVAL (malformed
- * region; *why says how) or -ENOMEM. */
-static int ifl_restore(struct vq *vq, struct vq_packed *p, const char **why)
+/* What the restart reads of the region before it writes anything. */
+struct ifl_scan {
+    uint16_t used;         /* used position after commit or roll-back */
+    uint8_t used_wrap;
+    uint16_t free_head;    /* free list after commit or roll-back */
+    uint8_t *mark;         /* M_* per entry */
+    uint8_t *ids;          /* buffer ids in flight */
+    uint16_t *heads;       /* head entries in flight (oldest first once sorted) */
+    uint16_t nheads;
+    uint16_t total;        /* ring descriptors the chains in flight took */
+};
+
+/* The update the dead backend left half done: commit it when its used
+ * descriptor is visible to the guest, else roll it back. Sets the used
+ * position and free head to go on from. */
+static int ifl_settle(const struct vq *vq, const struct vq_packed *p, struct ifl_scan *s,
+                      const char **why)
 {
-    struct vq_inflight_region_packed *I = vq->ifl_packed;
-    uint16_t n = vq->num, uidx, oidx, fh, ofh, e, nheads = 0, total = 0, first_free = n;
-    uint8_t uw, ow, *mark = NULL, *ids = NULL;
-    uint16_t *heads = NULL;
-    int r = -EINVAL;
+    const struct vq_inflight_region_packed *I = vq->ifl_packed;
+    uint16_t n = vq->num, uidx, oidx, fh, ofh;
+    uint8_t uw, ow;
 
     uidx = READ_ONCE(I->used_idx);
     oidx = READ_ONCE(I->old_used_idx);
@@ -185,74 +195,93 @@ static int ifl_restore(struct vq *vq, struct vq_packed *p, const char **why)
             ofh = fh;
         }
     }
-    mark = calloc(n, 1);
-    ids = calloc(n, 1);
-    heads = calloc(n, sizeof(*heads));
-    if (!mark || !ids || !heads) {
-        r = -ENOMEM;
-        goto out;
-    }
-    /* The free list (after commit or roll-back): its heads are not in
-     * flight, whatever their flag says. */
-    for (unsigned k = 0, e2 = ofh; e2 != n; k++) {
-        if (e2 > n || k >= n || mark[e2]) {
+    s->used = oidx;
+    s->used_wrap = ow;
+    s->free_head = ofh;
+    return 0;
+}
+
+/* Mark the free list's entries (after commit or roll-back: its heads are
+ * not in flight, whatever their flag says), then collect the heads in
+ * flight. */
+static int ifl_find_heads(const struct vq *vq, struct ifl_scan *s, const char **why)
+{
+    const struct vq_inflight_region_packed *I = vq->ifl_packed;
+    uint16_t n = vq->num;
+
+    for (unsigned k = 0, e = s->free_head; e != n; k++) {
+        if (e > n || k >= n || s->mark[e]) {
             *why = "free list loops or leaves the region";
-            goto out;
+            return -EINVAL;
         }
-        mark[e2] = M_FREE;
-        e2 = READ_ONCE(I->desc[e2].next);
+        s->mark[e] = M_FREE;
+        e = READ_ONCE(I->desc[e].next);
     }
     for (uint16_t h = 0; h < n; h++) {
         uint8_t f;
-        if (mark[h] == M_FREE || !(f = READ_ONCE(I->desc[h].inflight)))
+        if (s->mark[h] == M_FREE || !(f = READ_ONCE(I->desc[h].inflight)))
             continue;
         if (f != 1) {
             *why = "inflight flag is neither 0 nor 1";
-            goto out;
+            return -EINVAL;
         }
-        mark[h] = M_HEAD;
-        heads[nheads++] = h;
+        s->mark[h] = M_HEAD;
+        s->heads[s->nheads++] = h;
     }
-    /* Each chain: num entries along next, ending at last, no entry shared,
-     * a well-formed descriptor chain, a buffer id of its own, and together
-     * no more descriptors than the ring holds. */
-    for (uint16_t i = 0; i < nheads; i++) {
-        uint16_t h = heads[i], num = READ_ONCE(I->desc[h].num), id;
-        if (num == 0 || num > n - total) {
-            *why = "chain length out of range";
-            goto out;
-        }
-        e = h;
-        for (uint16_t k = 0;; k++) {
-            uint16_t fl = READ_ONCE(I->desc[e].flags);
-            if (!!(fl & VRING_DESC_F_NEXT) != (k + 1 < num) ||
-                ((fl & VRING_DESC_F_INDIRECT) && num != 1)) {
-                *why = "descriptor copy does not fit its chain";
-                goto out;
-            }
-            if (k + 1 == num)
-                break;
-            e = READ_ONCE(I->desc[e].next);
-            if (e >= n || mark[e] != M_NONE) {
-                *why = "chain entry out of range or shared";
-                goto out;
-            }
-            mark[e] = M_CHAIN;
-        }
-        if (e != READ_ONCE(I->desc[h].last)) {
-            *why = "chain does not end at its last entry";
-            goto out;
-        }
-        id = READ_ONCE(I->desc[e].id);
-        if (id >= n || ids[id]) {
-            *why = "buffer id out of range or in flight twice";
-            goto out;
-        }
-        ids[id] = 1;
-        total = (uint16_t)(total + num);
+    return 0;
+}
+
+/* The chain at head entry @h: num entries along next, ending at last, no
+ * entry shared, a well-formed descriptor chain, a buffer id of its own, and
+ * with the chains before it no more descriptors than the ring holds. */
+static int ifl_check_chain(const struct vq *vq, struct ifl_scan *s, uint16_t h, const char **why)
+{
+    const struct vq_inflight_region_packed *I = vq->ifl_packed;
+    uint16_t n = vq->num, num = READ_ONCE(I->desc[h].num), e = h, id;
+
+    if (num == 0 || num > n - s->total) {
+        *why = "chain length out of range";
+        return -EINVAL;
     }
-    /* Oldest first; every counter once (insertion sort: at most n). */
-    for (uint16_t i = 1; i < nheads; i++) {
+    for (uint16_t k = 0;; k++) {
+        uint16_t fl = READ_ONCE(I->desc[e].flags);
+        if (!!(fl & VRING_DESC_F_NEXT) != (k + 1 < num) ||
+            ((fl & VRING_DESC_F_INDIRECT) && num != 1)) {
+            *why = "descriptor copy does not fit its chain";
+            return -EINVAL;
+        }
+        if (k + 1 == num)
+            break;
+        e = READ_ONCE(I->desc[e].next);
+        if (e >= n || s->mark[e] != M_NONE) {
+            *why = "chain entry out of range or shared";
+            return -EINVAL;
+        }
+        s->mark[e] = M_CHAIN;
+    }
+    if (e != READ_ONCE(I->desc[h].last)) {
+        *why = "chain does not end at its last entry";
+        return -EINVAL;
+    }
+    id = READ_ONCE(I->desc[e].id);
+    if (id >= n || s->ids[id]) {
+        *why = "buffer id out of range or in flight twice";
+        return -EINVAL;
+    }
+    s->ids[id] = 1;
+    s->total = (uint16_t)(s->total + num);
+    return 0;
+}
+
+/* Put the heads oldest first (insertion sort: at most n) and check that
+ * every counter is there once; the queue's counter goes on from the
+ * newest. */
+static int ifl_sort_heads(struct vq *vq, struct ifl_scan *s, const char **why)
+{
+    const struct vq_inflight_region_packed *I = vq->ifl_packed;
+    uint16_t *heads = s->heads;
+
+    for (uint16_t i = 1; i < s->nheads; i++) {
         uint16_t h = heads[i];
         uint64_t c = READ_ONCE(I->desc[h].counter);
         uint16_t j = i;
@@ -262,24 +291,33 @@ static int ifl_restore(struct vq *vq, struct vq_packed *p, const char **why)
         }
         heads[j] = h;
     }
-    for (uint16_t i = 0; i < nheads; i++) {
+    for (uint16_t i = 0; i < s->nheads; i++) {
         uint64_t c = READ_ONCE(I->desc[heads[i]].counter);
         if (c == 0 || (i > 0 && c == READ_ONCE(I->desc[heads[i - 1]].counter))) {
             *why = "inflight counters zero or repeated";
-            goto out;
+            return -EINVAL;
         }
         vq->ifl_counter = c;
     }
+    return 0;
+}
 
-    /* Sound: write it back. Free heads get their flag cleared, then every
-     * entry outside a chain is linked, highest first, each to the next
-     * higher free one: a walk of the list stays finite at every step. */
+/* The region is sound: write it back. Free heads get their flag cleared,
+ * then every entry outside a chain is linked, highest first, each to the
+ * next higher free one: a walk of the list stays finite at every step.
+ * Everything taken is used or in flight: the ring goes on after the chains
+ * in flight. */
+static void ifl_write_back(struct vq *vq, struct vq_packed *p, const struct ifl_scan *s)
+{
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
+    uint16_t n = vq->num, first_free = n;
+
     for (uint16_t i = 0; i < n; i++)
-        if (mark[i] == M_FREE)
+        if (s->mark[i] == M_FREE)
             WRITE_ONCE(I->desc[i].inflight, 0);
     IFL_STEP();
     for (uint16_t i = n; i-- > 0;) {
-        if (mark[i] == M_FREE || mark[i] == M_NONE) {
+        if (s->mark[i] == M_FREE || s->mark[i] == M_NONE) {
             WRITE_ONCE(I->desc[i].next, first_free);
             first_free = i;
         }
@@ -287,25 +325,52 @@ static int ifl_restore(struct vq *vq, struct vq_packed *p, const char **why)
     IFL_STEP();
     ifl_set_free(I, first_free);
     IFL_STEP();
-    ifl_set_used(I, oidx, ow, oidx, ow);
-    /* Everything taken is used or in flight: the ring goes on after the
-     * chains in flight. */
-    p->used_idx = oidx;
-    p->used_wrap = ow;
-    p->avail_idx = oidx;
-    p->avail_wrap = ow;
-    advance(vq, &p->avail_idx, &p->avail_wrap, total);
-    if (nheads) {
-        vq->resubmit = heads;
-        vq->resubmit_n = nheads;
-        heads = NULL;
-        log_info("virtqueue %u: resubmitting %u inflight requests", vq->index, nheads);
+    ifl_set_used(I, s->used, s->used_wrap, s->used, s->used_wrap);
+    p->used_idx = s->used;
+    p->used_wrap = s->used_wrap;
+    p->avail_idx = s->used;
+    p->avail_wrap = s->used_wrap;
+    advance(vq, &p->avail_idx, &p->avail_wrap, s->total);
+}
+
+/* Reconnect: judge the update the dead backend left half done, find the
+ * chains it took and never completed, and the ring positions. Nothing is
+ * written unless the whole region is sound. Returns 0 or -EINVAL (malformed
+ * region; *why says how) or -ENOMEM. */
+static int ifl_restore(struct vq *vq, struct vq_packed *p, const char **why)
+{
+    struct ifl_scan s = { 0 };
+    uint16_t n = vq->num;
+    int r;
+
+    r = ifl_settle(vq, p, &s, why);
+    if (r < 0)
+        return r;
+    s.mark = calloc(n, 1);
+    s.ids = calloc(n, 1);
+    s.heads = calloc(n, sizeof(*s.heads));
+    if (!s.mark || !s.ids || !s.heads) {
+        r = -ENOMEM;
+        goto out;
     }
-    r = 0;
+    r = ifl_find_heads(vq, &s, why);
+    for (uint16_t i = 0; r == 0 && i < s.nheads; i++)
+        r = ifl_check_chain(vq, &s, s.heads[i], why);
+    if (r == 0)
+        r = ifl_sort_heads(vq, &s, why);
+    if (r < 0)
+        goto out;
+    ifl_write_back(vq, p, &s);
+    if (s.nheads) {
+        vq->resubmit = s.heads;
+        vq->resubmit_n = s.nheads;
+        s.heads = NULL;
+        log_info("virtqueue %u: resubmitting %u inflight requests", vq->index, vq->resubmit_n);
+    }
 out:
-    free(mark);
-    free(ids);
-    free(heads);
+    free(s.mark);
+    free(s.ids);
+    free(s.heads);
     return r;
 }
 
@@ -537,138 +602,183 @@ static int pop_resubmit(struct vq *vq, struct vq_elem *e, unsigned max_iov, uint
     return 0;
 }
 
-int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
+/* One chain being taken, from the ring or from the resubmit list. */
+struct pk_take {
+    uint16_t slot;         /* ring slot after the chain */
+    bool wrap;             /* driver wrap counter at @slot */
+    uint16_t ndescs;       /* ring descriptors it took (region entries) */
+    uint16_t id;           /* buffer id */
+    bool resub;            /* from the resubmit list */
+    uint16_t ifl_head;     /* its first and last region entries */
+    uint16_t ifl_last;
+    uint16_t ifl_next;     /* the free entry after them */
+};
+
+/* Whether the driver made the slot at the ring position available; *flags
+ * are the slot's flags as read. Empty with EVENT_IDX: asks for a kick when
+ * the driver makes this very slot available (not for every batch), then
+ * looks again to close the race with a driver that just did. */
+static bool ring_head_avail(struct vq *vq, struct vq_packed *p, uint16_t *flags)
 {
-    struct vq_packed *p = vq->pk;
+    uint16_t slot = p->avail_idx;
+    bool wrap = p->avail_wrap;
+
+    *flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
+    if (desc_avail(*flags, wrap))
+        return true;
+    if (!vq->event_idx)
+        return false;
+    WRITE_ONCE(p->device->off_wrap, (uint16_t)(slot | (wrap ? WRAP_BIT : 0)));
+    WRITE_ONCE(p->device->flags, VRING_PACKED_EVENT_FLAG_DESC);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    *flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
+    return desc_avail(*flags, wrap);
+}
+
+/* Copy descriptor @d into the next free entry of the region; the list head
+ * moves only when the whole chain is claimed (claim_chain). */
+static int ifl_copy_desc(struct vq *vq, const struct vring_packed_desc *d, struct pk_take *t,
+                         const char **why)
+{
+    struct vq_inflight_desc_packed *s;
+
+    if (t->ifl_next >= vq->num) {
+        *why = "inflight free list exhausted";
+        return -EINVAL;
+    }
+    s = &vq->ifl_packed->desc[t->ifl_next];
+    WRITE_ONCE(s->addr, d->addr);
+    WRITE_ONCE(s->len, d->len);
+    WRITE_ONCE(s->id, d->id);
+    WRITE_ONCE(s->flags, d->flags);
+    t->ifl_last = t->ifl_next;
+    t->ifl_next = READ_ONCE(s->next);
+    return 0;
+}
+
+/* The chain at t->slot, whose head's available @flags were read: its
+ * buffers into @e, each descriptor copied once (and into the region). Sets
+ * t->slot and t->wrap past it, t->ndescs, t->id and the region entries. */
+static int take_ring_chain(struct vq *vq, struct vq_packed *p, struct vq_elem *e,
+                           unsigned max_iov, uint16_t flags, struct pk_take *t, const char **why)
+{
     struct vq_inflight_region_packed *I = vq->ifl_packed;
-    uint16_t slot = p->avail_idx, ndescs = 0, id, flags;
-    uint16_t ifl_head = 0, ifl_last = 0, ifl_next = 0;
-    bool wrap = p->avail_wrap, seen_write = false, resub = false;
-    const char *why = NULL;
-    struct pk_buf *b;
+    bool seen_write = false;
     int r;
 
-    e->out_num = e->in_num = 0;
-    if (vq->resubmit_pos < vq->resubmit_n) {
-        ifl_head = vq->resubmit[vq->resubmit_pos];
-        r = pop_resubmit(vq, e, max_iov, &id, &ndescs, &ifl_last, &why);
-        if (r < 0)
-            goto bad;
-        resub = true;
-        goto got;
-    }
-    flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
-    if (!desc_avail(flags, wrap)) {
-        if (!vq->event_idx)
-            return 0;
-        /* Ask for a kick when the driver makes this very slot available
-         * (not for every batch), then look again to close the race with a
-         * driver that just did. */
-        WRITE_ONCE(p->device->off_wrap, (uint16_t)(slot | (wrap ? WRAP_BIT : 0)));
-        WRITE_ONCE(p->device->flags, VRING_PACKED_EVENT_FLAG_DESC);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
-        if (!desc_avail(flags, wrap))
-            return 0;
-    }
     if (I)
-        ifl_head = ifl_next = READ_ONCE(I->free_head);
+        t->ifl_head = t->ifl_next = READ_ONCE(I->free_head);
     for (;;) {
         struct vring_packed_desc d;
 
-        if (ndescs >= vq->num) {
-            why = "descriptor chain longer than the queue";
-            r = -EINVAL;
-            goto bad;
+        if (t->ndescs >= vq->num) {
+            *why = "descriptor chain longer than the queue";
+            return -EINVAL;
         }
-        if (ndescs > 0) {
+        if (t->ndescs > 0) {
             /* The driver makes the rest of a chain available before its
              * head: each must carry the flags of the current wrap. */
-            flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
-            if (!desc_avail(flags, wrap)) {
-                why = "chained descriptor not available (wrap counter mismatch)";
-                r = -EINVAL;
-                goto bad;
+            flags = __atomic_load_n(&p->desc[t->slot].flags, __ATOMIC_ACQUIRE);
+            if (!desc_avail(flags, t->wrap)) {
+                *why = "chained descriptor not available (wrap counter mismatch)";
+                return -EINVAL;
             }
         }
         /* Copy once; the flags are the ones checked above. */
-        memcpy(&d, &p->desc[slot], sizeof(d));
+        memcpy(&d, &p->desc[t->slot], sizeof(d));
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         d.flags = flags;
-        r = take_desc(vq, &d, ndescs, e, max_iov, &seen_write, &why);
+        r = take_desc(vq, &d, t->ndescs, e, max_iov, &seen_write, why);
+        if (r == 0 && I)
+            r = ifl_copy_desc(vq, &d, t, why);
         if (r < 0)
-            goto bad;
-        if (I) {
-            /* The copy goes into the next free entry; the list head moves
-             * only when the whole chain is taken. */
-            struct vq_inflight_desc_packed *s;
-            if (ifl_next >= vq->num) {
-                why = "inflight free list exhausted";
-                r = -EINVAL;
-                goto bad;
-            }
-            s = &I->desc[ifl_next];
-            WRITE_ONCE(s->addr, d.addr);
-            WRITE_ONCE(s->len, d.len);
-            WRITE_ONCE(s->id, d.id);
-            WRITE_ONCE(s->flags, d.flags);
-            ifl_last = ifl_next;
-            ifl_next = READ_ONCE(s->next);
-        }
-        ndescs++;
-        advance(vq, &slot, &wrap, 1);
+            return r;
+        t->ndescs++;
+        advance(vq, &t->slot, &t->wrap, 1);
         if (!(d.flags & VRING_DESC_F_NEXT) || (d.flags & VRING_DESC_F_INDIRECT)) {
-            id = d.id;   /* the buffer id is in the last descriptor */
-            break;
+            t->id = d.id;   /* the buffer id is in the last descriptor */
+            return 0;
         }
     }
-got:
-    if (id >= vq->num) {
-        why = "buffer id out of range";
-        r = -EINVAL;
-        goto bad;
+}
+
+/* The chain's buffer id becomes busy: checked, recorded, and for a chain
+ * from the ring marked in flight in the region and the ring position moved
+ * past it. */
+static int claim_chain(struct vq *vq, struct vq_packed *p, const struct pk_take *t,
+                       const char **why)
+{
+    struct vq_inflight_region_packed *I = vq->ifl_packed;
+    struct pk_buf *b;
+
+    if (t->id >= vq->num) {
+        *why = "buffer id out of range";
+        return -EINVAL;
     }
-    b = &p->bufs[id];
+    b = &p->bufs[t->id];
     if (b->busy) {
-        why = "buffer id already in flight";
-        r = -EINVAL;
-        goto bad;
+        *why = "buffer id already in flight";
+        return -EINVAL;
     }
-    if (resub) {
+    if (t->resub) {
         vq->resubmit_pos++;
     } else {
         if (I) {
             /* The head entry marks the chain in flight, then the free
              * list gives up its entries (free_head, then old_free_head:
              * a restart between the two rolls the take back). */
-            struct vq_inflight_desc_packed *h = &I->desc[ifl_head];
-            WRITE_ONCE(h->num, ndescs);
-            WRITE_ONCE(h->last, ifl_last);
+            struct vq_inflight_desc_packed *h = &I->desc[t->ifl_head];
+            WRITE_ONCE(h->num, t->ndescs);
+            WRITE_ONCE(h->last, t->ifl_last);
             WRITE_ONCE(h->counter, ++vq->ifl_counter);
             IFL_STEP();
             WRITE_ONCE(h->inflight, 1);
             IFL_STEP();
-            WRITE_ONCE(I->free_head, ifl_next);
+            WRITE_ONCE(I->free_head, t->ifl_next);
             IFL_STEP();
-            WRITE_ONCE(I->old_free_head, ifl_next);
+            WRITE_ONCE(I->old_free_head, t->ifl_next);
         }
         b->start = p->avail_idx;
         b->start_wrap = p->avail_wrap;
-        p->avail_idx = slot;
-        p->avail_wrap = wrap;
+        p->avail_idx = t->slot;
+        p->avail_wrap = t->wrap;
     }
-    b->ndescs = ndescs;
+    b->ndescs = t->ndescs;
     b->busy = true;
-    b->resub = resub;
-    b->ifl_head = ifl_head;
-    b->ifl_last = ifl_last;
-    p->log[p->logpos] = id;
+    b->resub = t->resub;
+    b->ifl_head = t->ifl_head;
+    b->ifl_last = t->ifl_last;
+    p->log[p->logpos] = t->id;
     p->logpos = (uint16_t)((p->logpos + 1u) % vq->num);
-    e->head = id;
+    return 0;
+}
+
+int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
+{
+    struct vq_packed *p = vq->pk;
+    struct pk_take t = { .slot = p->avail_idx, .wrap = p->avail_wrap };
+    const char *why = NULL;
+    uint16_t flags;
+    int r;
+
+    e->out_num = e->in_num = 0;
+    if (vq->resubmit_pos < vq->resubmit_n) {
+        t.resub = true;
+        t.ifl_head = vq->resubmit[vq->resubmit_pos];
+        r = pop_resubmit(vq, e, max_iov, &t.id, &t.ndescs, &t.ifl_last, &why);
+    } else {
+        if (!ring_head_avail(vq, p, &flags))
+            return 0;
+        r = take_ring_chain(vq, p, e, max_iov, flags, &t, &why);
+    }
+    if (r == 0)
+        r = claim_chain(vq, p, &t, &why);
+    if (r < 0) {
+        vq_set_broken(vq, why);
+        return r;
+    }
+    e->head = t.id;
     return 1;
-bad:
-    vq_set_broken(vq, why);
-    return r;
 }
 
 /* Give a chain's entries back to the free list (its used descriptor is
