@@ -260,6 +260,21 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     return 0;
 }
 
+int vu_dev_create_model(const struct vu_dev_config *prog, const struct vu_model *m,
+                        struct vu_dev **out)
+{
+    struct vu_dev_config cfg = *prog;
+
+    cfg.ops = m->ops;
+    cfg.ctx = NULL;
+    cfg.priv_size = m->priv_size;
+    cfg.features = m->features;
+    cfg.protocol_features = m->protocol_features;
+    cfg.num_queues = m->num_queues;
+    cfg.queue_num_reply = m->queue_num_reply;
+    return vu_dev_create(&cfg, out);
+}
+
 void vu_dev_destroy(struct vu_dev *dev)
 {
     if (!dev)

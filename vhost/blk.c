@@ -393,7 +393,6 @@ static uint64_t offered_features(const struct vblk_config *cfg)
 int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
                 struct vblk **out)
 {
-    struct vu_dev_config dc = *vcfg;
     struct vu_dev *dev;
     struct vblk *b;
     int r;
@@ -402,13 +401,13 @@ int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
         cfg->blk_size < SECTOR || (cfg->blk_size & (cfg->blk_size - 1)) ||
         cfg->num_queues == 0 || cfg->num_queues > VU_MAX_QUEUES)
         return -EINVAL;
-    dc.ops = &vblk_dev_ops;
-    dc.ctx = NULL;
-    dc.priv_size = sizeof(*b);
-    dc.features = offered_features(cfg);
-    dc.protocol_features = 1ull << VU_PF_CONFIG;
-    dc.num_queues = cfg->num_queues;
-    r = vu_dev_create(&dc, &dev);
+    r = vu_dev_create_model(vcfg, &(struct vu_model){
+        .ops = &vblk_dev_ops,
+        .priv_size = sizeof(*b),
+        .features = offered_features(cfg),
+        .protocol_features = 1ull << VU_PF_CONFIG,
+        .num_queues = cfg->num_queues,
+    }, &dev);
     if (r < 0)
         return r;
     b = vu_dev_priv(dev);
@@ -421,12 +420,6 @@ int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
     return 0;
 }
 
-void vblk_destroy(struct vblk *b)
-{
-    if (b)
-        vu_dev_destroy(b->dev);
-}
-
 struct vu_dev *vblk_vu_dev(struct vblk *b)
 {
     return b->dev;
@@ -435,11 +428,6 @@ struct vu_dev *vblk_vu_dev(struct vblk *b)
 uint64_t vblk_capacity(const struct vblk *b)
 {
     return __atomic_load_n(&b->cfg.capacity, __ATOMIC_RELAXED);
-}
-
-uint64_t vblk_features(const struct vblk *b)
-{
-    return vu_dev_features(b->dev);
 }
 
 void vblk_stats(const struct vblk *b, struct vblk_stats *out)

@@ -449,7 +449,6 @@ static uint64_t offered_features(const struct vnet_config *cfg)
 int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
                 struct vnet **out)
 {
-    struct vu_dev_config dc = *vcfg;
     struct vu_dev *dev;
     struct vnet *n;
     int r;
@@ -457,15 +456,14 @@ int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
     if (!cfg->io || !cfg->io->queue_fd || cfg->queue_pairs == 0 ||
         cfg->queue_pairs > VU_MAX_QUEUES / 2)
         return -EINVAL;
-    dc.ops = &vnet_dev_ops;
-    dc.ctx = NULL;
-    dc.priv_size = sizeof(*n);
-    dc.features = offered_features(cfg);
-    dc.protocol_features = 0;
-    dc.num_queues = cfg->queue_pairs * 2;
-    /* For virtio-net, GET_QUEUE_NUM counts queue pairs. */
-    dc.queue_num_reply = cfg->queue_pairs;
-    r = vu_dev_create(&dc, &dev);
+    r = vu_dev_create_model(vcfg, &(struct vu_model){
+        .ops = &vnet_dev_ops,
+        .priv_size = sizeof(*n),
+        .features = offered_features(cfg),
+        .num_queues = cfg->queue_pairs * 2,
+        /* For virtio-net, GET_QUEUE_NUM counts queue pairs. */
+        .queue_num_reply = cfg->queue_pairs,
+    }, &dev);
     if (r < 0)
         return r;
     n = vu_dev_priv(dev);
@@ -475,20 +473,9 @@ int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
     return 0;
 }
 
-void vnet_destroy(struct vnet *n)
-{
-    if (n)
-        vu_dev_destroy(n->dev);
-}
-
 struct vu_dev *vnet_vu_dev(struct vnet *n)
 {
     return n->dev;
-}
-
-uint64_t vnet_features(const struct vnet *n)
-{
-    return vu_dev_features(n->dev);
 }
 
 void vnet_stats(const struct vnet *n, struct vnet_stats *out)

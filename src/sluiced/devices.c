@@ -201,10 +201,10 @@ static void device_free(struct device *d)
         if (vu_dev_listen_fd(d->vu) >= 0)
             evloop_del(d->el, vu_dev_listen_fd(d->vu));
     }
-    /* Destroy disconnects: queues stop once their in-flight I/O is done. */
-    vblk_destroy(d->blk);
+    /* Destroy disconnects: queues stop once their in-flight I/O is done;
+     * the device model (d->blk or d->net) goes with its vu_dev. */
+    vu_dev_destroy(d->vu);
     bdev_close(d->bd);
-    vnet_destroy(d->net);
     if (d->attached) {
         struct sl_err err = ERR_INIT;
         int r = net_detach(&d->network, tap_name(d->tap), &err);
@@ -382,6 +382,20 @@ void device_spec_free(struct device_spec *sp)
     sp->text = NULL;
 }
 
+/* The program's part of a device's vhost-user config, the same for both
+ * device models: its name and socket, the worker loops its queues go round
+ * from the next one in turn, the ring format offered. */
+static void vu_config(struct sluiced *s, const struct device *d,
+                      const struct device_spec *sp, struct vu_dev_config *vc)
+{
+    vc->name = d->id;
+    vc->socket_path = d->socket;
+    vc->loops = s->workers;
+    vc->nloops = s->nworkers;
+    vc->first_loop = s->next_loop;
+    vc->packed = sp->packed;
+}
+
 static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
     struct vblk_config bc = { 0 };
@@ -434,17 +448,12 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     bc.no_poll = !sp->poll;
     bc.num_queues = (unsigned)sp->queues;
     bc.serial = sp->serial;
-    vc.name = d->id;
-    vc.socket_path = d->socket;
-    vc.loops = s->workers;
-    vc.nloops = s->nworkers;
-    vc.first_loop = s->next_loop;
-    vc.packed = sp->packed;
+    vu_config(s, d, sp, &vc);
     r = vblk_create(&bc, &vc, &d->blk);
     if (r < 0)
         return err_set(err, r, "cannot create the device: %s", strerror(-r));
-    s->next_loop += (unsigned)sp->queues;
     d->vu = vblk_vu_dev(d->blk);
+    s->next_loop += (unsigned)sp->queues;
     return 0;
 }
 
@@ -490,17 +499,12 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
     nc.mtu = (uint16_t)sp->mtu;
     nc.io = &tap_ops;
     nc.io_ctx = d->tap;
-    vc.name = d->id;
-    vc.socket_path = d->socket;
-    vc.loops = s->workers;
-    vc.nloops = s->nworkers;
-    vc.first_loop = s->next_loop;
-    vc.packed = sp->packed;
+    vu_config(s, d, sp, &vc);
     r = vnet_create(&nc, &vc, &d->net);
     if (r < 0)
         return err_set(err, r, "cannot create the device: %s", strerror(-r));
-    s->next_loop += 2 * (unsigned)sp->queues;
     d->vu = vnet_vu_dev(d->net);
+    s->next_loop += 2 * (unsigned)sp->queues;
     d->path = strdup(tap_name(d->tap));
     return d->path ? 0 : err_set(err, -ENOMEM, "out of memory");
 }

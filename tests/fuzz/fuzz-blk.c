@@ -166,13 +166,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     before = ff_count_fds();
     if (vblk_create(&bc, &vc, &b) < 0)
         abort();
-    features = ff_features(vblk_features(b), flags, optional, ARRAY_SIZE(optional));
+    features = ff_features(vu_dev_features(vblk_vu_dev(b)), flags, optional, ARRAY_SIZE(optional));
     ff_connect(&f, vblk_vu_dev(b));
     ff_setup(&f, features);
     ff_start_ring(&f, 0, &ring, base);
     ff_stop_ring(&f, 0);
     vblk_stats(b, &st);
-    vblk_destroy(b);
+    vu_dev_destroy(vblk_vu_dev(b));
     ff_disconnect(&f);
     if (ff_count_fds() != before)
         abort();   /* an fd leaked */

@@ -10,7 +10,7 @@
  * or with MRG_RXBUF as many as the largest packet needs), reads a packet
  * across them and writes num_buffers; TX takes guest chains (virtio-net
  * header + frame) and writes them to the tap, or drops malformed ones. Then
- * the queues stop (GET_VRING_BASE, or the disconnect of vnet_destroy), which
+ * the queues stop (GET_VRING_BASE, or the disconnect of vu_dev_destroy), which
  * cancels the pending read and waits for the writes.
  *
  * Input: [u8 flags][u8 rx size][u8 tx size][u8 mtu][u16 rx base][u16 tx base]
@@ -171,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (vnet_create(&nc, &vc, &n) < 0)
         abort();
-    features = ff_features(vnet_features(n), flags, optional, ARRAY_SIZE(optional));
+    features = ff_features(vu_dev_features(vnet_vu_dev(n)), flags, optional, ARRAY_SIZE(optional));
     hdr_len = vnet_hdr_len(features);
     ff_connect(&f, vnet_vu_dev(n));
     ff_setup(&f, features);
@@ -190,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ff_stop_ring(&f, 0);
         vnet_stats(n, &st);
     }
-    vnet_destroy(n);
+    vu_dev_destroy(vnet_vu_dev(n));
     ff_disconnect(&f);
 
     /* What the device wrote to the tap: one packet per TX chain. */

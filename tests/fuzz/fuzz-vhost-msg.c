@@ -207,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r < 0)
             break;
     }
-    vblk_destroy(b);
+    vu_dev_destroy(vblk_vu_dev(b));
     close(sv[1]);
     close(kick);
     close(devnull);

@@ -78,7 +78,7 @@ void h_create(struct h_dev *h, struct uloop **loops, unsigned nloops, const stru
 
 void h_destroy(struct h_dev *h)
 {
-    vblk_destroy(h->blk);
+    vu_dev_destroy(vblk_vu_dev(h->blk));
     bdev_close(h->bd);
     if (h->sock >= 0)
         close(h->sock);

@@ -97,7 +97,7 @@ static void test_get_features(void **state)
     assert_int_equal(m.hdr.flags, VU_VERSION | VU_FLAG_REPLY);
     assert_int_equal(m.hdr.size, 8);
     f = m.p.u64;
-    assert_true(f == (vblk_features(h->blk) | F(VU_F_PROTOCOL_FEATURES)));
+    assert_true(f == (vu_dev_features(vblk_vu_dev(h->blk)) | F(VU_F_PROTOCOL_FEATURES)));
     /* What a writable single-queue virtio-blk over a file must offer. */
     assert_true(f & F(VIRTIO_F_VERSION_1));
     assert_true(f & F(VIRTIO_RING_F_INDIRECT_DESC));
@@ -1280,6 +1280,45 @@ static void test_device_config_and_priv(void **state)
     vu_dev_destroy(a);
 }
 
+/* A device model's create (vblk_create, vnet_create) joins the program's
+ * part of the config to the model's: the program's name, socket, loops and
+ * ring format stay; what it says of the model's part is replaced, the
+ * model's state lives in the device, and vu_dev_destroy frees both. */
+static void test_device_create_model(void **state)
+{
+    static const struct vu_dev_ops ops = { .queue_init = mini_queue_init };
+    static const struct vu_dev_ops other = { .get_config = NULL };
+    struct mini mini = { 0 };
+    struct vu_dev_config prog = {
+        .name = "model", .loops = g_loops, .nloops = 1, .packed = true,
+        /* the model's part, ignored: */
+        .ops = &other, .ctx = &mini, .features = 1ull << VIRTIO_RING_F_EVENT_IDX,
+        .num_queues = 7,
+    };
+    struct vu_model m = {
+        .ops = &ops, .priv_size = sizeof(struct mini),
+        .features = 1ull << VIRTIO_F_VERSION_1, .num_queues = 3, .queue_num_reply = 1,
+    };
+    struct vu_dev *d;
+    struct mini *p;
+
+    (void)state;
+    assert_int_equal(vu_dev_create_model(&prog, &m, &d), 0);
+    assert_string_equal(vu_dev_name(d), "model");
+    assert_true(vu_dev_features(d) == 1ull << VIRTIO_F_VERSION_1);
+    assert_int_equal(vu_dev_num_queues(d), 3);
+    p = vu_dev_priv(d);
+    assert_non_null(p);
+    assert_int_equal(p->inits, 0);
+    vu_dev_destroy(d);
+    /* The program's part is still checked: no loops, no device. */
+    prog.nloops = 0;
+    assert_int_equal(vu_dev_create_model(&prog, &m, &d), -EINVAL);
+    prog.nloops = 1;
+    m.num_queues = 0;
+    assert_int_equal(vu_dev_create_model(&prog, &m, &d), -EINVAL);
+}
+
 /* ---- a hostile frontend (issue 17) ------------------------------------ */
 
 /* The frontend shrinks guest memory under a running ring and kicks: the
@@ -1690,6 +1729,7 @@ int main(void)
         T(test_backend_channel_config_change),
         cmocka_unit_test(test_minimal_device),
         cmocka_unit_test(test_device_config_and_priv),
+        cmocka_unit_test(test_device_create_model),
         cmocka_unit_test(test_listen_accept),
         T(test_shrink_under_ring),
         T(test_message_in_pieces),

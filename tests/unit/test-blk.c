@@ -985,8 +985,8 @@ static void test_create_validation(void **state)
 
     (void)state;
     assert_int_equal(vblk_create(&bc, &vc, &b), 0);
-    vblk_destroy(b);
-    vblk_destroy(NULL);
+    vu_dev_destroy(vblk_vu_dev(b));
+    vu_dev_destroy(NULL);
     bc.capacity = 1000;
     assert_int_equal(vblk_create(&bc, &vc, &b), -EINVAL);
     bc.capacity = 1 << 20;
@@ -1009,8 +1009,8 @@ static void test_create_validation(void **state)
     assert_int_equal(vblk_create(&bc, &vc, &b), -EINVAL);
     vc.nloops = 1;
     assert_int_equal(vblk_create(&bc, &vc, &b), 0);
-    assert_true(vblk_features(b) & F(VIRTIO_BLK_F_MQ));
-    vblk_destroy(b);
+    assert_true(vu_dev_features(vblk_vu_dev(b)) & F(VIRTIO_BLK_F_MQ));
+    vu_dev_destroy(vblk_vu_dev(b));
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

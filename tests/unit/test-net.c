@@ -84,7 +84,7 @@ static void test_features_and_limits(void **state)
     (void)state;
 
     assert_int_equal(vnet_create(&nc, &vc, &n), 0);
-    f = vnet_features(n);
+    f = vu_dev_features(vnet_vu_dev(n));
     assert_true(f & (1ull << VIRTIO_F_VERSION_1));
     assert_true(f & (1ull << VIRTIO_NET_F_MRG_RXBUF));
     assert_true(f & (1ull << VIRTIO_NET_F_CSUM));
@@ -92,17 +92,17 @@ static void test_features_and_limits(void **state)
     assert_false(f & (1ull << VIRTIO_NET_F_MQ));      /* one pair */
     assert_false(f & (1ull << VIRTIO_NET_F_MAC));     /* no mac= */
     assert_false(f & (1ull << VIRTIO_NET_F_MTU));
-    vnet_destroy(n);
+    vu_dev_destroy(vnet_vu_dev(n));
 
     nc.queue_pairs = 4;
     nc.has_mac = true;
     nc.mtu = 9000;
     assert_int_equal(vnet_create(&nc, &vc, &n), 0);
-    f = vnet_features(n);
+    f = vu_dev_features(vnet_vu_dev(n));
     assert_true(f & (1ull << VIRTIO_NET_F_MQ));
     assert_true(f & (1ull << VIRTIO_NET_F_MAC));
     assert_true(f & (1ull << VIRTIO_NET_F_MTU));
-    vnet_destroy(n);
+    vu_dev_destroy(vnet_vu_dev(n));
 
     nc.queue_pairs = 0;
     assert_int_equal(vnet_create(&nc, &vc, &n), -EINVAL);

@@ -44,8 +44,8 @@ struct vu_dev_ops {
 };
 
 /* A device: the program chooses the first group; a device model
- * (vblk_create(), vnet_create()) fills in the second, or a program that
- * brings its own ops does. */
+ * (vblk_create(), vnet_create(): struct vu_model, vu_dev_create_model())
+ * fills in the second, or a program that brings its own ops does. */
 struct vu_dev_config {
     const char *name;            /* for logs; copied */
     const char *socket_path;     /* copied; NULL for vu_dev_attach() only */
@@ -79,9 +79,29 @@ struct vu_dev_config {
 
 /* Returns 0, -EINVAL (bad config) or -ENOMEM. */
 int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out);
+
+/* What a device model (vhost/blk.c, vhost/net.c) decides of a device: the
+ * second group of struct vu_dev_config, same meanings. Its state is always
+ * allocated with the device (priv_size bytes, the ctx of every op). */
+struct vu_model {
+    const struct vu_dev_ops *ops;  /* required, with queue_init */
+    size_t priv_size;
+    uint64_t features;
+    uint64_t protocol_features;
+    unsigned num_queues;
+    unsigned queue_num_reply;
+};
+/* For device models: create a device from the program's part of @prog
+ * (name .. packed; its model part is ignored) and the model's part @m.
+ * Its state is vu_dev_priv(*@out). Returns as vu_dev_create(). */
+int vu_dev_create_model(const struct vu_dev_config *prog, const struct vu_model *m,
+                        struct vu_dev **out);
+
 /* Disconnects (the ops see their queues stop), removes the socket file
  * (unless another process listens there now: usock_close()), frees the
- * device with its private area. NULL-safe. */
+ * device with its private area: for a device model's device (vblk, vnet)
+ * the model's state too, so this is also how those are destroyed.
+ * NULL-safe. */
 void vu_dev_destroy(struct vu_dev *dev);
 /* The device model's state (vu_dev_config.priv_size bytes), or NULL. */
 void *vu_dev_priv(struct vu_dev *dev);

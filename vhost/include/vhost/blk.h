@@ -63,16 +63,15 @@ struct vblk;
 #define VBLK_MAX_DISCARD_SEG 1u
 
 /* Build the device; @vcfg supplies the program's part (name, socket, loops,
- * packed); the model's part (ops, state, features, queues) is filled in here.
- * The struct vblk lives inside its vu_dev (vu_dev_priv()). Returns 0, -EINVAL
- * or -ENOMEM. */
+ * packed); the model's part (ops, state, features, queues) is filled in here
+ * (vu_dev_create_model()). The struct vblk lives inside its vu_dev
+ * (vu_dev_priv()): the device is served, queried (vu_dev_features()) and
+ * destroyed (vu_dev_destroy()) through vblk_vu_dev(). Returns 0, -EINVAL or
+ * -ENOMEM. */
 int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
                 struct vblk **out);
-void vblk_destroy(struct vblk *b);
 struct vu_dev *vblk_vu_dev(struct vblk *b);
 
-/* The feature bits offered and the config space, for tests and tooling. */
-uint64_t vblk_features(const struct vblk *b);
 /* Capacity in bytes. */
 uint64_t vblk_capacity(const struct vblk *b);
 void vblk_stats(const struct vblk *b, struct vblk_stats *out);

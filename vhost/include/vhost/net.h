@@ -42,14 +42,14 @@ struct vnet_stats {
 struct vnet;
 
 /* Build the device; @vcfg supplies the program's part (name, socket, loops,
- * packed); the model's part (ops, state, features, queues) is filled in here.
- * The struct vnet lives inside its vu_dev (vu_dev_priv()). Returns 0, -EINVAL
- * or -ENOMEM. */
+ * packed); the model's part (ops, state, features, queues) is filled in here
+ * (vu_dev_create_model()). The struct vnet lives inside its vu_dev
+ * (vu_dev_priv()): the device is served, queried (vu_dev_features()) and
+ * destroyed (vu_dev_destroy()) through vnet_vu_dev(). Returns 0, -EINVAL or
+ * -ENOMEM. */
 int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
                 struct vnet **out);
-void vnet_destroy(struct vnet *n);
 struct vu_dev *vnet_vu_dev(struct vnet *n);
-uint64_t vnet_features(const struct vnet *n);
 void vnet_stats(const struct vnet *n, struct vnet_stats *out);
 
 /* Header length for negotiated @features: 12 with VERSION_1 or MRG_RXBUF,
