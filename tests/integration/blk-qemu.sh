@@ -39,6 +39,7 @@
 #             refused while served; `sluice vol resize` reaches the running
 #             guest through sluiced's control socket
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../guestlib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
 SIZE=$((32 * 1024 * 1024))
@@ -102,15 +103,7 @@ case $MODE in
 packed-restart)
     BIG=$WORK/restart.img
     truncate -s $((256 * MiB)) "$BIG"
-    { guest_packed_check 0x0002; cat <<'GUEST'; } >"$WORK/guest-restart.sh"
-io=/sluice-files/guestio
-echo "guest: filling"
-$io fill /dev/vda 4711 || { echo "guest: fill failed"; exit 1; }
-$io flush /dev/vda || exit 1
-echo 3 > /proc/sys/vm/drop_caches
-$io verify /dev/vda 4711 || { echo "guest: verify failed"; exit 1; }
-echo "guest: every block verified"
-GUEST
+    { guest_packed_check 0x0002; guest_fill_verify 4711; } >"$WORK/guest-restart.sh"
     spec="socket=$SOCK,path=$BIG,queues=2,packed=on"
     start_sluiced --blk "$spec"
     "$GUEST" run --memfd --mem 512M --cpus 2 --timeout 600 --log "$WORK/guest.log" \

@@ -28,6 +28,8 @@ FRONTEND=${FRONTEND:-qemu vmm}
 PACKED=${PACKED:-0}
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${SLUICE_BUILD:-$SRC/build}
+# shellcheck source=../guestlib.sh
+. "$(dirname "$(readlink -f "$0")")/../guestlib.sh"
 
 # inside FRONTEND: one run with that frontend (qemu or vmm).
 inside() {
@@ -62,15 +64,7 @@ for d in /sys/bus/virtio/devices/*; do
     [ "$(echo "$f" | cut -c35)" = 1 ] && echo "guest: ring packed" || echo "guest: ring not packed"
 done
 G
-    cat >>"$w/guest.sh" <<'G'
-io=/sluice-files/guestio
-echo "guest: filling"
-$io fill /dev/vda 4711 || { echo "guest: fill failed"; exit 1; }
-$io flush /dev/vda || exit 1
-echo 3 > /proc/sys/vm/drop_caches
-$io verify /dev/vda 4711 || { echo "guest: verify failed"; exit 1; }
-echo "guest: every block verified"
-G
+    guest_fill_verify 4711 >>"$w/guest.sh"
     if [ "$fe" = qemu ]; then
         "$SRC/tools/guest" run --accel kvm --memfd --mem 512M --cpus 2 --timeout 240 --log "$w/guest.log" \
             "$w/guest.sh" "$BUILD/tests/integration/guestio" -- \
