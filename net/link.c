@@ -12,6 +12,7 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 
+#include "core/name.h"
 #include "core/util.h"
 #include "net/link.h"
 #include "nl.h"
@@ -89,18 +90,13 @@ int netl_get_link(struct nl_sock *sk, const char *name, struct rtnl_link **out)
 
 int net_name_check(const char *name)
 {
-    size_t len;
+    /* What the kernel takes as a netdev name (dev_valid_name), printable. */
+    static const struct name_rules rules = {
+        .max = IFNAMSIZ - 1, .forbidden = "/:", .no_dot_dirs = true,
+        .allowed_text = "printable ASCII without '/', ':' or blanks",
+    };
 
-    if (!name || !*name || !strcmp(name, ".") || !strcmp(name, ".."))
-        return -EINVAL;
-    len = strlen(name);
-    if (len >= IFNAMSIZ)
-        return -ENAMETOOLONG;
-    for (const char *p = name; *p; p++)
-        if (*p == '/' || *p == ':' || *p == ' ' || *p == '\t' || *p == '\n' ||
-            (unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
-            return -EINVAL;
-    return 0;
+    return name_check(name, &rules, NULL);
 }
 
 int net_cidr_parse(const char *cidr, struct net_cidr *out)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/name.h"
 #include "core/opts.h"
 #include "pool-int.h"
 #include "storage/pool.h"
@@ -78,26 +79,14 @@ int pool_check_name(const char *name, struct sl_err *err)
         "_mlog", "_pmspare", "_rimage", "_rmeta", "_tdata", "_tmeta", "_tpool",
         "_vdata", "_vorigin", "_iorig", "_imeta", NULL,
     };
-    size_t len;
+    /* What LVM accepts for a VG or LV name, and a file name too. */
+    static const struct name_rules rules = {
+        .max = POOL_NAME_MAX, .extra = "_.+-", .not_first = "-.",
+        .allowed_text = "letters, digits, _ . + -",
+    };
 
-    if (!name || !*name) {
-        return err_set(err, -EINVAL, "invalid name: empty");
-    }
-    len = strlen(name);
-    if (len > POOL_NAME_MAX) {
-        return err_set(err, -EINVAL, "invalid name: longer than %d characters", POOL_NAME_MAX);
-    }
-    if (name[0] == '-' || name[0] == '.') {
-        return err_set(err, -EINVAL, "invalid name: must not start with '%c'", name[0]);
-    }
-    for (const char *p = name; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '+' || c == '-')) {
-            return err_set(err, -EINVAL, "invalid name: character '%c' (allowed: letters, digits, _ . + -)",
-                            c);
-        }
-    }
+    if (name_check(name, &rules, err) < 0)
+        return -EINVAL;   /* too long too: the callers' usage error */
     if (!strncmp(name, "snapshot", 8) || !strncmp(name, "pvmove", 6)) {
         return err_set(err, -EINVAL, "invalid name: prefix reserved by LVM");
     }
