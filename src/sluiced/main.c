@@ -12,6 +12,9 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#ifdef SLUICE_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "core/jsonrpc.h"
 #include "core/log.h"
@@ -25,6 +28,20 @@
 static struct sluiced g = { .gid = -1, .ctl_gid = -1 };
 static int sigfd = -1;
 
+/* Tell systemd (Type=notify) how far sluiced is: READY=1 once every socket
+ * listens and the sandbox is on, STOPPING=1 when it starts to shut down.
+ * Without $NOTIFY_SOCKET (not started by systemd) it does nothing. */
+static void notify_systemd(const char *state)
+{
+#ifdef SLUICE_HAVE_SYSTEMD
+    int r = sd_notify(0, state);
+    if (r < 0)
+        log_warn("sd_notify: %s", strerror(-r));
+#else
+    (void)state;
+#endif
+}
+
 static void signal_event(void *arg, uint32_t events)
 {
     struct signalfd_siginfo si;
@@ -33,6 +50,7 @@ static void signal_event(void *arg, uint32_t events)
 
     if (read(sigfd, &si, sizeof(si)) == sizeof(si))
         log_info("signal %u: shutting down", si.ssi_signo);
+    notify_systemd("STOPPING=1");
     evloop_stop(g.el);
 }
 
@@ -356,6 +374,7 @@ int main(int argc, char **argv)
     }
     log_info("ready: %u worker%s%s%s", g.nworkers, g.nworkers == 1 ? "" : "s",
              a.control ? ", control socket " : "", a.control ? a.control : "");
+    notify_systemd("READY=1");
     if (evloop_run(g.el) < 0)
         log_err("control loop failed: %m");
     else
