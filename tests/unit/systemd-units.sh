@@ -22,8 +22,12 @@ bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 man=--man=no
 if [ -n "$MANDIR" ]; then
+    # man(1) wants man1/ and man8/ under a MANPATH entry.
     man=--man=yes
-    export MANPATH=$MANDIR
+    mkdir -p "$tmp/man/man1" "$tmp/man/man8"
+    ln -s "$(readlink -f "$MANDIR")"/*.1 "$tmp/man/man1/"
+    ln -s "$(readlink -f "$MANDIR")"/*.8 "$tmp/man/man8/"
+    export MANPATH=$tmp/man
 fi
 # verify UNIT-PATH: silent and 0, or a failure with its output.
 verify() {
