@@ -79,10 +79,15 @@ def run(tmp, journal):
             else:
                 bad("%s: READY=1 before the sockets answer" % journal)
             seccomp = []
-            for t in os.listdir("/proc/%d/task" % p.pid):
+            with open(logpath) as f:
+                if "seccomp filter off (the default in sanitizer builds)" in f.read():
+                    seccomp = None
+            for t in [] if seccomp is None else os.listdir("/proc/%d/task" % p.pid):
                 with open("/proc/%d/task/%s/status" % (p.pid, t)) as f:
                     seccomp += [l.split()[1] for l in f if l.startswith("Seccomp:")]
-            if seccomp and all(v == "2" for v in seccomp):
+            if seccomp is None:
+                print("note: %s: sanitizer build, no seccomp filter to check" % journal)
+            elif seccomp and all(v == "2" for v in seccomp):
                 ok("%s: at READY=1 all %d threads are under the filter" % (journal, len(seccomp)))
             else:
                 bad("%s: at READY=1 seccomp states %s" % (journal, seccomp))
