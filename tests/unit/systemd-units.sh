@@ -44,7 +44,7 @@ for u in sluiced.service sluiced@.service; do
     grep -qx "ExecStart=$SBIN/sluiced --control /run/sluice/\(sluiced\|%i\).sock \$SLUICED_ARGS" "$f" &&
         ok "$u starts $SBIN/sluiced" || bad "$u: ExecStart $(grep ExecStart= "$f")"
     grep -q '@[a-z]*@' "$f" && bad "$u: unsubstituted $(grep -o '@[a-z]*@' "$f" | head -1)"
-    for want in Type=notify ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes \
+    for want in Type=notify SyslogLevel=err ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes \
                 RuntimeDirectory=sluice 'ReadWritePaths=/run/sluice /var/lib/sluice .*' \
                 'CapabilityBoundingSet=CAP_NET_ADMIN .*'; do
         grep -qx "$want" "$f" || bad "$u: no line $want"
