@@ -255,7 +255,7 @@ nbdkit)
     need_cmd qemu-nbd
     start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
     start_guest 40
-    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" wdelay=300ms zdelay=300ms \
+    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=300ms delay-zero=300ms \
         >"$WORK/nbdkit.log" 2>&1 &
     KIT=$!
     CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
