@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/io.h"
@@ -444,6 +447,14 @@ int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
         r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
         err_set(err, r, "%s: %s", uri, nbd_get_error() ?: "cannot connect");
         goto fail;
+    }
+    /* Requests go out whole: no Nagle delay between a request's header
+     * and its payload, or before the next request (fails on unix sockets:
+     * nothing to do there). */
+    {
+        int one = 1, fd = nbd_aio_get_fd(m->nbd);
+        if (fd >= 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     tsize = nbd_get_size(m->nbd);
     if (tsize < 0) {
