@@ -413,7 +413,11 @@ static void test_export_table(void **state)
 
     assert_int_equal(nbd_server_export(f->s, "disk", f->fd, SIZE, false), -EEXIST);
     assert_int_equal(nbd_server_export(f->s, "", f->fd, SIZE, false), -EINVAL);
-    option(f, 2, NULL, 0);   /* unused connection: abort */
+    uint32_t len;
+    greet(f, 3);
+    option(f, 2, NULL, 0);   /* NBD_OPT_ABORT: acknowledged, a clean end */
+    assert_int_equal(opt_reply(f, 2, &len), 1);
+    assert_int_equal(finish(f), 0);
 }
 
 int main(void)
