@@ -21,6 +21,10 @@
 #            mid-copy: the mirror fails with one line, the guest keeps
 #            writing and verifying; a retry to qemu-nbd restarts cleanly
 #            and ends synced and equal
+#   slow     the target (nbdkit, every write and zero delayed) is slower
+#            than the guest writes: catch-up rounds do not converge, the
+#            mirror turns synchronous anyway (synced), the guest goes on at
+#            the link's pace and finishes; source and target are equal
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -291,6 +295,31 @@ nbdkit)
     check_content "$SRC"
     log "allocated: source $(alloc "$SRC") qemu-nbd target $(alloc "$DST2") blocks of 512"
     [ "$(alloc "$DST2")" -le $(( $(alloc "$SRC") + 2048 )) ] || fail "qemu-nbd's target is not sparse"
+    stop_sluiced "$SOCK"
+    ;;
+slow)
+    need_guest_kit
+    need_cmd nbdkit
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
+    start_guest 30
+    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=40ms delay-zero=40ms \
+        >"$WORK/nbdkit.log" 2>&1 &
+    KIT=$!
+    CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror to a slow target failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    log "synced over a slow link: $(jq -c '{bytes_copied, bytes_total, round, rate_bytes_per_s, elapsed_ms}' "$WORK/m.json")"
+    [ "$(jq .round "$WORK/m.json")" -ge 2 ] || fail "no catch-up round ran: the guest did not outrun the link"
+    kill -0 $GUEST_PID 2>/dev/null || fail "the guest stopped before the mirror synced"
+    t0=$(date +%s)
+    finish_guest
+    log "the guest finished $(( $(date +%s) - t0 )) s after the mirror synced"
+    "$SLUICE" dev mirror-cancel src >/dev/null
+    kill -TERM $KIT; wait $KIT 2>/dev/null || true
+    cmp "$SRC" "$DST" || fail "source and the slow target differ"
+    check_content "$DST"
     stop_sluiced "$SOCK"
     ;;
 *)
