@@ -23,9 +23,9 @@
 #define SYNC_AT   (4u << 20)    /* go synchronous when this little is dirty */
 #define MAX_ROUNDS 12           /* ... or after this many catch-up rounds */
 
-enum phase { PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED };
+enum phase { PH_CONNECT, PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED };
 static const char *const phase_names[] = {
-    "copy", "catch-up", "sync", "synced", "failed", "cancelled",
+    "connecting", "copy", "catch-up", "sync", "synced", "failed", "cancelled",
 };
 
 struct mirror {
@@ -307,11 +307,30 @@ static void detach(struct mirror *m)
         uloop_call(md->loops[i], barrier_fn, NULL);
 }
 
+static int target_open(struct mirror *m, struct sl_err *err);
+
 static void *mirror_thread(void *arg)
 {
     struct mirror *m = arg;
+    struct sl_err err = ERR_INIT;
     uint64_t prev = UINT64_MAX;
     int end = PH_CANCELLED;
+
+    if (target_open(m, &err) < 0) {
+        snprintf(m->error, sizeof(m->error), "%s", err.msg);
+        atomic_store(&m->end_ns, now_ns());
+        atomic_store(&m->phase, PH_FAILED);
+        log_warn("%s: mirror to %s: %s", m->md->id, m->uri, m->error);
+        return NULL;
+    }
+    /* Round 0 copies everything; from now on the datapath tracks writes. */
+    for (size_t i = 0; i < m->words; i++)
+        atomic_store(&m->dirty[i], ~0ull);
+    m->total = m->size;
+    m->start_ns = now_ns();
+    atomic_store(&m->phase, PH_COPY);
+    atomic_store(&m->md->active, m);
+    log_info("%s: mirroring to %s (%llu bytes)", m->md->id, m->uri, (unsigned long long)m->size);
 
     for (unsigned round = 0; !stopping(m); round++) {
         bool last = false;
@@ -404,11 +423,48 @@ int mirror_uri_check(const char *uri, struct sl_err *err)
                    uri);
 }
 
+/* Connect to the target and check it will do (mirror thread: a connect
+ * may take long, and must not hold up the control thread). Returns 0 or
+ * -errno with @err saying why. */
+static int target_open(struct mirror *m, struct sl_err *err)
+{
+    int64_t tsize;
+    int r;
+
+    if (nbd_set_uri_allow_transports(m->nbd, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) < 0 ||
+        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || nbd_connect_uri(m->nbd, m->uri) < 0) {
+        r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
+        return err_set(err, r, "%s", nbd_get_error() ?: "cannot connect");
+    }
+    /* Requests go out whole: no Nagle delay between a request's header
+     * and its payload, or before the next request (fails on unix sockets:
+     * nothing to do there). */
+    {
+        int one = 1, fd = nbd_aio_get_fd(m->nbd);
+        if (fd >= 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    tsize = nbd_get_size(m->nbd);
+    if (tsize < 0)
+        return err_set(err, -EIO, "%s", nbd_get_error());
+    if ((uint64_t)tsize < m->size)
+        return err_set(err, -ENOSPC, "target too small (%lld bytes, the device has %llu)",
+                       (long long)tsize, (unsigned long long)m->size);
+    if (nbd_is_read_only(m->nbd) == 1) {
+        return err_set(err, -EROFS, "the target is read-only");
+    }
+    m->can_zero = nbd_can_zero(m->nbd) == 1;
+    m->can_flush = nbd_can_flush(m->nbd) == 1;
+    m->can_trim = nbd_can_trim(m->nbd) == 1;
+    if (!m->can_zero && !(m->zeroes = calloc(1, DATA_MAX)))
+        return err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
 int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
 {
     const struct bdev_info *bi = bdev_get_info(md->bd);
     struct mirror *m;
-    int64_t tsize;
     int r;
 
     if ((r = mirror_uri_check(uri, err)) < 0)
@@ -442,56 +498,14 @@ int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
         r = err_set(err, -ENOMEM, "libnbd: %s", nbd_get_error());
         goto fail;
     }
-    if (nbd_set_uri_allow_transports(m->nbd, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) < 0 ||
-        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || nbd_connect_uri(m->nbd, uri) < 0) {
-        r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
-        err_set(err, r, "%s: %s", uri, nbd_get_error() ?: "cannot connect");
-        goto fail;
-    }
-    /* Requests go out whole: no Nagle delay between a request's header
-     * and its payload, or before the next request (fails on unix sockets:
-     * nothing to do there). */
-    {
-        int one = 1, fd = nbd_aio_get_fd(m->nbd);
-        if (fd >= 0)
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    tsize = nbd_get_size(m->nbd);
-    if (tsize < 0) {
-        r = err_set(err, -EIO, "%s: %s", uri, nbd_get_error());
-        goto fail;
-    }
-    if ((uint64_t)tsize < m->size) {
-        r = err_set(err, -ENOSPC, "%s: target too small (%lld bytes, the device has %llu)", uri,
-                    (long long)tsize, (unsigned long long)m->size);
-        goto fail;
-    }
-    if (nbd_is_read_only(m->nbd) == 1) {
-        r = err_set(err, -EROFS, "%s: the target is read-only", uri);
-        goto fail;
-    }
-    m->can_zero = nbd_can_zero(m->nbd) == 1;
-    m->can_flush = nbd_can_flush(m->nbd) == 1;
-    m->can_trim = nbd_can_trim(m->nbd) == 1;
-    if (!m->can_zero && !(m->zeroes = calloc(1, DATA_MAX))) {
-        r = err_set(err, -ENOMEM, "out of memory");
-        goto fail;
-    }
-    /* Round 0 copies everything. */
-    for (size_t i = 0; i < m->words; i++)
-        atomic_store(&m->dirty[i], ~0ull);
-    m->total = m->size;
     m->start_ns = now_ns();
-    atomic_store(&m->phase, PH_COPY);
-    atomic_store(&md->active, m);
+    atomic_store(&m->phase, PH_CONNECT);
     r = -pthread_create(&m->thread, NULL, mirror_thread, m);
     if (r < 0) {
-        detach(m);
         err_set(err, r, "cannot start the mirror thread");
         goto fail;
     }
     md->job = m;
-    log_info("%s: mirroring to %s (%llu bytes)", md->id, uri, (unsigned long long)m->size);
     return 0;
 fail:
     mirror_free(m);

@@ -3,6 +3,9 @@
  * NBD export (another sluiced's incoming device, qemu-nbd, nbdkit) while the
  * guest runs, through libnbd as the client.
  *
+ * Phases: connecting, copy, catch-up, sync (turning synchronous), synced;
+ * or failed, cancelled (the job has stopped, the source is as it was).
+ *
  * Every block device on a file or volume does its I/O through
  * mirror_vblk_ops, which passes straight to the bdev (one atomic load) while
  * no mirror runs. While one runs:
@@ -54,10 +57,12 @@ extern const struct vblk_ops mirror_vblk_ops;
  * nbd+unix:///NAME?socket=PATH)? Returns 0 or -EINVAL with @err. */
 int mirror_uri_check(const char *uri, struct sl_err *err);
 
-/* Connect to @uri and start mirroring (control thread). Returns 0,
- * -EINVAL (bad URI), -EBUSY (a mirror runs), -ENOSPC (target too small),
- * -EROFS (target read-only), -ECONNREFUSED (cannot connect) or -errno,
- * with @err saying why; on failure nothing changed. */
+/* Start mirroring to @uri (control thread). The job's own thread connects
+ * and checks the target (a connect may take long: the control thread does
+ * not wait for it); an unreachable, too small or read-only target shows as
+ * phase "failed" with its reason in the status. Returns 0, -EINVAL (bad
+ * URI), -EBUSY (a mirror runs) or -ENOMEM, with @err saying why; on
+ * failure nothing changed. */
 int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err);
 /* Ask the running mirror to stop; the source is left as it is. Returns 0
  * or -ENOENT (none runs). */

@@ -93,7 +93,8 @@ int device_refresh(struct device *d, uint64_t *size_out);
 /* Find by id or socket path; NULL when absent. */
 struct device *device_find(struct sluiced *s, const char *id);
 /* Storage migration (mirror.h): start mirroring block device @d to the NBD
- * export @uri; cancel it; its status (NULL: never mirrored). The errors
+ * export @uri (connecting happens in the job's thread: its failure shows in
+ * the status); cancel it; its status (NULL: never mirrored). The errors
  * are mirror_start()'s, and -EOPNOTSUPP (not a file or volume device),
  * -ENOENT (cancel: none runs). */
 int device_mirror(struct device *d, const char *uri, struct sl_err *err);

@@ -343,7 +343,7 @@ static int dev_mirror(struct cli_args *a)
     const char *to = cli_opt(a, OPT_TO), *control = control_of(a);
     struct json_object *params, *st = NULL;
     bool tty = isatty(2) && !cli_quiet && !cli_flag(a, OPT_JSON);
-    uint64_t last_line = 0;
+    uint64_t last_line = (uint64_t)time(NULL);   /* without a tty: a line every 5 s */
     int r;
 
     if (!to)
