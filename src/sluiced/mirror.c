@@ -307,7 +307,43 @@ static void detach(struct mirror *m)
         uloop_call(md->loops[i], barrier_fn, NULL);
 }
 
-static int target_open(struct mirror *m, struct sl_err *err);
+/* Connect to the target and check it will do (mirror thread: a connect
+ * may take long, and must not hold up the control thread). Returns 0 or
+ * -errno with @err saying why. */
+static int target_open(struct mirror *m, struct sl_err *err)
+{
+    int64_t tsize;
+    int r;
+
+    if (nbd_set_uri_allow_transports(m->nbd, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) < 0 ||
+        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || nbd_connect_uri(m->nbd, m->uri) < 0) {
+        r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
+        return err_set(err, r, "%s", nbd_get_error() ?: "cannot connect");
+    }
+    /* Requests go out whole: no Nagle delay between a request's header
+     * and its payload, or before the next request (fails on unix sockets:
+     * nothing to do there). */
+    {
+        int one = 1, fd = nbd_aio_get_fd(m->nbd);
+        if (fd >= 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    tsize = nbd_get_size(m->nbd);
+    if (tsize < 0)
+        return err_set(err, -EIO, "%s", nbd_get_error());
+    if ((uint64_t)tsize < m->size)
+        return err_set(err, -ENOSPC, "target too small (%lld bytes, the device has %llu)",
+                       (long long)tsize, (unsigned long long)m->size);
+    if (nbd_is_read_only(m->nbd) == 1) {
+        return err_set(err, -EROFS, "the target is read-only");
+    }
+    m->can_zero = nbd_can_zero(m->nbd) == 1;
+    m->can_flush = nbd_can_flush(m->nbd) == 1;
+    m->can_trim = nbd_can_trim(m->nbd) == 1;
+    if (!m->can_zero && !(m->zeroes = calloc(1, DATA_MAX)))
+        return err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
 
 static void *mirror_thread(void *arg)
 {
@@ -421,44 +457,6 @@ int mirror_uri_check(const char *uri, struct sl_err *err)
         return 0;
     return err_set(err, -EINVAL, "expected nbd://HOST[:PORT]/NAME or nbd+unix:///NAME?socket=PATH, not '%s'",
                    uri);
-}
-
-/* Connect to the target and check it will do (mirror thread: a connect
- * may take long, and must not hold up the control thread). Returns 0 or
- * -errno with @err saying why. */
-static int target_open(struct mirror *m, struct sl_err *err)
-{
-    int64_t tsize;
-    int r;
-
-    if (nbd_set_uri_allow_transports(m->nbd, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) < 0 ||
-        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || nbd_connect_uri(m->nbd, m->uri) < 0) {
-        r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
-        return err_set(err, r, "%s", nbd_get_error() ?: "cannot connect");
-    }
-    /* Requests go out whole: no Nagle delay between a request's header
-     * and its payload, or before the next request (fails on unix sockets:
-     * nothing to do there). */
-    {
-        int one = 1, fd = nbd_aio_get_fd(m->nbd);
-        if (fd >= 0)
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    tsize = nbd_get_size(m->nbd);
-    if (tsize < 0)
-        return err_set(err, -EIO, "%s", nbd_get_error());
-    if ((uint64_t)tsize < m->size)
-        return err_set(err, -ENOSPC, "target too small (%lld bytes, the device has %llu)",
-                       (long long)tsize, (unsigned long long)m->size);
-    if (nbd_is_read_only(m->nbd) == 1) {
-        return err_set(err, -EROFS, "the target is read-only");
-    }
-    m->can_zero = nbd_can_zero(m->nbd) == 1;
-    m->can_flush = nbd_can_flush(m->nbd) == 1;
-    m->can_trim = nbd_can_trim(m->nbd) == 1;
-    if (!m->can_zero && !(m->zeroes = calloc(1, DATA_MAX)))
-        return err_set(err, -ENOMEM, "out of memory");
-    return 0;
 }
 
 int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
