@@ -240,9 +240,10 @@ int sandbox_install(enum sandbox_profile profile, enum sandbox_mode mode)
             r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)ioctls[i].req));
     /* Sockets of the families in use: unix (vhost-user, control, OVSDB,
-     * syslog), netlink (bridges, links) and inet datagram (interface
-     * ioctls). Raw and packet sockets are refused. */
-    static const int families[] = { AF_UNIX, AF_NETLINK, AF_INET };
+     * syslog, NBD), netlink (bridges, links), inet datagram (interface
+     * ioctls) and inet/inet6 streams (the mirror job's NBD client). Raw and
+     * packet sockets are refused. */
+    static const int families[] = { AF_UNIX, AF_NETLINK, AF_INET, AF_INET6 };
     for (size_t i = 0; r == 0 && i < sizeof(families) / sizeof(families[0]); i++)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));

@@ -5,7 +5,11 @@
  *   device.list   {}                                            -> [device...]
  *   device.stats  {"id": ID-or-socket}                          -> {counters}
  *   device.refresh {"id": ID-or-socket}     -> {"size_bytes"}: re-read the
- *                 backing size and tell the guest (volume resized) */
+ *                 backing size and tell the guest (volume resized)
+ *   device.mirror {"id", "to": NBD URI}  -> {mirror status}: start a storage
+ *                 migration of a block device (mirror.h)
+ *   device.mirror-status {"id"}          -> {mirror status}
+ *   device.mirror-cancel {"id"}          -> null: stop it, the source as is */
 #include <string.h>
 
 #include "core/jsonrpc.h"
@@ -110,6 +114,63 @@ static int m_refresh(void *ctx, struct json_object *params, struct json_object *
     return 0;
 }
 
+/* *out: the device named by params' "id". Returns 0, -EINVAL or -ENOENT. */
+static int param_device(struct sluiced *s, struct json_object *params, struct device **out,
+                        struct sl_err *err)
+{
+    const char *id = param_str(params, "id");
+
+    if (!id)
+        return err_set(err, -EINVAL, "params must hold an \"id\" string");
+    *out = device_find(s, id);
+    return *out ? 0 : err_set(err, -ENOENT, "no such device");
+}
+
+static int m_mirror(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
+{
+    const char *to = param_str(params, "to");
+    struct device *d;
+    int r = param_device(ctx, params, &d, err);
+
+    if (r < 0)
+        return r;
+    if (!to)
+        return err_set(err, -EINVAL, "params must hold a \"to\" string (an NBD URI)");
+    r = device_mirror(d, to, err);
+    if (r < 0) {
+        log_warn("device.mirror %s: %s", param_str(params, "id"), err_msg(err, r));
+        return r;
+    }
+    *result = device_mirror_status(d);
+    return 0;
+}
+
+static int m_mirror_status(void *ctx, struct json_object *params, struct json_object **result,
+                           struct sl_err *err)
+{
+    struct device *d;
+    int r = param_device(ctx, params, &d, err);
+
+    if (r < 0)
+        return r;
+    *result = device_mirror_status(d);
+    if (!*result)
+        return err_set(err, -ENOENT, "no mirror was started on this device");
+    return 0;
+}
+
+static int m_mirror_cancel(void *ctx, struct json_object *params, struct json_object **result,
+                           struct sl_err *err)
+{
+    struct device *d;
+    int r = param_device(ctx, params, &d, err);
+    (void)result;
+
+    if (r < 0)
+        return r;
+    return device_mirror_cancel(d, err);
+}
+
 int control_register(struct jrpc_server *srv, struct sluiced *s)
 {
     int r = 0;
@@ -118,5 +179,8 @@ int control_register(struct jrpc_server *srv, struct sluiced *s)
     r = r ?: jrpc_register(srv, "device.list", m_list, s);
     r = r ?: jrpc_register(srv, "device.stats", m_stats, s);
     r = r ?: jrpc_register(srv, "device.refresh", m_refresh, s);
+    r = r ?: jrpc_register(srv, "device.mirror", m_mirror, s);
+    r = r ?: jrpc_register(srv, "device.mirror-status", m_mirror_status, s);
+    r = r ?: jrpc_register(srv, "device.mirror-cancel", m_mirror_cancel, s);
     return r;
 }

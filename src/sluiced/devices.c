@@ -15,7 +15,8 @@
 #include "core/opts.h"
 #include "core/usock.h"
 #include "core/util.h"
-#include "bdev-ops.h"
+#include "mirror.h"
+#include "nbd-server.h"
 #include "sluiced.h"
 #include "net/attach.h"
 #include "net/tap.h"
@@ -44,6 +45,8 @@ struct device {
     bool attached;         /* the tap is a port of @network */
     struct net_spec network;
     struct evloop *el;
+    struct mirror_dev md;  /* the I/O ops' context; mirror jobs */
+    struct nbd_server *nbd;   /* exported there as @id (incoming) */
 };
 
 /* ---- block I/O ops: storage/ bdev behind the virtio-blk model --------- */
@@ -201,6 +204,9 @@ static void device_free(struct device *d)
         if (vu_dev_listen_fd(d->vu) >= 0)
             evloop_del(d->el, vu_dev_listen_fd(d->vu));
     }
+    if (d->nbd)
+        nbd_server_unexport(d->nbd, d->id);
+    mirror_dev_stop(&d->md);
     /* Destroy disconnects: queues stop once their in-flight I/O is done;
      * the device model (d->blk or d->net) goes with its vu_dev. */
     vu_dev_destroy(d->vu);
@@ -267,6 +273,8 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
         return err_set(err, -EINVAL, "packed takes on or off");
     if (opts_get(o, "poll") && opts_get_bool(o, "poll", &sp->poll) < 0)
         return err_set(err, -EINVAL, "poll takes on or off");
+    if (opts_get_bool(o, "incoming", &sp->incoming) < 0)
+        return err_set(err, -EINVAL, "incoming takes on or off");
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (!!sp->path + !!sp->volume + !!sp->null > 1)
@@ -278,6 +286,8 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
         return err_set(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
     if (sp->serial && strlen(sp->serial) > 20)
         return err_set(err, -EINVAL, "serial is at most 20 characters");
+    if (sp->incoming && sp->null)
+        return err_set(err, -EINVAL, "incoming needs path= or volume= (the NBD export writes there)");
     return 0;
 }
 
@@ -439,11 +449,23 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
             return err_set(err, r, "volume %s: cannot lock it: %s", d->volume, strerror(-r));
         bc.capacity = bdev_get_info(d->bd)->size;
         bc.blk_size = bdev_get_info(d->bd)->logical_block;
-        bc.io = &bdev_vblk_ops;
-        bc.io_ctx = d->bd;
+        d->md.id = d->id;
+        d->md.bd = d->bd;
+        d->md.loops = s->workers;
+        d->md.nloops = s->nworkers;
+        bc.io = &mirror_vblk_ops;
+        bc.io_ctx = &d->md;
     }
     if (!d->path)
         return err_set(err, -ENOMEM, "out of memory");
+    if (sp->incoming) {
+        if (!s->nbd_listening)
+            return err_set(err, -EINVAL, "incoming needs sluiced --nbd-listen ADDR");
+        r = nbd_server_export(s->nbd, d->id, bdev_fd(d->bd), bdev_get_info(d->bd)->size, sp->readonly);
+        if (r < 0)
+            return err_set(err, r, "cannot export it over NBD: %s", strerror(-r));
+        d->nbd = s->nbd;
+    }
     bc.readonly = sp->readonly;
     bc.no_poll = !sp->poll;
     bc.num_queues = (unsigned)sp->queues;
@@ -661,6 +683,8 @@ struct json_object *device_describe(const struct device *d)
         json_object_object_add(o, "volume", d->volume ? json_object_new_string(d->volume) : NULL);
         json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
         json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)vblk_capacity(d->blk)));
+        json_object_object_add(o, "incoming", json_object_new_boolean(d->nbd != NULL));
+        json_object_object_add(o, "mirror", d->bd ? mirror_status_json((struct mirror_dev *)&d->md) : NULL);
     }
     return o;
 }
@@ -721,4 +745,23 @@ struct json_object *device_stats_json(const struct device *d)
         json_object_object_add(o, "tx_errors", json_object_new_int64((int64_t)st.tx_errors));
     }
     return o;
+}
+
+int device_mirror(struct device *d, const char *uri, struct sl_err *err)
+{
+    if (d->type != DEV_BLK || !d->bd)
+        return err_set(err, -EOPNOTSUPP, "only block devices on a file or volume can be mirrored");
+    return mirror_start(&d->md, uri, err);
+}
+
+int device_mirror_cancel(struct device *d, struct sl_err *err)
+{
+    if (d->type != DEV_BLK || !d->bd || mirror_cancel(&d->md) < 0)
+        return err_set(err, -ENOENT, "no mirror is running");
+    return 0;
+}
+
+struct json_object *device_mirror_status(struct device *d)
+{
+    return d->type == DEV_BLK && d->bd ? mirror_status_json(&d->md) : NULL;
 }

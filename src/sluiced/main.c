@@ -12,18 +12,36 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#ifdef SLUICE_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "core/jsonrpc.h"
 #include "core/log.h"
 #include "core/sandbox.h"
 #include "core/usock.h"
 #include "core/util.h"
+#include "nbd-server.h"
 #include "sluiced.h"
 
 #define RING_ENTRIES 1024
 
 static struct sluiced g = { .gid = -1, .ctl_gid = -1 };
 static int sigfd = -1;
+
+/* Tell systemd (Type=notify) how far sluiced is: READY=1 once every socket
+ * listens and the sandbox is on, STOPPING=1 when it starts to shut down.
+ * Without $NOTIFY_SOCKET (not started by systemd) it does nothing. */
+static void notify_systemd(const char *state)
+{
+#ifdef SLUICE_HAVE_SYSTEMD
+    int r = sd_notify(0, state);
+    if (r < 0)
+        log_warn("sd_notify: %s", strerror(-r));
+#else
+    (void)state;
+#endif
+}
 
 static void signal_event(void *arg, uint32_t events)
 {
@@ -33,6 +51,7 @@ static void signal_event(void *arg, uint32_t events)
 
     if (read(sigfd, &si, sizeof(si)) == sizeof(si))
         log_info("signal %u: shutting down", si.ssi_signo);
+    notify_systemd("STOPPING=1");
     evloop_stop(g.el);
 }
 
@@ -43,11 +62,14 @@ static void usage(FILE *f)
 "\n"
 "Serve virtio devices over vhost-user sockets.\n"
 "\n"
-"  --blk socket=PATH,path=FILE|DEVICE|volume=POOL/VOL|null=SIZE[,readonly][,queues=N][,serial=ID][,direct=on|off][,packed=on|off][,poll=on|off][,id=NAME]\n"
-"                      a block device: listen on PATH, serve FILE, DEVICE or a pool volume\n"
+"  --blk socket=PATH,path=FILE|DEVICE|volume=POOL/VOL|null=SIZE[,readonly][,queues=N][,serial=ID][,direct=on|off][,packed=on|off][,poll=on|off][,incoming][,id=NAME]\n"
+"                      a block device: listen on PATH, serve FILE, DEVICE or a pool volume;\n"
+"                      incoming: also export it over NBD as ID (a storage migration's target)\n"
 "  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,packed=on|off][,id=NAME]\n"
 "                      a network device: a tap (sl-ID-0) attached where given\n"
 "  --control PATH      JSON-RPC 2.0 control socket (device.add/remove/list/stats)\n"
+"  --nbd-listen ADDR   serve the incoming devices over NBD on HOST:PORT (TCP) or\n"
+"                      a unix socket PATH (with --group as the vhost-user sockets)\n"
 "  --workers N         worker threads (each owns one io_uring; default: CPUs, max 8)\n"
 "  --poll-us N         after work, a worker polls its queues up to N us (adaptive)\n"
 "                      before it sleeps; 0: never poll (default 100)\n"
@@ -73,6 +95,7 @@ struct args {
     enum device_type types[MAX_DEVICES];
     unsigned ndev;
     const char *control;
+    const char *nbd_listen;
     long workers;
     uint64_t poll_us;
     bool use_syslog, verbose;
@@ -87,6 +110,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         { "blk", required_argument, NULL, 'b' },
         { "net", required_argument, NULL, 'n' },
         { "control", required_argument, NULL, 'c' },
+        { "nbd-listen", required_argument, NULL, 'N' },
         { "workers", required_argument, NULL, 'w' },
         { "poll-us", required_argument, NULL, 'P' },
         { "group", required_argument, NULL, 'g' },
@@ -113,6 +137,13 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'c':
             a->control = optarg;
+            break;
+        case 'N':
+            if (!*optarg || (!strchr(optarg, '/') && !strchr(optarg, ':'))) {
+                fprintf(stderr, "sluiced: --nbd-listen: expected HOST:PORT or a unix socket path\n");
+                return 2;
+            }
+            a->nbd_listen = optarg;
             break;
         case 'g':
         case 'G': {
@@ -292,6 +323,8 @@ static void teardown(struct jrpc_server *ctl)
 {
     jrpc_server_destroy(ctl);
     devices_destroy_all(&g);
+    nbd_server_destroy(g.nbd);
+    g.nbd = NULL;
     for (unsigned i = 0; i < g.nworkers; i++)
         uloop_thread_stop(g.workers[i]);
     evloop_destroy(g.el);
@@ -337,6 +370,22 @@ int main(int argc, char **argv)
     }
     if (start_loop_and_workers(&a) < 0)
         goto out;
+    if (nbd_server_create(&g.nbd) < 0)
+        goto out;
+    if (a.nbd_listen) {
+        struct sl_err err = ERR_INIT;
+        int r = nbd_server_listen(g.nbd, a.nbd_listen, g.gid, &err);
+        if (r < 0) {
+            fprintf(stderr, "sluiced: --nbd-listen %s: %s\n", a.nbd_listen, err_msg(&err, r));
+            status = r == -EINVAL ? 2 : 1;
+            goto out;
+        }
+        g.nbd_listening = true;
+        if (nbd_server_port(g.nbd) >= 0)
+            log_info("nbd: listening on %s (port %d)", a.nbd_listen, nbd_server_port(g.nbd));
+        else
+            log_info("nbd: listening on %s", a.nbd_listen);
+    }
     if (a.control && start_control(a.control, &ctl) < 0)
         goto out;
     for (unsigned i = 0; i < a.ndev; i++) {
@@ -356,6 +405,7 @@ int main(int argc, char **argv)
     }
     log_info("ready: %u worker%s%s%s", g.nworkers, g.nworkers == 1 ? "" : "s",
              a.control ? ", control socket " : "", a.control ? a.control : "");
+    notify_systemd("READY=1");
     if (evloop_run(g.el) < 0)
         log_err("control loop failed: %m");
     else

@@ -31,6 +31,8 @@ struct sluiced {
     int gid;               /* --group: vhost-user sockets 0660 with this group; -1: 0600 */
     int ctl_gid;           /* --control-group: the same for the control socket */
     const char *control;   /* the control socket's path, or NULL */
+    struct nbd_server *nbd;   /* exports the incoming devices */
+    bool nbd_listening;       /* --nbd-listen given */
 };
 
 /* A --blk/--net spec, parsed and checked: what device_start() needs. The
@@ -47,6 +49,8 @@ struct device_spec {
     const char *path, *volume, *null, *serial;
     uint64_t null_size;
     bool readonly, direct, poll;   /* poll: poll=on|off (default on) */
+    bool incoming;         /* exported over NBD (sluiced --nbd-listen) as the
+                            * target of a storage migration */
     /* net */
     const char *tap, *mac;
     bool attach;           /* attach the tap to @net (bridge=, hostonly=, ovs=) */
@@ -88,6 +92,14 @@ void devices_destroy_all(struct sluiced *s);
 int device_refresh(struct device *d, uint64_t *size_out);
 /* Find by id or socket path; NULL when absent. */
 struct device *device_find(struct sluiced *s, const char *id);
+/* Storage migration (mirror.h): start mirroring block device @d to the NBD
+ * export @uri (connecting happens in the job's thread: its failure shows in
+ * the status); cancel it; its status (NULL: never mirrored). The errors
+ * are mirror_start()'s, and -EOPNOTSUPP (not a file or volume device),
+ * -ENOENT (cancel: none runs). */
+int device_mirror(struct device *d, const char *uri, struct sl_err *err);
+int device_mirror_cancel(struct device *d, struct sl_err *err);
+struct json_object *device_mirror_status(struct device *d);
 /* JSON descriptions for the control socket. */
 struct json_object *device_describe(const struct device *d);
 struct json_object *device_stats_json(const struct device *d);

@@ -29,6 +29,12 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 SRC = "@SOURCE_ROOT@"
 if SRC.startswith("@"):                      # run from the source tree
     SRC = os.path.dirname(os.path.dirname(HERE))
+# The installed copy (meson install: PREFIX/LIBEXECDIR/sluice) is configured
+# with no source tree and the install's sbin: blk and net work from there;
+# boot and blk --lab need the source tree's guest kit and lab VM.
+SBINDIR = "@SBINDIR@"
+if SBINDIR.startswith("@"):
+    SBINDIR = ""
 BACKEND_CPU = "0"      # backends (sluiced, qemu-storage-daemon, DPDK vhost) run here
 FRONTEND_CPU = "1"     # the driver / fio / the frontend testpmd run here
 NCPU = os.cpu_count() or 1
@@ -59,19 +65,23 @@ def run(argv, **kw):
     return subprocess.run(argv, **kw)
 
 
-def find_exe(name, env, rel):
+def find_exe(name, env, rel, installed=""):
     """An executable: $env, else next to this script (build tree / libexec),
-    else REL from the build tree, else PATH."""
+    else REL from the build tree, else INSTALLED (an installed copy's own
+    folder for it), else PATH."""
     if os.environ.get(env):
         return os.environ[env]
-    for cand in [os.path.join(HERE, name), os.path.normpath(os.path.join(HERE, rel))]:
+    cands = [os.path.join(HERE, name), os.path.normpath(os.path.join(HERE, rel))]
+    if installed:
+        cands.append(os.path.join(installed, name))
+    for cand in cands:
         if os.access(cand, os.X_OK):
             return cand
     return shutil.which(name)
 
 
 def sluiced_exe():
-    return find_exe("sluiced", "SLUICED", "../../src/sluiced/sluiced")
+    return find_exe("sluiced", "SLUICED", "../../src/sluiced/sluiced", SBINDIR)
 
 
 def blkbench_exe():
@@ -850,10 +860,14 @@ def bench_boot(rest):
     except SystemExit:
         return 2
     runs = 1 if a.quick else a.runs
+    boot_sh = os.path.join(SRC, "tools", "bench", "boot.sh")
+    if not SRC or not os.access(boot_sh, os.X_OK):
+        die("boot needs the source tree (tools/bench/boot.sh, the guest kit, the lab VM): "
+            "run the build tree's sluice")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M%S")
     os.makedirs(a.output, exist_ok=True)
     evid = os.path.abspath(os.path.join(a.output, stamp + "-boot-evidence"))
-    cmd = [os.path.join(SRC, "tools", "bench", "boot.sh"), str(runs), evid]
+    cmd = [boot_sh, str(runs), evid]
     env = dict(os.environ, SLUICE_SRC=SRC)
     # The sluice-vmm of this build tree (SLUICE_VMM or SLUICE_BUILD choose
     # another; boot.sh defaults to SLUICE_SRC/build).
@@ -989,8 +1003,8 @@ def main():
 def blk_lab(args):
     """The LVM thin volume case, inside the lab VM (tools/lab run)."""
     lab = os.path.join(SRC, "tools", "lab")
-    if not os.access(lab, os.X_OK):
-        die("--lab: tools/lab not found")
+    if not SRC or not os.access(lab, os.X_OK):
+        die("--lab needs the source tree (tools/lab): run the build tree's sluice")
     say("LVM thin volume case inside the lab VM (TCG-emulated; not comparable with the host)")
     argv = [lab, "run", "--", sys.executable, os.path.realpath(__file__), "blk", "--lab-inner",
             "--output", args.output, "--reps", str(args.reps or 1), "--time", str(args.time or 2)]

@@ -299,11 +299,16 @@ static int run_table(const struct cli_verbs *t, int argc, char **argv, struct cl
     return run_verb(t, v, argc - i, argv + i, a, help);
 }
 
+int (*cli_complete_hook)(const struct cli_verbs *t, int argc, char **argv);
+
 int cli_dispatch(const struct cli_verbs *t, int argc, char **argv)
 {
-    struct cli_args *a = calloc(1, sizeof(*a));
+    struct cli_args *a;
     int r;
 
+    if (cli_complete_hook)
+        return cli_complete_hook(t, argc, argv);
+    a = calloc(1, sizeof(*a));
     if (!a || !(a->pos = calloc((size_t)argc + 1, sizeof(*a->pos)))) {
         free(a);
         return cli_fail(t->noun, "out of memory");

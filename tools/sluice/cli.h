@@ -129,6 +129,14 @@ uint64_t cli_uint(const struct cli_args *a, int key, uint64_t dflt);
  * usage errors (exit 2) on the noun. */
 int cli_dispatch(const struct cli_verbs *t, int argc, char **argv);
 
+/* Completion (`sluice __complete WORD... CUR`, cli-complete.c): set by
+ * main.c, cli_dispatch() then hands its table to this hook, which prints the
+ * candidates for the last word instead of running anything. */
+extern int (*cli_complete_hook)(const struct cli_verbs *t, int argc, char **argv);
+/* The hook: candidates for argv[argc - 1] in table @t (argv[0] the noun),
+ * one per line; "@files"/"@dirs" for a path. Returns EXIT_OK. */
+int cli_complete(const struct cli_verbs *t, int argc, char **argv);
+
 /* Tell a running sluiced (control socket from $SLUICE_CONTROL or the
  * default) that volume POOL/VOL changed size: every device serving it
  * re-reads its size and notifies its guest. Returns how many devices were

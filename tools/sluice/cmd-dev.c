@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "core/jsonrpc.h"
@@ -199,7 +201,7 @@ int cli_refresh_volume(const char *volume)
     return n;
 }
 
-enum { OPT_CONTROL = 1, OPT_JSON };
+enum { OPT_CONTROL = 1, OPT_JSON, OPT_TO, OPT_DETACH };
 
 /* The control socket: --control, else $SLUICE_CONTROL, else the default. */
 static const char *control_of(const struct cli_args *a)
@@ -273,15 +275,149 @@ static int dev_by_id(struct cli_args *a)
     return r;
 }
 
+/* ---- mirror: storage migration, the source side ------------------------ */
+
+static int64_t int_member(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+
+    return json_object_object_get_ex(o, key, &v) && v ? json_object_get_int64(v) : 0;
+}
+
+/* @b as "512 MiB" (binary units). */
+static void fmt_bytes(double b, char *buf, size_t len)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    unsigned u = 0;
+
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+}
+
+/* One progress line: [#####.....] copied / total  rate  ETA  phase. */
+static void print_progress(struct json_object *st, bool tty)
+{
+    int64_t done = int_member(st, "bytes_copied"), total = int_member(st, "bytes_total");
+    int64_t rate = int_member(st, "rate_bytes_per_s");
+    char bar[31], d[16], t[16], r[16];
+    int fill = total > 0 ? (int)(30 * (double)(done < total ? done : total) / (double)total) : 0;
+
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    fmt_bytes((double)done, d, sizeof(d));
+    fmt_bytes((double)total, t, sizeof(t));
+    fmt_bytes((double)rate, r, sizeof(r));
+    fprintf(stderr, "%s[%s] %s / %s  %s/s  ETA %llds  %s%s", tty ? "\r" : "", bar, d, t, r,
+            rate > 0 && total > done ? (long long)((total - done) / rate) : 0LL,
+            str_member(st, "phase"), tty ? "\033[K" : "\n");
+}
+
+static bool phase_is(struct json_object *st, const char *phase)
+{
+    return !strcmp(str_member(st, "phase"), phase);
+}
+
+static struct json_object *id_params(const char *id)
+{
+    struct json_object *params = json_object_new_object();
+
+    json_object_object_add(params, "id", json_object_new_string(id));
+    return params;
+}
+
+/* A well-formed target: the check sluiced makes too (mirror_uri_check). */
+static bool nbd_uri_ok(const char *uri)
+{
+    return (!strncmp(uri, "nbd://", 6) && uri[6] && uri[6] != '/') ||
+           (!strncmp(uri, "nbd+unix:///", 12) && strstr(uri, "socket="));
+}
+
+/* sluice dev mirror ID --to URI: start, then follow until synced (exit 0)
+ * or failed (exit 1); --detach returns once started. */
+static int dev_mirror(struct cli_args *a)
+{
+    const char *to = cli_opt(a, OPT_TO), *control = control_of(a);
+    struct json_object *params, *st = NULL;
+    bool tty = isatty(2) && !cli_quiet && !cli_flag(a, OPT_JSON);
+    uint64_t last_line = (uint64_t)time(NULL);   /* without a tty: a line every 5 s */
+    int r;
+
+    if (!to)
+        return cli_usage("dev mirror", "--to nbd://HOST:PORT/NAME (or nbd+unix:///NAME?socket=PATH) is required");
+    if (!nbd_uri_ok(to))
+        return cli_usage("dev mirror", "--to: expected nbd://HOST[:PORT]/NAME or nbd+unix:///NAME?socket=PATH, not '%s'", to);
+    params = id_params(a->pos[0]);
+    json_object_object_add(params, "to", json_object_new_string(to));
+    r = call(control, "device.mirror", params, &st);
+    while (r == EXIT_OK && !cli_flag(a, OPT_DETACH) && !phase_is(st, "synced") &&
+           !phase_is(st, "failed") && !phase_is(st, "cancelled")) {
+        struct timespec ts = { 0, 250000000 };
+        uint64_t now = (uint64_t)time(NULL);
+        if (tty || (!cli_quiet && !cli_flag(a, OPT_JSON) && now >= last_line + 5)) {
+            print_progress(st, tty);
+            last_line = now;
+        }
+        nanosleep(&ts, NULL);
+        json_object_put(st);
+        st = NULL;
+        r = call(control, "device.mirror-status", id_params(a->pos[0]), &st);
+    }
+    if (r != EXIT_OK) {
+        json_object_put(st);
+        return r;
+    }
+    if (tty) {
+        print_progress(st, tty);
+        fputc('\n', stderr);
+    }
+    if (cli_flag(a, OPT_JSON))
+        printf("%s\n", json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY));
+    if (phase_is(st, "failed") || phase_is(st, "cancelled"))
+        r = cli_fail(a->pos[0], "mirror to %s %s%s%s", to, str_member(st, "phase"),
+                     phase_is(st, "failed") ? ": " : "", phase_is(st, "failed") ? str_member(st, "error") : "");
+    else if (!cli_flag(a, OPT_JSON))
+        cli_done("%s: mirror to %s %s", a->pos[0], to, str_member(st, "phase"));
+    json_object_put(st);
+    return r;
+}
+
+/* sluice dev mirror-cancel ID: ask, then wait until the job has stopped. */
+static int dev_mirror_cancel(struct cli_args *a)
+{
+    struct json_object *st = NULL;
+    int r = call(control_of(a), "device.mirror-cancel", id_params(a->pos[0]), &st);
+
+    for (int i = 0; r == EXIT_OK && i < 600; i++) {
+        struct timespec ts = { 0, 100000000 };
+        json_object_put(st);
+        st = NULL;
+        r = call(control_of(a), "device.mirror-status", id_params(a->pos[0]), &st);
+        if (r != EXIT_OK || phase_is(st, "cancelled") || phase_is(st, "failed"))
+            break;
+        nanosleep(&ts, NULL);
+    }
+    if (r == EXIT_OK)
+        cli_done("%s: mirror %s", a->pos[0], str_member(st, "phase"));
+    json_object_put(st);
+    return r;
+}
+
 int cmd_dev(int argc, char **argv)
 {
     static const struct cli_option options[] = {
         { "control", "PATH", OPT_CONTROL,
           "the control socket (else $SLUICE_CONTROL, else " DEFAULT_CONTROL ")" },
         { "json", NULL, OPT_JSON, "print the reply as JSON" },
+        { "to", "URI", OPT_TO, "the mirror's target: nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH" },
+        { "detach", NULL, OPT_DETACH, "return once the mirror has started" },
         { NULL },
     };
     static const int both[] = { OPT_CONTROL, OPT_JSON, 0 };
+    static const int mirror[] = { OPT_CONTROL, OPT_JSON, OPT_TO, OPT_DETACH, 0 };
     static const struct cli_verb verbs[] = {
         { "list", "[--json]", "devices sluiced serves", both, 0, 0, dev_list },
         { "add", "blk|net SPEC [--json]", "start serving (SPEC as for sluiced --blk/--net)",
@@ -290,6 +426,15 @@ int cmd_dev(int argc, char **argv)
         { "stats", "ID [--json]", "request counters", both, 1, 1, dev_by_id },
         { "refresh", "ID [--json]", "re-read the backing size, tell the guest", both, 1, 1,
           dev_by_id },
+        { "mirror", "ID --to URI [--detach] [--json]",
+          "copy a block device to an NBD export while the guest runs (storage migration)",
+          mirror, 1, 1, dev_mirror, NULL,
+          "follows the copy (bytes/total, rate, ETA) until the copies are in sync:\n"
+          "from then on every guest write goes to both; exit 1 if the mirror fails" },
+        { "mirror-status", "ID [--json]", "the mirror's phase (copy, catch-up, synced, failed), bytes, rate",
+          both, 1, 1, dev_by_id },
+        { "mirror-cancel", "ID", "stop the mirror; the source device is left as it is", both, 1, 1,
+          dev_mirror_cancel },
         { NULL },
     };
     static const struct cli_verbs table = {

@@ -30,8 +30,39 @@ static void usage(FILE *f)
     fprintf(f, "\n'sluice <noun> --help' describes a noun's verbs.\n");
 }
 
+/* `sluice __complete WORD... CUR` (hidden; the bash completion calls it):
+ * the candidates for CUR, the last word, one per line. */
+static int complete(int argc, char **argv)
+{
+    int i = 1;
+
+    while (i < argc - 1 && (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")))
+        i++;
+    if (i >= argc)
+        return EXIT_OK;
+    if (i == argc - 1) {
+        static const char *const opts[] = { "--quiet", "--help", "--version", NULL };
+        const char *cur = argv[i];
+        for (const struct cli_noun *n = nouns; n->name; n++)
+            if (!strncmp(n->name, cur, strlen(cur)))
+                printf("%s\n", n->name);
+        for (size_t k = 0; cur[0] == '-' && opts[k]; k++)
+            if (!strncmp(opts[k], cur, strlen(cur)))
+                printf("%s\n", opts[k]);
+        return EXIT_OK;
+    }
+    for (const struct cli_noun *n = nouns; n->name; n++)
+        if (!strcmp(n->name, argv[i])) {
+            cli_complete_hook = cli_complete;
+            return n->run(argc - i, argv + i);
+        }
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "__complete"))
+        return complete(argc - 1, argv + 1);
     while (argc > 1 && (!strcmp(argv[1], "-q") || !strcmp(argv[1], "--quiet"))) {
         cli_quiet = true;
         argc--;

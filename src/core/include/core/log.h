@@ -12,8 +12,14 @@ enum log_level { LOG_LVL_ERR = LOG_ERR, LOG_LVL_WARN = LOG_WARNING,
                  LOG_LVL_INFO = LOG_INFO, LOG_LVL_DEBUG = LOG_DEBUG };
 
 /* Configure the sink. ident is used as the syslog ident and the stderr prefix.
+ * When stderr is systemd's journal stream (log_stderr_is_journal()), lines
+ * carry the journal's "<N>" priority prefix instead of the ident.
  * Not thread-safe; call once from main() before starting threads. */
 void log_init(const char *ident, bool use_syslog, enum log_level max_level);
+
+/* True when $JOURNAL_STREAM names the device and inode of fd 2 (systemd
+ * connected stderr to the journal). */
+bool log_stderr_is_journal(void);
 
 /* Log one message at @level (printf format). Thread-safe. */
 void log_msg(enum log_level level, const char *fmt, ...)

@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The mirror job (storage migration, source side): see mirror.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libnbd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/io.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "mirror.h"
+#include "storage/bdev.h"
+
+#define RUN_MAX   (64u << 20)   /* bytes handled per run of dirty blocks */
+#define DATA_MAX  (1u << 20)    /* bytes per NBD_CMD_WRITE */
+#define SYNC_AT   (4u << 20)    /* go synchronous when this little is dirty */
+#define MAX_ROUNDS 12           /* ... or after this many catch-up rounds */
+
+enum phase { PH_CONNECT, PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED };
+static const char *const phase_names[] = {
+    "connecting", "copy", "catch-up", "sync", "synced", "failed", "cancelled",
+};
+
+struct mirror {
+    struct mirror_dev *md;
+    struct nbd_handle *nbd;
+    char *uri;
+    int fd;                      /* the bdev's buffered descriptor */
+    uint64_t size;
+    bool blockdev, can_zero, can_flush, can_trim;
+    pthread_t thread;
+    /* Held while a synchronous guest write runs on both copies, and while
+     * the last round reads a block and sends it: the two never interleave. */
+    pthread_mutex_t lock;
+    _Atomic int phase;
+    atomic_bool cancel;
+    atomic_bool remote_failed;   /* a synchronous remote write failed */
+    _Atomic uint64_t *dirty;     /* live bitmap: bit per MIRROR_BLOCK */
+    uint64_t *copy;              /* the round's snapshot */
+    size_t words;
+    _Atomic uint64_t copied, total;
+    atomic_uint round;
+    uint64_t start_ns;
+    _Atomic uint64_t end_ns;
+    char error[256];             /* set before phase turns PH_FAILED */
+    uint8_t *buf;                /* DATA_MAX */
+    uint8_t *zeroes;             /* DATA_MAX of zeroes, when !can_zero */
+};
+
+/* ---- in-flight writes, by epoch ----------------------------------------
+ * Asynchronous guest writes issued while a mirror copies are counted in
+ * the current epoch's counter, and uncounted by their completion (the
+ * request's own uloop_op, whose callback is swapped for the time of the
+ * write). A round flips the epoch and waits for the old count to reach
+ * zero: then every write that could have marked the round's blocks is on
+ * disk. Global, so the completion needs no pointer to its mirror. */
+static atomic_uint g_epoch;
+static atomic_long g_inflight[2];
+static pthread_mutex_t g_flip = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(uloop_op_cb) g_orig_cb;
+
+static void done_epoch(struct uloop_op *op, int res, uint32_t flags, unsigned e)
+{
+    uloop_op_cb cb = atomic_load(&g_orig_cb);
+
+    op->cb = cb;
+    atomic_fetch_sub(&g_inflight[e], 1);
+    cb(op, res, flags);
+}
+
+static void done_epoch0(struct uloop_op *op, int res, uint32_t flags) { done_epoch(op, res, flags, 0); }
+static void done_epoch1(struct uloop_op *op, int res, uint32_t flags) { done_epoch(op, res, flags, 1); }
+
+static unsigned epoch_enter(void)
+{
+    for (;;) {
+        unsigned e = atomic_load(&g_epoch);
+        atomic_fetch_add(&g_inflight[e], 1);
+        if (atomic_load(&g_epoch) == e)
+            return e;
+        atomic_fetch_sub(&g_inflight[e], 1);
+    }
+}
+
+static void epoch_leave(unsigned e)
+{
+    atomic_fetch_sub(&g_inflight[e], 1);
+}
+
+/* Swap @done's callback so its completion leaves epoch @e. */
+static void epoch_hook(struct uloop_op *done, unsigned e)
+{
+    if (done->cb != done_epoch0 && done->cb != done_epoch1)
+        atomic_store(&g_orig_cb, done->cb);
+    done->cb = e ? done_epoch1 : done_epoch0;
+}
+
+/* Wait until every write that started before now has completed. */
+static void epoch_flip_and_drain(void)
+{
+    unsigned old;
+
+    pthread_mutex_lock(&g_flip);
+    old = atomic_load(&g_epoch);
+    atomic_store(&g_epoch, old ^ 1u);
+    while (atomic_load(&g_inflight[old]) > 0)
+        usleep(50);
+    pthread_mutex_unlock(&g_flip);
+}
+
+/* ---- dirty bitmap ------------------------------------------------------- */
+
+static void mark_dirty(struct mirror *m, uint64_t off, uint64_t len)
+{
+    uint64_t first, last;
+
+    if (!len || off >= m->size)
+        return;
+    first = off / MIRROR_BLOCK;
+    last = (MIN(off + len, m->size) - 1) / MIRROR_BLOCK;
+    for (uint64_t b = first; b <= last; b++)
+        atomic_fetch_or(&m->dirty[b / 64], 1ull << (b % 64));
+}
+
+static uint64_t count_dirty(struct mirror *m)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < m->words; i++)
+        n += (uint64_t)__builtin_popcountll(atomic_load(&m->dirty[i]));
+    return n;
+}
+
+/* Move the live bitmap into m->copy; returns the blocks taken. */
+static uint64_t take_dirty(struct mirror *m)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < m->words; i++) {
+        m->copy[i] = atomic_exchange(&m->dirty[i], 0);
+        n += (uint64_t)__builtin_popcountll(m->copy[i]);
+    }
+    return n;
+}
+
+/* ---- the target --------------------------------------------------------- */
+
+static void fail(struct mirror *m, const char *what)
+{
+    if (atomic_exchange(&m->remote_failed, true))
+        return;
+    snprintf(m->error, sizeof(m->error), "%s: %s", what, nbd_get_error() ?: "failed");
+}
+
+static int remote_zero(struct mirror *m, uint64_t off, uint64_t len)
+{
+    if (m->can_zero)
+        return nbd_zero(m->nbd, len, off, 0);
+    while (len) {
+        uint64_t n = MIN(len, DATA_MAX);
+        if (nbd_pwrite(m->nbd, m->zeroes, n, off, 0) < 0)
+            return -1;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    return len == 0 || (p[0] == 0 && !memcmp(p, p + 1, len - 1));
+}
+
+/* Read [off, off+len) (len <= DATA_MAX) from the source and send it, block
+ * by block as data or zeroes. Returns 0 or -1 (m->error set). */
+static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
+{
+    uint64_t done = 0, zrun = 0, drun = 0;
+
+    for (uint64_t got = 0; got < len;) {
+        ssize_t n = pread(m->fd, m->buf + got, len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(m->error, sizeof(m->error), "reading the source at %llu: %s",
+                     (unsigned long long)(off + got), n < 0 ? strerror(errno) : "short read");
+            return -1;
+        }
+        got += (uint64_t)n;
+    }
+    /* Coalesce neighbouring blocks of the same kind into one request. */
+    while (done < len) {
+        uint64_t b = MIN(MIRROR_BLOCK, len - done);
+        bool z = all_zero(m->buf + done, b);
+        if (z ? drun : zrun) {
+            uint64_t at = off + done - (z ? drun : zrun);
+            if (z ? nbd_pwrite(m->nbd, m->buf + (at - off), drun, at, 0) < 0
+                  : remote_zero(m, at, zrun) < 0) {
+                fail(m, "writing to the target");
+                return -1;
+            }
+            drun = zrun = 0;
+        }
+        *(z ? &zrun : &drun) += b;
+        done += b;
+    }
+    if (drun && nbd_pwrite(m->nbd, m->buf + (len - drun), drun, off + len - drun, 0) < 0) {
+        fail(m, "writing to the target");
+        return -1;
+    }
+    if (zrun && remote_zero(m, off + len - zrun, zrun) < 0) {
+        fail(m, "writing to the target");
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy [off, off+len): holes of a file go as zeroes without reading. */
+static int copy_range(struct mirror *m, uint64_t off, uint64_t len)
+{
+    uint64_t end = off + len, pos = off;
+
+    while (pos < end) {
+        uint64_t data = pos, hole = end;
+        if (!m->blockdev) {
+            off_t d = lseek(m->fd, (off_t)pos, SEEK_DATA);
+            data = d < 0 ? end : MIN((uint64_t)d, end);
+            if (data < end) {
+                off_t h = lseek(m->fd, (off_t)data, SEEK_HOLE);
+                hole = h < 0 ? end : MIN((uint64_t)h, end);
+            }
+        }
+        if (data > pos && remote_zero(m, pos, data - pos) < 0) {
+            fail(m, "writing zeroes to the target");
+            return -1;
+        }
+        atomic_fetch_add(&m->copied, data - pos);
+        for (pos = data; pos < hole;) {
+            uint64_t n = MIN(hole - pos, DATA_MAX);
+            if (copy_data(m, pos, n) < 0)
+                return -1;
+            atomic_fetch_add(&m->copied, n);
+            pos += n;
+        }
+        pos = MAX(pos, hole);
+    }
+    return 0;
+}
+
+static bool stopping(struct mirror *m)
+{
+    return atomic_load(&m->cancel) || atomic_load(&m->remote_failed);
+}
+
+/* Copy every block of m->copy; @locked: under m->lock, chunk by chunk. */
+static int copy_round(struct mirror *m, bool locked)
+{
+    uint64_t nblocks = (m->size + MIRROR_BLOCK - 1) / MIRROR_BLOCK;
+    /* Under the lock guest writes wait: hold it for one request at most. */
+    uint64_t run_max = locked ? DATA_MAX : RUN_MAX;
+
+    for (uint64_t b = 0; b < nblocks;) {
+        uint64_t e, off, len;
+        int r;
+        if (!(m->copy[b / 64] & (1ull << (b % 64)))) {
+            b++;
+            continue;
+        }
+        for (e = b + 1; e < nblocks && (e - b) * MIRROR_BLOCK < run_max &&
+                        (m->copy[e / 64] & (1ull << (e % 64))); e++)
+            ;
+        off = b * MIRROR_BLOCK;
+        len = MIN(e * MIRROR_BLOCK, m->size) - off;
+        if (stopping(m))
+            return -1;
+        if (locked)
+            pthread_mutex_lock(&m->lock);
+        r = copy_range(m, off, len);
+        if (locked)
+            pthread_mutex_unlock(&m->lock);
+        if (r < 0)
+            return -1;
+        b = e;
+    }
+    return 0;
+}
+
+static void barrier_fn(void *arg)
+{
+    (void)arg;
+}
+
+/* The datapath stops seeing @m: after this no worker is inside its hooks. */
+static void detach(struct mirror *m)
+{
+    struct mirror_dev *md = m->md;
+
+    atomic_store(&md->active, NULL);
+    for (unsigned i = 0; i < md->nloops; i++)
+        uloop_call(md->loops[i], barrier_fn, NULL);
+}
+
+/* Connect to the target and check it will do (mirror thread: a connect
+ * may take long, and must not hold up the control thread). Returns 0 or
+ * -errno with @err saying why. */
+static int target_open(struct mirror *m, struct sl_err *err)
+{
+    int64_t tsize;
+    int r;
+
+    if (nbd_set_uri_allow_transports(m->nbd, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) < 0 ||
+        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || nbd_connect_uri(m->nbd, m->uri) < 0) {
+        r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
+        return err_set(err, r, "%s", nbd_get_error() ?: "cannot connect");
+    }
+    /* Requests go out whole: no Nagle delay between a request's header
+     * and its payload, or before the next request (fails on unix sockets:
+     * nothing to do there). */
+    {
+        int one = 1, fd = nbd_aio_get_fd(m->nbd);
+        if (fd >= 0)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    tsize = nbd_get_size(m->nbd);
+    if (tsize < 0)
+        return err_set(err, -EIO, "%s", nbd_get_error());
+    if ((uint64_t)tsize < m->size)
+        return err_set(err, -ENOSPC, "target too small (%lld bytes, the device has %llu)",
+                       (long long)tsize, (unsigned long long)m->size);
+    if (nbd_is_read_only(m->nbd) == 1) {
+        return err_set(err, -EROFS, "the target is read-only");
+    }
+    m->can_zero = nbd_can_zero(m->nbd) == 1;
+    m->can_flush = nbd_can_flush(m->nbd) == 1;
+    m->can_trim = nbd_can_trim(m->nbd) == 1;
+    if (!m->can_zero && !(m->zeroes = calloc(1, DATA_MAX)))
+        return err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static void *mirror_thread(void *arg)
+{
+    struct mirror *m = arg;
+    struct sl_err err = ERR_INIT;
+    uint64_t prev = UINT64_MAX;
+    int end = PH_CANCELLED;
+
+    if (target_open(m, &err) < 0) {
+        snprintf(m->error, sizeof(m->error), "%s", err.msg);
+        atomic_store(&m->end_ns, now_ns());
+        atomic_store(&m->phase, PH_FAILED);
+        log_warn("%s: mirror to %s: %s", m->md->id, m->uri, m->error);
+        return NULL;
+    }
+    /* Round 0 copies everything; from now on the datapath tracks writes. */
+    for (size_t i = 0; i < m->words; i++)
+        atomic_store(&m->dirty[i], ~0ull);
+    m->total = m->size;
+    m->start_ns = now_ns();
+    atomic_store(&m->phase, PH_COPY);
+    atomic_store(&m->md->active, m);
+    log_info("%s: mirroring to %s (%llu bytes)", m->md->id, m->uri, (unsigned long long)m->size);
+
+    for (unsigned round = 0; !stopping(m); round++) {
+        bool last = false;
+        uint64_t n;
+        atomic_store(&m->round, round);
+        if (round > 0) {
+            n = count_dirty(m);
+            /* Converged, or not converging: the guest outruns the link. */
+            if (n * MIRROR_BLOCK <= SYNC_AT || round >= MAX_ROUNDS || (round >= 4 && n >= prev)) {
+                atomic_store(&m->phase, PH_SYNC);
+                last = true;
+            }
+            prev = n;
+        }
+        if (last) {
+            /* Writes from now on go to both copies; the ones before are
+             * waited for, then their blocks copied a last time. */
+            epoch_flip_and_drain();
+            n = take_dirty(m);
+        } else {
+            n = take_dirty(m);
+            epoch_flip_and_drain();
+        }
+        if (round > 0)
+            atomic_fetch_add(&m->total, n * MIRROR_BLOCK);
+        if (copy_round(m, last) < 0)
+            break;
+        if (last) {
+            atomic_store(&m->phase, PH_SYNCED);
+            log_info("%s: mirror synced to %s after %u round%s", m->md->id, m->uri, round + 1,
+                     round ? "s" : "");
+            while (!stopping(m))
+                usleep(50000);
+            break;
+        }
+        if (round == 0)
+            atomic_store(&m->phase, PH_CATCHUP);
+    }
+    if (atomic_load(&m->remote_failed) || m->error[0])
+        end = PH_FAILED;
+    detach(m);
+    /* The target's copy is flushed for whoever uses it next, and told
+     * goodbye; a failed target is just closed (it may not answer). */
+    if (end != PH_FAILED) {
+        if (m->can_flush)
+            nbd_flush(m->nbd, 0);
+        nbd_shutdown(m->nbd, 0);
+    }
+    atomic_store(&m->end_ns, now_ns());
+    if (end == PH_FAILED && !m->error[0])
+        snprintf(m->error, sizeof(m->error), "failed");
+    atomic_store(&m->phase, end);
+    if (end == PH_FAILED)
+        log_warn("%s: mirror to %s failed: %s (the source is unchanged)", m->md->id, m->uri, m->error);
+    else
+        log_info("%s: mirror to %s cancelled", m->md->id, m->uri);
+    return NULL;
+}
+
+/* ---- job lifetime ------------------------------------------------------- */
+
+static void mirror_free(struct mirror *m)
+{
+    if (!m)
+        return;
+    if (m->nbd)
+        nbd_close(m->nbd);
+    pthread_mutex_destroy(&m->lock);
+    free(m->dirty);
+    free(m->copy);
+    free(m->buf);
+    free(m->zeroes);
+    free(m->uri);
+    free(m);
+}
+
+static bool running(const struct mirror *m)
+{
+    int p = atomic_load(&m->phase);
+    return p != PH_FAILED && p != PH_CANCELLED;
+}
+
+int mirror_uri_check(const char *uri, struct sl_err *err)
+{
+    if (!strncmp(uri, "nbd://", 6) && uri[6] && uri[6] != '/')
+        return 0;
+    if (!strncmp(uri, "nbd+unix:///", 12) && strstr(uri, "socket="))
+        return 0;
+    return err_set(err, -EINVAL, "expected nbd://HOST[:PORT]/NAME or nbd+unix:///NAME?socket=PATH, not '%s'",
+                   uri);
+}
+
+int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
+{
+    const struct bdev_info *bi = bdev_get_info(md->bd);
+    struct mirror *m;
+    int r;
+
+    if ((r = mirror_uri_check(uri, err)) < 0)
+        return r;
+    if (md->job && running(md->job))
+        return err_set(err, -EBUSY, "a mirror is running (to %s)", md->job->uri);
+    if (md->job) {
+        pthread_join(md->job->thread, NULL);
+        mirror_free(md->job);
+        md->job = NULL;
+    }
+    m = calloc(1, sizeof(*m));
+    if (!m)
+        return err_set(err, -ENOMEM, "out of memory");
+    pthread_mutex_init(&m->lock, NULL);
+    m->md = md;
+    m->fd = bdev_fd(md->bd);
+    m->size = bi->size;
+    m->blockdev = bi->is_blockdev;
+    m->words = ((m->size + MIRROR_BLOCK - 1) / MIRROR_BLOCK + 63) / 64;
+    m->uri = strdup(uri);
+    m->dirty = calloc(m->words, sizeof(*m->dirty));
+    m->copy = calloc(m->words, sizeof(*m->copy));
+    m->buf = aligned_alloc(4096, DATA_MAX);
+    if (!m->uri || !m->dirty || !m->copy || !m->buf) {
+        r = err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    m->nbd = nbd_create();
+    if (!m->nbd) {
+        r = err_set(err, -ENOMEM, "libnbd: %s", nbd_get_error());
+        goto fail;
+    }
+    m->start_ns = now_ns();
+    atomic_store(&m->phase, PH_CONNECT);
+    r = -pthread_create(&m->thread, NULL, mirror_thread, m);
+    if (r < 0) {
+        err_set(err, r, "cannot start the mirror thread");
+        goto fail;
+    }
+    md->job = m;
+    return 0;
+fail:
+    mirror_free(m);
+    return r;
+}
+
+int mirror_cancel(struct mirror_dev *md)
+{
+    if (!md->job || !running(md->job))
+        return -ENOENT;
+    atomic_store(&md->job->cancel, true);
+    return 0;
+}
+
+void mirror_dev_stop(struct mirror_dev *md)
+{
+    if (!md->job)
+        return;
+    atomic_store(&md->job->cancel, true);
+    pthread_join(md->job->thread, NULL);
+    mirror_free(md->job);
+    md->job = NULL;
+}
+
+struct json_object *mirror_status_json(struct mirror_dev *md)
+{
+    struct mirror *m = md->job;
+    struct json_object *o;
+    uint64_t end, copied, el;
+    int p;
+
+    if (!m)
+        return NULL;
+    p = atomic_load(&m->phase);
+    end = atomic_load(&m->end_ns);
+    copied = atomic_load(&m->copied);
+    el = (end ? end : now_ns()) - m->start_ns;
+    o = json_object_new_object();
+    json_object_object_add(o, "target", json_object_new_string(m->uri));
+    json_object_object_add(o, "phase", json_object_new_string(phase_names[p]));
+    json_object_object_add(o, "bytes_copied", json_object_new_int64((int64_t)copied));
+    json_object_object_add(o, "bytes_total", json_object_new_int64((int64_t)atomic_load(&m->total)));
+    json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)m->size));
+    json_object_object_add(o, "dirty_bytes",
+                           json_object_new_int64(running(m) ? (int64_t)(count_dirty(m) * MIRROR_BLOCK) : 0));
+    json_object_object_add(o, "round", json_object_new_int((int)atomic_load(&m->round)));
+    json_object_object_add(o, "elapsed_ms", json_object_new_int64((int64_t)(el / 1000000)));
+    json_object_object_add(o, "rate_bytes_per_s",
+                           json_object_new_int64(el ? (int64_t)((double)copied * 1e9 / (double)el) : 0));
+    json_object_object_add(o, "error", p == PH_FAILED ? json_object_new_string(m->error) : NULL);
+    return o;
+}
+
+/* ---- the datapath hooks ------------------------------------------------- */
+
+/* A synchronous write on both copies (phase sync/synced), under m->lock.
+ * The guest's result is the source's; a failure on the target fails the
+ * mirror, never the guest. */
+static int sync_write(struct mirror *m, struct uloop *loop, struct uloop_op *done,
+                      const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+{
+    ssize_t n;
+    int res;
+
+    pthread_mutex_lock(&m->lock);
+    do
+        n = pwritev(m->fd, iov, (int)iovcnt, (off_t)offset);
+    while (n < 0 && errno == EINTR);
+    res = n < 0 ? neg_errno() : (int)n;
+    if (n > 0 && !atomic_load(&m->remote_failed)) {
+        uint64_t at = offset;
+        for (unsigned i = 0; i < iovcnt && at < offset + (uint64_t)n; i++) {
+            size_t len = MIN(iov[i].iov_len, (size_t)(offset + (uint64_t)n - at));
+            if (nbd_pwrite(m->nbd, iov[i].iov_base, len, at, 0) < 0) {
+                fail(m, "writing to the target");
+                break;
+            }
+            at += len;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    uloop_post(loop, done, res);
+    return 0;
+}
+
+/* Discard / write-zeroes on both copies, synchronously. */
+static int sync_zero(struct mirror *m, struct uloop *loop, struct uloop_op *done,
+                     uint64_t offset, uint64_t len, bool discard)
+{
+    bool zeroed = true;
+    int res = 0;
+
+    pthread_mutex_lock(&m->lock);
+    if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) < 0 &&
+        fallocate(m->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) < 0) {
+        zeroed = false;
+        if (!discard)
+            res = neg_errno();
+    }
+    /* A discard that deallocated nothing left the data on the source, and
+     * so on the target; one that did reads back zeroes on both. */
+    if (zeroed && !atomic_load(&m->remote_failed) && remote_zero(m, offset, len) < 0)
+        fail(m, "zeroing on the target");
+    pthread_mutex_unlock(&m->lock);
+    uloop_post(loop, done, res);
+    return 0;
+}
+
+/* How a mutating request goes while mirror @m is attached. Returns 1 when
+ * it is to be done asynchronously and counted (*e is its epoch), 0 when
+ * synchronously on both copies, 2 when only on the source (failed). */
+static int classify(struct mirror *m, uint64_t off, uint64_t len, unsigned *e)
+{
+    int p;
+
+    *e = epoch_enter();
+    p = atomic_load(&m->phase);
+    if (p < PH_SYNC && !atomic_load(&m->remote_failed)) {
+        mark_dirty(m, off, len);
+        return 1;
+    }
+    epoch_leave(*e);
+    return p == PH_SYNC || p == PH_SYNCED ? (atomic_load(&m->remote_failed) ? 2 : 0) : 2;
+}
+
+static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
+                 const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+{
+    struct mirror_dev *md = ctx;
+    struct mirror *m = atomic_load_explicit(&md->active, memory_order_acquire);
+    uint64_t len = 0;
+    unsigned e;
+    int r;
+
+    if (likely(!m || !write))
+        return bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
+    for (unsigned i = 0; i < iovcnt; i++)
+        len += iov[i].iov_len;
+    switch (classify(m, offset, len, &e)) {
+    case 0:
+        return sync_write(m, loop, done, iov, iovcnt, offset);
+    case 1:
+        epoch_hook(done, e);
+        r = bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
+        if (r < 0) {
+            done->cb = atomic_load(&g_orig_cb);
+            epoch_leave(e);
+        }
+        return r;
+    default:
+        return bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
+    }
+}
+
+static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
+{
+    struct mirror_dev *md = ctx;
+    struct mirror *m = atomic_load_explicit(&md->active, memory_order_acquire);
+
+    if (unlikely(m != NULL) && m->can_flush && atomic_load(&m->phase) == PH_SYNCED &&
+        !atomic_load(&m->remote_failed)) {
+        pthread_mutex_lock(&m->lock);
+        if (nbd_flush(m->nbd, 0) < 0)
+            fail(m, "flushing the target");
+        pthread_mutex_unlock(&m->lock);
+    }
+    return bdev_flush(md->bd, loop, done);
+}
+
+static int zero_or_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
+                           uint64_t offset, uint64_t len, bool unmap, bool discard)
+{
+    struct mirror_dev *md = ctx;
+    struct mirror *m = atomic_load_explicit(&md->active, memory_order_acquire);
+    unsigned e;
+    int r, how = m ? classify(m, offset, len, &e) : 2;
+
+    if (how == 0)
+        return sync_zero(m, loop, done, offset, len, discard);
+    if (how == 1)
+        epoch_hook(done, e);
+    r = discard ? bdev_discard(md->bd, loop, done, offset, len)
+                : bdev_write_zeroes(md->bd, loop, done, offset, len, unmap);
+    if (r < 0 && how == 1) {
+        done->cb = atomic_load(&g_orig_cb);
+        epoch_leave(e);
+    }
+    return r;
+}
+
+static int io_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
+                      uint64_t offset, uint64_t len)
+{
+    return zero_or_discard(ctx, loop, done, offset, len, true, true);
+}
+
+static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
+                           uint64_t offset, uint64_t len, bool unmap)
+{
+    return zero_or_discard(ctx, loop, done, offset, len, unmap, false);
+}
+
+const struct vblk_ops mirror_vblk_ops = {
+    .rw = io_rw,
+    .flush = io_flush,
+    .discard = io_discard,
+    .write_zeroes = io_write_zeroes,
+};

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Storage migration, the source's half: mirror a served block device to an
+ * NBD export (another sluiced's incoming device, qemu-nbd, nbdkit) while the
+ * guest runs, through libnbd as the client.
+ *
+ * Phases: connecting, copy, catch-up, sync (turning synchronous), synced;
+ * or failed, cancelled (the job has stopped, the source is as it was).
+ *
+ * Every block device on a file or volume does its I/O through
+ * mirror_vblk_ops, which passes straight to the bdev (one atomic load) while
+ * no mirror runs. While one runs:
+ *   copy      the whole volume once: data as NBD_CMD_WRITE, holes
+ *             (SEEK_DATA/SEEK_HOLE) and blocks that read as zero as
+ *             NBD_CMD_WRITE_ZEROES, so a thin target stays thin;
+ *   catch-up  rounds re-copy the 64 KiB blocks the guest wrote meanwhile (a
+ *             dirty bitmap set by the write path);
+ *   synced    each guest write, discard and flush is done on the source and
+ *             on the target before it completes (the worker waits for the
+ *             link: a guest that writes faster than the link is slowed to
+ *             it), so both copies stay identical.
+ * A block is only read for copying once every write to it that started
+ * before the round has completed (an epoch counter of in-flight writes,
+ * counted through the write's own completion op: no allocation).
+ * Failures (target gone, I/O error on it) stop the mirror and leave the
+ * source as it is: the guest never sees an error from the target. */
+#ifndef SLUICED_MIRROR_H
+#define SLUICED_MIRROR_H
+
+#include <json-c/json.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/uloop.h"
+#include "vhost/blk.h"
+
+#define MIRROR_BLOCK (64u << 10)   /* dirty-bitmap granularity */
+
+struct mirror;
+struct bdev;
+
+/* Per device, embedded in it; the io_ctx of mirror_vblk_ops. */
+struct mirror_dev {
+    const char *id;                    /* for log messages */
+    struct bdev *bd;
+    struct uloop *const *loops;        /* the workers (a barrier on detach) */
+    unsigned nloops;
+    struct mirror *_Atomic active;     /* the datapath's view; NULL: none */
+    struct mirror *job;                /* the last job (control thread) */
+};
+
+/* vblk ops whose io_ctx is a struct mirror_dev * (on a bdev). */
+extern const struct vblk_ops mirror_vblk_ops;
+
+/* Is @uri an NBD URI this accepts (nbd://HOST[:PORT]/NAME or
+ * nbd+unix:///NAME?socket=PATH)? Returns 0 or -EINVAL with @err. */
+int mirror_uri_check(const char *uri, struct sl_err *err);
+
+/* Start mirroring to @uri (control thread). The job's own thread connects
+ * and checks the target (a connect may take long: the control thread does
+ * not wait for it); an unreachable, too small or read-only target shows as
+ * phase "failed" with its reason in the status. Returns 0, -EINVAL (bad
+ * URI), -EBUSY (a mirror runs) or -ENOMEM, with @err saying why; on
+ * failure nothing changed. */
+int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err);
+/* Ask the running mirror to stop; the source is left as it is. Returns 0
+ * or -ENOENT (none runs). */
+int mirror_cancel(struct mirror_dev *md);
+/* {"phase", "bytes_copied", "bytes_total", "rate_bytes_per_s", ...} of the
+ * last mirror, or NULL when there was none. */
+struct json_object *mirror_status_json(struct mirror_dev *md);
+/* Stop any mirror and wait for it (device removal). */
+void mirror_dev_stop(struct mirror_dev *md);
+
+#endif

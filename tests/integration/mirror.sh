@@ -1,0 +1,333 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Storage migration over NBD (issue 13 part 2). Modes (TEST_MODE):
+#   export   sluiced --nbd-listen on a unix socket serves an incoming device:
+#            nbdinfo sees it, nbdcopy writes a file in and reads it back,
+#            qemu-img compares and converts; hostile clients (garbage, a
+#            truncated handshake, a huge write, many connections) are
+#            dropped one by one while sluiced keeps serving; a removed
+#            device is no longer exported
+#   errors   bad input gives one line and exit 2 (usage) or 1 (failure):
+#            --to missing or malformed, an unknown device, an unreachable
+#            target, a target too small, incoming without --nbd-listen,
+#            status/cancel without a mirror; nothing changes
+#   sluiced  a QEMU guest writes continuously while `sluice dev mirror`
+#            copies its device to a second sluiced's incoming device over
+#            TCP on loopback; synced while the guest still writes (the
+#            guest's writes then go to both copies); after the guest
+#            stops, source and target are equal byte for byte and the
+#            target is as sparse as the source
+#   nbdkit   the target (nbdkit, slowed by its delay filter) is killed
+#            mid-copy: the mirror fails with one line, the guest keeps
+#            writing and verifying; a retry to qemu-nbd restarts cleanly
+#            and ends synced and equal
+#   slow     the target (nbdkit, every write and zero delayed) is slower
+#            than the guest writes: catch-up rounds do not converge, the
+#            mirror turns synchronous anyway (synced), the guest goes on at
+#            the link's pace and finishes; source and target are equal
+. "$(dirname "$0")/lib.sh"
+
+MODE=${TEST_MODE:?TEST_MODE not set}
+MiB=$((1024 * 1024))
+SIZE=$((64 * MiB))
+REGION=$((16 * MiB))       # the part the guest writes; the rest stays a hole
+SLUICE=$SLUICE_BUILD/tools/sluice/sluice
+export SLUICE_CONTROL=$WORK/control.sock
+need_root
+need_cmd nbdinfo
+need_cmd nbdcopy
+
+SRC=$WORK/src.img
+DST=$WORK/dst.img
+SOCK=$WORK/blk.sock
+truncate -s $SIZE "$SRC" "$DST"
+
+# start_dst ARGS...: the destination sluiced (its own log), its NBD port in
+# $DST_PORT when it listens on TCP.
+DST_PID=
+start_dst() {
+    "$SLUICED" "$@" >>"$WORK/sluiced-dst.log" 2>&1 &
+    DST_PID=$!
+    CLEANUP_CMDS+=("kill -KILL $DST_PID 2>/dev/null; wait $DST_PID 2>/dev/null")
+    for i in $(seq 100); do
+        grep -q "ready:" "$WORK/sluiced-dst.log" && break
+        kill -0 $DST_PID 2>/dev/null || fail "destination sluiced exited: $(tail -3 "$WORK/sluiced-dst.log")"
+        sleep 0.05
+    done
+    grep -q "ready:" "$WORK/sluiced-dst.log" || fail "destination sluiced not ready"
+    DST_PORT=$(grep -o "(port [0-9]*)" "$WORK/sluiced-dst.log" | tail -1 | tr -dc 0-9)
+}
+
+# expect RC PATTERN CMD...: CMD exits RC with one line matching PATTERN.
+expect() {
+    local want=$1 pat=$2 rc=0
+    shift 2
+    "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ $rc = "$want" ] || fail "$*: exit $rc, expected $want: $(cat "$WORK/err")"
+    [ "$(wc -l <"$WORK/err")" = 1 ] || fail "$*: expected one line of error: $(cat "$WORK/err")"
+    grep -q -- "$pat" "$WORK/err" || fail "$*: error '$(cat "$WORK/err")' lacks '$pat'"
+}
+
+# allocated 512-byte blocks of FILE
+alloc() { stat -c %b "$1"; }
+
+# The guest: fill the first REGION with a new pattern each pass for DUR
+# seconds (starting with a sparse tail), then discard and zero a piece,
+# flush and verify; prints the last seed.
+guest_script() {
+    cat <<GUEST
+io=/sluice-files/guestio
+dev=/dev/vda
+end=\$((\$(date +%s) + $1))
+seed=1
+\$io fill \$dev \$seed 0 $REGION || exit 1
+echo "guest: writing"
+while [ \$(date +%s) -lt \$end ]; do
+    seed=\$((seed + 1))
+    \$io fill \$dev \$seed 0 $REGION || { echo "guest: write failed"; exit 1; }
+    \$io verify \$dev \$seed 0 $REGION || { echo "guest: verify failed"; exit 1; }
+done
+\$io discard \$dev $((REGION - MiB)) $MiB || exit 1
+\$io zeroout \$dev $((REGION - 2 * MiB)) 65536 || exit 1
+\$io flush \$dev || exit 1
+\$io verify \$dev \$seed 0 $((REGION - 2 * MiB)) || { echo "guest: verify failed"; exit 1; }
+\$io zero \$dev $((REGION - MiB)) $MiB || { echo "guest: discarded range not zero"; exit 1; }
+echo "guest: done, last seed \$seed"
+GUEST
+}
+
+start_guest() {
+    guest_script "$1" >"$WORK/guest.sh"
+    "$GUEST" run --memfd --mem 256M --cpus 1 --timeout 300 --log "$WORK/guest.log" \
+        "$WORK/guest.sh" "$GUESTIO" -- \
+        -chardev socket,id=vblk0,path="$SOCK" -device vhost-user-blk-pci,chardev=vblk0 \
+        >/dev/null 2>&1 &
+    GUEST_PID=$!
+    CLEANUP_CMDS+=("kill $GUEST_PID 2>/dev/null")
+    for i in $(seq 600); do
+        grep -q "guest: writing" "$WORK/guest.log" 2>/dev/null && return 0
+        kill -0 $GUEST_PID 2>/dev/null || fail "guest ended early: $(tail -5 "$WORK/guest.log")"
+        sleep 0.2
+    done
+    fail "the guest never started writing"
+}
+
+finish_guest() {
+    local rc=0
+    wait $GUEST_PID || rc=$?
+    [ $rc = 0 ] && grep -q "guest: done" "$WORK/guest.log" ||
+        fail "guest failed (status $rc): $(tail -5 "$WORK/guest.log")"
+    SEED=$(grep -o "last seed [0-9]*" "$WORK/guest.log" | tr -dc 0-9)
+}
+
+# The source after finish_guest: the last pattern, the discarded MiB and
+# the zeroed 64K read as zeroes, the tail never written.
+check_content() {
+    local f=$1
+    "$GUESTIO" verify "$f" "$SEED" 0 $((REGION - 2 * MiB)) || fail "$f: pattern wrong"
+    "$GUESTIO" zero "$f" $((REGION - 2 * MiB)) 65536 || fail "$f: zeroed range not zero"
+    "$GUESTIO" zero "$f" $((REGION - MiB)) $((SIZE - REGION + MiB)) || fail "$f: tail not zero"
+}
+
+phase_of() { "$SLUICE" dev mirror-status "$1" --json | jq -r .phase; }
+
+case $MODE in
+export)
+    NBD=$WORK/nbd.sock
+    need_cmd qemu-img
+    start_sluiced --control "$SLUICE_CONTROL" --nbd-listen "$NBD"
+    [ "$(stat -c %a "$NBD")" = 600 ] || fail "NBD socket mode $(stat -c %a "$NBD")"
+    "$SLUICE" dev add blk "socket=$SOCK,path=$DST,incoming,id=dst" >/dev/null
+    URI="nbd+unix:///dst?socket=$NBD"
+    nbdinfo --size "$URI" >"$WORK/out" || fail "nbdinfo failed"
+    [ "$(cat "$WORK/out")" = $SIZE ] || fail "nbdinfo size $(cat "$WORK/out")"
+    head -c $((8 * MiB)) /dev/urandom >"$WORK/data.img"
+    truncate -s $SIZE "$WORK/data.img"
+    nbdcopy "$WORK/data.img" "$URI" || fail "nbdcopy into the export failed"
+    cmp "$WORK/data.img" "$DST" || fail "the device's file differs from what nbdcopy wrote"
+    nbdcopy "$URI" "$WORK/back.img" || fail "nbdcopy out of the export failed"
+    cmp "$WORK/data.img" "$WORK/back.img" || fail "read back differs"
+    [ "$(alloc "$DST")" -le $((9 * MiB / 512)) ] || fail "zeroes were allocated on the target: $(alloc "$DST") blocks"
+    qemu-img compare -f raw -F raw "$WORK/data.img" "nbd:unix:$NBD:exportname=dst" ||
+        fail "qemu-img compare found a difference"
+    qemu-img convert -n -f raw -O raw "$WORK/back.img" "nbd:unix:$NBD:exportname=dst" ||
+        fail "qemu-img convert into the export failed"
+    # Hostile clients: each is dropped alone, sluiced goes on.
+    python3 - "$NBD" <<'PY' || fail "hostile clients"
+import socket, struct, sys
+def conn():
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10); return s
+def greet(s):
+    hello = b""
+    while len(hello) < 18:
+        hello += s.recv(18 - len(hello))
+    assert hello[:8] == b"NBDMAGIC", hello
+def closed(s):
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+s = conn(); greet(s); s.sendall(b"\xff" * 64); closed(s)            # garbage flags
+s = conn(); greet(s); s.sendall(b"\x00\x00\x00\x03IHAV"); s.close() # cut short
+s = conn(); greet(s)                                                 # huge write
+s.sendall(struct.pack(">I", 3))
+name = b"dst"
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 4 + len(name) + 2) + struct.pack(">I", len(name)) + name + b"\0\0")
+while True:
+    h = s.recv(20)
+    assert len(h) == 20
+    magic, opt, typ, ln = struct.unpack(">QIII", h)
+    if ln:
+        s.recv(ln)
+    if typ == 1:
+        break
+s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, 1, 0, 0xffffffff) + b"x" * 4096)
+closed(s)
+many = [conn() for _ in range(40)]                                   # too many at once
+for s in many:
+    s.close()
+PY
+    kill -0 "$SLUICED_PID" || fail "sluiced died under hostile clients"
+    # The refused and closed connections' threads end within moments.
+    for i in $(seq 50); do nbdinfo --size "$URI" >/dev/null 2>&1 && break; sleep 0.1; done
+    nbdinfo --size "$URI" >/dev/null || fail "export gone after hostile clients"
+    cmp "$WORK/back.img" "$DST" || fail "the device changed under hostile clients"
+    "$SLUICE" dev remove dst >/dev/null
+    ! nbdinfo --size "$URI" 2>/dev/null || fail "a removed device is still exported"
+    stop_sluiced "$SOCK" "$NBD"
+    ;;
+errors)
+    start_sluiced --control "$SLUICE_CONTROL"
+    "$SLUICE" dev add blk "socket=$SOCK,path=$SRC,id=src" >/dev/null
+    "$GUESTIO" fill "$SRC" 5 0 $MiB
+    truncate -s $MiB "$WORK/small.img"
+    start_dst --nbd-listen 127.0.0.1:0 --blk "socket=$WORK/small.sock,path=$WORK/small.img,incoming,id=small" \
+        --blk "socket=$WORK/dst.sock,path=$DST,incoming,id=dst"
+    [ -n "$DST_PORT" ] || fail "no NBD port"
+    expect 1 "no mirror was started" "$SLUICE" dev mirror-status src
+    expect 1 "no mirror is running" "$SLUICE" dev mirror-cancel src
+    expect 2 "--to" "$SLUICE" dev mirror src
+    expect 2 "expected nbd://" "$SLUICE" dev mirror src --to http://127.0.0.1/x
+    expect 2 "expected nbd://" "$SLUICE" dev mirror src --to "nbd:///x"
+    expect 1 "no such device" "$SLUICE" dev mirror nodev --to "nbd://127.0.0.1:$DST_PORT/dst"
+    expect 1 "127.0.0.1:1" "$SLUICE" dev mirror src --to "nbd://127.0.0.1:1/dst"
+    expect 1 "target too small" "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/small"
+    expect 1 "nope" "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/nope"
+    [ "$(phase_of src)" = failed ] || fail "the last failed mirror's status: $(phase_of src)"
+    expect 1 "no mirror is running" "$SLUICE" dev mirror-cancel src
+    expect 1 "no such device" "$SLUICE" dev mirror-status nodev
+    expect 1 "needs sluiced --nbd-listen" "$SLUICE" dev add blk "socket=$WORK/in.sock,path=$DST,incoming"
+    expect 2 "incoming needs path=" "$SLUICE" dev add blk "socket=$WORK/in.sock,null=1G,incoming"
+    expect 2 "nbd-listen" "$SLUICED" --nbd-listen nonsense --control "$WORK/c2.sock"
+    expect 2 "HOST:PORT" "$SLUICED" --nbd-listen "127.0.0.1:99999" --control "$WORK/c2.sock"
+    [ "$(alloc "$DST")" = 0 ] || fail "a failed mirror wrote to the target"
+    # After all that a mirror works, and a retry after cancel restarts.
+    "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    expect 1 "a mirror is running" "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst"
+    "$SLUICE" dev mirror-cancel src >/dev/null || fail "cancel failed"
+    [ "$(phase_of src)" = cancelled ] || fail "not cancelled: $(phase_of src)"
+    cmp "$SRC" "$DST" || fail "target differs after the mirror"
+    "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst" --detach >/dev/null || fail "retry failed"
+    for i in $(seq 100); do [ "$(phase_of src)" = synced ] && break; sleep 0.1; done
+    [ "$(phase_of src)" = synced ] || fail "retry did not sync: $(phase_of src)"
+    "$SLUICE" dev remove src >/dev/null || fail "removing a mirrored device"
+    stop_sluiced "$SOCK"
+    ;;
+sluiced)
+    need_guest_kit
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
+    start_dst --nbd-listen 127.0.0.1:0 --blk "socket=$WORK/dst.sock,path=$DST,incoming,id=dst"
+    start_guest 40
+    "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    kill -0 $GUEST_PID 2>/dev/null || fail "the guest stopped before the mirror synced: the test shows nothing"
+    log "synced while the guest writes: $(jq -c '{bytes_copied, bytes_total, round, rate_bytes_per_s, elapsed_ms}' "$WORK/m.json")"
+    finish_guest
+    [ "$(phase_of src)" = synced ] || fail "mirror not synced after the guest: $(phase_of src)"
+    cmp "$SRC" "$DST" || fail "source and target differ"
+    check_content "$DST"
+    log "allocated: source $(alloc "$SRC") target $(alloc "$DST") blocks of 512 (size $((SIZE / 512)))"
+    [ "$(alloc "$DST")" -le $(( $(alloc "$SRC") + 2048 )) ] || fail "the target is not sparse"
+    "$SLUICE" dev mirror-cancel src >/dev/null
+    [ "$(phase_of src)" = cancelled ] || fail "cancel: $(phase_of src)"
+    check_content "$SRC"
+    stop_sluiced "$SOCK"
+    ;;
+nbdkit)
+    need_guest_kit
+    need_cmd nbdkit
+    need_cmd qemu-nbd
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
+    start_guest 40
+    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=300ms delay-zero=300ms \
+        >"$WORK/nbdkit.log" 2>&1 &
+    KIT=$!
+    CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" --detach >/dev/null ||
+        fail "mirror to nbdkit did not start"
+    for i in $(seq 100); do
+        [ "$("$SLUICE" dev mirror-status src --json | jq .bytes_copied)" -gt 0 ] && break
+        sleep 0.1
+    done
+    [ "$(phase_of src)" = copy ] || fail "expected the copy phase, got $(phase_of src)"
+    kill -KILL $KIT
+    for i in $(seq 100); do [ "$(phase_of src)" = failed ] && break; sleep 0.1; done
+    [ "$(phase_of src)" = failed ] || fail "mirror to a killed target: $(phase_of src)"
+    log "killed target: $("$SLUICE" dev mirror-status src --json | jq -r .error)"
+    # The guest keeps running on the source: retry to qemu-nbd.
+    kill -0 $GUEST_PID || fail "the guest died with the target"
+    DST2=$WORK/dst2.img
+    truncate -s $SIZE "$DST2"
+    qemu-nbd -f raw -k "$WORK/qnbd.sock" -x disk --discard=unmap --cache=none -t "$DST2" \
+        >"$WORK/qemu-nbd.log" 2>&1 &
+    QNBD=$!
+    CLEANUP_CMDS+=("kill -KILL $QNBD 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/qnbd.sock" ] && break; sleep 0.1; done
+    "$SLUICE" dev mirror src --to "nbd+unix:///disk?socket=$WORK/qnbd.sock" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror to qemu-nbd failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    kill -0 $GUEST_PID 2>/dev/null || fail "the guest stopped before the mirror synced"
+    finish_guest
+    "$SLUICE" dev mirror-cancel src >/dev/null
+    kill -TERM $QNBD; wait $QNBD 2>/dev/null || true
+    cmp "$SRC" "$DST2" || fail "source and qemu-nbd's target differ"
+    check_content "$SRC"
+    log "allocated: source $(alloc "$SRC") qemu-nbd target $(alloc "$DST2") blocks of 512"
+    [ "$(alloc "$DST2")" -le $(( $(alloc "$SRC") + 2048 )) ] || fail "qemu-nbd's target is not sparse"
+    stop_sluiced "$SOCK"
+    ;;
+slow)
+    need_guest_kit
+    need_cmd nbdkit
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
+    start_guest 30
+    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=40ms delay-zero=40ms \
+        >"$WORK/nbdkit.log" 2>&1 &
+    KIT=$!
+    CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror to a slow target failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    log "synced over a slow link: $(jq -c '{bytes_copied, bytes_total, round, rate_bytes_per_s, elapsed_ms}' "$WORK/m.json")"
+    [ "$(jq .round "$WORK/m.json")" -ge 2 ] || fail "no catch-up round ran: the guest did not outrun the link"
+    kill -0 $GUEST_PID 2>/dev/null || fail "the guest stopped before the mirror synced"
+    t0=$(date +%s)
+    finish_guest
+    log "the guest finished $(( $(date +%s) - t0 )) s after the mirror synced"
+    "$SLUICE" dev mirror-cancel src >/dev/null
+    kill -TERM $KIT; wait $KIT 2>/dev/null || true
+    cmp "$SRC" "$DST" || fail "source and the slow target differ"
+    check_content "$DST"
+    stop_sluiced "$SOCK"
+    ;;
+*)
+    fail "unknown mode $MODE"
+    ;;
+esac
+log "PASS"
