@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/net.h"
+#include "log.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -155,6 +156,8 @@ static void rx_done(struct uloop_op *op, int res, uint32_t flags)
     }
     for (unsigned i = 0; i < nb; i++) {
         struct rx_chain *c = &q->chains[q->head];
+        /* the packet (and num_buffers in the first chain's header) */
+        vq_log_iov(q->vq, c->iov, c->elem.in_num, used[i]);
         vq_push(q->vq, c->elem.head, used[i]);
         q->cap_total -= c->cap;
         q->head = (q->head + 1) % RX_MAX_CHAINS;
@@ -434,7 +437,8 @@ static uint64_t offered_features(const struct vnet_config *cfg)
                  (1ull << VIRTIO_NET_F_HOST_ECN) |
                  (1ull << VIRTIO_NET_F_GUEST_TSO4) |
                  (1ull << VIRTIO_NET_F_GUEST_TSO6) |
-                 (1ull << VIRTIO_NET_F_GUEST_ECN);
+                 (1ull << VIRTIO_NET_F_GUEST_ECN) |
+                 (1ull << VU_F_LOG_ALL);
 
     if (cfg->has_mac)
         f |= 1ull << VIRTIO_NET_F_MAC;
@@ -460,7 +464,7 @@ int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
     dc.ctx = NULL;
     dc.priv_size = sizeof(*n);
     dc.features = offered_features(cfg);
-    dc.protocol_features = 0;
+    dc.protocol_features = 1ull << VU_PF_LOG_SHMFD;
     dc.num_queues = cfg->queue_pairs * 2;
     /* For virtio-net, GET_QUEUE_NUM counts queue pairs. */
     dc.queue_num_reply = cfg->queue_pairs;

@@ -18,6 +18,7 @@
 #include "vhost/proto.h"
 
 struct vu_mem;   /* guest memory map, private to vhost/ (mem.h) */
+struct vu_log;   /* migration dirty log, private to vhost/ (log.h) */
 
 #define VQ_MAX_SIZE 1024u
 
@@ -120,6 +121,7 @@ struct vq {
                             * desc/avail/used_uva are then the descriptor ring,
                             * driver and device event areas */
     const struct vu_mem *mem;
+    const struct vu_log *log;  /* dirty log while migrating (LOG_ALL), else NULL */
     struct vq_inflight_region *ifl;                /* split layout, or NULL */
     struct vq_inflight_region_packed *ifl_packed;  /* packed layout, or NULL */
     struct uloop *loop;
