@@ -724,6 +724,14 @@ static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
     return 0;
 }
 
+/* SEND_RARP: the first 6 bytes are the guest's MAC. */
+static int h_send_rarp(struct vu_dev *dev, struct vu_msg *msg)
+{
+    if (!dev->ops->send_rarp || !(offered_protocol_features(dev) & PF(VU_PF_RARP)))
+        return -EOPNOTSUPP;
+    return dev->ops->send_rarp(dev->ctx, msg->p.raw);
+}
+
 /* GET/SET_CONFIG: the range lies in the config space, and the message
  * carries the config header and exactly the range's bytes. */
 static bool config_msg_ok(const struct vu_msg *msg)
@@ -1009,6 +1017,7 @@ static const struct vu_req_row vu_requests[VU_REQUEST_MAX] = {
     [VU_SET_PROTOCOL_FEATURES] = { EXACT(U64),                  .handle = h_set_protocol_features },
     [VU_GET_QUEUE_NUM]         = { EXACT(0),    .reply = true,  .handle = h_get_queue_num },
     [VU_SET_VRING_ENABLE]      = { EXACT(STATE), .owner = true, .handle = h_set_vring_enable },
+    [VU_SEND_RARP]             = { EXACT(U64),  .owner = true,  .handle = h_send_rarp },
     [VU_SET_BACKEND_REQ_FD]    = { EXACT(0),    FDS(1, 1),      .handle = h_set_backend_req_fd },
     /* Header and config bytes (the header's size field, checked by the
      * handler). */

@@ -6,7 +6,7 @@
  * memory), GET_ID and virtio-net receive through the real device code. The
  * check compares guest memory before and after: every page the device
  * changed must be marked, and nothing but the pages the request gave the
- * device (its writable buffers and the used ring) may be. */
+ * device (its writable buffers and the used ring) may be. Also SEND_RARP. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
@@ -417,6 +417,7 @@ static void test_net_rx_marks_packet_pages(void **state)
 
     (void)state;
     net_setup(&fx, &l);
+    assert_true(h_get_u64(h, VU_GET_FEATURES) & F(VIRTIO_NET_F_GUEST_ANNOUNCE));
     set_log_all(h, true);
     /* Four receive chains of 1 KiB, each on a page of its own: a
      * 1512-byte packet takes the first two (num_buffers 2). */
@@ -455,6 +456,34 @@ static void test_net_rx_marks_packet_pages(void **state)
     net_teardown(&fx);
 }
 
+static void test_net_send_rarp(void **state)
+{
+    struct net_fx fx;
+    uint64_t mac = 0;
+    uint8_t f[256];
+    ssize_t n;
+
+    (void)state;
+    net_setup(&fx, NULL);
+    assert_true(h_get_u64(&fx.h, VU_GET_PROTOCOL_FEATURES) & F(VU_PF_RARP));
+    memcpy(&mac, t_mac, 6);
+    assert_int_equal(h_ack(&fx.h, VU_SEND_RARP, &mac, sizeof(mac), NULL, 0), 0);
+    n = recv(fx.tap[1], f, sizeof(f), MSG_DONTWAIT);
+    /* virtio-net header (12 bytes with VERSION_1), then a 60-byte frame */
+    assert_int_equal(n, 12 + 60);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(f[i], 0);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(f[12 + i], 0xff);
+    assert_memory_equal(f + 12 + 6, t_mac, 6);
+    assert_int_equal(f[12 + 12], 0x80);
+    assert_int_equal(f[12 + 13], 0x35);
+    assert_int_equal(f[12 + 21], 3);                    /* reverse request */
+    assert_memory_equal(f + 12 + 22, t_mac, 6);         /* sender */
+    assert_memory_equal(f + 12 + 32, t_mac, 6);         /* target */
+    net_teardown(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_log_base_refused_or_replaced),
         cmocka_unit_test(test_vring_addr_again_while_running),
         cmocka_unit_test(test_net_rx_marks_packet_pages),
+        cmocka_unit_test(test_net_send_rarp),
     };
     log_init("test-log", false, getenv("SLUICE_TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
     return cmocka_run_group_tests(tests, vqfx_group_setup, vqfx_group_teardown);
