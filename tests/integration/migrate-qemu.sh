@@ -10,10 +10,10 @@
 #           verified on the destination, and the host verifies the file
 #   blk-mq  the same with 2 queues
 #   blk-rounds  blk with the migration held at 8 MiB/s and a 1 ms downtime
-#           limit until 3 dirty-page rounds happened. NOT in CI: the
-#           destination guest's memory is found corrupted (kernel stack
-#           canary, page allocator lists) in this mode, an open bug (see the
-#           README); blk and blk-mq migrate without limits (about 3 rounds)
+#           limit until 3 dirty-page rounds happened. NOT in CI: in 2 of 7
+#           runs the destination guest's kernel found its memory corrupted
+#           (stack canary, page allocator list), an open bug; blk and blk-mq
+#           migrate without limits (about 3 rounds)
 #   net     vhost-user-net: both sluiced put their tap on one bridge in a
 #           namespace; a TCP stream from the host side to the guest and a
 #           ping run across the migration; the stream's checksum matches and
