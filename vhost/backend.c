@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/backend.h"
+#include "log.h"
 #include "mem.h"
 #include "vq-int.h"
 #include "msg.h"
@@ -8,6 +9,7 @@
 #include "core/util.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <stddef.h>
@@ -56,6 +58,7 @@ struct vu_dev {
     void *inflight_base;
     size_t inflight_len;
     int inflight_guard;
+    struct vu_log log;     /* SET_LOG_BASE (migration), or empty */
 
     unsigned num_queues;
     unsigned queue_num_reply;
@@ -122,6 +125,7 @@ static int queue_maybe_start(struct vu_dev *dev, struct vq *vq)
     vq->event_idx = dev->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
     vq->indirect = dev->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
     vq->packed = dev->features & (1ull << VIRTIO_F_RING_PACKED);
+    vq->log = (dev->features & (1ull << VU_F_LOG_ALL)) && dev->log.bits ? &dev->log : NULL;
     vq->loop = dev->loops[(dev->first_loop + vq->index) % dev->nloops];
     vq->on_broken = queue_broken_cb;
     r = dev->ops->queue_init(dev->ctx, vq, dev->features);
@@ -207,6 +211,7 @@ static void reset_state(struct vu_dev *dev)
     }
     vu_mem_clear(&dev->mem);
     inflight_unmap(dev);
+    vu_log_unmap(&dev->log);
     close_fd(&dev->backend_fd);
     dev->owner = false;
     dev->features = 0;
@@ -231,6 +236,7 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
         return -ENOMEM;
     dev->listen_fd = dev->conn_fd = dev->backend_fd = dev->timer_fd = -1;
     dev->inflight_guard = -1;
+    dev->log.guard = -1;
     dev->name = strdup(cfg->name ? cfg->name : "vhost-user");
     dev->socket_path = cfg->socket_path ? strdup(cfg->socket_path) : NULL;
     if (!dev->name || (cfg->socket_path && !dev->socket_path)) {
@@ -420,6 +426,12 @@ static struct vq *msg_vq(struct vu_dev *dev, uint32_t index)
     return index < dev->num_queues ? &dev->vqs[index] : NULL;
 }
 
+static int features_apply(struct vu_dev *dev, struct vu_msg *msg)
+{
+    dev->features = msg->p.u64;
+    return 0;
+}
+
 static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
 {
     uint64_t f = msg->p.u64;
@@ -430,6 +442,11 @@ static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
      * queue pair on the same connection; each sends the same features. */
     if (dev->features_set && f == dev->features)
         return 0;
+    /* Migration turns dirty logging on and off under running queues: they
+     * drain and restart with vq->log set or cleared, so every write after
+     * the reply is logged (and none is half-logged). */
+    if (dev->features_set && (f ^ dev->features) == 1ull << VU_F_LOG_ALL)
+        return with_queues_paused(dev, features_apply, msg);
     for (unsigned i = 0; i < dev->num_queues; i++)
         if (dev->vqs[i].running)
             return -EBUSY;
@@ -532,6 +549,39 @@ static bool ring_in_region(const struct vu_dev *dev, const struct vu_mem_region_
     return false;
 }
 
+static int log_base_apply(struct vu_dev *dev, struct vu_msg *msg)
+{
+    struct vu_log fresh;
+    int r = vu_log_map(&fresh, msg->fds[0], msg->p.log.mmap_size, msg->p.log.mmap_offset,
+                       dev->name, &dev->broken);
+
+    if (r < 0)
+        return r;
+    vu_log_unmap(&dev->log);
+    dev->log = fresh;
+    return 0;
+}
+
+/* SET_LOG_BASE: the dirty bitmap, which must cover the memory table. A new
+ * one replaces the old (the frontend grows it with its memory); while
+ * logging, the queues drain and restart on the new one. A refused log
+ * leaves the old one in place. */
+static int h_set_log_base(struct vu_dev *dev, struct vu_msg *msg)
+{
+    uint64_t need = vu_log_size_needed(&dev->mem);
+
+    if (!(offered_protocol_features(dev) & PF(VU_PF_LOG_SHMFD)))
+        return -EOPNOTSUPP;
+    if (msg->p.log.mmap_size < need) {
+        log_warn("%s: dirty log of %" PRIu64 " bytes cannot cover guest memory (%" PRIu64
+                 " needed); refused", dev->name, msg->p.log.mmap_size, need);
+        return -EINVAL;
+    }
+    if (dev->features & (1ull << VU_F_LOG_ALL))
+        return with_queues_paused(dev, log_base_apply, msg);
+    return log_base_apply(dev, msg);
+}
+
 static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
 {
     struct vq *vq = msg_vq(dev, msg->p.state.index);
@@ -555,6 +605,12 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 
     if (!vq)
         return -EINVAL;
+    /* Migration sends the running ring's addresses again with the log flag
+     * (VHOST_VRING_F_LOG): no change here, since writes are logged by the
+     * guest-physical address the memory table gives, log_guest_addr unused. */
+    if (vq->running && a->desc_user_addr == vq->desc_uva &&
+        a->avail_user_addr == vq->avail_uva && a->used_user_addr == vq->used_uva)
+        return 0;
     if (vq->running)
         return -EBUSY;
     vq->desc_uva = a->desc_user_addr;
@@ -682,6 +738,14 @@ static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
         return -EINVAL;
     vq_set_enabled(vq, msg->p.state.num == 1);
     return 0;
+}
+
+/* SEND_RARP: the first 6 bytes are the guest's MAC. */
+static int h_send_rarp(struct vu_dev *dev, struct vu_msg *msg)
+{
+    if (!dev->ops->send_rarp || !(offered_protocol_features(dev) & PF(VU_PF_RARP)))
+        return -EOPNOTSUPP;
+    return dev->ops->send_rarp(dev->ctx, msg->p.raw);
 }
 
 /* GET/SET_CONFIG: the range lies in the config space, and the message
@@ -952,6 +1016,9 @@ static const struct vu_req_row vu_requests[VU_REQUEST_MAX] = {
     [VU_SET_MEM_TABLE]         = { AT_LEAST(offsetof(struct vu_mem_table, regions) +
                                    sizeof(struct vu_mem_region_desc)),
                                    .owner = true, FDS(1, VU_MAX_FDS), .handle = h_set_mem_table },
+    /* Answered even without NEED_REPLY (always_acked()). */
+    [VU_SET_LOG_BASE]          = { EXACT(sizeof(struct vu_log_area)), .owner = true, FDS(1, 1),
+                                   .handle = h_set_log_base },
     [VU_SET_VRING_NUM]         = { EXACT(STATE), .owner = true, .handle = h_set_vring_num },
     [VU_SET_VRING_ADDR]        = { EXACT(sizeof(struct vu_vring_addr)), .owner = true,
                                    .handle = h_set_vring_addr },
@@ -966,6 +1033,7 @@ static const struct vu_req_row vu_requests[VU_REQUEST_MAX] = {
     [VU_SET_PROTOCOL_FEATURES] = { EXACT(U64),                  .handle = h_set_protocol_features },
     [VU_GET_QUEUE_NUM]         = { EXACT(0),    .reply = true,  .handle = h_get_queue_num },
     [VU_SET_VRING_ENABLE]      = { EXACT(STATE), .owner = true, .handle = h_set_vring_enable },
+    [VU_SEND_RARP]             = { EXACT(U64),  .owner = true,  .handle = h_send_rarp },
     [VU_SET_BACKEND_REQ_FD]    = { EXACT(0),    FDS(1, 1),      .handle = h_set_backend_req_fd },
     /* Header and config bytes (the header's size field, checked by the
      * handler). */
@@ -1028,6 +1096,14 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
          * blocked reading it. */
         return row->reply ? reply_empty(dev, msg, r) : r;
     return row->handle(dev, msg);
+}
+
+/* SET_LOG_BASE with LOG_SHMFD gets its result as a u64 reply whether or
+ * not NEED_REPLY is set: the frontend waits for one (QEMU's
+ * vhost_user_set_log_base), and a failure is reported in it. */
+static bool always_acked(const struct vu_dev *dev, const struct vu_msg *msg)
+{
+    return msg->hdr.request == VU_SET_LOG_BASE && (dev->protocol_features & PF(VU_PF_LOG_SHMFD));
 }
 
 static void timer_set(struct vu_dev *dev, bool on)
@@ -1101,7 +1177,7 @@ int vu_dev_process(struct vu_dev *dev)
     if (replied)
         goto sent;
 ack:
-    if (msg->hdr.flags & VU_FLAG_NEED_REPLY)
+    if ((msg->hdr.flags & VU_FLAG_NEED_REPLY) || always_acked(dev, msg))
         reply_u64(dev, msg, r < 0 ? (uint64_t)-r : 0);
 sent:
     if (dev->send_err) {

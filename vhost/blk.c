@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/blk.h"
 #include "vq-int.h"
+#include "log.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -99,6 +100,7 @@ static void finish(struct vblk_req *req, uint8_t status)
     struct vblk_queue *q = req->q;
 
     *req->status = status;
+    vq_log(q->vq, req->status, 1);
     if (status != VIRTIO_BLK_S_OK)
         q->st.errors++;
     q->st.lat_us[lat_bucket((now_ns() - req->t0_ns) / 1000u)]++;
@@ -130,6 +132,9 @@ static void io_done(struct uloop_op *op, int res, uint32_t flags)
         finish(req, VIRTIO_BLK_S_IOERR);
         return;
     }
+    /* The kernel wrote the data of a read straight into guest memory. */
+    if (req->type == VIRTIO_BLK_T_IN)
+        vq_log_iov(req->q->vq, req->elem.iov + req->elem.out_num, req->elem.in_num, req->bytes);
     finish(req, VIRTIO_BLK_S_OK);
 }
 
@@ -265,6 +270,7 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
         return;
     case VIRTIO_BLK_T_GET_ID:
         n = iov_from_buf(in, in_num, 0, b->serial, MIN(iov_size(in, in_num), sizeof(b->serial)));
+        vq_log_iov(q->vq, in, in_num, n);
         q->st.other++;
         req->used_len = (uint32_t)n + 1;
         finish(req, VIRTIO_BLK_S_OK);
@@ -375,7 +381,8 @@ static uint64_t offered_features(const struct vblk_config *cfg)
                  (1ull << VIRTIO_RING_F_EVENT_IDX) |
                  (1ull << VIRTIO_BLK_F_SEG_MAX) |
                  (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-                 (1ull << VIRTIO_BLK_F_FLUSH);
+                 (1ull << VIRTIO_BLK_F_FLUSH) |
+                 (1ull << VU_F_LOG_ALL);
 
     if (cfg->num_queues > 1)
         f |= 1ull << VIRTIO_BLK_F_MQ;
@@ -405,7 +412,7 @@ int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
         .ops = &vblk_dev_ops,
         .priv_size = sizeof(*b),
         .features = offered_features(cfg),
-        .protocol_features = 1ull << VU_PF_CONFIG,
+        .protocol_features = (1ull << VU_PF_CONFIG) | (1ull << VU_PF_LOG_SHMFD),
         .num_queues = cfg->num_queues,
     }, &dev);
     if (r < 0)

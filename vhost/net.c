@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vhost/net.h"
 #include "vq-int.h"
+#include "log.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -9,6 +10,7 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RX_CHAIN_IOV   20      /* descriptors of one receive chain */
 #define RX_MAX_CHAINS  64      /* chains one packet may span */
@@ -156,6 +158,8 @@ static void rx_done(struct uloop_op *op, int res, uint32_t flags)
     }
     for (unsigned i = 0; i < nb; i++) {
         struct rx_chain *c = &q->chains[q->head];
+        /* the packet (and num_buffers in the first chain's header) */
+        vq_log_iov(q->vq, c->iov, c->elem.in_num, used[i]);
         vq_push(q->vq, c->elem.head, used[i]);
         q->cap_total -= c->cap;
         q->head = (q->head + 1) % RX_MAX_CHAINS;
@@ -412,6 +416,37 @@ static int get_config(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
     return 0;
 }
 
+/* SEND_RARP: a broadcast RARP request (RFC 903) from @mac, what QEMU sends
+ * itself for a device without vhost-user, written to queue pair 0's fd
+ * behind an empty virtio-net header so the bridge learns the new port. */
+static int send_rarp(void *ctx, const uint8_t mac[6])
+{
+    struct vnet *n = ctx;
+    uint8_t frame[sizeof(struct virtio_net_hdr_mrg_rxbuf) + 60];
+    unsigned hl = vnet_hdr_len(n->configured_features);
+    uint8_t *e = frame + hl;
+    static const uint8_t arp_hdr[8] = { 0, 1, 8, 0, 6, 4, 0, 3 };  /* ether, IPv4, op 3 */
+    int fd = n->cfg.io->queue_fd(n->cfg.io_ctx, 0);
+    ssize_t w;
+
+    if (!n->configured)
+        return -EAGAIN;   /* the fd's header size is not set up yet */
+    if (fd < 0)
+        return -EBADF;
+    memset(frame, 0, sizeof(frame));
+    memset(e, 0xff, 6);                  /* broadcast */
+    memcpy(e + 6, mac, 6);
+    e[12] = 0x80;                        /* ETH_P_RARP */
+    e[13] = 0x35;
+    memcpy(e + 14, arp_hdr, sizeof(arp_hdr));
+    memcpy(e + 22, mac, 6);              /* sender hardware address */
+    memcpy(e + 32, mac, 6);              /* target hardware address */
+    w = write(fd, frame, hl + 60);
+    if (w < 0)
+        return neg_errno();
+    return w == (ssize_t)(hl + 60) ? 0 : -EIO;
+}
+
 /* No VU_PF_CONFIG: frontends (QEMU, DPDK) keep the net config space
  * themselves, and QEMU warns when a net backend offers it. get_config
  * serves those that ask anyway. */
@@ -419,6 +454,7 @@ static const struct vu_dev_ops vnet_dev_ops = {
     .get_config = get_config,
     .queue_init = queue_init,
     .queue_fini = queue_fini,
+    .send_rarp = send_rarp,
 };
 
 static uint64_t offered_features(const struct vnet_config *cfg)
@@ -435,7 +471,9 @@ static uint64_t offered_features(const struct vnet_config *cfg)
                  (1ull << VIRTIO_NET_F_HOST_ECN) |
                  (1ull << VIRTIO_NET_F_GUEST_TSO4) |
                  (1ull << VIRTIO_NET_F_GUEST_TSO6) |
-                 (1ull << VIRTIO_NET_F_GUEST_ECN);
+                 (1ull << VIRTIO_NET_F_GUEST_ECN) |
+                 (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE) |
+                 (1ull << VU_F_LOG_ALL);
 
     if (cfg->has_mac)
         f |= 1ull << VIRTIO_NET_F_MAC;
@@ -460,6 +498,7 @@ int vnet_create(const struct vnet_config *cfg, const struct vu_dev_config *vcfg,
         .ops = &vnet_dev_ops,
         .priv_size = sizeof(*n),
         .features = offered_features(cfg),
+        .protocol_features = (1ull << VU_PF_LOG_SHMFD) | (1ull << VU_PF_RARP),
         .num_queues = cfg->queue_pairs * 2,
         /* For virtio-net, GET_QUEUE_NUM counts queue pairs. */
         .queue_num_reply = cfg->queue_pairs,

@@ -35,6 +35,7 @@ struct vq {
                             * desc/avail/used_uva are then the descriptor ring,
                             * driver and device event areas */
     const struct vu_mem *mem;
+    const struct vu_log *log;  /* dirty log while migrating (LOG_ALL), else NULL */
     struct vq_inflight_region *ifl;                /* split layout, or NULL */
     struct vq_inflight_region_packed *ifl_packed;  /* packed layout, or NULL */
     struct uloop *loop;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vq-int.h"
 #include "vq_packed.h"
+#include "log.h"
 #include "mem.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -131,6 +132,7 @@ static void flush_used(struct vq *vq)
     if (vq->published_idx == vq->used_idx || !vq->used)
         return;
     __atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+    vq_log(vq, &vq->used->idx, sizeof(vq->used->idx));
     vq->published_idx = vq->used_idx;
     if (vq->ifl) {
         /* The guest can now see these completions: stop tracking them. */
@@ -243,8 +245,10 @@ static void notify_disable(struct vq *vq)
     vq->notify_off = true;
     if (vq->packed)     /* packed ring hook: the device event area */
         vq_packed_set_kicks(vq, false);
-    else if (!vq->event_idx)
+    else if (!vq->event_idx) {
         __atomic_store_n(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
+        vq_log(vq, &vq->used->flags, sizeof(vq->used->flags));
+    }
 }
 
 /* True when the driver has made a chain available that we have not taken
@@ -272,6 +276,9 @@ static bool notify_enable(struct vq *vq)
             WRITE_ONCE(*(uint16_t *)&vq->used->ring[vq->num], vq->last_avail_idx);
         else
             __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+        if (!vq->packed)
+            vq_log(vq, vq->event_idx ? (void *)&vq->used->ring[vq->num] : (void *)&vq->used->flags,
+                   sizeof(uint16_t));
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }
     return chains_waiting(vq);
@@ -436,6 +443,7 @@ int vq_start(struct vq *vq)
     vq->used_idx = vq->published_idx = READ_ONCE(vq->used->idx);
     /* A previous backend may have died polling, with kicks suppressed. */
     __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
+    vq_log(vq, &vq->used->flags, sizeof(vq->used->flags));
     free(vq->resubmit);
     vq->resubmit = NULL;
     vq->resubmit_n = vq->resubmit_pos = 0;
@@ -676,6 +684,7 @@ int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
         /* Ask for a kick at the next entry, then look again to close the
          * race with a guest that added one meanwhile. */
         WRITE_ONCE(*(uint16_t *)&vq->used->ring[vq->num], vq->last_avail_idx);
+        vq_log(vq, &vq->used->ring[vq->num], sizeof(uint16_t));
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
         if (avail_idx == vq->last_avail_idx)
@@ -747,6 +756,7 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len)
     u = &vq->used->ring[vq->used_idx % vq->num];
     WRITE_ONCE(u->id, head);
     WRITE_ONCE(u->len, len);
+    vq_log(vq, u, sizeof(*u));
     if (vq->ifl)
         vq->ifl->last_batch_head = head;
     vq->used_idx++;

@@ -24,6 +24,7 @@
  * region is as untrusted as the ring: every index is bounded, chains may
  * not share entries, and a malformed region refuses the start. */
 #include "vq_packed.h"
+#include "log.h"
 #include "mem.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -454,6 +455,7 @@ int vq_packed_start(struct vq *vq)
     }
     WRITE_ONCE(p->device->off_wrap, 0);
     WRITE_ONCE(p->device->flags, VRING_PACKED_EVENT_FLAG_ENABLE);
+    vq_log(vq, p->device, sizeof(*p->device));
     return 0;
 }
 
@@ -469,9 +471,11 @@ uint32_t vq_packed_base(const struct vq *vq)
 
 void vq_packed_set_kicks(struct vq *vq, bool on)
 {
-    if (vq->pk)
-        WRITE_ONCE(vq->pk->device->flags, on ? VRING_PACKED_EVENT_FLAG_ENABLE
-                                             : VRING_PACKED_EVENT_FLAG_DISABLE);
+    if (!vq->pk)
+        return;
+    WRITE_ONCE(vq->pk->device->flags, on ? VRING_PACKED_EVENT_FLAG_ENABLE
+                                         : VRING_PACKED_EVENT_FLAG_DISABLE);
+    vq_log(vq, vq->pk->device, sizeof(*vq->pk->device));
 }
 
 bool vq_packed_avail(const struct vq *vq)
@@ -630,6 +634,7 @@ static bool ring_head_avail(struct vq *vq, struct vq_packed *p, uint16_t *flags)
         return false;
     WRITE_ONCE(p->device->off_wrap, (uint16_t)(slot | (wrap ? WRAP_BIT : 0)));
     WRITE_ONCE(p->device->flags, VRING_PACKED_EVENT_FLAG_DESC);
+    vq_log(vq, p->device, sizeof(*p->device));
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     *flags = __atomic_load_n(&p->desc[slot].flags, __ATOMIC_ACQUIRE);
     return desc_avail(*flags, wrap);
@@ -861,6 +866,7 @@ void vq_packed_push(struct vq *vq, uint16_t id, uint32_t len)
     WRITE_ONCE(u->len, len);
     /* id and len before the flags that hand the slot to the driver. */
     __atomic_store_n(&u->flags, flags, __ATOMIC_RELEASE);
+    vq_log(vq, u, sizeof(*u));   /* the descriptor, rewritten in place */
     p->used_idx = nidx;
     p->used_wrap = nwrap;
     if (I) {

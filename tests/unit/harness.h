@@ -34,6 +34,7 @@ struct h_opts {
     void *io_ctx;
     const char *guest_name;        /* memfd name (default "sluice-test-guest") */
     bool packed;                   /* offer VIRTIO_F_RING_PACKED */
+    bool no_poll;                  /* the device never polls its queues */
 };
 
 struct h_dev {

@@ -201,14 +201,14 @@ static void test_protocol_features(void **state)
     struct h_dev *h = *state;
     const uint64_t want = F(VU_PF_MQ) | F(VU_PF_REPLY_ACK) | F(VU_PF_BACKEND_REQ) |
                           F(VU_PF_CONFIG) | F(VU_PF_INFLIGHT_SHMFD) |
-                          F(VU_PF_CONFIGURE_MEM_SLOTS) | F(VU_PF_STATUS);
+                          F(VU_PF_CONFIGURE_MEM_SLOTS) | F(VU_PF_STATUS) | F(VU_PF_LOG_SHMFD);
     uint64_t pf = h_get_u64(h, VU_GET_PROTOCOL_FEATURES), bad;
 
     assert_true(pf == want);
     /* Not offered: refused. */
     bad = pf | F(VU_PF_PAGEFAULT);
     assert_int_equal(h_ack(h, VU_SET_PROTOCOL_FEATURES, &bad, 8, NULL, 0), EINVAL);
-    bad = F(VU_PF_LOG_SHMFD);
+    bad = F(VU_PF_RARP);   /* a virtio-net feature */
     assert_int_equal(h_ack(h, VU_SET_PROTOCOL_FEATURES, &bad, 8, NULL, 0), EINVAL);
     /* A subset, or all, is fine (no owner needed). */
     bad = F(VU_PF_REPLY_ACK);
@@ -559,7 +559,7 @@ static void test_unknown_request(void **state)
 
     assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
     assert_int_equal(h_ack(h, 99, NULL, 0, NULL, 0), EOPNOTSUPP);
-    assert_int_equal(h_ack(h, VU_SET_LOG_BASE, &v, 8, NULL, 0), EOPNOTSUPP);
+    assert_int_equal(h_ack(h, VU_SET_LOG_FD, &v, 8, NULL, 0), EOPNOTSUPP);
     assert_int_equal(h_ack(h, 0, NULL, 0, NULL, 0), EOPNOTSUPP);
     /* Without NEED_REPLY: no answer, connection alive. */
     assert_int_equal(h_send(h, 12345, VU_VERSION, NULL, 0, NULL, 0), 0);
@@ -582,7 +582,7 @@ static void test_request_table_checks(void **state)
 
     two[0] = two[1] = ev;
     assert_int_equal(h_ack(h, 99, NULL, 0, NULL, 0), EOPNOTSUPP);
-    assert_int_equal(h_ack(h, VU_SET_LOG_BASE, big, 8, NULL, 0), EOPNOTSUPP);
+    assert_int_equal(h_ack(h, VU_SET_LOG_FD, big, 8, NULL, 0), EOPNOTSUPP);
     /* Queries with a payload or an fd they do not take. */
     h_call(h, VU_GET_FEATURES, big, 8, &m);
     assert_int_equal(m.hdr.size, 0);

@@ -41,6 +41,10 @@ struct vu_dev_ops {
     /* The queue stopped and drained: free what queue_init allocated.
      * NULL-able. Control thread. */
     void (*queue_fini)(void *ctx, struct vq *vq);
+    /* SEND_RARP (a migration completed): announce @mac on the device's
+     * network so switches learn its new port. NULL: not offered. Returns 0
+     * or -errno. Control thread. */
+    int (*send_rarp)(void *ctx, const uint8_t mac[6]);
 };
 
 /* A device: the program chooses the first group; a device model

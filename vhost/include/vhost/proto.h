@@ -64,6 +64,8 @@ enum vu_backend_request {
 
 /* Feature bit in GET/SET_FEATURES announcing protocol features. */
 #define VU_F_PROTOCOL_FEATURES 30
+/* VHOST_F_LOG_ALL: the backend logs its guest memory writes (migration). */
+#define VU_F_LOG_ALL 26
 
 enum vu_protocol_feature {
     VU_PF_MQ = 0,
@@ -148,6 +150,13 @@ struct vu_inflight {
     uint32_t padding;
 } __attribute__((packed));
 
+/* SET_LOG_BASE with LOG_SHMFD: the bitmap is @mmap_size bytes at
+ * @mmap_offset of the message's fd. */
+struct vu_log_area {
+    uint64_t mmap_size;
+    uint64_t mmap_offset;
+} __attribute__((packed));
+
 /* The largest payload any message we understand carries. */
 union vu_payload {
     uint64_t u64;
@@ -157,6 +166,7 @@ union vu_payload {
     struct vu_single_mem_region mem_reg;
     struct vu_config config;
     struct vu_inflight inflight;
+    struct vu_log_area log;
     uint8_t raw[512];
 };
 

@@ -19,6 +19,7 @@
 #include "vhost/proto.h"
 
 struct vu_mem;   /* guest memory map, private to vhost/ (mem.h) */
+struct vu_log;   /* migration dirty log, private to vhost/ (log.h) */
 
 #define VQ_MAX_SIZE 1024u
 

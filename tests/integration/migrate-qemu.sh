@@ -1,0 +1,245 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Live migration between two sluiced backends (shared storage, same host):
+# a source QEMU and a destination QEMU (-incoming), both TCG with memfd
+# guest RAM, each attached to its own sluiced; `migrate` over QMP while the
+# guest does I/O (QEMU makes about 3 dirty-page rounds). Modes (TEST_MODE):
+#   blk     vhost-user-blk, 1 queue: the guest writes a pattern over the disk
+#           with O_DIRECT and reads it back, pass after pass, before, during
+#           and after the migration; every pass it finished (acknowledged) is
+#           verified on the destination, and the host verifies the file
+#   blk-mq  the same with 2 queues
+#   blk-rounds  blk with the migration held at 8 MiB/s and a 1 ms downtime
+#           limit until 3 dirty-page rounds happened. NOT in CI: in 2 of 7
+#           runs the destination guest's kernel found its memory corrupted
+#           (stack canary, page allocator list), an open bug; the same
+#           workload on QEMU's own virtio-blk (no sluiced) hung on the
+#           destination in 1 of 4 runs, so QEMU's TCG migration is suspect
+#           too. blk and blk-mq migrate without limits (about 3 rounds)
+#   net     vhost-user-net: both sluiced put their tap on one bridge in a
+#           namespace; a TCP stream from the host side to the guest and a
+#           ping run across the migration; the stream's checksum matches and
+#           at most a few pings are lost
+. "$(dirname "$0")/lib.sh"
+
+MODE=${TEST_MODE:?TEST_MODE not set}
+MiB=$((1024 * 1024))
+need_root
+need_cmd python3
+need_guest_kit
+[ -x "$GUESTIO" ] || fail "guestio not built"
+
+QMP="python3 $SLUICE_SRC/tests/integration/qmp.py"
+KERNEL=$("$GUEST" path kernel)
+APPEND=$("$GUEST" path cmdline)
+MIG=$WORK/mig.sock
+WRITE_SECONDS=45
+
+# start_qemu NAME [ARGS...]: a guest with the test initramfs, its console in
+# $WORK/NAME-console.log and its monitor on $WORK/NAME.qmp; pid in QPID.
+start_qemu() {
+    local name=$1
+    shift
+    qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 512M \
+        -nodefaults -no-user-config -display none -no-reboot \
+        -object memory-backend-memfd,id=mem,size=512M,share=on -machine memory-backend=mem \
+        -chardev stdio,id=con,signal=off -serial chardev:con \
+        -kernel "$KERNEL" -initrd "$WORK/initrd.img" -append "$APPEND" \
+        -qmp unix:"$WORK/$name.qmp",server=on,wait=off "$@" \
+        </dev/null >"$WORK/$name-console.log" 2>&1 &
+    QPID=$!
+    CLEANUP_CMDS+=("kill -KILL $QPID 2>/dev/null")
+    local i
+    for i in $(seq 100); do [ -S "$WORK/$name.qmp" ] && return 0; sleep 0.1; done
+    fail "QEMU $name did not start: $(tail -3 "$WORK/$name-console.log")"
+}
+
+# wait_console NAME TEXT SECONDS
+wait_console() {
+    local i
+    for i in $(seq $(($3 * 5))); do
+        grep -aq "$2" "$WORK/$1-console.log" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    fail "no '$2' on the $1 console: $(tail -5 "$WORK/$1-console.log")"
+}
+
+mig_field() { sed -n "s/.*\"$1\": \([^,}]*\).*/\1/p" | tr -d '"' | head -1; }
+
+# migrate: source -> destination. With ROUNDS set: at 8 MiB/s with a
+# downtime limit of 1 ms so that it cannot converge, until 3 dirty-page
+# rounds happened; then both limits are lifted. Logs the figures QEMU
+# reports.
+migrate() {
+    local st status rounds i lifted=
+    if [ -n "${ROUNDS:-}" ]; then
+        $QMP "$WORK/src.qmp" migrate-set-parameters '{"max-bandwidth": 8388608, "downtime-limit": 1}' \
+            >/dev/null || fail "migrate-set-parameters failed"
+    else
+        lifted=1
+    fi
+    $QMP "$WORK/src.qmp" migrate "{\"uri\": \"unix:$MIG\"}" >/dev/null || fail "migrate refused"
+    for i in $(seq 600); do
+        st=$($QMP "$WORK/src.qmp" query-migrate)
+        status=$(echo "$st" | mig_field status)
+        rounds=$(echo "$st" | mig_field dirty-sync-count)
+        case $status in
+        completed) break ;;
+        failed|cancelled) fail "migration $status: $st" ;;
+        esac
+        if [ "${rounds:-0}" -ge 3 ] && [ -z "$lifted" ]; then
+            log "migration: $rounds dirty-page rounds at 8 MiB/s; lifting the limit"
+            $QMP "$WORK/src.qmp" migrate-set-parameters \
+                '{"max-bandwidth": 4294967296, "downtime-limit": 300}' >/dev/null
+            lifted=1
+        fi
+        sleep 0.2
+    done
+    [ "$status" = completed ] || fail "migration did not complete: $st"
+    [ -n "$lifted" ] || fail "the migration converged before 3 dirty-page rounds: $st"
+    log "migration completed: downtime $(echo "$st" | mig_field downtime) ms," \
+        "total $(echo "$st" | mig_field total-time) ms, $(echo "$st" | mig_field dirty-sync-count) rounds"
+    echo "$st" >"$WORK/query-migrate.json"
+}
+
+# finish: quit the paused source, wait for the destination's guest status.
+finish() {
+    $QMP "$WORK/src.qmp" quit >/dev/null 2>&1 || true
+    wait "$SRC_QEMU" 2>/dev/null || true
+    local rc=0 i
+    for i in $(seq 1200); do kill -0 "$DST_QEMU" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$DST_QEMU" 2>/dev/null && log "the destination guest did not finish in time"
+    wait "$DST_QEMU" || rc=$?
+    grep -aq "^SLUICE-EXIT=0" "$WORK/dst-console.log" ||
+        fail "the guest failed on the destination (QEMU status $rc): $(tail -8 "$WORK/dst-console.log")"
+}
+
+case $MODE in
+blk|blk-mq|blk-rounds)
+    Q=1
+    [ "$MODE" = blk-mq ] && Q=2
+    [ "$MODE" = blk-rounds ] && ROUNDS=1
+    SEED=777
+    LEN=$((8 * MiB))
+    IMG=$WORK/disk.img
+    truncate -s $((16 * MiB)) "$IMG"
+    cat >"$WORK/guest.sh" <<GUEST
+io=/sluice-files/guestio
+dev=/dev/vda
+end=\$((\$(date +%s) + $WRITE_SECONDS))
+p=0
+echo "guest: writing"
+while [ \$(date +%s) -lt \$end ]; do
+    n=\$((p + 1))
+    \$io fill \$dev \$(($SEED + n)) 0 $LEN || { echo "guest: write failed in pass \$n"; exit 1; }
+    p=\$n
+    echo \$p > /tmp/acked
+    \$io verify \$dev \$(($SEED + p)) 0 $LEN || { echo "guest: read back wrong in pass \$p"; exit 1; }
+    echo "guest: pass \$p"
+done
+\$io flush \$dev || exit 1
+echo 3 > /proc/sys/vm/drop_caches
+\$io verify \$dev \$(($SEED + \$(cat /tmp/acked))) 0 $LEN || { echo "guest: final verify failed"; exit 1; }
+echo "guest: last pass \$p verified"
+GUEST
+    "$GUEST" test-initrd "$WORK/guest.sh" "$WORK/initrd.img" "$GUESTIO" >/dev/null
+    start_sluiced --control "$WORK/ctl-a.sock" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src"
+    SLUICED_A=$SLUICED_PID
+    CLEANUP_CMDS+=("kill -KILL $SLUICED_A 2>/dev/null")
+    start_sluiced --control "$WORK/ctl-b.sock" --blk "socket=$WORK/b.sock,path=$IMG,queues=$Q,id=dst"
+    blkdev() { echo -chardev socket,id=vblk0,path="$1" -device vhost-user-blk-pci,chardev=vblk0,num-queues=$Q; }
+    start_qemu src $(blkdev "$WORK/a.sock")
+    SRC_QEMU=$QPID
+    start_qemu dst $(blkdev "$WORK/b.sock") -incoming "unix:$MIG"
+    DST_QEMU=$QPID
+    wait_console src "guest: pass 2" 120
+    migrate
+    finish
+    grep -aq "guest: pass" "$WORK/dst-console.log" || fail "no write pass finished on the destination"
+    last=$(tr -d '\r' <"$WORK/dst-console.log" | sed -n 's/^guest: last pass \([0-9]*\) verified$/\1/p')
+    [ -n "$last" ] || fail "no final pass reported"
+    log "guest: passes on the source $(grep -ac 'guest: pass' "$WORK/src-console.log")," \
+        "on the destination $(grep -ac 'guest: pass' "$WORK/dst-console.log"), last $last verified"
+    kill -TERM "$SLUICED_A"; wait "$SLUICED_A" || fail "source sluiced exited with an error"
+    stop_sluiced "$WORK/b.sock"
+    "$GUESTIO" verify "$IMG" $((SEED + last)) 0 $LEN || fail "backing: pass $last not in the file"
+    grep -q "guest error\|needs reset" "$WORK/sluiced.log" && fail "$(grep "guest error\|needs reset" "$WORK/sluiced.log" | head -3)"
+    ;;
+net)
+    need_cmd ip
+    ip netns list >/dev/null 2>&1 || skip "no network namespace support"
+    NS_H=slmh-$$
+    NET=10.215.$((RANDOM % 200)).
+    MAC=52:54:00:5e:00:07
+    CLEANUP_CMDS+=("ip netns del $NS_H 2>/dev/null")
+    ip netns add "$NS_H"
+    inh() { ip netns exec "$NS_H" "$@"; }
+    inh ip link set lo up
+    inh ip link add br0 type bridge
+    inh ip addr add "${NET}1/24" dev br0
+    inh ip link set br0 up
+    # The host side streams 12 MiB to the guest at about 1 MiB/s, so the
+    # stream runs across the migration.
+    head -c $((12 * MiB)) /dev/urandom >"$WORK/to-guest.bin"
+    SUM=$(sha256sum <"$WORK/to-guest.bin" | cut -d' ' -f1)
+    cat >"$WORK/peer.py" <<'PY'
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5002)); s.listen(1); s.settimeout(200)
+c, _ = s.accept(); data = open(sys.argv[2], "rb").read()
+for i in range(0, len(data), 65536):
+    c.sendall(data[i:i + 65536]); time.sleep(0.06)
+c.close()
+PY
+    cat >"$WORK/guest.sh" <<GUEST
+ip link set eth0 up
+ip addr add ${NET}2/24 dev eth0
+i=0
+until ping -c 1 -W 1 ${NET}1 >/dev/null 2>&1; do i=\$((i + 1)); [ \$i -lt 20 ] || exit 1; done
+ping -c 60 -i 0.5 -W 1 ${NET}1 > /tmp/ping.txt 2>&1 &
+echo "guest: streaming"
+nc ${NET}1 5002 > /tmp/in.bin
+echo "guest: received \$(sha256sum < /tmp/in.bin | cut -d' ' -f1) \$(wc -c < /tmp/in.bin)"
+wait
+echo "guest: ping \$(grep -o '[0-9]* packets received' /tmp/ping.txt)"
+GUEST
+    "$GUEST" test-initrd "$WORK/guest.sh" "$WORK/initrd.img" >/dev/null
+    nsenter --net=/run/netns/"$NS_H" "$SLUICED" --control "$WORK/ctl-a.sock" \
+        --net "socket=$WORK/a.sock,bridge=br0,id=msrc,mac=$MAC" >>"$WORK/sluiced.log" 2>&1 &
+    SLUICED_A=$!
+    CLEANUP_CMDS+=("kill -KILL $SLUICED_A 2>/dev/null")
+    nsenter --net=/run/netns/"$NS_H" "$SLUICED" --control "$WORK/ctl-b.sock" \
+        --net "socket=$WORK/b.sock,bridge=br0,id=mdst,mac=$MAC" >>"$WORK/sluiced.log" 2>&1 &
+    SLUICED_PID=$!
+    for i in $(seq 100); do [ "$(grep -c "ready:" "$WORK/sluiced.log")" = 2 ] && break; sleep 0.05; done
+    [ "$(grep -c "ready:" "$WORK/sluiced.log")" = 2 ] || fail "sluiced did not start: $(tail -3 "$WORK/sluiced.log")"
+    inh python3 "$WORK/peer.py" "${NET}1" "$WORK/to-guest.bin" &
+    PEER=$!
+    CLEANUP_CMDS+=("kill $PEER 2>/dev/null")
+    netdev() {
+        echo -chardev socket,id=net0,path="$1" -netdev vhost-user,id=n0,chardev=net0 \
+             -device virtio-net-pci,netdev=n0,mac=$MAC,vectors=0
+    }
+    start_qemu src $(netdev "$WORK/a.sock")
+    SRC_QEMU=$QPID
+    start_qemu dst $(netdev "$WORK/b.sock") -incoming "unix:$MIG"
+    DST_QEMU=$QPID
+    wait_console src "guest: streaming" 120
+    sleep 2
+    migrate
+    finish
+    wait $PEER || fail "the TCP peer failed"
+    got=$(tr -d '\r' <"$WORK/dst-console.log" | sed -n 's/^guest: received \([0-9a-f]*\) \([0-9]*\)$/\1 \2/p')
+    [ "$got" = "$SUM $((12 * MiB))" ] || fail "TCP stream differs: got '$got', want '$SUM $((12 * MiB))'"
+    recv=$(tr -d '\r' <"$WORK/dst-console.log" | sed -n 's/^guest: ping \([0-9]*\) packets received$/\1/p')
+    [ -n "$recv" ] && [ "$recv" -ge 55 ] || fail "pings lost across the migration: $recv of 60 answered"
+    log "12 MiB TCP stream across the migration, checksum matches; $recv of 60 pings answered"
+    kill -TERM "$SLUICED_A"; wait "$SLUICED_A" || fail "source sluiced exited with an error"
+    kill -TERM "$SLUICED_PID"; wait "$SLUICED_PID" || fail "destination sluiced exited with an error"
+    SLUICED_PID=
+    ;;
+*)
+    fail "unknown mode $MODE"
+    ;;
+esac
+log PASS
