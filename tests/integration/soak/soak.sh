@@ -59,6 +59,10 @@ ROUNDS=$((SOAK_SECONDS / SOAK_ROUND))
 # per queue, testpmd 64 MiB), exceeds it in the default run.
 SOAK_RSS_BOUND_KIB=${SOAK_RSS_BOUND_KIB:-4096}
 
+# On failure the work dir stays (sluiced.log, testpmd-net*.out, and the
+# net counters snapshotted just before each round's testpmds are stopped).
+KEEP_WORK_ON_FAIL=1
+
 NBLK=32
 NNET=8
 NCHURN=4                                # blk0..blk3
@@ -251,7 +255,8 @@ stop_testpmds() {
         field=TX-packets
         [ "$mode" = rxonly ] && field=RX-packets
         n=$(sed -n "s/.*$field: *\([0-9]*\).*/\1/p" "$logf" | tail -n 1)
-        [ -n "$n" ] && [ "$n" -gt 0 ] || fail "testpmd ($mode) on net$i moved no packets: $(tail -5 "$logf")"
+        [ -n "$n" ] && [ "$n" -gt 0 ] ||
+            fail "testpmd ($mode) on net$i moved no packets: $(tail -5 "$logf"); sluiced's counters before the stop: $(tr -d '\n ' <"$WORK/stats-r$r-net$i.json")"
         if grep -Eq '(RX|TX)-errors: *[1-9]' "$logf"; then
             fail "testpmd on net$i counted port errors: $(grep -E '(RX|TX)-errors' "$logf" | tail -2)"
         fi
@@ -338,6 +343,12 @@ for ((r = 0; r < ROUNDS; r++)); do
         CHURNS=$((CHURNS + $(cat "$WORK/churn$i.r$r")))
     done
     t_stop=$SECONDS
+    # Evidence for a failure found below: each NIC's counters (per queue
+    # kicks, chains taken, interrupts) and its tap's, testpmds still running.
+    for ((i = 0; i < NNET; i++)); do
+        "$SLUICE" dev stats "net$i" --json --control "$CTL" >"$WORK/stats-r$r-net$i.json" 2>&1 || true
+    done
+    ip -n "$NS" -s link show >"$WORK/links-r$r.txt" 2>&1 || true
     stop_testpmds
     t_stopped=$SECONDS
     FRONTENDS=()
