@@ -465,7 +465,7 @@ struct late_unpop {
 static void late_unpop_on_loop(void *arg)
 {
     struct late_unpop *lu = arg;
-    struct vq *vq = &lu->f->vq;
+    struct vq *vq = &lu->f->x.vq;
 
     vq_push(vq, 2, 0);
     lu->f->held[2]--;
@@ -486,21 +486,21 @@ static void test_stop_completes_after_late_unpop(void **state)
 
     /* The call eventfd is non-blocking, as QEMU's: written with write(2),
      * nothing in flight for the stop to wait for. */
-    f->vq.call_nonblock = true;
+    f->x.vq.call_nonblock = true;
     add_simple(f, 2);
     add_simple(f, 5);
     start(f);
     assert_int_equal(pop_id(f), 2);
     assert_int_equal(pop_id(f), 5);
-    vq_stop_begin(&f->vq, &t);
+    vq_stop_begin(&f->x.vq, &t);
     assert_int_equal(uloop_call(g_loop, late_unpop_on_loop, &lu), 0);
     assert_true(lu.defer_queued);
     assert_false(lu.stopped_inside);
     pthread_join(t, NULL);
-    assert_false(f->vq.running);
-    assert_false(f->vq.flush_defer.queued);
+    assert_false(f->x.vq.running);
+    assert_false(f->x.vq.flush_defer.queued);
     /* Buffer 5 is available again at slot 1; slot 0 holds 2's used entry. */
-    assert_int_equal(f->vq.base, 1u | 0x8000u | ((1u | 0x8000u) << 16));
+    assert_int_equal(f->x.vq.base, 1u | 0x8000u | ((1u | 0x8000u) << 16));
     assert_true(drv_used(f, &id, &len));
     assert_int_equal(id, 2);
 }

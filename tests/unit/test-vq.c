@@ -342,7 +342,7 @@ struct late_unpop {
 static void late_unpop_on_loop(void *arg)
 {
     struct late_unpop *lu = arg;
-    struct vq *vq = &lu->f->vq;
+    struct vq *vq = &lu->f->x.vq;
 
     vq_push(vq, 0, 0);
     vq_unpop(vq, 1);
@@ -359,7 +359,7 @@ static void test_stop_completes_after_late_unpop(void **state)
 
     /* The call eventfd is non-blocking, as QEMU's: written with write(2),
      * nothing in flight for the stop to wait for. */
-    f->vq.call_nonblock = true;
+    f->x.vq.call_nonblock = true;
     for (uint16_t h = 0; h < 2; h++) {
         simple_chain(f, h);
         tring_avail(&f->r, h);
@@ -367,14 +367,14 @@ static void test_stop_completes_after_late_unpop(void **state)
     start(f);
     assert_int_equal(pop_head(f), 0);
     assert_int_equal(pop_head(f), 1);
-    vq_stop_begin(&f->vq, &t);
-    assert_int_equal(uloop_call(f->vq.loop, late_unpop_on_loop, &lu), 0);
+    vq_stop_begin(&f->x.vq, &t);
+    assert_int_equal(uloop_call(f->x.vq.loop, late_unpop_on_loop, &lu), 0);
     assert_true(lu.defer_queued);
     assert_false(lu.stopped_inside);
     pthread_join(t, NULL);
-    assert_false(f->vq.running);
-    assert_false(f->vq.flush_defer.queued);
-    assert_int_equal(f->vq.base, 1);              /* chain 1 is available again */
+    assert_false(f->x.vq.running);
+    assert_false(f->x.vq.flush_defer.queued);
+    assert_int_equal(f->x.vq.base, 1);              /* chain 1 is available again */
     assert_int_equal(tring_used_idx(&f->r), 1);
     assert_int_equal(tring_used(&f->r, 0).id, 0);
 }
