@@ -418,6 +418,169 @@ static void test_rx_buffers_after_start(void **state)
     rx_quiet(RXQ_NO_BUFFERS, 20);
 }
 
+/* Receive chains for rx_new_memory(): @nbufs buffers of 1600 bytes, all
+ * made available, the used ring empty. */
+static void rx_ring_fill(uint8_t *mem, const struct ff_ring *r, unsigned nbufs)
+{
+    struct vring_desc *desc = (void *)(mem + r->desc);
+    struct vring_avail *avail = (void *)(mem + r->avail);
+
+    memset(mem, 0, FF_MEM_SIZE);
+    for (unsigned i = 0; i < nbufs; i++) {
+        desc[i].addr = RX_BUF_GPA + i * 1600;
+        desc[i].len = 1600;
+        desc[i].flags = VRING_DESC_F_WRITE;
+        avail->ring[i] = (uint16_t)i;
+    }
+    avail->idx = (uint16_t)nbufs;
+}
+
+/* Wait (up to 2 s) until @mem's used index is @want; then its entries from
+ * @from on hold packets @seq, @seq + 1, ... in order. */
+static void rx_expect(const uint8_t *mem, const struct ff_ring *r, uint16_t from, uint16_t want,
+                      unsigned seq, unsigned hdr_len)
+{
+    const struct vring_used *u = (const void *)(mem + r->used);
+    const struct vring_desc *desc = (const void *)(mem + r->desc);
+
+    for (int i = 0; i < 2000 && __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != want; i++)
+        usleep(1000);
+    assert_int_equal(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE), want);
+    for (uint16_t i = from; i != want; i++) {
+        uint32_t id = u->ring[i % r->num].id;
+        assert_true(id < r->num);
+        assert_int_equal(u->ring[i % r->num].len, hdr_len + FRAME);
+        assert_int_equal(mem[desc[id].addr + hdr_len + 14], (uint8_t)(seq + (uint16_t)(i - from)));
+    }
+}
+
+/* The suspects of a soak failure in which a receive queue's packets never
+ * reached the frontend: reads in flight across a reconnect or a new memory
+ * table completing into the old guest memory, or the queue keeping the old
+ * session's used index. The queue runs on guest memory A with its reads in
+ * flight and a first burst delivered; then (@reconnect) the frontend goes
+ * and a new one brings fresh memory B with a new ring (used index 0), or
+ * the same frontend sends a new memory table for the same RAM (one region
+ * instead of two: the backend maps it anew and unmaps the old mappings)
+ * while the reads are in flight. The next burst lands in the used ring of
+ * the memory now in use, in order, from the used index it holds (after a
+ * reconnect nothing more is written to A); a stop gives every chain back. */
+static void rx_new_memory(bool reconnect)
+{
+    struct ff_ring r = ff_ring_at(0, 4096, RX_NUM);
+    struct utap tap;
+    struct vnet_config nc = { .queue_pairs = 1, .io = &utap_ops, .io_ctx = &tap };
+    struct vu_dev_config vc = { .name = "unit-net", .loops = &f.worker, .nloops = 1 };
+    struct vnet *n = NULL;
+    uint64_t features;
+    unsigned hdr_len, nbufs = 24, b1 = 8, b2 = 10;
+    uint16_t from;
+    uint8_t *a, *b, *a_copy;
+    int sv[2], a_fd, b_fd;
+
+    if (!f_ready) {
+        ff_init(&f, "unit-net");
+        f_ready = true;
+    }
+    a = f.mem;
+    a_fd = f.memfd;
+    b_fd = memfd_create("unit-net-b", MFD_CLOEXEC);
+    assert_true(b_fd >= 0);
+    assert_int_equal(ftruncate(b_fd, FF_MEM_SIZE), 0);
+    b = mmap(NULL, FF_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b_fd, 0);
+    assert_true(b != MAP_FAILED);
+    a_copy = malloc(FF_MEM_SIZE);
+    assert_non_null(a_copy);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    tap.fd = sv[0];
+    assert_int_equal(vnet_create(&nc, &vc, &n), 0);
+    features = vnet_features(n) & ~(1ull << VIRTIO_RING_F_EVENT_IDX) &
+               ~((1ull << VIRTIO_NET_F_GUEST_TSO4) | (1ull << VIRTIO_NET_F_GUEST_TSO6) |
+                 (1ull << VIRTIO_NET_F_GUEST_ECN));
+    hdr_len = vnet_hdr_len(features);
+    rx_ring_fill(a, &r, nbufs);
+    ff_connect(&f, vnet_vu_dev(n));
+    ff_setup(&f, features);
+    ff_start_ring(&f, 0, &r, 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    struct burst bu = { sv[1], b1, hdr_len, 0 };
+    assert_int_equal(uloop_call(f.worker, send_burst, &bu), 0);
+    rx_expect(a, &r, 0, (uint16_t)b1, 0, hdr_len);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+
+    if (reconnect) {
+        ff_disconnect(&f);
+        vu_dev_disconnect(vnet_vu_dev(n));
+        memcpy(a_copy, a, FF_MEM_SIZE);
+        rx_ring_fill(b, &r, nbufs);
+        from = 0;
+        f.memfd = b_fd;
+        ff_connect(&f, vnet_vu_dev(n));
+        ff_setup(&f, features);
+        ff_start_ring(&f, 0, &r, 0);
+    } else {
+        /* The same guest RAM in one region instead of two: the backend maps
+         * it anew and unmaps the old mappings. The chains the reads held
+         * are available again (or, taken before one a packet used, used
+         * with length 0). */
+        struct vu_mem_table t = { .nregions = 1 };
+        t.regions[0] = (struct vu_mem_region_desc){ 0, FF_MEM_SIZE, FF_UVA0, 0 };
+        assert_true(ff_msg(&f, VU_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &a_fd, 1) >= 0);
+        struct vring_used *u = (void *)(a + r.used);
+        struct vring_avail *av = (void *)(a + r.avail);
+        uint64_t one = 1;
+        from = __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE);
+        assert_true(from >= b1);
+        /* The driver posts the chains that came back used again. */
+        for (uint16_t i = (uint16_t)b1; i != from; i++) {
+            assert_int_equal(u->ring[i % r.num].len, 0);
+            av->ring[av->idx % r.num] = (uint16_t)u->ring[i % r.num].id;
+            __atomic_store_n(&av->idx, (uint16_t)(av->idx + 1), __ATOMIC_RELEASE);
+        }
+        assert_int_equal(write(f.kick, &one, sizeof(one)), sizeof(one));
+    }
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    assert_int_equal(uloop_call(f.worker, nothing, NULL), 0);
+    bu = (struct burst){ sv[1], b2, hdr_len, b1 };
+    assert_int_equal(uloop_call(f.worker, send_burst, &bu), 0);
+    uint8_t *land = reconnect ? b : a;
+    rx_expect(land, &r, from, (uint16_t)(from + b2), b1, hdr_len);
+    /* Every chain still held comes back: available again, or (taken
+     * before one a packet used) used with length 0. */
+    uint16_t base = (uint16_t)stop_ring(0);
+    const struct vring_used *bu_used = (const void *)(land + r.used);
+    assert_int_equal(base, __atomic_load_n(&bu_used->idx, __ATOMIC_ACQUIRE));
+    for (uint16_t i = (uint16_t)(from + b2); i != base; i++)
+        assert_int_equal(bu_used->ring[i % r.num].len, 0);
+    if (reconnect)
+        assert_int_equal(memcmp(a, a_copy, FF_MEM_SIZE), 0);
+    struct vnet_stats st;
+    vnet_stats(n, &st);
+    assert_int_equal(st.rx_packets, b1 + b2);
+    assert_false(vu_dev_broken(vnet_vu_dev(n)));
+    vnet_destroy(n);
+    ff_disconnect(&f);
+    f.memfd = a_fd;
+    munmap(b, FF_MEM_SIZE);
+    close(b_fd);
+    free(a_copy);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_rx_reconnect_new_memory(void **state)
+{
+    (void)state;
+    rx_new_memory(true);
+}
+
+static void test_rx_mem_table_change_reads_in_flight(void **state)
+{
+    (void)state;
+    rx_new_memory(false);
+}
+
 /* ---- packed rings ------------------------------------------------------ */
 
 #define PK_NUM 32              /* packed ring size: the test wraps it */
@@ -713,6 +876,8 @@ int main(void)
         cmocka_unit_test(test_rx_read_error_recovers_without_kick),
         cmocka_unit_test(test_rx_stop_during_read_backoff),
         cmocka_unit_test(test_rx_buffers_after_start),
+        cmocka_unit_test(test_rx_reconnect_new_memory),
+        cmocka_unit_test(test_rx_mem_table_change_reads_in_flight),
         cmocka_unit_test(test_rx_packed_stop_restart),
         cmocka_unit_test(test_rx_packed_small_buffers_stop_restart),
         cmocka_unit_test(test_tx_burst),
