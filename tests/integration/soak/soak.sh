@@ -27,7 +27,9 @@
 #     stop cleanly on SIGTERM.
 # Knobs: SOAK_SECONDS (total load, default 72; e.g. 1800 for half an hour:
 # run the script directly, or meson test with --timeout-multiplier 0),
-# SOAK_ROUND (seconds per round, default 12).
+# SOAK_ROUND (seconds per round, default 12), SOAK_LATE_NET=N:S (testpmd on
+# netN starts S seconds late every round, as a starved one does; a SIGINT
+# before then ends it without running it: the harness's own test).
 . "$(dirname "$0")/../lib.sh"
 
 need_root
@@ -222,8 +224,17 @@ tp_mode() { if [ $(($1 % 2)) = 0 ]; then echo txonly; else echo rxonly; fi; }
 
 # testpmd NET MODE: a virtio_user frontend on netNET in the background.
 testpmd() {
-    local i=$1 cpu=$(($1 % 2))
-    nice -n 19 dpdk-testpmd --lcores "0@$cpu,1@$cpu" --no-huge -m 64 --no-pci \
+    local i=$1 cpu=$(($1 % 2)) late=()
+    if [ -n "${SOAK_LATE_NET:-}" ] && [ "${SOAK_LATE_NET%%:*}" = "$i" ]; then
+        # Sleep, then exec testpmd; a SIGINT meanwhile exits 0 (the shell
+        # ignores SIGINT in background jobs; Python can catch it).
+        late=(python3 -c 'import os, signal, sys, time
+signal.signal(signal.SIGINT, lambda *a: sys.exit(0))
+time.sleep(float(sys.argv[1]))
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[2], sys.argv[2:])' "${SOAK_LATE_NET#*:}")
+    fi
+    "${late[@]}" nice -n 19 dpdk-testpmd --lcores "0@$cpu,1@$cpu" --no-huge -m 64 --no-pci \
         --file-prefix="$DPDK_PREFIX$i" --vdev "virtio_user0,path=$WORK/net$i.sock,queues=1" \
         --log-level='*:error' -- --total-num-mbufs=2048 --forward-mode="$2" --nb-cores=1 \
         --stats-period=5 </dev/null >"$WORK/testpmd-net$i.out" 2>&1 &
