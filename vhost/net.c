@@ -8,6 +8,7 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define RX_CHAIN_IOV   20      /* descriptors of one receive chain */
 #define RX_MAX_CHAINS  64      /* chains one packet may span */
@@ -132,6 +133,28 @@ static void add_stats(struct vnet_stats *to, const struct vnet_stats *s)
 }
 
 /* ---- receive (tap -> guest) ------------------------------------------- */
+
+/* A receive queue's reads and spare chains (about 360 KiB for a queue of
+ * 256) come straight from the kernel, zeroed, and go back to it whole when
+ * the queue ends: pages a read never touched are never resident, and a
+ * frontend's disconnect leaves nothing of them in the malloc heap (where
+ * glibc keeps freed chunks of this size resident, and a soak of reconnects
+ * saw sluiced's idle RSS step up by megabytes). NULL on failure. */
+static void *rx_mem_alloc(size_t n, size_t size)
+{
+    void *p;
+
+    if (n && size > SIZE_MAX / n)
+        return NULL;
+    p = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void rx_mem_free(void *p, size_t n, size_t size)
+{
+    if (p)
+        munmap(p, n * size);
+}
 
 static void rx_fill(struct vnet_rxq *q);
 
@@ -480,11 +503,11 @@ static int queue_init(void *ctx, struct vq *vq, uint64_t features)
         uint32_t mtu = n->cfg.mtu ? n->cfg.mtu : 1500;
         q->need = q->hdr_len + (gso ? MAX_GSO_PACKET : mtu + 14 + 4);
         q->nspare_max = vq->num ? vq->num : VQ_MAX_SIZE;
-        q->reads = calloc(RX_READS, sizeof(*q->reads));
-        q->spare = calloc(q->nspare_max, sizeof(*q->spare));
+        q->reads = rx_mem_alloc(RX_READS, sizeof(*q->reads));
+        q->spare = rx_mem_alloc(q->nspare_max, sizeof(*q->spare));
         if (!q->reads || !q->spare) {
-            free(q->reads);
-            free(q->spare);
+            rx_mem_free(q->reads, RX_READS, sizeof(*q->reads));
+            rx_mem_free(q->spare, q->nspare_max, sizeof(*q->spare));
             free(q);
             return -ENOMEM;
         }
@@ -530,8 +553,8 @@ static void queue_fini(void *ctx, struct vq *vq)
     if (vq->index % 2 == 0) {
         struct vnet_rxq *q = vq->priv;
         add_stats(&n->retired, &q->st);
-        free(q->reads);
-        free(q->spare);
+        rx_mem_free(q->reads, RX_READS, sizeof(*q->reads));
+        rx_mem_free(q->spare, q->nspare_max, sizeof(*q->spare));
     } else {
         struct vnet_txq *q = vq->priv;
         add_stats(&n->retired, &q->st);
