@@ -11,20 +11,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #define RX_CHAIN_IOV   20      /* descriptors of one receive chain */
 #define RX_MAX_CHAINS  64      /* chains one packet may span */
 #define RX_MAX_IOV     1024    /* IOV_MAX: iovecs of one readv */
+#define RX_READS       16      /* reads in flight per receive queue */
+#define RX_SEQ_AGAIN   UINT64_MAX  /* chain handed out again after a reconnect */
+#define RX_RETRY_NS    20000000    /* back-off after a failed tap read: 20 ms */
 #define TX_REQ_IOV     (MAX_SKB_FRAGS_GUESS + 4)
 #define MAX_SKB_FRAGS_GUESS 64
 #define MAX_GSO_PACKET (65535u + 14u + 4u)   /* IP max + Ethernet + VLAN */
 
 struct vnet;
+struct vnet_rxq;
 
+/* One receive chain a read holds; its iovecs sit in the read's iov[]. */
 struct rx_chain {
-    struct vq_elem elem;
+    uint64_t seq;                       /* pop order, or RX_SEQ_AGAIN */
     uint32_t cap;
+    uint16_t head;
+    uint16_t niov;
+};
+
+/* A receive chain taken from the ring that no read holds. */
+struct rx_spare {
+    struct rx_chain c;
     struct iovec iov[RX_CHAIN_IOV];
+};
+
+/* One readv on the tap over its own chains (enough for the largest packet).
+ * A queue keeps up to RX_READS of them in flight, so a burst of packets is
+ * read in one pass of the loop and the guest is interrupted once for it. */
+struct rx_read {
+    struct uloop_op op;
+    struct vnet_rxq *q;
+    unsigned nchains, niov;
+    uint64_t cap_total;
+    bool busy;                          /* the readv (or back-off) is in flight */
+    bool retry;                         /* the op is the back-off timer */
+    struct __kernel_timespec retry_ts;
+    struct rx_chain chains[RX_MAX_CHAINS];
+    struct iovec iov[RX_MAX_IOV];
 };
 
 struct vnet_rxq {
@@ -34,12 +62,19 @@ struct vnet_rxq {
     unsigned hdr_len;
     bool mrg;
     uint32_t need;                      /* capacity to hold the largest packet */
-    struct rx_chain chains[RX_MAX_CHAINS];
-    unsigned head, count;               /* FIFO of popped, unused chains */
-    uint64_t cap_total;
-    bool reading, stopping, error_wait;
-    struct uloop_op read_op;
-    struct iovec riov[RX_MAX_IOV];
+    struct rx_read *reads;              /* RX_READS */
+    unsigned busy;                      /* reads in flight */
+    /* Chains taken but held by no read in flight (what a packet left over,
+     * or too little for the largest packet yet), oldest first: a ring of
+     * nspare_max entries (the queue size: it never holds more). */
+    struct rx_spare *spare;
+    unsigned spare_head, nspare, nspare_max;
+    uint64_t pops;                      /* chains taken from the avail ring */
+    /* error_wait: a read failed; no read is put in flight until the back-off
+     * (one read's slot, holding its chains so a stop waits for it) ends or
+     * the guest kicks. Not a kick alone: a polling guest with all its
+     * buffers posted (DPDK) never kicks again. */
+    bool stopping, error_wait, retrying;
     struct vnet_stats st;
 };
 
@@ -102,120 +137,244 @@ static void add_stats(struct vnet_stats *to, const struct vnet_stats *s)
 
 /* ---- receive (tap -> guest) ------------------------------------------- */
 
+/* A receive queue's reads and spare chains (about 360 KiB for a queue of
+ * 256) come straight from the kernel, zeroed, and go back to it whole when
+ * the queue ends: pages a read never touched are never resident, and a
+ * frontend's disconnect leaves nothing of them in the malloc heap (where
+ * glibc keeps freed chunks of this size resident, and a soak of reconnects
+ * saw sluiced's idle RSS step up by megabytes). NULL on failure. */
+static void *rx_mem_alloc(size_t n, size_t size)
+{
+    void *p;
+
+    if (n && size > SIZE_MAX / n)
+        return NULL;
+    p = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void rx_mem_free(void *p, size_t n, size_t size)
+{
+    if (p)
+        munmap(p, n * size);
+}
+
 static void rx_fill(struct vnet_rxq *q);
 
-/* Give the cached, unused chains back to the ring (stop or reset). */
-static void rx_unpop_all(struct vnet_rxq *q)
+static struct rx_spare *spare_at(struct vnet_rxq *q, unsigned i)
 {
-    if (q->count)
-        vq_unpop(q->vq, q->count);
-    q->count = 0;
-    q->cap_total = 0;
+    return &q->spare[(q->spare_head + i) % q->nspare_max];
+}
+
+/* Put chain @k of @rd back at the front of the spare chains. */
+static void spare_unshift(struct vnet_rxq *q, struct rx_read *rd, unsigned k, unsigned iov_off)
+{
+    struct rx_spare *sp;
+
+    q->spare_head = (q->spare_head + q->nspare_max - 1) % q->nspare_max;
+    q->nspare++;
+    sp = spare_at(q, 0);
+    sp->c = rd->chains[k];
+    memcpy(sp->iov, rd->iov + iov_off, rd->chains[k].niov * sizeof(sp->iov[0]));
+}
+
+/* Give all of @rd's chains from @first on back to the spare chains, in
+ * order, and forget them in @rd. */
+static void rx_read_unload(struct vnet_rxq *q, struct rx_read *rd, unsigned first)
+{
+    unsigned off = rd->niov;
+
+    for (unsigned k = rd->nchains; k-- > first;) {
+        off -= rd->chains[k].niov;
+        spare_unshift(q, rd, k, off);
+        rd->cap_total -= rd->chains[k].cap;
+    }
+    rd->nchains = first;
+    rd->niov = off;
+}
+
+/* Stop: every read is back. Give the spare chains to the guest: the ones
+ * that are the most recent pops go back to the avail ring (vq_unpop); any
+ * older one (a later chain was used before it, by another read) is returned
+ * used with length 0, which drivers drop as a short packet. */
+static void rx_release(struct vnet_rxq *q)
+{
+    unsigned tail = 0;
+
+    for (unsigned i = 0; i < RX_READS; i++)
+        rx_read_unload(q, &q->reads[i], 0);
+    for (uint64_t s = q->pops; s-- > 0;) {
+        bool found = false;
+        for (unsigned i = 0; i < q->nspare && !found; i++)
+            found = spare_at(q, i)->c.seq == s;
+        if (!found)
+            break;
+        tail++;
+    }
+    for (unsigned i = 0; i < q->nspare; i++) {
+        struct rx_chain *c = &spare_at(q, i)->c;
+        if (c->seq == RX_SEQ_AGAIN || c->seq + tail < q->pops)
+            vq_push(q->vq, c->head, 0);
+    }
+    q->nspare = 0;
+    q->pops -= tail;
+    if (tail)
+        vq_unpop(q->vq, tail);
+}
+
+/* Hand the packet of @len bytes in @rd's first chains to the guest. */
+static void rx_deliver(struct vnet_rxq *q, struct rx_read *rd, uint32_t len)
+{
+    uint32_t cap[RX_MAX_CHAINS], used[RX_MAX_CHAINS];
+    unsigned nb;
+
+    for (unsigned i = 0; i < rd->nchains; i++)
+        cap[i] = rd->chains[i].cap;
+    nb = vnet_rx_split(cap, rd->nchains, len, used);
+    if (nb == 0) {   /* cannot happen: the read was bounded by the chains */
+        q->st.rx_dropped++;
+        return;
+    }
+    if (q->mrg) {
+        uint16_t n16 = (uint16_t)nb;
+        iov_from_buf(rd->iov, rd->chains[0].niov,
+                     offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &n16, sizeof(n16));
+    }
+    for (unsigned i = 0, off = 0; i < nb; off += rd->chains[i].niov, i++) {
+        /* the packet (and num_buffers in the first chain's header), for
+         * the migration dirty log, before the chain is handed back */
+        vq_log_iov(q->vq, rd->iov + off, rd->chains[i].niov, used[i]);
+        vq_push(q->vq, rd->chains[i].head, used[i]);
+    }
+    /* Unused chains serve the next packets. */
+    rx_read_unload(q, rd, nb);
+    rd->nchains = rd->niov = 0;
+    rd->cap_total = 0;
+    q->st.rx_packets++;
+    q->st.rx_bytes += len - q->hdr_len;
 }
 
 static void rx_done(struct uloop_op *op, int res, uint32_t flags)
 {
-    struct vnet_rxq *q = container_of(op, struct vnet_rxq, read_op);
-    uint32_t cap[RX_MAX_CHAINS], used[RX_MAX_CHAINS];
-    unsigned nb;
+    struct rx_read *rd = container_of(op, struct rx_read, op);
+    struct vnet_rxq *q = rd->q;
     (void)flags;
 
-    q->reading = false;
-    if (res == -ECANCELED || (res < 0 && q->stopping)) {
-        rx_unpop_all(q);
-        return;
-    }
-    if (res == -EAGAIN || res == -EINTR) {
-        rx_fill(q);
-        return;
-    }
-    if (res < 0) {
+    rd->busy = false;
+    q->busy--;
+    if (rd->retry) {            /* the back-off is over (or cancelled) */
+        rd->retry = false;
+        q->retrying = false;
+        q->error_wait = false;
+    } else if (res >= 0 && (unsigned)res < q->hdr_len)
+        q->st.rx_dropped++;
+    else if (res >= 0)
+        rx_deliver(q, rd, (uint32_t)res);
+    else if (res != -EAGAIN && res != -EINTR && res != -ECANCELED && !q->stopping) {
         static __thread struct log_ratelimit rl = { .burst = 5, .interval_ms = 5000 };
         if (log_ratelimit_ok(&rl))
             log_warn("virtio-net: rx queue %u: read: %s", q->vq->index, strerror(-res));
-        /* Wait for the next kick rather than spin on a failing fd. */
+        /* Back off rather than spin on a failing fd: this read's slot
+         * waits RX_RETRY_NS with its chains, then reads resume (earlier on
+         * a kick). */
         q->error_wait = true;
-        return;
+        if (!q->retrying) {
+            struct io_uring_sqe *sqe = uloop_sqe(q->vq->loop);
+            rd->retry_ts = (struct __kernel_timespec){ .tv_nsec = RX_RETRY_NS };
+            io_uring_prep_timeout(sqe, &rd->retry_ts, 0, 0);
+            uloop_sqe_set_op(sqe, &rd->op);
+            rd->retry = true;
+            rd->busy = true;
+            q->busy++;
+            q->retrying = true;
+            return;
+        }
     }
-    if ((unsigned)res < q->hdr_len) {
-        q->st.rx_dropped++;
-        rx_fill(q);
-        return;
-    }
-    for (unsigned i = 0; i < q->count; i++)
-        cap[i] = q->chains[(q->head + i) % RX_MAX_CHAINS].cap;
-    nb = vnet_rx_split(cap, q->count, (uint32_t)res, used);
-    if (nb == 0) {   /* cannot happen: the read was bounded by the chains */
-        q->st.rx_dropped++;
-        rx_fill(q);
-        return;
-    }
-    if (q->mrg) {
-        struct rx_chain *first = &q->chains[q->head];
-        uint16_t n16 = (uint16_t)nb;
-        iov_from_buf(first->iov, first->elem.in_num,
-                     offsetof(struct virtio_net_hdr_mrg_rxbuf, num_buffers), &n16, sizeof(n16));
-    }
-    for (unsigned i = 0; i < nb; i++) {
-        struct rx_chain *c = &q->chains[q->head];
-        /* the packet (and num_buffers in the first chain's header) */
-        vq_log_iov(q->vq, c->iov, c->elem.in_num, used[i]);
-        vq_push(q->vq, c->elem.head, used[i]);
-        q->cap_total -= c->cap;
-        q->head = (q->head + 1) % RX_MAX_CHAINS;
-        q->count--;
-    }
-    q->st.rx_packets++;
-    q->st.rx_bytes += (uint64_t)res - q->hdr_len;
+    /* Chains of a read that got no packet go back to the spares too, so no
+     * idle read sits on chains another one could use. */
+    rx_read_unload(q, rd, 0);
     if (!q->stopping)
         rx_fill(q);
-    else
-        rx_unpop_all(q);
+    else if (q->busy == 0)
+        rx_release(q);
 }
 
+/* Take the next chain from the avail ring into the spare chains; false
+ * when there is none (or the ring is broken). */
+static bool rx_take(struct vnet_rxq *q)
+{
+    struct rx_spare *sp;
+    bool again = q->vq->resubmit_pos < q->vq->resubmit_n;
+    int r;
+
+    if (q->nspare == q->nspare_max)
+        return false;   /* cannot happen: the queue has no more entries */
+    sp = spare_at(q, q->nspare);
+    struct vq_elem e = { .iov = sp->iov };
+    r = vq_pop(q->vq, &e, RX_CHAIN_IOV);
+    if (r <= 0)
+        return false;   /* no buffers: the guest's next kick brings some */
+    if (e.out_num) {
+        vq_unpop(q->vq, 1);
+        vq_set_broken(q->vq, "virtio-net receive buffer is not device-writable");
+        return false;
+    }
+    sp->c.cap = (uint32_t)MIN(iov_size(e.iov, e.in_num), UINT32_MAX);
+    if (sp->c.cap < q->hdr_len) {
+        vq_unpop(q->vq, 1);
+        vq_set_broken(q->vq, "virtio-net receive buffer shorter than the header");
+        return false;
+    }
+    sp->c.head = e.head;
+    sp->c.niov = e.in_num;
+    sp->c.seq = again ? RX_SEQ_AGAIN : q->pops++;
+    q->nspare++;
+    return true;
+}
+
+/* Load the empty read @rd with chains (spares first, oldest first) until it
+ * can take the largest packet; false, with nothing loaded, when the ring
+ * has too few buffers yet. */
+static bool rx_read_load(struct vnet_rxq *q, struct rx_read *rd)
+{
+    while (rd->nchains == 0 ||
+           (q->mrg && rd->cap_total < q->need && rd->nchains < RX_MAX_CHAINS &&
+            RX_MAX_IOV - rd->niov >= RX_CHAIN_IOV)) {
+        struct rx_spare *sp;
+
+        if (q->nspare == 0 && !rx_take(q)) {
+            rx_read_unload(q, rd, 0);
+            return false;
+        }
+        sp = spare_at(q, 0);
+        rd->chains[rd->nchains++] = sp->c;
+        memcpy(rd->iov + rd->niov, sp->iov, sp->c.niov * sizeof(sp->iov[0]));
+        rd->niov += sp->c.niov;
+        rd->cap_total += sp->c.cap;
+        q->spare_head = (q->spare_head + 1) % q->nspare_max;
+        q->nspare--;
+    }
+    return true;
+}
+
+/* Put every idle read back in flight while the ring has buffers. */
 static void rx_fill(struct vnet_rxq *q)
 {
-    unsigned niov = 0;
-
-    if (q->reading || q->stopping)
+    if (q->stopping || q->error_wait)
         return;
-    while (q->cap_total < q->need && q->count < RX_MAX_CHAINS) {
-        struct rx_chain *c = &q->chains[(q->head + q->count) % RX_MAX_CHAINS];
-        int r;
+    for (unsigned i = 0; i < RX_READS; i++) {
+        struct rx_read *rd = &q->reads[i];
 
-        c->elem.iov = c->iov;
-        r = vq_pop(q->vq, &c->elem, RX_CHAIN_IOV);
-        if (r <= 0)
-            break;
-        if (c->elem.out_num) {
-            vq_unpop(q->vq, 1);
-            vq_set_broken(q->vq, "virtio-net receive buffer is not device-writable");
+        if (rd->busy)
+            continue;
+        if (!rx_read_load(q, rd))
             return;
-        }
-        c->cap = (uint32_t)MIN(iov_size(c->iov, c->elem.in_num), UINT32_MAX);
-        if (c->cap < q->hdr_len) {
-            vq_unpop(q->vq, 1);
-            vq_set_broken(q->vq, "virtio-net receive buffer shorter than the header");
-            return;
-        }
-        q->count++;
-        q->cap_total += c->cap;
-        if (!q->mrg)
-            break;   /* without MRG_RXBUF one chain holds a whole packet */
+        struct io_uring_sqe *sqe = uloop_sqe(q->vq->loop);
+        io_uring_prep_readv(sqe, q->fd, rd->iov, rd->niov, 0);
+        uloop_sqe_set_op(sqe, &rd->op);
+        rd->busy = true;
+        q->busy++;
     }
-    if (q->count == 0)
-        return;      /* no buffers: the guest's next kick brings some */
-    if (q->mrg && q->cap_total < q->need && q->count < RX_MAX_CHAINS)
-        return;      /* wait for enough buffers for the largest packet */
-    for (unsigned i = 0; i < q->count && niov < RX_MAX_IOV; i++) {
-        struct rx_chain *c = &q->chains[(q->head + i) % RX_MAX_CHAINS];
-        for (unsigned k = 0; k < c->elem.in_num && niov < RX_MAX_IOV; k++)
-            q->riov[niov++] = c->iov[k];
-    }
-    struct io_uring_sqe *sqe = uloop_sqe(q->vq->loop);
-    io_uring_prep_readv(sqe, q->fd, q->riov, niov, 0);
-    uloop_sqe_set_op(sqe, &q->read_op);
-    q->reading = true;
 }
 
 static void rx_kick(struct vq *vq)
@@ -230,13 +389,15 @@ static void rx_stop(struct vq *vq)
     struct vnet_rxq *q = vq->priv;
 
     q->stopping = true;
-    if (q->reading) {
+    for (unsigned i = 0; i < RX_READS; i++) {
+        if (!q->reads[i].busy)
+            continue;
         struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
-        io_uring_prep_cancel(sqe, &q->read_op, 0);
+        io_uring_prep_cancel(sqe, &q->reads[i].op, 0);
         io_uring_sqe_set_data(sqe, NULL);
-    } else {
-        rx_unpop_all(q);
     }
+    if (q->busy == 0)
+        rx_release(q);
 }
 
 /* ---- transmit (guest -> tap) ------------------------------------------ */
@@ -348,7 +509,19 @@ static int queue_init(void *ctx, struct vq *vq, uint64_t features)
                                (1ull << VIRTIO_NET_F_GUEST_UFO));
         uint32_t mtu = n->cfg.mtu ? n->cfg.mtu : 1500;
         q->need = q->hdr_len + (gso ? MAX_GSO_PACKET : mtu + 14 + 4);
-        q->read_op.cb = rx_done;
+        q->nspare_max = vq->num ? vq->num : VQ_MAX_SIZE;
+        q->reads = rx_mem_alloc(RX_READS, sizeof(*q->reads));
+        q->spare = rx_mem_alloc(q->nspare_max, sizeof(*q->spare));
+        if (!q->reads || !q->spare) {
+            rx_mem_free(q->reads, RX_READS, sizeof(*q->reads));
+            rx_mem_free(q->spare, q->nspare_max, sizeof(*q->spare));
+            free(q);
+            return -ENOMEM;
+        }
+        for (unsigned i = 0; i < RX_READS; i++) {
+            q->reads[i].q = q;
+            q->reads[i].op.cb = rx_done;
+        }
         vq->priv = q;
         vq->handle = rx_kick;
         vq->on_stop = rx_stop;
@@ -387,6 +560,8 @@ static void queue_fini(void *ctx, struct vq *vq)
     if (vq->index % 2 == 0) {
         struct vnet_rxq *q = vq->priv;
         add_stats(&n->retired, &q->st);
+        rx_mem_free(q->reads, RX_READS, sizeof(*q->reads));
+        rx_mem_free(q->spare, q->nspare_max, sizeof(*q->spare));
     } else {
         struct vnet_txq *q = vq->priv;
         add_stats(&n->retired, &q->st);

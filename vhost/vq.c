@@ -723,7 +723,7 @@ void vq_unpop(struct vq *vq, unsigned n)
         vq_packed_unpop(vq, n);
         vq->inuse -= n;
         if (vq->stopping)
-            check_stopped(vq);
+            uloop_defer(vq->loop, &vq->flush_defer);
         return;
     }
     vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - n);
@@ -737,8 +737,10 @@ void vq_unpop(struct vq *vq, unsigned n)
                 vq->ifl->desc[head].inflight = 0;
         }
     }
+    /* A pending stop completes in flush_deferred(), never here: the caller
+     * may still be running, and a flush it queued must have run first. */
     if (vq->stopping)
-        check_stopped(vq);
+        uloop_defer(vq->loop, &vq->flush_defer);
 }
 
 void vq_push(struct vq *vq, uint16_t head, uint32_t len)

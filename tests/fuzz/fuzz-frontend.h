@@ -133,21 +133,27 @@ static inline void ff_u64(struct ff *f, uint32_t req, uint64_t v)
         abort();
 }
 
-/* SET_OWNER, SET_FEATURES(@features; no PROTOCOL_FEATURES, so a kicked
- * ring is enabled at once) and the two-region memory table. */
-static inline void ff_setup(struct ff *f, uint64_t features)
+/* The two-region memory table over @memfd (SET_MEM_TABLE). */
+static inline void ff_mem_table(struct ff *f, int memfd)
 {
     struct vu_mem_table t = { .nregions = 2 };
-    int fds[2] = { f->memfd, f->memfd };
+    int fds[2] = { memfd, memfd };
 
-    if (ff_msg(f, VU_SET_OWNER, NULL, 0, NULL, 0) < 0)
-        abort();
-    ff_u64(f, VU_SET_FEATURES, features);
     t.regions[0] = (struct vu_mem_region_desc){ 0, FF_REGION_SPLIT, FF_UVA0, 0 };
     t.regions[1] = (struct vu_mem_region_desc){ FF_REGION_SPLIT, FF_MEM_SIZE - FF_REGION_SPLIT,
                                                 FF_UVA1, FF_REGION_SPLIT };
     if (ff_msg(f, VU_SET_MEM_TABLE, &t, 8 + 2 * sizeof(t.regions[0]), fds, 2) < 0)
         abort();
+}
+
+/* SET_OWNER, SET_FEATURES(@features; no PROTOCOL_FEATURES, so a kicked
+ * ring is enabled at once) and the two-region memory table. */
+static inline void ff_setup(struct ff *f, uint64_t features)
+{
+    if (ff_msg(f, VU_SET_OWNER, NULL, 0, NULL, 0) < 0)
+        abort();
+    ff_u64(f, VU_SET_FEATURES, features);
+    ff_mem_table(f, f->memfd);
 }
 
 /* Lay out queue @index with @num entries from @ring_gpa: descriptors at

@@ -6,12 +6,16 @@
  * tap with IFF_VNET_HDR), so the device's readv/writev go through the
  * worker's io_uring exactly as in sluiced. Packets of fuzzed sizes (header
  * included, from 0 to beyond the largest GSO packet) are queued on the peer
- * end before the queues start: RX takes receive chains from the ring (one,
+ * end, the even-numbered ones before the queues start and the odd-numbered
+ * ones once RX has settled with its reads in flight (a packet lands in
+ * whichever outstanding read the kernel picks): RX takes receive chains from
+ * the ring (one,
  * or with MRG_RXBUF as many as the largest packet needs), reads a packet
  * across them and writes num_buffers; TX takes guest chains (virtio-net
  * header + frame) and writes them to the tap, or drops malformed ones. Then
  * the queues stop (GET_VRING_BASE, or the disconnect of vu_dev_destroy), which
- * cancels the pending read and waits for the writes.
+ * cancels the pending reads, gives back the chains they held, and waits for
+ * the writes.
  *
  * Input: [u8 flags][u8 rx size][u8 tx size][u8 mtu][u16 rx base][u16 tx base]
  * [u8 packets][7 x u24 packet length][2 bytes -][guest memory from gpa 0...].
@@ -116,6 +120,14 @@ static void rx_settle(struct vnet *n, unsigned sent)
     }
 }
 
+/* Queue packet @i of the input on the tap's peer end; 1 when it went. */
+static unsigned send_pkt(int fd, const uint8_t *data, unsigned i)
+{
+    const uint8_t *l = data + 9 + 3 * i;
+    uint32_t len = (l[0] | (uint32_t)l[1] << 8 | (uint32_t)l[2] << 16) % (MAX_PKT_LEN + 1);
+    return send(fd, pkt, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -138,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ff_ring rx, tx;
     uint16_t rx_base, tx_base;
     uint64_t features, tx_seen = 0, tx_bytes = 0;
-    unsigned hdr_len, sent = 0;
+    unsigned hdr_len, sent = 0, npkts;
     uint8_t flags;
     int sv[2], before;
     ssize_t r;
@@ -161,13 +173,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     big_sndbuf(sv[1]);
     tap.fd = sv[0];
     /* Packets the tap delivers: their first bytes are the virtio-net header
-     * the kernel would prepend. */
-    for (unsigned i = 0; i < (unsigned)data[8] % (MAX_PKTS + 1); i++) {
-        const uint8_t *l = data + 9 + 3 * i;
-        uint32_t len = (l[0] | (uint32_t)l[1] << 8 | (uint32_t)l[2] << 16) % (MAX_PKT_LEN + 1);
-        if (send(sv[1], pkt, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len)
-            sent++;
-    }
+     * the kernel would prepend. Even-numbered ones now, odd ones later. */
+    npkts = (unsigned)data[8] % (MAX_PKTS + 1);
+    for (unsigned i = 0; i < npkts; i += 2)
+        sent += send_pkt(sv[1], data, i);
 
     if (vnet_create(&nc, &vc, &n) < 0)
         abort();
@@ -181,6 +190,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ff_start_ring(&f, 1, &tx, tx_base);
     if ((~flags & (32 | 64)) && !(tap.configured && tap.features == features))
         abort();
+    if (!(flags & 32))
+        rx_settle(n, sent);
+    for (unsigned i = 1; i < npkts; i += 2)
+        sent += send_pkt(sv[1], data, i);
     if (!(flags & 32))
         rx_settle(n, sent);
     if (!(flags & 128)) {

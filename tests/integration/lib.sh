@@ -44,7 +44,14 @@ cleanup() {
             tail -n 40 "$f"
         done
     fi
-    rm -rf "$WORK"
+    # A test that sets KEEP_WORK_ON_FAIL=1 leaves its work dir for a
+    # post-mortem (without disk images: they can be large).
+    if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "${KEEP_WORK_ON_FAIL:-0}" = 1 ]; then
+        rm -f "$WORK"/*.img
+        echo "[$TEST_NAME] work dir kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
     exit $rc
 }
 CLEANUP_CMDS=()

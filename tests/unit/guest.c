@@ -15,6 +15,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "vq-int.h"      /* vhost/ private: struct vq */
+
 void guest_create(struct guest *g, const char *name, uint64_t size, uint64_t gpa, uint64_t uva)
 {
     memset(g, 0, sizeof(*g));
@@ -211,4 +213,33 @@ int make_temp_file(char *path, size_t pathlen, uint64_t size, uint32_t seed)
     }
     close(fd);
     return 0;
+}
+
+static void *stop_thread(void *arg)
+{
+    vq_stop(arg);
+    return NULL;
+}
+
+struct stop_probe {
+    struct vq *vq;
+    bool begun;
+};
+
+static void probe_stop_on_loop(void *arg)
+{
+    struct stop_probe *sp = arg;
+    sp->begun = sp->vq->stopping && !sp->vq->kick_armed;
+}
+
+void vq_stop_begin(struct vq *vq, pthread_t *t)
+{
+    struct stop_probe sp = { vq, false };
+
+    assert_int_equal(pthread_create(t, NULL, stop_thread, vq), 0);
+    for (int i = 0; i < 2000 && !sp.begun; i++) {
+        usleep(1000);
+        assert_int_equal(uloop_call(vq->loop, probe_stop_on_loop, &sp), 0);
+    }
+    assert_true(sp.begun);
 }

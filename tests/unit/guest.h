@@ -7,11 +7,13 @@
 #define SLUICE_TEST_GUEST_H
 
 #include <linux/virtio_ring.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "vhost/proto.h"
+#include "vhost/vq.h"
 
 struct guest {
     int fd;            /* the memfd: guest RAM */
@@ -61,6 +63,11 @@ struct vring_used_elem tring_used(const struct tring *r, uint16_t i);
 /* EVENT_IDX words: used_event (driver -> device) and avail_event (device -> driver). */
 volatile uint16_t *tring_used_event(struct tring *r);
 volatile uint16_t *tring_avail_event(struct tring *r);
+
+/* Run vq_stop(@vq) on a new thread *@t; return once the stop has begun on
+ * the queue's loop and its kick read is gone (the test fails after 2 s).
+ * pthread_join(*@t) waits for the stop to complete. */
+void vq_stop_begin(struct vq *vq, pthread_t *t);
 
 /* Number of open file descriptors of this process. */
 int count_open_fds(void);

@@ -484,6 +484,61 @@ static void test_stop_base_restart(void **state)
     assert_false(f->x.vq.broken);
 }
 
+/* The packed twin of test-vq's test_stop_completes_after_late_unpop: a
+ * stop whose last chains come back on the loop after the kick read was
+ * cancelled, one pushed and one unpopped. The stop must not complete inside
+ * vq_unpop() while the queue's deferred flush is still queued (the control
+ * thread then frees the packed state under it and vq_init() wipes the
+ * queued entry of the loop's list). */
+struct late_unpop {
+    struct fx *f;
+    bool stopped_inside, defer_queued;
+};
+
+
+static void late_unpop_on_loop(void *arg)
+{
+    struct late_unpop *lu = arg;
+    struct vq *vq = &lu->f->x.vq;
+
+    vq_push(vq, 2, 0);
+    lu->f->held[2]--;
+    vq_unpop(vq, 1);
+    lu->f->held[5]--;
+    lu->stopped_inside = !vq->running;
+    lu->defer_queued = vq->flush_defer.queued;
+}
+
+
+static void test_stop_completes_after_late_unpop(void **state)
+{
+    struct fx *f = *state;
+    struct late_unpop lu = { .f = f };
+    uint16_t id;
+    uint32_t len;
+    pthread_t t;
+
+    /* The call eventfd is non-blocking, as QEMU's: written with write(2),
+     * nothing in flight for the stop to wait for. */
+    f->x.vq.call_nonblock = true;
+    add_simple(f, 2);
+    add_simple(f, 5);
+    start(f);
+    assert_int_equal(pop_id(f), 2);
+    assert_int_equal(pop_id(f), 5);
+    vq_stop_begin(&f->x.vq, &t);
+    assert_int_equal(uloop_call(g_loop, late_unpop_on_loop, &lu), 0);
+    assert_true(lu.defer_queued);
+    assert_false(lu.stopped_inside);
+    pthread_join(t, NULL);
+    assert_false(f->x.vq.running);
+    assert_false(f->x.vq.flush_defer.queued);
+    /* Buffer 5 is available again at slot 1; slot 0 holds 2's used entry. */
+    assert_int_equal(f->x.vq.base, 1u | 0x8000u | ((1u | 0x8000u) << 16));
+    assert_true(drv_used(f, &id, &len));
+    assert_int_equal(id, 2);
+}
+
 /* A frontend that sends only the available half (DPDK's virtio-user sends
  * 1 << 15 on a fresh ring): used starts where available does. */
 static void test_base_avail_only(void **state)
@@ -1237,6 +1292,7 @@ int main(void)
         T(test_indirect_normal),
         T(test_unpop),
         T(test_stop_base_restart),
+        T(test_stop_completes_after_late_unpop),
         T(test_base_avail_only),
         T(test_start_validation),
         T(test_driver_event_flags),

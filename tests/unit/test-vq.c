@@ -325,6 +325,60 @@ static void test_stop_waits_for_inflight(void **state)
     pthread_join(t, NULL);
 }
 
+/* A stop in progress (kick read cancelled) whose last chains come back
+ * from the device later, on the loop: one pushed, one unpopped (what
+ * virtio-net does with receive reads that complete after the stop began).
+ * Once the stop completes the control thread may reset the queue (vq_init
+ * wipes flush_defer) or free it, so it must not complete while the loop
+ * still has the queue's deferred flush queued: that corrupted the loop's
+ * deferred list, and another queue on the worker never published again. */
+struct late_unpop {
+    struct fx *f;
+    bool stopped_inside;    /* the stop completed inside vq_unpop() */
+    bool defer_queued;
+};
+
+
+static void late_unpop_on_loop(void *arg)
+{
+    struct late_unpop *lu = arg;
+    struct vq *vq = &lu->f->x.vq;
+
+    vq_push(vq, 0, 0);
+    vq_unpop(vq, 1);
+    lu->stopped_inside = !vq->running;
+    lu->defer_queued = vq->flush_defer.queued;
+}
+
+
+static void test_stop_completes_after_late_unpop(void **state)
+{
+    struct fx *f = *state;
+    struct late_unpop lu = { .f = f };
+    pthread_t t;
+
+    /* The call eventfd is non-blocking, as QEMU's: written with write(2),
+     * nothing in flight for the stop to wait for. */
+    f->x.vq.call_nonblock = true;
+    for (uint16_t h = 0; h < 2; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    start(f);
+    assert_int_equal(pop_head(f), 0);
+    assert_int_equal(pop_head(f), 1);
+    vq_stop_begin(&f->x.vq, &t);
+    assert_int_equal(uloop_call(f->x.vq.loop, late_unpop_on_loop, &lu), 0);
+    assert_true(lu.defer_queued);
+    assert_false(lu.stopped_inside);
+    pthread_join(t, NULL);
+    assert_false(f->x.vq.running);
+    assert_false(f->x.vq.flush_defer.queued);
+    assert_int_equal(f->x.vq.base, 1);              /* chain 1 is available again */
+    assert_int_equal(tring_used_idx(&f->r), 1);
+    assert_int_equal(tring_used(&f->r, 0).id, 0);
+}
+
 /* ---- chains ----------------------------------------------------------- */
 
 static void test_chain_normal(void **state)
@@ -1651,6 +1705,7 @@ int main(void)
         T(test_kick_eof_breaks_queue),
         T(test_stop_reports_base_and_restarts),
         T(test_stop_waits_for_inflight),
+        T(test_stop_completes_after_late_unpop),
         T(test_chain_normal),
         T(test_batch_single_notify),
         T(test_full_ring_and_wrap),

@@ -643,6 +643,43 @@ def finish_testpmd(p, log):
         return f.read()
 
 
+def vhost_workers(pid):
+    """/proc paths of the kernel's vhost-net workers for PID: threads of PID
+    named vhost-* (kernel 6.4 on), or kernel threads named vhost-<PID>."""
+    def comm(path):
+        try:
+            with open(f"{path}/comm") as f:
+                return f.read().strip()
+        except OSError:
+            return ""
+    try:
+        own = [f"/proc/{pid}/task/{t}" for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+    found = [p for p in own if comm(p).startswith("vhost-")]
+    if not found:
+        found = [f"/proc/{p}" for p in os.listdir("/proc") if p.isdigit() and
+                 comm(f"/proc/{p}") == f"vhost-{pid}"]
+    return found
+
+
+def task_cpu_ns(pid, vhost=False):
+    """CPU time (ns) so far of PID's threads, or of its vhost-net workers."""
+    total = 0
+    try:
+        paths = vhost_workers(pid) if vhost else \
+            [f"/proc/{pid}/task/{t}" for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return 0
+    for p in paths:
+        try:
+            with open(f"{p}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def tap_stats(ns, tap):
     r = subprocess.run(["ip", "-n", ns, "-j", "-s", "link", "show", tap], capture_output=True, text=True)
     s = json.loads(r.stdout)[0]["stats64"]
@@ -665,7 +702,15 @@ def bench_net(args):
     if args.workloads:
         names = args.workloads.split(",")
         wls = [w for w in wls if w["name"] in names] or die("no such workload", 2)
-    systems = ["sluiced", "dpdk-vhost"]
+    # In the lab VM (TCG) testpmd's vhost PMD does not even come up in time;
+    # the userspace limit is the host run's.
+    systems = ["sluiced"] if args.lab_inner else ["sluiced", "dpdk-vhost"]
+    if args.lab_inner:
+        run(["modprobe", "vhost_net"])
+    if os.path.exists("/dev/vhost-net"):
+        systems.append("vhost-net")     # the fair peer for a tap backend
+    elif args.lab_inner:
+        die("net: no /dev/vhost-net in the lab VM (modprobe vhost_net failed)")
     pid = os.getpid()
     ns = f"slbench{pid}"
     tap = f"sl-bn{pid % 100000}-0"
@@ -690,11 +735,12 @@ def bench_net(args):
             order = systems if rep % 2 == 0 else systems[::-1]
             for w in wls:
                 for s in order:
-                    m = net_one(s, w, t, warm, work, ns, tap, s_sock, rep)
+                    m = net_one(s, w, t, warm, work, ns, tap, s_sock, sp.pid, rep)
                     per[(w["name"], s)].append(m)
                     samples.append({"workload": w["name"], "system": s, "rep": rep, **m})
                     if VERBOSE:
-                        say(f"{w['name']} {s}: {m['mpps']:.3f} Mpps")
+                        say(f"{w['name']} {s}: {m['mpps']:.3f} Mpps, "
+                            f"backend {fmt(m.get('cpu_ns_per_pkt'))} ns CPU/packet")
             say(f"repetition {rep + 1}/{reps} done ({time.time() - started:.0f} s)")
     finally:
         if sp:
@@ -715,7 +761,10 @@ def bench_net(args):
             mp = median_min_max([m["mpps"] for m in ms])
             e = {"system": s, "workload": w["name"], "direction": w["dir"], "frame_bytes": w["size"],
                  "mpps": mp[0], "mpps_min": mp[1], "mpps_max": mp[2],
-                 "gbps": mp[0] * w["size"] * 8 / 1000.0, "repetitions": len(ms)}
+                 "gbps": mp[0] * w["size"] * 8 / 1000.0, "repetitions": len(ms),
+                 "backend_cpu": statistics.median([m["backend_cpu"] for m in ms]),
+                 "cpu_ns_per_pkt": statistics.median([m["cpu_ns_per_pkt"] for m in ms
+                                                      if m["cpu_ns_per_pkt"] is not None] or [0])}
             if s == "sluiced" and w["dir"] == "tx":
                 tp = median_min_max([m.get("tap_rx_mpps") for m in ms])
                 e["tap_rx_mpps"] = tp[0]
@@ -724,9 +773,22 @@ def bench_net(args):
                 e["offered_mpps"] = median_min_max([m.get("offered_mpps") for m in ms])[0]
             results.append(e)
             idx[(w["name"], s)] = e
-        a, b = idx[(w["name"], "sluiced")], idx[(w["name"], "dpdk-vhost")]
-        ratios.append({"workload": w["name"],
-                       "sluiced_vs_dpdk_vhost": a["mpps"] / b["mpps"] if a["mpps"] and b["mpps"] else None})
+        a, b = idx[(w["name"], "sluiced")], idx.get((w["name"], "dpdk-vhost"))
+        ra = {"workload": w["name"],
+              "sluiced_vs_dpdk_vhost": a["mpps"] / b["mpps"] if b and a["mpps"] and b["mpps"] else None}
+        if "vhost-net" in systems:
+            v = idx[(w["name"], "vhost-net")]
+            ra["sluiced_vs_vhost_net"] = a["mpps"] / v["mpps"] if a["mpps"] and v["mpps"] else None
+        ratios.append(ra)
+    # tap -> guest against guest -> tap, per frame size, each system
+    rx_tx = {}
+    for size in sizes:
+        for s in systems:
+            tx, rx = idx.get((f"tx-{size}b", s)), idx.get((f"rx-{size}b", s))
+            if tx and rx and tx["mpps"]:
+                rx_tx[f"{s}-{size}b"] = rx["mpps"] / tx["mpps"]
+    if rx_tx:
+        ratios.append({"workload": "rx/tx", **rx_tx})
     notes.append("frontend: dpdk-testpmd virtio_user0 (no hugepages) on CPU "
                  f"{FRONTEND_CPU}; backend (sluiced on a tap in a namespace, or testpmd net_vhost0) on CPU {BACKEND_CPU}")
     notes.append("tx = frontend txonly -> backend (Mpps the backend took off the ring); "
@@ -734,25 +796,39 @@ def bench_net(args):
                  "inside the namespace, on the backend CPU; dpdk-vhost: testpmd txonly)")
     notes.append("tap_rx_mpps: packets per second that reached the namespace through the tap "
                  "(the tap path's cost); frame sizes exclude the 4-byte FCS")
+    notes.append("CPU ns/pkt: the backend's CPU time over the measured window divided by the packets "
+                 "it moved (sluiced's threads; the backend testpmd, which polls a whole core; "
+                 "vhost-net's vhost-<pid> kernel worker)")
+    if "vhost-net" in systems:
+        notes.append("vhost-net: testpmd virtio_user0,path=/dev/vhost-net,iface=TAP in the same "
+                     "namespace, the kernel's vhost worker pinned to the backend CPU; rx fed by "
+                     "sluice-pktgen into its tap as for sluiced")
+    for k, v in rx_tx.items():
+        notes.append(f"tap->guest / guest->tap {k}: {v:.2f}")
     config = {"quick": quick, "repetitions": reps, "seconds": t, "warmup_s": warm, "systems": systems}
     versions = {"sluice": git_rev(), "sluiced": first_line([sluiced_exe(), "--version"]),
                 "dpdk": dpkg_version("dpdk") or dpkg_version("dpdk-dev"), "kernel": platform.release()}
-    headers = ["workload", "system", "Mpps", "min", "max", "Gbit/s", "tap Mpps", "ratio s/dpdk"]
+    headers = ["workload", "system", "Mpps", "min", "max", "Gbit/s", "CPU ns/pkt", "tap Mpps",
+               "ratio s/dpdk"] + (["ratio s/vhost-net"] if "vhost-net" in systems else [])
     rows = []
     for w in wls:
         for s in systems:
             r = idx[(w["name"], s)]
             ra = next(x for x in ratios if x["workload"] == w["name"])
             rows.append([w["name"], s, fmt(r["mpps"], 3), fmt(r["mpps_min"], 3), fmt(r["mpps_max"], 3),
-                         fmt(r["gbps"], 2), fmt(r.get("tap_rx_mpps"), 3) if "tap_rx_mpps" in r else "",
-                         fmt(ra["sluiced_vs_dpdk_vhost"], 2) if s == "sluiced" else ""])
+                         fmt(r["gbps"], 2), fmt(r["cpu_ns_per_pkt"], 0),
+                         fmt(r.get("tap_rx_mpps"), 3) if "tap_rx_mpps" in r else "",
+                         fmt(ra["sluiced_vs_dpdk_vhost"], 2) if s == "sluiced" and
+                         "dpdk-vhost" in systems else ""] +
+                        ([fmt(ra.get("sluiced_vs_vhost_net"), 2) if s == "sluiced" else ""]
+                         if "vhost-net" in systems else []))
     groups = [(w["name"], {s: (idx[(w["name"], s)]["mpps"], idx[(w["name"], s)]["mpps_min"],
                                idx[(w["name"], s)]["mpps_max"]) for s in systems}) for w in wls]
     return finish(args, "net", results, ratios, samples, config, versions, notes, headers, rows,
                   groups, systems, "Mpps (median, min-max bars)", False, started)
 
 
-def net_one(system, w, t, warm, work, ns, tap, s_sock, rep):
+def net_one(system, w, t, warm, work, ns, tap, s_sock, s_pid, rep):
     size = w["size"]
     fe_mode = "txonly" if w["dir"] == "tx" else "rxonly"
     pid = os.getpid()
@@ -767,10 +843,19 @@ def net_one(system, w, t, warm, work, ns, tap, s_sock, rep):
         be = run_testpmd(testpmd_argv(BACKEND_CPU, f"slbbe{pid}", f"net_vhost0,iface={sock},queues=1",
                                       be_mode, size), secs, be_log)
         wait_socket(sock, be, "testpmd (net_vhost0)")
+    elif system == "vhost-net":
+        sock = None
+        tap = f"sl-vh{pid % 100000}"     # testpmd creates it in the namespace
     else:
         sock = s_sock
-    fe = run_testpmd(testpmd_argv(FRONTEND_CPU, f"slbfe{pid}", f"virtio_user0,path={sock},queues=1",
-                                  fe_mode, size), secs, fe_log)
+    if sock:
+        fe = run_testpmd(testpmd_argv(FRONTEND_CPU, f"slbfe{pid}", f"virtio_user0,path={sock},queues=1",
+                                      fe_mode, size), secs, fe_log)
+    else:
+        fe = run_testpmd(["nsenter", f"--net=/run/netns/{ns}"] +
+                         testpmd_argv(FRONTEND_CPU, f"slbfe{pid}",
+                                      f"virtio_user0,path=/dev/vhost-net,iface={tap},queues=1",
+                                      fe_mode, size), secs, fe_log)
     res = {}
     which = "Tx" if w["dir"] == "tx" else "Rx"
 
@@ -798,7 +883,15 @@ def net_one(system, w, t, warm, work, ns, tap, s_sock, rep):
             if "Port statistics" in f.read():
                 break
         time.sleep(0.05)
-    if system == "sluiced" and w["dir"] == "rx":
+    if system == "vhost-net":
+        run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{tap}.disable_ipv6=1"])
+        run(["ip", "-n", ns, "link", "set", tap, "up"])
+        for p in vhost_workers(fe.pid):
+            try:
+                os.sched_setaffinity(int(os.path.basename(p)), {int(BACKEND_CPU)})
+            except OSError:
+                pass
+    if system != "dpdk-vhost" and w["dir"] == "rx":
         time.sleep(0.5)
         gargv = ["ip", "netns", "exec", ns, "taskset", "-c", BACKEND_CPU, pktgen_exe(), tap, str(size),
                  "600"]
@@ -806,12 +899,21 @@ def net_one(system, w, t, warm, work, ns, tap, s_sock, rep):
         gen = subprocess.Popen(gargv, stdout=subprocess.DEVNULL)
     ok = wait_samples(warm, 60)
     if system == "sluiced":
+        cpu = lambda: task_cpu_ns(s_pid)
+    elif system == "dpdk-vhost":
+        cpu = lambda: task_cpu_ns(be.pid)
+    else:
+        cpu = lambda: task_cpu_ns(fe.pid, vhost=True)
+    if system != "dpdk-vhost":
         s0 = tap_stats(ns, tap)
+    c0 = cpu()
     t0 = time.time()
     ok = ok and wait_samples(warm + t + 1, t + 30)
-    if system == "sluiced":
+    c1 = cpu()
+    dt = time.time() - t0
+    res["backend_cpu"] = (c1 - c0) / 1e9 / dt
+    if system != "dpdk-vhost":
         s1 = tap_stats(ns, tap)
-        dt = time.time() - t0
         if w["dir"] == "tx":
             res["tap_rx_mpps"] = (s1[0] - s0[0]) / dt / 1e6
             res["tap_rx_dropped"] = s1[1] - s0[1]
@@ -829,6 +931,7 @@ def net_one(system, w, t, warm, work, ns, tap, s_sock, rep):
         die(f"net {w['name']} {system}: testpmd reported no {which} traffic (log: {out[-400:]})")
     res["mpps"] = statistics.median(pps) / 1e6
     res["pps_samples"] = pps
+    res["cpu_ns_per_pkt"] = (c1 - c0) / (statistics.mean(pps) * dt) if statistics.mean(pps) else None
     return res
 
 
@@ -982,6 +1085,9 @@ def main():
         ap.add_argument("--poll-us", type=int)
         ap.add_argument("--lab", action="store_true")
         ap.add_argument("--lab-inner", action="store_true", help=argparse.SUPPRESS)
+    if name == "net":
+        ap.add_argument("--lab", action="store_true")
+        ap.add_argument("--lab-inner", action="store_true", help=argparse.SUPPRESS)
     try:
         args, extra = ap.parse_known_args(rest)
     except SystemExit:
@@ -997,7 +1103,29 @@ def main():
         if rc == 0 and args.lab:
             rc = blk_lab(args)
         return rc
-    return bench_net(args)
+    rc = bench_net(args)
+    if rc == 0 and args.lab:
+        rc = net_lab(args)
+    return rc
+
+
+def net_lab(args):
+    """sluiced against the kernel's vhost-net on a tap (the fair peer),
+    inside the lab VM, whose kernel has the vhost_net module."""
+    lab = os.path.join(SRC, "tools", "lab")
+    if not os.access(lab, os.X_OK):
+        die("--lab: tools/lab not found")
+    say("sluiced vs vhost-net inside the lab VM (TCG-emulated; compare the systems of that run only)")
+    argv = [lab, "run", "--", sys.executable, os.path.realpath(__file__), "net", "--lab-inner",
+            "--output", args.output, "--reps", str(args.reps or 1)]
+    for opt in ("time", "workloads"):
+        if getattr(args, opt):
+            argv += [f"--{opt}", str(getattr(args, opt))]
+    if args.quick:
+        argv.append("--quick")
+    if args.json:
+        argv.append("--json")
+    return run(argv).returncode
 
 
 def blk_lab(args):

@@ -72,8 +72,8 @@ static const struct cli_option options[] = {
     { "poll", NULL, OPT_POLL, "the driver polls the used rings instead of waiting for calls" },
     { "poll-us", "N", OPT_POLL_US, "sluiced's --poll-us (its workers' maximum polling window)",
       0, 1000000 },
-    { "lab", NULL, OPT_LAB, "also the LVM thin volume case inside the lab VM (TCG-emulated: "
-      "not comparable to the host's figures)" },
+    { "lab", NULL, OPT_LAB, "blk: also the LVM thin volume case inside the lab VM; net: sluiced "
+      "against vhost-net inside the lab VM (TCG-emulated: not comparable to the host's figures)" },
     { "runs", "N", OPT_RUNS, "boots per VMM (default 3)", 1, 1000 },
     { NULL },
 };
@@ -112,7 +112,7 @@ int cmd_bench(int argc, char **argv)
                                OPT_WORKLOADS, OPT_VERBOSE, OPT_BACKING, OPT_QUEUES, OPT_POLL,
                                OPT_POLL_US, OPT_LAB, 0 };
     static const int net[] = { OPT_QUICK, OPT_OUTPUT, OPT_JSON, OPT_REPS, OPT_TIME, OPT_WARMUP,
-                               OPT_WORKLOADS, OPT_VERBOSE, 0 };
+                               OPT_WORKLOADS, OPT_VERBOSE, OPT_LAB, 0 };
     static const int boot[] = { OPT_QUICK, OPT_RUNS, OPT_OUTPUT, OPT_JSON, 0 };
     static const struct cli_verb verbs[] = {
         { "blk", "[--quick] [--output DIR] [--json] [--backing null,tmpfs,disk] [--poll] [--lab]",
@@ -122,9 +122,13 @@ int cmd_bench(int argc, char **argv)
           "export, both driven by the vhost/ frontend; fio directly on the backing\n"
           "(O_DIRECT where it takes it): 4 KiB random read/write/70-30, 128 KiB\n"
           "sequential, QD 1-128, 1-N queues" },
-        { "net", "[--quick] [--output DIR] [--json]",
+        { "net", "[--quick] [--output DIR] [--json] [--lab]",
           "sluiced vs DPDK's vhost PMD, testpmd virtio_user as the frontend", net, 0, 0,
-          bench_exec, NULL, "64 B and 1500 B frames both ways; sluiced's tap path" },
+          bench_exec, NULL,
+          "64 B and 1500 B frames both ways; sluiced's tap path; Mpps, Gbit/s,\n"
+          "backend CPU ns per packet, tap->guest / guest->tap. With /dev/vhost-net,\n"
+          "also the kernel's vhost-net on a tap (the fair peer); --lab: again inside\n"
+          "the lab VM, which has vhost_net" },
         { "boot", "[--quick] [--runs N] [--output DIR] [--json]",
           "sluice-vmm boot time and memory", boot, 0, 0, bench_exec },
         { NULL },

@@ -24,10 +24,16 @@
 #     at sluiced's exit instead),
 #   - a frontend fails or reports errors, a device turns broken or counts
 #     errors, sluiced logs a warning or an error, or sluiced dies or does not
-#     stop cleanly on SIGTERM.
+#     stop cleanly on SIGTERM,
+#   - a testpmd moves no packets within 60 s of the round's end (the round
+#     waits for every one to move some before it stops them), or a session's
+#     packet count in sluiced and in testpmd differ by more than the packets
+#     one ring holds (check_sessions()).
 # Knobs: SOAK_SECONDS (total load, default 72; e.g. 1800 for half an hour:
 # run the script directly, or meson test with --timeout-multiplier 0),
-# SOAK_ROUND (seconds per round, default 12).
+# SOAK_ROUND (seconds per round, default 12), SOAK_LATE_NET=N:S (testpmd on
+# netN starts S seconds late every round, as a starved one does; a SIGINT
+# before then ends it without running it: the harness's own test).
 . "$(dirname "$0")/../lib.sh"
 
 need_root
@@ -58,6 +64,10 @@ ROUNDS=$((SOAK_SECONDS / SOAK_ROUND))
 # connection, or one guest-memory mapping kept (blkbench shares >= 128 KiB
 # per queue, testpmd 64 MiB), exceeds it in the default run.
 SOAK_RSS_BOUND_KIB=${SOAK_RSS_BOUND_KIB:-4096}
+
+# On failure the work dir stays (sluiced.log, testpmd-net*.out, and the
+# net counters snapshotted just before each round's testpmds are stopped).
+KEEP_WORK_ON_FAIL=1
 
 NBLK=32
 NNET=8
@@ -216,13 +226,52 @@ churn() {
 # tp_mode NET: even net devices send (txonly), odd ones receive (rxonly).
 tp_mode() { if [ $(($1 % 2)) = 0 ]; then echo txonly; else echo rxonly; fi; }
 
-# testpmd NET MODE: a virtio_user frontend on netNET in the background.
+# testpmd NET MODE: a virtio_user frontend on netNET in the background. It
+# prints its port's counters every second (the first time as it starts
+# forwarding), which wait_moving() reads. --no-flush-rx: by default testpmd
+# drains (and does not count) what its receive queue gets for up to 2 s
+# before it forwards; check_sessions() counts every packet.
 testpmd() {
-    local i=$1 cpu=$(($1 % 2))
-    nice -n 19 dpdk-testpmd --lcores "0@$cpu,1@$cpu" --no-huge -m 64 --no-pci \
+    local i=$1 cpu=$(($1 % 2)) late=()
+    if [ -n "${SOAK_LATE_NET:-}" ] && [ "${SOAK_LATE_NET%%:*}" = "$i" ]; then
+        # Sleep, then exec testpmd; a SIGINT meanwhile exits 0 (the shell
+        # ignores SIGINT in background jobs; Python can catch it).
+        late=(python3 -c 'import os, signal, sys, time
+signal.signal(signal.SIGINT, lambda *a: sys.exit(0))
+time.sleep(float(sys.argv[1]))
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execvp(sys.argv[2], sys.argv[2:])' "${SOAK_LATE_NET#*:}")
+    fi
+    "${late[@]}" nice -n 19 dpdk-testpmd --lcores "0@$cpu,1@$cpu" --no-huge -m 64 --no-pci \
         --file-prefix="$DPDK_PREFIX$i" --vdev "virtio_user0,path=$WORK/net$i.sock,queues=1" \
         --log-level='*:error' -- --total-num-mbufs=2048 --forward-mode="$2" --nb-cores=1 \
-        --stats-period=5 </dev/null >"$WORK/testpmd-net$i.out" 2>&1 &
+        --stats-period=1 --no-flush-rx </dev/null >"$WORK/testpmd-net$i.out" 2>&1 &
+}
+
+# moved NET: the packets testpmd on netNET counted in its direction so far
+# (its latest counters printed; after it stopped, its forward statistics).
+moved() {
+    local field=TX-packets n
+    [ "$(tp_mode "$1")" = rxonly ] && field=RX-packets
+    n=$(sed -n "s/.*$field: *\([0-9]*\).*/\1/p" "$WORK/testpmd-net$1.out" 2>/dev/null | tail -n 1)
+    echo "${n:-0}"
+}
+
+# wait_moving: until every testpmd has moved packets in its direction, at
+# most 60 s. Stopping one that has not started forwarding yet tests nothing
+# of sluiced: at nice 19 on this loaded 2-CPU machine a testpmd can take
+# longer than a round to start (a CI run saw one begin forwarding only as the
+# round's SIGINT came, and count nothing).
+wait_moving() {
+    local end=$((SECONDS + 60)) i
+    for ((i = 0; i < NNET; i++)); do
+        while [ "$(moved "$i")" = 0 ]; do
+            running "${TP_PID[i]}" || break   # stop_testpmds() reports it
+            [ $SECONDS -lt $end ] ||
+                fail "testpmd ($(tp_mode "$i")) on net$i moved no packets within 60 s of the round's end: $(tail -5 "$WORK/testpmd-net$i.out"); sluiced's counters: $("$SLUICE" dev stats "net$i" --json --control "$CTL" | tr -d '\n ')"
+            sleep 0.5
+        done
+    done
 }
 
 # running PID: the process exists and is not a zombie waiting to be reaped.
@@ -232,7 +281,7 @@ running() { [ -e "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/
 # at nice 19 on a loaded machine its shutdown gets little CPU), with traffic
 # in its direction and no port errors; adds their packets to TX_PKTS/RX_PKTS.
 stop_testpmds() {
-    local i p t mode rc n field logf
+    local i p t mode rc n logf
     for ((i = 0; i < NNET; i++)); do kill -INT "${TP_PID[i]}" 2>/dev/null || true; done
     for ((i = 0; i < NNET; i++)); do
         p=${TP_PID[i]}
@@ -248,14 +297,47 @@ stop_testpmds() {
         [ "$rc" != 137 ] || fail "testpmd on net$i did not stop within 60 s of SIGINT: $(tail -5 "$logf")"
         [ "$rc" = 0 ] || fail "testpmd on net$i exited $rc: $(tail -5 "$logf")"
         mode=$(tp_mode "$i")
-        field=TX-packets
-        [ "$mode" = rxonly ] && field=RX-packets
-        n=$(sed -n "s/.*$field: *\([0-9]*\).*/\1/p" "$logf" | tail -n 1)
-        [ -n "$n" ] && [ "$n" -gt 0 ] || fail "testpmd ($mode) on net$i moved no packets: $(tail -5 "$logf")"
+        n=$(moved "$i")
+        [ "$n" -gt 0 ] ||
+            fail "testpmd ($mode) on net$i moved no packets: $(tail -5 "$logf"); sluiced's counters (since it started, all rounds) before the stop: $(tr -d '\n ' <"$WORK/stats-r$r-net$i.json")"
+        TP_MOVED[i]=$n
         if grep -Eq '(RX|TX)-errors: *[1-9]' "$logf"; then
             fail "testpmd on net$i counted port errors: $(grep -E '(RX|TX)-errors' "$logf" | tail -2)"
         fi
         if [ "$mode" = txonly ]; then TX_PKTS=$((TX_PKTS + n)); else RX_PKTS=$((RX_PKTS + n)); fi
+    done
+}
+
+# check_sessions: with every frontend gone, sluiced's packet counters of the
+# round's sessions (what its device-lifetime counters grew by since the last
+# round) against what each testpmd counted. Every packet sluiced put in an
+# rxonly testpmd's used ring must have reached it, except those that landed
+# after it stopped polling and before its port stopped: at most one ring
+# (virtio_user's default size, 256). A used index that never became visible
+# shows here as sluiced counting more than that beyond testpmd. Likewise
+# every frame a txonly testpmd queued reached the tap, except at most one
+# ring still queued at its stop.
+NET_RX_PREV=(0 0 0 0 0 0 0 0)
+NET_TX_PREV=(0 0 0 0 0 0 0 0)
+check_sessions() {
+    local i rx tx d seen ring=256 js
+    for ((i = 0; i < NNET; i++)); do
+        js=$WORK/stats-r$r-net$i-after.json
+        "$SLUICE" dev stats "net$i" --json --control "$CTL" >"$js" || fail "sluice dev stats net$i failed"
+        rx=$(tr -d '\n ' <"$js" | sed -n 's/.*"rx_packets":\([0-9]*\).*/\1/p')
+        tx=$(tr -d '\n ' <"$js" | sed -n 's/.*"tx_packets":\([0-9]*\).*/\1/p')
+        seen=${TP_MOVED[i]}
+        if [ "$(tp_mode "$i")" = rxonly ]; then
+            d=$((rx - NET_RX_PREV[i]))
+            [ "$d" -ge "$seen" ] && [ "$d" -le $((seen + ring)) ] ||
+                fail "net$i, round $r: sluiced delivered $d packets to the receive queue, testpmd (rxonly) received $seen"
+        else
+            d=$((tx - NET_TX_PREV[i]))
+            [ "$seen" -ge "$d" ] && [ "$seen" -le $((d + ring)) ] ||
+                fail "net$i, round $r: testpmd (txonly) queued $seen frames, sluiced sent $d to the tap"
+        fi
+        NET_RX_PREV[i]=$rx
+        NET_TX_PREV[i]=$tx
     done
 }
 
@@ -300,7 +382,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     t_start=$SECONDS
     end=$((SECONDS + SOAK_ROUND))
     FRONTENDS=()
-    declare -a TP_PID=() BB_PID=() CH_PID=()
+    declare -a TP_PID=() TP_MOVED=() BB_PID=() CH_PID=()
     for ((i = 0; i < NNET; i++)); do
         testpmd "$i" "$(tp_mode "$i")"
         TP_PID[i]=$!
@@ -337,7 +419,14 @@ for ((r = 0; r < ROUNDS; r++)); do
         wait "${CH_PID[i]}" || fail "churn on blk$i failed"
         CHURNS=$((CHURNS + $(cat "$WORK/churn$i.r$r")))
     done
+    wait_moving
     t_stop=$SECONDS
+    # Evidence for a failure found below: each NIC's counters (per queue
+    # kicks, chains taken, interrupts) and its tap's, testpmds still running.
+    for ((i = 0; i < NNET; i++)); do
+        "$SLUICE" dev stats "net$i" --json --control "$CTL" >"$WORK/stats-r$r-net$i.json" 2>&1 || true
+    done
+    ip -n "$NS" -s link show >"$WORK/links-r$r.txt" 2>&1 || true
     stop_testpmds
     t_stopped=$SECONDS
     FRONTENDS=()
@@ -349,6 +438,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     IDLE_RSS[r]=$S_RSS
     IDLE_ANON[r]=$S_ANON
     [ "$(dev_count broken)" = 0 ] || fail "a device turned broken: $(cat "$WORK/list.json")"
+    check_sessions
     if grep -v ': info: ' "$WORK/sluiced.log" | grep -q .; then
         fail "sluiced logged: $(grep -v ': info: ' "$WORK/sluiced.log" | head -5)"
     fi
