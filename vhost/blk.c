@@ -286,9 +286,19 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
     }
 }
 
+/* Requests one pass of process() starts before it yields: what it
+ * completed so far is published and signalled, then it goes on, so a
+ * sleeping driver refills a deep queue while the rest is worked through.
+ * Measured (interleaved A/B, null=, sluice-blkbench): at 4k QD128 this cut
+ * backend CPU per I/O by about a quarter and p50 latency; a bound of
+ * 128 KiB of data instead (one yield per 128k request) made seqread 128k
+ * QD8 slower, and a 20 us bound on the pass cost CPU at 4k QD16. */
+#define PASS_REQS 32u
+
 static void process(struct vq *vq)
 {
     struct vblk_queue *q = vq->priv;
+    unsigned n = 0;
 
     for (;;) {
         struct vblk_req *req = q->free;
@@ -304,6 +314,10 @@ static void process(struct vq *vq)
             return;
         q->free = req->next_free;
         start_req(q, req);
+        if (++n == PASS_REQS) {
+            vq_yield(vq);
+            return;
+        }
     }
 }
 

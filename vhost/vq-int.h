@@ -69,6 +69,7 @@ struct vq {
     struct uloop_op kick_op;
     struct uloop_op call_op;
     struct uloop_defer flush_defer;
+    bool rerun;                /* vq_yield(): handler again after the flush */
     struct completion *stopped;
     struct uloop_poller poller;
     bool notify_off;           /* guest kicks suppressed while polled */

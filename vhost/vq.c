@@ -170,16 +170,29 @@ static void check_stopped(struct vq *vq)
     }
 }
 
-/* Runs after the loop's current batch: publishes the used ring, and
- * completes a pending stop. */
+static void run_handler(struct vq *vq);
+
+/* Runs after the loop's current batch: publishes the used ring, resumes a
+ * handler that yielded, and completes a pending stop. */
 static void flush_deferred(struct uloop_defer *d)
 {
     struct vq *vq = container_of(d, struct vq, flush_defer);
+    bool rerun = vq->rerun;
 
-    if (vq->stopping)
+    vq->rerun = false;
+    if (vq->stopping) {
         check_stopped(vq);
-    else
-        flush_used(vq);
+        return;
+    }
+    flush_used(vq);
+    if (rerun)
+        run_handler(vq);
+}
+
+void vq_yield(struct vq *vq)
+{
+    vq->rerun = true;
+    uloop_defer(vq->loop, &vq->flush_defer);
 }
 
 /* ---- kicks ------------------------------------------------------------ */
@@ -456,6 +469,7 @@ common:
     vq->signalled_valid = false;
     vq->broken = false;
     vq->inuse = 0;
+    vq->rerun = false;
     vq->kick_op.cb = kick_cb;
     vq->call_op.cb = call_cb;
     vq->flush_defer.fn = flush_deferred;

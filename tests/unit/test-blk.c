@@ -612,6 +612,8 @@ struct tio {
     int held_res[64];
     unsigned nheld;
     unsigned rw_calls, flushes;
+    struct h_dev *watch;    /* non-NULL: note the used index at each rw */
+    uint16_t used_at[64];
 };
 
 static int t_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
@@ -621,6 +623,8 @@ static int t_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write
     size_t n = iov_size(iov, iovcnt), off = 0;
     int res;
 
+    if (t->watch && t->rw_calls < 64)
+        t->used_at[t->rw_calls] = tring_used_idx(&t->watch->r);
     t->rw_calls++;
     if (t->rw_ret)
         return t->rw_ret;
@@ -760,6 +764,36 @@ struct release_arg {
     struct tio *t;
     unsigned delay_ms;
 };
+
+/* A ring holding more requests than one pass of the device takes (the
+ * backend completes each before it returns, as null= does): the pass
+ * publishes and signals what it completed before it starts the rest, so a
+ * sleeping driver can refill while the rest is worked through. */
+static void test_deep_queue_published_in_passes(void **state)
+{
+    enum { NREQ = 40 };
+    struct tio t = { 0 };
+    struct h_opts o = { .io = &tio_ops, .io_ctx = &t };
+    struct h_req reqs[NREQ];
+    struct h_dev h;
+
+    (void)state;
+    h_create(&h, &g_loop, 1, &o);
+    h_start(&h, FEAT);
+    t.watch = &h;
+    for (unsigned i = 0; i < NREQ; i++)
+        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
+    h_kick(&h);
+    assert_true(h_wait_used(&h, NREQ, 5000));
+    assert_int_equal(t.rw_calls, NREQ);
+    for (unsigned i = 0; i < NREQ; i++)
+        assert_int_equal(h_req_status(&h, &reqs[i]), VIRTIO_BLK_S_OK);
+    /* When the last request started, earlier ones were visible to the
+     * guest, and it was interrupted more than once for the one kick. */
+    assert_true(t.used_at[NREQ - 1] >= 1);
+    assert_true(vu_dev_queue(h.dev, 0)->stats.notifies >= 2);
+    h_destroy(&h);
+}
 
 static void release_on_loop(void *arg)
 {
@@ -1037,6 +1071,7 @@ int main(void)
         T(test_zero_length_status),
         T(test_bad_chain_breaks_device),
         cmocka_unit_test(test_io_errors),
+        cmocka_unit_test(test_deep_queue_published_in_passes),
         cmocka_unit_test(test_readonly_refused_before_io),
         cmocka_unit_test(test_stop_waits_for_inflight_io),
         cmocka_unit_test(test_disconnect_waits_for_inflight_io),

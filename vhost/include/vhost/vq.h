@@ -140,6 +140,11 @@ int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov);
  * is published and the guest notified once per loop iteration. */
 void vq_push(struct vq *vq, uint16_t head, uint32_t len);
 
+/* Worker, from the handler: stop taking chains for now. Once the loop has
+ * run the completions posted so far, the used ring is published (the guest
+ * signalled as usual), then the handler runs again. */
+void vq_yield(struct vq *vq);
+
 /* Worker: give back the last @n popped chains, unused (they were taken from
  * the avail ring in order and are the most recent pops): they will be popped
  * again. */
