@@ -9,6 +9,15 @@
 #           and after the migration; every pass it finished (acknowledged) is
 #           verified on the destination, and the host verifies the file
 #   blk-mq  the same with 2 queues
+#   blk-local  storage migration, the README recipe end to end: the source
+#           sluiced serves a local file, the destination sluiced another file
+#           of the same size as an incoming device (--nbd-listen on loopback
+#           TCP); `sluice dev mirror` copies it while the guest writes; once
+#           synced, QMP migrate to a destination QEMU started with -S; while
+#           both are stopped the host compares the two files (equal), then
+#           `cont`; the guest verifies and keeps writing on the destination;
+#           the host verifies the destination file and that the source file
+#           did not change after the switch-over
 #   blk-rounds  blk with the migration held at 8 MiB/s and a 1 ms downtime
 #           limit until 3 dirty-page rounds happened. NOT in CI: in 2 of 7
 #           runs the destination guest's kernel found its memory corrupted
@@ -26,6 +35,7 @@ MODE=${TEST_MODE:?TEST_MODE not set}
 MiB=$((1024 * 1024))
 need_root
 need_cmd python3
+need_cmd jq
 need_guest_kit
 [ -x "$GUESTIO" ] || fail "guestio not built"
 
@@ -66,21 +76,22 @@ wait_console() {
 
 mig_field() { sed -n "s/.*\"$1\": \([^,}]*\).*/\1/p" | tr -d '"' | head -1; }
 
-# migrate: source -> destination. With ROUNDS set: at 8 MiB/s with a
-# downtime limit of 1 ms so that it cannot converge, until 3 dirty-page
-# rounds happened; then both limits are lifted. Logs the figures QEMU
-# reports.
+# migrate FROM URI: migrate the QEMU whose monitor is $WORK/FROM.qmp to
+# URI. With ROUNDS set: at 8 MiB/s with a downtime limit of 1 ms so that it
+# cannot converge, until 3 dirty-page rounds happened; then both limits are
+# lifted. Logs the figures QEMU reports; query-migrate's last answer is in
+# $WORK/query-migrate-FROM.json.
 migrate() {
-    local st status rounds i lifted=
+    local from=$1 uri=$2 st status rounds i lifted=
     if [ -n "${ROUNDS:-}" ]; then
-        $QMP "$WORK/src.qmp" migrate-set-parameters '{"max-bandwidth": 8388608, "downtime-limit": 1}' \
+        $QMP "$WORK/$from.qmp" migrate-set-parameters '{"max-bandwidth": 8388608, "downtime-limit": 1}' \
             >/dev/null || fail "migrate-set-parameters failed"
     else
         lifted=1
     fi
-    $QMP "$WORK/src.qmp" migrate "{\"uri\": \"unix:$MIG\"}" >/dev/null || fail "migrate refused"
+    $QMP "$WORK/$from.qmp" migrate "{\"uri\": \"$uri\"}" >/dev/null || fail "migrate refused"
     for i in $(seq 600); do
-        st=$($QMP "$WORK/src.qmp" query-migrate)
+        st=$($QMP "$WORK/$from.qmp" query-migrate)
         status=$(echo "$st" | mig_field status)
         rounds=$(echo "$st" | mig_field dirty-sync-count)
         case $status in
@@ -89,7 +100,7 @@ migrate() {
         esac
         if [ "${rounds:-0}" -ge 3 ] && [ -z "$lifted" ]; then
             log "migration: $rounds dirty-page rounds at 8 MiB/s; lifting the limit"
-            $QMP "$WORK/src.qmp" migrate-set-parameters \
+            $QMP "$WORK/$from.qmp" migrate-set-parameters \
                 '{"max-bandwidth": 4294967296, "downtime-limit": 300}' >/dev/null
             lifted=1
         fi
@@ -97,31 +108,39 @@ migrate() {
     done
     [ "$status" = completed ] || fail "migration did not complete: $st"
     [ -n "$lifted" ] || fail "the migration converged before 3 dirty-page rounds: $st"
-    log "migration completed: downtime $(echo "$st" | mig_field downtime) ms," \
+    log "migration from $from completed: downtime $(echo "$st" | mig_field downtime) ms," \
         "total $(echo "$st" | mig_field total-time) ms, $(echo "$st" | mig_field dirty-sync-count) rounds"
-    echo "$st" >"$WORK/query-migrate.json"
+    echo "$st" >"$WORK/query-migrate-$from.json"
 }
 
-# finish: quit the paused source, wait for the destination's guest status.
+# quit_qemu NAME PID: quit a QEMU that migrated away (paused).
+quit_qemu() {
+    $QMP "$WORK/$1.qmp" quit >/dev/null 2>&1 || true
+    wait "$2" 2>/dev/null || true
+}
+
+# finish NAME PID: wait for the guest in QEMU NAME to end; it must report
+# success.
 finish() {
-    $QMP "$WORK/src.qmp" quit >/dev/null 2>&1 || true
-    wait "$SRC_QEMU" 2>/dev/null || true
     local rc=0 i
-    for i in $(seq 1200); do kill -0 "$DST_QEMU" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$DST_QEMU" 2>/dev/null && log "the destination guest did not finish in time"
-    wait "$DST_QEMU" || rc=$?
-    grep -aq "^SLUICE-EXIT=0" "$WORK/dst-console.log" ||
-        fail "the guest failed on the destination (QEMU status $rc): $(tail -8 "$WORK/dst-console.log")"
+    for i in $(seq 1200); do kill -0 "$2" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$2" 2>/dev/null && log "the guest in $1 did not finish in time"
+    wait "$2" || rc=$?
+    grep -aq "^SLUICE-EXIT=0" "$WORK/$1-console.log" ||
+        fail "the guest failed in $1 (QEMU status $rc): $(tail -8 "$WORK/$1-console.log")"
 }
 
 case $MODE in
-blk|blk-mq|blk-rounds)
+blk|blk-mq|blk-rounds|blk-local)
     Q=1
     [ "$MODE" = blk-mq ] && Q=2
     [ "$MODE" = blk-rounds ] && ROUNDS=1
+    # blk-local mirrors first (more time before the switch).
+    [ "$MODE" = blk-local ] && WRITE_SECONDS=60
     SEED=777
     LEN=$((8 * MiB))
     IMG=$WORK/disk.img
+    DIMG=$IMG
     truncate -s $((16 * MiB)) "$IMG"
     cat >"$WORK/guest.sh" <<GUEST
 io=/sluice-files/guestio
@@ -146,23 +165,71 @@ GUEST
     start_sluiced --control "$WORK/ctl-a.sock" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src"
     SLUICED_A=$SLUICED_PID
     CLEANUP_CMDS+=("kill -KILL $SLUICED_A 2>/dev/null")
-    start_sluiced --control "$WORK/ctl-b.sock" --blk "socket=$WORK/b.sock,path=$IMG,queues=$Q,id=dst"
+    DST_ARGS=()
+    if [ "$MODE" = blk-local ]; then
+        # The destination sluiced serves another file of the same size,
+        # incoming: the source mirrors into it over NBD on loopback TCP.
+        DIMG=$WORK/dst.img
+        truncate -s $((16 * MiB)) "$DIMG"
+        start_sluiced --control "$WORK/ctl-b.sock" --nbd-listen 127.0.0.1:0 \
+            --blk "socket=$WORK/b.sock,path=$DIMG,queues=$Q,incoming,id=dst"
+        PORT=$(grep -o "(port [0-9]*)" "$WORK/sluiced.log" | tail -1 | tr -dc 0-9)
+        [ -n "$PORT" ] || fail "no NBD port in the log"
+        # -S: the destination stays paused after the migration (as libvirt
+        # starts it), so the host can compare both copies at the switch-over.
+        DST_ARGS=(-S)
+    else
+        start_sluiced --control "$WORK/ctl-b.sock" --blk "socket=$WORK/b.sock,path=$IMG,queues=$Q,id=dst"
+    fi
     blkdev() { echo -chardev socket,id=vblk0,path="$1" -device vhost-user-blk-pci,chardev=vblk0,num-queues=$Q; }
     start_qemu src $(blkdev "$WORK/a.sock")
     SRC_QEMU=$QPID
-    start_qemu dst $(blkdev "$WORK/b.sock") -incoming "unix:$MIG"
+    start_qemu dst $(blkdev "$WORK/b.sock") -incoming "unix:$MIG" "${DST_ARGS[@]}"
     DST_QEMU=$QPID
     wait_console src "guest: pass 2" 120
-    migrate
-    finish
-    grep -aq "guest: pass" "$WORK/dst-console.log" || fail "no write pass finished on the destination"
-    last=$(tr -d '\r' <"$WORK/dst-console.log" | sed -n 's/^guest: last pass \([0-9]*\) verified$/\1/p')
+    if [ "$MODE" = blk-local ]; then
+        sluice_a() { SLUICE_CONTROL=$WORK/ctl-a.sock "$SLUICE_BUILD/tools/sluice/sluice" "$@"; }
+        sluice_a dev mirror src --to "nbd://127.0.0.1:$PORT/dst" --json \
+            >"$WORK/mirror.json" 2>"$WORK/err" || fail "mirror failed: $(cat "$WORK/err")"
+        [ "$(jq -r .phase "$WORK/mirror.json")" = synced ] || fail "mirror ended $(cat "$WORK/mirror.json")"
+        ! grep -aq "guest: last pass" "$WORK/src-console.log" || fail "the guest stopped writing before the mirror synced"
+        log "mirror synced while the guest writes:" \
+            "$(jq -c '{bytes_copied, bytes_total, round, rate_bytes_per_s, elapsed_ms}' "$WORK/mirror.json")"
+    fi
+    migrate src "unix:$MIG"
+    if [ "$MODE" = blk-local ]; then
+        for i in $(seq 100); do
+            [ "$($QMP "$WORK/dst.qmp" query-status | jq -r .status)" = paused ] && break
+            sleep 0.1
+        done
+        [ "$($QMP "$WORK/dst.qmp" query-status | jq -r .status)" = paused ] || fail "the destination is not paused"
+        # Both guests stopped: the source's device drained, every write it
+        # completed is on both copies.
+        cmp "$IMG" "$DIMG" || fail "source and destination differ at the switch-over"
+        SWITCH_SUM=$(sha256sum <"$IMG")
+        log "at the switch-over: source and destination files equal," \
+            "mirror $(sluice_a dev mirror-status src --json | jq -r .phase)"
+        $QMP "$WORK/dst.qmp" cont >/dev/null || fail "cont on the destination failed"
+    fi
+    quit_qemu src "$SRC_QEMU"
+    LAST=dst
+    finish dst "$DST_QEMU"
+    grep -aq "guest: pass" "$WORK/$LAST-console.log" || fail "no write pass finished in $LAST"
+    last=$(tr -d '\r' <"$WORK/$LAST-console.log" | sed -n 's/^guest: last pass \([0-9]*\) verified$/\1/p')
     [ -n "$last" ] || fail "no final pass reported"
     log "guest: passes on the source $(grep -ac 'guest: pass' "$WORK/src-console.log")," \
-        "on the destination $(grep -ac 'guest: pass' "$WORK/dst-console.log"), last $last verified"
+        "on the destination $(grep -ac 'guest: pass' "$WORK/dst-console.log")," \
+        "${BACK_QEMU:+back on the source $(grep -ac 'guest: pass' "$WORK/back-console.log"), }last $last verified"
+    if [ "$MODE" = blk-local ]; then
+        # The recipe's clean-up of the source: the mirror ends with the device.
+        log "mirror at the end: $(sluice_a dev mirror-status src --json |
+            jq -c '{phase, bytes_copied, round, elapsed_ms}')"
+        sluice_a dev remove src >/dev/null || fail "removing the source device"
+        [ "$(sha256sum <"$IMG")" = "$SWITCH_SUM" ] || fail "the source file changed after the switch-over"
+    fi
     kill -TERM "$SLUICED_A"; wait "$SLUICED_A" || fail "source sluiced exited with an error"
     stop_sluiced "$WORK/b.sock"
-    "$GUESTIO" verify "$IMG" $((SEED + last)) 0 $LEN || fail "backing: pass $last not in the file"
+    "$GUESTIO" verify "$DIMG" $((SEED + last)) 0 $LEN || fail "backing: pass $last not in $DIMG"
     grep -q "guest error\|needs reset" "$WORK/sluiced.log" && fail "$(grep "guest error\|needs reset" "$WORK/sluiced.log" | head -3)"
     ;;
 net)
@@ -226,8 +293,9 @@ GUEST
     DST_QEMU=$QPID
     wait_console src "guest: streaming" 120
     sleep 2
-    migrate
-    finish
+    migrate src "unix:$MIG"
+    quit_qemu src "$SRC_QEMU"
+    finish dst "$DST_QEMU"
     wait $PEER || fail "the TCP peer failed"
     got=$(tr -d '\r' <"$WORK/dst-console.log" | sed -n 's/^guest: received \([0-9a-f]*\) \([0-9]*\)$/\1 \2/p')
     [ "$got" = "$SUM $((12 * MiB))" ] || fail "TCP stream differs: got '$got', want '$SUM $((12 * MiB))'"
