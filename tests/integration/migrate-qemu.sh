@@ -7,8 +7,10 @@
 #   blk     vhost-user-blk, 1 queue: the guest writes a pattern over the disk
 #           with O_DIRECT and reads it back, pass after pass, before, during
 #           and after the migration; every pass it finished (acknowledged) is
-#           verified on the destination, and the host verifies the file
-#   blk-mq  the same with 2 queues
+#           verified on the destination, and the host verifies the file;
+#           then back to a fresh QEMU on the source's sluiced (a second
+#           migration), where the guest verifies again
+#   blk-mq  the same with 2 queues, one way
 #   blk-local  storage migration, the README recipe end to end: the source
 #           sluiced serves a local file, the destination sluiced another file
 #           of the same size as an incoming device (--nbd-listen on loopback
@@ -135,8 +137,9 @@ blk|blk-mq|blk-rounds|blk-local)
     Q=1
     [ "$MODE" = blk-mq ] && Q=2
     [ "$MODE" = blk-rounds ] && ROUNDS=1
-    # blk-local mirrors first (more time before the switch).
-    [ "$MODE" = blk-local ] && WRITE_SECONDS=60
+    # blk migrates there and back: the guest must still write after two
+    # migrations; blk-local mirrors first (more time before the switch).
+    case $MODE in blk|blk-local) WRITE_SECONDS=60 ;; esac
     SEED=777
     LEN=$((8 * MiB))
     IMG=$WORK/disk.img
@@ -213,7 +216,19 @@ GUEST
     fi
     quit_qemu src "$SRC_QEMU"
     LAST=dst
-    finish dst "$DST_QEMU"
+    if [ "$MODE" = blk ]; then
+        # And back: a fresh QEMU on the source's sluiced takes the guest
+        # over once it finished a pass on the destination.
+        wait_console dst "guest: pass" 60
+        start_qemu back $(blkdev "$WORK/a.sock") -incoming "unix:$WORK/mig-back.sock"
+        BACK_QEMU=$QPID
+        migrate dst "unix:$WORK/mig-back.sock"
+        quit_qemu dst "$DST_QEMU"
+        finish back "$BACK_QEMU"
+        LAST=back
+    else
+        finish dst "$DST_QEMU"
+    fi
     grep -aq "guest: pass" "$WORK/$LAST-console.log" || fail "no write pass finished in $LAST"
     last=$(tr -d '\r' <"$WORK/$LAST-console.log" | sed -n 's/^guest: last pass \([0-9]*\) verified$/\1/p')
     [ -n "$last" ] || fail "no final pass reported"
