@@ -76,6 +76,14 @@ wait_console() {
     fail "no '$2' on the $1 console: $(tail -5 "$WORK/$1-console.log")"
 }
 
+# pass_ms NAME FROM TO: the mean time of a guest pass between passes FROM
+# and TO (guest clock, printed by the guest with each pass) in QEMU NAME.
+pass_ms() {
+    tr -d '\r' <"$WORK/$1-console.log" |
+        awk -v a="$2" -v b="$3" '$2 == "pass" && $3 == a { t0 = $5 } $2 == "pass" && $3 == b { t1 = $5 }
+            END { if (b > a && t1 > t0) printf "%.0f", (t1 - t0) * 1000 / (b - a); else printf "?" }'
+}
+
 mig_field() { sed -n "s/.*\"$1\": \([^,}]*\).*/\1/p" | tr -d '"' | head -1; }
 
 # migrate FROM URI: migrate the QEMU whose monitor is $WORK/FROM.qmp to
@@ -157,7 +165,7 @@ while [ \$(date +%s) -lt \$end ]; do
     p=\$n
     echo \$p > /tmp/acked
     \$io verify \$dev \$(($SEED + p)) 0 $LEN || { echo "guest: read back wrong in pass \$p"; exit 1; }
-    echo "guest: pass \$p"
+    echo "guest: pass \$p at \$(cut -d" " -f1 /proc/uptime)"
 done
 \$io flush \$dev || exit 1
 echo 3 > /proc/sys/vm/drop_caches
@@ -189,8 +197,9 @@ GUEST
     SRC_QEMU=$QPID
     start_qemu dst $(blkdev "$WORK/b.sock") -incoming "unix:$MIG" "${DST_ARGS[@]}"
     DST_QEMU=$QPID
-    wait_console src "guest: pass 2" 120
     if [ "$MODE" = blk-local ]; then
+        # 5 passes before the mirror give the guest's pace without it.
+        wait_console src "guest: pass 6 " 120
         sluice_a() { SLUICE_CONTROL=$WORK/ctl-a.sock "$SLUICE_BUILD/tools/sluice/sluice" "$@"; }
         sluice_a dev mirror src --to "nbd://127.0.0.1:$PORT/dst" --json \
             >"$WORK/mirror.json" 2>"$WORK/err" || fail "mirror failed: $(cat "$WORK/err")"
@@ -198,6 +207,14 @@ GUEST
         ! grep -aq "guest: last pass" "$WORK/src-console.log" || fail "the guest stopped writing before the mirror synced"
         log "mirror synced while the guest writes:" \
             "$(jq -c '{bytes_copied, bytes_total, round, rate_bytes_per_s, elapsed_ms}' "$WORK/mirror.json")"
+        # The passes the guest finished before the mirror synced, and before
+        # the migration started: the passes between ran against both copies.
+        P_SYNC=$(grep -ac "guest: pass" "$WORK/src-console.log" || true)
+        sleep 2
+        P_MIG=$(grep -ac "guest: pass" "$WORK/src-console.log" || true)
+        [ "$(sluice_a dev mirror-status src --json | jq -r .phase)" = synced ] || fail "the mirror left synced"
+    else
+        wait_console src "guest: pass 2 " 120
     fi
     migrate src "unix:$MIG"
     if [ "$MODE" = blk-local ]; then
@@ -236,6 +253,9 @@ GUEST
         "on the destination $(grep -ac 'guest: pass' "$WORK/dst-console.log")," \
         "${BACK_QEMU:+back on the source $(grep -ac 'guest: pass' "$WORK/back-console.log"), }last $last verified"
     if [ "$MODE" = blk-local ]; then
+        log "guest pass ($((LEN / MiB)) MiB written and read back): $(pass_ms src 1 6) ms before" \
+            "the mirror, $(pass_ms src "$P_SYNC" "$P_MIG") ms while it was synchronous," \
+            "$(pass_ms dst "$((P_MIG + 10))" "$last") ms on the destination"
         # The recipe's clean-up of the source: the mirror ends with the device.
         log "mirror at the end: $(sluice_a dev mirror-status src --json |
             jq -c '{phase, bytes_copied, round, elapsed_ms}')"
