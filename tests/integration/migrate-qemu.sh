@@ -10,7 +10,7 @@
 #           verified on the destination, and the host verifies the file;
 #           then back to a fresh QEMU on the source's sluiced (a second
 #           migration), where the guest verifies again
-#   blk-mq  the same with 2 queues, one way
+#   blk-mq  the same with 2 queues
 #   blk-local  storage migration, the README recipe end to end: the source
 #           sluiced serves a local file, the destination sluiced another file
 #           of the same size as an incoming device (--nbd-listen on loopback
@@ -145,9 +145,10 @@ blk|blk-mq|blk-rounds|blk-local)
     Q=1
     [ "$MODE" = blk-mq ] && Q=2
     [ "$MODE" = blk-rounds ] && ROUNDS=1
-    # blk migrates there and back: the guest must still write after two
-    # migrations; blk-local mirrors first (more time before the switch).
-    case $MODE in blk|blk-local) WRITE_SECONDS=60 ;; esac
+    # blk and blk-mq migrate there and back: the guest must still write
+    # after two migrations; blk-local mirrors first (more time before the
+    # switch).
+    case $MODE in blk|blk-mq|blk-local) WRITE_SECONDS=60 ;; esac
     SEED=777
     LEN=$((8 * MiB))
     IMG=$WORK/disk.img
@@ -233,7 +234,7 @@ GUEST
     fi
     quit_qemu src "$SRC_QEMU"
     LAST=dst
-    if [ "$MODE" = blk ]; then
+    if [ "$MODE" = blk ] || [ "$MODE" = blk-mq ]; then
         # And back: a fresh QEMU on the source's sluiced takes the guest
         # over once it finished a pass on the destination.
         wait_console dst "guest: pass" 60
