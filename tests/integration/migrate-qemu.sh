@@ -18,8 +18,11 @@
 #           synced, QMP migrate to a destination QEMU started with -S; while
 #           both are stopped the host compares the two files (equal), then
 #           `cont`; the guest verifies and keeps writing on the destination;
-#           the host verifies the destination file and that the source file
-#           did not change after the switch-over
+#           then back the same way (the source sluiced serves a third file
+#           as incoming, the destination mirrors into it, a fresh QEMU on the
+#           source side started with -S; compare, cont); the host verifies
+#           the last file and that the earlier ones did not change after
+#           their switch-over
 #   blk-rounds  blk with the migration held at 8 MiB/s and a 1 ms downtime
 #           limit until 3 dirty-page rounds happened. NOT in CI: in 2 of 7
 #           runs the destination guest's kernel found its memory corrupted
@@ -123,6 +126,22 @@ migrate() {
     echo "$st" >"$WORK/query-migrate-$from.json"
 }
 
+# switch_over TO FROM-FILE TO-FILE: after a migration to QEMU TO (started
+# with -S), with both guests stopped (the source's device drained: every
+# write it completed is on both copies), the files must be equal; then TO
+# runs.
+switch_over() {
+    local i
+    for i in $(seq 100); do
+        [ "$($QMP "$WORK/$1.qmp" query-status | jq -r .status)" = paused ] && break
+        sleep 0.1
+    done
+    [ "$($QMP "$WORK/$1.qmp" query-status | jq -r .status)" = paused ] || fail "$1 is not paused after the migration"
+    cmp "$2" "$3" || fail "$(basename "$2") and $(basename "$3") differ at the switch-over to $1"
+    log "at the switch-over to $1: $(basename "$2") and $(basename "$3") equal"
+    $QMP "$WORK/$1.qmp" cont >/dev/null || fail "cont in $1 failed"
+}
+
 # quit_qemu NAME PID: quit a QEMU that migrated away (paused).
 quit_qemu() {
     $QMP "$WORK/$1.qmp" quit >/dev/null 2>&1 || true
@@ -174,8 +193,12 @@ echo 3 > /proc/sys/vm/drop_caches
 echo "guest: last pass \$p verified"
 GUEST
     "$GUEST" test-initrd "$WORK/guest.sh" "$WORK/initrd.img" "$GUESTIO" >/dev/null
-    start_sluiced --control "$WORK/ctl-a.sock" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src"
+    A_ARGS=()
+    # blk-local: the source sluiced listens for NBD too, for the way back.
+    [ "$MODE" = blk-local ] && A_ARGS=(--nbd-listen 127.0.0.1:0)
+    start_sluiced --control "$WORK/ctl-a.sock" "${A_ARGS[@]}" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src"
     SLUICED_A=$SLUICED_PID
+    PORT_A=$(grep -o "(port [0-9]*)" "$WORK/sluiced.log" | tail -1 | tr -dc 0-9)
     CLEANUP_CMDS+=("kill -KILL $SLUICED_A 2>/dev/null")
     DST_ARGS=()
     if [ "$MODE" = blk-local ]; then
@@ -202,6 +225,7 @@ GUEST
         # 5 passes before the mirror give the guest's pace without it.
         wait_console src "guest: pass 6 " 120
         sluice_a() { SLUICE_CONTROL=$WORK/ctl-a.sock "$SLUICE_BUILD/tools/sluice/sluice" "$@"; }
+        sluice_b() { SLUICE_CONTROL=$WORK/ctl-b.sock "$SLUICE_BUILD/tools/sluice/sluice" "$@"; }
         sluice_a dev mirror src --to "nbd://127.0.0.1:$PORT/dst" --json \
             >"$WORK/mirror.json" 2>"$WORK/err" || fail "mirror failed: $(cat "$WORK/err")"
         [ "$(jq -r .phase "$WORK/mirror.json")" = synced ] || fail "mirror ended $(cat "$WORK/mirror.json")"
@@ -219,18 +243,8 @@ GUEST
     fi
     migrate src "unix:$MIG"
     if [ "$MODE" = blk-local ]; then
-        for i in $(seq 100); do
-            [ "$($QMP "$WORK/dst.qmp" query-status | jq -r .status)" = paused ] && break
-            sleep 0.1
-        done
-        [ "$($QMP "$WORK/dst.qmp" query-status | jq -r .status)" = paused ] || fail "the destination is not paused"
-        # Both guests stopped: the source's device drained, every write it
-        # completed is on both copies.
-        cmp "$IMG" "$DIMG" || fail "source and destination differ at the switch-over"
+        switch_over dst "$IMG" "$DIMG"
         SWITCH_SUM=$(sha256sum <"$IMG")
-        log "at the switch-over: source and destination files equal," \
-            "mirror $(sluice_a dev mirror-status src --json | jq -r .phase)"
-        $QMP "$WORK/dst.qmp" cont >/dev/null || fail "cont on the destination failed"
     fi
     quit_qemu src "$SRC_QEMU"
     LAST=dst
@@ -244,6 +258,30 @@ GUEST
         quit_qemu dst "$DST_QEMU"
         finish back "$BACK_QEMU"
         LAST=back
+    elif [ "$MODE" = blk-local ]; then
+        # And back the same way: the source sluiced serves a third file as
+        # an incoming device, the destination mirrors into it, a fresh QEMU
+        # on the source side takes the guest over.
+        wait_console dst "guest: pass" 60
+        BIMG=$WORK/back.img
+        truncate -s $((16 * MiB)) "$BIMG"
+        sluice_a dev add blk "socket=$WORK/back.sock,path=$BIMG,queues=$Q,incoming,id=back" >/dev/null ||
+            fail "cannot add the incoming device on the source side"
+        start_qemu back $(blkdev "$WORK/back.sock") -incoming "unix:$WORK/mig-back.sock" -S
+        BACK_QEMU=$QPID
+        sluice_b dev mirror dst --to "nbd://127.0.0.1:$PORT_A/back" --json \
+            >"$WORK/mirror-back.json" 2>"$WORK/err" || fail "mirror back failed: $(cat "$WORK/err")"
+        [ "$(jq -r .phase "$WORK/mirror-back.json")" = synced ] || fail "mirror back ended $(cat "$WORK/mirror-back.json")"
+        ! grep -aq "guest: last pass" "$WORK/dst-console.log" || fail "the guest stopped writing before the mirror back synced"
+        log "mirror back synced while the guest writes:" \
+            "$(jq -c '{bytes_copied, bytes_total, round, rate_bytes_per_s, elapsed_ms}' "$WORK/mirror-back.json")"
+        migrate dst "unix:$WORK/mig-back.sock"
+        switch_over back "$DIMG" "$BIMG"
+        BACK_SUM=$(sha256sum <"$DIMG")
+        quit_qemu dst "$DST_QEMU"
+        finish back "$BACK_QEMU"
+        LAST=back
+        DIMG_FINAL=$BIMG
     else
         finish dst "$DST_QEMU"
     fi
@@ -256,12 +294,16 @@ GUEST
     if [ "$MODE" = blk-local ]; then
         log "guest pass ($((LEN / MiB)) MiB written and read back): $(pass_ms src 1 6) ms before" \
             "the mirror, $(pass_ms src "$P_SYNC" "$P_MIG") ms while it was synchronous," \
-            "$(pass_ms dst "$((P_MIG + 10))" "$last") ms on the destination"
+            "$(pass_ms back "$(( $(grep -a "guest: pass" "$WORK/back-console.log" | head -1 | awk '{print $3}') + 10 ))" "$last")" \
+            "ms after both moves"
         # The recipe's clean-up of the source: the mirror ends with the device.
         log "mirror at the end: $(sluice_a dev mirror-status src --json |
             jq -c '{phase, bytes_copied, round, elapsed_ms}')"
         sluice_a dev remove src >/dev/null || fail "removing the source device"
+        sluice_b dev remove dst >/dev/null || fail "removing the destination device"
         [ "$(sha256sum <"$IMG")" = "$SWITCH_SUM" ] || fail "the source file changed after the switch-over"
+        [ "$(sha256sum <"$DIMG")" = "$BACK_SUM" ] || fail "the destination file changed after the switch-over back"
+        DIMG=$DIMG_FINAL
     fi
     kill -TERM "$SLUICED_A"; wait "$SLUICED_A" || fail "source sluiced exited with an error"
     stop_sluiced "$WORK/b.sock"
