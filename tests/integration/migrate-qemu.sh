@@ -198,12 +198,12 @@ GUEST
     [ "$MODE" = blk-local ] && A_ARGS=(--nbd-listen 127.0.0.1:0)
     start_sluiced --control "$WORK/ctl-a.sock" "${A_ARGS[@]}" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src"
     SLUICED_A=$SLUICED_PID
-    PORT_A=$(grep -o "(port [0-9]*)" "$WORK/sluiced.log" | tail -1 | tr -dc 0-9)
     CLEANUP_CMDS+=("kill -KILL $SLUICED_A 2>/dev/null")
     DST_ARGS=()
     if [ "$MODE" = blk-local ]; then
         # The destination sluiced serves another file of the same size,
         # incoming: the source mirrors into it over NBD on loopback TCP.
+        PORT_A=$(grep -o "(port [0-9]*)" "$WORK/sluiced.log" | tail -1 | tr -dc 0-9)
         DIMG=$WORK/dst.img
         truncate -s $((16 * MiB)) "$DIMG"
         start_sluiced --control "$WORK/ctl-b.sock" --nbd-listen 127.0.0.1:0 \
