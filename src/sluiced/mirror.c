@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,30 @@
 #define SYNC_AT   (4u << 20)    /* go synchronous when this little is dirty */
 #define MAX_ROUNDS 12           /* ... or after this many catch-up rounds */
 
+/* A guest request mirrored synchronously: its state, kept in the request's
+ * own struct vblk_io (nothing allocated). The worker does the source's part
+ * through the bdev (io_uring); its completion queues the request for the
+ * mirror thread, which sends the target's part and completes the request
+ * back on the worker's loop (uloop_post_remote). */
+enum mr_kind { MR_WRITE, MR_ZERO, MR_DISCARD, MR_FLUSH };
+struct mreq {
+    struct mirror *m;
+    struct uloop *loop;
+    uloop_op_cb cb;              /* the request's own completion */
+    const struct iovec *iov;     /* MR_WRITE: the guest's buffers */
+    unsigned iovcnt;
+    int res;                     /* the source's result: the guest's */
+    uint64_t off, len;
+    enum mr_kind kind;
+    struct mreq *next;           /* the mirror thread's queue */
+};
+_Static_assert(sizeof(struct mreq) <= VBLK_IO_PRIV_BYTES, "struct mreq does not fit struct vblk_io");
+
+static struct mreq *mreq_of(struct uloop_op *done)
+{
+    return (struct mreq *)(void *)container_of(done, struct vblk_io, op)->priv;
+}
+
 enum phase { PH_CONNECT, PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED };
 static const char *const phase_names[] = {
     "connecting", "copy", "catch-up", "sync", "synced", "failed", "cancelled",
@@ -36,9 +62,14 @@ struct mirror {
     uint64_t size;
     bool blockdev, can_zero, can_flush, can_trim;
     pthread_t thread;
-    /* Held while a synchronous guest write runs on both copies, and while
-     * the last round reads a block and sends it: the two never interleave. */
-    pthread_mutex_t lock;
+    unsigned timeout_ms;         /* a target request unanswered this long fails the mirror */
+    /* Requests whose source part is done, waiting for the mirror thread to
+     * send their target part (FIFO: the target sees them in the order the
+     * source completed them). */
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_cond;
+    struct mreq *q_head, *q_tail;
+    atomic_long sync_inflight;   /* synchronous requests not yet completed */
     _Atomic int phase;
     atomic_bool cancel;
     atomic_bool remote_failed;   /* a synchronous remote write failed */
@@ -152,20 +183,65 @@ static uint64_t take_dirty(struct mirror *m)
 
 /* ---- the target --------------------------------------------------------- */
 
+static bool stopping(struct mirror *m)
+{
+    return atomic_load(&m->cancel) || atomic_load(&m->remote_failed);
+}
+
 static void fail(struct mirror *m, const char *what)
 {
     if (atomic_exchange(&m->remote_failed, true))
         return;
+    if (m->error[0])             /* a timeout said why already */
+        return;
     snprintf(m->error, sizeof(m->error), "%s: %s", what, nbd_get_error() ?: "failed");
+}
+
+/* Wait for the target's reply to @cookie (an nbd_aio_* result), at most
+ * m->timeout_ms: a target that stops answering without closing the
+ * connection (stopped, hung) must not hold the mirror, and the guest
+ * writes waiting for it, until TCP gives up. Returns 0 or -1 (a timeout
+ * sets m->error). */
+static int remote_wait(struct mirror *m, int64_t cookie)
+{
+    uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+
+    if (cookie < 0)
+        return -1;
+    for (;;) {
+        int r = nbd_aio_command_completed(m->nbd, (uint64_t)cookie);
+        uint64_t t;
+        if (r != 0)
+            return r > 0 ? 0 : -1;
+        t = now_ns();
+        if (t >= deadline) {
+            if (!atomic_load(&m->remote_failed))
+                snprintf(m->error, sizeof(m->error), "the target did not answer within %u ms",
+                         m->timeout_ms);
+            return -1;
+        }
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 1000u)) < 0)
+            return -1;
+    }
+}
+
+static int remote_pwrite(struct mirror *m, const void *buf, uint64_t len, uint64_t off)
+{
+    return remote_wait(m, nbd_aio_pwrite(m->nbd, buf, len, off, NBD_NULL_COMPLETION, 0));
+}
+
+static int remote_flush(struct mirror *m)
+{
+    return remote_wait(m, nbd_aio_flush(m->nbd, NBD_NULL_COMPLETION, 0));
 }
 
 static int remote_zero(struct mirror *m, uint64_t off, uint64_t len)
 {
     if (m->can_zero)
-        return nbd_zero(m->nbd, len, off, 0);
+        return remote_wait(m, nbd_aio_zero(m->nbd, len, off, NBD_NULL_COMPLETION, 0));
     while (len) {
         uint64_t n = MIN(len, DATA_MAX);
-        if (nbd_pwrite(m->nbd, m->zeroes, n, off, 0) < 0)
+        if (remote_pwrite(m, m->zeroes, n, off) < 0)
             return -1;
         off += n;
         len -= n;
@@ -201,7 +277,7 @@ static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
         bool z = all_zero(m->buf + done, b);
         if (z ? drun : zrun) {
             uint64_t at = off + done - (z ? drun : zrun);
-            if (z ? nbd_pwrite(m->nbd, m->buf + (at - off), drun, at, 0) < 0
+            if (z ? remote_pwrite(m, m->buf + (at - off), drun, at) < 0
                   : remote_zero(m, at, zrun) < 0) {
                 fail(m, "writing to the target");
                 return -1;
@@ -211,7 +287,7 @@ static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
         *(z ? &zrun : &drun) += b;
         done += b;
     }
-    if (drun && nbd_pwrite(m->nbd, m->buf + (len - drun), drun, off + len - drun, 0) < 0) {
+    if (drun && remote_pwrite(m, m->buf + (len - drun), drun, off + len - drun) < 0) {
         fail(m, "writing to the target");
         return -1;
     }
@@ -254,17 +330,100 @@ static int copy_range(struct mirror *m, uint64_t off, uint64_t len)
     return 0;
 }
 
-static bool stopping(struct mirror *m)
+/* ---- the synchronous phase: the target's half of guest requests ---------- */
+
+/* Complete @q to the guest on its worker, with the source's result. */
+static void sync_complete(struct mirror *m, struct mreq *q)
 {
-    return atomic_load(&m->cancel) || atomic_load(&m->remote_failed);
+    struct uloop_op *op = &((struct vblk_io *)(void *)((char *)q - offsetof(struct vblk_io, priv)))->op;
+
+    op->cb = q->cb;
+    uloop_post_remote(q->loop, op, q->res);
+    atomic_fetch_sub(&m->sync_inflight, 1);
 }
 
-/* Copy every block of m->copy; @locked: under m->lock, chunk by chunk. */
-static int copy_round(struct mirror *m, bool locked)
+/* Do @q's part on the target (mirror thread). A failure fails the mirror,
+ * never the guest. */
+static void sync_send(struct mirror *m, struct mreq *q)
+{
+    int r = 0;
+
+    switch (q->kind) {
+    case MR_WRITE: {
+        /* The bytes the source took (q->res), in requests of DATA_MAX. */
+        uint64_t todo = (uint64_t)q->res, at = q->off, i = 0, skip = 0;
+        while (todo && r == 0) {
+            uint64_t n = 0;
+            while (n < DATA_MAX && n < todo && i < q->iovcnt) {
+                size_t c = MIN(q->iov[i].iov_len - skip, MIN(DATA_MAX - n, todo - n));
+                memcpy(m->buf + n, (const uint8_t *)q->iov[i].iov_base + skip, c);
+                n += c;
+                skip += c;
+                if (skip == q->iov[i].iov_len) {
+                    i++;
+                    skip = 0;
+                }
+            }
+            if (!n)
+                break;
+            r = remote_pwrite(m, m->buf, n, at);
+            at += n;
+            todo -= n;
+        }
+        if (r < 0)
+            fail(m, "writing to the target");
+        break;
+    }
+    case MR_ZERO:
+    case MR_DISCARD:
+        if (remote_zero(m, q->off, q->len) < 0)
+            fail(m, "zeroing on the target");
+        break;
+    case MR_FLUSH:
+        if (remote_flush(m) < 0)
+            fail(m, "flushing the target");
+        break;
+    }
+}
+
+/* Send the queued requests' target parts and complete them; with @wait_ms,
+ * wait that long for one to arrive. Once the mirror stops they complete
+ * without being sent. Returns the number handled. */
+static unsigned sync_serve(struct mirror *m, unsigned wait_ms)
+{
+    struct mreq *list;
+    unsigned n = 0;
+
+    pthread_mutex_lock(&m->q_lock);
+    if (!m->q_head && wait_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
+        ts.tv_sec += wait_ms / 1000u + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&m->q_cond, &m->q_lock, &ts);
+    }
+    list = m->q_head;
+    m->q_head = m->q_tail = NULL;
+    pthread_mutex_unlock(&m->q_lock);
+    while (list) {
+        struct mreq *q = list;
+        list = q->next;
+        if (!stopping(m))
+            sync_send(m, q);
+        sync_complete(m, q);
+        n++;
+    }
+    return n;
+}
+
+/* Copy every block of m->copy; @last: the synchronous round, which serves
+ * queued guest requests between its chunks. */
+static int copy_round(struct mirror *m, bool last)
 {
     uint64_t nblocks = (m->size + MIRROR_BLOCK - 1) / MIRROR_BLOCK;
-    /* Under the lock guest writes wait: hold it for one request at most. */
-    uint64_t run_max = locked ? DATA_MAX : RUN_MAX;
+    /* Guest requests wait for the chunk: one request's worth at most. */
+    uint64_t run_max = last ? DATA_MAX : RUN_MAX;
 
     for (uint64_t b = 0; b < nblocks;) {
         uint64_t e, off, len;
@@ -280,11 +439,12 @@ static int copy_round(struct mirror *m, bool locked)
         len = MIN(e * MIRROR_BLOCK, m->size) - off;
         if (stopping(m))
             return -1;
-        if (locked)
-            pthread_mutex_lock(&m->lock);
+        /* A guest write's target part is sent only after its source part
+         * completed, by this thread: a block read here before such a write
+         * landed is sent before the write; one read after holds it. */
+        if (last)
+            sync_serve(m, 0);
         r = copy_range(m, off, len);
-        if (locked)
-            pthread_mutex_unlock(&m->lock);
         if (r < 0)
             return -1;
         b = e;
@@ -399,7 +559,7 @@ static void *mirror_thread(void *arg)
             log_info("%s: mirror synced to %s after %u round%s", m->md->id, m->uri, round + 1,
                      round ? "s" : "");
             while (!stopping(m))
-                usleep(50000);
+                sync_serve(m, 50);
             break;
         }
         if (round == 0)
@@ -408,12 +568,16 @@ static void *mirror_thread(void *arg)
     if (atomic_load(&m->remote_failed) || m->error[0])
         end = PH_FAILED;
     detach(m);
+    /* No worker enters the hooks any more; the requests still on their
+     * way (source part in flight, or queued) complete with the source's
+     * result. */
+    while (atomic_load(&m->sync_inflight) > 0)
+        sync_serve(m, 10);
     /* The target's copy is flushed for whoever uses it next, and told
      * goodbye; a failed target is just closed (it may not answer). */
     if (end != PH_FAILED) {
-        if (m->can_flush)
-            nbd_flush(m->nbd, 0);
-        nbd_shutdown(m->nbd, 0);
+        if (!m->can_flush || remote_flush(m) == 0)
+            nbd_shutdown(m->nbd, 0);
     }
     atomic_store(&m->end_ns, now_ns());
     if (end == PH_FAILED && !m->error[0])
@@ -434,7 +598,8 @@ static void mirror_free(struct mirror *m)
         return;
     if (m->nbd)
         nbd_close(m->nbd);
-    pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->q_lock);
+    pthread_cond_destroy(&m->q_cond);
     free(m->dirty);
     free(m->copy);
     free(m->buf);
@@ -459,7 +624,7 @@ int mirror_uri_check(const char *uri, struct sl_err *err)
                    uri);
 }
 
-int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
+int mirror_start(struct mirror_dev *md, const char *uri, unsigned timeout_ms, struct sl_err *err)
 {
     const struct bdev_info *bi = bdev_get_info(md->bd);
     struct mirror *m;
@@ -477,8 +642,10 @@ int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
     m = calloc(1, sizeof(*m));
     if (!m)
         return err_set(err, -ENOMEM, "out of memory");
-    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->q_lock, NULL);
+    pthread_cond_init(&m->q_cond, NULL);
     m->md = md;
+    m->timeout_ms = timeout_ms ? timeout_ms : MIRROR_TIMEOUT_MS_DEFAULT;
     m->fd = bdev_fd(md->bd);
     m->size = bi->size;
     m->blockdev = bi->is_blockdev;
@@ -559,57 +726,66 @@ struct json_object *mirror_status_json(struct mirror_dev *md)
 
 /* ---- the datapath hooks ------------------------------------------------- */
 
-/* A synchronous write on both copies (phase sync/synced), under m->lock.
- * The guest's result is the source's; a failure on the target fails the
- * mirror, never the guest. */
-static int sync_write(struct mirror *m, struct uloop *loop, struct uloop_op *done,
-                      const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+/* The source part of a synchronous request completed (worker): queue the
+ * target part for the mirror thread, or complete at once when there is
+ * nothing to send (the source failed, or the mirror has). */
+static void sync_source_done(struct uloop_op *op, int res, uint32_t flags)
 {
-    ssize_t n;
-    int res;
+    struct mreq *q = mreq_of(op);
+    struct mirror *m = q->m;
+    bool send = q->kind == MR_WRITE ? res > 0 : res >= 0;
 
-    pthread_mutex_lock(&m->lock);
-    do
-        n = pwritev(m->fd, iov, (int)iovcnt, (off_t)offset);
-    while (n < 0 && errno == EINTR);
-    res = n < 0 ? neg_errno() : (int)n;
-    if (n > 0 && !atomic_load(&m->remote_failed)) {
-        uint64_t at = offset;
-        for (unsigned i = 0; i < iovcnt && at < offset + (uint64_t)n; i++) {
-            size_t len = MIN(iov[i].iov_len, (size_t)(offset + (uint64_t)n - at));
-            if (nbd_pwrite(m->nbd, iov[i].iov_base, len, at, 0) < 0) {
-                fail(m, "writing to the target");
-                break;
-            }
-            at += len;
-        }
+    (void)flags;
+    q->res = res;
+    if (!send || atomic_load(&m->remote_failed)) {
+        op->cb = q->cb;
+        atomic_fetch_sub(&m->sync_inflight, 1);
+        op->cb(op, res, 0);
+        return;
     }
-    pthread_mutex_unlock(&m->lock);
-    uloop_post(loop, done, res);
-    return 0;
+    q->next = NULL;
+    pthread_mutex_lock(&m->q_lock);
+    if (m->q_tail)
+        m->q_tail->next = q;
+    else
+        m->q_head = q;
+    m->q_tail = q;
+    pthread_cond_signal(&m->q_cond);
+    pthread_mutex_unlock(&m->q_lock);
 }
 
-/* Discard / write-zeroes on both copies, synchronously. */
-static int sync_zero(struct mirror *m, struct uloop *loop, struct uloop_op *done,
-                     uint64_t offset, uint64_t len, bool discard)
+/* Start a synchronous request: the source part now through the bdev (the
+ * worker goes on with other work), the target part when it completes. */
+static int sync_start(struct mirror *m, struct mirror_dev *md, struct uloop *loop, struct uloop_op *done,
+                      enum mr_kind kind, const struct iovec *iov, unsigned iovcnt, uint64_t off,
+                      uint64_t len, bool unmap)
 {
-    bool zeroed = true;
-    int res = 0;
+    struct mreq *q = mreq_of(done);
+    int r;
 
-    pthread_mutex_lock(&m->lock);
-    if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) < 0 &&
-        fallocate(m->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) < 0) {
-        zeroed = false;
-        if (!discard)
-            res = neg_errno();
+    *q = (struct mreq){ .m = m, .loop = loop, .cb = done->cb, .iov = iov, .iovcnt = iovcnt,
+                        .off = off, .len = len, .kind = kind };
+    atomic_fetch_add(&m->sync_inflight, 1);
+    done->cb = sync_source_done;
+    switch (kind) {
+    case MR_WRITE:
+        r = bdev_rw(md->bd, loop, done, true, iov, iovcnt, off);
+        break;
+    case MR_ZERO:
+        r = bdev_write_zeroes(md->bd, loop, done, off, len, unmap);
+        break;
+    case MR_DISCARD:
+        r = bdev_discard(md->bd, loop, done, off, len);
+        break;
+    default:
+        r = bdev_flush(md->bd, loop, done);
+        break;
     }
-    /* A discard that deallocated nothing left the data on the source, and
-     * so on the target; one that did reads back zeroes on both. */
-    if (zeroed && !atomic_load(&m->remote_failed) && remote_zero(m, offset, len) < 0)
-        fail(m, "zeroing on the target");
-    pthread_mutex_unlock(&m->lock);
-    uloop_post(loop, done, res);
-    return 0;
+    if (r < 0) {
+        done->cb = q->cb;
+        atomic_fetch_sub(&m->sync_inflight, 1);
+    }
+    return r;
 }
 
 /* How a mutating request goes while mirror @m is attached. Returns 1 when
@@ -644,7 +820,7 @@ static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool writ
         len += iov[i].iov_len;
     switch (classify(m, offset, len, &e)) {
     case 0:
-        return sync_write(m, loop, done, iov, iovcnt, offset);
+        return sync_start(m, md, loop, done, MR_WRITE, iov, iovcnt, offset, len, false);
     case 1:
         epoch_hook(done, e);
         r = bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
@@ -664,12 +840,8 @@ static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
     struct mirror *m = atomic_load_explicit(&md->active, memory_order_acquire);
 
     if (unlikely(m != NULL) && m->can_flush && atomic_load(&m->phase) == PH_SYNCED &&
-        !atomic_load(&m->remote_failed)) {
-        pthread_mutex_lock(&m->lock);
-        if (nbd_flush(m->nbd, 0) < 0)
-            fail(m, "flushing the target");
-        pthread_mutex_unlock(&m->lock);
-    }
+        !atomic_load(&m->remote_failed))
+        return sync_start(m, md, loop, done, MR_FLUSH, NULL, 0, 0, 0, false);
     return bdev_flush(md->bd, loop, done);
 }
 
@@ -682,7 +854,7 @@ static int zero_or_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
     int r, how = m ? classify(m, offset, len, &e) : 2;
 
     if (how == 0)
-        return sync_zero(m, loop, done, offset, len, discard);
+        return sync_start(m, md, loop, done, discard ? MR_DISCARD : MR_ZERO, NULL, 0, offset, len, unmap);
     if (how == 1)
         epoch_hook(done, e);
     r = discard ? bdev_discard(md->bd, loop, done, offset, len)
