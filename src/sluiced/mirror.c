@@ -73,6 +73,8 @@ struct mirror {
     _Atomic int phase;
     atomic_bool cancel;
     atomic_bool remote_failed;   /* a synchronous remote write failed */
+    bool abandoned;              /* a target request was left unanswered (cancel) */
+    bool closing;                /* the last flush: a cancel does not cut it short */
     _Atomic uint64_t *dirty;     /* live bitmap: bit per MIRROR_BLOCK */
     uint64_t *copy;              /* the round's snapshot */
     size_t words;
@@ -190,6 +192,8 @@ static bool stopping(struct mirror *m)
 
 static void fail(struct mirror *m, const char *what)
 {
+    if (m->abandoned)            /* cancelled while waiting: not a failure */
+        return;
     if (atomic_exchange(&m->remote_failed, true))
         return;
     if (m->error[0])             /* a timeout said why already */
@@ -200,8 +204,8 @@ static void fail(struct mirror *m, const char *what)
 /* Wait for the target's reply to @cookie (an nbd_aio_* result), at most
  * m->timeout_ms: a target that stops answering without closing the
  * connection (stopped, hung) must not hold the mirror, and the guest
- * writes waiting for it, until TCP gives up. Returns 0 or -1 (a timeout
- * sets m->error). */
+ * writes waiting for it, until TCP gives up; a cancel stops the wait too
+ * (m->abandoned). Returns 0 or -1 (a timeout sets m->error). */
 static int remote_wait(struct mirror *m, int64_t cookie)
 {
     uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
@@ -213,6 +217,10 @@ static int remote_wait(struct mirror *m, int64_t cookie)
         uint64_t t;
         if (r != 0)
             return r > 0 ? 0 : -1;
+        if (atomic_load(&m->cancel) && !m->closing) {
+            m->abandoned = true;
+            return -1;
+        }
         t = now_ns();
         if (t >= deadline) {
             if (!atomic_load(&m->remote_failed))
@@ -220,7 +228,7 @@ static int remote_wait(struct mirror *m, int64_t cookie)
                          m->timeout_ms);
             return -1;
         }
-        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 1000u)) < 0)
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0)
             return -1;
     }
 }
@@ -575,7 +583,8 @@ static void *mirror_thread(void *arg)
         sync_serve(m, 10);
     /* The target's copy is flushed for whoever uses it next, and told
      * goodbye; a failed target is just closed (it may not answer). */
-    if (end != PH_FAILED) {
+    if (end != PH_FAILED && !m->abandoned) {
+        m->closing = true;
         if (!m->can_flush || remote_flush(m) == 0)
             nbd_shutdown(m->nbd, 0);
     }

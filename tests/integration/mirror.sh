@@ -31,7 +31,9 @@
 #            null device keeps its IOPS (sluice-blkbench, against a
 #            baseline measured before), then the silent target fails the
 #            mirror after --timeout and the waiting writes complete
-#            without error
+#            without error; a second mirror to the same target, stopped
+#            again, is cancelled at once (not after the timeout) with its
+#            waiting writes completed
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -385,6 +387,25 @@ stall)
     # The guest's device goes on without the mirror.
     "$BB" --socket "$SOCK" --rw randwrite --bs 4096 --qd 4 --warmup 0 --time 1 >"$WORK/src.json" 2>"$WORK/src.log" ||
         fail "writes after the failed mirror: $(cat "$WORK/src.log")"
+    # A cancel does not wait for a silent target (default timeout 30 s).
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" >/dev/null 2>"$WORK/err" ||
+        fail "second mirror failed: $(cat "$WORK/err")"
+    kill -STOP $KIT
+    "$BB" --socket "$SOCK" --rw randwrite --bs 4096 --qd 4 --warmup 0 --time 2 \
+        >"$WORK/src.json" 2>"$WORK/src.log" &
+    SRCBB=$!
+    sleep 1
+    t0=$(date +%s%N)
+    "$SLUICE" dev mirror-cancel src >/dev/null || fail "cancel failed"
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    log "cancel with a silent target took $ms ms"
+    [ "$(phase_of src)" = cancelled ] || fail "not cancelled: $(phase_of src)"
+    [ $ms -lt 10000 ] || fail "the cancel waited for the silent target ($ms ms)"
+    rc=0
+    wait $SRCBB || rc=$?
+    [ $rc = 0 ] && [ "$(jq .undrained "$WORK/src.json")" = 0 ] ||
+        fail "writes waiting for the cancelled mirror: exit $rc, $(cat "$WORK/src.json" "$WORK/src.log")"
+    kill -CONT $KIT
     stop_sluiced "$SOCK" "$NUL"
     ;;
 *)
