@@ -24,23 +24,30 @@
 #define DATA_MAX  (1u << 20)    /* bytes per NBD_CMD_WRITE */
 #define SYNC_AT   (4u << 20)    /* go synchronous when this little is dirty */
 #define MAX_ROUNDS 12           /* ... or after this many catch-up rounds */
+#define BATCH_MAX 256           /* synchronous requests sent before waiting for their replies */
 
 /* A guest request mirrored synchronously: its state, kept in the request's
  * own struct vblk_io (nothing allocated). The worker does the source's part
- * through the bdev (io_uring); its completion queues the request for the
- * mirror thread, which sends the target's part and completes the request
- * back on the worker's loop (uloop_post_remote). */
+ * through the bdev (io_uring); the mirror thread sends the target's part
+ * and, when the request's last part is done there, completes it back on
+ * the worker's loop (uloop_post_remote).
+ * In phase sync (the last round still copies) the target part is queued
+ * only once the source part completed (see copy_round); once synced both
+ * parts start together (@parallel) and @pending counts them down. */
 enum mr_kind { MR_WRITE, MR_ZERO, MR_DISCARD, MR_FLUSH };
 struct mreq {
     struct mirror *m;
     struct uloop *loop;
     uloop_op_cb cb;              /* the request's own completion */
     const struct iovec *iov;     /* MR_WRITE: the guest's buffers */
+    uint64_t off, len;
+    struct mreq *next;           /* the mirror thread's queue */
     unsigned iovcnt;
     int res;                     /* the source's result: the guest's */
-    uint64_t off, len;
-    enum mr_kind kind;
-    struct mreq *next;           /* the mirror thread's queue */
+    atomic_uint pending;         /* @parallel: parts (source, target) not done */
+    unsigned cmds;               /* target commands in flight (mirror thread) */
+    uint8_t kind;                /* enum mr_kind */
+    bool parallel;
 };
 _Static_assert(sizeof(struct mreq) <= VBLK_IO_PRIV_BYTES, "struct mreq does not fit struct vblk_io");
 
@@ -70,6 +77,16 @@ struct mirror {
     pthread_cond_t q_cond;
     struct mreq *q_head, *q_tail;
     atomic_long sync_inflight;   /* synchronous requests not yet completed */
+    atomic_bool diverged;        /* a source part failed whose target part went out */
+    /* The batch of requests whose target commands are in flight (mirror
+     * thread): a command's completion callback finds its request through
+     * its slot, which is cleared when the batch is given up. */
+    struct batch_slot {
+        struct mirror *m;
+        struct mreq *q;
+    } slots[BATCH_MAX];
+    unsigned nslots, cmds;       /* requests in the batch, commands in flight */
+    int cmd_err;                 /* the first failed command's errno */
     _Atomic int phase;
     atomic_bool cancel;
     atomic_bool remote_failed;   /* a synchronous remote write failed */
@@ -350,53 +367,177 @@ static void sync_complete(struct mirror *m, struct mreq *q)
     atomic_fetch_sub(&m->sync_inflight, 1);
 }
 
-/* Do @q's part on the target (mirror thread). A failure fails the mirror,
- * never the guest. */
+/* @q's target part is done (sent, or not to be sent): complete it unless
+ * its source part still runs (then the worker completes it). */
+static void sync_target_done(struct mirror *m, struct mreq *q)
+{
+    if (q->parallel && atomic_fetch_sub(&q->pending, 1) != 1)
+        return;
+    sync_complete(m, q);
+}
+
+/* libnbd's completion callback of one target command (mirror thread,
+ * inside an nbd_* call). */
+static int sync_cmd_done(void *user_data, int *error)
+{
+    struct batch_slot *sl = user_data;
+    struct mirror *m = sl->m;
+    struct mreq *q = sl->q;
+
+    if (!q)                      /* the batch was given up */
+        return 1;
+    if (*error && !m->cmd_err)
+        m->cmd_err = *error;
+    m->cmds--;
+    if (--q->cmds == 0) {
+        sl->q = NULL;
+        sync_target_done(m, q);
+    }
+    return 1;
+}
+
+/* Count a target command for @q before it is issued (its reply may come
+ * within the nbd_aio_* call itself), and take it back when @cookie says it
+ * did not go out. */
+static void cmd_begin(struct mirror *m, struct mreq *q)
+{
+    q->cmds++;
+    m->cmds++;
+}
+
+static void cmd_issued(struct mirror *m, struct mreq *q, int64_t cookie)
+{
+    if (cookie >= 0)
+        return;
+    q->cmds--;
+    m->cmds--;
+    if (!m->cmd_err)
+        m->cmd_err = nbd_get_errno() ?: EIO;
+}
+
+/* Wait until every command of the batch has its reply; a target silent
+ * for m->timeout_ms (no reply at all) fails the mirror. Requests whose
+ * commands are given up complete with the source's result. */
+static void sync_wait_batch(struct mirror *m)
+{
+    uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+    unsigned last = m->cmds;
+
+    while (m->cmds) {
+        uint64_t t = now_ns();
+        if (atomic_load(&m->cancel)) {
+            m->abandoned = true;
+            break;
+        }
+        if (t >= deadline) {
+            if (!atomic_load(&m->remote_failed))
+                snprintf(m->error, sizeof(m->error), "the target did not answer within %u ms",
+                         m->timeout_ms);
+            fail(m, "writing to the target");
+            break;
+        }
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0) {
+            fail(m, "writing to the target");
+            break;
+        }
+        if (m->cmds < last) {    /* progress: the target is alive */
+            last = m->cmds;
+            deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+        }
+    }
+    if (m->cmd_err && !atomic_load(&m->remote_failed) && !m->abandoned) {
+        snprintf(m->error, sizeof(m->error), "writing to the target: %s", strerror(m->cmd_err));
+        fail(m, "writing to the target");
+    }
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct mreq *q = m->slots[i].q;
+        if (q) {
+            m->slots[i].q = NULL;
+            sync_target_done(m, q);
+        }
+    }
+    m->nslots = 0;
+    m->cmds = 0;
+}
+
+/* Send @q's target part: its commands go out without waiting (from the
+ * guest's buffers); the batch is waited for as a whole. */
 static void sync_send(struct mirror *m, struct mreq *q)
 {
-    int r = 0;
+    struct batch_slot *sl;
 
+    /* A flush covers what completed before it; a write that overlaps one
+     * in flight could land before it: wait for the batch first. */
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct mreq *o = m->slots[i].q;
+        if (q->kind == MR_FLUSH || (o && o->kind == MR_FLUSH) ||
+            (o && q->off < o->off + o->len && o->off < q->off + q->len)) {
+            sync_wait_batch(m);
+            break;
+        }
+    }
+    if (m->nslots == BATCH_MAX)
+        sync_wait_batch(m);
+    if (stopping(m)) {
+        sync_target_done(m, q);
+        return;
+    }
+    sl = &m->slots[m->nslots++];
+    sl->m = m;
+    sl->q = q;
+    q->cmds = 1;                 /* held while issuing */
     switch (q->kind) {
     case MR_WRITE: {
-        /* The bytes the source took (q->res), in requests of DATA_MAX. */
-        uint64_t todo = (uint64_t)q->res, at = q->off, i = 0, skip = 0;
-        while (todo && r == 0) {
-            uint64_t n = 0;
-            while (n < DATA_MAX && n < todo && i < q->iovcnt) {
-                size_t c = MIN(q->iov[i].iov_len - skip, MIN(DATA_MAX - n, todo - n));
-                memcpy(m->buf + n, (const uint8_t *)q->iov[i].iov_base + skip, c);
-                n += c;
-                skip += c;
-                if (skip == q->iov[i].iov_len) {
-                    i++;
-                    skip = 0;
-                }
+        /* The bytes the source took (sequential), or all of them. */
+        uint64_t todo = q->parallel ? q->len : (uint64_t)q->res, at = q->off;
+        for (unsigned i = 0; i < q->iovcnt && todo; i++) {
+            for (uint64_t done = 0; done < q->iov[i].iov_len && todo;) {
+                uint64_t n = MIN(MIN(q->iov[i].iov_len - done, todo), DATA_MAX);
+                cmd_begin(m, q);
+                cmd_issued(m, q, nbd_aio_pwrite(m->nbd, (const uint8_t *)q->iov[i].iov_base + done, n, at,
+                                                 (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                            .user_data = sl }, 0));
+                done += n;
+                at += n;
+                todo -= n;
             }
-            if (!n)
-                break;
-            r = remote_pwrite(m, m->buf, n, at);
-            at += n;
-            todo -= n;
         }
-        if (r < 0)
-            fail(m, "writing to the target");
         break;
     }
     case MR_ZERO:
     case MR_DISCARD:
-        if (remote_zero(m, q->off, q->len) < 0)
-            fail(m, "zeroing on the target");
+        if (m->can_zero) {
+            cmd_begin(m, q);
+            cmd_issued(m, q, nbd_aio_zero(m->nbd, q->len, q->off,
+                                           (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                      .user_data = sl }, 0));
+        } else {
+            for (uint64_t done = 0; done < q->len;) {
+                uint64_t n = MIN(q->len - done, DATA_MAX);
+                cmd_begin(m, q);
+                cmd_issued(m, q, nbd_aio_pwrite(m->nbd, m->zeroes, n, q->off + done,
+                                                 (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                            .user_data = sl }, 0));
+                done += n;
+            }
+        }
         break;
     case MR_FLUSH:
-        if (remote_flush(m) < 0)
-            fail(m, "flushing the target");
+        cmd_begin(m, q);
+        cmd_issued(m, q, nbd_aio_flush(m->nbd, (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                          .user_data = sl }, 0));
         break;
+    }
+    if (--q->cmds == 0) {        /* nothing went out, or all replied already */
+        sl->q = NULL;
+        sync_target_done(m, q);
     }
 }
 
-/* Send the queued requests' target parts and complete them; with @wait_ms,
- * wait that long for one to arrive. Once the mirror stops they complete
- * without being sent. Returns the number handled. */
+/* Send the queued requests' target parts, wait for the replies and
+ * complete them; with @wait_ms, wait that long for one to arrive. Once the
+ * mirror stops they complete without being sent. Returns the number
+ * handled. */
 static unsigned sync_serve(struct mirror *m, unsigned wait_ms)
 {
     struct mreq *list;
@@ -417,10 +558,17 @@ static unsigned sync_serve(struct mirror *m, unsigned wait_ms)
     while (list) {
         struct mreq *q = list;
         list = q->next;
-        if (!stopping(m))
+        if (stopping(m))
+            sync_target_done(m, q);
+        else
             sync_send(m, q);
-        sync_complete(m, q);
         n++;
+    }
+    if (m->nslots)
+        sync_wait_batch(m);
+    if (atomic_load(&m->diverged) && !atomic_load(&m->remote_failed)) {
+        snprintf(m->error, sizeof(m->error), "a write failed on the source after it was sent to the target");
+        atomic_store(&m->remote_failed, true);
     }
     return n;
 }
@@ -735,23 +883,8 @@ struct json_object *mirror_status_json(struct mirror_dev *md)
 
 /* ---- the datapath hooks ------------------------------------------------- */
 
-/* The source part of a synchronous request completed (worker): queue the
- * target part for the mirror thread, or complete at once when there is
- * nothing to send (the source failed, or the mirror has). */
-static void sync_source_done(struct uloop_op *op, int res, uint32_t flags)
+static void sync_enqueue(struct mirror *m, struct mreq *q)
 {
-    struct mreq *q = mreq_of(op);
-    struct mirror *m = q->m;
-    bool send = q->kind == MR_WRITE ? res > 0 : res >= 0;
-
-    (void)flags;
-    q->res = res;
-    if (!send || atomic_load(&m->remote_failed)) {
-        op->cb = q->cb;
-        atomic_fetch_sub(&m->sync_inflight, 1);
-        op->cb(op, res, 0);
-        return;
-    }
     q->next = NULL;
     pthread_mutex_lock(&m->q_lock);
     if (m->q_tail)
@@ -763,8 +896,46 @@ static void sync_source_done(struct uloop_op *op, int res, uint32_t flags)
     pthread_mutex_unlock(&m->q_lock);
 }
 
+/* Complete @q on this worker (its last part is done here). */
+static void sync_complete_here(struct uloop_op *op, struct mreq *q, int res)
+{
+    struct mirror *m = q->m;
+
+    op->cb = q->cb;
+    atomic_fetch_sub(&m->sync_inflight, 1);
+    op->cb(op, res, 0);
+}
+
+/* The source part of a synchronous request completed (worker). Sequential:
+ * queue the target part for the mirror thread, or complete at once when
+ * there is nothing to send (the source failed, or the mirror has).
+ * Parallel: the target part went out already; a failed source part makes
+ * the copies differ, which fails the mirror (never the guest). */
+static void sync_source_done(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct mreq *q = mreq_of(op);
+    struct mirror *m = q->m;
+    bool ok = q->kind == MR_WRITE ? res > 0 : res >= 0;
+
+    (void)flags;
+    q->res = res;
+    if (q->parallel) {
+        if (q->kind == MR_WRITE ? (uint64_t)res != q->len : res < 0)
+            atomic_store(&m->diverged, true);
+        if (atomic_fetch_sub(&q->pending, 1) == 1)
+            sync_complete_here(op, q, res);
+        return;
+    }
+    if (!ok || atomic_load(&m->remote_failed)) {
+        sync_complete_here(op, q, res);
+        return;
+    }
+    sync_enqueue(m, q);
+}
+
 /* Start a synchronous request: the source part now through the bdev (the
- * worker goes on with other work), the target part when it completes. */
+ * worker goes on with other work), the target part at once (synced) or
+ * when the source part completed (sync: the last round still copies). */
 static int sync_start(struct mirror *m, struct mirror_dev *md, struct uloop *loop, struct uloop_op *done,
                       enum mr_kind kind, const struct iovec *iov, unsigned iovcnt, uint64_t off,
                       uint64_t len, bool unmap)
@@ -773,7 +944,9 @@ static int sync_start(struct mirror *m, struct mirror_dev *md, struct uloop *loo
     int r;
 
     *q = (struct mreq){ .m = m, .loop = loop, .cb = done->cb, .iov = iov, .iovcnt = iovcnt,
-                        .off = off, .len = len, .kind = kind };
+                        .off = off, .len = len, .kind = (uint8_t)kind,
+                        .parallel = atomic_load(&m->phase) == PH_SYNCED };
+    atomic_store(&q->pending, 2);
     atomic_fetch_add(&m->sync_inflight, 1);
     done->cb = sync_source_done;
     switch (kind) {
@@ -793,8 +966,13 @@ static int sync_start(struct mirror *m, struct mirror_dev *md, struct uloop *loo
     if (r < 0) {
         done->cb = q->cb;
         atomic_fetch_sub(&m->sync_inflight, 1);
+        return r;
     }
-    return r;
+    /* After the submission: a source part the bdev completed at once
+     * (uloop_post) still runs later, on this loop. */
+    if (q->parallel)
+        sync_enqueue(m, q);
+    return 0;
 }
 
 /* How a mutating request goes while mirror @m is attached. Returns 1 when
