@@ -18,11 +18,13 @@
  *             on the target before it completes, so both copies stay
  *             identical: the worker does the source part through the bdev
  *             (io_uring) and goes on with its other devices; the mirror
- *             thread sends the target part once the source part completed
- *             and completes the request back on the worker
- *             (uloop_post_remote). The request's state lives in its own
- *             struct vblk_io: nothing is allocated. A guest that writes
- *             faster than the link is slowed to it.
+ *             thread sends the target part (in phase sync, while the last
+ *             round copies, only once the source part completed; once
+ *             synced at the same time, pipelined) and the request
+ *             completes back on its worker (uloop_post_remote) when both
+ *             are done. The request's state lives in its own struct
+ *             vblk_io: nothing is allocated. A guest that writes faster
+ *             than the link is slowed to it.
  * Every target request is waited for at most the job's timeout: a target
  * that stops answering without closing the connection fails the mirror
  * then, and the guest requests waiting for it complete with the source's

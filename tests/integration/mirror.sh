@@ -33,7 +33,8 @@
 #            mirror after --timeout and the waiting writes complete
 #            without error; a second mirror to the same target, stopped
 #            again, is cancelled at once (not after the timeout) with its
-#            waiting writes completed
+#            waiting writes completed; a third, synced, loses its target
+#            (killed) under writes: the mirror fails, no write does
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -406,6 +407,21 @@ stall)
     [ $rc = 0 ] && [ "$(jq .undrained "$WORK/src.json")" = 0 ] ||
         fail "writes waiting for the cancelled mirror: exit $rc, $(cat "$WORK/src.json" "$WORK/src.log")"
     kill -CONT $KIT
+    # A target that dies under synchronous writes fails the mirror only.
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" >/dev/null 2>"$WORK/err" ||
+        fail "third mirror failed: $(cat "$WORK/err")"
+    "$BB" --socket "$SOCK" --rw randwrite --bs 4096 --qd 16 --warmup 0 --time 2 \
+        >"$WORK/src.json" 2>"$WORK/src.log" &
+    SRCBB=$!
+    sleep 0.7
+    kill -KILL $KIT
+    rc=0
+    wait $SRCBB || rc=$?
+    [ $rc = 0 ] && [ "$(jq .undrained "$WORK/src.json")" = 0 ] && [ "$(jq .errors "$WORK/src.json")" = 0 ] ||
+        fail "writes when the target died: exit $rc, $(cat "$WORK/src.json" "$WORK/src.log")"
+    for i in $(seq 50); do [ "$(phase_of src)" = failed ] && break; sleep 0.1; done
+    [ "$(phase_of src)" = failed ] || fail "a killed target: $(phase_of src)"
+    log "target killed under writes: $("$SLUICE" dev mirror-status src --json | jq -r .error); writes $(jq -c '{writes, errors, undrained}' "$WORK/src.json")"
     stop_sluiced "$SOCK" "$NUL"
     ;;
 *)
