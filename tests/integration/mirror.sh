@@ -353,7 +353,9 @@ stall)
     null_iops() {
         timeout 30 "$BB" --socket "$NUL" --rw randread --bs 4096 --qd 8 --warmup 0.5 --time 2 \
             >"$WORK/null.json" 2>>"$WORK/blkbench.log" || true
-        jq -r '.iops // 0 | floor' "$WORK/null.json" 2>/dev/null || echo 0
+        local v
+        v=$(jq -r '.iops // 0 | floor' "$WORK/null.json" 2>/dev/null)
+        echo "${v:-0}"
     }
     base=$(null_iops)
     [ "${base:-0}" -gt 0 ] || fail "no baseline: $(tail -3 "$WORK/blkbench.log")"
