@@ -623,6 +623,28 @@ static void detach(struct mirror *m)
         uloop_call(md->loops[i], barrier_fn, NULL);
 }
 
+/* Connect and do the handshake, at most m->timeout_ms (a target that
+ * accepts and never answers must not hold the job, nor a cancel or the
+ * device's removal). Returns 0, -1 (libnbd's error), -ETIMEDOUT or
+ * -ECANCELED. */
+static int connect_wait(struct mirror *m)
+{
+    uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+
+    if (nbd_aio_connect_uri(m->nbd, m->uri) < 0)
+        return -1;
+    while (nbd_aio_is_connecting(m->nbd) == 1) {
+        uint64_t t = now_ns();
+        if (atomic_load(&m->cancel))
+            return -ECANCELED;
+        if (t >= deadline)
+            return -ETIMEDOUT;
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0)
+            return -1;
+    }
+    return nbd_aio_is_ready(m->nbd) == 1 ? 0 : -1;
+}
+
 /* Connect to the target and check it will do (mirror thread: a connect
  * may take long, and must not hold up the control thread). Returns 0 or
  * -errno with @err saying why. */
@@ -632,10 +654,14 @@ static int target_open(struct mirror *m, struct sl_err *err)
     int r;
 
     if (nbd_set_uri_allow_transports(m->nbd, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) < 0 ||
-        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || nbd_connect_uri(m->nbd, m->uri) < 0) {
+        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || (r = connect_wait(m)) == -1) {
         r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
         return err_set(err, r, "%s", nbd_get_error() ?: "cannot connect");
     }
+    if (r == -ETIMEDOUT)
+        return err_set(err, r, "the target did not answer within %u ms", m->timeout_ms);
+    if (r < 0)
+        return err_set(err, r, "cancelled while connecting");
     /* Requests go out whole: no Nagle delay between a request's header
      * and its payload, or before the next request (fails on unix sockets:
      * nothing to do there). */
@@ -671,6 +697,11 @@ static void *mirror_thread(void *arg)
     if (target_open(m, &err) < 0) {
         snprintf(m->error, sizeof(m->error), "%s", err.msg);
         atomic_store(&m->end_ns, now_ns());
+        if (atomic_load(&m->cancel)) {
+            atomic_store(&m->phase, PH_CANCELLED);
+            log_info("%s: mirror to %s cancelled while connecting", m->md->id, m->uri);
+            return NULL;
+        }
         atomic_store(&m->phase, PH_FAILED);
         log_warn("%s: mirror to %s: %s", m->md->id, m->uri, m->error);
         return NULL;

@@ -34,7 +34,9 @@
 #            without error; a second mirror to the same target, stopped
 #            again, is cancelled at once (not after the timeout) with its
 #            waiting writes completed; a third, synced, loses its target
-#            (killed) under writes: the mirror fails, no write does
+#            (killed) under writes: the mirror fails, no write does; a
+#            target that accepts and never answers fails at connect after
+#            --timeout
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -424,6 +426,16 @@ stall)
     for i in $(seq 50); do [ "$(phase_of src)" = failed ] && break; sleep 0.1; done
     [ "$(phase_of src)" = failed ] || fail "a killed target: $(phase_of src)"
     log "target killed under writes: $("$SLUICE" dev mirror-status src --json | jq -r .error); writes $(jq -c '{writes, errors, undrained}' "$WORK/src.json")"
+    # A socket that accepts (the kernel's backlog) and never answers.
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); time.sleep(120)' "$WORK/mute.sock" &
+    MUTE=$!
+    CLEANUP_CMDS+=("kill $MUTE 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/mute.sock" ] && break; sleep 0.1; done
+    t0=$(date +%s)
+    expect 1 "did not answer within 2000 ms" "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/mute.sock" --timeout 2
+    [ $(( $(date +%s) - t0 )) -lt 10 ] || fail "a mute target held the mirror $(( $(date +%s) - t0 )) s"
+    kill $MUTE
     stop_sluiced "$SOCK" "$NUL"
     ;;
 *)
