@@ -22,7 +22,7 @@
 struct vblk_queue;
 
 struct vblk_req {
-    struct uloop_op op;
+    struct vblk_io io;            /* io.op: the request's completion */
     struct vblk_queue *q;
     struct vq_elem elem;
     uint8_t *status;
@@ -115,7 +115,7 @@ static void finish(struct vblk_req *req, uint8_t status)
 
 static void io_done(struct uloop_op *op, int res, uint32_t flags)
 {
-    struct vblk_req *req = container_of(op, struct vblk_req, op);
+    struct vblk_req *req = container_of(op, struct vblk_req, io.op);
     (void)flags;
 
     if (res < 0) {
@@ -168,7 +168,7 @@ static void start_rw(struct vblk_queue *q, struct vblk_req *req, const struct vi
     }
     if (len == 0)
         finish(req, VIRTIO_BLK_S_OK);
-    else if (b->cfg.io->rw(b->cfg.io_ctx, q->vq->loop, &req->op, write, data, n,
+    else if (b->cfg.io->rw(b->cfg.io_ctx, q->vq->loop, &req->io.op, write, data, n,
                            hdr->sector * SECTOR) < 0)
         finish(req, VIRTIO_BLK_S_IOERR);
 }
@@ -213,11 +213,11 @@ static void start_discard(struct vblk_queue *q, struct vblk_req *req, bool wz,
     }
     if (wz) {
         q->st.write_zeroes++;
-        r = b->cfg.io->write_zeroes(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len,
+        r = b->cfg.io->write_zeroes(b->cfg.io_ctx, q->vq->loop, &req->io.op, offset, len,
                                     seg.flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP);
     } else {
         q->st.discards++;
-        r = b->cfg.io->discard(b->cfg.io_ctx, q->vq->loop, &req->op, offset, len);
+        r = b->cfg.io->discard(b->cfg.io_ctx, q->vq->loop, &req->io.op, offset, len);
     }
     if (r < 0)
         finish(req, VIRTIO_BLK_S_IOERR);
@@ -235,7 +235,7 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
     req->t0_ns = now_ns();
     req->used_len = 1;
     req->bytes = 0;
-    req->op.cb = io_done;
+    req->io.op.cb = io_done;
     if (iov_size(in, in_num) < 1) {
         /* Nowhere to put a status: the guest broke the protocol. The chain
          * still goes back (nothing written), or vq_stop() would wait for it
@@ -265,7 +265,7 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
         return;
     case VIRTIO_BLK_T_FLUSH:
         q->st.flushes++;
-        if (b->cfg.io->flush(b->cfg.io_ctx, q->vq->loop, &req->op) < 0)
+        if (b->cfg.io->flush(b->cfg.io_ctx, q->vq->loop, &req->io.op) < 0)
             finish(req, VIRTIO_BLK_S_IOERR);
         return;
     case VIRTIO_BLK_T_GET_ID:

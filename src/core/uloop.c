@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -28,6 +29,9 @@ struct uloop {
     pthread_mutex_t call_lock;
     struct uloop_call *calls;
     bool stopping_remote;
+    /* Completions posted from other threads (a LIFO stack, drained on the
+     * wake-up read). */
+    struct uloop_op *_Atomic remote_posts;
     /* Work queued for after the current batch. */
     struct uloop_defer *defer_head;
     struct uloop_op *post_head, *post_tail;
@@ -99,12 +103,32 @@ static void run_calls(struct uloop *l)
     }
 }
 
+/* Move the completions other threads posted onto the local post list, in
+ * the order they were posted. */
+static void take_remote_posts(struct uloop *l)
+{
+    struct uloop_op *op = atomic_exchange(&l->remote_posts, NULL), *rev = NULL;
+
+    while (op) {
+        struct uloop_op *n = op->post_next;
+        op->post_next = rev;
+        rev = op;
+        op = n;
+    }
+    while (rev) {
+        struct uloop_op *n = rev->post_next;
+        uloop_post(l, rev, rev->post_res);
+        rev = n;
+    }
+}
+
 static void wake_cb(struct uloop_op *op, int res, uint32_t flags)
 {
     struct uloop *l = container_of(op, struct uloop, wake_op);
     (void)flags;
     if (res < 0 && res != -EINTR && res != -EAGAIN)
         log_err("uloop: wake-up read failed: %s", strerror(-res));
+    take_remote_posts(l);
     run_calls(l);
     if (!l->stop)
         arm_wake(l);
@@ -209,6 +233,21 @@ void uloop_post(struct uloop *l, struct uloop_op *op, int res)
     else
         l->post_head = op;
     l->post_tail = op;
+}
+
+void uloop_post_remote(struct uloop *l, struct uloop_op *op, int res)
+{
+    struct uloop_op *head = atomic_load(&l->remote_posts);
+    uint64_t one = 1;
+
+    op->post_res = res;
+    do
+        op->post_next = head;
+    while (!atomic_compare_exchange_weak(&l->remote_posts, &head, op));
+    /* A non-empty stack: its first poster's wake-up (written after its
+     * push) is still to be read, and that read takes this op too. */
+    if (!head && write(l->wake_fd, &one, sizeof(one)) != sizeof(one))
+        log_err("uloop: wake-up write failed: %m");
 }
 
 void uloop_defer(struct uloop *l, struct uloop_defer *d)
@@ -475,6 +514,7 @@ static void *thread_main(void *arg)
         return NULL;
     uloop_run(l);
     /* Run any call that raced with stop so no caller waits forever. */
+    take_remote_posts(l);
     run_pending(l);
     run_calls(l);
     return NULL;

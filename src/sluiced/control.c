@@ -6,7 +6,8 @@
  *   device.stats  {"id": ID-or-socket}                          -> {counters}
  *   device.refresh {"id": ID-or-socket}     -> {"size_bytes"}: re-read the
  *                 backing size and tell the guest (volume resized)
- *   device.mirror {"id", "to": NBD URI}  -> {mirror status}: start a storage
+ *   device.mirror {"id", "to": NBD URI, "timeout_ms"?: target reply timeout}
+ *                                        -> {mirror status}: start a storage
  *                 migration of a block device (mirror.h)
  *   device.mirror-status {"id"}          -> {mirror status}
  *   device.mirror-cancel {"id"}          -> null: stop it, the source as is */
@@ -129,6 +130,8 @@ static int param_device(struct sluiced *s, struct json_object *params, struct de
 static int m_mirror(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
     const char *to = param_str(params, "to");
+    struct json_object *tv = NULL;
+    int64_t timeout_ms = 0;
     struct device *d;
     int r = param_device(ctx, params, &d, err);
 
@@ -136,7 +139,12 @@ static int m_mirror(void *ctx, struct json_object *params, struct json_object **
         return r;
     if (!to)
         return err_set(err, -EINVAL, "params must hold a \"to\" string (an NBD URI)");
-    r = device_mirror(d, to, err);
+    if (json_object_object_get_ex(params, "timeout_ms", &tv)) {
+        timeout_ms = json_object_is_type(tv, json_type_int) ? json_object_get_int64(tv) : -1;
+        if (timeout_ms < 1 || timeout_ms > 3600000)
+            return err_set(err, -EINVAL, "\"timeout_ms\" must be an integer from 1 to 3600000");
+    }
+    r = device_mirror(d, to, (unsigned)timeout_ms, err);
     if (r < 0) {
         log_warn("device.mirror %s: %s", param_str(params, "id"), err_msg(err, r));
         return r;

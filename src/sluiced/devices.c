@@ -747,11 +747,11 @@ struct json_object *device_stats_json(const struct device *d)
     return o;
 }
 
-int device_mirror(struct device *d, const char *uri, struct sl_err *err)
+int device_mirror(struct device *d, const char *uri, unsigned timeout_ms, struct sl_err *err)
 {
     if (d->type != DEV_BLK || !d->bd)
         return err_set(err, -EOPNOTSUPP, "only block devices on a file or volume can be mirrored");
-    return mirror_start(&d->md, uri, err);
+    return mirror_start(&d->md, uri, timeout_ms, err);
 }
 
 int device_mirror_cancel(struct device *d, struct sl_err *err)

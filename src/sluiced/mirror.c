@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,37 @@
 #define DATA_MAX  (1u << 20)    /* bytes per NBD_CMD_WRITE */
 #define SYNC_AT   (4u << 20)    /* go synchronous when this little is dirty */
 #define MAX_ROUNDS 12           /* ... or after this many catch-up rounds */
+#define BATCH_MAX 256           /* synchronous requests sent before waiting for their replies */
+
+/* A guest request mirrored synchronously: its state, kept in the request's
+ * own struct vblk_io (nothing allocated). The worker does the source's part
+ * through the bdev (io_uring); the mirror thread sends the target's part
+ * and, when the request's last part is done there, completes it back on
+ * the worker's loop (uloop_post_remote).
+ * In phase sync (the last round still copies) the target part is queued
+ * only once the source part completed (see copy_round); once synced both
+ * parts start together (@parallel) and @pending counts them down. */
+enum mr_kind { MR_WRITE, MR_ZERO, MR_DISCARD, MR_FLUSH };
+struct mreq {
+    struct mirror *m;
+    struct uloop *loop;
+    uloop_op_cb cb;              /* the request's own completion */
+    const struct iovec *iov;     /* MR_WRITE: the guest's buffers */
+    uint64_t off, len;
+    struct mreq *next;           /* the mirror thread's queue */
+    unsigned iovcnt;
+    int res;                     /* the source's result: the guest's */
+    atomic_uint pending;         /* @parallel: parts (source, target) not done */
+    unsigned cmds;               /* target commands in flight (mirror thread) */
+    uint8_t kind;                /* enum mr_kind */
+    bool parallel;
+};
+_Static_assert(sizeof(struct mreq) <= VBLK_IO_PRIV_BYTES, "struct mreq does not fit struct vblk_io");
+
+static struct mreq *mreq_of(struct uloop_op *done)
+{
+    return (struct mreq *)(void *)container_of(done, struct vblk_io, op)->priv;
+}
 
 enum phase { PH_CONNECT, PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED };
 static const char *const phase_names[] = {
@@ -36,12 +69,29 @@ struct mirror {
     uint64_t size;
     bool blockdev, can_zero, can_flush, can_trim;
     pthread_t thread;
-    /* Held while a synchronous guest write runs on both copies, and while
-     * the last round reads a block and sends it: the two never interleave. */
-    pthread_mutex_t lock;
+    unsigned timeout_ms;         /* a target request unanswered this long fails the mirror */
+    /* Requests whose source part is done, waiting for the mirror thread to
+     * send their target part (FIFO: the target sees them in the order the
+     * source completed them). */
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_cond;
+    struct mreq *q_head, *q_tail;
+    atomic_long sync_inflight;   /* synchronous requests not yet completed */
+    atomic_bool diverged;        /* a source part failed whose target part went out */
+    /* The batch of requests whose target commands are in flight (mirror
+     * thread): a command's completion callback finds its request through
+     * its slot, which is cleared when the batch is given up. */
+    struct batch_slot {
+        struct mirror *m;
+        struct mreq *q;
+    } slots[BATCH_MAX];
+    unsigned nslots, cmds;       /* requests in the batch, commands in flight */
+    int cmd_err;                 /* the first failed command's errno */
     _Atomic int phase;
     atomic_bool cancel;
     atomic_bool remote_failed;   /* a synchronous remote write failed */
+    bool abandoned;              /* a target request was left unanswered (cancel) */
+    bool closing;                /* the last flush: a cancel does not cut it short */
     _Atomic uint64_t *dirty;     /* live bitmap: bit per MIRROR_BLOCK */
     uint64_t *copy;              /* the round's snapshot */
     size_t words;
@@ -152,20 +202,71 @@ static uint64_t take_dirty(struct mirror *m)
 
 /* ---- the target --------------------------------------------------------- */
 
+static bool stopping(struct mirror *m)
+{
+    return atomic_load(&m->cancel) || atomic_load(&m->remote_failed);
+}
+
 static void fail(struct mirror *m, const char *what)
 {
+    if (m->abandoned)            /* cancelled while waiting: not a failure */
+        return;
     if (atomic_exchange(&m->remote_failed, true))
         return;
+    if (m->error[0])             /* a timeout said why already */
+        return;
     snprintf(m->error, sizeof(m->error), "%s: %s", what, nbd_get_error() ?: "failed");
+}
+
+/* Wait for the target's reply to @cookie (an nbd_aio_* result), at most
+ * m->timeout_ms: a target that stops answering without closing the
+ * connection (stopped, hung) must not hold the mirror, and the guest
+ * writes waiting for it, until TCP gives up; a cancel stops the wait too
+ * (m->abandoned). Returns 0 or -1 (a timeout sets m->error). */
+static int remote_wait(struct mirror *m, int64_t cookie)
+{
+    uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+
+    if (cookie < 0)
+        return -1;
+    for (;;) {
+        int r = nbd_aio_command_completed(m->nbd, (uint64_t)cookie);
+        uint64_t t;
+        if (r != 0)
+            return r > 0 ? 0 : -1;
+        if (atomic_load(&m->cancel) && !m->closing) {
+            m->abandoned = true;
+            return -1;
+        }
+        t = now_ns();
+        if (t >= deadline) {
+            if (!atomic_load(&m->remote_failed))
+                snprintf(m->error, sizeof(m->error), "the target did not answer within %u ms",
+                         m->timeout_ms);
+            return -1;
+        }
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0)
+            return -1;
+    }
+}
+
+static int remote_pwrite(struct mirror *m, const void *buf, uint64_t len, uint64_t off)
+{
+    return remote_wait(m, nbd_aio_pwrite(m->nbd, buf, len, off, NBD_NULL_COMPLETION, 0));
+}
+
+static int remote_flush(struct mirror *m)
+{
+    return remote_wait(m, nbd_aio_flush(m->nbd, NBD_NULL_COMPLETION, 0));
 }
 
 static int remote_zero(struct mirror *m, uint64_t off, uint64_t len)
 {
     if (m->can_zero)
-        return nbd_zero(m->nbd, len, off, 0);
+        return remote_wait(m, nbd_aio_zero(m->nbd, len, off, NBD_NULL_COMPLETION, 0));
     while (len) {
         uint64_t n = MIN(len, DATA_MAX);
-        if (nbd_pwrite(m->nbd, m->zeroes, n, off, 0) < 0)
+        if (remote_pwrite(m, m->zeroes, n, off) < 0)
             return -1;
         off += n;
         len -= n;
@@ -201,7 +302,7 @@ static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
         bool z = all_zero(m->buf + done, b);
         if (z ? drun : zrun) {
             uint64_t at = off + done - (z ? drun : zrun);
-            if (z ? nbd_pwrite(m->nbd, m->buf + (at - off), drun, at, 0) < 0
+            if (z ? remote_pwrite(m, m->buf + (at - off), drun, at) < 0
                   : remote_zero(m, at, zrun) < 0) {
                 fail(m, "writing to the target");
                 return -1;
@@ -211,7 +312,7 @@ static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
         *(z ? &zrun : &drun) += b;
         done += b;
     }
-    if (drun && nbd_pwrite(m->nbd, m->buf + (len - drun), drun, off + len - drun, 0) < 0) {
+    if (drun && remote_pwrite(m, m->buf + (len - drun), drun, off + len - drun) < 0) {
         fail(m, "writing to the target");
         return -1;
     }
@@ -254,17 +355,231 @@ static int copy_range(struct mirror *m, uint64_t off, uint64_t len)
     return 0;
 }
 
-static bool stopping(struct mirror *m)
+/* ---- the synchronous phase: the target's half of guest requests ---------- */
+
+/* Complete @q to the guest on its worker, with the source's result. */
+static void sync_complete(struct mirror *m, struct mreq *q)
 {
-    return atomic_load(&m->cancel) || atomic_load(&m->remote_failed);
+    struct uloop_op *op = &((struct vblk_io *)(void *)((char *)q - offsetof(struct vblk_io, priv)))->op;
+
+    op->cb = q->cb;
+    uloop_post_remote(q->loop, op, q->res);
+    atomic_fetch_sub(&m->sync_inflight, 1);
 }
 
-/* Copy every block of m->copy; @locked: under m->lock, chunk by chunk. */
-static int copy_round(struct mirror *m, bool locked)
+/* @q's target part is done (sent, or not to be sent): complete it unless
+ * its source part still runs (then the worker completes it). */
+static void sync_target_done(struct mirror *m, struct mreq *q)
+{
+    if (q->parallel && atomic_fetch_sub(&q->pending, 1) != 1)
+        return;
+    sync_complete(m, q);
+}
+
+/* libnbd's completion callback of one target command (mirror thread,
+ * inside an nbd_* call). */
+static int sync_cmd_done(void *user_data, int *error)
+{
+    struct batch_slot *sl = user_data;
+    struct mirror *m = sl->m;
+    struct mreq *q = sl->q;
+
+    if (!q)                      /* the batch was given up */
+        return 1;
+    if (*error && !m->cmd_err)
+        m->cmd_err = *error;
+    m->cmds--;
+    if (--q->cmds == 0) {
+        sl->q = NULL;
+        sync_target_done(m, q);
+    }
+    return 1;
+}
+
+/* Count a target command for @q before it is issued (its reply may come
+ * within the nbd_aio_* call itself), and take it back when @cookie says it
+ * did not go out. */
+static void cmd_begin(struct mirror *m, struct mreq *q)
+{
+    q->cmds++;
+    m->cmds++;
+}
+
+static void cmd_issued(struct mirror *m, struct mreq *q, int64_t cookie)
+{
+    if (cookie >= 0)
+        return;
+    q->cmds--;
+    m->cmds--;
+    if (!m->cmd_err)
+        m->cmd_err = nbd_get_errno() ?: EIO;
+}
+
+/* Wait until every command of the batch has its reply; a target silent
+ * for m->timeout_ms (no reply at all) fails the mirror. Requests whose
+ * commands are given up complete with the source's result. */
+static void sync_wait_batch(struct mirror *m)
+{
+    uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+    unsigned last = m->cmds;
+
+    while (m->cmds) {
+        uint64_t t = now_ns();
+        if (atomic_load(&m->cancel)) {
+            m->abandoned = true;
+            break;
+        }
+        if (t >= deadline) {
+            if (!atomic_load(&m->remote_failed))
+                snprintf(m->error, sizeof(m->error), "the target did not answer within %u ms",
+                         m->timeout_ms);
+            fail(m, "writing to the target");
+            break;
+        }
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0) {
+            fail(m, "writing to the target");
+            break;
+        }
+        if (m->cmds < last) {    /* progress: the target is alive */
+            last = m->cmds;
+            deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+        }
+    }
+    if (m->cmd_err && !atomic_load(&m->remote_failed) && !m->abandoned) {
+        snprintf(m->error, sizeof(m->error), "writing to the target: %s", strerror(m->cmd_err));
+        fail(m, "writing to the target");
+    }
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct mreq *q = m->slots[i].q;
+        if (q) {
+            m->slots[i].q = NULL;
+            sync_target_done(m, q);
+        }
+    }
+    m->nslots = 0;
+    m->cmds = 0;
+}
+
+/* Send @q's target part: its commands go out without waiting (from the
+ * guest's buffers); the batch is waited for as a whole. */
+static void sync_send(struct mirror *m, struct mreq *q)
+{
+    struct batch_slot *sl;
+
+    /* A flush covers what completed before it; a write that overlaps one
+     * in flight could land before it: wait for the batch first. */
+    for (unsigned i = 0; i < m->nslots; i++) {
+        struct mreq *o = m->slots[i].q;
+        if (q->kind == MR_FLUSH || (o && o->kind == MR_FLUSH) ||
+            (o && q->off < o->off + o->len && o->off < q->off + q->len)) {
+            sync_wait_batch(m);
+            break;
+        }
+    }
+    if (m->nslots == BATCH_MAX)
+        sync_wait_batch(m);
+    if (stopping(m)) {
+        sync_target_done(m, q);
+        return;
+    }
+    sl = &m->slots[m->nslots++];
+    sl->m = m;
+    sl->q = q;
+    q->cmds = 1;                 /* held while issuing */
+    switch (q->kind) {
+    case MR_WRITE: {
+        /* The bytes the source took (sequential), or all of them. */
+        uint64_t todo = q->parallel ? q->len : (uint64_t)q->res, at = q->off;
+        for (unsigned i = 0; i < q->iovcnt && todo; i++) {
+            for (uint64_t done = 0; done < q->iov[i].iov_len && todo;) {
+                uint64_t n = MIN(MIN(q->iov[i].iov_len - done, todo), DATA_MAX);
+                cmd_begin(m, q);
+                cmd_issued(m, q, nbd_aio_pwrite(m->nbd, (const uint8_t *)q->iov[i].iov_base + done, n, at,
+                                                 (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                            .user_data = sl }, 0));
+                done += n;
+                at += n;
+                todo -= n;
+            }
+        }
+        break;
+    }
+    case MR_ZERO:
+    case MR_DISCARD:
+        if (m->can_zero) {
+            cmd_begin(m, q);
+            cmd_issued(m, q, nbd_aio_zero(m->nbd, q->len, q->off,
+                                           (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                      .user_data = sl }, 0));
+        } else {
+            for (uint64_t done = 0; done < q->len;) {
+                uint64_t n = MIN(q->len - done, DATA_MAX);
+                cmd_begin(m, q);
+                cmd_issued(m, q, nbd_aio_pwrite(m->nbd, m->zeroes, n, q->off + done,
+                                                 (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                            .user_data = sl }, 0));
+                done += n;
+            }
+        }
+        break;
+    case MR_FLUSH:
+        cmd_begin(m, q);
+        cmd_issued(m, q, nbd_aio_flush(m->nbd, (nbd_completion_callback){ .callback = sync_cmd_done,
+                                                                          .user_data = sl }, 0));
+        break;
+    }
+    if (--q->cmds == 0) {        /* nothing went out, or all replied already */
+        sl->q = NULL;
+        sync_target_done(m, q);
+    }
+}
+
+/* Send the queued requests' target parts, wait for the replies and
+ * complete them; with @wait_ms, wait that long for one to arrive. Once the
+ * mirror stops they complete without being sent. Returns the number
+ * handled. */
+static unsigned sync_serve(struct mirror *m, unsigned wait_ms)
+{
+    struct mreq *list;
+    unsigned n = 0;
+
+    pthread_mutex_lock(&m->q_lock);
+    if (!m->q_head && wait_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
+        ts.tv_sec += wait_ms / 1000u + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&m->q_cond, &m->q_lock, &ts);
+    }
+    list = m->q_head;
+    m->q_head = m->q_tail = NULL;
+    pthread_mutex_unlock(&m->q_lock);
+    while (list) {
+        struct mreq *q = list;
+        list = q->next;
+        if (stopping(m))
+            sync_target_done(m, q);
+        else
+            sync_send(m, q);
+        n++;
+    }
+    if (m->nslots)
+        sync_wait_batch(m);
+    if (atomic_load(&m->diverged) && !atomic_load(&m->remote_failed)) {
+        snprintf(m->error, sizeof(m->error), "a write failed on the source after it was sent to the target");
+        atomic_store(&m->remote_failed, true);
+    }
+    return n;
+}
+
+/* Copy every block of m->copy; @last: the synchronous round, which serves
+ * queued guest requests between its chunks. */
+static int copy_round(struct mirror *m, bool last)
 {
     uint64_t nblocks = (m->size + MIRROR_BLOCK - 1) / MIRROR_BLOCK;
-    /* Under the lock guest writes wait: hold it for one request at most. */
-    uint64_t run_max = locked ? DATA_MAX : RUN_MAX;
+    /* Guest requests wait for the chunk: one request's worth at most. */
+    uint64_t run_max = last ? DATA_MAX : RUN_MAX;
 
     for (uint64_t b = 0; b < nblocks;) {
         uint64_t e, off, len;
@@ -280,11 +595,12 @@ static int copy_round(struct mirror *m, bool locked)
         len = MIN(e * MIRROR_BLOCK, m->size) - off;
         if (stopping(m))
             return -1;
-        if (locked)
-            pthread_mutex_lock(&m->lock);
+        /* A guest write's target part is sent only after its source part
+         * completed, by this thread: a block read here before such a write
+         * landed is sent before the write; one read after holds it. */
+        if (last)
+            sync_serve(m, 0);
         r = copy_range(m, off, len);
-        if (locked)
-            pthread_mutex_unlock(&m->lock);
         if (r < 0)
             return -1;
         b = e;
@@ -307,6 +623,28 @@ static void detach(struct mirror *m)
         uloop_call(md->loops[i], barrier_fn, NULL);
 }
 
+/* Connect and do the handshake, at most m->timeout_ms (a target that
+ * accepts and never answers must not hold the job, nor a cancel or the
+ * device's removal). Returns 0, -1 (libnbd's error), -ETIMEDOUT or
+ * -ECANCELED. */
+static int connect_wait(struct mirror *m)
+{
+    uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+
+    if (nbd_aio_connect_uri(m->nbd, m->uri) < 0)
+        return -1;
+    while (nbd_aio_is_connecting(m->nbd) == 1) {
+        uint64_t t = now_ns();
+        if (atomic_load(&m->cancel))
+            return -ECANCELED;
+        if (t >= deadline)
+            return -ETIMEDOUT;
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0)
+            return -1;
+    }
+    return nbd_aio_is_ready(m->nbd) == 1 ? 0 : -1;
+}
+
 /* Connect to the target and check it will do (mirror thread: a connect
  * may take long, and must not hold up the control thread). Returns 0 or
  * -errno with @err saying why. */
@@ -316,10 +654,14 @@ static int target_open(struct mirror *m, struct sl_err *err)
     int r;
 
     if (nbd_set_uri_allow_transports(m->nbd, LIBNBD_ALLOW_TRANSPORT_TCP | LIBNBD_ALLOW_TRANSPORT_UNIX) < 0 ||
-        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || nbd_connect_uri(m->nbd, m->uri) < 0) {
+        nbd_set_uri_allow_tls(m->nbd, LIBNBD_TLS_DISABLE) < 0 || (r = connect_wait(m)) == -1) {
         r = nbd_get_errno() == EINVAL ? -EINVAL : -ECONNREFUSED;
         return err_set(err, r, "%s", nbd_get_error() ?: "cannot connect");
     }
+    if (r == -ETIMEDOUT)
+        return err_set(err, r, "the target did not answer within %u ms", m->timeout_ms);
+    if (r < 0)
+        return err_set(err, r, "cancelled while connecting");
     /* Requests go out whole: no Nagle delay between a request's header
      * and its payload, or before the next request (fails on unix sockets:
      * nothing to do there). */
@@ -355,6 +697,11 @@ static void *mirror_thread(void *arg)
     if (target_open(m, &err) < 0) {
         snprintf(m->error, sizeof(m->error), "%s", err.msg);
         atomic_store(&m->end_ns, now_ns());
+        if (atomic_load(&m->cancel)) {
+            atomic_store(&m->phase, PH_CANCELLED);
+            log_info("%s: mirror to %s cancelled while connecting", m->md->id, m->uri);
+            return NULL;
+        }
         atomic_store(&m->phase, PH_FAILED);
         log_warn("%s: mirror to %s: %s", m->md->id, m->uri, m->error);
         return NULL;
@@ -399,7 +746,7 @@ static void *mirror_thread(void *arg)
             log_info("%s: mirror synced to %s after %u round%s", m->md->id, m->uri, round + 1,
                      round ? "s" : "");
             while (!stopping(m))
-                usleep(50000);
+                sync_serve(m, 50);
             break;
         }
         if (round == 0)
@@ -408,12 +755,17 @@ static void *mirror_thread(void *arg)
     if (atomic_load(&m->remote_failed) || m->error[0])
         end = PH_FAILED;
     detach(m);
+    /* No worker enters the hooks any more; the requests still on their
+     * way (source part in flight, or queued) complete with the source's
+     * result. */
+    while (atomic_load(&m->sync_inflight) > 0)
+        sync_serve(m, 10);
     /* The target's copy is flushed for whoever uses it next, and told
      * goodbye; a failed target is just closed (it may not answer). */
-    if (end != PH_FAILED) {
-        if (m->can_flush)
-            nbd_flush(m->nbd, 0);
-        nbd_shutdown(m->nbd, 0);
+    if (end != PH_FAILED && !m->abandoned) {
+        m->closing = true;
+        if (!m->can_flush || remote_flush(m) == 0)
+            nbd_shutdown(m->nbd, 0);
     }
     atomic_store(&m->end_ns, now_ns());
     if (end == PH_FAILED && !m->error[0])
@@ -434,7 +786,8 @@ static void mirror_free(struct mirror *m)
         return;
     if (m->nbd)
         nbd_close(m->nbd);
-    pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->q_lock);
+    pthread_cond_destroy(&m->q_cond);
     free(m->dirty);
     free(m->copy);
     free(m->buf);
@@ -459,7 +812,7 @@ int mirror_uri_check(const char *uri, struct sl_err *err)
                    uri);
 }
 
-int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
+int mirror_start(struct mirror_dev *md, const char *uri, unsigned timeout_ms, struct sl_err *err)
 {
     const struct bdev_info *bi = bdev_get_info(md->bd);
     struct mirror *m;
@@ -477,8 +830,10 @@ int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err)
     m = calloc(1, sizeof(*m));
     if (!m)
         return err_set(err, -ENOMEM, "out of memory");
-    pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->q_lock, NULL);
+    pthread_cond_init(&m->q_cond, NULL);
     m->md = md;
+    m->timeout_ms = timeout_ms ? timeout_ms : MIRROR_TIMEOUT_MS_DEFAULT;
     m->fd = bdev_fd(md->bd);
     m->size = bi->size;
     m->blockdev = bi->is_blockdev;
@@ -559,56 +914,95 @@ struct json_object *mirror_status_json(struct mirror_dev *md)
 
 /* ---- the datapath hooks ------------------------------------------------- */
 
-/* A synchronous write on both copies (phase sync/synced), under m->lock.
- * The guest's result is the source's; a failure on the target fails the
- * mirror, never the guest. */
-static int sync_write(struct mirror *m, struct uloop *loop, struct uloop_op *done,
-                      const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+static void sync_enqueue(struct mirror *m, struct mreq *q)
 {
-    ssize_t n;
-    int res;
-
-    pthread_mutex_lock(&m->lock);
-    do
-        n = pwritev(m->fd, iov, (int)iovcnt, (off_t)offset);
-    while (n < 0 && errno == EINTR);
-    res = n < 0 ? neg_errno() : (int)n;
-    if (n > 0 && !atomic_load(&m->remote_failed)) {
-        uint64_t at = offset;
-        for (unsigned i = 0; i < iovcnt && at < offset + (uint64_t)n; i++) {
-            size_t len = MIN(iov[i].iov_len, (size_t)(offset + (uint64_t)n - at));
-            if (nbd_pwrite(m->nbd, iov[i].iov_base, len, at, 0) < 0) {
-                fail(m, "writing to the target");
-                break;
-            }
-            at += len;
-        }
-    }
-    pthread_mutex_unlock(&m->lock);
-    uloop_post(loop, done, res);
-    return 0;
+    q->next = NULL;
+    pthread_mutex_lock(&m->q_lock);
+    if (m->q_tail)
+        m->q_tail->next = q;
+    else
+        m->q_head = q;
+    m->q_tail = q;
+    pthread_cond_signal(&m->q_cond);
+    pthread_mutex_unlock(&m->q_lock);
 }
 
-/* Discard / write-zeroes on both copies, synchronously. */
-static int sync_zero(struct mirror *m, struct uloop *loop, struct uloop_op *done,
-                     uint64_t offset, uint64_t len, bool discard)
+/* Complete @q on this worker (its last part is done here). */
+static void sync_complete_here(struct uloop_op *op, struct mreq *q, int res)
 {
-    bool zeroed = true;
-    int res = 0;
+    struct mirror *m = q->m;
 
-    pthread_mutex_lock(&m->lock);
-    if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) < 0 &&
-        fallocate(m->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) < 0) {
-        zeroed = false;
-        if (!discard)
-            res = neg_errno();
+    op->cb = q->cb;
+    atomic_fetch_sub(&m->sync_inflight, 1);
+    op->cb(op, res, 0);
+}
+
+/* The source part of a synchronous request completed (worker). Sequential:
+ * queue the target part for the mirror thread, or complete at once when
+ * there is nothing to send (the source failed, or the mirror has).
+ * Parallel: the target part went out already; a failed source part makes
+ * the copies differ, which fails the mirror (never the guest). */
+static void sync_source_done(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct mreq *q = mreq_of(op);
+    struct mirror *m = q->m;
+    bool ok = q->kind == MR_WRITE ? res > 0 : res >= 0;
+
+    (void)flags;
+    q->res = res;
+    if (q->parallel) {
+        if (q->kind == MR_WRITE ? (uint64_t)res != q->len : res < 0)
+            atomic_store(&m->diverged, true);
+        if (atomic_fetch_sub(&q->pending, 1) == 1)
+            sync_complete_here(op, q, res);
+        return;
     }
-    /* A discard that deallocated nothing left the data on the source, and
-     * so on the target; one that did reads back zeroes on both. */
-    if (zeroed && !atomic_load(&m->remote_failed) && remote_zero(m, offset, len) < 0)
-        fail(m, "zeroing on the target");
-    pthread_mutex_unlock(&m->lock);
-    uloop_post(loop, done, res);
+    if (!ok || atomic_load(&m->remote_failed)) {
+        sync_complete_here(op, q, res);
+        return;
+    }
+    sync_enqueue(m, q);
+}
+
+/* Start a synchronous request: the source part now through the bdev (the
+ * worker goes on with other work), the target part at once (synced) or
+ * when the source part completed (sync: the last round still copies). */
+static int sync_start(struct mirror *m, struct mirror_dev *md, struct uloop *loop, struct uloop_op *done,
+                      enum mr_kind kind, const struct iovec *iov, unsigned iovcnt, uint64_t off,
+                      uint64_t len, bool unmap)
+{
+    struct mreq *q = mreq_of(done);
+    int r;
+
+    *q = (struct mreq){ .m = m, .loop = loop, .cb = done->cb, .iov = iov, .iovcnt = iovcnt,
+                        .off = off, .len = len, .kind = (uint8_t)kind,
+                        .parallel = atomic_load(&m->phase) == PH_SYNCED };
+    atomic_store(&q->pending, 2);
+    atomic_fetch_add(&m->sync_inflight, 1);
+    done->cb = sync_source_done;
+    switch (kind) {
+    case MR_WRITE:
+        r = bdev_rw(md->bd, loop, done, true, iov, iovcnt, off);
+        break;
+    case MR_ZERO:
+        r = bdev_write_zeroes(md->bd, loop, done, off, len, unmap);
+        break;
+    case MR_DISCARD:
+        r = bdev_discard(md->bd, loop, done, off, len);
+        break;
+    default:
+        r = bdev_flush(md->bd, loop, done);
+        break;
+    }
+    if (r < 0) {
+        done->cb = q->cb;
+        atomic_fetch_sub(&m->sync_inflight, 1);
+        return r;
+    }
+    /* After the submission: a source part the bdev completed at once
+     * (uloop_post) still runs later, on this loop. */
+    if (q->parallel)
+        sync_enqueue(m, q);
     return 0;
 }
 
@@ -644,7 +1038,7 @@ static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool writ
         len += iov[i].iov_len;
     switch (classify(m, offset, len, &e)) {
     case 0:
-        return sync_write(m, loop, done, iov, iovcnt, offset);
+        return sync_start(m, md, loop, done, MR_WRITE, iov, iovcnt, offset, len, false);
     case 1:
         epoch_hook(done, e);
         r = bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
@@ -664,12 +1058,8 @@ static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
     struct mirror *m = atomic_load_explicit(&md->active, memory_order_acquire);
 
     if (unlikely(m != NULL) && m->can_flush && atomic_load(&m->phase) == PH_SYNCED &&
-        !atomic_load(&m->remote_failed)) {
-        pthread_mutex_lock(&m->lock);
-        if (nbd_flush(m->nbd, 0) < 0)
-            fail(m, "flushing the target");
-        pthread_mutex_unlock(&m->lock);
-    }
+        !atomic_load(&m->remote_failed))
+        return sync_start(m, md, loop, done, MR_FLUSH, NULL, 0, 0, 0, false);
     return bdev_flush(md->bd, loop, done);
 }
 
@@ -682,7 +1072,7 @@ static int zero_or_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
     int r, how = m ? classify(m, offset, len, &e) : 2;
 
     if (how == 0)
-        return sync_zero(m, loop, done, offset, len, discard);
+        return sync_start(m, md, loop, done, discard ? MR_DISCARD : MR_ZERO, NULL, 0, offset, len, unmap);
     if (how == 1)
         epoch_hook(done, e);
     r = discard ? bdev_discard(md->bd, loop, done, offset, len)

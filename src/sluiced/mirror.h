@@ -15,9 +15,20 @@
  *   catch-up  rounds re-copy the 64 KiB blocks the guest wrote meanwhile (a
  *             dirty bitmap set by the write path);
  *   synced    each guest write, discard and flush is done on the source and
- *             on the target before it completes (the worker waits for the
- *             link: a guest that writes faster than the link is slowed to
- *             it), so both copies stay identical.
+ *             on the target before it completes, so both copies stay
+ *             identical: the worker does the source part through the bdev
+ *             (io_uring) and goes on with its other devices; the mirror
+ *             thread sends the target part (in phase sync, while the last
+ *             round copies, only once the source part completed; once
+ *             synced at the same time, pipelined) and the request
+ *             completes back on its worker (uloop_post_remote) when both
+ *             are done. The request's state lives in its own struct
+ *             vblk_io: nothing is allocated. A guest that writes faster
+ *             than the link is slowed to it.
+ * Every target request is waited for at most the job's timeout: a target
+ * that stops answering without closing the connection fails the mirror
+ * then, and the guest requests waiting for it complete with the source's
+ * result.
  * A block is only read for copying once every write to it that started
  * before the round has completed (an epoch counter of in-flight writes,
  * counted through the write's own completion op: no allocation).
@@ -36,6 +47,7 @@
 #include "vhost/blk.h"
 
 #define MIRROR_BLOCK (64u << 10)   /* dirty-bitmap granularity */
+#define MIRROR_TIMEOUT_MS_DEFAULT 30000u   /* a target request unanswered this long fails the mirror */
 
 struct mirror;
 struct bdev;
@@ -60,10 +72,11 @@ int mirror_uri_check(const char *uri, struct sl_err *err);
 /* Start mirroring to @uri (control thread). The job's own thread connects
  * and checks the target (a connect may take long: the control thread does
  * not wait for it); an unreachable, too small or read-only target shows as
- * phase "failed" with its reason in the status. Returns 0, -EINVAL (bad
+ * phase "failed" with its reason in the status. @timeout_ms: how long a
+ * target request may stay unanswered (0: MIRROR_TIMEOUT_MS_DEFAULT). Returns 0, -EINVAL (bad
  * URI), -EBUSY (a mirror runs) or -ENOMEM, with @err saying why; on
  * failure nothing changed. */
-int mirror_start(struct mirror_dev *md, const char *uri, struct sl_err *err);
+int mirror_start(struct mirror_dev *md, const char *uri, unsigned timeout_ms, struct sl_err *err);
 /* Ask the running mirror to stop; the source is left as it is. Returns 0
  * or -ENOENT (none runs). */
 int mirror_cancel(struct mirror_dev *md);

@@ -94,10 +94,10 @@ int device_refresh(struct device *d, uint64_t *size_out);
 struct device *device_find(struct sluiced *s, const char *id);
 /* Storage migration (mirror.h): start mirroring block device @d to the NBD
  * export @uri (connecting happens in the job's thread: its failure shows in
- * the status); cancel it; its status (NULL: never mirrored). The errors
+ * the status; @timeout_ms: mirror_start()'s); cancel it; its status (NULL: never mirrored). The errors
  * are mirror_start()'s, and -EOPNOTSUPP (not a file or volume device),
  * -ENOENT (cancel: none runs). */
-int device_mirror(struct device *d, const char *uri, struct sl_err *err);
+int device_mirror(struct device *d, const char *uri, unsigned timeout_ms, struct sl_err *err);
 int device_mirror_cancel(struct device *d, struct sl_err *err);
 struct json_object *device_mirror_status(struct device *d);
 /* JSON descriptions for the control socket. */

@@ -25,6 +25,18 @@
 #            than the guest writes: catch-up rounds do not converge, the
 #            mirror turns synchronous anyway (synced), the guest goes on at
 #            the link's pace and finishes; source and target are equal
+#   stall    sluiced --workers 1 serves a mirrored file device and a null=
+#            device on the same worker; once synced the target (nbdkit) is
+#            SIGSTOPped while writes to the first device wait for it: the
+#            null device keeps its IOPS (sluice-blkbench, against a
+#            baseline measured before), then the silent target fails the
+#            mirror after --timeout and the waiting writes complete
+#            without error; a second mirror to the same target, stopped
+#            again, is cancelled at once (not after the timeout) with its
+#            waiting writes completed; a third, synced, loses its target
+#            (killed) under writes: the mirror fails, no write does; a
+#            target that accepts and never answers fails at connect after
+#            --timeout
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -325,6 +337,106 @@ slow)
     cmp "$SRC" "$DST" || fail "source and the slow target differ"
     check_content "$DST"
     stop_sluiced "$SOCK"
+    ;;
+stall)
+    need_cmd nbdkit
+    need_cmd jq
+    BB=$SLUICE_BUILD/tools/bench/sluice-blkbench
+    NUL=$WORK/null.sock
+    TMO=8
+    start_sluiced --control "$SLUICE_CONTROL" --workers 1 --blk "socket=$SOCK,path=$SRC,id=src" \
+        --blk "socket=$NUL,null=1G,id=nul"
+    "$GUESTIO" fill "$SRC" 3 0 $((4 * MiB))
+    nbdkit -f -U "$WORK/kit.sock" file "$DST" >"$WORK/nbdkit.log" 2>&1 &
+    KIT=$!
+    CLEANUP_CMDS+=("kill -CONT $KIT 2>/dev/null; kill -KILL $KIT 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
+    # null_iops: 4k random reads on the null device for 2 s (0: no answer)
+    null_iops() {
+        timeout 30 "$BB" --socket "$NUL" --rw randread --bs 4096 --qd 8 --warmup 0.5 --time 2 \
+            >"$WORK/null.json" 2>>"$WORK/blkbench.log" || true
+        local v
+        v=$(jq -r '.iops // 0 | floor' "$WORK/null.json" 2>/dev/null)
+        echo "${v:-0}"
+    }
+    base=$(null_iops)
+    [ "${base:-0}" -gt 0 ] || fail "no baseline: $(tail -3 "$WORK/blkbench.log")"
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" --timeout $TMO --json \
+        >"$WORK/m.json" 2>"$WORK/err" || fail "mirror failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    kill -STOP $KIT
+    t0=$(date +%s)
+    # Writes to the mirrored device now wait for the silent target.
+    "$BB" --socket "$SOCK" --rw randwrite --bs 4096 --qd 4 --warmup 0 --time $((TMO - 2)) \
+        >"$WORK/src.json" 2>"$WORK/src.log" &
+    SRCBB=$!
+    CLEANUP_CMDS+=("kill $SRCBB 2>/dev/null")
+    sleep 0.5
+    during=$(null_iops)
+    ph=$(phase_of src || true)
+    log "null device on the same worker: $base IOPS before, $during IOPS while the target is silent (mirror: $ph)"
+    [ "$during" -ge $((base / 3)) ] || fail "the null device stalled with the target: $during IOPS, $base before"
+    [ "$ph" = synced ] || fail "the target's timeout ran out during the measurement: it shows nothing ($ph)"
+    for i in $(seq 200); do [ "$(phase_of src)" = failed ] && break; sleep 0.1; done
+    [ "$(phase_of src)" = failed ] || fail "a silent target did not fail the mirror: $(phase_of src)"
+    err=$("$SLUICE" dev mirror-status src --json | jq -r .error)
+    log "failed after $(( $(date +%s) - t0 )) s: $err"
+    echo "$err" | grep -q "did not answer" || fail "unexpected error: $err"
+    rc=0
+    wait $SRCBB || rc=$?
+    [ $rc = 0 ] || fail "writes to the mirrored device failed (exit $rc): $(cat "$WORK/src.log")"
+    [ "$(jq .undrained "$WORK/src.json")" = 0 ] && [ "$(jq .errors "$WORK/src.json")" = 0 ] ||
+        fail "writes waiting for the silent target did not complete: $(cat "$WORK/src.json")"
+    log "writes to the mirrored device: $(jq -c '{writes, errors, undrained, lat_max_us}' "$WORK/src.json")"
+    kill -CONT $KIT
+    # The guest's device goes on without the mirror.
+    "$BB" --socket "$SOCK" --rw randwrite --bs 4096 --qd 4 --warmup 0 --time 1 >"$WORK/src.json" 2>"$WORK/src.log" ||
+        fail "writes after the failed mirror: $(cat "$WORK/src.log")"
+    # A cancel does not wait for a silent target (default timeout 30 s).
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" >/dev/null 2>"$WORK/err" ||
+        fail "second mirror failed: $(cat "$WORK/err")"
+    kill -STOP $KIT
+    "$BB" --socket "$SOCK" --rw randwrite --bs 4096 --qd 4 --warmup 0 --time 2 \
+        >"$WORK/src.json" 2>"$WORK/src.log" &
+    SRCBB=$!
+    sleep 1
+    t0=$(date +%s%N)
+    "$SLUICE" dev mirror-cancel src >/dev/null || fail "cancel failed"
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    log "cancel with a silent target took $ms ms"
+    [ "$(phase_of src)" = cancelled ] || fail "not cancelled: $(phase_of src)"
+    [ $ms -lt 10000 ] || fail "the cancel waited for the silent target ($ms ms)"
+    rc=0
+    wait $SRCBB || rc=$?
+    [ $rc = 0 ] && [ "$(jq .undrained "$WORK/src.json")" = 0 ] ||
+        fail "writes waiting for the cancelled mirror: exit $rc, $(cat "$WORK/src.json" "$WORK/src.log")"
+    kill -CONT $KIT
+    # A target that dies under synchronous writes fails the mirror only.
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" >/dev/null 2>"$WORK/err" ||
+        fail "third mirror failed: $(cat "$WORK/err")"
+    "$BB" --socket "$SOCK" --rw randwrite --bs 4096 --qd 16 --warmup 0 --time 2 \
+        >"$WORK/src.json" 2>"$WORK/src.log" &
+    SRCBB=$!
+    sleep 0.7
+    kill -KILL $KIT
+    rc=0
+    wait $SRCBB || rc=$?
+    [ $rc = 0 ] && [ "$(jq .undrained "$WORK/src.json")" = 0 ] && [ "$(jq .errors "$WORK/src.json")" = 0 ] ||
+        fail "writes when the target died: exit $rc, $(cat "$WORK/src.json" "$WORK/src.log")"
+    for i in $(seq 50); do [ "$(phase_of src)" = failed ] && break; sleep 0.1; done
+    [ "$(phase_of src)" = failed ] || fail "a killed target: $(phase_of src)"
+    log "target killed under writes: $("$SLUICE" dev mirror-status src --json | jq -r .error); writes $(jq -c '{writes, errors, undrained}' "$WORK/src.json")"
+    # A socket that accepts (the kernel's backlog) and never answers.
+    python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); time.sleep(120)' "$WORK/mute.sock" &
+    MUTE=$!
+    CLEANUP_CMDS+=("kill $MUTE 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/mute.sock" ] && break; sleep 0.1; done
+    t0=$(date +%s)
+    expect 1 "did not answer within 2000 ms" "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/mute.sock" --timeout 2
+    [ $(( $(date +%s) - t0 )) -lt 10 ] || fail "a mute target held the mirror $(( $(date +%s) - t0 )) s"
+    kill $MUTE
+    stop_sluiced "$SOCK" "$NUL"
     ;;
 *)
     fail "unknown mode $MODE"

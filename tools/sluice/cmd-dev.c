@@ -201,7 +201,7 @@ int cli_refresh_volume(const char *volume)
     return n;
 }
 
-enum { OPT_CONTROL = 1, OPT_JSON, OPT_TO, OPT_DETACH };
+enum { OPT_CONTROL = 1, OPT_JSON, OPT_TO, OPT_DETACH, OPT_TIMEOUT };
 
 /* The control socket: --control, else $SLUICE_CONTROL, else the default. */
 static const char *control_of(const struct cli_args *a)
@@ -352,6 +352,8 @@ static int dev_mirror(struct cli_args *a)
         return cli_usage("dev mirror", "--to: expected nbd://HOST[:PORT]/NAME or nbd+unix:///NAME?socket=PATH, not '%s'", to);
     params = id_params(a->pos[0]);
     json_object_object_add(params, "to", json_object_new_string(to));
+    if (cli_opt(a, OPT_TIMEOUT))
+        json_object_object_add(params, "timeout_ms", json_object_new_int64((int64_t)cli_uint(a, OPT_TIMEOUT, 30) * 1000));
     r = call(control, "device.mirror", params, &st);
     while (r == EXIT_OK && !cli_flag(a, OPT_DETACH) && !phase_is(st, "synced") &&
            !phase_is(st, "failed") && !phase_is(st, "cancelled")) {
@@ -414,10 +416,12 @@ int cmd_dev(int argc, char **argv)
         { "json", NULL, OPT_JSON, "print the reply as JSON" },
         { "to", "URI", OPT_TO, "the mirror's target: nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH" },
         { "detach", NULL, OPT_DETACH, "return once the mirror has started" },
+        { "timeout", "SEC", OPT_TIMEOUT, "fail the mirror when the target leaves a request unanswered this long (default 30)",
+          1, 3600 },
         { NULL },
     };
     static const int both[] = { OPT_CONTROL, OPT_JSON, 0 };
-    static const int mirror[] = { OPT_CONTROL, OPT_JSON, OPT_TO, OPT_DETACH, 0 };
+    static const int mirror[] = { OPT_CONTROL, OPT_JSON, OPT_TO, OPT_DETACH, OPT_TIMEOUT, 0 };
     static const struct cli_verb verbs[] = {
         { "list", "[--json]", "devices sluiced serves", both, 0, 0, dev_list },
         { "add", "blk|net SPEC [--json]", "start serving (SPEC as for sluiced --blk/--net)",
@@ -426,7 +430,7 @@ int cmd_dev(int argc, char **argv)
         { "stats", "ID [--json]", "request counters", both, 1, 1, dev_by_id },
         { "refresh", "ID [--json]", "re-read the backing size, tell the guest", both, 1, 1,
           dev_by_id },
-        { "mirror", "ID --to URI [--detach] [--json]",
+        { "mirror", "ID --to URI [--timeout SEC] [--detach] [--json]",
           "copy a block device to an NBD export while the guest runs (storage migration)",
           mirror, 1, 1, dev_mirror, NULL,
           "follows the copy (bytes/total, rate, ETA) until the copies are in sync:\n"

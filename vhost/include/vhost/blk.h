@@ -12,11 +12,23 @@
 #include "core/uloop.h"
 #include "vhost/backend.h"
 
+/* Room an I/O layer may use for one request without allocating: @done of
+ * every vblk_ops call is the op of one of these (container_of(done, struct
+ * vblk_io, op)); priv belongs to the layer from the call until it runs
+ * @done->cb (e.g. a mirror that completes the request from another thread
+ * keeps the request's state and list link there). */
+#define VBLK_IO_PRIV_BYTES 96u
+struct vblk_io {
+    struct uloop_op op;
+    _Alignas(8) unsigned char priv[VBLK_IO_PRIV_BYTES];
+};
+
 /* Block I/O entry points. Each starts one operation on @loop (the queue's
  * worker) and arranges for @done->cb to run there later with the result:
  * bytes transferred (rw) or 0 (others) on success, -errno on failure. They
  * return 0 when started, or -errno when nothing was started (then @done is not
- * called). @ctx is vblk_config.io_ctx. */
+ * called). @ctx is vblk_config.io_ctx. @done is embedded in a struct
+ * vblk_io (above). */
 struct vblk_ops {
     /* Read (write=false) or write @iovcnt buffers at byte @offset. Required. */
     int (*rw)(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,

@@ -7,7 +7,8 @@
  * loop thread when the CQE arrives. Nothing is allocated per operation.
  *
  * Other threads talk to a loop only through uloop_call(), which runs a function
- * on the loop thread and waits for it; so data owned by a loop needs no lock.
+ * on the loop thread and waits for it, and uloop_post_remote(), which hands
+ * it a completion; so data owned by a loop needs no lock.
  */
 #ifndef SLUICE_CORE_ULOOP_H
 #define SLUICE_CORE_ULOOP_H
@@ -112,6 +113,13 @@ static inline void uloop_sqe_set_op(struct io_uring_sqe *sqe, struct uloop_op *o
 /* Complete @op with @res later on this loop (after the current batch), for
  * operations finished synchronously. Loop thread only. */
 void uloop_post(struct uloop *l, struct uloop_op *op, int res);
+
+/* Complete @op with @res on loop @l from ANY thread (an operation another
+ * thread finished for this loop): @op->cb runs on the loop thread after the
+ * current batch. Lock-free, allocates nothing (@op's post fields link it);
+ * wakes the loop through its eventfd only when the queue was empty. @op
+ * must not be posted again before its callback has run. */
+void uloop_post_remote(struct uloop *l, struct uloop_op *op, int res);
 
 /* Queue @d to run after the current batch; a no-op when already queued.
  * Loop thread only. */
