@@ -208,4 +208,4 @@ fi
 SELF=$(readlink -f "$0")
 SRC=${SLUICE_SRC:-$(cd "$(dirname "$SELF")/../../.." && pwd)}
 BUILD=${SLUICE_BUILD:?SLUICE_BUILD must name the build directory}
-lab_launch pool-lvm 540 -- "$BUILD/tools/sluice/sluice"
+lab_launch pool-lvm 840 -- "$BUILD/tools/sluice/sluice"
