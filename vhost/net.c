@@ -7,6 +7,7 @@
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
+#include <assert.h>
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,7 @@ static void spare_unshift(struct vnet_rxq *q, struct rx_read *rd, unsigned k, un
 {
     struct rx_spare *sp;
 
+    assert(q->nspare < q->nspare_max);   /* vq_pop: never more chains than entries */
     q->spare_head = (q->spare_head + q->nspare_max - 1) % q->nspare_max;
     q->nspare++;
     sp = spare_at(q, 0);

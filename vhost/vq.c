@@ -708,6 +708,13 @@ int vq_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
         vq_set_broken(vq, "available index moved more than the queue size");
         return -EINVAL;
     }
+    /* A driver has at most one chain out per head: another available entry
+     * while num chains are out reuses a head still in flight. Refused, so
+     * no device ever holds more chains than the queue has entries. */
+    if (vq->inuse >= vq->num) {
+        vq_set_broken(vq, "more chains available than the queue size allows in flight");
+        return -EINVAL;
+    }
     head = READ_ONCE(vq->avail->ring[vq->last_avail_idx % vq->num]);
     if (head >= vq->num) {
         vq_set_broken(vq, "head index out of range");

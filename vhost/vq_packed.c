@@ -774,6 +774,10 @@ int vq_packed_pop(struct vq *vq, struct vq_elem *e, unsigned max_iov)
     } else {
         if (!ring_head_avail(vq, p, &flags))
             return 0;
+        if (vq->inuse >= vq->num) {   /* as for split rings (vq_pop) */
+            vq_set_broken(vq, "more chains available than the queue size allows in flight");
+            return -EINVAL;
+        }
         r = take_ring_chain(vq, p, e, max_iov, flags, &t, &why);
     }
     if (r == 0)

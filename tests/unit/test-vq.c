@@ -677,6 +677,30 @@ static void test_bad_avail_idx_jump(void **state)
     expect_broken(f, -EINVAL, MAXIOV);
 }
 
+/* The driver makes a head available again while all num chains are out
+ * (a head reused in flight): refused, so a device never holds more chains
+ * than the queue has entries (net receive keeps chains across reads). */
+static void test_bad_more_in_flight_than_num(void **state)
+{
+    struct fx *f = *state;
+    struct vq_elem e;
+
+    for (uint16_t h = 0; h < QNUM; h++) {
+        simple_chain(f, h);
+        tring_avail(&f->r, h);
+    }
+    start(f);
+    for (uint16_t h = 0; h < QNUM; h++)
+        assert_int_equal(pop_head(f), h);
+    tring_avail(&f->r, 0);   /* head 0 again, still in flight */
+    assert_int_equal(pop(f, &e, MAXIOV), -EINVAL);
+    assert_true(f->x.vq.broken);
+    assert_int_equal(f->x.broken_cbs, 1);
+    assert_int_equal(f->x.vq.inuse, QNUM);
+    for (uint16_t h = 0; h < QNUM; h++)
+        push(f, h, 0);
+}
+
 static void test_bad_avail_idx_backwards(void **state)
 {
     struct fx *f = *state;
@@ -1719,6 +1743,7 @@ int main(void)
         T(test_bad_next_out_of_range),
         T(test_bad_head_out_of_range),
         T(test_bad_avail_idx_jump),
+        T(test_bad_more_in_flight_than_num),
         T(test_bad_avail_idx_backwards),
         T(test_bad_buffer_outside),
         T(test_bad_buffer_below),
