@@ -107,7 +107,7 @@ static int m_refresh(void *ctx, struct json_object *params, struct json_object *
     d = device_find(ctx, id);
     if (!d)
         return err_set(err, -ENOENT, "no such device");
-    r = device_refresh(d, &size);
+    r = device_refresh(d, &size, err);
     if (r < 0)
         return r;
     *result = json_object_new_object();

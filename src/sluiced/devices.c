@@ -634,13 +634,17 @@ int device_remove(struct sluiced *s, const char *id)
     return -ENOENT;
 }
 
-int device_refresh(struct device *d, uint64_t *size_out)
+int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err)
 {
     uint64_t old;
     int r;
 
     if (d->type != DEV_BLK || !d->bd)
         return -EOPNOTSUPP;
+    /* A mirror copies and tracks the size it started with: writes past it
+     * would never reach the target. The size changes once it has ended. */
+    if (mirror_running(&d->md))
+        return err_set(err, -EBUSY, "a mirror of this device is running (cancel it before resizing)");
     old = bdev_get_info(d->bd)->size;
     r = bdev_refresh_size(d->bd);
     if (r < 0)

@@ -802,6 +802,11 @@ static bool running(const struct mirror *m)
     return p != PH_FAILED && p != PH_CANCELLED;
 }
 
+bool mirror_running(const struct mirror_dev *md)
+{
+    return md->job && running(md->job);
+}
+
 int mirror_uri_check(const char *uri, struct sl_err *err)
 {
     if (!strncmp(uri, "nbd://", 6) && uri[6] && uri[6] != '/')

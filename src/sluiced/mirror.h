@@ -83,6 +83,9 @@ int mirror_cancel(struct mirror_dev *md);
 /* {"phase", "bytes_copied", "bytes_total", "rate_bytes_per_s", ...} of the
  * last mirror, or NULL when there was none. */
 struct json_object *mirror_status_json(struct mirror_dev *md);
+/* Whether a mirror of @md runs (any phase but failed and cancelled;
+ * control thread). */
+bool mirror_running(const struct mirror_dev *md);
 /* Stop any mirror and wait for it (device removal). */
 void mirror_dev_stop(struct mirror_dev *md);
 

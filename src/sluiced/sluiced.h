@@ -87,9 +87,10 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
 int device_remove(struct sluiced *s, const char *id);
 void devices_destroy_all(struct sluiced *s);
 /* Re-read the backing size (after the file or volume grew or shrank) and
- * notify the frontend. Returns 0, -EOPNOTSUPP (not a block device) or
- * -errno; *size_out is the new size in bytes. */
-int device_refresh(struct device *d, uint64_t *size_out);
+ * notify the frontend. Returns 0, -EOPNOTSUPP (not a block device), -EBUSY
+ * (a mirror runs: its copy and bitmap have the old size) or -errno, with
+ * @err saying why; *size_out is the new size in bytes. */
+int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err);
 /* Find by id or socket path; NULL when absent. */
 struct device *device_find(struct sluiced *s, const char *id);
 /* Storage migration (mirror.h): start mirroring block device @d to the NBD

@@ -239,6 +239,14 @@ errors)
         fail "mirror failed: $(cat "$WORK/err")"
     [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
     expect 1 "a mirror is running" "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst"
+    # A resize under a running mirror would leave writes past the old size
+    # off the target: refused, the size unchanged.
+    sz=$(stat -c %s "$SRC")
+    truncate -s $((sz + MiB)) "$SRC"
+    expect 1 "a mirror of this device is running" "$SLUICE" dev refresh src
+    [ "$("$SLUICE" dev list --json | jq -r '.[] | select(.id == "src") | .size_bytes')" = "$sz" ] ||
+        fail "refresh under a mirror changed the size: $("$SLUICE" dev list --json)"
+    truncate -s "$sz" "$SRC"
     "$SLUICE" dev mirror-cancel src >/dev/null || fail "cancel failed"
     [ "$(phase_of src)" = cancelled ] || fail "not cancelled: $(phase_of src)"
     cmp "$SRC" "$DST" || fail "target differs after the mirror"
