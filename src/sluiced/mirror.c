@@ -57,6 +57,10 @@ static struct mreq *mreq_of(struct uloop_op *done)
 }
 
 enum phase { PH_CONNECT, PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED };
+/* How long the last flush and the goodbye may take when a mirror ends: a
+ * device removal waits for them. */
+#define CLOSING_TIMEOUT_MS 5000u
+
 static const char *const phase_names[] = {
     "connecting", "copy", "catch-up", "sync", "synced", "failed", "cancelled",
 };
@@ -248,6 +252,19 @@ static int remote_wait(struct mirror *m, int64_t cookie)
         if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0)
             return -1;
     }
+}
+
+/* NBD_CMD_DISC, then wait at most CLOSING_TIMEOUT_MS for the target to
+ * close (nbd_shutdown() would wait for ever on one that never does). */
+static void remote_goodbye(struct mirror *m)
+{
+    uint64_t deadline = now_ns() + (uint64_t)CLOSING_TIMEOUT_MS * 1000000u;
+
+    if (nbd_aio_disconnect(m->nbd, 0) < 0)
+        return;
+    while (!nbd_aio_is_closed(m->nbd) && !nbd_aio_is_dead(m->nbd) && now_ns() < deadline)
+        if (nbd_poll(m->nbd, 100) < 0)
+            break;
 }
 
 static int remote_pwrite(struct mirror *m, const void *buf, uint64_t len, uint64_t off)
@@ -764,8 +781,10 @@ static void *mirror_thread(void *arg)
      * goodbye; a failed target is just closed (it may not answer). */
     if (end != PH_FAILED && !m->abandoned) {
         m->closing = true;
+        /* Bounded: a device removal waits for this thread. */
+        m->timeout_ms = MIN(m->timeout_ms, CLOSING_TIMEOUT_MS);
         if (!m->can_flush || remote_flush(m) == 0)
-            nbd_shutdown(m->nbd, 0);
+            remote_goodbye(m);
     }
     atomic_store(&m->end_ns, now_ns());
     if (end == PH_FAILED && !m->error[0])
