@@ -84,6 +84,7 @@ struct nbd_export {
 };
 
 struct nbd_server {
+    unsigned hs_ms, io_ms;          /* NBD_SRV_HANDSHAKE_MS, NBD_SRV_IO_MS */
     pthread_mutex_t lock;
     pthread_cond_t idle;            /* signalled when a connection ends */
     struct nbd_export *exports[MAX_EXPORTS];
@@ -203,7 +204,17 @@ struct conn {
     bool no_zeroes;
     struct nbd_export *exp;   /* chosen by EXPORT_NAME or GO */
     uint8_t *buf;             /* NBD_SRV_MAX_REQUEST bytes, once transmission starts */
+    uint64_t hs_deadline_ns;  /* the whole handshake ends by then */
 };
+
+/* What is left of the handshake's time (NBD_SRV_HANDSHAKE_MS), in ms (at least 1:
+ * the I/O then times out at once). */
+static int hs_left(const struct conn *c)
+{
+    uint64_t t = now_ns();
+
+    return t >= c->hs_deadline_ns ? 1 : (int)((c->hs_deadline_ns - t) / 1000000u) + 1;
+}
 
 static void put_be16(uint8_t *p, uint16_t v) { v = htobe16(v); memcpy(p, &v, 2); }
 static void put_be32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
@@ -229,7 +240,7 @@ static int opt_reply(struct conn *c, uint32_t opt, uint32_t type, const void *da
     put_be32(h + 8, opt);
     put_be32(h + 12, type);
     put_be32(h + 16, len);
-    return send_reply(c, h, sizeof(h), data, len, NBD_SRV_HANDSHAKE_MS);
+    return send_reply(c, h, sizeof(h), data, len, hs_left(c));
 }
 
 static uint16_t export_flags(const struct nbd_export *e)
@@ -327,7 +338,7 @@ static int opt_export_name(struct conn *c, const uint8_t *data, uint32_t len)
         return -ENOENT;
     put_be64(rep, c->exp->size);
     put_be16(rep + 8, export_flags(c->exp));
-    return send_all(c->fd, rep, c->no_zeroes ? 10 : sizeof(rep), NBD_SRV_HANDSHAKE_MS) ?: 1;
+    return send_all(c->fd, rep, c->no_zeroes ? 10 : sizeof(rep), hs_left(c)) ?: 1;
 }
 
 /* Greeting and option haggling. Returns 1 when transmission starts on
@@ -342,9 +353,10 @@ static int handshake(struct conn *c)
     put_be64(hello, NBD_MAGIC);
     put_be64(hello + 8, NBD_IHAVEOPT);
     put_be16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-    r = send_all(c->fd, hello, sizeof(hello), NBD_SRV_HANDSHAKE_MS);
+    c->hs_deadline_ns = now_ns() + (uint64_t)c->s->hs_ms * 1000000u;
+    r = send_all(c->fd, hello, sizeof(hello), hs_left(c));
     if (r == 0)
-        r = recv_all(c->fd, h, 4, NBD_SRV_HANDSHAKE_MS);
+        r = recv_all(c->fd, h, 4, hs_left(c));
     if (r < 0)
         return r;
     cflags = get_be32(h);
@@ -354,7 +366,7 @@ static int handshake(struct conn *c)
     c->no_zeroes = cflags & NBD_FLAG_C_NO_ZEROES;
     for (unsigned n = 0; n < 256; n++) {
         uint32_t opt, len;
-        if ((r = recv_all(c->fd, h, 16, NBD_SRV_HANDSHAKE_MS)) < 0)
+        if ((r = recv_all(c->fd, h, 16, hs_left(c))) < 0)
             return r;
         if (get_be64(h) != NBD_IHAVEOPT)
             return -EPROTO;
@@ -362,7 +374,7 @@ static int handshake(struct conn *c)
         len = get_be32(h + 12);
         if (len > OPT_DATA_MAX)
             return -EPROTO;
-        if (len && (r = recv_all(c->fd, opt_data, len, NBD_SRV_HANDSHAKE_MS)) < 0)
+        if (len && (r = recv_all(c->fd, opt_data, len, hs_left(c))) < 0)
             return r;
         switch (opt) {
         case NBD_OPT_EXPORT_NAME:
@@ -398,7 +410,7 @@ static int reply(struct conn *c, uint64_t cookie, uint32_t error, const void *da
     put_be32(h, NBD_SIMPLE_REPLY_MAGIC);
     put_be32(h + 4, error);
     put_be64(h + 8, cookie);
-    return send_reply(c, h, sizeof(h), data, error ? 0 : len, -1);
+    return send_reply(c, h, sizeof(h), data, error ? 0 : len, (int)c->s->io_ms);
 }
 
 static uint32_t nbd_errno(int r)
@@ -480,7 +492,7 @@ static int transmission(struct conn *c)
             /* The payload follows whatever we think of the request. */
             if (len > NBD_SRV_MAX_REQUEST)
                 return -EPROTO;
-            if ((r = recv_all(c->fd, c->buf, len, -1)) < 0)
+            if ((r = recv_all(c->fd, c->buf, len, (int)c->s->io_ms)) < 0)
                 return r;
         }
         if (type == NBD_CMD_DISC)
@@ -738,8 +750,16 @@ int nbd_server_create(struct nbd_server **out)
         s->conns[i] = -1;
     s->lfd = -1;
     s->port = -1;
+    s->hs_ms = NBD_SRV_HANDSHAKE_MS;
+    s->io_ms = NBD_SRV_IO_MS;
     *out = s;
     return 0;
+}
+
+void nbd_server_set_timeouts(struct nbd_server *s, unsigned handshake_ms, unsigned io_ms)
+{
+    s->hs_ms = handshake_ms;
+    s->io_ms = io_ms;
 }
 
 void nbd_server_destroy(struct nbd_server *s)

@@ -26,6 +26,11 @@
 #define NBD_SRV_MAX_CONNS 16
 /* A handshake must be done within this time, or the connection is closed. */
 #define NBD_SRV_HANDSHAKE_MS 10000
+/* A request's payload, once its header came, and a reply, once sent, must
+ * move within this long (a peer that stalls mid-request or never reads its
+ * replies loses the connection). Between requests a connection may idle:
+ * a synced mirror whose guest does not write sends nothing. */
+#define NBD_SRV_IO_MS 30000
 
 struct nbd_server;
 
@@ -34,6 +39,9 @@ int nbd_server_create(struct nbd_server **out);
 /* Close the listener and every connection, wait for their threads, drop
  * the exports. NULL-safe. */
 void nbd_server_destroy(struct nbd_server *s);
+/* Other limits than NBD_SRV_HANDSHAKE_MS and NBD_SRV_IO_MS (tests), set
+ * before any connection is served. */
+void nbd_server_set_timeouts(struct nbd_server *s, unsigned handshake_ms, unsigned io_ms);
 
 /* Listen on @addr: a unix socket path (anything with a '/'; bound with
  * usock_listen(), group @gid as usock_share()) or HOST:PORT on TCP (IPv6

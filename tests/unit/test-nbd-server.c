@@ -329,6 +329,47 @@ static void test_huge_option_closes(void **state)
     assert_int_equal(finish(f), -EPROTO);
 }
 
+/* The handshake as a whole has a deadline: a client that sends one option
+ * every 100 ms (each read well within the limit) is cut off once the
+ * handshake's time (300 ms here) is up, instead of holding a connection
+ * slot for 256 options. */
+static void test_slow_handshake_closes(void **state)
+{
+    struct fx g = { 0 }, *f = &g;
+    uint64_t t0;
+    int sent = 0;
+
+    (void)state;
+    assert_int_equal(nbd_server_create(&f->s), 0);
+    nbd_server_set_timeouts(f->s, 300, 300);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv), 0);
+    assert_int_equal(pthread_create(&f->t, NULL, serve, f), 0);
+    f->running = true;
+    t0 = now_ms();
+    greet(f, 3);
+    for (; sent < 30; sent++) {
+        uint8_t opt[16], rep[20], data[256];
+        uint32_t len;
+        usleep(100 * 1000);
+        memcpy(opt, &(uint64_t){ htobe64(IHAVEOPT) }, 8);
+        put32(opt + 8, 0x7777);   /* an unknown option: an error reply */
+        put32(opt + 12, 0);
+        if (send_all(f->sv[0], opt, sizeof(opt), 2000) < 0 ||
+            recv_all(f->sv[0], rep, sizeof(rep), 2000) < 0)
+            break;                /* closed */
+        memcpy(&len, rep + 16, 4);
+        len = be32toh(len);
+        if (len > sizeof(data) || (len && recv_all(f->sv[0], data, len, 2000) < 0))
+            break;
+    }
+    assert_true(finish(f) < 0);
+    assert_true(sent < 10);
+    assert_true(now_ms() - t0 < 2000);
+    close(f->sv[0]);
+    close(f->sv[1]);
+    nbd_server_destroy(f->s);
+}
+
 /* Malformed GO data, an unknown export and unknown options: an error
  * reply each, then the handshake goes on to a good GO. */
 static void test_option_errors_then_go(void **state)
@@ -433,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_fixed_newstyle_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_option_magic_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_option_closes, setup, teardown),
+        cmocka_unit_test(test_slow_handshake_closes),
         cmocka_unit_test_setup_teardown(test_option_errors_then_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_name_unknown_closes, setup, teardown),
