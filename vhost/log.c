@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 uint64_t vu_log_size_needed(const struct vu_mem *m)
@@ -31,17 +32,21 @@ int vu_log_map(struct vu_log *out, int fd, uint64_t len, uint64_t offset, const 
         return neg_errno();
     if ((uint64_t)st.st_size < end)
         return -EINVAL;
-    base = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* Only the page-aligned window that holds the log: the frontend picks
+     * the offset, and mapping from 0 would map all of the file before it. */
+    uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), start = offset & ~(pg - 1);
+    size_t maplen = (size_t)(end - start);
+    base = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)start);
     if (base == MAP_FAILED)
         return neg_errno();
-    guard = vu_mem_guard_add(base, (size_t)end, owner, broken);
+    guard = vu_mem_guard_add(base, maplen, owner, broken);
     if (guard < 0) {
-        munmap(base, (size_t)end);
+        munmap(base, maplen);
         return guard;
     }
     out->map_base = base;
-    out->map_len = (size_t)end;
-    out->bits = (uint8_t *)base + offset;
+    out->map_len = maplen;
+    out->bits = (uint8_t *)base + (offset - start);
     out->len = len;
     out->guard = guard;
     return 0;
