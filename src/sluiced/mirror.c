@@ -101,7 +101,7 @@ struct mirror {
     size_t words;
     _Atomic uint64_t copied, total;
     atomic_uint round;
-    uint64_t start_ns;
+    _Atomic uint64_t start_ns;  /* read by the control thread (status) */
     _Atomic uint64_t end_ns;
     char error[256];             /* set before phase turns PH_FAILED */
     uint8_t *buf;                /* DATA_MAX */
@@ -727,7 +727,7 @@ static void *mirror_thread(void *arg)
     for (size_t i = 0; i < m->words; i++)
         atomic_store(&m->dirty[i], ~0ull);
     m->total = m->size;
-    m->start_ns = now_ns();
+    atomic_store(&m->start_ns, now_ns());
     atomic_store(&m->phase, PH_COPY);
     atomic_store(&m->md->active, m);
     log_info("%s: mirroring to %s (%llu bytes)", m->md->id, m->uri, (unsigned long long)m->size);
@@ -919,7 +919,7 @@ struct json_object *mirror_status_json(struct mirror_dev *md)
     p = atomic_load(&m->phase);
     end = atomic_load(&m->end_ns);
     copied = atomic_load(&m->copied);
-    el = (end ? end : now_ns()) - m->start_ns;
+    el = (end ? end : now_ns()) - atomic_load(&m->start_ns);
     o = json_object_new_object();
     json_object_object_add(o, "target", json_object_new_string(m->uri));
     json_object_object_add(o, "phase", json_object_new_string(phase_names[p]));
