@@ -160,12 +160,15 @@ if [ ! -d /run/libvirt ]; then
     mkdir /run/libvirt
     RUNDIR_MADE=1
 fi
-VIRSH=(virsh -q -c "qemu:///system?socket=$LV/sock/libvirt-sock")
+# Every virsh call is bounded: with <reconnect>, QEMU waits for a vhost-user
+# socket it cannot reach (sluiced down, or its socket not shared with
+# libvirt-qemu) and `virsh start` waits with it, for ever.
+VIRSH=(timeout 60 virsh -q -c "qemu:///system?socket=$LV/sock/libvirt-sock")
 # Undone in reverse: the domain, the daemon, any QEMU left, the mount point.
 lv_cleanup() {
-    timeout 20 "${VIRSH[@]}" destroy "$DOM" >/dev/null 2>&1
-    timeout 20 "${VIRSH[@]}" undefine "$DOM" >/dev/null 2>&1
-    timeout 20 "${VIRSH[@]}" undefine "$DOM-diskboot" >/dev/null 2>&1
+    "${VIRSH[@]}" destroy "$DOM" >/dev/null 2>&1
+    "${VIRSH[@]}" undefine "$DOM" >/dev/null 2>&1
+    "${VIRSH[@]}" undefine "$DOM-diskboot" >/dev/null 2>&1
     if [ -f "$LV/libvirtd.pid" ]; then
         kill "$(cat "$LV/libvirtd.pid")" 2>/dev/null
         wait "$LVPID" 2>/dev/null
