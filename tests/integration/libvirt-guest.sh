@@ -7,21 +7,24 @@
 # type='vhostuser'>, mode='client') are sluiced devices.
 #
 # Nothing of the host's libvirt is used or changed: libvirtd runs in a mount
-# namespace of its own (unshare -m) where /etc/libvirt, /run/libvirt,
-# /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt are bind mounts
-# of folders under this test's work folder (the QEMU capabilities cache, ~10 s
-# to rebuild, lives in the guest kit's cache folder), and in a network
-# namespace of its own (so no libvirt network or firewall rule can reach the
-# host's); its sockets are in the work folder (virsh -c
-# qemu:///system?socket=...). Only an empty /run/libvirt mount point may have
-# to be made; it is removed again on exit.
+# namespace of its own (unshare -m) where /etc/libvirt (libvirtd.conf, given
+# with --config too, and qemu.conf), /run/libvirt, /var/lib/libvirt and
+# /var/log/libvirt are bind mounts of folders under this test's work folder
+# and /var/cache/libvirt is /var/cache/sluice/libvirt (QEMU's capabilities
+# cache: ~10 s to rebuild), and in a network namespace of its own (so no
+# libvirt network or firewall rule can reach the host's); its sockets are in
+# the work folder (virsh -c qemu:///system?socket=...). Only an empty
+# /run/libvirt mount point may have to be made; it is removed again on exit.
 #
 # Checked: QEMU runs as libvirt-qemu, not root; sluiced --group libvirt-qemu
 # shares the sockets with it; virsh domblklist/domiflist show the devices; the
 # guest pings across the bridge (namespace H holds sluiced and the bridge, P a
-# peer) and fills its disk; sluiced is SIGKILLed mid-fill and started again,
-# QEMU reconnects (libvirt's <reconnect>), and the guest verifies every block
-# and pings the peer again; virsh destroy + undefine leave nothing behind.
+# peer) and fills its disk over and over; sluiced is SIGKILLed mid-fill and
+# started again, QEMU reconnects both devices (libvirt's <reconnect>), the
+# guest pings an address added to the bridge after the restart, stops
+# filling and verifies every block (and the host the backing file); virsh
+# destroy + undefine leave nothing behind. The README's disk-boot variant is
+# checked with virsh define only (the guest kit has no boot loader).
 . "$(dirname "$0")/lib.sh"
 log() { echo "[$TEST_NAME] ${SECONDS}s: $*"; }
 
