@@ -23,8 +23,9 @@
 # started again, QEMU reconnects both devices (libvirt's <reconnect>), the
 # guest pings an address added to the bridge after the restart, stops
 # filling and verifies every block (and the host the backing file); virsh
-# destroy + undefine leave nothing behind. The README's disk-boot variant is
-# checked with virsh define only (the guest kit has no boot loader).
+# destroy + undefine leave nothing behind. The README's disk-boot variant
+# runs beside it: SeaBIOS boots a boot sector (printing a marker) from a
+# read-only sluiced device.
 . "$(dirname "$0")/lib.sh"
 log() { echo "[$TEST_NAME] ${SECONDS}s: $*"; }
 
@@ -34,6 +35,8 @@ need_cmd libvirtd
 need_cmd unshare
 need_cmd nsenter
 need_cmd ip
+need_cmd as
+need_cmd ld
 QUSER=libvirt-qemu
 getent passwd $QUSER >/dev/null || skip "no user $QUSER (libvirt-daemon-system not installed)"
 getent group $QUSER >/dev/null || skip "no group $QUSER"
@@ -118,10 +121,50 @@ cp "$("$GUEST" path kernel)" "$PUB/kernel"
 CMDLINE=$("$GUEST" path cmdline)
 chmod 644 "$PUB/kernel" "$PUB/initrd.img"
 
+# A boot sector for the disk-boot domain: it prints a marker on COM1 and
+# halts, so the marker on the console shows the firmware (SeaBIOS) read it
+# from the vhostuser disk.
+cat >"$WORK/boot.S" <<'ASM'
+	.code16
+	.globl _start
+_start:
+	cli
+	xorw %ax, %ax
+	movw %ax, %ds
+	movw $msg, %si
+next:
+	lodsb
+	testb %al, %al
+	jz done
+	movb %al, %bl
+	movw $0x3fd, %dx
+busy:
+	inb %dx, %al
+	testb $0x20, %al
+	jz busy
+	movw $0x3f8, %dx
+	movb %bl, %al
+	outb %al, %dx
+	jmp next
+done:
+	hlt
+	jmp done
+msg:
+	.asciz "\r\nSLUICE-DISKBOOT-OK\r\n"
+	.org 510
+	.word 0xaa55
+ASM
+as --32 -o "$WORK/boot.o" "$WORK/boot.S" && ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$WORK/boot.bin" "$WORK/boot.o" ||
+    fail "cannot assemble the boot sector"
+truncate -s $MiB "$WORK/boot.img"
+dd if="$WORK/boot.bin" of="$WORK/boot.img" conv=notrunc status=none
+BSOCK=$PUB/boot.sock
+
 # --- sluiced in namespace H, sockets shared with libvirt's QEMU group ---
 SPECS=(--group $QUSER
        --blk "socket=$DSOCK,path=$IMG,queues=2,serial=lv-disk,id=disk0"
-       --net "socket=$NSOCK,bridge=br0,mac=$MAC,id=lvnet")
+       --net "socket=$NSOCK,bridge=br0,mac=$MAC,id=lvnet"
+       --blk "socket=$BSOCK,path=$WORK/boot.img,readonly,queues=2,id=boot0")
 run_sluiced() { # start_sluiced under nsenter (which execs: the pid is sluiced's)
     local real=$SLUICED
     SLUICED=nsenter
@@ -171,6 +214,7 @@ VIRSH=(timeout 60 virsh -q -c "qemu:///system?socket=$LV/sock/libvirt-sock")
 lv_cleanup() {
     "${VIRSH[@]}" destroy "$DOM" >/dev/null 2>&1
     "${VIRSH[@]}" undefine "$DOM" >/dev/null 2>&1
+    "${VIRSH[@]}" destroy "$DOM-diskboot" >/dev/null 2>&1
     "${VIRSH[@]}" undefine "$DOM-diskboot" >/dev/null 2>&1
     if [ -f "$LV/libvirtd.pid" ]; then
         kill "$(cat "$LV/libvirtd.pid")" 2>/dev/null
@@ -260,13 +304,6 @@ cat >"$WORK/domain.xml" <<EOF
   </qemu:override>
 </domain>
 EOF
-# The disk-boot variant (the README's second domain) is accepted too:
-# firmware boot from the vhostuser disk, no kernel of its own.
-sed -e '/<kernel>\|<initrd>\|<cmdline>/d' -e "s|<name>$DOM<|<name>$DOM-diskboot<|" \
-    -e "s|<target dev='vda' bus='virtio'/>|&<boot order='1'/>|" "$WORK/domain.xml" >"$WORK/diskboot.xml"
-"${VIRSH[@]}" define "$WORK/diskboot.xml" >/dev/null 2>"$WORK/err" || fail "virsh define (disk boot): $(cat "$WORK/err")"
-"${VIRSH[@]}" dumpxml "$DOM-diskboot" | grep -q "<boot order='1'/>" || fail "disk boot: no boot order"
-"${VIRSH[@]}" undefine "$DOM-diskboot" >/dev/null || fail "virsh undefine (disk boot)"
 "${VIRSH[@]}" define "$WORK/domain.xml" >/dev/null 2>"$WORK/err" || fail "virsh define: $(cat "$WORK/err")"
 "${VIRSH[@]}" start "$DOM" >/dev/null 2>"$WORK/err" || fail "virsh start: $(cat "$WORK/err")"
 QPID=$(cat "$LV/run/qemu/$DOM.pid" 2>/dev/null) || fail "no QEMU pid file"
@@ -280,6 +317,23 @@ grep -q "^ *vda  *$DSOCK *\$" "$WORK/blk.txt" || fail "domblklist: $(cat "$WORK/
 grep -q "vhostuser.*$MAC" "$WORK/if.txt" || fail "domiflist: $(cat "$WORK/if.txt")"
 log "domblklist: $(tr -s ' ' <"$WORK/blk.txt" | sed 's/^ //')"
 log "domiflist: $(tr -s ' ' <"$WORK/if.txt" | sed 's/^ //')"
+
+# The disk-boot variant (the README's second domain), run beside the first:
+# no kernel of its own, the firmware boots the read-only boot0 device
+# (<boot order='1'/>); no NIC.
+sed -e '/<kernel>\|<initrd>\|<cmdline>/d' -e "s|<name>$DOM<|<name>$DOM-diskboot<|" \
+    -e "s|$DSOCK|$BSOCK|" -e "s|<target dev='vda' bus='virtio'/>|&<boot order='1'/>|" \
+    -e "s|<memory unit='MiB'>512<|<memory unit='MiB'>64<|" -e "s|<vcpu>2<|<vcpu>1<|" \
+    -e "s|$PUB/console.log|$PUB/boot-console.log|" \
+    -e '/<interface/,/<\/interface>/d' -e '/<!-- QEMU 7.2/,/<\/qemu:override>/d' \
+    "$WORK/domain.xml" >"$WORK/diskboot.xml"
+"${VIRSH[@]}" define "$WORK/diskboot.xml" >/dev/null 2>"$WORK/err" || fail "virsh define (disk boot): $(cat "$WORK/err")"
+"${VIRSH[@]}" start "$DOM-diskboot" >/dev/null 2>"$WORK/err" || fail "virsh start (disk boot): $(cat "$WORK/err")"
+for i in $(seq 600); do grep -aq SLUICE-DISKBOOT-OK "$PUB/boot-console.log" 2>/dev/null && break; sleep 0.1; done
+grep -aq SLUICE-DISKBOOT-OK "$PUB/boot-console.log" || fail "the disk-boot domain did not boot from its vhostuser disk"
+"${VIRSH[@]}" destroy "$DOM-diskboot" >/dev/null && "${VIRSH[@]}" undefine "$DOM-diskboot" >/dev/null ||
+    fail "virsh destroy/undefine (disk boot)"
+log "the disk-boot domain booted from the vhostuser disk"
 
 CON=$PUB/console.log
 wait_for() { # wait_for PATTERN SECONDS
@@ -319,7 +373,7 @@ grep -q "resubmitting" "$WORK/sluiced.log" && log "sluiced: $(grep -o 'resubmitt
 log "virsh destroy + undefine done"
 "${VIRSH[@]}" list --all --name | grep -q . && fail "domains left: $("${VIRSH[@]}" list --all --name)"
 kill -0 "$QPID" 2>/dev/null && fail "QEMU $QPID still running after virsh destroy"
-stop_sluiced "$DSOCK" "$NSOCK"
+stop_sluiced "$DSOCK" "$NSOCK" "$BSOCK"
 "$GUESTIO" verify "$IMG" $SEED || fail "backing file: pattern wrong"
 kill "$(cat "$LV/libvirtd.pid")"
 wait $LVPID || fail "libvirtd exited with an error"
