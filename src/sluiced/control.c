@@ -10,7 +10,11 @@
  *                                        -> {mirror status}: start a storage
  *                 migration of a block device (mirror.h)
  *   device.mirror-status {"id"}          -> {mirror status}
- *   device.mirror-cancel {"id"}          -> null: stop it, the source as is */
+ *   device.mirror-cancel {"id"}          -> null: stop it, the source as is
+ *   device.set    {"id", "spec": "iops=100,bps=20M"} -> null: change a running
+ *                 device's settings (block: the I/O limits; see device_set())
+ *   group.set     {"name", "spec": "bps=50M"}  -> null: an I/O limit group's limits
+ *   group.list    {}                           -> [{"name", "limits", "members"}] */
 #include <string.h>
 
 #include "core/jsonrpc.h"
@@ -179,6 +183,40 @@ static int m_mirror_cancel(void *ctx, struct json_object *params, struct json_ob
     return device_mirror_cancel(d, err);
 }
 
+static int m_set(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
+{
+    const char *spec = param_str(params, "spec");
+    struct device *d;
+    int r = param_device(ctx, params, &d, err);
+    (void)result;
+
+    if (r < 0)
+        return r;
+    if (!spec)
+        return err_set(err, -EINVAL, "params must hold a \"spec\" string (e.g. \"iops=100,bps=20M\")");
+    return device_set(ctx, d, spec, err);
+}
+
+static int m_group_set(void *ctx, struct json_object *params, struct json_object **result,
+                       struct sl_err *err)
+{
+    const char *name = param_str(params, "name"), *spec = param_str(params, "spec");
+    (void)result;
+
+    if (!name || !spec)
+        return err_set(err, -EINVAL, "params must hold \"name\" and \"spec\" strings");
+    return group_set(ctx, name, spec, err);
+}
+
+static int m_group_list(void *ctx, struct json_object *params, struct json_object **result,
+                        struct sl_err *err)
+{
+    (void)params;
+    (void)err;
+    *result = groups_json(ctx);
+    return 0;
+}
+
 int control_register(struct jrpc_server *srv, struct sluiced *s)
 {
     int r = 0;
@@ -190,5 +228,8 @@ int control_register(struct jrpc_server *srv, struct sluiced *s)
     r = r ?: jrpc_register(srv, "device.mirror", m_mirror, s);
     r = r ?: jrpc_register(srv, "device.mirror-status", m_mirror_status, s);
     r = r ?: jrpc_register(srv, "device.mirror-cancel", m_mirror_cancel, s);
+    r = r ?: jrpc_register(srv, "device.set", m_set, s);
+    r = r ?: jrpc_register(srv, "group.set", m_group_set, s);
+    r = r ?: jrpc_register(srv, "group.list", m_group_list, s);
     return r;
 }
