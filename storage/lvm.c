@@ -338,6 +338,77 @@ static int lvm_read_output(int ofd, int efd, struct buf *ob, struct buf *eb)
     return r;
 }
 
+/* ---------------------------------------------------------------------------
+ * The report cache (lvm_cache_reports): the JSON of each distinct report
+ * (command and selection) run since the last command that changed LVM. A
+ * CLI command asks for the same report several times (the pool's record,
+ * the volume's row before and after a change); each costs an lvm process
+ * that scans every device (about 0.1 s on a host, 1-2 s in the TCG lab VM). */
+#define REPORT_CACHE_MAX 16
+static struct report_cache {
+    bool on;
+    size_t n;
+    struct {
+        char *key;      /* "lvs\nSELECT" */
+        char *json;
+    } e[REPORT_CACHE_MAX];
+} rcache;
+
+static void cache_drop(void)
+{
+    for (size_t i = 0; i < rcache.n; i++) {
+        free(rcache.e[i].key);
+        free(rcache.e[i].json);
+    }
+    rcache.n = 0;
+}
+
+void lvm_cache_reports(bool on)
+{
+    cache_drop();
+    rcache.on = on;
+}
+
+static bool is_report(const char *cmd)
+{
+    return !strcmp(cmd, "lvs") || !strcmp(cmd, "vgs") || !strcmp(cmd, "pvs");
+}
+
+static char *cache_key(const char *cmd, const char *select, bool all)
+{
+    char *key;
+
+    if (asprintf(&key, "%s%s\n%s", cmd, all ? " -a" : "", select ? select : "") < 0)
+        return NULL;
+    return key;
+}
+
+/* A copy of the cached JSON for @key, or NULL. */
+static char *cache_get(const char *key)
+{
+    for (size_t i = 0; i < rcache.n; i++)
+        if (!strcmp(rcache.e[i].key, key))
+            return strdup(rcache.e[i].json);
+    return NULL;
+}
+
+/* Keep @json under @key (both copied; a full cache or no memory keeps
+ * nothing, which only costs a later lvm run). */
+static void cache_put(const char *key, const char *json)
+{
+    if (rcache.n == REPORT_CACHE_MAX)
+        return;
+    char *k = strdup(key), *j = strdup(json);
+    if (!k || !j) {
+        free(k);
+        free(j);
+        return;
+    }
+    rcache.e[rcache.n].key = k;
+    rcache.e[rcache.n].json = j;
+    rcache.n++;
+}
+
 int lvm_run(const char *const *argv, char **out, struct sl_err *err)
 {
     const char *bin = lvm_binary();
@@ -347,6 +418,9 @@ int lvm_run(const char *const *argv, char **out, struct sl_err *err)
 
     if (out)
         *out = NULL;
+    /* Anything but a report may change what the reports say. */
+    if (!is_report(argv[0]))
+        cache_drop();
     const char **args = lvm_args(bin, argv);
     if (!args)
         return -ENOMEM;
@@ -409,6 +483,15 @@ out_args:
 static int report(const char *cmd, const char *fields, const char *select, bool all,
                   char **json, struct sl_err *err)
 {
+    char *key = NULL;
+
+    if (rcache.on) {
+        key = cache_key(cmd, select, all);
+        if (key && (*json = cache_get(key))) {
+            free(key);
+            return 0;
+        }
+    }
     const char *argv[12];
     int i = 0;
 
@@ -427,18 +510,67 @@ static int report(const char *cmd, const char *fields, const char *select, bool 
     argv[i] = NULL;
     int r = lvm_run(argv, json, err);
     /* A VG that does not exist: LVM exits 5 but the report is valid and
-     * empty; callers treat it as no rows. */
+     * empty; callers treat it as no rows (not cached: rare, and the error
+     * reason would be lost). */
+    if (r == 0 && key)
+        cache_put(key, *json);
+    free(key);
     return r;
 }
 
+/* Does LV row @lv answer `lvs SELECT`? (SELECT: "VG", "VG/LV", "@tag") */
+static bool lv_selected(const struct lvm_lv *lv, const char *select)
+{
+    const char *slash = strchr(select, '/');
+
+    if (select[0] == '@')
+        return lvm_has_tag(lv->tags, select + 1);
+    if (!slash)
+        return !strcmp(lv->vg, select);
+    return strlen(lv->vg) == (size_t)(slash - select) && !strncmp(lv->vg, select, (size_t)(slash - select)) &&
+           !strcmp(lv->name, slash + 1);
+}
+
+/* Keep the rows of *@arr (@n of @elem bytes) that @keep selects, in order. */
+static void filter_rows(void *arr, size_t elem, size_t *n, const char *select,
+                        bool (*keep)(const void *row, const char *select))
+{
+    size_t out = 0;
+
+    for (size_t i = 0; i < *n; i++) {
+        char *row = (char *)arr + i * elem;
+        if (!keep(row, select))
+            continue;
+        if (out != i)
+            memcpy((char *)arr + out * elem, row, elem);
+        out++;
+    }
+    *n = out;
+}
+
+static bool lv_keep(const void *row, const char *select)
+{
+    return lv_selected(row, select);
+}
+
+static bool vg_keep(const void *row, const char *select)
+{
+    return !strcmp(((const struct lvm_vg *)row)->name, select);
+}
+
+/* With the cache on, every selection is answered from one report of
+ * everything, which LVM builds at the same cost as a selected one (it reads
+ * every VG's metadata either way: `lvs @tag` must). */
 int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n, struct sl_err *err)
 {
     char *json = NULL;
-    int r = report("lvs", LVM_LV_FIELDS, select, false, &json, err);
+    bool filter = rcache.on && select;
+    const char *sel = filter ? NULL : select;
+    int r = report("lvs", LVM_LV_FIELDS, sel, false, &json, err);
 
     *out = NULL;
     *n = 0;
-    if (r == -EIO && select && select[0] != '@') {
+    if (r == -EIO && sel && sel[0] != '@') {
         err_clear(err);
         return 0;   /* no such VG or LV: no rows */
     }
@@ -446,17 +578,21 @@ int lvm_lvs(const char *select, struct lvm_lv **out, size_t *n, struct sl_err *e
         return r;
     r = lvm_parse_lvs(json, out, n);
     free(json);
+    if (r == 0 && filter)
+        filter_rows(*out, sizeof(**out), n, select, lv_keep);
     return r;
 }
 
 int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n, struct sl_err *err)
 {
     char *json = NULL;
-    int r = report("vgs", LVM_VG_FIELDS, select, false, &json, err);
+    bool filter = rcache.on && select;
+    const char *sel = filter ? NULL : select;
+    int r = report("vgs", LVM_VG_FIELDS, sel, false, &json, err);
 
     *out = NULL;
     *n = 0;
-    if (r == -EIO && select) {
+    if (r == -EIO && sel) {
         err_clear(err);
         return 0;
     }
@@ -464,6 +600,8 @@ int lvm_vgs(const char *select, struct lvm_vg **out, size_t *n, struct sl_err *e
         return r;
     r = lvm_parse_vgs(json, out, n);
     free(json);
+    if (r == 0 && filter)
+        filter_rows(*out, sizeof(**out), n, select, vg_keep);
     return r;
 }
 

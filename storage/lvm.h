@@ -89,6 +89,12 @@ bool lvm_has_tag(const char *tags, const char *tag);
  * Returns 0, -ENODEV (no lvm binary), -EIO (exit status != 0), -errno. */
 int lvm_run(const char *const *argv, char **out, struct sl_err *err);
 
+/* Keep each report's answer for the rest of the process, until a command
+ * that is not a report runs (lvcreate, lvremove... through lvm_run): for a
+ * short-lived process such as the CLI, never for sluiced, which lives while
+ * others change LVM. Off by default; @on false drops what is kept. */
+void lvm_cache_reports(bool on);
+
 /* Reports (run + parse). @select is an extra argument for the command: a
  * VG name, "VG/LV", "@tag", or NULL for everything. With @all, hidden LVs
  * too. A VG that does not exist gives 0 rows. */

@@ -16,6 +16,7 @@
 
 #include "core/name.h"
 #include "core/opts.h"
+#include "lvm.h"
 #include "pool-int.h"
 #include "storage/pool.h"
 
@@ -150,6 +151,11 @@ const char *pool_registry_dir(char *buf, size_t len)
 
 /* ---------------------------------------------------------------------------
  * Pools. */
+
+void pool_cache_reports(bool on)
+{
+    lvm_cache_reports(on);
+}
 
 int pool_open(const char *name, struct pool **out, struct sl_err *err)
 {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "storage/pool.h"
 
 static const struct cli_noun nouns[] = {
 #ifdef SLUICE_HAVE_POOL
@@ -80,6 +81,9 @@ int main(int argc, char **argv)
         printf("sluice %s\n", SLUICE_VERSION);
         return EXIT_OK;
     }
+    /* One command is a few seconds at most: LVM's reports need not be
+     * asked again until the command changes LVM itself. */
+    pool_cache_reports(true);
     for (const struct cli_noun *n = nouns; n->name; n++)
         if (!strcmp(n->name, argv[1]))
             return n->run(argc - 1, argv + 1);

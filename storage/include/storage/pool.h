@@ -121,6 +121,11 @@ const char *pool_strerror(int err);
 
 /* --- pools -------------------------------------------------------------- */
 
+/* For a short-lived process (the CLI): keep LVM's report answers until this
+ * process changes LVM itself, instead of running `lvs` again for each
+ * question (lvm_cache_reports in storage/lvm.h). Never in a daemon. */
+void pool_cache_reports(bool on);
+
 /* Create a pool; -EEXIST when any driver knows the name. With @out non-NULL
  * the new pool is opened too. */
 int pool_create(const struct pool_create_params *p, struct pool **out, struct sl_err *err);

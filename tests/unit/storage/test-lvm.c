@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -247,6 +249,102 @@ static void test_dm_name(void **state)
                                  NULL, buf, sizeof(buf)), -ENAMETOOLONG);
 }
 
+/* The number of lines in @path (0 when it does not exist). */
+static int lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, c;
+
+    if (!f)
+        return 0;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* lvm_cache_reports: with a fake lvm that logs each run and prints the lab's
+ * reports, every selection after the first lvs is answered from the cache,
+ * filtered as LVM would; a command that is not a report drops the cache;
+ * turned off, each call runs lvm again with its selection. */
+static void test_report_cache(void **state)
+{
+    char dir[] = "/tmp/test-lvm-cache.XXXXXX", script[128], log[128];
+    struct lvm_lv *lv;
+    struct lvm_vg *vg;
+    size_t n;
+    FILE *f;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(script, sizeof(script), "%s/lvm", dir);
+    snprintf(log, sizeof(log), "%s/runs", dir);
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\necho \"$*\" >>%s\ncase $1 in\n"
+               "lvs) cat %s/lvs-vg.json ;;\nvgs) cat %s/vgs.json ;;\nesac\n", log, DATA_DIR, DATA_DIR);
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+    setenv("SLUICE_LVM", script, 1);
+
+    lvm_cache_reports(true);
+    assert_int_equal(lvm_lvs("@sluice.pool", &lv, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(lv[0].name, "tank");
+    free(lv);
+    assert_int_equal(lines(log), 1);
+    assert_int_equal(lvm_lvs("tank", &lv, &n, NULL), 0);
+    assert_int_equal(n, 4);
+    free(lv);
+    assert_int_equal(lvm_lvs("tank/snap0", &lv, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(lv[0].name, "snap0");
+    assert_string_equal(lv[0].origin, "disk0");
+    free(lv);
+    assert_int_equal(lvm_lvs("tan/ksnap0", &lv, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    free(lv);
+    assert_int_equal(lvm_lvs("other", &lv, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    free(lv);
+    assert_int_equal(lvm_lvs("@sluice.vol", &lv, &n, NULL), 0);
+    assert_int_equal(n, 3);
+    free(lv);
+    assert_int_equal(lines(log), 1);
+    assert_int_equal(lvm_vgs("tank", &vg, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    free(vg);
+    assert_int_equal(lvm_vgs("other", &vg, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    free(vg);
+    assert_int_equal(lines(log), 2);
+
+    /* a change: the next report runs lvm again */
+    assert_int_equal(lvm_run((const char *const[]){ "lvcreate", "-n", "x", NULL }, NULL, NULL), 0);
+    assert_int_equal(lines(log), 3);
+    assert_int_equal(lvm_lvs("tank", &lv, &n, NULL), 0);
+    free(lv);
+    assert_int_equal(lines(log), 4);
+
+    /* off: every call runs lvm, with its selection */
+    lvm_cache_reports(false);
+    assert_int_equal(lvm_lvs("tank/disk0", &lv, &n, NULL), 0);
+    free(lv);
+    assert_int_equal(lvm_lvs("tank/disk0", &lv, &n, NULL), 0);
+    free(lv);
+    assert_int_equal(lines(log), 6);
+    f = fopen(log, "r");
+    char line[512] = "", last[512] = "";
+    while (fgets(line, sizeof(line), f))
+        snprintf(last, sizeof(last), "%s", line);
+    fclose(f);
+    assert_non_null(strstr(last, " tank/disk0 "));
+
+    unsetenv("SLUICE_LVM");
+    unlink(script);
+    unlink(log);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_dm_status),
         cmocka_unit_test(test_dm_name),
+        cmocka_unit_test(test_report_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
