@@ -19,6 +19,7 @@
 #include "nbd-server.h"
 #include "sluiced.h"
 #include "net/attach.h"
+#include "net/shaper.h"
 #include "net/tap.h"
 #include "storage/bdev.h"
 #include "storage/pool.h"
@@ -44,6 +45,8 @@ struct device {
     struct tap *tap;
     bool attached;         /* the tap is a port of @network */
     struct net_spec network;
+    struct net_shape shape;   /* the tap's rate limits (zeroes: none) */
+    bool shaped;              /* tc objects may be there: clear them */
     struct evloop *el;
     struct mirror_dev md;  /* the I/O ops' context; mirror jobs */
     struct nbd_server *nbd;   /* exported there as @id (incoming) */
@@ -217,6 +220,12 @@ static void device_free(struct device *d)
         if (r < 0)
             log_warn("%s: detaching %s: %s", d->id, tap_name(d->tap), err_msg(&err, r));
     }
+    if (d->shaped) {
+        struct sl_err err = ERR_INIT;
+        int r = net_shaper_clear(tap_name(d->tap), &err);
+        if (r < 0)
+            log_warn("%s: removing the rate limits: %s", d->id, err_msg(&err, r));
+    }
     tap_close(d->tap);
     free(d->id);
     free(d->spec);
@@ -315,6 +324,14 @@ static int parse_net(struct device_spec *sp, struct sl_err *err)
     sp->packed = true;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
         return err_set(err, -EINVAL, "packed takes on or off");
+    for (unsigned i = 0; i < 3; i++) {
+        static const char *const keys[] = { "rx-rate", "tx-rate", "burst" };
+        const char *v = opts_get(o, keys[i]);
+        if (v && net_shape_option(&sp->shape, keys[i], v, err) < 0)
+            return -EINVAL;
+    }
+    if (net_shape_check(&sp->shape, err) < 0)
+        return -EINVAL;
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (kinds > 1)
@@ -514,6 +531,13 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
         d->network = sp->net;
         d->attached = true;
     }
+    if (sp->shape.rx_bps || sp->shape.tx_bps) {
+        d->shaped = true;
+        r = net_shaper_set(tap_name(d->tap), &sp->shape, err);
+        if (r < 0)
+            return err_wrap(err, r, "rate limit");
+        d->shape = sp->shape;
+    }
     d->queues = (unsigned)sp->queues;
     nc.queue_pairs = (unsigned)sp->queues;
     nc.has_mac = sp->mac != NULL;
@@ -658,6 +682,31 @@ int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err)
     return vblk_set_capacity(d->blk, *size_out);
 }
 
+const struct net_shape *device_net_shape(const struct device *d)
+{
+    return d->type == DEV_NET ? &d->shape : NULL;
+}
+
+int device_set_shape(struct device *d, const struct net_shape *sh, struct sl_err *err)
+{
+    struct sl_err ignored = ERR_INIT;
+    int r;
+
+    if (d->type != DEV_NET)
+        return err_set(err, -EOPNOTSUPP, "rate limits are for net devices");
+    d->shaped = true;
+    r = net_shaper_set(tap_name(d->tap), sh, err);
+    if (r < 0) {
+        net_shaper_set(tap_name(d->tap), &d->shape, &ignored);
+        return r;
+    }
+    d->shape = *sh;
+    log_info("%s: rx-rate %llu, tx-rate %llu bit/s (0: no limit), burst %llu bytes (0: default)",
+             d->id, (unsigned long long)sh->rx_bps, (unsigned long long)sh->tx_bps,
+             (unsigned long long)sh->burst);
+    return 0;
+}
+
 void devices_destroy_all(struct sluiced *s)
 {
     for (unsigned i = 0; i < MAX_DEVICES; i++) {
@@ -682,6 +731,10 @@ struct json_object *device_describe(const struct device *d)
         net_spec_format(&d->network, network, sizeof(network));
         json_object_object_add(o, "tap", json_object_new_string(tap_name(d->tap)));
         json_object_object_add(o, "network", d->attached ? json_object_new_string(network) : NULL);
+        /* Bits per second and bytes; null: no limit, the default bucket. */
+        json_object_object_add(o, "rx_rate", d->shape.rx_bps ? json_object_new_int64((int64_t)d->shape.rx_bps) : NULL);
+        json_object_object_add(o, "tx_rate", d->shape.tx_bps ? json_object_new_int64((int64_t)d->shape.tx_bps) : NULL);
+        json_object_object_add(o, "burst", d->shape.burst ? json_object_new_int64((int64_t)d->shape.burst) : NULL);
     } else {
         json_object_object_add(o, "path", json_object_new_string(d->path));
         json_object_object_add(o, "volume", d->volume ? json_object_new_string(d->volume) : NULL);

@@ -13,6 +13,7 @@
 #include "core/opts.h"
 #include "core/uloop.h"
 #include "net/attach.h"
+#include "net/shaper.h"
 
 #define MAX_DEVICES 256
 #define MAX_WORKERS 64
@@ -57,6 +58,7 @@ struct device_spec {
     struct net_spec net;
     uint8_t mac_addr[6];
     uint64_t mtu;
+    struct net_shape shape;   /* rx-rate=, tx-rate=, burst= */
 };
 
 /* Resolve pool volume @spec (POOL/VOL) to its path (*path, malloc'ed):
@@ -91,6 +93,17 @@ void devices_destroy_all(struct sluiced *s);
  * (a mirror runs: its copy and bitmap have the old size) or -errno, with
  * @err saying why; *size_out is the new size in bytes. */
 int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err);
+/* The rate limits of net device @d (zeroes: none); NULL for a block device. */
+const struct net_shape *device_net_shape(const struct device *d);
+/* Make @sh the rate limits of net device @d's tap (net_shaper_set()).
+ * Returns 0, -EOPNOTSUPP (a block device) or net_shaper_set()'s errors,
+ * with @err saying why; on failure the old limits are put back. */
+int device_set_shape(struct device *d, const struct net_shape *sh, struct sl_err *err);
+/* device.set's net part: @params' "rx-rate", "tx-rate" and "burst" members
+ * (strings or integers, as in --net) change those limits of net device @d,
+ * the others stay. Members other than these and "id" are refused. Returns 0
+ * or -EINVAL (bad params, nothing changed) or device_set_shape()'s errors. */
+int device_set_net(struct device *d, struct json_object *params, struct sl_err *err);
 /* Find by id or socket path; NULL when absent. */
 struct device *device_find(struct sluiced *s, const char *id);
 /* Storage migration (mirror.h): start mirroring block device @d to the NBD

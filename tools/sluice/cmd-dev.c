@@ -275,6 +275,35 @@ static int dev_by_id(struct cli_args *a)
     return r;
 }
 
+/* set ID KEY=VALUE...: device.set {"id": ID, "KEY": "VALUE", ...}; sluiced
+ * checks the keys and values. */
+static int dev_set(struct cli_args *a)
+{
+    struct json_object *result = NULL, *params = json_object_new_object();
+    int r;
+
+    json_object_object_add(params, "id", json_object_new_string(a->pos[0]));
+    for (int i = 1; i < a->npos; i++) {
+        const char *eq = strchr(a->pos[i], '=');
+        char key[32];
+        if (!eq || eq == a->pos[i] || (size_t)(eq - a->pos[i]) >= sizeof(key) || !eq[1]) {
+            json_object_put(params);
+            return cli_usage("dev set", "expected KEY=VALUE, got '%s'", a->pos[i]);
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - a->pos[i]), a->pos[i]);
+        if (!strcmp(key, "id") || json_object_object_get_ex(params, key, NULL)) {
+            json_object_put(params);
+            return cli_usage("dev set", "'%s' given twice", key);
+        }
+        json_object_object_add(params, key, json_object_new_string(eq + 1));
+    }
+    r = call(control_of(a), "device.set", params, &result);
+    if (r == EXIT_OK)
+        print_reply(a, result, print_object);
+    json_object_put(result);
+    return r;
+}
+
 /* ---- mirror: storage migration, the source side ------------------------ */
 
 static int64_t int_member(struct json_object *o, const char *key)
@@ -430,6 +459,12 @@ int cmd_dev(int argc, char **argv)
         { "stats", "ID [--json]", "request counters", both, 1, 1, dev_by_id },
         { "refresh", "ID [--json]", "re-read the backing size, tell the guest", both, 1, 1,
           dev_by_id },
+        { "set", "ID KEY=VALUE... [--json]", "change a device's limits while it runs",
+          both, 2, 4, dev_set, NULL,
+          "net devices: rx-rate=RATE, tx-rate=RATE (bits per second, e.g. 100M;\n"
+          "0: no limit; rx is what the guest receives, tx what it sends) and\n"
+          "burst=SIZE (bytes; 0: 10 ms at the rate, at least 64K);\n"
+          "keys not given keep their value" },
         { "mirror", "ID --to URI [--timeout SEC] [--detach] [--json]",
           "copy a block device to an NBD export while the guest runs (storage migration)",
           mirror, 1, 1, dev_mirror, NULL,
