@@ -77,13 +77,14 @@ int net_shape_option(struct net_shape *sh, const char *key, const char *value, s
     return 0;
 }
 
-uint64_t net_shape_burst(const struct net_shape *sh, uint64_t bps)
+uint64_t net_shape_burst(const struct net_shape *sh, uint64_t bps, unsigned mtu)
 {
     uint64_t b = bps / 8 / 100;
 
     if (sh->burst)
         return sh->burst;
-    return b > NET_SHAPE_MIN_DEFAULT_BURST ? b : NET_SHAPE_MIN_DEFAULT_BURST;
+    b = MAX(b, NET_SHAPE_MIN_DEFAULT_BURST);
+    return MAX(b, (uint64_t)mtu + FRAME_OVERHEAD);
 }
 
 /* Why a tc request failed, for the error message. */
@@ -272,8 +273,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
     r = net_link_get(tap, &li);
     if (r < 0)
         return err_set(err, r, "%s: %s", tap, r == -ENODEV ? "no such link" : strerror(-r));
-    if ((sh->rx_bps && net_shape_burst(sh, sh->rx_bps) < li.mtu + FRAME_OVERHEAD) ||
-        (sh->tx_bps && net_shape_burst(sh, sh->tx_bps) < li.mtu + FRAME_OVERHEAD))
+    if (sh->burst && sh->burst < li.mtu + FRAME_OVERHEAD)
         return err_set(err, -EINVAL, "burst must hold one frame of the MTU (%u bytes)",
                        li.mtu + FRAME_OVERHEAD);
     net_shaper_ifb_name(tap, ifb, sizeof(ifb));
@@ -283,7 +283,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
 
     /* Guest receive: the tap's egress. */
     if (sh->rx_bps)
-        r = tbf_set(sk, li.ifindex, sh->rx_bps, net_shape_burst(sh, sh->rx_bps));
+        r = tbf_set(sk, li.ifindex, sh->rx_bps, net_shape_burst(sh, sh->rx_bps, li.mtu));
     else
         r = qdisc_del(sk, li.ifindex, TC_H_ROOT, TC_HANDLE(1, 0), "tbf");
     if (r < 0) {
@@ -314,7 +314,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
     r = ifb_get(sk, ifb, &ifb_index, err);
     if (r < 0)
         goto out;
-    r = tbf_set(sk, ifb_index, sh->tx_bps, net_shape_burst(sh, sh->tx_bps));
+    r = tbf_set(sk, ifb_index, sh->tx_bps, net_shape_burst(sh, sh->tx_bps, li.mtu));
     if (r < 0) {
         err_set(err, r, "%s: tbf qdisc: %s", ifb, tc_hint(r, "sch_tbf"));
         goto out;

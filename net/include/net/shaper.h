@@ -26,9 +26,10 @@
 /* Rates are bits per second; tbf takes bytes per second in 32 bits. */
 #define NET_SHAPE_MIN_BPS 8000ull
 #define NET_SHAPE_MAX_BPS 16000000000ull
-/* The default bucket: 10 ms at the rate, at least this many bytes (a
- * 64 KiB GSO packet passes whole). */
-#define NET_SHAPE_MIN_DEFAULT_BURST (64u * 1024)
+/* The default bucket: 10 ms at the rate, at least this many bytes (a few
+ * frames of a 1500-byte MTU; a bigger MTU's frame always fits, and GSO
+ * packets larger than the bucket are split by tbf into frames). */
+#define NET_SHAPE_MIN_DEFAULT_BURST (16u * 1024)
 #define NET_SHAPE_MAX_BURST (64ull << 20)
 
 struct net_shape {
@@ -50,8 +51,9 @@ int net_shape_check(const struct net_shape *sh, struct sl_err *err);
  * says why). */
 int net_shape_option(struct net_shape *sh, const char *key, const char *value, struct sl_err *err);
 
-/* The bucket used for @bps under @sh: sh->burst or the default. */
-uint64_t net_shape_burst(const struct net_shape *sh, uint64_t bps);
+/* The bucket used for @bps under @sh on a link of @mtu: sh->burst, or by
+ * default 10 ms at @bps, at least NET_SHAPE_MIN_DEFAULT_BURST and one frame. */
+uint64_t net_shape_burst(const struct net_shape *sh, uint64_t bps, unsigned mtu);
 
 /* Make the limits of tap @tap be @sh: set, change (in place) or remove
  * each direction. Returns 0 or -errno with @err saying why: -EINVAL (bad
