@@ -460,10 +460,10 @@ int cmd_dev(int argc, char **argv)
         { "refresh", "ID [--json]", "re-read the backing size, tell the guest", both, 1, 1,
           dev_by_id },
         { "set", "ID KEY=VALUE... [--json]", "change a device's limits while it runs",
-          both, 2, 4, dev_set, NULL,
+          both, 2, 16, dev_set, NULL,
           "net devices: rx-rate=RATE, tx-rate=RATE (bits per second, e.g. 100M;\n"
           "0: no limit; rx is what the guest receives, tx what it sends) and\n"
-          "burst=SIZE (bytes; 0: 10 ms at the rate, at least 64K);\n"
+          "burst=SIZE (bytes; 0: 10 ms at the rate, at least 16K);\n"
           "keys not given keep their value" },
         { "mirror", "ID --to URI [--timeout SEC] [--detach] [--json]",
           "copy a block device to an NBD export while the guest runs (storage migration)",
