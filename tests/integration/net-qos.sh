@@ -19,7 +19,7 @@ need_cmd ip
 need_cmd tc
 need_cmd iperf3
 need_cmd dpdk-testpmd
-need_cmd python3
+need_cmd jq
 S=slqs-$$ A=slqa-$$ B=slqb-$$
 TAPA=sl-qa-0 TAPB=sl-qb-0
 export SLUICE_CONTROL=$WORK/control.sock
@@ -56,26 +56,20 @@ grep -q "ready:" "$WORK/sluiced.log" || fail "sluiced did not start: $(tail -3 "
 # the tap's root and of the tbf behind its ingress redirect (0: none); fails
 # when the redirect does not lead to the ifb named for the tap.
 tc_state() {
-    local q f
+    local q to e i=0
     q=$(ip netns exec "$S" tc -j qdisc show)
-    f=$(ip netns exec "$S" tc -j filter show dev "$1" ingress 2>/dev/null || echo '[]')
-    python3 - "$1" "$q" "$f" <<'PY'
-import json, sys
-tap, qd, fl = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3] or "[]")
-def tbf(dev):
-    for q in qd:
-        if q.get("dev") == dev and q.get("root") and q["kind"] == "tbf":
-            return q["options"]["rate"]
-    return 0
-ingress = any(q.get("dev") == tap and q["kind"] == "ingress" for q in qd)
-to = [a["to_dev"] for f in fl for a in f.get("options", {}).get("actions", []) if a.get("kind") == "mirred"]
-irate = 0
-if ingress:
-    if len(to) != 1 or not to[0].startswith("sl-ifb-"):
-        sys.exit("ingress of %s redirects to %s" % (tap, to))
-    irate = tbf(to[0])
-print("egress=%d ingress=%d" % (tbf(tap), irate))
-PY
+    tbf_rate() { jq -r --arg d "$1" '[.[] | select(.dev == $d and .root and .kind == "tbf") | .options.rate] | first // 0' <<<"$q"; }
+    e=$(tbf_rate "$1")
+    if jq -e --arg d "$1" 'any(.[]; .dev == $d and .kind == "ingress")' <<<"$q" >/dev/null; then
+        to=$(ip netns exec "$S" tc -j filter show dev "$1" ingress |
+             jq -r '[.[] | .options.actions[]? | select(.kind == "mirred") | .to_dev] | join(" ")')
+        case "$to" in
+        sl-ifb-*[!\ ]) [ "$to" = "${to%% *}" ] || { echo "ingress of $1 redirects to '$to'"; return 1; } ;;
+        *) echo "ingress of $1 redirects to '$to'"; return 1 ;;
+        esac
+        i=$(tbf_rate "$to")
+    fi
+    echo "egress=$e ingress=$i"
 }
 expect_tc() { # TAP STATE WHAT
     local got
@@ -91,7 +85,7 @@ expect_tc "$TAPB" "egress=0 ingress=0" "no limits"
 # ---- the wire: testpmd forwarding between the two devices -------------------
 # (interactive, so that it runs until the test ends and quits cleanly)
 mkfifo "$WORK/testpmd.in"
-timeout 120 stdbuf -oL dpdk-testpmd -l 0-1 --no-huge -m 128 --no-pci --file-prefix="slqos$$" \
+timeout 120 stdbuf -oL dpdk-testpmd --lcores "0@(0-1),1@(0-1)" --no-huge -m 128 --no-pci --file-prefix="slqos$$" \
     --vdev="virtio_user0,path=$WORK/a.sock,queues=1" --vdev="virtio_user1,path=$WORK/b.sock,queues=1" -- \
     -i --total-num-mbufs=8192 --forward-mode=io --auto-start <"$WORK/testpmd.in" >"$WORK/testpmd.log" 2>&1 &
 TESTPMD_PID=$!
@@ -107,8 +101,7 @@ stream() {
     for i in $(seq 20); do ip netns exec "$B" ss -ltn | grep -q ":5201 " && break; sleep 0.05; done
     ip netns exec "$A" iperf3 -c 10.77.0.2 -P 4 -t "$1" -O 1 -J >"$WORK/iperf3.json" 2>&1 ||
         fail "iperf3 failed: $(tail -3 "$WORK/iperf3.json")"
-    python3 -c "import json,sys; print(int(json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second']))" \
-        "$WORK/iperf3.json"
+    jq '.end.sum_received.bits_per_second | floor' "$WORK/iperf3.json"
 }
 mbit() { echo "$(( $1 / 1000000 )).$(( $1 / 100000 % 10 )) Mbit/s"; }
 # A loaded machine can only slow the path down (sluiced and testpmd share the
@@ -155,7 +148,6 @@ limited 20000000 "B tx-rate=20M"
 
 "$SLUICE" dev set qb tx-rate=10M >/dev/null || fail "dev set qb tx-rate=10M"
 expect_tc "$TAPB" "egress=0 ingress=1250000" "dev set tx-rate=10M (live)"
-limited 10000000 "B tx-rate=10M"
 
 # ---- bad input: one-line error, exit 2, nothing changed ---------------------
 bad_set() { # ARGS...
@@ -207,10 +199,8 @@ log "dev add burst=4K mtu=9000: $(cat "$WORK/err")"
 
 "$SLUICE" dev set qb tx-rate=30M rx-rate=40M burst=128K >/dev/null || fail "dev set qb (three keys)"
 expect_tc "$TAPB" "egress=5000000 ingress=3750000" "dev set, three keys"
-"$SLUICE" dev list --json | python3 -c "
-import json,sys
-d=[x for x in json.load(sys.stdin) if x['id']=='qb'][0]
-assert (d['rx_rate'],d['tx_rate'],d['burst'])==(40000000,30000000,131072), d" || fail "dev list does not show qb's limits"
+[ "$("$SLUICE" dev list --json | jq -c '.[] | select(.id == "qb") | [.rx_rate, .tx_rate, .burst]')" = "[40000000,30000000,131072]" ] ||
+    fail "dev list does not show qb's limits"
 "$SLUICE" dev remove qb >/dev/null || fail "dev remove qb"
 [ -z "$(ifbs)" ] || fail "ifb left behind by a removed device: $(ifbs)"
 ! ip -n "$S" link show "$TAPB" >/dev/null 2>&1 || fail "$TAPB left behind"
