@@ -264,7 +264,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
     char ifb[IFNAMSIZ];
     struct net_link_info li;
     struct nl_sock *sk = NULL;
-    bool had_ingress = false, new_ifb = false;
+    bool had_ingress, new_ifb, undo = false;
     int ifb_index = 0, r;
 
     r = net_shape_check(sh, err);
@@ -311,6 +311,8 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
         goto out;
     }
     had_ingress = had_ingress && !new_ifb;
+    /* What this call adds goes again when a later step fails. */
+    undo = !had_ingress;
     r = ifb_get(sk, ifb, &ifb_index, err);
     if (r < 0)
         goto out;
@@ -327,7 +329,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
         }
     }
 out:
-    if (r < 0 && !had_ingress) {
+    if (r < 0 && undo) {
         qdisc_del(sk, li.ifindex, TC_H_INGRESS, TC_HANDLE(0xffff, 0), "ingress");
         ifb_del(ifb);
     }
