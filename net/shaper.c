@@ -27,6 +27,9 @@
 
 /* How long a full tbf queue may delay a packet; beyond it packets drop. */
 #define SHAPE_LATENCY_US 50000
+/* The ingress qdisc's handle, ffff: (TC_HANDLE(0xffff, 0) shifts an int
+ * into its sign bit). */
+#define INGRESS_HANDLE 0xffff0000u
 /* An Ethernet header and a VLAN tag on top of the MTU. */
 #define FRAME_OVERHEAD 18
 
@@ -159,7 +162,7 @@ static int ingress_redirect(struct nl_sock *sk, int tap_index, int ifb_index, st
     }
     rtnl_tc_set_ifindex(TC_CAST(q), tap_index);
     rtnl_tc_set_parent(TC_CAST(q), TC_H_INGRESS);
-    rtnl_tc_set_handle(TC_CAST(q), TC_HANDLE(0xffff, 0));
+    rtnl_tc_set_handle(TC_CAST(q), INGRESS_HANDLE);
     r = netl_err(rtnl_tc_set_kind(TC_CAST(q), "ingress"));
     if (r == 0)
         r = netl_err(rtnl_qdisc_add(sk, q, NLM_F_CREATE | NLM_F_REPLACE));
@@ -174,7 +177,7 @@ static int ingress_redirect(struct nl_sock *sk, int tap_index, int ifb_index, st
     rtnl_mirred_set_ifindex(act, (uint32_t)ifb_index);
 
     rtnl_tc_set_ifindex(TC_CAST(cls), tap_index);
-    rtnl_tc_set_parent(TC_CAST(cls), TC_HANDLE(0xffff, 0));
+    rtnl_tc_set_parent(TC_CAST(cls), INGRESS_HANDLE);
     r = netl_err(rtnl_tc_set_kind(TC_CAST(cls), "u32"));
     if (r == 0) {
         rtnl_cls_set_protocol(cls, ETH_P_ALL);
@@ -293,7 +296,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
 
     /* Guest transmit: the tap's ingress, through the ifb. */
     if (!sh->tx_bps) {
-        r = qdisc_del(sk, li.ifindex, TC_H_INGRESS, TC_HANDLE(0xffff, 0), "ingress");
+        r = qdisc_del(sk, li.ifindex, TC_H_INGRESS, INGRESS_HANDLE, "ingress");
         if (r == 0)
             r = ifb_del(ifb);
         if (r < 0)
@@ -306,7 +309,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
     new_ifb = net_link_index(ifb) <= 0;
     had_ingress = ingress_present(sk, li.ifindex);
     if (had_ingress && new_ifb &&
-        (r = qdisc_del(sk, li.ifindex, TC_H_INGRESS, TC_HANDLE(0xffff, 0), "ingress")) < 0) {
+        (r = qdisc_del(sk, li.ifindex, TC_H_INGRESS, INGRESS_HANDLE, "ingress")) < 0) {
         err_set(err, r, "%s: ingress qdisc: %s", tap, strerror(-r));
         goto out;
     }
@@ -330,7 +333,7 @@ int net_shaper_set(const char *tap, const struct net_shape *sh, struct sl_err *e
     }
 out:
     if (r < 0 && undo) {
-        qdisc_del(sk, li.ifindex, TC_H_INGRESS, TC_HANDLE(0xffff, 0), "ingress");
+        qdisc_del(sk, li.ifindex, TC_H_INGRESS, INGRESS_HANDLE, "ingress");
         ifb_del(ifb);
     }
     netl_close(sk);
