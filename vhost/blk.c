@@ -4,6 +4,7 @@
 #include "log.h"
 #include "core/io.h"
 #include "core/log.h"
+#include "core/tbucket.h"
 #include "core/util.h"
 
 #include <linux/virtio_blk.h>
@@ -30,7 +31,9 @@ struct vblk_req {
     uint32_t used_len;
     uint64_t bytes;
     uint64_t t0_ns;
-    struct vblk_req *next_free;
+    uint64_t cost_bytes;          /* what the I/O limits charge */
+    bool cost_write;
+    struct vblk_req *next_free;   /* also the waiting list's link */
     struct iovec iov[REQ_MAX_IOV];
 };
 
@@ -41,6 +44,17 @@ struct vblk_queue {
     struct vblk_req *free;
     bool starved;
     struct vblk_stats st;
+    /* I/O limits: requests taken from the ring wait here, in ring order,
+     * until the buckets admit them; a timeout on the worker's ring wakes
+     * the queue when the head's tokens are due. */
+    struct vblk_req *wait_head, *wait_tail;
+    bool dispatching;
+    uint64_t throttled_since;  /* ns: the head began waiting; 0: none waits */
+    bool tmo_armed;
+    uint64_t tmo_at;
+    struct __kernel_timespec ts;
+    struct uloop_op tmo_op;     /* the timeout */
+    struct uloop_op tmo_upd_op; /* a timeout update (its own completion) */
 };
 
 struct vblk {
@@ -49,6 +63,7 @@ struct vblk {
     struct vu_dev *dev;          /* holds this struct (vu_dev_priv) */
     struct vblk_queue *queues[VU_MAX_QUEUES];
     struct vblk_stats retired;   /* stats of queues already torn down */
+    struct tb_limiter *limiter;  /* cfg.limiter */
 };
 
 /* ---- config space ----------------------------------------------------- */
@@ -88,6 +103,7 @@ static int get_config(void *ctx, uint32_t offset, uint8_t *buf, uint32_t len)
 /* ---- requests --------------------------------------------------------- */
 
 static void process(struct vq *vq);
+static void start_req(struct vblk_queue *q, struct vblk_req *req);
 
 static unsigned lat_bucket(uint64_t us)
 {
@@ -232,7 +248,6 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
     unsigned out_num = req->elem.out_num, in_num = req->elem.in_num;
     size_t n;
 
-    req->t0_ns = now_ns();
     req->used_len = 1;
     req->bytes = 0;
     req->io.op.cb = io_done;
@@ -286,6 +301,166 @@ static void start_req(struct vblk_queue *q, struct vblk_req *req)
     }
 }
 
+/* ---- I/O limits --------------------------------------------------------- */
+
+/* What the buckets charge: one I/O, and for reads and writes their data
+ * bytes. Flush, discard and write-zeroes count as one write without bytes;
+ * GET_ID and malformed requests cost nothing (they keep their place in the
+ * queue all the same). */
+static void req_cost(struct vblk_req *req)
+{
+    struct virtio_blk_outhdr hdr;
+    size_t out = iov_size(req->elem.iov, req->elem.out_num);
+    size_t in = iov_size(req->elem.iov + req->elem.out_num, req->elem.in_num);
+
+    req->cost_write = true;
+    req->cost_bytes = 0;
+    if (iov_to_buf(req->elem.iov, req->elem.out_num, 0, &hdr, sizeof(hdr)) < sizeof(hdr))
+        return;
+    switch (hdr.type) {
+    case VIRTIO_BLK_T_IN:
+        req->cost_write = false;
+        req->cost_bytes = in ? in - 1 : 0;
+        break;
+    case VIRTIO_BLK_T_OUT:
+        req->cost_bytes = out - sizeof(hdr);
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        break;
+    default:
+        req->cost_bytes = UINT64_MAX;   /* free (dispatch()) */
+        break;
+    }
+}
+
+static void tmo_arm(struct vblk_queue *q, uint64_t now, uint64_t at)
+{
+    struct io_uring_sqe *sqe;
+
+    if (!q->throttled_since)
+        q->throttled_since = now;
+    if (q->tmo_armed && at >= q->tmo_at)
+        return;   /* it fires first; the queue looks again then */
+    q->ts.tv_sec = (long long)(at / 1000000000u);
+    q->ts.tv_nsec = (long long)(at % 1000000000u);
+    sqe = uloop_sqe(q->vq->loop);
+    if (q->tmo_armed) {
+        io_uring_prep_timeout_update(sqe, &q->ts, (uint64_t)(uintptr_t)&q->tmo_op,
+                                     IORING_TIMEOUT_ABS);
+        uloop_sqe_set_op(sqe, &q->tmo_upd_op);
+    } else {
+        io_uring_prep_timeout(sqe, &q->ts, 0, IORING_TIMEOUT_ABS);
+        uloop_sqe_set_op(sqe, &q->tmo_op);
+        q->tmo_armed = true;
+        vq_hold(q->vq);
+    }
+    q->tmo_at = at;
+}
+
+static struct vblk_req *wait_pop(struct vblk_queue *q, uint64_t now)
+{
+    struct vblk_req *req = q->wait_head;
+
+    q->wait_head = req->next_free;
+    if (!q->wait_head) {
+        q->wait_tail = NULL;
+        if (q->throttled_since) {
+            q->st.throttled_ns += now - q->throttled_since;
+            q->throttled_since = 0;
+        }
+    }
+    q->st.waiting--;
+    return req;
+}
+
+/* Start the waiting requests the buckets admit, in order; arm the timeout
+ * for the first one they do not. */
+static void dispatch(struct vblk_queue *q)
+{
+    struct tb_limiter *lim = q->b->limiter;
+
+    if (q->dispatching)
+        return;   /* a request finished synchronously from the loop below */
+    q->dispatching = true;
+    while (q->wait_head) {
+        struct vblk_req *req = q->wait_head;
+        uint64_t now = now_ns(), w = 0;
+
+        if (lim && req->cost_bytes != UINT64_MAX)
+            w = tb_limiter_take(lim, now, req->cost_write, req->cost_bytes);
+        if (w) {
+            tmo_arm(q, now, now + w);
+            break;
+        }
+        start_req(q, wait_pop(q, now));
+    }
+    q->dispatching = false;
+}
+
+static void wait_add(struct vblk_queue *q, struct vblk_req *req)
+{
+    req_cost(req);
+    req->next_free = NULL;
+    if (q->wait_tail)
+        q->wait_tail->next_free = req;
+    else
+        q->wait_head = req;
+    q->wait_tail = req;
+    q->st.waiting++;
+    if (q->wait_head == req)
+        dispatch(q);
+}
+
+static void tmo_done(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct vblk_queue *q = container_of(op, struct vblk_queue, tmo_op);
+    struct vq *vq = q->vq;
+    (void)res;
+    (void)flags;
+
+    q->tmo_armed = false;
+    if (!vq->stopping)
+        dispatch(q);
+    vq_release(vq);
+}
+
+static void tmo_upd_done(struct uloop_op *op, int res, uint32_t flags)
+{
+    (void)op;
+    (void)res;
+    (void)flags;
+}
+
+/* The queue stops: what waits starts now (the stop waits for every chain
+ * taken), and the timeout goes. */
+static void queue_stop(struct vq *vq)
+{
+    struct vblk_queue *q = vq->priv;
+
+    if (!q)
+        return;
+    if (q->tmo_armed) {
+        struct io_uring_sqe *sqe = uloop_sqe(vq->loop);
+        io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&q->tmo_op, 0);
+        io_uring_sqe_set_data(sqe, NULL);
+    }
+    q->dispatching = true;
+    while (q->wait_head)
+        start_req(q, wait_pop(q, now_ns()));
+    q->dispatching = false;
+}
+
+/* On the queue's loop: new limits may admit what waits now. */
+static void queue_limits_changed(void *arg)
+{
+    struct vblk_queue *q = arg;
+
+    if (q->vq->running && !q->vq->stopping)
+        dispatch(q);
+}
+
 /* Requests one pass of process() starts before it yields: what it
  * completed so far is published and signalled, then it goes on, so a
  * sleeping driver refills a deep queue while the rest is worked through.
@@ -313,7 +488,11 @@ static void process(struct vq *vq)
         if (r <= 0)
             return;
         q->free = req->next_free;
-        start_req(q, req);
+        req->t0_ns = now_ns();
+        if (q->wait_head || (q->b->limiter && tb_limiter_active(q->b->limiter)))
+            wait_add(q, req);
+        else
+            start_req(q, req);
         if (++n == PASS_REQS) {
             vq_yield(vq);
             return;
@@ -344,8 +523,11 @@ static int queue_init(void *ctx, struct vq *vq, uint64_t features)
         q->reqs[i].next_free = q->free;
         q->free = &q->reqs[i];
     }
+    q->tmo_op.cb = tmo_done;
+    q->tmo_upd_op.cb = tmo_upd_done;
     vq->priv = q;
     vq->handle = process;
+    vq->on_stop = queue_stop;
     vq->poll = !b->cfg.no_poll;
     b->queues[vq->index] = q;
     return 0;
@@ -362,6 +544,8 @@ static void add_stats(struct vblk_stats *to, const struct vblk_stats *s)
     to->bytes_read += s->bytes_read;
     to->bytes_written += s->bytes_written;
     to->errors += s->errors;
+    to->throttled_ns += s->throttled_ns;
+    to->waiting += s->waiting;
     for (unsigned i = 0; i < VBLK_LAT_BUCKETS; i++)
         to->lat_us[i] += s->lat_us[i];
 }
@@ -373,6 +557,7 @@ static void queue_fini(void *ctx, struct vq *vq)
 
     if (!q)
         return;
+    q->st.waiting = 0;
     add_stats(&b->retired, &q->st);
     b->queues[vq->index] = NULL;
     vq->priv = NULL;
@@ -435,6 +620,7 @@ int vblk_create(const struct vblk_config *cfg, const struct vu_dev_config *vcfg,
     b->dev = dev;
     b->cfg = *cfg;
     b->cfg.serial = NULL;
+    b->limiter = cfg->limiter;
     if (cfg->serial)
         memcpy(b->serial, cfg->serial, MIN(strlen(cfg->serial), sizeof(b->serial)));
     *out = b;
@@ -455,9 +641,26 @@ void vblk_stats(const struct vblk *b, struct vblk_stats *out)
 {
     *out = b->retired;
     /* Racy reads of counters owned by workers: fine for statistics. */
+    for (unsigned i = 0; i < VU_MAX_QUEUES; i++) {
+        const struct vblk_queue *q = b->queues[i];
+        uint64_t since;
+
+        if (!q)
+            continue;
+        add_stats(out, &q->st);
+        since = __atomic_load_n(&q->throttled_since, __ATOMIC_RELAXED);
+        if (since) {
+            uint64_t now = now_ns();
+            out->throttled_ns += now > since ? now - since : 0;
+        }
+    }
+}
+
+void vblk_limits_changed(struct vblk *b)
+{
     for (unsigned i = 0; i < VU_MAX_QUEUES; i++)
         if (b->queues[i])
-            add_stats(out, &b->queues[i]->st);
+            uloop_call(b->queues[i]->vq->loop, queue_limits_changed, b->queues[i]);
 }
 
 int vblk_set_capacity(struct vblk *b, uint64_t capacity)

@@ -65,6 +65,7 @@ struct vq {
     unsigned resubmit_n, resubmit_pos;
     bool kick_armed;
     unsigned calls_inflight;   /* call eventfd writes not completed yet */
+    unsigned holds;            /* vq_hold() without vq_release() yet */
     uint64_t kick_buf;
     struct uloop_op kick_op;
     struct uloop_op call_op;

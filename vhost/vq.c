@@ -156,7 +156,7 @@ static void flush_used(struct vq *vq)
  * callback that is still running). */
 static void check_stopped(struct vq *vq)
 {
-    if (!vq->stopping || vq->kick_armed || vq->inuse)
+    if (!vq->stopping || vq->kick_armed || vq->inuse || vq->holds)
         return;
     flush_used(vq);
     if (vq->calls_inflight)
@@ -734,6 +734,20 @@ walk:
     vq->inuse++;
     vq->stats.elems++;
     return 1;
+}
+
+void vq_hold(struct vq *vq)
+{
+    vq->holds++;
+}
+
+void vq_release(struct vq *vq)
+{
+    assert(vq->holds);
+    vq->holds--;
+    /* A pending stop completes in flush_deferred(), after the caller. */
+    if (vq->stopping)
+        uloop_defer(vq->loop, &vq->flush_defer);
 }
 
 void vq_unpop(struct vq *vq, unsigned n)

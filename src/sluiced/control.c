@@ -11,8 +11,10 @@
  *                 migration of a block device (mirror.h)
  *   device.mirror-status {"id"}          -> {mirror status}
  *   device.mirror-cancel {"id"}          -> null: stop it, the source as is
- *   device.set    {"id", "rx-rate"?, "tx-rate"?, "burst"?} -> {device}:
- *                 change a net device's rate limits live (device_set_net) */
+ *   device.set    {"id", "spec": "iops=100,bps=20M"} -> null: change a running
+ *                 device's settings (block: the I/O limits; see device_set())
+ *   group.set     {"name", "spec": "bps=50M"}  -> null: an I/O limit group's limits
+ *   group.list    {}                           -> [{"name", "limits", "members"}] */
 #include <string.h>
 
 #include "core/jsonrpc.h"
@@ -181,45 +183,37 @@ static int m_mirror_cancel(void *ctx, struct json_object *params, struct json_ob
     return device_mirror_cancel(d, err);
 }
 
-int device_set_net(struct device *d, struct json_object *params, struct sl_err *err)
-{
-    const struct net_shape *cur = device_net_shape(d);
-    struct net_shape sh;
-
-    if (!cur)
-        return err_set(err, -EOPNOTSUPP, "rate limits are for net devices");
-    sh = *cur;
-    json_object_object_foreach(params, key, v) {
-        bool scalar = json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_int);
-        int r;
-
-        if (!strcmp(key, "id"))
-            continue;
-        r = net_shape_option(&sh, key, scalar ? json_object_get_string(v) : NULL, err);
-        if (r == 0)
-            return err_set(err, -EINVAL, "unknown key '%s' (a net device takes rx-rate, tx-rate, burst)", key);
-        if (r < 0)
-            return r;
-    }
-    if (net_shape_check(&sh, err) < 0)
-        return -EINVAL;
-    return device_set_shape(d, &sh, err);
-}
-
-/* device.set: net devices only so far (block limits: device_set_blk). */
 static int m_set(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
 {
+    const char *spec = param_str(params, "spec");
     struct device *d;
     int r = param_device(ctx, params, &d, err);
+    (void)result;
 
     if (r < 0)
         return r;
-    r = device_set_net(d, params, err);
-    if (r < 0) {
-        log_warn("device.set %s: %s", param_str(params, "id"), err_msg(err, r));
-        return r;
-    }
-    *result = device_describe(d);
+    if (!spec)
+        return err_set(err, -EINVAL, "params must hold a \"spec\" string (e.g. \"iops=100,bps=20M\")");
+    return device_set(ctx, d, spec, err);
+}
+
+static int m_group_set(void *ctx, struct json_object *params, struct json_object **result,
+                       struct sl_err *err)
+{
+    const char *name = param_str(params, "name"), *spec = param_str(params, "spec");
+    (void)result;
+
+    if (!name || !spec)
+        return err_set(err, -EINVAL, "params must hold \"name\" and \"spec\" strings");
+    return group_set(ctx, name, spec, err);
+}
+
+static int m_group_list(void *ctx, struct json_object *params, struct json_object **result,
+                        struct sl_err *err)
+{
+    (void)params;
+    (void)err;
+    *result = groups_json(ctx);
     return 0;
 }
 
@@ -235,5 +229,7 @@ int control_register(struct jrpc_server *srv, struct sluiced *s)
     r = r ?: jrpc_register(srv, "device.mirror-status", m_mirror_status, s);
     r = r ?: jrpc_register(srv, "device.mirror-cancel", m_mirror_cancel, s);
     r = r ?: jrpc_register(srv, "device.set", m_set, s);
+    r = r ?: jrpc_register(srv, "group.set", m_group_set, s);
+    r = r ?: jrpc_register(srv, "group.list", m_group_list, s);
     return r;
 }

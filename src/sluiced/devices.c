@@ -50,6 +50,18 @@ struct device {
     struct evloop *el;
     struct mirror_dev md;  /* the I/O ops' context; mirror jobs */
     struct nbd_server *nbd;   /* exported there as @id (incoming) */
+    /* blk: the I/O limits the queues take from, the device's own or its
+     * group's (then @group is set) */
+    struct tb_limiter *limiter;
+    struct qos_group *group;
+};
+
+/* Devices with group=NAME share one limiter (QEMU throttle groups). A group
+ * lives until sluiced exits: its limits stay for the next device to join. */
+struct qos_group {
+    char *name;
+    struct tb_limiter *lim;
+    struct qos_group *next;
 };
 
 /* ---- block I/O ops: storage/ bdev behind the virtio-blk model --------- */
@@ -213,6 +225,8 @@ static void device_free(struct device *d)
     /* Destroy disconnects: queues stop once their in-flight I/O is done;
      * the device model (d->blk or d->net) goes with its vu_dev. */
     vu_dev_destroy(d->vu);
+    if (!d->group)
+        tb_limiter_destroy(d->limiter);
     bdev_close(d->bd);
     if (d->attached) {
         struct sl_err err = ERR_INIT;
@@ -256,9 +270,27 @@ static int valid_id(const char *id)
     return 1;
 }
 
+/* The I/O limit keys of @o into @l (tb_limits_from_opts()), with the error
+ * a user reads. */
+static int parse_limits(struct opts *o, struct tb_limits *l, unsigned *given, struct sl_err *err)
+{
+    const char *bad = NULL;
+    int r = tb_limits_from_opts(o, l, given, &bad);
+
+    if (r == 0)
+        return 0;
+    if (!strcmp(bad, "burst"))
+        return err_set(err, -EINVAL, "burst takes seconds from 0.001 to 3600 (e.g. 1, 0.5), not '%s'",
+                       opts_get(o, bad));
+    return err_set(err, -EINVAL, "%s takes %s per second (0: no limit), not '%s'", bad,
+                   strncmp(bad, "bps", 3) ? "a number of requests up to 4294967295" :
+                   "a size (e.g. 20M)", opts_get(o, bad));
+}
+
 static int parse_blk(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
+    int r;
 
     sp->path = opts_get(o, "path");
     sp->volume = opts_get(o, "volume");
@@ -284,6 +316,13 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
         return err_set(err, -EINVAL, "poll takes on or off");
     if (opts_get_bool(o, "incoming", &sp->incoming) < 0)
         return err_set(err, -EINVAL, "incoming takes on or off");
+    tb_limits_init(&sp->limits);
+    r = parse_limits(o, &sp->limits, &sp->limit_keys, err);
+    if (r < 0)
+        return r;
+    sp->group = opts_get(o, "group");
+    if (sp->group && !valid_id(sp->group))
+        return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (!!sp->path + !!sp->volume + !!sp->null > 1)
@@ -298,6 +337,22 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
     if (sp->incoming && sp->null)
         return err_set(err, -EINVAL, "incoming needs path= or volume= (the NBD export writes there)");
     return 0;
+}
+
+/* The rate-limit keys of a net spec (rx-rate=, tx-rate=, burst=) into @sh,
+ * checked; *n (if non-NULL) counts those given. Returns 0 or -EINVAL. */
+static int shape_opts(struct opts *o, struct net_shape *sh, unsigned *n, struct sl_err *err)
+{
+    static const char *const keys[] = { "rx-rate", "tx-rate", "burst" };
+
+    for (unsigned i = 0; i < 3; i++) {
+        const char *v = opts_get(o, keys[i]);
+        if (v && net_shape_option(sh, keys[i], v, err) < 0)
+            return -EINVAL;
+        if (v && n)
+            (*n)++;
+    }
+    return net_shape_check(sh, err);
 }
 
 static int parse_net(struct device_spec *sp, struct sl_err *err)
@@ -324,13 +379,7 @@ static int parse_net(struct device_spec *sp, struct sl_err *err)
     sp->packed = true;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
         return err_set(err, -EINVAL, "packed takes on or off");
-    for (unsigned i = 0; i < 3; i++) {
-        static const char *const keys[] = { "rx-rate", "tx-rate", "burst" };
-        const char *v = opts_get(o, keys[i]);
-        if (v && net_shape_option(&sp->shape, keys[i], v, err) < 0)
-            return -EINVAL;
-    }
-    if (net_shape_check(&sp->shape, err) < 0)
+    if (shape_opts(o, &sp->shape, NULL, err) < 0)
         return -EINVAL;
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
@@ -423,6 +472,234 @@ static void vu_config(struct sluiced *s, const struct device *d,
     vc->packed = sp->packed;
 }
 
+/* ---- I/O limits ---------------------------------------------------------- */
+
+static struct qos_group *group_find(struct sluiced *s, const char *name)
+{
+    for (struct qos_group *g = s->groups; g; g = g->next)
+        if (!strcmp(g->name, name))
+            return g;
+    return NULL;
+}
+
+static int group_get(struct sluiced *s, const char *name, struct qos_group **out)
+{
+    struct qos_group *g = group_find(s, name);
+    struct tb_limits none;
+    int r;
+
+    if (g) {
+        *out = g;
+        return 0;
+    }
+    g = calloc(1, sizeof(*g));
+    if (!g || !(g->name = strdup(name)))
+        goto nomem;
+    tb_limits_init(&none);
+    /* Its members may run on any worker: the bucket takes a lock. */
+    r = tb_limiter_create(&none, true, &g->lim);
+    if (r < 0)
+        goto nomem;
+    g->next = s->groups;
+    s->groups = g;
+    *out = g;
+    return 0;
+nomem:
+    if (g)
+        free(g->name);
+    free(g);
+    return -ENOMEM;
+}
+
+static void groups_destroy(struct sluiced *s)
+{
+    while (s->groups) {
+        struct qos_group *g = s->groups;
+        s->groups = g->next;
+        tb_limiter_destroy(g->lim);
+        free(g->name);
+        free(g);
+    }
+}
+
+/* The queues of every device taking from @lim look at what waits again. */
+static void limits_changed(struct sluiced *s, const struct tb_limiter *lim)
+{
+    for (unsigned i = 0; i < MAX_DEVICES; i++)
+        if (s->devs[i] && s->devs[i]->limiter == lim && s->devs[i]->blk)
+            vblk_limits_changed(s->devs[i]->blk);
+}
+
+/* A new block device's limiter: its group's (the spec's limits, if any,
+ * become the group's) or its own, shared when its queues run on several
+ * workers. */
+static int limits_attach(struct sluiced *s, struct device *d, const struct device_spec *sp,
+                         struct sl_err *err)
+{
+    int r;
+
+    if (sp->group) {
+        r = group_get(s, sp->group, &d->group);
+        if (r < 0)
+            return err_set(err, r, "out of memory");
+        d->limiter = d->group->lim;
+        if (sp->limit_keys) {
+            tb_limiter_set(d->limiter, &sp->limits);
+            limits_changed(s, d->limiter);
+        }
+        return 0;
+    }
+    r = tb_limiter_create(&sp->limits, sp->queues > 1 && s->nworkers > 1, &d->limiter);
+    return r < 0 ? err_set(err, r, "out of memory") : 0;
+}
+
+static int set_blk(struct sluiced *s, struct device *d, struct opts *o, struct sl_err *err)
+{
+    struct tb_limits l;
+    unsigned n = 0;
+    int r;
+
+    tb_limiter_get(d->limiter, &l);
+    r = parse_limits(o, &l, &n, err);
+    if (r < 0)
+        return r;
+    if (opts_get(o, "group"))
+        return err_set(err, -EINVAL, "group is chosen when the device is added");
+    if (opts_unused(o))
+        return err_set(err, -EINVAL, "unknown option '%s' for a block device", opts_unused(o));
+    if (!n)
+        return err_set(err, -EINVAL, "nothing to set (iops=, iops-read=, iops-write=, bps=, "
+                       "bps-read=, bps-write=, burst=)");
+    tb_limiter_set(d->limiter, &l);
+    limits_changed(s, d->limiter);
+    return 0;
+}
+
+/* A network device's settings: the tap's rate limits (net/shaper.h); keys
+ * not given keep their value. On a failure in the kernel the old limits are
+ * put back. */
+static int set_net(struct sluiced *s, struct device *d, struct opts *o, struct sl_err *err)
+{
+    static const char *const blk_only[] = { "group" };
+    struct sl_err ignored = ERR_INIT;
+    struct net_shape sh = d->shape;
+    unsigned n = 0;
+    int r;
+    (void)s;
+
+    for (unsigned k = 0; k < TB_KINDS + 1; k++) {
+        const char *key = k < TB_KINDS ? tb_kind_names[k] : blk_only[k - TB_KINDS];
+        if (opts_get(o, key))
+            return err_set(err, -EINVAL, "%s is a block device limit; %s is a network device", key, d->id);
+    }
+    r = shape_opts(o, &sh, &n, err);
+    if (r < 0)
+        return r;
+    if (opts_unused(o))
+        return err_set(err, -EINVAL, "unknown option '%s' for a network device", opts_unused(o));
+    if (!n)
+        return err_set(err, -EINVAL, "nothing to set (rx-rate=, tx-rate=, burst=)");
+    d->shaped = true;
+    r = net_shaper_set(tap_name(d->tap), &sh, err);
+    if (r < 0) {
+        net_shaper_set(tap_name(d->tap), &d->shape, &ignored);
+        return r;
+    }
+    d->shape = sh;
+    return 0;
+}
+
+int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err)
+{
+    struct opts o;
+    const char *bad = NULL;
+    int r;
+
+    r = opts_parse(spec, &o, &bad);
+    if (r < 0)
+        return err_set(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
+    switch (d->type) {
+    case DEV_BLK:
+        r = set_blk(s, d, &o, err);
+        break;
+    case DEV_NET:
+        r = set_net(s, d, &o, err);
+        break;
+    default:
+        r = err_set(err, -EINVAL, "nothing to set");
+        break;
+    }
+    if (r == 0)
+        log_info("%s: set %s", d->id, spec);
+    opts_free(&o);
+    return r;
+}
+
+int group_set(struct sluiced *s, const char *name, const char *spec, struct sl_err *err)
+{
+    struct qos_group *g = group_find(s, name);
+    struct tb_limits l;
+    struct opts o;
+    const char *bad = NULL;
+    unsigned n = 0;
+    int r;
+
+    if (!valid_id(name))
+        return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
+    r = opts_parse(spec, &o, &bad);
+    if (r < 0)
+        return err_set(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
+    if (g)
+        tb_limiter_get(g->lim, &l);
+    else
+        tb_limits_init(&l);
+    r = parse_limits(&o, &l, &n, err);
+    if (r == 0 && opts_unused(&o))
+        r = err_set(err, -EINVAL, "unknown option '%s' for a group", opts_unused(&o));
+    if (r == 0 && !n)
+        r = err_set(err, -EINVAL, "nothing to set (iops=, iops-read=, iops-write=, bps=, "
+                    "bps-read=, bps-write=, burst=)");
+    if (r == 0 && !g && (r = group_get(s, name, &g)) < 0)
+        err_set(err, r, "out of memory");
+    if (r == 0) {
+        tb_limiter_set(g->lim, &l);
+        limits_changed(s, g->lim);
+        log_info("group %s: set %s", name, spec);
+    }
+    opts_free(&o);
+    return r;
+}
+
+static struct json_object *limits_json(struct tb_limiter *lim)
+{
+    struct json_object *o = json_object_new_object();
+    struct tb_limits l;
+
+    tb_limiter_get(lim, &l);
+    for (unsigned k = 0; k < TB_KINDS; k++)
+        json_object_object_add(o, tb_kind_names[k],
+                               l.rate[k] ? json_object_new_int64((int64_t)l.rate[k]) : NULL);
+    json_object_object_add(o, "burst_s", json_object_new_double((double)l.burst_ms / 1000.0));
+    return o;
+}
+
+struct json_object *groups_json(struct sluiced *s)
+{
+    struct json_object *a = json_object_new_array();
+
+    for (struct qos_group *g = s->groups; g; g = g->next) {
+        struct json_object *o = json_object_new_object(), *m = json_object_new_array();
+        json_object_object_add(o, "name", json_object_new_string(g->name));
+        json_object_object_add(o, "limits", limits_json(g->lim));
+        for (unsigned i = 0; i < MAX_DEVICES; i++)
+            if (s->devs[i] && s->devs[i]->group == g)
+                json_object_array_add(m, json_object_new_string(s->devs[i]->id));
+        json_object_object_add(o, "members", m);
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
 static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
     struct vblk_config bc = { 0 };
@@ -483,6 +760,10 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
             return err_set(err, r, "cannot export it over NBD: %s", strerror(-r));
         d->nbd = s->nbd;
     }
+    r = limits_attach(s, d, sp, err);
+    if (r < 0)
+        return r;
+    bc.limiter = d->limiter;
     bc.readonly = sp->readonly;
     bc.no_poll = !sp->poll;
     bc.num_queues = (unsigned)sp->queues;
@@ -682,37 +963,13 @@ int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err)
     return vblk_set_capacity(d->blk, *size_out);
 }
 
-const struct net_shape *device_net_shape(const struct device *d)
-{
-    return d->type == DEV_NET ? &d->shape : NULL;
-}
-
-int device_set_shape(struct device *d, const struct net_shape *sh, struct sl_err *err)
-{
-    struct sl_err ignored = ERR_INIT;
-    int r;
-
-    if (d->type != DEV_NET)
-        return err_set(err, -EOPNOTSUPP, "rate limits are for net devices");
-    d->shaped = true;
-    r = net_shaper_set(tap_name(d->tap), sh, err);
-    if (r < 0) {
-        net_shaper_set(tap_name(d->tap), &d->shape, &ignored);
-        return r;
-    }
-    d->shape = *sh;
-    log_info("%s: rx-rate %llu, tx-rate %llu bit/s (0: no limit), burst %llu bytes (0: default)",
-             d->id, (unsigned long long)sh->rx_bps, (unsigned long long)sh->tx_bps,
-             (unsigned long long)sh->burst);
-    return 0;
-}
-
 void devices_destroy_all(struct sluiced *s)
 {
     for (unsigned i = 0; i < MAX_DEVICES; i++) {
         device_free(s->devs[i]);
         s->devs[i] = NULL;
     }
+    groups_destroy(s);
 }
 
 struct json_object *device_describe(const struct device *d)
@@ -779,6 +1036,12 @@ struct json_object *device_stats_json(const struct device *d)
         json_object_object_add(o, "bytes_read", json_object_new_int64((int64_t)st.bytes_read));
         json_object_object_add(o, "bytes_written", json_object_new_int64((int64_t)st.bytes_written));
         json_object_object_add(o, "errors", json_object_new_int64((int64_t)st.errors));
+        /* I/O limits: the configured ones (null: none), the group, the
+         * time some request waited for tokens, the requests waiting now. */
+        json_object_object_add(o, "limits", limits_json(d->limiter));
+        json_object_object_add(o, "group", d->group ? json_object_new_string(d->group->name) : NULL);
+        json_object_object_add(o, "throttled_ms", json_object_new_int64((int64_t)(st.throttled_ns / 1000000u)));
+        json_object_object_add(o, "waiting", json_object_new_int64((int64_t)st.waiting));
         /* Non-empty buckets as {"lt_us": upper bound, "count": n}. */
         struct json_object *h = json_object_new_array();
         for (unsigned i = 0; i < VBLK_LAT_BUCKETS; i++) {

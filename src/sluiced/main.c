@@ -63,6 +63,7 @@ static void usage(FILE *f)
 "Serve virtio devices over vhost-user sockets.\n"
 "\n"
 "  --blk socket=PATH,path=FILE|DEVICE|volume=POOL/VOL|null=SIZE[,readonly][,queues=N][,serial=ID][,direct=on|off][,packed=on|off][,poll=on|off][,incoming][,id=NAME]\n"
+"                      [,iops=N][,iops-read=N][,iops-write=N][,bps=SIZE][,bps-read=SIZE][,bps-write=SIZE][,burst=SECONDS][,group=NAME]\n"
 "                      a block device: listen on PATH, serve FILE, DEVICE or a pool volume;\n"
 "                      incoming: also export it over NBD as ID (a storage migration's target)\n"
 "  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,packed=on|off][,rx-rate=RATE][,tx-rate=RATE][,burst=SIZE][,id=NAME]\n"

@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "core/evloop.h"
 #include "core/opts.h"
+#include "core/tbucket.h"
 #include "core/uloop.h"
 #include "net/attach.h"
 #include "net/shaper.h"
@@ -21,6 +22,7 @@
 enum device_type { DEV_BLK, DEV_NET };
 
 struct device;
+struct qos_group;
 
 struct sluiced {
     struct evloop *el;
@@ -34,6 +36,7 @@ struct sluiced {
     const char *control;   /* the control socket's path, or NULL */
     struct nbd_server *nbd;   /* exports the incoming devices */
     bool nbd_listening;       /* --nbd-listen given */
+    struct qos_group *groups; /* I/O limit groups (group=NAME), until exit */
 };
 
 /* A --blk/--net spec, parsed and checked: what device_start() needs. The
@@ -52,6 +55,9 @@ struct device_spec {
     bool readonly, direct, poll;   /* poll: poll=on|off (default on) */
     bool incoming;         /* exported over NBD (sluiced --nbd-listen) as the
                             * target of a storage migration */
+    struct tb_limits limits;   /* iops=, bps=, ..., burst= */
+    unsigned limit_keys;       /* how many of those keys were given */
+    const char *group;         /* group=NAME: share the group's limits */
     /* net */
     const char *tap, *mac;
     bool attach;           /* attach the tap to @net (bridge=, hostonly=, ovs=) */
@@ -87,23 +93,24 @@ int device_add(struct sluiced *s, enum device_type type, const char *spec,
 /* Stop serving (waits for in-flight I/O) and remove the socket. Returns 0 or
  * -ENOENT. */
 int device_remove(struct sluiced *s, const char *id);
-void devices_destroy_all(struct sluiced *s);
+void devices_destroy_all(struct sluiced *s);   /* and the groups */
 /* Re-read the backing size (after the file or volume grew or shrank) and
  * notify the frontend. Returns 0, -EOPNOTSUPP (not a block device), -EBUSY
  * (a mirror runs: its copy and bitmap have the old size) or -errno, with
  * @err saying why; *size_out is the new size in bytes. */
 int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err);
-/* The rate limits of net device @d (zeroes: none); NULL for a block device. */
-const struct net_shape *device_net_shape(const struct device *d);
-/* Make @sh the rate limits of net device @d's tap (net_shaper_set()).
- * Returns 0, -EOPNOTSUPP (a block device) or net_shaper_set()'s errors,
- * with @err saying why; on failure the old limits are put back. */
-int device_set_shape(struct device *d, const struct net_shape *sh, struct sl_err *err);
-/* device.set's net part: @params' "rx-rate", "tx-rate" and "burst" members
- * (strings or integers, as in --net) change those limits of net device @d,
- * the others stay. Members other than these and "id" are refused. Returns 0
- * or -EINVAL (bad params, nothing changed) or device_set_shape()'s errors. */
-int device_set_net(struct device *d, struct json_object *params, struct sl_err *err);
+/* Change a running device's settings from @spec ("iops=100,bps=20M"): block
+ * devices take the I/O limit keys (core/tbucket.h; on a grouped device they
+ * set the group's limits), net devices rx-rate=, tx-rate=, burst= (the
+ * tap's rate limits, net/shaper.h; keys not given keep their value). Effective within one refill period. Returns 0,
+ * or -EINVAL (unknown key, bad value, a key this kind of device does not
+ * take) with @err saying why; nothing is changed then. */
+int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err);
+/* Set the limits of group @name from @spec (limit keys only), creating the
+ * group if no device has joined it yet. Returns 0, -EINVAL or -ENOMEM. */
+int group_set(struct sluiced *s, const char *name, const char *spec, struct sl_err *err);
+/* The groups, as JSON (name, limits, members). */
+struct json_object *groups_json(struct sluiced *s);
 /* Find by id or socket path; NULL when absent. */
 struct device *device_find(struct sluiced *s, const char *id);
 /* Storage migration (mirror.h): start mirroring block device @d to the NBD

@@ -35,6 +35,14 @@
 #             region; the guest verifies every block, and so does the host
 #             (the lab's blk-restart PACKED=1 does the same with requests
 #             always in flight under dm-delay)
+#   qos       I/O limits (one guest boot, --workers 1, five null devices on
+#             the one worker): a device limited to bps=2M measures 2 MiB/s
+#             +-15 % after its burst (dd-like O_DIRECT 1 MiB writes) while an
+#             unlimited neighbour keeps its rate; iops=100 with 4 KiB writes
+#             (burst 0.2 s) measures 100/s +-15 %; two devices of a group with bps=4M share
+#             4 MiB/s (set by a spec, then by `dev group-set`); `sluice dev
+#             set` raises a limit under load (6 MiB/s +-15 % after it); bad
+#             `dev set` / `group-set` / `dev add` input exits 2, changes nothing
 #   volume    a dir-pool volume served by name (volume=POOL/VOL): delete is
 #             refused while served; `sluice vol resize` reaches the running
 #             guest through sluiced's control socket
@@ -391,6 +399,119 @@ GUEST
     start_sluiced --blk "socket=$SOCK,null=1G,queues=2"
     run_guest "$WORK/guest-null.sh" "$WORK/guest.log" $(qemu_blk_args) || fail "guest script failed"
     stop_sluiced "$SOCK"
+    ;;
+qos)
+    SLUICE=$SLUICE_BUILD/tools/sluice/sluice
+    export SLUICE_CONTROL=$WORK/control.sock
+    # Writers of a phase run at once; `guestio rate DEV BS SECS WARM` prints
+    # the rate of its last SECS seconds, after WARM seconds that use up the
+    # burst (1 s of the rate). Lines "guest: R TAG rate DEV: bytes/s=..".
+    cat >"$WORK/guest-qos.sh" <<GUEST
+io=/sluice-files/guestio
+dev() { for b in /sys/block/vd*; do [ "\$(cat \$b/serial)" = \$1 ] && echo /dev/\${b##*/}; done; }
+LIM=\$(dev lim) FREE=\$(dev free) G1=\$(dev g1) G2=\$(dev g2) IOPS=\$(dev iops)
+[ -n "\$LIM" ] && [ -n "\$FREE" ] && [ -n "\$G1" ] && [ -n "\$G2" ] && [ -n "\$IOPS" ] || { echo "guest: devices missing"; ls /sys/block; exit 1; }
+r() { tag=\$1; shift; \$io rate "\$@" >/tmp/\$tag.out || { echo "guest: rate \$tag failed"; exit 1; }; sed "s/^/guest: R \$tag /" /tmp/\$tag.out; }
+r alone \$FREE 1048576 1.5 0.5
+r pair-lim \$LIM 1048576 3.5 1.5 &
+r pair-free \$FREE 1048576 3.5 1.5
+wait \$! || exit 1
+# iops: four writers at once (a TCG guest on a busy host may not reach
+# 100 writes a second one at a time); the rates add up.
+for j in 1 2 3; do r iops\$j \$IOPS 4096 2.5 0.5 & done
+r iops0 \$IOPS 4096 2.5 0.5
+wait || exit 1
+r g1 \$G1 1048576 3.5 1.5 &
+r g2 \$G2 1048576 3.5 1.5
+wait \$! || exit 1
+# Writes at 2 MiB/s in windows of 1 s (after 0.5 s: no burst) until the host's dev set bps=6M shows,
+# then the new rate.
+echo "guest: change-load"
+i=0
+while [ \$i -lt 15 ]; do
+    \$io rate \$LIM 1048576 1 0.5 >/tmp/w.out || exit 1
+    [ "\$(grep -o 'bytes/s=[0-9]*' /tmp/w.out | cut -d= -f2)" -gt 4194304 ] && break
+    i=\$((i + 1))
+done
+echo "guest: change seen after \$i windows"
+r change \$LIM 1048576 2.5 0.3
+echo "guest: qos done"
+GUEST
+    start_sluiced --workers 1 --control "$SLUICE_CONTROL" \
+        --blk "socket=$WORK/lim.sock,null=1G,serial=lim,id=lim,bps=2M" \
+        --blk "socket=$WORK/free.sock,null=1G,serial=free,id=free" \
+        --blk "socket=$WORK/g1.sock,null=1G,serial=g1,id=g1,group=grp,bps=1M" \
+        --blk "socket=$WORK/g2.sock,null=1G,serial=g2,id=g2,group=grp" \
+        --blk "socket=$WORK/iops.sock,null=1G,serial=iops,id=iops,iops=100,burst=0.2"
+    qargs=()
+    for d in lim free g1 g2 iops; do
+        qargs+=(-chardev "socket,id=c$d,path=$WORK/$d.sock" -device "vhost-user-blk-pci,chardev=c$d,num-queues=1")
+    done
+    # Bad input: one line, exit 2, nothing changed.
+    limits() { "$SLUICE" dev stats "$1" --json | python3 -c 'import json,sys; l=json.load(sys.stdin)["limits"]; print(l["bps"], l["iops"], l["burst_s"])'; }
+    for bad in "bps=-1" "bps=12Q" "iops=1.5" "burst=0" "colour=red" "group=other" "bps=4M colour=red"; do
+        rc=0; "$SLUICE" dev set lim $bad 2>"$WORK/err" || rc=$?
+        [ $rc = 2 ] && [ "$(wc -l <"$WORK/err")" = 1 ] || fail "dev set lim $bad: exit $rc, $(cat "$WORK/err")"
+    done
+    rc=0; "$SLUICE" dev set nosuch bps=1M 2>/dev/null || rc=$?
+    [ $rc = 1 ] || fail "dev set on a missing device: exit $rc"
+    [ "$(limits lim)" = "2097152 None 1.0" ] || fail "limits changed by bad input: $(limits lim)"
+    # The group's limits: from g1's spec, then from group-set.
+    [ "$(limits g2)" = "1048576 None 1.0" ] || fail "g2 does not have its group's limits: $(limits g2)"
+    "$SLUICE" dev group-set grp bps=4M >/dev/null || fail "dev group-set failed"
+    [ "$(limits g2)" = "4194304 None 1.0" ] || fail "group-set did not reach g2: $(limits g2)"
+    "$SLUICE" dev groups | grep -q "^grp: bps=4194304 burst_s=1.0  members: g1 g2$" || fail "dev groups: $("$SLUICE" dev groups)"
+    rc=0; "$SLUICE" dev group-set grp bps=4M iops=x 2>/dev/null || rc=$?
+    [ $rc = 2 ] && [ "$(limits g2)" = "4194304 None 1.0" ] || fail "bad group-set: exit $rc, $(limits g2)"
+    # Limits through the control socket's device.add.
+    "$SLUICE" dev add blk "socket=$WORK/extra.sock,null=1M,id=extra,iops-write=7,bps-read=1M,burst=0.25" >/dev/null ||
+        fail "dev add with limits failed"
+    "$SLUICE" dev stats extra --json | python3 -c 'import json,sys; l=json.load(sys.stdin)["limits"]; sys.exit(0 if (l["iops-write"], l["bps-read"], l["burst_s"], l["bps"]) == (7, 1048576, 0.25, None) else 1)' ||
+        fail "dev add limits: $("$SLUICE" dev stats extra --json | tr -d '\n ')"
+    rc=0; "$SLUICE" dev add blk "socket=$WORK/bad.sock,null=1M,iops=many" 2>/dev/null || rc=$?
+    [ $rc = 2 ] && [ ! -e "$WORK/bad.sock" ] || fail "dev add with a bad limit: exit $rc"
+    "$SLUICE" dev remove extra >/dev/null
+    GUEST_TIMEOUT=120 run_guest "$WORK/guest-qos.sh" "$WORK/guest.log" "${qargs[@]}" >/dev/null 2>&1 &
+    RUNNER=$!
+    for i in $(seq 900); do grep -q "guest: change-load" "$WORK/guest.log" 2>/dev/null && break; sleep 0.1; done
+    grep -q "guest: change-load" "$WORK/guest.log" || { wait $RUNNER; fail "guest never reached the live change: $(tail -5 "$WORK/guest.log")"; }
+    # Under load at 2 MiB/s, raise the limit to 6M.
+    sleep 1.5
+    "$SLUICE" dev set lim bps=6M >/dev/null || fail "dev set lim bps=6M failed"
+    wait $RUNNER || fail "guest script failed: $(grep '^guest' "$WORK/guest.log" | tail -5)"
+    grep "^guest: R" "$WORK/guest.log" | sed 's/^/  /'
+    # val TAG KEY: the value of KEY= on the guest's line of TAG.
+    val() { grep "^guest: R $1 " "$WORK/guest.log" | grep -o "$2=[0-9.]*" | cut -d= -f2; }
+    within() {   # within WHAT VALUE TARGET PCT
+        python3 -c "import sys; v,t,p=float('$2'),float('$3'),float('$4'); sys.exit(0 if abs(v-t)<=t*p/100 else 1)" ||
+            fail "$1: $2, not within $4 % of $3"
+        log "$1: $2 (target $3 +-$4 %)"
+    }
+    at_least() {   # at_least WHAT VALUE MIN
+        python3 -c "import sys; sys.exit(0 if float('$2')>=float('$3') else 1)" || fail "$1: $2, below $3"
+        log "$1: $2 (at least $3)"
+    }
+    within "bps=2M device, 1 MiB writes (bytes/s)" "$(val pair-lim bytes/s)" $((2 * MiB)) 15
+    # The unlimited neighbour on the same worker, while the limited device
+    # has requests waiting: a worker held up by the limited device would
+    # drag it towards 2 MiB/s; it must stay far above (25x). Against its
+    # rate alone it is logged, not asserted: on a TCG guest with a shared,
+    # loaded host the ratio ranged 0.42-0.91 from run to run.
+    at_least "unlimited neighbour at once (bytes/s)" "$(val pair-free bytes/s)" $((25 * 2 * MiB))
+    log "unlimited neighbour: $(python3 -c "print('%.2f' % ($(val pair-free bytes/s) / $(val alone bytes/s)))") of its rate alone ($(val alone bytes/s) bytes/s)"
+    within "iops=100 device, 4 KiB writes, 4 writers (sum, ops/s)" \
+        "$(python3 -c "print($(val iops0 ops/s) + $(val iops1 ops/s) + $(val iops2 ops/s) + $(val iops3 ops/s))")" 100 15
+    within "group bps=4M, two devices (sum, bytes/s)" \
+        "$(python3 -c "print($(val g1 bytes/s) + $(val g2 bytes/s))")" $((4 * MiB)) 15
+    at_least "group member g1 (bytes/s)" "$(val g1 bytes/s)" $MiB
+    at_least "group member g2 (bytes/s)" "$(val g2 bytes/s)" $MiB
+    grep "^guest: change seen" "$WORK/guest.log" | sed 's/^/  /'
+    within "after dev set bps=6M under load (bytes/s)" "$(val change bytes/s)" $((6 * MiB)) 15
+    st=$("$SLUICE" dev stats lim --json)
+    python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["throttled_ms"] > 1000 and s["waiting"] == 0, s' "$st" ||
+        fail "stats: throttled_ms / waiting wrong: $st"
+    log "lim: throttled $(echo "$st" | python3 -c 'import json,sys; print(json.load(sys.stdin)["throttled_ms"])') ms"
+    stop_sluiced "$WORK/lim.sock"
     ;;
 volume)
     SLUICE=$SLUICE_BUILD/tools/sluice/sluice

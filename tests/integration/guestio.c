@@ -12,6 +12,11 @@
  *   guestio flush   DEV                  fsync (FLUSH)
  *   guestio loop    DEV SEED             fill forever (until killed)
  *   guestio size    DEV                  print the size in bytes
+ *   guestio rate    DEV BS SECS WARM     write BS-byte blocks (O_DIRECT, one at
+ *                                        a time, wrapping round) for WARM + SECS
+ *                                        seconds; print the rate of the last
+ *                                        SECS, timed from the completion of the
+ *                                        last write before it to the last write
  *
  * The pattern of each 4 KiB block depends only on SEED and the block's
  * index, so any range can be checked on its own. Exit 0 ok, 1 mismatch or
@@ -29,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BLK 4096u
@@ -173,6 +179,60 @@ static int range_ioctl(const char *path, unsigned long req, const char *name,
     return 0;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A rate limiter's view: requests complete when the limiter lets them, so
+ * the rate is counted between completions, never from a start that may
+ * fall inside a burst. */
+static int rate(const char *path, uint64_t bs, double secs, double warm)
+{
+    int fd = open_dev(path, O_RDWR);
+    uint8_t *buf;
+    uint64_t size, off = 0, ops = 0;
+    double t0, t_begin = 0, t_last = 0, now;
+
+    if (fd < 0)
+        return 1;
+    size = dev_size(fd);
+    if (bs == 0 || bs % 512 || size < bs || posix_memalign((void **)&buf, BLK, bs))
+        return 2;
+    memset(buf, 0x5a, bs);
+    t0 = mono_s();
+    for (;;) {
+        if (off + bs > size)
+            off = 0;
+        if (pwrite(fd, buf, bs, (off_t)off) != (ssize_t)bs) {
+            fprintf(stderr, "guestio: rate %s: write at %" PRIu64 ": %s\n", path, off, strerror(errno));
+            return 1;
+        }
+        off += bs;
+        now = mono_s();
+        if (now - t0 < warm) {
+            t_begin = now;
+            continue;
+        }
+        if (!t_begin)
+            t_begin = t0;
+        if (now - t0 >= warm + secs)
+            break;
+        ops++;
+        t_last = now;
+    }
+    if (!ops || t_last <= t_begin) {
+        printf("rate %s: no writes measured\n", path);
+        return 1;
+    }
+    printf("rate %s: bytes/s=%.0f ops/s=%.1f ops=%" PRIu64 " secs=%.3f\n", path,
+           (double)(ops * bs) / (t_last - t_begin), (double)ops / (t_last - t_begin), ops,
+           t_last - t_begin);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
@@ -181,6 +241,8 @@ int main(int argc, char **argv)
         return fill_or_verify(argv[2], num(argv[3]), 0, 0, cmd[0] == 'v', 0);
     if (argc == 6 && (!strcmp(cmd, "fill") || !strcmp(cmd, "verify")))
         return fill_or_verify(argv[2], num(argv[3]), num(argv[4]), num(argv[5]), cmd[0] == 'v', 0);
+    if (argc == 6 && !strcmp(cmd, "rate"))
+        return rate(argv[2], num(argv[3]), strtod(argv[4], NULL), strtod(argv[5], NULL));
     if (argc == 4 && !strcmp(cmd, "loop"))
         return fill_or_verify(argv[2], num(argv[3]), 0, 0, 0, 1);
     if (argc == 5 && !strcmp(cmd, "zero"))
@@ -205,6 +267,6 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: guestio fill|verify DEV SEED [OFF LEN] | zero|discard|zeroout DEV OFF LEN"
-                    " | flush DEV | loop DEV SEED | size DEV\n");
+                    " | flush DEV | loop DEV SEED | size DEV | rate DEV BS SECS WARM\n");
     return 2;
 }

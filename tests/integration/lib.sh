@@ -60,6 +60,23 @@ trap cleanup EXIT
 need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
 need_cmd() { command -v "$1" >/dev/null 2>&1 || skip "$1 not installed"; }
 
+# netns_pair H P: network namespaces H (the "host" side: sluiced, its tap,
+# a bridge) and P (a peer), removed on exit, lo up in both, joined by a veth
+# (vp in H, eth0 in P; both up, no addresses). inh/inp run a command in H/P.
+netns_pair() {
+    NS_H=$1 NS_P=$2
+    CLEANUP_CMDS+=("ip netns del $NS_H 2>/dev/null" "ip netns del $NS_P 2>/dev/null")
+    ip netns add "$NS_H"
+    ip netns add "$NS_P"
+    inh ip link set lo up
+    inp ip link set lo up
+    inh ip link add vp type veth peer name eth0 netns "$NS_P"
+    inh ip link set vp up
+    inp ip link set eth0 up
+}
+inh() { ip netns exec "$NS_H" "$@"; }
+inp() { ip netns exec "$NS_P" "$@"; }
+
 # Build (or find cached) the guest kit; skip when it cannot be had.
 need_guest_kit() {
     need_cmd qemu-system-x86_64

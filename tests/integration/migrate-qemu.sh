@@ -318,7 +318,6 @@ net)
     MAC=52:54:00:5e:00:07
     CLEANUP_CMDS+=("ip netns del $NS_H 2>/dev/null")
     ip netns add "$NS_H"
-    inh() { ip netns exec "$NS_H" "$@"; }
     inh ip link set lo up
     inh ip link add br0 type bridge
     inh ip addr add "${NET}1/24" dev br0

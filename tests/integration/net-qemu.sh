@@ -30,20 +30,9 @@ need_cmd ip
 need_guest_kit
 ip netns list >/dev/null 2>&1 || skip "no network namespace support"
 
-NS_H=slh-$$          # the "host" side: sluiced, its tap, the bridge
-NS_P=slp-$$          # a peer namespace on the bridge
 SOCK=$WORK/net.sock
 NET=10.213.$((RANDOM % 200)).
-CLEANUP_CMDS+=("ip netns del $NS_H 2>/dev/null" "ip netns del $NS_P 2>/dev/null")
-ip netns add "$NS_H"
-ip netns add "$NS_P"
-inh() { ip netns exec "$NS_H" "$@"; }
-inp() { ip netns exec "$NS_P" "$@"; }
-inh ip link set lo up
-inp ip link set lo up
-inh ip link add vp type veth peer name eth0 netns "$NS_P"
-inh ip link set vp up
-inp ip link set eth0 up
+netns_pair slh-$$ slp-$$
 if [ "$MODE" = bridge ] || [ "$MODE" = mq ] || [ "$MODE" = unpriv ] || [ "$MODE" = packed ]; then
     inh ip link add br0 type bridge
     inh ip addr add "${NET}1/24" dev br0

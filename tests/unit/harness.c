@@ -57,6 +57,7 @@ void h_create(struct h_dev *h, struct uloop **loops, unsigned nloops, const stru
     bc.num_queues = o->num_queues ? o->num_queues : 1;
     bc.serial = o->serial;
     bc.no_poll = o->no_poll;
+    bc.limiter = o->limiter;
     bc.io = o->io ? o->io : &bdev_vblk_ops;   /* what sluiced uses */
     bc.io_ctx = o->io ? o->io_ctx : h->bd;
     vc.name = "test-blk";

@@ -35,6 +35,7 @@ struct h_opts {
     const char *guest_name;        /* memfd name (default "sluice-test-guest") */
     bool packed;                   /* offer VIRTIO_F_RING_PACKED */
     bool no_poll;                  /* the device never polls its queues */
+    struct tb_limiter *limiter;    /* I/O limits (NULL: none) */
 };
 
 struct h_dev {

@@ -18,12 +18,15 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "core/io.h"
 #include "core/log.h"
+#include "core/tbucket.h"
 #include "harness.h"
 #include "vqfx.h"
 
@@ -1008,6 +1011,158 @@ static void test_capacity_change(void **state)
     assert_int_equal(h_blk(h, VIRTIO_BLK_T_IN, 512, NULL, 0, buf, 512, NULL), VIRTIO_BLK_S_OK);
 }
 
+/* ---- I/O limits --------------------------------------------------------- */
+
+/* CPU time of the whole process (the worker thread included). */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ms(void)
+{
+    return now_ns() / 1000000u;
+}
+
+/* Requests over the limit wait in ring order and start as tokens come. */
+static void test_limits_pace_in_order(void **state)
+{
+    struct tb_limits l;
+    struct tb_limiter *t;
+    struct h_opts o = { 0 };
+    struct h_req reqs[10];
+    struct vblk_stats st;
+    struct h_dev h;
+    uint64_t t0, ms;
+
+    (void)state;
+    tb_limits_init(&l);
+    l.rate[TB_IOPS] = 40;
+    l.burst_ms = 50;         /* 2 requests */
+    assert_int_equal(tb_limiter_create(&l, false, &t), 0);
+    o.limiter = t;
+    h_create(&h, &g_loop, 1, &o);
+    h_start(&h, FEAT);
+    t0 = mono_ms();
+    for (unsigned i = 0; i < 10; i++)
+        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
+    h_kick(&h);
+    /* Two at once, then one each 25 ms: the waiting ones are counted. */
+    for (int i = 0; i < 2000 && tring_used_idx(&h.r) < 2; i++)
+        usleep(1000);
+    vblk_stats(h.blk, &st);
+    assert_true(st.waiting >= 6 && st.waiting <= 8);
+    assert_true(h_wait_used(&h, 10, 5000));
+    ms = mono_ms() - t0;
+    assert_true(ms >= 8 * 25 - 10 && ms < 1000);
+    for (unsigned i = 0; i < 10; i++) {
+        assert_int_equal(tring_used(&h.r, i).id, reqs[i].head);
+        assert_int_equal(h_req_status(&h, &reqs[i]), VIRTIO_BLK_S_OK);
+    }
+    vblk_stats(h.blk, &st);
+    assert_int_equal(st.waiting, 0);
+    assert_true(st.throttled_ns >= 150000000u && st.throttled_ns < 1000000000u);
+    h_destroy(&h);
+    tb_limiter_destroy(t);
+}
+
+/* A new limit reaches requests that already wait for the old one, and a
+ * stop starts what waits rather than waiting for tokens. */
+static void test_limits_live_change_and_stop(void **state)
+{
+    struct tb_limits l;
+    struct tb_limiter *t;
+    struct h_opts o = { 0 };
+    struct h_req reqs[8];
+    struct vu_vring_state s = { 0, 0 };
+    struct vu_msg m;
+    struct h_dev h;
+    uint64_t t0;
+
+    (void)state;
+    tb_limits_init(&l);
+    l.rate[TB_BPS] = 512;     /* one 512-byte read a second */
+    l.burst_ms = 1;
+    assert_int_equal(tb_limiter_create(&l, false, &t), 0);
+    o.limiter = t;
+    h_create(&h, &g_loop, 1, &o);
+    h_start(&h, FEAT);
+    for (unsigned i = 0; i < 4; i++)
+        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
+    h_kick(&h);
+    assert_true(h_wait_used(&h, 1, 2000));
+    /* Three wait for tokens: the worker sleeps meanwhile (its adaptive
+     * polling does not spin on a queue whose chains all wait). */
+    uint64_t cpu0 = cpu_ns();
+    usleep(300000);
+    assert_true(cpu_ns() - cpu0 < 30000000u);
+    assert_int_equal(tring_used_idx(&h.r), 1);
+    /* 1 MiB/s: the other three go within a refill period, not in 3 s. */
+    t0 = mono_ms();
+    l.rate[TB_BPS] = 1 << 20;
+    tb_limiter_set(t, &l);
+    vblk_limits_changed(h.blk);
+    assert_true(h_wait_used(&h, 4, 2000));
+    assert_true(mono_ms() - t0 < 500);
+    /* Back to 1 request a second: four more, one goes, the stop sees the
+     * rest through at once. */
+    l.rate[TB_BPS] = 512;
+    tb_limiter_set(t, &l);
+    usleep(1100000);   /* a full bucket again */
+    for (unsigned i = 4; i < 8; i++)
+        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
+    h_kick(&h);
+    assert_true(h_wait_used(&h, 5, 2000));
+    t0 = mono_ms();
+    h_call(&h, VU_GET_VRING_BASE, &s, sizeof(s), &m);
+    assert_int_equal(m.p.state.num, 8);
+    assert_true(mono_ms() - t0 < 500);
+    assert_int_equal(tring_used_idx(&h.r), 8);
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(h_req_status(&h, &reqs[i]), VIRTIO_BLK_S_OK);
+    h_destroy(&h);
+    tb_limiter_destroy(t);
+}
+
+/* A limited device never delays another one on the same worker. */
+static void test_limits_neighbour_unaffected(void **state)
+{
+    struct tb_limits l;
+    struct tb_limiter *t;
+    struct h_opts o = { 0 };
+    struct h_req reqs[4], r2;
+    struct h_dev h, h2;
+    uint64_t t0;
+
+    (void)state;
+    tb_limits_init(&l);
+    l.rate[TB_IOPS] = 1;
+    l.burst_ms = 1;
+    assert_int_equal(tb_limiter_create(&l, false, &t), 0);
+    o.limiter = t;
+    h_create(&h, &g_loop, 1, &o);
+    h_start(&h, FEAT);
+    h_create(&h2, &g_loop, 1, NULL);
+    h_start(&h2, FEAT);
+    for (unsigned i = 0; i < 4; i++)
+        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
+    h_kick(&h);
+    assert_true(h_wait_used(&h, 1, 2000));
+    t0 = mono_ms();
+    for (unsigned i = 0; i < 50; i++) {
+        h_blk_post(&h2, 0, VIRTIO_BLK_T_IN, i, NULL, 0, 4096, false, &r2);
+        h_kick(&h2);
+        assert_true(h_wait_used(&h2, (uint16_t)(i + 1), 2000));
+    }
+    assert_true(mono_ms() - t0 < 900);
+    assert_int_equal(tring_used_idx(&h.r), 1);
+    h_destroy(&h2);
+    h_destroy(&h);
+    tb_limiter_destroy(t);
+}
+
 static void test_create_validation(void **state)
 {
     struct tio t = { 0 };
@@ -1078,6 +1233,9 @@ int main(void)
         cmocka_unit_test(test_event_idx),
         cmocka_unit_test(test_tmpfs_in_place),
         T(test_capacity_change),
+        cmocka_unit_test(test_limits_pace_in_order),
+        cmocka_unit_test(test_limits_live_change_and_stop),
+        cmocka_unit_test(test_limits_neighbour_unaffected),
         cmocka_unit_test(test_create_validation),
     };
     log_init("test-blk", false, getenv("SLUICE_TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERR);

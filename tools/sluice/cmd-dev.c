@@ -275,31 +275,72 @@ static int dev_by_id(struct cli_args *a)
     return r;
 }
 
-/* set ID KEY=VALUE...: device.set {"id": ID, "KEY": "VALUE", ...}; sluiced
- * checks the keys and values. */
+/* The KEY=VALUE arguments from @first on, joined with ',' (one spec). */
+static char *join_spec(const struct cli_args *a, int first)
+{
+    size_t len = 1;
+    char *spec;
+
+    for (int i = first; i < a->npos; i++)
+        len += strlen(a->pos[i]) + 1;
+    spec = calloc(1, len);
+    if (!spec)
+        return NULL;
+    for (int i = first; i < a->npos; i++) {
+        if (i > first)
+            strcat(spec, ",");
+        strcat(spec, a->pos[i]);
+    }
+    return spec;
+}
+
+/* sluice dev set ID KEY=VALUE...: device.set; group-set NAME KEY=VALUE...:
+ * group.set. */
 static int dev_set(struct cli_args *a)
 {
-    struct json_object *result = NULL, *params = json_object_new_object();
+    bool group = !strcmp(a->verb->name, "group-set");
+    struct json_object *result = NULL, *params;
+    char *spec = join_spec(a, 1);
     int r;
 
-    json_object_object_add(params, "id", json_object_new_string(a->pos[0]));
-    for (int i = 1; i < a->npos; i++) {
-        const char *eq = strchr(a->pos[i], '=');
-        char key[32];
-        if (!eq || eq == a->pos[i] || (size_t)(eq - a->pos[i]) >= sizeof(key) || !eq[1]) {
-            json_object_put(params);
-            return cli_usage("dev set", "expected KEY=VALUE, got '%s'", a->pos[i]);
-        }
-        snprintf(key, sizeof(key), "%.*s", (int)(eq - a->pos[i]), a->pos[i]);
-        if (!strcmp(key, "id") || json_object_object_get_ex(params, key, NULL)) {
-            json_object_put(params);
-            return cli_usage("dev set", "'%s' given twice", key);
-        }
-        json_object_object_add(params, key, json_object_new_string(eq + 1));
-    }
-    r = call(control_of(a), "device.set", params, &result);
+    if (!spec)
+        return cli_fail("dev", "out of memory");
+    params = json_object_new_object();
+    json_object_object_add(params, group ? "name" : "id", json_object_new_string(a->pos[0]));
+    json_object_object_add(params, "spec", json_object_new_string(spec));
+    r = call(control_of(a), group ? "group.set" : "device.set", params, &result);
     if (r == EXIT_OK)
-        print_reply(a, result, print_object);
+        cli_done("%s %s: %s", group ? "group" : "device", a->pos[0], spec);
+    free(spec);
+    json_object_put(result);
+    return r;
+}
+
+static void print_groups(struct json_object *a)
+{
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        struct json_object *g = json_object_array_get_idx(a, i), *lim, *mem;
+        printf("%s:", str_member(g, "name"));
+        if (json_object_object_get_ex(g, "limits", &lim)) {
+            json_object_object_foreach(lim, k, v)
+                if (v)
+                    printf(" %s=%s", k, json_object_get_string(v));
+        }
+        printf("  members:");
+        if (json_object_object_get_ex(g, "members", &mem))
+            for (size_t j = 0; j < json_object_array_length(mem); j++)
+                printf(" %s", json_object_get_string(json_object_array_get_idx(mem, j)));
+        printf("\n");
+    }
+}
+
+static int dev_groups(struct cli_args *a)
+{
+    struct json_object *result = NULL;
+    int r = call(control_of(a), "group.list", NULL, &result);
+
+    if (r == EXIT_OK)
+        print_reply(a, result, print_groups);
     json_object_put(result);
     return r;
 }
@@ -456,15 +497,23 @@ int cmd_dev(int argc, char **argv)
         { "add", "blk|net SPEC [--json]", "start serving (SPEC as for sluiced --blk/--net)",
           both, 2, 2, dev_add, NULL, "prints the new device's ID" },
         { "remove", "ID", "stop serving (ID or socket path)", both, 1, 1, dev_by_id },
-        { "stats", "ID [--json]", "request counters", both, 1, 1, dev_by_id },
+        { "stats", "ID [--json]", "request counters, I/O limits, time throttled, requests waiting",
+          both, 1, 1, dev_by_id },
+        { "set", "ID KEY=VALUE...", "change a running device: I/O limits of a block device, rate limits of a net device",
+          both, 2, -1, dev_set, NULL,
+          "block devices: iops=N iops-read=N iops-write=N (requests a second),\n"
+          "bps=SIZE bps-read=SIZE bps-write=SIZE (bytes a second, e.g. 20M),\n"
+          "burst=SECONDS (default 1); 0 removes a limit; on a device of a group\n"
+          "they set the group's limits. Effective within one refill period.\n"
+          "net devices: rx-rate=RATE tx-rate=RATE (bits a second, e.g. 100M; rx is\n"
+          "what the guest receives, tx what it sends; 0: no limit), burst=SIZE\n"
+          "(bytes; 0: 10 ms at the rate, at least 16K); keys not given keep their value." },
+        { "group-set", "NAME KEY=VALUE...", "set the I/O limits a group of block devices shares",
+          both, 2, -1, dev_set, NULL,
+          "the keys of 'dev set'; devices join with group=NAME in their spec" },
+        { "groups", "[--json]", "I/O limit groups: limits and members", both, 0, 0, dev_groups },
         { "refresh", "ID [--json]", "re-read the backing size, tell the guest", both, 1, 1,
           dev_by_id },
-        { "set", "ID KEY=VALUE... [--json]", "change a device's limits while it runs",
-          both, 2, 16, dev_set, NULL,
-          "net devices: rx-rate=RATE, tx-rate=RATE (bits per second, e.g. 100M;\n"
-          "0: no limit; rx is what the guest receives, tx what it sends) and\n"
-          "burst=SIZE (bytes; 0: 10 ms at the rate, at least 16K);\n"
-          "keys not given keep their value" },
         { "mirror", "ID --to URI [--timeout SEC] [--detach] [--json]",
           "copy a block device to an NBD export while the guest runs (storage migration)",
           mirror, 1, 1, dev_mirror, NULL,

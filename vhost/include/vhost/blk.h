@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "core/tbucket.h"
 #include "core/uloop.h"
 #include "vhost/backend.h"
 
@@ -53,6 +54,10 @@ struct vblk_config {
     void *io_ctx;
     bool no_poll;             /* never poll the queues (poll=off): the worker
                                * waits for the guest's kicks only */
+    struct tb_limiter *limiter;  /* I/O limits (core/tbucket.h), borrowed: must
+                               * outlive the device; shared (tb_limiter_create())
+                               * when another device or a queue on another
+                               * worker takes from it too. NULL: never limited */
 };
 
 /* Per-device statistics, summed over queues on request. */
@@ -62,7 +67,11 @@ struct vblk_stats {
     uint64_t reads, writes, flushes, discards, write_zeroes, other;
     uint64_t bytes_read, bytes_written;
     uint64_t errors;
-    /* Completion latency (request taken from the ring to status written):
+    /* I/O limits: time some request waited for tokens (ns), and the
+     * requests waiting now. */
+    uint64_t throttled_ns, waiting;
+    /* Completion latency (request taken from the ring to status written,
+     * the wait for tokens included):
      * bucket 0 counts requests under 1 us, bucket k > 0 those in
      * [2^(k-1), 2^k) us; the last bucket takes everything longer. */
     uint64_t lat_us[VBLK_LAT_BUCKETS];
@@ -87,6 +96,11 @@ struct vu_dev *vblk_vu_dev(struct vblk *b);
 /* Capacity in bytes. */
 uint64_t vblk_capacity(const struct vblk *b);
 void vblk_stats(const struct vblk *b, struct vblk_stats *out);
+
+/* The limiter's limits changed (tb_limiter_set()): each queue looks at its
+ * waiting requests again now, on its worker, rather than at its next timeout.
+ * Control thread. */
+void vblk_limits_changed(struct vblk *b);
 
 /* Change the capacity (volume resized); tells the frontend when connected. */
 int vblk_set_capacity(struct vblk *b, uint64_t capacity);

@@ -145,6 +145,12 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len);
  * signalled as usual), then the handler runs again. */
 void vq_yield(struct vq *vq);
 
+/* Worker: the device model started an operation of its own that refers to
+ * the queue (e.g. a timer): a stop waits until vq_release() says it ended.
+ * Counted, one vq_release() per vq_hold(). */
+void vq_hold(struct vq *vq);
+void vq_release(struct vq *vq);
+
 /* Worker: give back the last @n popped chains, unused (they were taken from
  * the avail ring in order and are the most recent pops): they will be popped
  * again. */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OPTS_MAX 16
+#define OPTS_MAX 32
 
 struct opts_kv {
     char *key;
