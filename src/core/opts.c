@@ -138,18 +138,26 @@ const char *opts_unused(const struct opts *o)
     return NULL;
 }
 
+/* The decimal digits that start @s (at least one) in *x, *end after them:
+ * the common start of sizes and rates. Returns 0, -EINVAL or -ERANGE. */
+static int leading_digits(const char *s, unsigned long long *x, char **end)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -EINVAL;
+    errno = 0;
+    *x = strtoull(s, end, 10);
+    return errno == ERANGE ? -ERANGE : 0;
+}
+
 int parse_size(const char *s, uint64_t *out)
 {
     unsigned long long x;
     unsigned shift = 0;
     char *end;
+    int r = leading_digits(s, &x, &end);
 
-    if (!s || !isdigit((unsigned char)*s))
-        return -EINVAL;
-    errno = 0;
-    x = strtoull(s, &end, 10);
-    if (errno == ERANGE)
-        return -ERANGE;
+    if (r < 0)
+        return r;
     switch (toupper((unsigned char)*end)) {
     case '\0': break;
     case 'K': shift = 10; end++; break;
@@ -169,6 +177,32 @@ int parse_size(const char *s, uint64_t *out)
     if (shift && x > (UINT64_MAX >> shift))
         return -ERANGE;
     *out = (uint64_t)x << shift;
+    return 0;
+}
+
+int parse_rate(const char *s, uint64_t *out)
+{
+    static const char units[] = "KMGT";
+    unsigned long long x;
+    uint64_t mult = 1;
+    const char *u;
+    char *end;
+    int r = leading_digits(s, &x, &end);
+
+    if (r < 0)
+        return r;
+    if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
+        for (const char *p = units; p <= u; p++)
+            mult *= 1000;
+        end++;
+    }
+    if (!strcasecmp(end, "bit"))
+        end += 3;
+    if (*end)
+        return -EINVAL;
+    if (x > UINT64_MAX / mult)
+        return -ERANGE;
+    *out = (uint64_t)x * mult;
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "nbd-server.h"
 #include "sluiced.h"
 #include "net/attach.h"
+#include "net/shaper.h"
 #include "net/tap.h"
 #include "storage/bdev.h"
 #include "storage/pool.h"
@@ -44,6 +45,8 @@ struct device {
     struct tap *tap;
     bool attached;         /* the tap is a port of @network */
     struct net_spec network;
+    struct net_shape shape;   /* the tap's rate limits (zeroes: none) */
+    bool shaped;              /* tc objects may be there: clear them */
     struct evloop *el;
     struct mirror_dev md;  /* the I/O ops' context; mirror jobs */
     struct nbd_server *nbd;   /* exported there as @id (incoming) */
@@ -231,6 +234,12 @@ static void device_free(struct device *d)
         if (r < 0)
             log_warn("%s: detaching %s: %s", d->id, tap_name(d->tap), err_msg(&err, r));
     }
+    if (d->shaped) {
+        struct sl_err err = ERR_INIT;
+        int r = net_shaper_clear(tap_name(d->tap), &err);
+        if (r < 0)
+            log_warn("%s: removing the rate limits: %s", d->id, err_msg(&err, r));
+    }
     tap_close(d->tap);
     free(d->id);
     free(d->spec);
@@ -330,6 +339,22 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
     return 0;
 }
 
+/* The rate-limit keys of a net spec (rx-rate=, tx-rate=, burst=) into @sh,
+ * checked; *n (if non-NULL) counts those given. Returns 0 or -EINVAL. */
+static int shape_opts(struct opts *o, struct net_shape *sh, unsigned *n, struct sl_err *err)
+{
+    static const char *const keys[] = { "rx-rate", "tx-rate", "burst" };
+
+    for (unsigned i = 0; i < 3; i++) {
+        const char *v = opts_get(o, keys[i]);
+        if (v && net_shape_option(sh, keys[i], v, err) < 0)
+            return -EINVAL;
+        if (v && n)
+            (*n)++;
+    }
+    return net_shape_check(sh, err);
+}
+
 static int parse_net(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
@@ -354,6 +379,8 @@ static int parse_net(struct device_spec *sp, struct sl_err *err)
     sp->packed = true;
     if (opts_get(o, "packed") && opts_get_bool(o, "packed", &sp->packed) < 0)
         return err_set(err, -EINVAL, "packed takes on or off");
+    if (shape_opts(o, &sp->shape, NULL, err) < 0)
+        return -EINVAL;
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
     if (kinds > 1)
@@ -548,11 +575,16 @@ static int set_blk(struct sluiced *s, struct device *d, struct opts *o, struct s
     return 0;
 }
 
-/* A network device's settings: none yet (the NIC rate limits add theirs
- * here). */
+/* A network device's settings: the tap's rate limits (net/shaper.h); keys
+ * not given keep their value. On a failure in the kernel the old limits are
+ * put back. */
 static int set_net(struct sluiced *s, struct device *d, struct opts *o, struct sl_err *err)
 {
     static const char *const blk_only[] = { "group" };
+    struct sl_err ignored = ERR_INIT;
+    struct net_shape sh = d->shape;
+    unsigned n = 0;
+    int r;
     (void)s;
 
     for (unsigned k = 0; k < TB_KINDS + 1; k++) {
@@ -560,9 +592,21 @@ static int set_net(struct sluiced *s, struct device *d, struct opts *o, struct s
         if (opts_get(o, key))
             return err_set(err, -EINVAL, "%s is a block device limit; %s is a network device", key, d->id);
     }
+    r = shape_opts(o, &sh, &n, err);
+    if (r < 0)
+        return r;
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s' for a network device", opts_unused(o));
-    return err_set(err, -EINVAL, "nothing to set");
+    if (!n)
+        return err_set(err, -EINVAL, "nothing to set (rx-rate=, tx-rate=, burst=)");
+    d->shaped = true;
+    r = net_shaper_set(tap_name(d->tap), &sh, err);
+    if (r < 0) {
+        net_shaper_set(tap_name(d->tap), &d->shape, &ignored);
+        return r;
+    }
+    d->shape = sh;
+    return 0;
 }
 
 int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err)
@@ -768,6 +812,13 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
         d->network = sp->net;
         d->attached = true;
     }
+    if (sp->shape.rx_bps || sp->shape.tx_bps) {
+        d->shaped = true;
+        r = net_shaper_set(tap_name(d->tap), &sp->shape, err);
+        if (r < 0)
+            return err_wrap(err, r, "rate limit");
+        d->shape = sp->shape;
+    }
     d->queues = (unsigned)sp->queues;
     nc.queue_pairs = (unsigned)sp->queues;
     nc.has_mac = sp->mac != NULL;
@@ -937,6 +988,10 @@ struct json_object *device_describe(const struct device *d)
         net_spec_format(&d->network, network, sizeof(network));
         json_object_object_add(o, "tap", json_object_new_string(tap_name(d->tap)));
         json_object_object_add(o, "network", d->attached ? json_object_new_string(network) : NULL);
+        /* Bits per second and bytes; null: no limit, the default bucket. */
+        json_object_object_add(o, "rx_rate", d->shape.rx_bps ? json_object_new_int64((int64_t)d->shape.rx_bps) : NULL);
+        json_object_object_add(o, "tx_rate", d->shape.tx_bps ? json_object_new_int64((int64_t)d->shape.tx_bps) : NULL);
+        json_object_object_add(o, "burst", d->shape.burst ? json_object_new_int64((int64_t)d->shape.burst) : NULL);
     } else {
         json_object_object_add(o, "path", json_object_new_string(d->path));
         json_object_object_add(o, "volume", d->volume ? json_object_new_string(d->volume) : NULL);

@@ -14,6 +14,7 @@
 #include "core/tbucket.h"
 #include "core/uloop.h"
 #include "net/attach.h"
+#include "net/shaper.h"
 
 #define MAX_DEVICES 256
 #define MAX_WORKERS 64
@@ -63,6 +64,7 @@ struct device_spec {
     struct net_spec net;
     uint8_t mac_addr[6];
     uint64_t mtu;
+    struct net_shape shape;   /* rx-rate=, tx-rate=, burst= */
 };
 
 /* Resolve pool volume @spec (POOL/VOL) to its path (*path, malloc'ed):
@@ -99,7 +101,8 @@ void devices_destroy_all(struct sluiced *s);   /* and the groups */
 int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err);
 /* Change a running device's settings from @spec ("iops=100,bps=20M"): block
  * devices take the I/O limit keys (core/tbucket.h; on a grouped device they
- * set the group's limits). Effective within one refill period. Returns 0,
+ * set the group's limits), net devices rx-rate=, tx-rate=, burst= (the
+ * tap's rate limits, net/shaper.h; keys not given keep their value). Effective within one refill period. Returns 0,
  * or -EINVAL (unknown key, bad value, a key this kind of device does not
  * take) with @err saying why; nothing is changed then. */
 int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err);

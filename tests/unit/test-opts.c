@@ -278,6 +278,36 @@ static void test_parse_size_ok(void **state)
     }
 }
 
+static void test_parse_rate(void **state)
+{
+    const struct size_case ok[] = {
+        { "0", 0 }, { "1500000", 1500000 }, { "100M", 100000000 }, { "100m", 100000000 },
+        { "100mbit", 100000000 }, { "100MBIT", 100000000 }, { "20k", 20000 },
+        { "2G", 2000000000ull }, { "3T", 3000000000000ull }, { "64bit", 64 },
+        { "18446744T", 18446744000000000000ull }, { "18446744073709551615", UINT64_MAX },
+    };
+    static const char *const inval[] = {
+        "", "M", "-1", "+1", " 1", "1 ", "1.5M", "1MM", "1Mb", "1Mbps", "1P", "1KiB", "0x10", "1bitx",
+    };
+    uint64_t v;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        v = 12345;
+        if (parse_rate(ok[i].s, &v) != 0 || v != ok[i].v)
+            fail_msg("parse_rate(\"%s\") = %llu, want %llu", ok[i].s,
+                     (unsigned long long)v, (unsigned long long)ok[i].v);
+    }
+    for (size_t i = 0; i < sizeof(inval) / sizeof(inval[0]); i++) {
+        v = 7;
+        if (parse_rate(inval[i], &v) != -EINVAL || v != 7)
+            fail_msg("parse_rate(\"%s\") accepted", inval[i]);
+    }
+    assert_int_equal(parse_rate(NULL, &v), -EINVAL);
+    assert_int_equal(parse_rate("18446745T", &v), -ERANGE);
+    assert_int_equal(parse_rate("99999999999999999999999", &v), -ERANGE);
+}
+
 static void test_parse_size_bad(void **state)
 {
     static const char *const inval[] = {
@@ -371,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_parse_uint),
         cmocka_unit_test(test_parse_size_ok),
         cmocka_unit_test(test_parse_size_bad),
+        cmocka_unit_test(test_parse_rate),
         cmocka_unit_test(test_format_size),
         cmocka_unit_test(test_size_round_trip),
     };

@@ -499,12 +499,15 @@ int cmd_dev(int argc, char **argv)
         { "remove", "ID", "stop serving (ID or socket path)", both, 1, 1, dev_by_id },
         { "stats", "ID [--json]", "request counters, I/O limits, time throttled, requests waiting",
           both, 1, 1, dev_by_id },
-        { "set", "ID KEY=VALUE...", "change a running device: I/O limits of a block device",
+        { "set", "ID KEY=VALUE...", "change a running device: I/O limits of a block device, rate limits of a net device",
           both, 2, -1, dev_set, NULL,
           "block devices: iops=N iops-read=N iops-write=N (requests a second),\n"
           "bps=SIZE bps-read=SIZE bps-write=SIZE (bytes a second, e.g. 20M),\n"
           "burst=SECONDS (default 1); 0 removes a limit; on a device of a group\n"
-          "they set the group's limits. Effective within one refill period." },
+          "they set the group's limits. Effective within one refill period.\n"
+          "net devices: rx-rate=RATE tx-rate=RATE (bits a second, e.g. 100M; rx is\n"
+          "what the guest receives, tx what it sends; 0: no limit), burst=SIZE\n"
+          "(bytes; 0: 10 ms at the rate, at least 16K); keys not given keep their value." },
         { "group-set", "NAME KEY=VALUE...", "set the I/O limits a group of block devices shares",
           both, 2, -1, dev_set, NULL,
           "the keys of 'dev set'; devices join with group=NAME in their spec" },

@@ -23,6 +23,7 @@
 #include "net/hostonly.h"
 #include "net/link.h"
 #include "net/ovsdb.h"
+#include "net/shaper.h"
 #include "net/tap.h"
 
 /* ---- cli_* stubs (tools/sluice/main.c has the real ones and main()) ---- */
@@ -72,6 +73,56 @@ static int run(const char *first, ...)
 }
 
 /* ---- library parsers ---- */
+
+/* Rate-limit options (net/shaper.h): parsing, the checks, the default
+ * bucket, the ifb name; and a tap that does not exist is refused before any
+ * tc object is made. */
+static void test_shape(void **state)
+{
+    struct sl_err err = ERR_INIT;
+    struct net_shape sh = { 0 };
+    char a[IFNAMSIZ], b[IFNAMSIZ];
+    (void)state;
+
+    assert_int_equal(net_shape_option(&sh, "tx-rate", "20M", &err), 1);
+    assert_int_equal(net_shape_option(&sh, "rx-rate", "1500kbit", &err), 1);
+    assert_int_equal(net_shape_option(&sh, "burst", "256K", &err), 1);
+    assert_true(sh.tx_bps == 20000000 && sh.rx_bps == 1500000 && sh.burst == 256 * 1024);
+    assert_int_equal(net_shape_option(&sh, "mtu", "1500", &err), 0);
+    assert_int_equal(net_shape_option(&sh, "tx-rate", "20Mbps", &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "tx-rate"));
+    assert_int_equal(net_shape_option(&sh, "burst", "", &err), -EINVAL);
+    assert_int_equal(net_shape_option(&sh, "rx-rate", NULL, &err), -EINVAL);
+    assert_true(sh.tx_bps == 20000000 && sh.rx_bps == 1500000 && sh.burst == 256 * 1024);
+    assert_int_equal(net_shape_check(&sh, &err), 0);
+
+    struct net_shape bad[] = {
+        { .rx_bps = 7999 }, { .tx_bps = 16000000001ull }, { .burst = (64 << 20) + 1 },
+        { .rx_bps = 8000, .burst = 10001 },   /* over 10 s at 1000 bytes/s */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(net_shape_check(&bad[i], &err), -EINVAL);
+    struct net_shape edge = { .rx_bps = 8000, .tx_bps = 16000000000ull, .burst = 10000 };
+    assert_int_equal(net_shape_check(&edge, &err), 0);
+
+    /* Default bucket: 10 ms at the rate, >= 16 KiB, >= one frame. */
+    struct net_shape d = { 0 };
+    assert_int_equal(net_shape_burst(&d, 20000000, 1500), 25000);
+    assert_int_equal(net_shape_burst(&d, 1000000, 1500), 16384);
+    assert_int_equal(net_shape_burst(&d, 1000000, 65000), 65018);
+    assert_int_equal(net_shape_burst(&sh, 1000000, 65000), 256 * 1024);
+
+    net_shaper_ifb_name("sl-vm1-0", a, sizeof(a));
+    net_shaper_ifb_name("sl-vm2-0", b, sizeof(b));
+    assert_int_equal(strlen(a), IFNAMSIZ - 1);
+    assert_memory_equal(a, "sl-ifb-", 7);
+    assert_string_not_equal(a, b);
+    net_shaper_ifb_name("sl-vm1-0", b, sizeof(b));
+    assert_string_equal(a, b);
+
+    assert_int_equal(net_shaper_set("sl-no-such-tap", &sh, &err), -ENODEV);
+    assert_int_equal(net_shaper_set("sl-no-such-tap", &bad[0], &err), -EINVAL);
+}
 
 static void test_spec_parse(void **state)
 {
@@ -506,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_hostonly_addr),
         cmocka_unit_test(test_cli_quiet),
         cmocka_unit_test(test_cli_ovs_no_server),
+        cmocka_unit_test(test_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,12 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * -ERANGE (overflow). */
 int parse_size(const char *s, uint64_t *out);
 
+/* Parse a bit rate (bits per second), as tc and libvirt write them: digits
+ * with an optional suffix K, M, G, T (powers of 1000, as network rates are
+ * counted), case-insensitive, optionally followed by "bit" ("100M",
+ * "100mbit", "1500000"). Returns 0, -EINVAL or -ERANGE (overflow). */
+int parse_rate(const char *s, uint64_t *out);
+
 /* Format @bytes as "20G", "512M", or bytes when not a whole unit. */
 void format_size(uint64_t bytes, char *buf, size_t len);
 
