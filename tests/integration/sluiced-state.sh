@@ -195,7 +195,11 @@ GUEST
         -device virtio-net-pci,netdev=n0,mac=52:54:00:5e:00:07,vectors=0 >/dev/null 2>&1 &
     local runner=$!
     CLEANUP_CMDS+=("kill $runner 2>/dev/null")
-    for i in $(seq 1500); do grep -q "guest: filling\|guest: no ping\|SLUICE-EXIT" "$WORK/guest.log" 2>/dev/null && break; sleep 0.1; done
+    for i in $(seq 1500); do
+        grep -q "guest: filling\|guest: no ping\|SLUICE-EXIT" "$WORK/guest.log" 2>/dev/null && break
+        kill -0 $runner 2>/dev/null || break
+        sleep 0.1
+    done
     grep -q "guest: filling" "$WORK/guest.log" || fail "the guest never started writing: $(tail -5 "$WORK/guest.log")"
     sleep 0.3
     grep -q "guest: every block\|guest: fill failed" "$WORK/guest.log" && fail "the guest finished before the kill"
@@ -212,6 +216,8 @@ GUEST
     [ $rc = 0 ] && grep -q "guest: every block verified" "$WORK/guest.log" &&
         grep -q "guest: pinged ${NET}1 again" "$WORK/guest.log" ||
         fail "guest failed (status $rc): $(tail -5 "$WORK/guest.log")"
+    grep -q "state: $ST, 2 recorded devices restored" "$WORK/sluiced.log" || fail "no restore line in the log"
+    log "the restarted sluiced resubmitted $(grep -o 'resubmitting [0-9]*' "$WORK/sluiced.log" | awk '{s+=$2} END {print s+0}') in-flight requests"
     stop_sluiced "$BSOCK" "$NSOCK"
     "$GUESTIO" verify "$IMG" 5150 || fail "backing: pattern wrong after the restart"
     log "guest I/O verified and pings resumed after the restart; dev list the same"
