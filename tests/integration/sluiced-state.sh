@@ -9,7 +9,8 @@
 #             line naming the id; a command-line device without id= takes a
 #             free id; a second sluiced on the same --state-dir exits 1
 #             naming the first's pid, and beside it a sluiced on the default
-#             folder warns and records nothing; a corrupt state file (bad
+#             folder warns and records nothing, as does an unprivileged
+#             sluiced that cannot create the default folder; a corrupt state file (bad
 #             JSON, and a file with one good and one refused record) is
 #             reported in one line, left byte for byte, and sluiced serves
 #             none of its devices and records nothing until it is gone
@@ -80,6 +81,25 @@ errors_mode() {
     kill -TERM $second; wait $second || fail "second sluiced: exit $?"
     jq -e '.devices | length == 2' "$ST/devices.json" >/dev/null || fail "the second sluiced wrote the first's state"
     log "default state folder held: the second sluiced warned and recorded nothing"
+
+    # Unprivileged, the default folder out of reach: a warning, no state.
+    if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+        chmod 711 "$WORK"
+        install -d -o 65534 -g 65534 "$WORK/u"
+        install -d -m 700 "$WORK/rootonly"
+        install -m 755 "$SLUICED" "$WORK/u/sluiced"
+        SLUICE_STATE_DIR=$WORK/rootonly setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+            "$WORK/u/sluiced" --control "$WORK/u/c.sock" --workers 1 >"$WORK/unpriv.log" 2>&1 &
+        local unpriv=$!
+        CLEANUP_CMDS+=("kill $unpriv 2>/dev/null")
+        for i in $(seq 100); do grep -q "ready:" "$WORK/unpriv.log" && break; sleep 0.05; done
+        grep -q "warning: state: $WORK/rootonly/sluiced: cannot create it: Permission denied; devices added at run time will not survive a restart" \
+            "$WORK/unpriv.log" || fail "unprivileged sluiced: $(cat "$WORK/unpriv.log")"
+        [ "$("$SL" dev add --control "$WORK/u/c.sock" blk "socket=$WORK/u/x.sock,null=1M" --json | jq .recorded)" = false ] ||
+            fail "unprivileged sluiced: dev add"
+        kill -TERM $unpriv; wait $unpriv || fail "unprivileged sluiced: exit $?"
+        log "unprivileged, default folder out of reach: a warning, devices served unrecorded"
+    fi
 
     # SIGTERM and SIGKILL: both come back, the same.
     stop_sluiced "$A" "$B"
