@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # sluiced's state folder (--state-dir): devices added through the control
 # socket survive a restart. Modes (TEST_MODE):
-#   errors    no guest, null= devices (a few seconds): recorded devices come
+#   errors    no guest, null= devices (a few seconds): an add that cannot be
+#             recorded (immutable folder) is undone and fails, a remove that
+#             cannot be forgotten fails and the device stays; recorded devices come
 #             back with their ids after SIGTERM and after SIGKILL; a
 #             command-line device with a recorded id and the same spec (items
 #             reordered) is one device, with another spec exit 1 and one
@@ -64,6 +66,24 @@ errors_mode() {
     [ ! -e "$ST/devices.json.tmp" ] || fail "temporary file left"
     [ "$(stat -c %a "$ST")" = 700 ] && [ "$(stat -c %a "$ST/devices.json")" = 600 ] ||
         fail "modes: $(stat -c '%a %n' "$ST" "$ST/devices.json")"
+
+    # A state folder that cannot be written (immutable, even for root): an
+    # add is undone and fails, a remove fails and the device stays.
+    if [ "$(id -u)" = 0 ] && chattr +i "$ST" 2>/dev/null; then
+        CLEANUP_CMDS+=("chattr -i '$ST' 2>/dev/null")
+        local rc=0
+        "$SL" dev add blk "socket=$WORK/i.sock,null=1M,id=i" >"$WORK/out.txt" 2>&1 || rc=$?
+        [ $rc = 1 ] && grep -q "cannot record the device" "$WORK/out.txt" ||
+            { chattr -i "$ST"; fail "add with an immutable state: exit $rc: $(cat "$WORK/out.txt")"; }
+        rc=0
+        "$SL" dev remove a >"$WORK/out2.txt" 2>&1 || rc=$?
+        chattr -i "$ST"
+        [ $rc = 1 ] && grep -q "cannot remove it from the state" "$WORK/out2.txt" ||
+            fail "remove with an immutable state: exit $rc: $(cat "$WORK/out2.txt")"
+        [ ! -e "$WORK/i.sock" ] && [ -S "$A" ] || fail "an unrecorded add left its socket, or a was removed"
+        dev_summary | diff "$WORK/before.txt" - || fail "devices changed by the failed add and remove"
+        log "state not writable: $(cat "$WORK/out.txt"); $(cat "$WORK/out2.txt")"
+    fi
 
     # A second sluiced on the same folder: refused, naming the first.
     expect_exit1 "second sluiced, same --state-dir" "in use by another sluiced (pid $SLUICED_PID)" \
