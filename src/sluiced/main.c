@@ -30,6 +30,8 @@
 
 static struct sluiced g = { .gid = -1, .ctl_gid = -1 };
 static int sigfd = -1;
+/* Why the default state folder is not used (logged once set-up is done). */
+static struct sl_err state_skipped = ERR_INIT;
 
 /* Tell systemd (Type=notify) how far sluiced is: READY=1 once every socket
  * listens and the sandbox is on, STOPPING=1 when it starts to shut down.
@@ -303,8 +305,7 @@ static int open_state(const struct args *a)
         return 1;
     }
     if (r < 0)
-        log_warn("state: %s; devices added at run time will not survive a restart (see --state-dir)",
-                 err_msg(&err, r));
+        err_set(&state_skipped, r, "%s", err_msg(&err, r));
     return -1;
 }
 
@@ -532,6 +533,9 @@ int main(int argc, char **argv)
     }
     if (g.state)
         log_info("state: %s, %u recorded device%s restored", state_dir(g.state), nr, nr == 1 ? "" : "s");
+    else if (err_isset(&state_skipped))
+        log_warn("state: %s; devices added at run time will not survive a restart (see --state-dir)",
+                 state_skipped.msg);
     for (unsigned i = 0; i < a.ndev; i++) {
         struct sl_err err = ERR_INIT;
         int r = device_start(&g, &sp[i], NULL, &err);
