@@ -32,6 +32,7 @@
 #include <json-c/json.h>
 
 #include "pool-int.h"
+#include "core/io.h"
 
 #define MARKER ".sluice-pool"
 #define SUFFIX ".raw"
@@ -49,27 +50,6 @@ static struct dir_pool *priv(struct pool *p)
 
 static int dir_available(struct sl_err *err)
 {
-    return 0;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-    size_t len = strlen(path);
-
-    if (len >= sizeof(buf))
-        return -ENAMETOOLONG;
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return -errno;
     return 0;
 }
 

@@ -142,10 +142,15 @@ int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POO
     return 0;
 }
 
-const char *pool_registry_dir(char *buf, size_t len)
+const char *pool_state_root(void)
 {
     const char *st = getenv("SLUICE_STATE_DIR");
-    snprintf(buf, len, "%s/pools", st && *st ? st : "/var/lib/sluice");
+    return st && *st ? st : "/var/lib/sluice";
+}
+
+const char *pool_registry_dir(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/pools", pool_state_root());
     return buf;
 }
 

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* send_all / recv_all: see core/io.h. */
+/* send_all / recv_all, mkdir_p: see core/io.h. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <sys/socket.h>
 
@@ -67,3 +70,25 @@ int recv_all(int fd, void *buf, size_t len, int timeout_ms)
 {
     return xfer_all(fd, buf, len, timeout_ms, false);
 }
+
+int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+
+    if (len >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+

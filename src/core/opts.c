@@ -87,6 +87,34 @@ const char *opts_get(struct opts *o, const char *key)
     return NULL;
 }
 
+/* The item of @o with @key, or NULL. */
+static const struct opts_kv *opts_find(const struct opts *o, const char *key)
+{
+    for (unsigned i = 0; i < o->n; i++)
+        if (!strcmp(o->kv[i].key, key))
+            return &o->kv[i];
+    return NULL;
+}
+
+/* Every item of @a but @skip is in @b with the same value. */
+static bool opts_within(const struct opts *a, const struct opts *b, const char *skip)
+{
+    for (unsigned i = 0; i < a->n; i++) {
+        const struct opts_kv *x = &a->kv[i], *y;
+        if (skip && !strcmp(x->key, skip))
+            continue;
+        y = opts_find(b, x->key);
+        if (!y || !x->value != !y->value || (x->value && strcmp(x->value, y->value)))
+            return false;
+    }
+    return true;
+}
+
+bool opts_equal(const struct opts *a, const struct opts *b, const char *skip)
+{
+    return opts_within(a, b, skip) && opts_within(b, a, skip);
+}
+
 int opts_get_bool(struct opts *o, const char *key, bool *out)
 {
     const char *v = opts_get(o, key);

@@ -2,6 +2,7 @@
 /* sluiced's JSON-RPC 2.0 control methods:
  *   device.add    {"type": "blk", "spec": "socket=...,path=..."} -> {"id"}
  *   device.remove {"id": ID-or-socket}                          -> null
+ *                 (add, remove and refresh rewrite the state file, state.h)
  *   device.list   {}                                            -> [device...]
  *   device.stats  {"id": ID-or-socket}                          -> {counters}
  *   device.refresh {"id": ID-or-socket}     -> {"size_bytes"}: re-read the
@@ -65,7 +66,7 @@ static int m_remove(void *ctx, struct json_object *params, struct json_object **
 
     if (!id)
         return err_set(err, -EINVAL, "params must hold an \"id\" string");
-    r = device_remove(ctx, id);
+    r = device_remove(ctx, id, err);
     if (r == -ENOENT)
         return err_set(err, r, "no such device");
     return r;
@@ -111,7 +112,7 @@ static int m_refresh(void *ctx, struct json_object *params, struct json_object *
     d = device_find(ctx, id);
     if (!d)
         return err_set(err, -ENOENT, "no such device");
-    r = device_refresh(d, &size, err);
+    r = device_refresh(ctx, d, &size, err);
     if (r < 0)
         return r;
     *result = json_object_new_object();

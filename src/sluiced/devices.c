@@ -54,6 +54,7 @@ struct device {
      * group's (then @group is set) */
     struct tb_limiter *limiter;
     struct qos_group *group;
+    bool recorded;         /* in the state file */
 };
 
 /* Devices with group=NAME share one limiter (QEMU throttle groups). A group
@@ -259,7 +260,7 @@ struct device *device_find(struct sluiced *s, const char *id)
     return NULL;
 }
 
-static int valid_id(const char *id)
+bool device_valid_id(const char *id)
 {
     if (!*id || strlen(id) > 64)
         return 0;
@@ -321,7 +322,7 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
     if (r < 0)
         return r;
     sp->group = opts_get(o, "group");
-    if (sp->group && !valid_id(sp->group))
+    if (sp->group && !device_valid_id(sp->group))
         return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
@@ -438,7 +439,7 @@ int device_parse(enum device_type type, const char *spec, struct device_spec *sp
         r = err_set(err, -EINVAL, "socket=%s: %s", sp->socket, usock_strerror(r));
         goto err;
     }
-    if (sp->id && !valid_id(sp->id)) {
+    if (sp->id && !device_valid_id(sp->id)) {
         r = err_set(err, -EINVAL, "id must be 1-64 letters, digits, '-', '_' or '.'");
         goto err;
     }
@@ -644,7 +645,7 @@ int group_set(struct sluiced *s, const char *name, const char *spec, struct sl_e
     unsigned n = 0;
     int r;
 
-    if (!valid_id(name))
+    if (!device_valid_id(name))
         return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
     r = opts_parse(spec, &o, &bad);
     if (r < 0)
@@ -840,7 +841,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
 {
     struct device *d = NULL;
     const char *id = sp->id;
-    unsigned slot;
+    unsigned slot, n = s->next_id;
     char idbuf[32], network[NET_SPEC_STRLEN];
     int r;
 
@@ -849,7 +850,10 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
     if (slot == MAX_DEVICES)
         return err_set(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
     if (!id) {
-        snprintf(idbuf, sizeof(idbuf), "%s%u", sp->type == DEV_BLK ? "blk" : "net", s->next_id);
+        /* The next number whose id is free (restored devices keep theirs). */
+        do
+            snprintf(idbuf, sizeof(idbuf), "%s%u", sp->type == DEV_BLK ? "blk" : "net", n++);
+        while (device_find(s, idbuf));
         id = idbuf;
     }
     if (device_find(s, id))
@@ -871,6 +875,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
     }
     d->type = sp->type;
     d->el = s->el;
+    d->recorded = sp->recorded;
     r = sp->type == DEV_BLK ? start_blk(s, d, sp, err) : start_net(s, d, sp, err);
     if (r < 0)
         goto out;
@@ -900,7 +905,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
                  d->attached ? " on " : "", d->attached ? network : "", d->socket,
                  d->queues, d->queues > 1 ? "s" : "");
     s->devs[slot] = d;
-    s->next_id++;
+    s->next_id = sp->id ? s->next_id + 1 : n;
     if (out)
         *out = d;
     d = NULL;
@@ -909,37 +914,82 @@ out:
     return r;
 }
 
+/* Take @d out of the registry (not freed). */
+static void device_unlink(struct sluiced *s, struct device *d)
+{
+    for (unsigned i = 0; i < MAX_DEVICES; i++)
+        if (s->devs[i] == d)
+            s->devs[i] = NULL;
+}
+
+/* Replace the state file with the recorded devices, in registry order, but
+ * @skip (NULL: none). Returns 0 (also without a state), -EROFS (frozen) or
+ * -errno, @err saying why. */
+static int state_write(struct sluiced *s, const struct device *skip, struct sl_err *err)
+{
+    struct state_rec recs[MAX_DEVICES];
+    unsigned n = 0;
+
+    if (!s->state)
+        return 0;
+    for (unsigned i = 0; i < MAX_DEVICES; i++) {
+        struct device *d = s->devs[i];
+        if (d && d->recorded && d != skip)
+            recs[n++] = (struct state_rec){ .id = d->id, .type = d->type, .spec = d->spec };
+    }
+    return state_save(s->state, recs, n, err);
+}
+
 int device_add(struct sluiced *s, enum device_type type, const char *spec,
                struct device **out, struct sl_err *err)
 {
     struct device_spec sp;
+    struct device *d = NULL;
     int r;
 
     r = device_parse(type, spec, &sp, err);
     if (r < 0)
         return r;
-    r = device_start(s, &sp, out, err);
+    sp.recorded = s->state && !state_frozen(s->state);
+    r = device_start(s, &sp, &d, err);
     device_spec_free(&sp);
+    if (r == 0 && s->state) {
+        r = state_write(s, NULL, err);
+        if (r == -EROFS) {
+            log_warn("%s: not recorded (does not survive a restart): %s", d->id, err_msg(err, r));
+            err_clear(err);
+            r = 0;
+        } else if (r < 0) {
+            err_wrap(err, r, "cannot record the device");
+            device_unlink(s, d);
+            device_free(d);
+        }
+    }
+    if (r == 0 && out)
+        *out = d;
     /* The spec parsed: whatever fails now is this machine's, not the
      * request's, and must not read as "invalid params" (-EINVAL). */
     return r == -EINVAL ? -EIO : r;
 }
 
-int device_remove(struct sluiced *s, const char *id)
+int device_remove(struct sluiced *s, const char *id, struct sl_err *err)
 {
-    for (unsigned i = 0; i < MAX_DEVICES; i++) {
-        struct device *d = s->devs[i];
-        if (d && (!strcmp(d->id, id) || !strcmp(d->socket, id))) {
-            s->devs[i] = NULL;
-            log_info("%s: removed", d->id);
-            device_free(d);
-            return 0;
-        }
-    }
-    return -ENOENT;
+    struct device *d = device_find(s, id);
+    int r;
+
+    if (!d)
+        return -ENOENT;
+    /* Forgotten first: a device the state file cannot forget stays served
+     * (else it would come back at the next start). */
+    if (d->recorded && (r = state_write(s, d, err)) < 0 && r != -EROFS)
+        return err_wrap(err, r, "cannot remove it from the state");
+    device_unlink(s, d);
+    log_info("%s: removed", d->id);
+    device_free(d);
+    return 0;
 }
 
-int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err)
+int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, struct sl_err *err)
 {
     uint64_t old;
     int r;
@@ -959,6 +1009,14 @@ int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err)
         return 0;
     log_info("%s: capacity %llu -> %llu bytes", d->id, (unsigned long long)old,
              (unsigned long long)*size_out);
+    /* Nothing of the record changed (the size is the backing's), but the
+     * state file is rewritten on every change the control socket makes. */
+    if (d->recorded) {
+        struct sl_err serr = ERR_INIT;
+        int sr = state_write(s, NULL, &serr);
+        if (sr < 0 && sr != -EROFS)
+            log_warn("%s: state: %s", d->id, err_msg(&serr, sr));
+    }
     /* Tells a connected frontend (CONFIG_CHANGE_MSG) to re-read the config. */
     return vblk_set_capacity(d->blk, *size_out);
 }
@@ -983,6 +1041,7 @@ struct json_object *device_describe(const struct device *d)
     json_object_object_add(o, "connected", json_object_new_boolean(vu_dev_conn_fd(d->vu) >= 0));
     json_object_object_add(o, "broken", json_object_new_boolean(vu_dev_broken(d->vu)));
     json_object_object_add(o, "queues", json_object_new_int((int)d->queues));
+    json_object_object_add(o, "recorded", json_object_new_boolean(d->recorded));
     if (d->type == DEV_NET) {
         char network[NET_SPEC_STRLEN];
         net_spec_format(&d->network, network, sizeof(network));

@@ -4,6 +4,7 @@
  * control socket, worker threads run the virtqueues and their I/O on one
  * io_uring each. */
 #include <getopt.h>
+#include <limits.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,11 +24,14 @@
 #include "core/util.h"
 #include "nbd-server.h"
 #include "sluiced.h"
+#include "storage/pool.h"
 
 #define RING_ENTRIES 1024
 
 static struct sluiced g = { .gid = -1, .ctl_gid = -1 };
 static int sigfd = -1;
+/* Why the default state folder is not used (logged once set-up is done). */
+static struct sl_err state_skipped = ERR_INIT;
 
 /* Tell systemd (Type=notify) how far sluiced is: READY=1 once every socket
  * listens and the sandbox is on, STOPPING=1 when it starts to shut down.
@@ -71,6 +75,11 @@ static void usage(FILE *f)
 "                      rx-rate/tx-rate: what the guest receives/sends, bits per\n"
 "                      second (e.g. 100M), shaped by the kernel (tc tbf)\n"
 "  --control PATH      JSON-RPC 2.0 control socket (device.add/remove/list/stats)\n"
+"  --state-dir DIR     record the devices added through the control socket in\n"
+"                      DIR/devices.json and serve them again at the next start\n"
+"                      (default with --control: $SLUICE_STATE_DIR/sluiced, that\n"
+"                      is /var/lib/sluice/sluiced; skipped with a warning when\n"
+"                      it cannot be created or another sluiced holds it)\n"
 "  --nbd-listen ADDR   serve the incoming devices over NBD on HOST:PORT (TCP) or\n"
 "                      a unix socket PATH (with --group as the vhost-user sockets)\n"
 "  --workers N         worker threads (each owns one io_uring; default: CPUs, max 8)\n"
@@ -98,6 +107,7 @@ struct args {
     enum device_type types[MAX_DEVICES];
     unsigned ndev;
     const char *control;
+    const char *state_dir;
     const char *nbd_listen;
     long workers;
     uint64_t poll_us;
@@ -113,6 +123,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         { "blk", required_argument, NULL, 'b' },
         { "net", required_argument, NULL, 'n' },
         { "control", required_argument, NULL, 'c' },
+        { "state-dir", required_argument, NULL, 'D' },
         { "nbd-listen", required_argument, NULL, 'N' },
         { "workers", required_argument, NULL, 'w' },
         { "poll-us", required_argument, NULL, 'P' },
@@ -140,6 +151,13 @@ static int parse_args(int argc, char **argv, struct args *a)
             break;
         case 'c':
             a->control = optarg;
+            break;
+        case 'D':
+            if (!*optarg) {
+                fprintf(stderr, "sluiced: --state-dir: expected a folder\n");
+                return 2;
+            }
+            a->state_dir = optarg;
             break;
         case 'N':
             if (!*optarg || (!strchr(optarg, '/') && !strchr(optarg, ':'))) {
@@ -266,6 +284,110 @@ static int check_specs(const struct args *a, struct device_spec *sp, unsigned *n
     return -1;
 }
 
+/* The state folder: --state-dir, or with --control the default
+ * $SLUICE_STATE_DIR/sluiced. An explicit one that cannot be used is a
+ * failure; the default is skipped with a warning (an unprivileged sluiced,
+ * a second daemon beside the one of the systemd unit). Returns -1 to go on
+ * or the exit status. */
+static int open_state(const struct args *a)
+{
+    char def[PATH_MAX];
+    const char *dir = a->state_dir;
+    struct sl_err err = ERR_INIT;
+    int r;
+
+    if (!dir && !a->control)
+        return -1;
+    if (!dir) {
+        snprintf(def, sizeof(def), "%s/sluiced", pool_state_root());
+        dir = def;
+    }
+    r = state_open(dir, &g.state, &err);
+    if (r < 0 && a->state_dir) {
+        fprintf(stderr, "sluiced: --state-dir %s\n", err_msg(&err, r));
+        return 1;
+    }
+    if (r < 0)
+        err_set(&state_skipped, r, "%s", err_msg(&err, r));
+    return -1;
+}
+
+/* Parse the state file's records into @rsp (*nr of them; their ids point
+ * into @recs, which the caller frees after them). A corrupt file (one that
+ * state_load() refuses, or a record the spec parser refuses) is reported in
+ * one line and kept as it is: none of its devices is served and the state
+ * is frozen. Returns -1 to go on or the exit status. */
+static int load_recorded(struct state_rec **recs, unsigned *nrec, struct device_spec *rsp, unsigned *nr)
+{
+    struct sl_err err = ERR_INIT;
+    int r;
+
+    *nr = 0;
+    if (!g.state)
+        return -1;
+    r = state_load(g.state, recs, nrec, &err);
+    if (r == 0 && *nrec > MAX_DEVICES)
+        r = err_set(&err, -EBADMSG, "%u devices (at most %d)", *nrec, MAX_DEVICES);
+    for (unsigned i = 0; r == 0 && i < *nrec; i++) {
+        struct state_rec *rec = &(*recs)[i];
+        r = device_parse(rec->type, rec->spec, &rsp[i], &err);
+        if (r < 0) {
+            r = err_wrap(&err, -EBADMSG, "device %s", rec->id);
+            break;
+        }
+        *nr = i + 1;
+        if (rsp[i].id ? strcmp(rsp[i].id, rec->id) != 0 : !device_valid_id(rec->id))
+            r = err_set(&err, -EBADMSG, "device %s: not a valid id, or not its spec's id=", rec->id);
+        rsp[i].id = rec->id;
+        rsp[i].recorded = true;
+    }
+    if (r == -EBADMSG) {
+        log_err("state: %s/" STATE_FILE " is corrupt (%s): kept as it is; starting with none of its "
+                "devices, and device changes are not recorded until it is repaired or removed",
+                state_dir(g.state), err_msg(&err, r));
+        for (unsigned i = 0; i < *nr; i++)
+            device_spec_free(&rsp[i]);
+        *nr = 0;
+        state_freeze(g.state);
+        return -1;
+    }
+    if (r < 0) {
+        fprintf(stderr, "sluiced: --state-dir %s\n", err_msg(&err, r));
+        return 1;
+    }
+    return -1;
+}
+
+/* A command-line device with the id of a recorded one: the same type and
+ * spec (the same items in any order; id= may be left out on either side)
+ * make them one device, served from the command line and kept recorded;
+ * anything else is an error naming the id. Returns -1 to go on or 1. */
+static int merge_recorded(const struct args *a, struct device_spec *sp, struct device_spec *rsp, unsigned *nr)
+{
+    for (unsigned i = 0; i < *nr;) {
+        bool same = false;
+        for (unsigned j = 0; j < a->ndev && !same; j++) {
+            if (!sp[j].id || strcmp(sp[j].id, rsp[i].id))
+                continue;
+            if (sp[j].type != rsp[i].type || !opts_equal(&sp[j].o, &rsp[i].o, "id")) {
+                fprintf(stderr, "sluiced: %s: --%s %s differs from the device recorded in %s/" STATE_FILE
+                        " (%s %s)\n", sp[j].id, sp[j].type == DEV_BLK ? "blk" : "net", sp[j].text,
+                        state_dir(g.state), rsp[i].type == DEV_BLK ? "blk" : "net", rsp[i].text);
+                return 1;
+            }
+            sp[j].recorded = same = true;
+        }
+        if (!same) {
+            i++;
+            continue;
+        }
+        device_spec_free(&rsp[i]);
+        memmove(&rsp[i], &rsp[i + 1], (*nr - i - 1) * sizeof(*rsp));
+        (*nr)--;
+    }
+    return -1;
+}
+
 /* Block the signals (before any thread starts, so threads inherit the mask),
  * create the control loop with its signalfd and start the workers. Returns 0
  * or -1 (logged). */
@@ -333,6 +455,9 @@ static void teardown(struct jrpc_server *ctl)
     evloop_destroy(g.el);
     close_fd(&sigfd);
     storage_helper_stop();
+    /* Never rewritten here: what was recorded is served again next time. */
+    state_close(g.state);
+    g.state = NULL;
 }
 
 int main(int argc, char **argv)
@@ -342,8 +467,10 @@ int main(int argc, char **argv)
         .sandbox = sandbox_default_mode(),
     };
     struct device_spec sp[MAX_DEVICES];
+    static struct device_spec rsp[MAX_DEVICES];   /* recorded devices */
+    struct state_rec *recs = NULL;
     struct jrpc_server *ctl = NULL;
-    unsigned nsp = 0;
+    unsigned nsp = 0, nrec = 0, nr = 0;
     int status;
 
     status = parse_args(argc, argv, &a);
@@ -371,6 +498,11 @@ int main(int argc, char **argv)
             goto out_specs;
         }
     }
+    /* After the fork: the helper must not inherit the state's lock. */
+    if ((status = open_state(&a)) >= 0 || (status = load_recorded(&recs, &nrec, rsp, &nr)) >= 0 ||
+        (status = merge_recorded(&a, sp, rsp, &nr)) >= 0)
+        goto out;
+    status = 1;
     if (start_loop_and_workers(&a) < 0)
         goto out;
     if (nbd_server_create(&g.nbd) < 0)
@@ -391,6 +523,22 @@ int main(int argc, char **argv)
     }
     if (a.control && start_control(a.control, &ctl) < 0)
         goto out;
+    /* The recorded devices first: they keep their ids, and a command-line
+     * device without id= takes the next free one. */
+    for (unsigned i = 0; i < nr; i++) {
+        struct sl_err err = ERR_INIT;
+        int r = device_start(&g, &rsp[i], NULL, &err);
+        if (r < 0) {
+            fprintf(stderr, "sluiced: %s (recorded in %s/" STATE_FILE "): %s\n", rsp[i].id,
+                    state_dir(g.state), err_msg(&err, r));
+            goto out;
+        }
+    }
+    if (g.state)
+        log_info("state: %s, %u recorded device%s restored", state_dir(g.state), nr, nr == 1 ? "" : "s");
+    else if (err_isset(&state_skipped))
+        log_warn("state: %s; devices added at run time will not survive a restart (see --state-dir)",
+                 state_skipped.msg);
     for (unsigned i = 0; i < a.ndev; i++) {
         struct sl_err err = ERR_INIT;
         int r = device_start(&g, &sp[i], NULL, &err);
@@ -420,5 +568,8 @@ out:
 out_specs:
     for (unsigned i = 0; i < nsp; i++)
         device_spec_free(&sp[i]);
+    for (unsigned i = 0; i < nr; i++)
+        device_spec_free(&rsp[i]);
+    state_recs_free(recs, nrec);
     return status;
 }

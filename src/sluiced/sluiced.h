@@ -15,11 +15,10 @@
 #include "core/uloop.h"
 #include "net/attach.h"
 #include "net/shaper.h"
+#include "state.h"
 
 #define MAX_DEVICES 256
 #define MAX_WORKERS 64
-
-enum device_type { DEV_BLK, DEV_NET };
 
 struct device;
 struct qos_group;
@@ -37,6 +36,7 @@ struct sluiced {
     struct nbd_server *nbd;   /* exports the incoming devices */
     bool nbd_listening;       /* --nbd-listen given */
     struct qos_group *groups; /* I/O limit groups (group=NAME), until exit */
+    struct state *state;      /* --state-dir (state.h), or NULL: nothing recorded */
 };
 
 /* A --blk/--net spec, parsed and checked: what device_start() needs. The
@@ -65,6 +65,7 @@ struct device_spec {
     uint8_t mac_addr[6];
     uint64_t mtu;
     struct net_shape shape;   /* rx-rate=, tx-rate=, burst= */
+    bool recorded;         /* kept in the state file (device.add, restored) */
 };
 
 /* Resolve pool volume @spec (POOL/VOL) to its path (*path, malloc'ed):
@@ -76,6 +77,8 @@ int volume_resolve(const char *spec, char **path, char **why);
 int storage_helper_start(void);
 void storage_helper_stop(void);
 
+/* True when @id is a valid device id: 1-64 letters, digits, '-', '_', '.'. */
+bool device_valid_id(const char *id);
 /* Parse and check @spec (the text after --blk / --net) without touching
  * anything. Returns 0, -EINVAL (the spec is wrong: a usage error, @err says
  * why) or -ENOMEM. Free with device_spec_free(). */
@@ -87,22 +90,30 @@ void device_spec_free(struct device_spec *sp);
  * (-ENOTSOCK). On failure returns -errno, sets @err to the reason, and
  * leaves nothing behind. */
 int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, struct sl_err *err);
-/* device_parse() and device_start(). */
+/* device_parse() and device_start() (the control socket's device.add),
+ * then record the device in the state file (when sluiced has one): a
+ * device that cannot be recorded is stopped again and the add fails (-EIO);
+ * with a frozen (corrupt) state file it is served unrecorded, with a
+ * warning. */
 int device_add(struct sluiced *s, enum device_type type, const char *spec,
                struct device **out, struct sl_err *err);
-/* Stop serving (waits for in-flight I/O) and remove the socket. Returns 0 or
- * -ENOENT. */
-int device_remove(struct sluiced *s, const char *id);
+/* Forget the device in the state file (when recorded), then stop serving
+ * (waits for in-flight I/O) and remove the socket. Returns 0, -ENOENT, or
+ * -errno when the state file cannot be written (the device is still
+ * served), @err saying why. */
+int device_remove(struct sluiced *s, const char *id, struct sl_err *err);
 void devices_destroy_all(struct sluiced *s);   /* and the groups */
 /* Re-read the backing size (after the file or volume grew or shrank) and
- * notify the frontend. Returns 0, -EOPNOTSUPP (not a block device), -EBUSY
+ * notify the frontend; rewrite the state file (a failure there is
+ * logged). Returns 0, -EOPNOTSUPP (not a block device), -EBUSY
  * (a mirror runs: its copy and bitmap have the old size) or -errno, with
  * @err saying why; *size_out is the new size in bytes. */
-int device_refresh(struct device *d, uint64_t *size_out, struct sl_err *err);
+int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, struct sl_err *err);
 /* Change a running device's settings from @spec ("iops=100,bps=20M"): block
  * devices take the I/O limit keys (core/tbucket.h; on a grouped device they
  * set the group's limits), net devices rx-rate=, tx-rate=, burst= (the
- * tap's rate limits, net/shaper.h; keys not given keep their value). Effective within one refill period. Returns 0,
+ * tap's rate limits, net/shaper.h; keys not given keep their value).
+ * Effective within one refill period. Returns 0,
  * or -EINVAL (unknown key, bad value, a key this kind of device does not
  * take) with @err saying why; nothing is changed then. */
 int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err);

@@ -18,6 +18,9 @@ TEST_NAME=$(basename "$0" .sh)${TEST_MODE:+-$TEST_MODE}
 # the work folder lives in the build tree.
 WORK=$(mktemp -d "$SLUICE_BUILD/test-$TEST_NAME.XXXXXX")
 SLUICED_PID=
+# sluice's state (dir-pool registry, sluiced's default --state-dir) in the
+# test's own folder, never the host's /var/lib/sluice.
+export SLUICE_STATE_DIR=$WORK/state
 
 log() { echo "[$TEST_NAME] $*"; }
 fail() { echo "[$TEST_NAME] FAIL: $*" >&2; exit 1; }

@@ -5,7 +5,9 @@ systemd. The test listens on a NOTIFY_SOCKET of its own (a datagram socket,
 sd_notify's protocol) and starts sluiced with a control socket and a null=
 block device:
 - READY=1 arrives, and when it does both sockets already answer connect()
-  (READY means serving), and the seccomp filter is on in every thread;
+  (READY means serving), and so does the socket of the device recorded in
+  the state folder ($SLUICE_STATE_DIR/sluiced/devices.json: restored before
+  READY), and the seccomp filter is on in every thread;
 - SIGTERM brings STOPPING=1, then exit 0;
 - with stderr the stream $JOURNAL_STREAM names (dev:ino, as systemd sets it)
   every log line carries the journal's priority prefix (<6> info, <3> error,
@@ -51,7 +53,13 @@ def run(tmp, journal):
     nsock = os.path.join(tmp, "notify.sock")
     ctl = os.path.join(tmp, "ctl.sock")
     dev = os.path.join(tmp, "blk.sock")
-    for p in (nsock, ctl, dev):
+    kept = os.path.join(tmp, "kept.sock")
+    state = os.path.join(tmp, "state", "sluiced")
+    os.makedirs(state, exist_ok=True)
+    with open(os.path.join(state, "devices.json"), "w") as f:
+        f.write('{"version": 1, "devices": [{"id": "kept", "type": "blk", '
+                '"spec": "socket=%s,null=1M"}]}' % kept)
+    for p in (nsock, ctl, dev, kept):
         if os.path.exists(p):
             os.unlink(p)
     ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -59,7 +67,7 @@ def run(tmp, journal):
     ns.settimeout(10)
     logpath = os.path.join(tmp, "sluiced-%s.log" % journal)
     log = open(logpath, "w")
-    env = dict(os.environ, NOTIFY_SOCKET=nsock)
+    env = dict(os.environ, NOTIFY_SOCKET=nsock, SLUICE_STATE_DIR=os.path.join(tmp, "state"))
     env.pop("JOURNAL_STREAM", None)
     st = os.fstat(log.fileno())
     if journal == "match":
@@ -74,8 +82,8 @@ def run(tmp, journal):
         data = ns.recv(4096).decode()
         msgs.append(data)
         if "READY=1" in data.split("\n"):
-            if probe(ctl) and probe(dev):
-                ok("%s: READY=1 after both sockets listen" % journal)
+            if probe(ctl) and probe(dev) and probe(kept):
+                ok("%s: READY=1 after the sockets (and the recorded device's) listen" % journal)
             else:
                 bad("%s: READY=1 before the sockets answer" % journal)
             seccomp = []

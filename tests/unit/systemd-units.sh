@@ -41,8 +41,12 @@ verify() {
 for u in sluiced.service sluiced@.service; do
     f=$B/$u
     [ -f "$f" ] || { bad "$u not configured"; continue; }
-    grep -qx "ExecStart=$SBIN/sluiced --control /run/sluice/\(sluiced\|%i\).sock \$SLUICED_ARGS" "$f" &&
+    grep -qx "ExecStart=$SBIN/sluiced --control /run/sluice/\(sluiced\|%i\).sock --state-dir /var/lib/sluice/sluiced\(\|-%i\) \$SLUICED_ARGS" "$f" &&
         ok "$u starts $SBIN/sluiced" || bad "$u: ExecStart $(grep ExecStart= "$f")"
+    # The state folder (devices added at run time) is in the writable state
+    # directory, one per instance.
+    grep -qx "StateDirectory=sluice" "$f" && grep -q -- "--state-dir /var/lib/sluice/" "$f" &&
+        ok "$u keeps its devices in /var/lib/sluice" || bad "$u: no state folder under StateDirectory=sluice"
     grep -q '@[a-z]*@' "$f" && bad "$u: unsubstituted $(grep -o '@[a-z]*@' "$f" | head -1)"
     for want in Type=notify SyslogLevel=err ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes \
                 RuntimeDirectory=sluice 'ReadWritePaths=/run/sluice /var/lib/sluice .*' \

@@ -130,6 +130,44 @@ static void test_unused(void **state)
     opts_free(&o);
 }
 
+/* opts_equal(): the same items in any order; a bare flag is not "=on";
+ * the skipped key may differ or be missing on one side. */
+static void test_equal(void **state)
+{
+    static const struct {
+        const char *a, *b;
+        bool same;
+    } cases[] = {
+        { "socket=s,path=p", "path=p,socket=s", true },
+        { "socket=s,path=p,readonly", "readonly,socket=s,path=p", true },
+        { "socket=s,path=p,id=x", "socket=s,path=p", true },       /* id skipped */
+        { "socket=s,path=p,id=x", "id=y,socket=s,path=p", true },
+        { "socket=s,path=p", "socket=s,path=q", false },
+        { "socket=s,path=p", "socket=s,path=p,readonly", false },
+        { "socket=s,path=p,readonly", "socket=s,path=p,readonly=on", false },
+        { "socket=s,serial=", "socket=s,serial", false },
+        { "socket=a,,b", "socket=a,,b", true },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct opts a, b;
+        assert_int_equal(opts_parse(cases[i].a, &a, NULL), 0);
+        assert_int_equal(opts_parse(cases[i].b, &b, NULL), 0);
+        if (opts_equal(&a, &b, "id") != cases[i].same || opts_equal(&b, &a, "id") != cases[i].same)
+            fail_msg("'%s' vs '%s': expected %s", cases[i].a, cases[i].b, cases[i].same ? "equal" : "different");
+        opts_free(&a);
+        opts_free(&b);
+    }
+    /* Without a skipped key, id counts too. */
+    struct opts a, b;
+    assert_int_equal(opts_parse("socket=s,id=x", &a, NULL), 0);
+    assert_int_equal(opts_parse("socket=s", &b, NULL), 0);
+    assert_false(opts_equal(&a, &b, NULL));
+    assert_true(opts_equal(&a, &a, NULL));
+    opts_free(&a);
+    opts_free(&b);
+}
+
 static void test_get_bool(void **state)
 {
     static const char *const yes[] = { "on", "yes", "true", "1", "ON", "Yes", "TRUE" };
@@ -396,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_parse_escapes_and_edges),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_unused),
+        cmocka_unit_test(test_equal),
         cmocka_unit_test(test_get_bool),
         cmocka_unit_test(test_get_uint),
         cmocka_unit_test(test_parse_uint),

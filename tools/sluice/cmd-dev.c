@@ -153,12 +153,34 @@ static void print_table(const char *key, struct json_object *arr)
     }
 }
 
+/* A nested object on one line: its set members as "k=v", or "none" when
+ * only a burst (which means nothing alone: the I/O limits) is set. */
+static void print_members(const char *key, struct json_object *o)
+{
+    bool any = false;
+
+    json_object_object_foreach(o, k, v)
+        any = any || (v && strncmp(k, "burst", 5));
+    printf("%-14s", key);
+    if (!any) {
+        printf(" none\n");
+        return;
+    }
+    json_object_object_foreach(o, k2, v2)
+        if (v2)
+            printf(" %s=%s", k2, json_object_get_string(v2));
+    printf("\n");
+}
+
 /* Scalars as "key  value" lines first, then arrays, readable. */
 static void print_object(struct json_object *o)
 {
-    json_object_object_foreach(o, key, val)
-        if (!json_object_is_type(val, json_type_array))
+    json_object_object_foreach(o, key, val) {
+        if (json_object_is_type(val, json_type_object))
+            print_members(key, val);
+        else if (!json_object_is_type(val, json_type_array))
             printf("%-14s %s\n", key, val ? json_object_get_string(val) : "-");
+    }
     json_object_object_foreach(o, akey, aval) {
         if (!json_object_is_type(aval, json_type_array))
             continue;

@@ -199,4 +199,9 @@ int pool_volume_in_use(const char *spec, struct sl_err *err);
  * -errno. The lock goes away with the last descriptor of that open. */
 int pool_volume_claim(int fd);
 
+/* The root of sluice's state on this host: $SLUICE_STATE_DIR, default
+ * /var/lib/sluice. The dir-pool registry is its pools/, sluiced's default
+ * --state-dir its sluiced/. */
+const char *pool_state_root(void);
+
 #endif

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Whole-buffer I/O on stream sockets and a monotonic clock: the one copy
+/* Whole-buffer I/O on stream sockets, a monotonic clock and mkdir -p: the one copy
  * of each for the tree (programs, modules, tests and bench drivers). */
 #ifndef SLUICE_CORE_IO_H
 #define SLUICE_CORE_IO_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* Monotonic time (CLOCK_MONOTONIC, a vDSO call: no system call). */
@@ -32,5 +33,9 @@ int send_all(int fd, const void *buf, size_t len, int timeout_ms);
  * closed the stream before @len bytes came), -ETIMEDOUT or the -errno of
  * recv()/poll(). */
 int recv_all(int fd, void *buf, size_t len, int timeout_ms);
+
+/* mkdir @path and every missing folder above it (@mode each); one that
+ * exists is fine. Returns 0, -ENAMETOOLONG or the -errno of mkdir(). */
+int mkdir_p(const char *path, mode_t mode);
 
 #endif

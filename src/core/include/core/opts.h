@@ -40,6 +40,9 @@ int opts_get_bool(struct opts *o, const char *key, bool *out);
 int opts_get_uint(struct opts *o, const char *key, uint64_t min, uint64_t max, uint64_t *out);
 /* The first key not looked up yet, or NULL: to reject unknown options. */
 const char *opts_unused(const struct opts *o);
+/* True when @a and @b hold the same key[=value] items in any order (a bare
+ * flag equals only a bare flag), leaving out key @skip (NULL: none). */
+bool opts_equal(const struct opts *a, const struct opts *b, const char *skip);
 
 /* Parse an unsigned decimal integer in [min, max]: digits only (no sign,
  * blank, base prefix or suffix). Returns 0, -EINVAL (not a number) or
