@@ -11,6 +11,11 @@
 #           then back to a fresh QEMU on the source's sluiced (a second
 #           migration), where the guest verifies again
 #   blk-mq  the same with 2 queues
+#   blk-packed  blk with packed virtqueues (packed=on in both sluiced and
+#           both QEMUs; the guest checks VIRTIO_F_RING_PACKED was
+#           negotiated): GET_VRING_BASE/SET_VRING_BASE carry both ring
+#           positions with their wrap counters; there and back, every
+#           acknowledged pass verified, a shorter write phase
 #   blk-local  storage migration, the README recipe end to end: the source
 #           sluiced serves a local file, the destination sluiced another file
 #           of the same size as an incoming device (--nbd-listen on loopback
@@ -34,6 +39,14 @@
 #           namespace; a TCP stream from the host side to the guest and a
 #           ping run across the migration; the stream's checksum matches and
 #           at most a few pings are lost
+# Knobs for investigating (any blk mode but blk-local):
+#   MEMCMP=1        the destination QEMU starts with -S; after each migration,
+#                   both stopped, the guest's RAM is dumped on both (QMP
+#                   pmemsave) and compared page by page (memcmp.py: each
+#                   differing page, and the ring it lies in); any difference
+#                   fails the test (a write the migration lost)
+#   BLKDEV=builtin  QEMU's own virtio-blk on the same file instead of
+#                   vhost-user-blk (no sluiced in the guest's path)
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -142,6 +155,45 @@ switch_over() {
     $QMP "$WORK/$1.qmp" cont >/dev/null || fail "cont in $1 failed"
 }
 
+# compare_ram FROM TO: with MEMCMP=1, after a migration from QEMU FROM to
+# QEMU TO (started with -S), both stopped: dump the guest's RAM on both
+# (pmemsave) and compare it page by page (memcmp.py names each differing
+# page, and the virtqueue rings it lies in); any difference is a write the
+# migration lost. Then TO runs.
+compare_ram() {
+    local i st qs path q rings=()
+    for i in $(seq 100); do
+        [ "$($QMP "$WORK/$2.qmp" query-status | jq -r .status)" = paused ] && break
+        sleep 0.1
+    done
+    st=$($QMP "$WORK/$1.qmp" query-status | jq -r .status)
+    [ "$st" = postmigrate ] || fail "$1 is $st after the migration, not postmigrate"
+    for path in $($QMP "$WORK/$1.qmp" x-query-virtio | jq -r '.[].path'); do
+        for q in 0 1; do
+            qs=$($QMP "$WORK/$1.qmp" x-query-virtio-queue-status "{\"path\": \"$path\", \"queue\": $q}" 2>/dev/null) ||
+                continue
+            n=$(echo "$qs" | jq -r '."vring-num"')
+            [ "$n" -gt 0 ] 2>/dev/null || continue
+            rings+=("desc$q=$(echo "$qs" | jq -r '."vring-desc"'):$((n * 16))"
+                    "avail$q=$(echo "$qs" | jq -r '."vring-avail"'):$((6 + n * 2))"
+                    "used$q=$(echo "$qs" | jq -r '."vring-used"'):$((6 + n * 8))")
+        done
+    done
+    $QMP "$WORK/$1.qmp" pmemsave "{\"val\": 0, \"size\": $((512 * MiB)), \"filename\": \"$WORK/ram-$1.bin\"}" >/dev/null ||
+        fail "pmemsave on $1 failed"
+    $QMP "$WORK/$2.qmp" pmemsave "{\"val\": 0, \"size\": $((512 * MiB)), \"filename\": \"$WORK/ram-$2.bin\"}" >/dev/null ||
+        fail "pmemsave on $2 failed"
+    if ! python3 "$SLUICE_SRC/tests/integration/memcmp.py" "$WORK/ram-$1.bin" "$WORK/ram-$2.bin" "${rings[@]}" \
+        >"$WORK/memcmp-$1.txt"; then
+        cat "$WORK/memcmp-$1.txt"
+        rm -f "$WORK"/ram-*.bin
+        fail "guest RAM differs between $1 and $2 after the migration ($(tail -1 "$WORK/memcmp-$1.txt"))"
+    fi
+    rm -f "$WORK"/ram-*.bin
+    log "guest RAM of $1 and $2 equal after the migration ($(tail -1 "$WORK/memcmp-$1.txt"); rings ${rings[*]})"
+    $QMP "$WORK/$2.qmp" cont >/dev/null || fail "cont in $2 failed"
+}
+
 # quit_qemu NAME PID: quit a QEMU that migrated away (paused).
 quit_qemu() {
     $QMP "$WORK/$1.qmp" quit >/dev/null 2>&1 || true
@@ -160,26 +212,33 @@ finish() {
 }
 
 case $MODE in
-blk|blk-mq|blk-rounds|blk-local)
+blk|blk-mq|blk-packed|blk-rounds|blk-local)
     Q=1
     [ "$MODE" = blk-mq ] && Q=2
+    PK=
+    [ "$MODE" = blk-packed ] && PK=,packed=on
     [ "$MODE" = blk-rounds ] && ROUNDS=1
     # blk and blk-mq migrate there and back: the guest must still write
     # after two migrations; blk-local mirrors first (more time before the
     # switch).
-    case $MODE in blk|blk-mq|blk-local) WRITE_SECONDS=60 ;; esac
+    case $MODE in blk|blk-mq|blk-local) WRITE_SECONDS=60 ;; blk-packed) WRITE_SECONDS=150 ;; esac
     SEED=777
     LEN=$((8 * MiB))
+    STOP_OFF=$((12 * MiB))
     IMG=$WORK/disk.img
     DIMG=$IMG
     truncate -s $((16 * MiB)) "$IMG"
-    cat >"$WORK/guest.sh" <<GUEST
+    : >"$WORK/guest.sh"
+    [ -n "$PK" ] && guest_packed_check 0x0002 >"$WORK/guest.sh"
+    cat >>"$WORK/guest.sh" <<GUEST
 io=/sluice-files/guestio
 dev=/dev/vda
 end=\$((\$(date +%s) + $WRITE_SECONDS))
 p=0
 echo "guest: writing"
-while [ \$(date +%s) -lt \$end ]; do
+# The host ends the run early by writing the pattern of seed 1 at STOP_OFF
+# (beyond the passes' range) once the last migration is done.
+while [ \$(date +%s) -lt \$end ] && ! \$io verify \$dev 1 $STOP_OFF 4096 2>/dev/null; do
     n=\$((p + 1))
     \$io fill \$dev \$(($SEED + n)) 0 $LEN || { echo "guest: write failed in pass \$n"; exit 1; }
     p=\$n
@@ -196,7 +255,7 @@ GUEST
     A_ARGS=()
     # blk-local: the source sluiced listens for NBD too, for the way back.
     [ "$MODE" = blk-local ] && A_ARGS=(--nbd-listen 127.0.0.1:0)
-    start_sluiced --control "$WORK/ctl-a.sock" "${A_ARGS[@]}" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src"
+    start_sluiced --control "$WORK/ctl-a.sock" "${A_ARGS[@]}" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src$PK"
     SLUICED_A=$SLUICED_PID
     CLEANUP_CMDS+=("kill -KILL $SLUICED_A 2>/dev/null")
     DST_ARGS=()
@@ -214,9 +273,14 @@ GUEST
         # starts it), so the host can compare both copies at the switch-over.
         DST_ARGS=(-S)
     else
-        start_sluiced --control "$WORK/ctl-b.sock" --blk "socket=$WORK/b.sock,path=$IMG,queues=$Q,id=dst"
+        start_sluiced --control "$WORK/ctl-b.sock" --blk "socket=$WORK/b.sock,path=$IMG,queues=$Q,id=dst$PK"
+        [ -n "${MEMCMP:-}" ] && DST_ARGS=(-S)
     fi
-    blkdev() { echo -chardev socket,id=vblk0,path="$1" -device vhost-user-blk-pci,chardev=vblk0,num-queues=$Q; }
+    blkdev() { echo -chardev socket,id=vblk0,path="$1" -device vhost-user-blk-pci,chardev=vblk0,num-queues=$Q$PK; }
+    # BLKDEV=builtin (an experiment, not in CI): QEMU's own virtio-blk on
+    # the same file, no sluiced in the guest's path.
+    [ "${BLKDEV:-}" = builtin ] &&
+        blkdev() { echo -drive file="$IMG",if=none,id=d0,format=raw,cache=none,aio=threads -device virtio-blk-pci,drive=d0,num-queues=$Q$PK; }
     start_qemu src $(blkdev "$WORK/a.sock")
     SRC_QEMU=$QPID
     start_qemu dst $(blkdev "$WORK/b.sock") -incoming "unix:$MIG" "${DST_ARGS[@]}"
@@ -242,20 +306,31 @@ GUEST
         wait_console src "guest: pass 2 " 120
     fi
     migrate src "unix:$MIG"
+    [ -n "${MEMCMP:-}" ] && [ "$MODE" != blk-local ] && compare_ram src dst
     if [ "$MODE" = blk-local ]; then
         switch_over dst "$IMG" "$DIMG"
         SWITCH_SUM=$(sha256sum <"$IMG")
     fi
     quit_qemu src "$SRC_QEMU"
     LAST=dst
-    if [ "$MODE" = blk ] || [ "$MODE" = blk-mq ]; then
+    if [ "$MODE" = blk ] || [ "$MODE" = blk-mq ] || [ "$MODE" = blk-packed ]; then
         # And back: a fresh QEMU on the source's sluiced takes the guest
         # over once it finished a pass on the destination.
         wait_console dst "guest: pass" 60
-        start_qemu back $(blkdev "$WORK/a.sock") -incoming "unix:$WORK/mig-back.sock"
+        start_qemu back $(blkdev "$WORK/a.sock") -incoming "unix:$WORK/mig-back.sock" "${DST_ARGS[@]}"
         BACK_QEMU=$QPID
         migrate dst "unix:$WORK/mig-back.sock"
+        [ -n "${MEMCMP:-}" ] && compare_ram dst back
         quit_qemu dst "$DST_QEMU"
+        if [ "$MODE" = blk-packed ]; then
+            # One pass back on the source side, then the guest stops.
+            n=$(grep -ac "guest: pass" "$WORK/back-console.log" || true)
+            for i in $(seq 300); do
+                [ "$(grep -ac "guest: pass" "$WORK/back-console.log" || true)" -gt "$n" ] && break
+                sleep 0.2
+            done
+            "$GUESTIO" fill "$IMG" 1 $STOP_OFF 4096 || fail "cannot write the stop flag"
+        fi
         finish back "$BACK_QEMU"
         LAST=back
     elif [ "$MODE" = blk-local ]; then
