@@ -29,16 +29,20 @@
 #           the last file and that the earlier ones did not change after
 #           their switch-over
 #   blk-rounds  blk with the migration held at 8 MiB/s and a 1 ms downtime
-#           limit until 3 dirty-page rounds happened. NOT in CI: in 2 of 7
-#           runs the destination guest's kernel found its memory corrupted
-#           (stack canary, page allocator list), an open bug; the same
-#           workload on QEMU's own virtio-blk (no sluiced) hung on the
-#           destination in 1 of 4 runs, so QEMU's TCG migration is suspect
-#           too. blk and blk-mq migrate without limits (about 3 rounds)
+#           limit until 3 dirty-page rounds happened, then both limits
+#           lifted; the guest's RAM is compared after the move (MEMCMP,
+#           below). NOT in CI: QEMU 7.2's TCG loses guest CPU stores made
+#           between dirty-bitmap syncs (fixed upstream in 2024, not in 7.2.22), so in
+#           some runs pages only the guest's CPU writes (struct pages,
+#           kernel stacks) differ and the destination guest may crash; the
+#           test says so when no ring or block buffer page differs
 #   net     vhost-user-net: both sluiced put their tap on one bridge in a
 #           namespace; a TCP stream from the host side to the guest and a
 #           ping run across the migration; the stream's checksum matches and
 #           at most a few pings are lost
+#   net-packed  net with packed virtqueues (packed=on in both QEMUs; sluiced
+#           offers them for net by default); the guest checks
+#           VIRTIO_F_RING_PACKED was negotiated
 # Knobs for investigating (any blk mode but blk-local):
 #   MEMCMP=1        the destination QEMU starts with -S; after each migration,
 #                   both stopped, the guest's RAM is dumped on both (QMP
@@ -133,7 +137,10 @@ migrate() {
         sleep 0.2
     done
     [ "$status" = completed ] || fail "migration did not complete: $st"
-    [ -n "$lifted" ] || fail "the migration converged before 3 dirty-page rounds: $st"
+    # A guest starved of CPU (a loaded host) dirties little: QEMU may then
+    # converge under the limits; what counts is the rounds it made.
+    [ -n "$lifted" ] || [ "$(echo "$st" | mig_field dirty-sync-count)" -ge 3 ] ||
+        fail "the migration converged before 3 dirty-page rounds: $st"
     log "migration from $from completed: downtime $(echo "$st" | mig_field downtime) ms," \
         "total $(echo "$st" | mig_field total-time) ms, $(echo "$st" | mig_field dirty-sync-count) rounds"
     echo "$st" >"$WORK/query-migrate-$from.json"
@@ -183,15 +190,40 @@ compare_ram() {
         fail "pmemsave on $1 failed"
     $QMP "$WORK/$2.qmp" pmemsave "{\"val\": 0, \"size\": $((512 * MiB)), \"filename\": \"$WORK/ram-$2.bin\"}" >/dev/null ||
         fail "pmemsave on $2 failed"
-    if ! python3 "$SLUICE_SRC/tests/integration/memcmp.py" "$WORK/ram-$1.bin" "$WORK/ram-$2.bin" "${rings[@]}" \
-        >"$WORK/memcmp-$1.txt"; then
+    # Block buffers hold the pattern of some pass so far (its seed).
+    last=$(tr -d '\r' <"$WORK/$1-console.log" | awk '$2 == "pass" { p = $3 } END { print p + 0 }')
+    if ! python3 "$SLUICE_SRC/tests/integration/memcmp.py" "$WORK/ram-$1.bin" "$WORK/ram-$2.bin" \
+        --pattern "$((SEED + 1)):$((SEED + last + 1)):$((LEN / 4096))" "${rings[@]}" >"$WORK/memcmp-$1.txt"; then
         cat "$WORK/memcmp-$1.txt"
         rm -f "$WORK"/ram-*.bin
-        fail "guest RAM differs between $1 and $2 after the migration ($(tail -1 "$WORK/memcmp-$1.txt"))"
+        # Pages no device writes (no ring, no block buffer) lost on the
+        # way are QEMU's: QEMU 7.2's TCG misses guest CPU stores after a
+        # dirty-bitmap sync (fixed upstream in 2024: "system/physmem: Fix
+        # migration dirty bitmap coherency with TCG memory access").
+        if tail -1 "$WORK/memcmp-$1.txt" | grep -q "(0 ring, 0 data, "; then
+            fail "guest RAM differs between $1 and $2 after the migration, only in pages the" \
+                "guest's CPU alone writes ($(tail -1 "$WORK/memcmp-$1.txt")): QEMU's TCG lost" \
+                "them (a QEMU bug fixed upstream in 2024), not the vhost-user device"
+        fi
+        fail "guest RAM differs between $1 and $2 after the migration, in a ring or a block" \
+            "buffer ($(tail -1 "$WORK/memcmp-$1.txt"))"
     fi
     rm -f "$WORK"/ram-*.bin
     log "guest RAM of $1 and $2 equal after the migration ($(tail -1 "$WORK/memcmp-$1.txt"); rings ${rings[*]})"
     $QMP "$WORK/$2.qmp" cont >/dev/null || fail "cont in $2 failed"
+}
+
+# stop_guest NAME: once the guest in QEMU NAME finished one more pass, the
+# host writes the stop flag (the pattern of seed 1 at STOP_OFF) into the
+# backing file: the guest ends its loop, flushes and verifies.
+stop_guest() {
+    local n i
+    n=$(grep -ac "guest: pass" "$WORK/$1-console.log" || true)
+    for i in $(seq 300); do
+        [ "$(grep -ac "guest: pass" "$WORK/$1-console.log" || true)" -gt "$n" ] && break
+        sleep 0.2
+    done
+    "$GUESTIO" fill "$IMG" 1 "$STOP_OFF" 4096 || fail "cannot write the stop flag"
 }
 
 # quit_qemu NAME PID: quit a QEMU that migrated away (paused).
@@ -217,11 +249,14 @@ blk|blk-mq|blk-packed|blk-rounds|blk-local)
     [ "$MODE" = blk-mq ] && Q=2
     PK=
     [ "$MODE" = blk-packed ] && PK=,packed=on
-    [ "$MODE" = blk-rounds ] && ROUNDS=1
+    # blk-rounds always compares the guest's RAM after the migration.
+    [ "$MODE" = blk-rounds ] && ROUNDS=1 && MEMCMP=1
     # blk and blk-mq migrate there and back: the guest must still write
     # after two migrations; blk-local mirrors first (more time before the
     # switch).
-    case $MODE in blk|blk-mq|blk-local) WRITE_SECONDS=60 ;; blk-packed) WRITE_SECONDS=150 ;; esac
+    # blk-packed and blk-rounds write until the host writes the stop flag
+    # after the last move (WRITE_SECONDS is only a bound then).
+    case $MODE in blk|blk-mq|blk-local) WRITE_SECONDS=60 ;; blk-packed|blk-rounds) WRITE_SECONDS=300 ;; esac
     SEED=777
     LEN=$((8 * MiB))
     STOP_OFF=$((12 * MiB))
@@ -322,15 +357,7 @@ GUEST
         migrate dst "unix:$WORK/mig-back.sock"
         [ -n "${MEMCMP:-}" ] && compare_ram dst back
         quit_qemu dst "$DST_QEMU"
-        if [ "$MODE" = blk-packed ]; then
-            # One pass back on the source side, then the guest stops.
-            n=$(grep -ac "guest: pass" "$WORK/back-console.log" || true)
-            for i in $(seq 300); do
-                [ "$(grep -ac "guest: pass" "$WORK/back-console.log" || true)" -gt "$n" ] && break
-                sleep 0.2
-            done
-            "$GUESTIO" fill "$IMG" 1 $STOP_OFF 4096 || fail "cannot write the stop flag"
-        fi
+        [ "$MODE" = blk-packed ] && stop_guest back
         finish back "$BACK_QEMU"
         LAST=back
     elif [ "$MODE" = blk-local ]; then
@@ -358,6 +385,7 @@ GUEST
         LAST=back
         DIMG_FINAL=$BIMG
     else
+        [ "$MODE" = blk-rounds ] && stop_guest dst
         finish dst "$DST_QEMU"
     fi
     grep -aq "guest: pass" "$WORK/$LAST-console.log" || fail "no write pass finished in $LAST"
@@ -385,7 +413,9 @@ GUEST
     "$GUESTIO" verify "$DIMG" $((SEED + last)) 0 $LEN || fail "backing: pass $last not in $DIMG"
     grep -q "guest error\|needs reset" "$WORK/sluiced.log" && fail "$(grep "guest error\|needs reset" "$WORK/sluiced.log" | head -3)"
     ;;
-net)
+net|net-packed)
+    PK=
+    [ "$MODE" = net-packed ] && PK=,packed=on
     need_cmd ip
     ip netns list >/dev/null 2>&1 || skip "no network namespace support"
     NS_H=slmh-$$
@@ -410,7 +440,9 @@ for i in range(0, len(data), 65536):
     c.sendall(data[i:i + 65536]); time.sleep(0.06)
 c.close()
 PY
-    cat >"$WORK/guest.sh" <<GUEST
+    : >"$WORK/guest.sh"
+    [ -n "$PK" ] && guest_packed_check 0x0001 >"$WORK/guest.sh"
+    cat >>"$WORK/guest.sh" <<GUEST
 ip link set eth0 up
 ip addr add ${NET}2/24 dev eth0
 i=0
@@ -437,7 +469,7 @@ GUEST
     CLEANUP_CMDS+=("kill $PEER 2>/dev/null")
     netdev() {
         echo -chardev socket,id=net0,path="$1" -netdev vhost-user,id=n0,chardev=net0 \
-             -device virtio-net-pci,netdev=n0,mac=$MAC,vectors=0
+             -device virtio-net-pci,netdev=n0,mac=$MAC,vectors=0$PK
     }
     start_qemu src $(netdev "$WORK/a.sock")
     SRC_QEMU=$QPID
