@@ -36,8 +36,8 @@
 #           block whose size is a multiple of 64 pages; fixed upstream in
 #           2024, not in 7.2.22): pages only the guest's CPU writes (struct
 #           pages, kernel stacks) then differ and the destination guest may
-#           crash. So the guest gets 512 MiB less 8 KiB here (slow path,
-#           which resets the TLB); GUEST_MEM_ROUNDS=512M shows the bug, and
+#           crash. So the guest gets 512 MiB less 8 KiB (the slow path,
+#           which resets the TLB; all modes do); GUEST_MEM=512M shows it, and
 #           the test names QEMU when no ring or block buffer page differs
 #   net     vhost-user-net: both sluiced put their tap on one bridge in a
 #           namespace; a TCP stream from the host side to the guest and a
@@ -69,12 +69,11 @@ KERNEL=$("$GUEST" path kernel)
 APPEND=$("$GUEST" path cmdline)
 MIG=$WORK/mig.sock
 WRITE_SECONDS=45
-# Guest RAM. blk-rounds: 512 MiB less 8 KiB by default, a RAM block whose
-# size is no multiple of 64 pages keeps QEMU 7.2 off the dirty-bitmap sync
-# fast path that forgets TCG's TLB (see blk-rounds above);
-# GUEST_MEM_ROUNDS=512M shows the bug.
-GUEST_MEM=${GUEST_MEM:-512M}
-[ "$MODE" = blk-rounds ] && GUEST_MEM=${GUEST_MEM_ROUNDS:-524280K}
+# Guest RAM: 512 MiB less 8 KiB. A RAM block whose size is no multiple of
+# 64 pages keeps QEMU 7.2 off the dirty-bitmap sync fast path that forgets
+# TCG's TLB and so loses guest CPU stores across the move (see blk-rounds
+# above); GUEST_MEM=512M shows the bug.
+GUEST_MEM=${GUEST_MEM:-524280K}
 
 # start_qemu NAME [ARGS...]: a guest with the test initramfs, its console in
 # $WORK/NAME-console.log and its monitor on $WORK/NAME.qmp; pid in QPID.
