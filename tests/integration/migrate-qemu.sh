@@ -45,12 +45,13 @@
 #           at most a few pings are lost
 #   net-packed  net with packed virtqueues (packed=on in both QEMUs; sluiced
 #           offers them for net by default); the guest checks
-#           VIRTIO_F_RING_PACKED was negotiated
+#           VIRTIO_F_RING_PACKED was negotiated (not in meson: 73 s)
 # Knobs for investigating (any blk mode but blk-local):
 #   MEMCMP=1        the destination QEMU starts with -S; after each migration,
 #                   both stopped, the guest's RAM is dumped on both (QMP
 #                   pmemsave) and compared page by page (memcmp.py: each
-#                   differing page, and the ring it lies in); any difference
+#                   differing page and what it holds: a ring, a block buffer
+#                   or memory only the guest's CPU writes); any difference
 #                   fails the test (a write the migration lost)
 #   BLKDEV=builtin  QEMU's own virtio-blk on the same file instead of
 #                   vhost-user-blk (no sluiced in the guest's path)
