@@ -834,6 +834,18 @@ static unsigned held(struct tio *t)
     return q.n;
 }
 
+/* Four 512-byte reads posted and kicked, all held by @t, none used. */
+static void post_held_reads(struct h_dev *h, struct tio *t, struct h_req reqs[4])
+{
+    for (unsigned i = 0; i < 4; i++)
+        h_blk_post(h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
+    h_kick(h);
+    for (int i = 0; i < 2000 && held(t) < 4; i++)
+        usleep(1000);
+    assert_int_equal(held(t), 4);
+    assert_int_equal(tring_used_idx(&h->r), 0);
+}
+
 static void test_stop_waits_for_inflight_io(void **state)
 {
     struct tio t = { .hold = true };
@@ -848,13 +860,7 @@ static void test_stop_waits_for_inflight_io(void **state)
     (void)state;
     h_create(&h, &g_loop, 1, &o);
     h_start(&h, FEAT);
-    for (unsigned i = 0; i < 4; i++)
-        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
-    h_kick(&h);
-    for (int i = 0; i < 2000 && held(&t) < 4; i++)
-        usleep(1000);
-    assert_int_equal(held(&t), 4);
-    assert_int_equal(tring_used_idx(&h.r), 0);
+    post_held_reads(&h, &t, reqs);
     /* GET_VRING_BASE while four requests are in flight: the reply comes
      * once they completed, and the base counts them. */
     assert_int_equal(pthread_create(&th, NULL, release_thread, &ra), 0);
@@ -888,13 +894,7 @@ static void test_log_all_waits_for_inflight_io(void **state)
     (void)state;
     h_create(&h, &g_loop, 1, &o);
     h_start(&h, FEAT);
-    for (unsigned i = 0; i < 4; i++)
-        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
-    h_kick(&h);
-    for (int i = 0; i < 2000 && held(&t) < 4; i++)
-        usleep(1000);
-    assert_int_equal(held(&t), 4);
-    assert_int_equal(tring_used_idx(&h.r), 0);
+    post_held_reads(&h, &t, reqs);
     assert_int_equal(pthread_create(&th, NULL, release_thread, &ra), 0);
     f = h.features | (1ull << VU_F_LOG_ALL);
     assert_int_equal(h_ack(&h, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), 0);
