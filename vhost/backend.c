@@ -631,6 +631,7 @@ static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
     if (vq->running)
         return -EBUSY;
     vq->base = msg->p.state.num;
+    log_debug("%s: virtqueue %u: base 0x%08x set", dev->name, vq->index, vq->base);
     return 0;
 }
 
@@ -647,6 +648,7 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
     close_fd(&vq->call_fd);
     st.index = vq->index;
     st.num = vq->base;
+    log_debug("%s: virtqueue %u: stopped at base 0x%08x", dev->name, vq->index, vq->base);
     return reply(dev, msg, &st, sizeof(st), NULL, 0);
 }
 

@@ -834,6 +834,18 @@ static unsigned held(struct tio *t)
     return q.n;
 }
 
+/* Four 512-byte reads posted and kicked, all held by @t, none used. */
+static void post_held_reads(struct h_dev *h, struct tio *t, struct h_req reqs[4])
+{
+    for (unsigned i = 0; i < 4; i++)
+        h_blk_post(h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
+    h_kick(h);
+    for (int i = 0; i < 2000 && held(t) < 4; i++)
+        usleep(1000);
+    assert_int_equal(held(t), 4);
+    assert_int_equal(tring_used_idx(&h->r), 0);
+}
+
 static void test_stop_waits_for_inflight_io(void **state)
 {
     struct tio t = { .hold = true };
@@ -848,13 +860,7 @@ static void test_stop_waits_for_inflight_io(void **state)
     (void)state;
     h_create(&h, &g_loop, 1, &o);
     h_start(&h, FEAT);
-    for (unsigned i = 0; i < 4; i++)
-        h_blk_post(&h, (uint16_t)(i * 3), VIRTIO_BLK_T_IN, i, NULL, 0, 512, false, &reqs[i]);
-    h_kick(&h);
-    for (int i = 0; i < 2000 && held(&t) < 4; i++)
-        usleep(1000);
-    assert_int_equal(held(&t), 4);
-    assert_int_equal(tring_used_idx(&h.r), 0);
+    post_held_reads(&h, &t, reqs);
     /* GET_VRING_BASE while four requests are in flight: the reply comes
      * once they completed, and the base counts them. */
     assert_int_equal(pthread_create(&th, NULL, release_thread, &ra), 0);
@@ -868,6 +874,37 @@ static void test_stop_waits_for_inflight_io(void **state)
                              pattern_byte(0x7e57, i * 512ull + k));
     }
     pthread_join(th, NULL);
+    h_destroy(&h);
+}
+
+/* Migration turns LOG_ALL on under running queues (SET_FEATURES): the
+ * requests in flight complete and are published before the reply, so none
+ * is taken before the switch and completed unlogged after it; the queue
+ * then runs on. */
+static void test_log_all_waits_for_inflight_io(void **state)
+{
+    struct tio t = { .hold = true };
+    struct h_opts o = { .io = &tio_ops, .io_ctx = &t };
+    struct release_arg ra = { &t, 50 };
+    struct h_req reqs[4];
+    struct h_dev h;
+    pthread_t th;
+    uint64_t f;
+
+    (void)state;
+    h_create(&h, &g_loop, 1, &o);
+    h_start(&h, FEAT);
+    post_held_reads(&h, &t, reqs);
+    assert_int_equal(pthread_create(&th, NULL, release_thread, &ra), 0);
+    f = h.features | (1ull << VU_F_LOG_ALL);
+    assert_int_equal(h_ack(&h, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), 0);
+    assert_int_equal(tring_used_idx(&h.r), 4);
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(h_req_status(&h, &reqs[i]), VIRTIO_BLK_S_OK);
+    assert_true(vu_dev_queue(h.dev, 0)->running);
+    pthread_join(th, NULL);
+    /* Still serving after the switch. */
+    assert_int_equal(h_blk(&h, VIRTIO_BLK_T_IN, 8, NULL, 0, NULL, 512, NULL), VIRTIO_BLK_S_OK);
     h_destroy(&h);
 }
 
@@ -1229,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_deep_queue_published_in_passes),
         cmocka_unit_test(test_readonly_refused_before_io),
         cmocka_unit_test(test_stop_waits_for_inflight_io),
+        cmocka_unit_test(test_log_all_waits_for_inflight_io),
         cmocka_unit_test(test_disconnect_waits_for_inflight_io),
         cmocka_unit_test(test_event_idx),
         cmocka_unit_test(test_tmpfs_in_place),

@@ -313,6 +313,62 @@ static void test_log_base_refused_or_replaced(void **state)
     h_destroy(&h);
 }
 
+/* Marks go by guest-physical address from the region the host address lies
+ * in: a second region above 4 GiB (where QEMU puts RAM beyond the PCI hole)
+ * at a non-zero offset of its mapping, a write across a page boundary, a
+ * write clipped at its region's end, and a log too short for a page. */
+static void test_log_marks_by_gpa_above_4g(void **state)
+{
+    enum { RSZ = 64 * 1024 };
+    static uint8_t lo[RSZ], hi[RSZ + 4096];
+    const uint64_t hi_gpa = 0x100000000ull + 0x3000;   /* 4 GiB + 3 pages */
+    struct vu_mem m = { .n = 2 };
+    struct vu_log l = { .guard = -1 };
+    uint64_t need;
+    uint8_t *bits;
+
+    (void)state;
+    m.r[0] = (struct vu_mem_region){ .gpa = 0, .size = RSZ, .hva = lo };
+    m.r[1] = (struct vu_mem_region){ .gpa = hi_gpa, .size = RSZ, .hva = hi + 4096 };
+    need = vu_log_size_needed(&m);
+    assert_int_equal(need, ((hi_gpa + RSZ) / VU_LOG_PAGE + 7) / 8);
+    bits = calloc(1, need);
+    assert_non_null(bits);
+    l.bits = bits;
+    l.len = need;
+#define MARKED(gpa) (!!(bits[(gpa) / VU_LOG_PAGE / 8] & (1u << ((gpa) / VU_LOG_PAGE % 8))))
+    /* 32 bytes across the boundary of the high region's 2nd and 3rd page. */
+    vu_log_write(&l, &m, hi + 4096 + 2 * 4096 - 16, 32);
+    assert_true(MARKED(hi_gpa + 4096));
+    assert_true(MARKED(hi_gpa + 2 * 4096));
+    /* Nothing at the low addresses the truncated GPA would give. */
+    assert_false(MARKED((hi_gpa + 4096) & 0xffffffffu));
+    assert_false(MARKED((hi_gpa + 2 * 4096) & 0xffffffffu));
+    /* The low region: its own page only. */
+    vu_log_write(&l, &m, lo + 5 * 4096 + 1, 1);
+    assert_true(MARKED(5 * 4096));
+    /* Past the high region's end: clipped to its last page. */
+    vu_log_write(&l, &m, hi + 4096 + RSZ - 1, 4096);
+    assert_true(MARKED(hi_gpa + RSZ - 1));
+    /* Outside every region (the mapping's first page): nothing. */
+    vu_log_write(&l, &m, hi, 16);
+    {
+        unsigned n = 0;
+        for (uint64_t i = 0; i < need; i++)
+            n += (unsigned)__builtin_popcount(bits[i]);
+        assert_int_equal(n, 4);
+    }
+    /* A log shorter than the memory: pages beyond it are not marked (and
+     * nothing is written past it). */
+    memset(bits, 0, need);
+    l.len = need - 1;
+    vu_log_write(&l, &m, hi + 4096 + RSZ - 1, 1);
+    for (uint64_t i = 0; i < need; i++)
+        assert_int_equal(bits[i], 0);
+#undef MARKED
+    free(bits);
+}
+
 static void test_vring_addr_again_while_running(void **state)
 {
     struct h_dev h;
@@ -502,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_blk_read_marks_exactly_written_pages),
         cmocka_unit_test(test_blk_get_id_marked),
         cmocka_unit_test(test_log_base_refused_or_replaced),
+        cmocka_unit_test(test_log_marks_by_gpa_above_4g),
         cmocka_unit_test(test_vring_addr_again_while_running),
         cmocka_unit_test(test_net_rx_marks_packet_pages),
         cmocka_unit_test(test_net_send_rarp),
