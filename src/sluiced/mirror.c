@@ -110,63 +110,84 @@ struct mirror {
 
 /* ---- in-flight writes, by epoch ----------------------------------------
  * Asynchronous guest writes issued while a mirror copies are counted in
- * the current epoch's counter, and uncounted by their completion (the
- * request's own uloop_op, whose callback is swapped for the time of the
- * write). A round flips the epoch and waits for the old count to reach
- * zero: then every write that could have marked the round's blocks is on
- * disk. Global, so the completion needs no pointer to its mirror. */
-static atomic_uint g_epoch;
-static atomic_long g_inflight[2];
-static pthread_mutex_t g_flip = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(uloop_op_cb) g_orig_cb;
+ * their device's current epoch counter, and uncounted by their completion
+ * (the request's own uloop_op, whose callback is swapped for the time of
+ * the write; the original callback and the counter are kept in the
+ * request's struct vblk_io: nothing allocated). A round flips the device's
+ * epoch and waits for the old count to reach zero: then every write that
+ * could have marked the round's blocks is on disk. Per device: a device
+ * whose writes do not complete (a stalled backing) holds up only its own
+ * mirror. Only the device's mirror thread flips (one job at a time). */
+struct epoch_io {
+    struct mirror_dev *md;
+    uloop_op_cb cb;              /* the request's own completion */
+    unsigned e;
+};
+_Static_assert(sizeof(struct epoch_io) <= VBLK_IO_PRIV_BYTES, "struct epoch_io does not fit struct vblk_io");
 
-static void done_epoch(struct uloop_op *op, int res, uint32_t flags, unsigned e)
+static struct epoch_io *epoch_io_of(struct uloop_op *done)
 {
-    uloop_op_cb cb = atomic_load(&g_orig_cb);
+    return (struct epoch_io *)(void *)container_of(done, struct vblk_io, op)->priv;
+}
+
+static void done_epoch(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct epoch_io *x = epoch_io_of(op);
+    uloop_op_cb cb = x->cb;
 
     op->cb = cb;
-    atomic_fetch_sub(&g_inflight[e], 1);
+    atomic_fetch_sub(&x->md->inflight[x->e], 1);
     cb(op, res, flags);
 }
 
-static void done_epoch0(struct uloop_op *op, int res, uint32_t flags) { done_epoch(op, res, flags, 0); }
-static void done_epoch1(struct uloop_op *op, int res, uint32_t flags) { done_epoch(op, res, flags, 1); }
-
-static unsigned epoch_enter(void)
+static unsigned epoch_enter(struct mirror_dev *md)
 {
     for (;;) {
-        unsigned e = atomic_load(&g_epoch);
-        atomic_fetch_add(&g_inflight[e], 1);
-        if (atomic_load(&g_epoch) == e)
+        unsigned e = atomic_load(&md->epoch);
+        atomic_fetch_add(&md->inflight[e], 1);
+        if (atomic_load(&md->epoch) == e)
             return e;
-        atomic_fetch_sub(&g_inflight[e], 1);
+        atomic_fetch_sub(&md->inflight[e], 1);
     }
 }
 
-static void epoch_leave(unsigned e)
+static void epoch_leave(struct mirror_dev *md, unsigned e)
 {
-    atomic_fetch_sub(&g_inflight[e], 1);
+    atomic_fetch_sub(&md->inflight[e], 1);
 }
 
-/* Swap @done's callback so its completion leaves epoch @e. */
-static void epoch_hook(struct uloop_op *done, unsigned e)
+/* Swap @done's callback so its completion leaves epoch @e of @md. */
+static void epoch_hook(struct uloop_op *done, struct mirror_dev *md, unsigned e)
 {
-    if (done->cb != done_epoch0 && done->cb != done_epoch1)
-        atomic_store(&g_orig_cb, done->cb);
-    done->cb = e ? done_epoch1 : done_epoch0;
+    struct epoch_io *x = epoch_io_of(done);
+
+    *x = (struct epoch_io){ .md = md, .cb = done->cb, .e = e };
+    done->cb = done_epoch;
 }
 
-/* Wait until every write that started before now has completed. */
-static void epoch_flip_and_drain(void)
+/* Undo epoch_hook for a request that was not started. */
+static void epoch_unhook(struct uloop_op *done)
 {
-    unsigned old;
+    struct epoch_io *x = epoch_io_of(done);
 
-    pthread_mutex_lock(&g_flip);
-    old = atomic_load(&g_epoch);
-    atomic_store(&g_epoch, old ^ 1u);
-    while (atomic_load(&g_inflight[old]) > 0)
+    done->cb = x->cb;
+    epoch_leave(x->md, x->e);
+}
+
+/* Wait until every write to @md that started before now has completed
+ * (or the mirror is cancelled: returns -1). */
+static int epoch_flip_and_drain(struct mirror *m)
+{
+    struct mirror_dev *md = m->md;
+    unsigned old = atomic_load(&md->epoch);
+
+    atomic_store(&md->epoch, old ^ 1u);
+    while (atomic_load(&md->inflight[old]) > 0) {
+        if (atomic_load(&m->cancel))
+            return -1;
         usleep(50);
-    pthread_mutex_unlock(&g_flip);
+    }
+    return 0;
 }
 
 /* ---- dirty bitmap ------------------------------------------------------- */
@@ -753,11 +774,13 @@ static void *mirror_thread(void *arg)
         if (last) {
             /* Writes from now on go to both copies; the ones before are
              * waited for, then their blocks copied a last time. */
-            epoch_flip_and_drain();
+            if (epoch_flip_and_drain(m) < 0)
+                break;
             n = take_dirty(m);
         } else {
             n = take_dirty(m);
-            epoch_flip_and_drain();
+            if (epoch_flip_and_drain(m) < 0)
+                break;
         }
         if (round > 0)
             atomic_fetch_add(&m->total, n * MIRROR_BLOCK);
@@ -1042,13 +1065,13 @@ static int classify(struct mirror *m, uint64_t off, uint64_t len, unsigned *e)
 {
     int p;
 
-    *e = epoch_enter();
+    *e = epoch_enter(m->md);
     p = atomic_load(&m->phase);
     if (p < PH_SYNC && !atomic_load(&m->remote_failed)) {
         mark_dirty(m, off, len);
         return 1;
     }
-    epoch_leave(*e);
+    epoch_leave(m->md, *e);
     return p == PH_SYNC || p == PH_SYNCED ? (atomic_load(&m->remote_failed) ? 2 : 0) : 2;
 }
 
@@ -1069,12 +1092,10 @@ static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool writ
     case 0:
         return sync_start(m, md, loop, done, MR_WRITE, iov, iovcnt, offset, len, false);
     case 1:
-        epoch_hook(done, e);
+        epoch_hook(done, md, e);
         r = bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
-        if (r < 0) {
-            done->cb = atomic_load(&g_orig_cb);
-            epoch_leave(e);
-        }
+        if (r < 0)
+            epoch_unhook(done);
         return r;
     default:
         return bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
@@ -1103,13 +1124,11 @@ static int zero_or_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
     if (how == 0)
         return sync_start(m, md, loop, done, discard ? MR_DISCARD : MR_ZERO, NULL, 0, offset, len, unmap);
     if (how == 1)
-        epoch_hook(done, e);
+        epoch_hook(done, md, e);
     r = discard ? bdev_discard(md->bd, loop, done, offset, len)
                 : bdev_write_zeroes(md->bd, loop, done, offset, len, unmap);
-    if (r < 0 && how == 1) {
-        done->cb = atomic_load(&g_orig_cb);
-        epoch_leave(e);
-    }
+    if (r < 0 && how == 1)
+        epoch_unhook(done);
     return r;
 }
 

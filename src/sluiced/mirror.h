@@ -30,7 +30,7 @@
  * then, and the guest requests waiting for it complete with the source's
  * result.
  * A block is only read for copying once every write to it that started
- * before the round has completed (an epoch counter of in-flight writes,
+ * before the round has completed (a per-device epoch counter of in-flight writes,
  * counted through the write's own completion op: no allocation).
  * Failures (target gone, I/O error on it) stop the mirror and leave the
  * source as it is: the guest never sees an error from the target. */
@@ -60,6 +60,10 @@ struct mirror_dev {
     unsigned nloops;
     struct mirror *_Atomic active;     /* the datapath's view; NULL: none */
     struct mirror *job;                /* the last job (control thread) */
+    /* Asynchronous writes in flight while a mirror copies, counted by
+     * epoch (mirror.c): a round waits only for this device's writes. */
+    atomic_uint epoch;
+    atomic_long inflight[2];
 };
 
 /* vblk ops whose io_ctx is a struct mirror_dev * (on a bdev). */
