@@ -11,7 +11,10 @@
  * no mirror runs. While one runs:
  *   copy      the whole volume once: data as NBD_CMD_WRITE, holes
  *             (SEEK_DATA/SEEK_HOLE) and blocks that read as zero as
- *             NBD_CMD_WRITE_ZEROES, so a thin target stays thin;
+ *             NBD_CMD_WRITE_ZEROES, so a thin target stays thin; up to 8
+ *             chunks of 1 MiB in flight (a buffer each: 8 MiB per job),
+ *             all answered before the next round starts (NBD does not
+ *             order overlapping requests);
  *   catch-up  rounds re-copy the 64 KiB blocks the guest wrote meanwhile (a
  *             dirty bitmap set by the write path);
  *   synced    each guest write, discard and flush is done on the source and

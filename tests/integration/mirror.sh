@@ -21,7 +21,8 @@
 #            mid-copy: the mirror fails with one line, the guest keeps
 #            writing and verifying; a retry to qemu-nbd restarts cleanly
 #            and ends synced and equal
-#   slow     the target (nbdkit, every write and zero delayed) is slower
+#   slow     the target (nbdkit, every write and zero delayed, one request
+#            at a time) is slower
 #            than the guest writes: catch-up rounds do not converge, the
 #            mirror turns synchronous anyway (synced), the guest goes on at
 #            the link's pace and finishes; source and target are equal
@@ -332,8 +333,10 @@ slow)
     need_cmd nbdkit
     start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
     start_guest 30
-    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=40ms delay-zero=40ms \
-        >"$WORK/nbdkit.log" 2>&1 &
+    # One request at a time (noparallel), each delayed: the mirror's
+    # pipeline cannot hide the delay.
+    nbdkit -f -U "$WORK/kit.sock" --filter=noparallel --filter=delay file "$DST" \
+        serialize=all-requests delay-write=40ms delay-zero=40ms >"$WORK/nbdkit.log" 2>&1 &
     KIT=$!
     CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
     for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
