@@ -38,6 +38,9 @@
 #            (killed) under writes: the mirror fails, no write does; a
 #            target that accepts and never answers fails at connect after
 #            --timeout
+#   pipeline the copy keeps several requests in flight: 16 MiB of data to a
+#            target (nbdkit) that delays every write by 200 ms syncs in
+#            well under the 3.2 s that one request at a time needs at least
 #   isolate  two devices, each mirrored: the first one's backing file is
 #            served by nbdfuse over an nbdkit that is SIGSTOPped while
 #            writes to it are in flight and its mirror copies; the second
@@ -454,6 +457,26 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); time.sleep(
     [ $(( $(date +%s) - t0 )) -lt 10 ] || fail "a mute target held the mirror $(( $(date +%s) - t0 )) s"
     kill $MUTE
     stop_sluiced "$SOCK" "$NUL"
+    ;;
+pipeline)
+    need_cmd nbdkit
+    need_cmd jq
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
+    "$GUESTIO" fill "$SRC" 7 0 $((16 * MiB))
+    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=200ms delay-zero=200ms \
+        >"$WORK/nbdkit.log" 2>&1 &
+    KIT=$!
+    CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    ms=$(jq .elapsed_ms "$WORK/m.json")
+    log "16 MiB to a target that delays each write 200 ms: synced in $ms ms (one request at a time: at least 3200)"
+    [ "$ms" -lt 2500 ] || fail "the copy did not keep requests in flight: $ms ms"
+    "$SLUICE" dev mirror-cancel src >/dev/null
+    cmp "$SRC" "$DST" || fail "source and target differ"
+    stop_sluiced "$SOCK"
     ;;
 isolate)
     need_cmd nbdkit
