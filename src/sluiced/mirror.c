@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The mirror job (storage migration, source side): see mirror.h. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
@@ -25,6 +26,8 @@
 #define SYNC_AT   (4u << 20)    /* go synchronous when this little is dirty */
 #define MAX_ROUNDS 12           /* ... or after this many catch-up rounds */
 #define BATCH_MAX 256           /* synchronous requests sent before waiting for their replies */
+#define PIPE_DEPTH 8            /* copy chunks (DATA_MAX each) in flight to the target */
+#define ZERO_MAX  (1u << 30)    /* bytes per NBD_CMD_WRITE_ZEROES */
 
 /* A guest request mirrored synchronously: its state, kept in the request's
  * own struct vblk_io (nothing allocated). The worker does the source's part
@@ -104,69 +107,102 @@ struct mirror {
     _Atomic uint64_t start_ns;  /* read by the control thread (status) */
     _Atomic uint64_t end_ns;
     char error[256];             /* set before phase turns PH_FAILED */
-    uint8_t *buf;                /* DATA_MAX */
+    /* The copy's pipeline (mirror thread): up to PIPE_DEPTH chunks, each
+     * read into its slot's buffer and sent as one or more commands whose
+     * replies are not waited for one by one; a round ends when all are in. */
+    struct pipe_slot {
+        struct mirror *m;
+        uint8_t *buf;            /* DATA_MAX */
+        unsigned cmds;           /* commands in flight, +1 while issuing */
+        uint64_t bytes;          /* counted as copied once they are all done */
+    } pipe[PIPE_DEPTH];
+    unsigned pipe_busy;          /* slots in use */
+    uint64_t pipe_done;          /* commands completed (progress) */
+    int pipe_err;                /* the first failed copy command's errno */
+    uint8_t *bufs;               /* PIPE_DEPTH * DATA_MAX */
     uint8_t *zeroes;             /* DATA_MAX of zeroes, when !can_zero */
 };
 
 /* ---- in-flight writes, by epoch ----------------------------------------
  * Asynchronous guest writes issued while a mirror copies are counted in
- * the current epoch's counter, and uncounted by their completion (the
- * request's own uloop_op, whose callback is swapped for the time of the
- * write). A round flips the epoch and waits for the old count to reach
- * zero: then every write that could have marked the round's blocks is on
- * disk. Global, so the completion needs no pointer to its mirror. */
-static atomic_uint g_epoch;
-static atomic_long g_inflight[2];
-static pthread_mutex_t g_flip = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic(uloop_op_cb) g_orig_cb;
+ * their device's current epoch counter, and uncounted by their completion
+ * (the request's own uloop_op, whose callback is swapped for the time of
+ * the write; the original callback and the counter are kept in the
+ * request's struct vblk_io: nothing allocated). A round flips the device's
+ * epoch and waits for the old count to reach zero: then every write that
+ * could have marked the round's blocks is on disk. Per device: a device
+ * whose writes do not complete (a stalled backing) holds up only its own
+ * mirror. Only the device's mirror thread flips (one job at a time). */
+struct epoch_io {
+    struct mirror_dev *md;
+    uloop_op_cb cb;              /* the request's own completion */
+    unsigned e;
+};
+_Static_assert(sizeof(struct epoch_io) <= VBLK_IO_PRIV_BYTES, "struct epoch_io does not fit struct vblk_io");
 
-static void done_epoch(struct uloop_op *op, int res, uint32_t flags, unsigned e)
+static struct epoch_io *epoch_io_of(struct uloop_op *done)
 {
-    uloop_op_cb cb = atomic_load(&g_orig_cb);
+    return (struct epoch_io *)(void *)container_of(done, struct vblk_io, op)->priv;
+}
+
+static void done_epoch(struct uloop_op *op, int res, uint32_t flags)
+{
+    struct epoch_io *x = epoch_io_of(op);
+    uloop_op_cb cb = x->cb;
 
     op->cb = cb;
-    atomic_fetch_sub(&g_inflight[e], 1);
+    atomic_fetch_sub(&x->md->inflight[x->e], 1);
     cb(op, res, flags);
 }
 
-static void done_epoch0(struct uloop_op *op, int res, uint32_t flags) { done_epoch(op, res, flags, 0); }
-static void done_epoch1(struct uloop_op *op, int res, uint32_t flags) { done_epoch(op, res, flags, 1); }
-
-static unsigned epoch_enter(void)
+static unsigned epoch_enter(struct mirror_dev *md)
 {
     for (;;) {
-        unsigned e = atomic_load(&g_epoch);
-        atomic_fetch_add(&g_inflight[e], 1);
-        if (atomic_load(&g_epoch) == e)
+        unsigned e = atomic_load(&md->epoch);
+        atomic_fetch_add(&md->inflight[e], 1);
+        if (atomic_load(&md->epoch) == e)
             return e;
-        atomic_fetch_sub(&g_inflight[e], 1);
+        atomic_fetch_sub(&md->inflight[e], 1);
     }
 }
 
-static void epoch_leave(unsigned e)
+static void epoch_leave(struct mirror_dev *md, unsigned e)
 {
-    atomic_fetch_sub(&g_inflight[e], 1);
+    atomic_fetch_sub(&md->inflight[e], 1);
 }
 
-/* Swap @done's callback so its completion leaves epoch @e. */
-static void epoch_hook(struct uloop_op *done, unsigned e)
+/* Swap @done's callback so its completion leaves epoch @e of @md. */
+static void epoch_hook(struct uloop_op *done, struct mirror_dev *md, unsigned e)
 {
-    if (done->cb != done_epoch0 && done->cb != done_epoch1)
-        atomic_store(&g_orig_cb, done->cb);
-    done->cb = e ? done_epoch1 : done_epoch0;
+    struct epoch_io *x = epoch_io_of(done);
+
+    *x = (struct epoch_io){ .md = md, .cb = done->cb, .e = e };
+    done->cb = done_epoch;
 }
 
-/* Wait until every write that started before now has completed. */
-static void epoch_flip_and_drain(void)
+/* Undo epoch_hook for a request that was not started. */
+static void epoch_unhook(struct uloop_op *done)
 {
-    unsigned old;
+    struct epoch_io *x = epoch_io_of(done);
 
-    pthread_mutex_lock(&g_flip);
-    old = atomic_load(&g_epoch);
-    atomic_store(&g_epoch, old ^ 1u);
-    while (atomic_load(&g_inflight[old]) > 0)
+    done->cb = x->cb;
+    epoch_leave(x->md, x->e);
+}
+
+/* Wait until every write to @md that started before now has completed
+ * (or the mirror is cancelled: returns -1). */
+static int epoch_flip_and_drain(struct mirror *m)
+{
+    struct mirror_dev *md = m->md;
+    unsigned old = atomic_load(&md->epoch);
+
+    atomic_store(&md->epoch, old ^ 1u);
+    while (atomic_load(&md->inflight[old]) > 0) {
+        if (atomic_load(&m->cancel))
+            return -1;
         usleep(50);
-    pthread_mutex_unlock(&g_flip);
+    }
+    return 0;
 }
 
 /* ---- dirty bitmap ------------------------------------------------------- */
@@ -272,28 +308,133 @@ static void remote_goodbye(struct mirror *m)
             break;
 }
 
-static int remote_pwrite(struct mirror *m, const void *buf, uint64_t len, uint64_t off)
-{
-    return remote_wait(m, nbd_aio_pwrite(m->nbd, buf, len, off, NBD_NULL_COMPLETION, 0));
-}
-
 static int remote_flush(struct mirror *m)
 {
     return remote_wait(m, nbd_aio_flush(m->nbd, NBD_NULL_COMPLETION, 0));
 }
 
-static int remote_zero(struct mirror *m, uint64_t off, uint64_t len)
+/* ---- the copy's pipeline ------------------------------------------------ */
+
+static void slot_put(struct pipe_slot *sl)
 {
-    if (m->can_zero)
-        return remote_wait(m, nbd_aio_zero(m->nbd, len, off, NBD_NULL_COMPLETION, 0));
+    if (--sl->cmds)
+        return;
+    atomic_fetch_add(&sl->m->copied, sl->bytes);
+    sl->bytes = 0;
+    sl->m->pipe_busy--;
+}
+
+/* libnbd's completion callback of one copy command (mirror thread, inside
+ * an nbd_* call). */
+static int pipe_cmd_done(void *user_data, int *error)
+{
+    struct pipe_slot *sl = user_data;
+
+    if (*error && !sl->m->pipe_err)
+        sl->m->pipe_err = *error;
+    sl->m->pipe_done++;
+    slot_put(sl);
+    return 1;
+}
+
+/* Count a command of @sl before it is issued (its reply may come within
+ * the nbd_aio_* call), take it back when @cookie says it did not go out. */
+static void pipe_issued(struct pipe_slot *sl, int64_t cookie)
+{
+    if (cookie >= 0)
+        return;
+    sl->cmds--;
+    if (!sl->m->pipe_err)
+        sl->m->pipe_err = nbd_get_errno() ?: EIO;
+}
+
+static void pipe_write(struct pipe_slot *sl, const void *buf, uint64_t len, uint64_t off)
+{
+    sl->cmds++;
+    pipe_issued(sl, nbd_aio_pwrite(sl->m->nbd, buf, len, off,
+                                   (nbd_completion_callback){ .callback = pipe_cmd_done, .user_data = sl }, 0));
+}
+
+static void pipe_zero(struct pipe_slot *sl, uint64_t off, uint64_t len)
+{
+    struct mirror *m = sl->m;
+
     while (len) {
-        uint64_t n = MIN(len, DATA_MAX);
-        if (remote_pwrite(m, m->zeroes, n, off) < 0)
-            return -1;
+        uint64_t n = MIN(len, m->can_zero ? ZERO_MAX : DATA_MAX);
+        sl->cmds++;
+        pipe_issued(sl, m->can_zero
+                        ? nbd_aio_zero(m->nbd, n, off,
+                                       (nbd_completion_callback){ .callback = pipe_cmd_done, .user_data = sl }, 0)
+                        : nbd_aio_pwrite(m->nbd, m->zeroes, n, off,
+                                         (nbd_completion_callback){ .callback = pipe_cmd_done, .user_data = sl }, 0));
         off += n;
         len -= n;
     }
+}
+
+/* Wait until at most @max_busy slots are in use; a target silent for
+ * m->timeout_ms (no reply at all) fails the mirror, a cancel ends the wait
+ * (m->abandoned). Returns 0, or -1 (the mirror fails or was cancelled). */
+static int pipe_wait(struct mirror *m, unsigned max_busy)
+{
+    uint64_t deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+    uint64_t last = m->pipe_done;
+
+    while (m->pipe_busy > max_busy && !m->pipe_err) {
+        uint64_t t = now_ns();
+        if (atomic_load(&m->cancel) && !m->closing) {
+            m->abandoned = true;
+            return -1;
+        }
+        if (t >= deadline) {
+            if (!atomic_load(&m->remote_failed))
+                snprintf(m->error, sizeof(m->error), "the target did not answer within %u ms",
+                         m->timeout_ms);
+            fail(m, "writing to the target");
+            return -1;
+        }
+        if (nbd_poll(m->nbd, (int)MIN((deadline - t) / 1000000u + 1, 100u)) < 0) {
+            fail(m, "writing to the target");
+            return -1;
+        }
+        if (m->pipe_done != last) {  /* progress: the target is alive */
+            last = m->pipe_done;
+            deadline = now_ns() + (uint64_t)m->timeout_ms * 1000000u;
+        }
+    }
+    if (m->pipe_err) {
+        if (!atomic_load(&m->remote_failed) && !m->error[0])
+            snprintf(m->error, sizeof(m->error), "writing to the target: %s", strerror(m->pipe_err));
+        fail(m, "writing to the target");
+        return -1;
+    }
     return 0;
+}
+
+/* A free slot, held (its commands cannot complete it) until slot_release;
+ * NULL when the mirror failed or was cancelled while waiting for one. */
+static struct pipe_slot *slot_get(struct mirror *m)
+{
+    if (pipe_wait(m, PIPE_DEPTH - 1) < 0)
+        return NULL;
+    for (unsigned i = 0; i < PIPE_DEPTH; i++) {
+        struct pipe_slot *sl = &m->pipe[i];
+        if (!sl->cmds) {
+            sl->cmds = 1;
+            sl->bytes = 0;
+            m->pipe_busy++;
+            return sl;
+        }
+    }
+    assert(!"no free pipe slot");
+    return NULL;
+}
+
+/* Its commands are issued: @bytes count as copied once they are done. */
+static void slot_release(struct pipe_slot *sl, uint64_t bytes)
+{
+    sl->bytes = bytes;
+    slot_put(sl);
 }
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -301,19 +442,24 @@ static bool all_zero(const uint8_t *p, size_t len)
     return len == 0 || (p[0] == 0 && !memcmp(p, p + 1, len - 1));
 }
 
-/* Read [off, off+len) (len <= DATA_MAX) from the source and send it, block
- * by block as data or zeroes. Returns 0 or -1 (m->error set). */
+/* Read [off, off+len) (len <= DATA_MAX) from the source into a pipeline
+ * slot and send it, block by block as data or zeroes, without waiting for
+ * the replies. Returns 0 or -1 (m->error set). */
 static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
 {
+    struct pipe_slot *sl = slot_get(m);
     uint64_t done = 0, zrun = 0, drun = 0;
 
+    if (!sl)
+        return -1;
     for (uint64_t got = 0; got < len;) {
-        ssize_t n = pread(m->fd, m->buf + got, len - got, (off_t)(off + got));
+        ssize_t n = pread(m->fd, sl->buf + got, len - got, (off_t)(off + got));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             snprintf(m->error, sizeof(m->error), "reading the source at %llu: %s",
                      (unsigned long long)(off + got), n < 0 ? strerror(errno) : "short read");
+            slot_release(sl, 0);
             return -1;
         }
         got += (uint64_t)n;
@@ -321,31 +467,28 @@ static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
     /* Coalesce neighbouring blocks of the same kind into one request. */
     while (done < len) {
         uint64_t b = MIN(MIRROR_BLOCK, len - done);
-        bool z = all_zero(m->buf + done, b);
+        bool z = all_zero(sl->buf + done, b);
         if (z ? drun : zrun) {
             uint64_t at = off + done - (z ? drun : zrun);
-            if (z ? remote_pwrite(m, m->buf + (at - off), drun, at) < 0
-                  : remote_zero(m, at, zrun) < 0) {
-                fail(m, "writing to the target");
-                return -1;
-            }
+            if (z)
+                pipe_write(sl, sl->buf + (at - off), drun, at);
+            else
+                pipe_zero(sl, at, zrun);
             drun = zrun = 0;
         }
         *(z ? &zrun : &drun) += b;
         done += b;
     }
-    if (drun && remote_pwrite(m, m->buf + (len - drun), drun, off + len - drun) < 0) {
-        fail(m, "writing to the target");
-        return -1;
-    }
-    if (zrun && remote_zero(m, off + len - zrun, zrun) < 0) {
-        fail(m, "writing to the target");
-        return -1;
-    }
+    if (drun)
+        pipe_write(sl, sl->buf + (len - drun), drun, off + len - drun);
+    if (zrun)
+        pipe_zero(sl, off + len - zrun, zrun);
+    slot_release(sl, len);
     return 0;
 }
 
-/* Copy [off, off+len): holes of a file go as zeroes without reading. */
+/* Copy [off, off+len): holes of a file go as zeroes without reading. The
+ * commands may still be in flight on return (pipe_wait). */
 static int copy_range(struct mirror *m, uint64_t off, uint64_t len)
 {
     uint64_t end = off + len, pos = off;
@@ -360,16 +503,17 @@ static int copy_range(struct mirror *m, uint64_t off, uint64_t len)
                 hole = h < 0 ? end : MIN((uint64_t)h, end);
             }
         }
-        if (data > pos && remote_zero(m, pos, data - pos) < 0) {
-            fail(m, "writing zeroes to the target");
-            return -1;
+        if (data > pos) {
+            struct pipe_slot *sl = slot_get(m);
+            if (!sl)
+                return -1;
+            pipe_zero(sl, pos, data - pos);
+            slot_release(sl, data - pos);
         }
-        atomic_fetch_add(&m->copied, data - pos);
         for (pos = data; pos < hole;) {
             uint64_t n = MIN(hole - pos, DATA_MAX);
             if (copy_data(m, pos, n) < 0)
                 return -1;
-            atomic_fetch_add(&m->copied, n);
             pos += n;
         }
         pos = MAX(pos, hole);
@@ -595,6 +739,16 @@ static unsigned sync_serve(struct mirror *m, unsigned wait_ms)
     return n;
 }
 
+static bool sync_queued(struct mirror *m)
+{
+    bool r;
+
+    pthread_mutex_lock(&m->q_lock);
+    r = m->q_head != NULL;
+    pthread_mutex_unlock(&m->q_lock);
+    return r;
+}
+
 /* Copy every block of m->copy; @last: the synchronous round, which serves
  * queued guest requests between its chunks. */
 static int copy_round(struct mirror *m, bool last)
@@ -619,15 +773,20 @@ static int copy_round(struct mirror *m, bool last)
             return -1;
         /* A guest write's target part is sent only after its source part
          * completed, by this thread: a block read here before such a write
-         * landed is sent before the write; one read after holds it. */
-        if (last)
+         * landed is sent (and answered: NBD does not order overlapping
+         * requests in flight) before the write; one read after holds it. */
+        if (last && sync_queued(m)) {
+            if (pipe_wait(m, 0) < 0)
+                return -1;
             sync_serve(m, 0);
+        }
         r = copy_range(m, off, len);
         if (r < 0)
             return -1;
         b = e;
     }
-    return 0;
+    /* The next round may copy the same blocks again: this one's are in. */
+    return pipe_wait(m, 0);
 }
 
 static void barrier_fn(void *arg)
@@ -753,11 +912,13 @@ static void *mirror_thread(void *arg)
         if (last) {
             /* Writes from now on go to both copies; the ones before are
              * waited for, then their blocks copied a last time. */
-            epoch_flip_and_drain();
+            if (epoch_flip_and_drain(m) < 0)
+                break;
             n = take_dirty(m);
         } else {
             n = take_dirty(m);
-            epoch_flip_and_drain();
+            if (epoch_flip_and_drain(m) < 0)
+                break;
         }
         if (round > 0)
             atomic_fetch_add(&m->total, n * MIRROR_BLOCK);
@@ -788,7 +949,7 @@ static void *mirror_thread(void *arg)
         m->closing = true;
         /* Bounded: a device removal waits for this thread. */
         m->timeout_ms = MIN(m->timeout_ms, CLOSING_TIMEOUT_MS);
-        if (!m->can_flush || remote_flush(m) == 0)
+        if (pipe_wait(m, 0) == 0 && (!m->can_flush || remote_flush(m) == 0))
             remote_goodbye(m);
     }
     atomic_store(&m->end_ns, now_ns());
@@ -814,7 +975,7 @@ static void mirror_free(struct mirror *m)
     pthread_cond_destroy(&m->q_cond);
     free(m->dirty);
     free(m->copy);
-    free(m->buf);
+    free(m->bufs);
     free(m->zeroes);
     free(m->uri);
     free(m);
@@ -870,11 +1031,13 @@ int mirror_start(struct mirror_dev *md, const char *uri, unsigned timeout_ms, st
     m->uri = strdup(uri);
     m->dirty = calloc(m->words, sizeof(*m->dirty));
     m->copy = calloc(m->words, sizeof(*m->copy));
-    m->buf = aligned_alloc(4096, DATA_MAX);
-    if (!m->uri || !m->dirty || !m->copy || !m->buf) {
+    m->bufs = aligned_alloc(4096, (size_t)PIPE_DEPTH * DATA_MAX);
+    if (!m->uri || !m->dirty || !m->copy || !m->bufs) {
         r = err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
+    for (unsigned i = 0; i < PIPE_DEPTH; i++)
+        m->pipe[i] = (struct pipe_slot){ .m = m, .buf = m->bufs + (size_t)i * DATA_MAX };
     m->nbd = nbd_create();
     if (!m->nbd) {
         r = err_set(err, -ENOMEM, "libnbd: %s", nbd_get_error());
@@ -1042,13 +1205,13 @@ static int classify(struct mirror *m, uint64_t off, uint64_t len, unsigned *e)
 {
     int p;
 
-    *e = epoch_enter();
+    *e = epoch_enter(m->md);
     p = atomic_load(&m->phase);
     if (p < PH_SYNC && !atomic_load(&m->remote_failed)) {
         mark_dirty(m, off, len);
         return 1;
     }
-    epoch_leave(*e);
+    epoch_leave(m->md, *e);
     return p == PH_SYNC || p == PH_SYNCED ? (atomic_load(&m->remote_failed) ? 2 : 0) : 2;
 }
 
@@ -1069,12 +1232,10 @@ static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool writ
     case 0:
         return sync_start(m, md, loop, done, MR_WRITE, iov, iovcnt, offset, len, false);
     case 1:
-        epoch_hook(done, e);
+        epoch_hook(done, md, e);
         r = bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
-        if (r < 0) {
-            done->cb = atomic_load(&g_orig_cb);
-            epoch_leave(e);
-        }
+        if (r < 0)
+            epoch_unhook(done);
         return r;
     default:
         return bdev_rw(md->bd, loop, done, write, iov, iovcnt, offset);
@@ -1103,13 +1264,11 @@ static int zero_or_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
     if (how == 0)
         return sync_start(m, md, loop, done, discard ? MR_DISCARD : MR_ZERO, NULL, 0, offset, len, unmap);
     if (how == 1)
-        epoch_hook(done, e);
+        epoch_hook(done, md, e);
     r = discard ? bdev_discard(md->bd, loop, done, offset, len)
                 : bdev_write_zeroes(md->bd, loop, done, offset, len, unmap);
-    if (r < 0 && how == 1) {
-        done->cb = atomic_load(&g_orig_cb);
-        epoch_leave(e);
-    }
+    if (r < 0 && how == 1)
+        epoch_unhook(done);
     return r;
 }
 

@@ -11,7 +11,10 @@
  * no mirror runs. While one runs:
  *   copy      the whole volume once: data as NBD_CMD_WRITE, holes
  *             (SEEK_DATA/SEEK_HOLE) and blocks that read as zero as
- *             NBD_CMD_WRITE_ZEROES, so a thin target stays thin;
+ *             NBD_CMD_WRITE_ZEROES, so a thin target stays thin; up to 8
+ *             chunks of 1 MiB in flight (a buffer each: 8 MiB per job),
+ *             all answered before the next round starts (NBD does not
+ *             order overlapping requests);
  *   catch-up  rounds re-copy the 64 KiB blocks the guest wrote meanwhile (a
  *             dirty bitmap set by the write path);
  *   synced    each guest write, discard and flush is done on the source and
@@ -30,7 +33,7 @@
  * then, and the guest requests waiting for it complete with the source's
  * result.
  * A block is only read for copying once every write to it that started
- * before the round has completed (an epoch counter of in-flight writes,
+ * before the round has completed (a per-device epoch counter of in-flight writes,
  * counted through the write's own completion op: no allocation).
  * Failures (target gone, I/O error on it) stop the mirror and leave the
  * source as it is: the guest never sees an error from the target. */
@@ -60,6 +63,10 @@ struct mirror_dev {
     unsigned nloops;
     struct mirror *_Atomic active;     /* the datapath's view; NULL: none */
     struct mirror *job;                /* the last job (control thread) */
+    /* Asynchronous writes in flight while a mirror copies, counted by
+     * epoch (mirror.c): a round waits only for this device's writes. */
+    atomic_uint epoch;
+    atomic_long inflight[2];
 };
 
 /* vblk ops whose io_ctx is a struct mirror_dev * (on a bdev). */

@@ -21,7 +21,8 @@
 #            mid-copy: the mirror fails with one line, the guest keeps
 #            writing and verifying; a retry to qemu-nbd restarts cleanly
 #            and ends synced and equal
-#   slow     the target (nbdkit, every write and zero delayed) is slower
+#   slow     the target (nbdkit, every write and zero delayed, one request
+#            at a time) is slower
 #            than the guest writes: catch-up rounds do not converge, the
 #            mirror turns synchronous anyway (synced), the guest goes on at
 #            the link's pace and finishes; source and target are equal
@@ -37,6 +38,15 @@
 #            (killed) under writes: the mirror fails, no write does; a
 #            target that accepts and never answers fails at connect after
 #            --timeout
+#   pipeline the copy keeps several requests in flight: 16 MiB of data to a
+#            target (nbdkit) that delays every write by 200 ms syncs in
+#            well under the 3.2 s that one request at a time needs at least
+#   isolate  two devices, each mirrored: the first one's backing file is
+#            served by nbdfuse over an nbdkit that is SIGSTOPped while
+#            writes to it are in flight and its mirror copies; the second
+#            device's mirror still syncs (it waits only for its own
+#            device's writes), and is equal; once the backing resumes, the
+#            stalled writes complete without error
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -326,8 +336,10 @@ slow)
     need_cmd nbdkit
     start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
     start_guest 30
-    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=40ms delay-zero=40ms \
-        >"$WORK/nbdkit.log" 2>&1 &
+    # One request at a time (noparallel), each delayed: the mirror's
+    # pipeline cannot hide the delay.
+    nbdkit -f -U "$WORK/kit.sock" --filter=noparallel --filter=delay file "$DST" \
+        serialize=all-requests delay-write=40ms delay-zero=40ms >"$WORK/nbdkit.log" 2>&1 &
     KIT=$!
     CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
     for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
@@ -445,6 +457,89 @@ s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); time.sleep(
     [ $(( $(date +%s) - t0 )) -lt 10 ] || fail "a mute target held the mirror $(( $(date +%s) - t0 )) s"
     kill $MUTE
     stop_sluiced "$SOCK" "$NUL"
+    ;;
+pipeline)
+    need_cmd nbdkit
+    need_cmd jq
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
+    "$GUESTIO" fill "$SRC" 7 0 $((16 * MiB))
+    nbdkit -f -U "$WORK/kit.sock" --filter=delay file "$DST" delay-write=200ms delay-zero=200ms \
+        >"$WORK/nbdkit.log" 2>&1 &
+    KIT=$!
+    CLEANUP_CMDS+=("kill -KILL $KIT 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
+    "$SLUICE" dev mirror src --to "nbd+unix:///?socket=$WORK/kit.sock" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    ms=$(jq .elapsed_ms "$WORK/m.json")
+    log "16 MiB to a target that delays each write 200 ms: synced in $ms ms (one request at a time: at least 3200)"
+    [ "$ms" -lt 2500 ] || fail "the copy did not keep requests in flight: $ms ms"
+    "$SLUICE" dev mirror-cancel src >/dev/null
+    cmp "$SRC" "$DST" || fail "source and target differ"
+    stop_sluiced "$SOCK"
+    ;;
+isolate)
+    need_cmd nbdkit
+    need_cmd nbdfuse
+    need_cmd jq
+    BB=$SLUICE_BUILD/tools/bench/sluice-blkbench
+    MNT=$WORK/mnt
+    mkdir "$MNT"
+    truncate -s $SIZE "$WORK/back.img" "$WORK/dsta.img"
+    nbdkit -f -U "$WORK/back.sock" file "$WORK/back.img" >"$WORK/nbdkit-back.log" 2>&1 &
+    BACK=$!
+    CLEANUP_CMDS+=("kill -CONT $BACK 2>/dev/null; umount -l $MNT 2>/dev/null; kill -KILL $BACK 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/back.sock" ] && break; sleep 0.1; done
+    nbdfuse "$MNT/disk" "nbd+unix:///?socket=$WORK/back.sock" >"$WORK/nbdfuse.log" 2>&1 &
+    for i in $(seq 50); do [ -e "$MNT/disk" ] && break; sleep 0.1; done
+    [ -e "$MNT/disk" ] || fail "nbdfuse did not mount: $(cat "$WORK/nbdfuse.log")"
+    "$GUESTIO" fill "$MNT/disk" 4 0 $((16 * MiB))
+    "$GUESTIO" fill "$SRC" 3 0 $((16 * MiB))
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$WORK/a.sock,path=$MNT/disk,id=a" \
+        --blk "socket=$SOCK,path=$SRC,id=b"
+    # a's target is slow: its mirror stays in the copy phase.
+    nbdkit -f -U "$WORK/kita.sock" --filter=delay file "$WORK/dsta.img" delay-write=1000ms delay-zero=1000ms \
+        >"$WORK/nbdkit-a.log" 2>&1 &
+    KITA=$!
+    nbdkit -f -U "$WORK/kit.sock" file "$DST" >"$WORK/nbdkit.log" 2>&1 &
+    KIT=$!
+    CLEANUP_CMDS+=("kill -KILL $KITA $KIT 2>/dev/null")
+    for i in $(seq 50); do [ -S "$WORK/kita.sock" ] && [ -S "$WORK/kit.sock" ] && break; sleep 0.1; done
+    "$SLUICE" dev mirror a --to "nbd+unix:///?socket=$WORK/kita.sock" --detach >/dev/null ||
+        fail "mirror of a did not start"
+    for i in $(seq 100); do [ "$(phase_of a)" = copy ] && break; sleep 0.1; done
+    [ "$(phase_of a)" = copy ] || fail "a's mirror: $(phase_of a), expected copy"
+    "$BB" --socket "$WORK/a.sock" --rw randwrite --bs 4096 --qd 4 --warmup 0 --time 2 \
+        >"$WORK/a.json" 2>"$WORK/a.log" &
+    ABB=$!
+    CLEANUP_CMDS+=("kill $ABB 2>/dev/null")
+    sleep 0.5
+    # While a's backing is stopped, sluiced's threads waiting on it cannot
+    # be killed (FUSE): every failure resumes it first.
+    # A status call is bounded: the control thread must answer too.
+    fail_stopped() { kill -CONT $BACK; fail "$@"; }
+    phase_of() { timeout 5 "$SLUICE" dev mirror-status "$1" --json | jq -r .phase; }
+    kill -STOP $BACK            # a's backing stops answering: its writes wait
+    sleep 0.5
+    [ "$(phase_of a)" = copy ] || fail_stopped "a's mirror left the copy phase: $(phase_of a): the test shows nothing"
+    t0=$(date +%s%N)
+    "$SLUICE" dev mirror b --to "nbd+unix:///?socket=$WORK/kit.sock" --detach >/dev/null ||
+        fail_stopped "mirror of b did not start"
+    while [ $(( $(date +%s%N) - t0 )) -lt 10000000000 ]; do [ "$(phase_of b)" = synced ] && break; sleep 0.1; done
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    log "b's mirror while a's backing is stalled: $(phase_of b) after $ms ms ($(timeout 5 "$SLUICE" dev mirror-status b --json | jq -c '{bytes_copied, round}'))"
+    [ "$(phase_of b)" = synced ] || fail_stopped "b's mirror was held up by a's stalled writes: $(phase_of b) after $ms ms"
+    [ "$(phase_of a)" = copy ] || fail_stopped "a's mirror: $(phase_of a) while its backing is stalled"
+    kill -CONT $BACK
+    rc=0
+    wait $ABB || rc=$?
+    [ $rc = 0 ] && [ "$(jq .undrained "$WORK/a.json")" = 0 ] && [ "$(jq .errors "$WORK/a.json")" = 0 ] ||
+        fail "writes to the stalled device: exit $rc, $(cat "$WORK/a.json" "$WORK/a.log")"
+    "$SLUICE" dev mirror-cancel a >/dev/null || fail "cancel a"
+    "$SLUICE" dev mirror-cancel b >/dev/null || fail "cancel b"
+    cmp "$SRC" "$DST" || fail "b's source and target differ"
+    stop_sluiced "$SOCK" "$WORK/a.sock"
+    umount "$MNT"
     ;;
 *)
     fail "unknown mode $MODE"

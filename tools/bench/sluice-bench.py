@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""sluice-bench: the benchmarks behind `sluice bench blk|net|boot`.
+"""sluice-bench: the benchmarks behind `sluice bench blk|net|boot|migrate`.
 
 Every bench runs sluice and a peer in the same invocation, interleaved
 (the order of the systems alternates from one repetition to the next, so
@@ -937,6 +937,21 @@ def net_one(system, w, t, warm, work, ns, tap, s_sock, s_pid, rep):
 
 # --------------------------------------------------------------- boot ----
 
+def script_args(name, rest, runs=False):
+    """The options of the benches run by a script (boot, migrate): --quick,
+    --output, --json (and --runs); None on a bad one."""
+    ap = argparse.ArgumentParser(prog=f"sluice bench {name}", add_help=False)
+    ap.add_argument("--quick", action="store_true")
+    if runs:
+        ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--output", default="results")
+    ap.add_argument("--json", action="store_true")
+    try:
+        return ap.parse_args(rest)
+    except SystemExit:
+        return None
+
+
 def bench_boot(rest):
     """sluice bench boot: time from exec to guest init and the VMM's own memory
     (RSS minus guest RAM), sluice-vmm against QEMU booting the same kernel and
@@ -953,14 +968,8 @@ def bench_boot(rest):
     """
     # `sluice bench boot` (tools/sluice/cmd-bench.c) owns the usage text and
     # has checked these options.
-    ap = argparse.ArgumentParser(prog="sluice bench boot", add_help=False)
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--output", default="results")
-    ap.add_argument("--json", action="store_true")
-    try:
-        a = ap.parse_args(rest)
-    except SystemExit:
+    a = script_args("boot", rest, runs=True)
+    if a is None:
         return 2
     runs = 1 if a.quick else a.runs
     boot_sh = os.path.join(SRC, "tools", "bench", "boot.sh")
@@ -1054,6 +1063,88 @@ def bench_boot(rest):
     return 1 if rc != 0 else 0
 
 
+# ------------------------------------------------------------ migrate ----
+
+def bench_migrate(rest):
+    """sluice bench migrate: storage migration's mirror throughput against the
+    raw copy limit (nbdcopy of the same file to the same target, loopback
+    TCP; targets: a second sluiced's incoming device and qemu-nbd), and
+    shared-storage live migration of a TCG guest (downtime and total time
+    from QMP query-migrate) with its disk on sluiced and on
+    qemu-storage-daemon's vhost-user-blk export ("n/a" with QEMU's reason
+    when a backend cannot migrate). One run of each; writes
+    DIR/<date>-migrate.json. The work is done by tools/bench/migrate.sh.
+    """
+    a = script_args("migrate", rest)
+    if a is None:
+        return 2
+    sh = os.path.join(SRC, "tools", "bench", "migrate.sh")
+    if not SRC or not os.access(sh, os.X_OK):
+        die("migrate needs the source tree (tools/bench/migrate.sh, the guest kit): run the build tree's sluice")
+    env = dict(os.environ, SLUICE_SRC=SRC)
+    build = os.path.normpath(os.path.join(HERE, "..", ".."))
+    if "SLUICE_BUILD" not in env and os.access(os.path.join(build, "src", "sluiced", "sluiced"), os.X_OK):
+        env["SLUICE_BUILD"] = build
+    cmd = [sh] + (["--quick"] if a.quick else [])
+    record(cmd)
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+    mirror, nbdcopy, migr = {}, {}, []
+    for line in p.stdout.splitlines():
+        m = re.match(r"(mirror|nbdcopy) (\S+): (\d+) bytes in (\d+) ms$", line)
+        if m:
+            (mirror if m.group(1) == "mirror" else nbdcopy)[m.group(2)] = (int(m.group(3)), int(m.group(4)))
+            continue
+        m = re.match(r"migrate (\S+): downtime (\d+) ms, total (\d+) ms, setup (\d+) ms, rounds (\d+)$", line)
+        if m:
+            migr.append({"backend": m.group(1), "downtime_ms": int(m.group(2)), "total_ms": int(m.group(3)),
+                         "setup_ms": int(m.group(4)), "rounds": int(m.group(5))})
+            continue
+        m = re.match(r"migrate (\S+): n/a \((.*)\)$", line)
+        if m:
+            migr.append({"backend": m.group(1), "na": m.group(2)})
+    if p.returncode != 0:
+        die(f"migrate: tools/bench/migrate.sh failed (status {p.returncode})", 1)
+
+    def mib_s(b, ms):
+        return b / (1 << 20) / (ms / 1000) if ms > 0 else None
+    copies = []
+    for t in mirror:
+        (b, ms), (nb, nms) = mirror[t], nbdcopy.get(t, (0, 0))
+        r = {"target": t, "bytes": b, "mirror_ms": ms, "mirror_mib_s": mib_s(b, ms),
+             "nbdcopy_ms": nms or None, "nbdcopy_mib_s": mib_s(nb, nms) if nms else None}
+        r["mirror_over_nbdcopy"] = (r["mirror_mib_s"] / r["nbdcopy_mib_s"]
+                                    if r["mirror_mib_s"] and r["nbdcopy_mib_s"] else None)
+        copies.append(r)
+    if not copies or not migr:
+        die("migrate: no figures came out", 1)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M%S")
+    os.makedirs(a.output, exist_ok=True)
+    doc = {"name": "migrate", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+           "machine": {"host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count()},
+           "commands": COMMANDS, "quick": a.quick, "mirror": copies, "migrate": migr}
+    path = os.path.join(a.output, stamp + "-migrate.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    if a.json:
+        print(json.dumps(doc, indent=1))
+        return 0
+    mib = copies[0]["bytes"] >> 20
+    print(f"{'mirror of ' + str(mib) + ' MiB (loopback TCP)':<34}{'mirror':>10}{'nbdcopy':>10}{'mirror/nbdcopy':>16}")
+    for r in copies:
+        nb = f"{r['nbdcopy_mib_s']:>10.0f}" if r["nbdcopy_mib_s"] else f"{'-':>10}"
+        ratio = f"{r['mirror_over_nbdcopy']:>16.2f}" if r["mirror_over_nbdcopy"] else f"{'-':>16}"
+        print(f"{'  to ' + r['target'] + ' (MiB/s)':<34}{r['mirror_mib_s']:>10.0f}{nb}{ratio}")
+    print(f"{'live migration (shared storage)':<34}{'downtime':>10}{'total':>10}{'setup':>8}{'rounds':>8}")
+    for r in migr:
+        if "na" in r:
+            print(f"{'  ' + r['backend']:<34}  n/a ({r['na']})")
+        else:
+            print(f"{'  ' + r['backend'] + ' (ms)':<34}{r['downtime_ms']:>10}{r['total_ms']:>10}"
+                  f"{r['setup_ms']:>8}{r['rounds']:>8}")
+    print(f"(TCG guest, 1 vCPU; one run each; {path})")
+    return 0
+
+
 # --------------------------------------------------------------- main ----
 
 def main():
@@ -1067,8 +1158,10 @@ def main():
     name, rest = argv[0], argv[1:]
     if name == "boot":
         return bench_boot(rest)
+    if name == "migrate":
+        return bench_migrate(rest)
     if name not in ("blk", "net"):
-        die(f"unknown bench '{name}' (blk, net, boot)", 2)
+        die(f"unknown bench '{name}' (blk, net, boot, migrate)", 2)
     ap = argparse.ArgumentParser(prog=f"sluice bench {name}", add_help=False)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--output", default="results")

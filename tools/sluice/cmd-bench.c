@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sluice bench blk|net|boot: benchmarks of sluice against peers from the
+/* sluice bench blk|net|boot|migrate: benchmarks of sluice against peers from the
  * same run. The work is done by sluice-bench (tools/bench/sluice-bench.py),
  * which drives sluice-blkbench (the vhost-user-blk frontend benchmark
  * driver), qemu-storage-daemon, fio and DPDK testpmd; this noun finds it
@@ -114,6 +114,7 @@ int cmd_bench(int argc, char **argv)
     static const int net[] = { OPT_QUICK, OPT_OUTPUT, OPT_JSON, OPT_REPS, OPT_TIME, OPT_WARMUP,
                                OPT_WORKLOADS, OPT_VERBOSE, OPT_LAB, 0 };
     static const int boot[] = { OPT_QUICK, OPT_RUNS, OPT_OUTPUT, OPT_JSON, 0 };
+    static const int migrate[] = { OPT_QUICK, OPT_OUTPUT, OPT_JSON, 0 };
     static const struct cli_verb verbs[] = {
         { "blk", "[--quick] [--output DIR] [--json] [--backing null,tmpfs,disk] [--poll] [--lab]",
           "sluiced vs qemu-storage-daemon vs fio io_uring on the backing itself", blk, 0, 0,
@@ -131,6 +132,14 @@ int cmd_bench(int argc, char **argv)
           "the lab VM, which has vhost_net" },
         { "boot", "[--quick] [--runs N] [--output DIR] [--json]",
           "sluice-vmm boot time and memory", boot, 0, 0, bench_exec },
+        { "migrate", "[--quick] [--output DIR] [--json]",
+          "mirror throughput vs nbdcopy; live-migration downtime vs qemu-storage-daemon", migrate, 0, 0,
+          bench_exec, NULL,
+          "storage migration: `sluice dev mirror` of a 1 GiB allocated file (quick: 32 MiB)\n"
+          "to a second sluiced and to qemu-nbd over loopback TCP, beside nbdcopy of the\n"
+          "same file to the same target (the raw copy limit); shared-storage live\n"
+          "migration of a TCG guest writing its disk: QMP query-migrate downtime and\n"
+          "total time, its disk on sluiced and on qemu-storage-daemon" },
         { NULL },
     };
     static const struct cli_verbs table = {
