@@ -400,6 +400,36 @@ GUEST
     run_guest "$WORK/guest-null.sh" "$WORK/guest.log" $(qemu_blk_args) || fail "guest script failed"
     stop_sluiced "$SOCK"
     ;;
+multidev)
+    # N (default 5) null devices with one queue each on one worker; a
+    # correct guest (firmware probe, kernel driver, a write and read per
+    # device) must never be reported as a guest error.
+    N=${MULTIDEV_N:-5}
+    cat >"$WORK/guest-multi.sh" <<GUEST
+io=/sluice-files/guestio
+n=0
+for b in /sys/block/vd*; do
+    d=/dev/\${b##*/}
+    \$io fill \$d 7 0 $MiB && \$io zero \$d 0 $MiB || { echo "guest: I/O on \$d failed"; exit 1; }
+    n=\$((n + 1))
+done
+[ \$n = $N ] || { echo "guest: \$n devices, expected $N"; ls /sys/block; exit 1; }
+dmesg | grep -i "virtio_blk\\|e820\\|RAMDISK"
+echo "guest: $N devices served"
+GUEST
+    sargs=() qargs=()
+    for i in $(seq $N); do
+        sargs+=(--blk "socket=$WORK/d$i.sock,null=1G,serial=d$i,id=d$i")
+        qargs+=(-chardev "socket,id=c$i,path=$WORK/d$i.sock" -device "vhost-user-blk-pci,chardev=c$i,num-queues=1")
+    done
+    start_sluiced --workers 1 ${MULTIDEV_VERBOSE:+--verbose} "${sargs[@]}"
+    run_guest "$WORK/guest-multi.sh" "$WORK/guest.log" "${qargs[@]}" >/dev/null 2>&1 ||
+        fail "guest script failed: $(grep '^guest' "$WORK/guest.log" | tail -3)"
+    [ -n "${MULTIDEV_KEEP:-}" ] && cp "$WORK/sluiced.log" "$WORK/guest.log" "$MULTIDEV_KEEP/"
+    ! grep -q "guest error" "$WORK/sluiced.log" ||
+        fail "a correct guest was reported malformed: $(grep "guest error" "$WORK/sluiced.log" | head -3)"
+    stop_sluiced "$WORK/d1.sock"
+    ;;
 qos)
     SLUICE=$SLUICE_BUILD/tools/sluice/sluice
     export SLUICE_CONTROL=$WORK/control.sock
