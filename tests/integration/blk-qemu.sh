@@ -541,6 +541,9 @@ GUEST
     python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["throttled_ms"] > 1000 and s["waiting"] == 0, s' "$st" ||
         fail "stats: throttled_ms / waiting wrong: $st"
     log "lim: throttled $(echo "$st" | python3 -c 'import json,sys; print(json.load(sys.stdin)["throttled_ms"])') ms"
+    # Five devices: SeaBIOS's rings of the 4th and 5th lie under the initrd (multidev).
+    ! grep -q "guest error" "$WORK/sluiced.log" ||
+        fail "a correct guest was reported malformed: $(grep "guest error" "$WORK/sluiced.log" | head -3)"
     stop_sluiced "$WORK/lim.sock"
     ;;
 volume)
