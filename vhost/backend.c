@@ -648,7 +648,8 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
     close_fd(&vq->call_fd);
     st.index = vq->index;
     st.num = vq->base;
-    log_debug("%s: virtqueue %u: stopped at base 0x%08x", dev->name, vq->index, vq->base);
+    log_debug("%s: virtqueue %u: stopped at base 0x%08x (device totals: %" PRIu64 " kicks, %"
+              PRIu64 " chains)", dev->name, vq->index, vq->base, vq->stats.kicks, vq->stats.elems);
     return reply(dev, msg, &st, sizeof(st), NULL, 0);
 }
 
@@ -1079,6 +1080,50 @@ static int check_request(const struct vu_dev *dev, const struct vu_req_row *row,
     return 0;
 }
 
+/* --verbose: the message sequence of each device (the ring state a request
+ * carries), to tell a frontend's sequence from a backend's reaction. */
+static void trace_request(const struct vu_dev *dev, const struct vu_msg *msg)
+{
+    const union vu_payload *p = &msg->p;
+    uint32_t req = msg->hdr.request;
+
+    switch (req) {
+    case VU_SET_VRING_NUM:
+    case VU_SET_VRING_BASE:
+    case VU_GET_VRING_BASE:
+    case VU_SET_VRING_ENABLE:
+        log_debug("%s: %s queue %u num %u", dev->name, vu_request_name(req), p->state.index,
+                  p->state.num);
+        break;
+    case VU_SET_VRING_ADDR:
+        log_debug("%s: %s queue %u desc 0x%" PRIx64 " avail 0x%" PRIx64 " used 0x%" PRIx64,
+                  dev->name, vu_request_name(req), p->addr.index, p->addr.desc_user_addr,
+                  p->addr.avail_user_addr, p->addr.used_user_addr);
+        break;
+    case VU_SET_VRING_KICK:
+    case VU_SET_VRING_CALL:
+    case VU_SET_VRING_ERR:
+    case VU_SET_FEATURES:
+    case VU_SET_STATUS:
+        log_debug("%s: %s 0x%" PRIx64, dev->name, vu_request_name(req), p->u64);
+        break;
+    case VU_ADD_MEM_REG:
+    case VU_REM_MEM_REG:
+        log_debug("%s: %s guest 0x%" PRIx64 " size 0x%" PRIx64 " uva 0x%" PRIx64, dev->name,
+                  vu_request_name(req), p->mem_reg.region.guest_phys_addr,
+                  p->mem_reg.region.memory_size, p->mem_reg.region.userspace_addr);
+        break;
+    case VU_SET_MEM_TABLE:
+        for (uint32_t i = 0; i < p->mem.nregions && i < VU_MAX_FDS; i++)
+            log_debug("%s: %s region %u guest 0x%" PRIx64 " size 0x%" PRIx64 " uva 0x%" PRIx64,
+                      dev->name, vu_request_name(req), i, p->mem.regions[i].guest_phys_addr,
+                      p->mem.regions[i].memory_size, p->mem.regions[i].userspace_addr);
+        break;
+    default:
+        log_debug("%s: %s", dev->name, vu_request_name(req));
+    }
+}
+
 /* Handle one message. Returns 0 or -errno, the result the frontend learns
  * through REPLY_ACK; sets *replied when the request has a reply of its own
  * (sent here or by the handler, also on failure), which replaces the ack. */
@@ -1089,6 +1134,7 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, bool *replied)
     int r;
 
     *replied = false;
+    trace_request(dev, msg);
     if (!row || !row->handle)
         return -EOPNOTSUPP;
     *replied = row->reply;

@@ -74,6 +74,11 @@ struct vq {
     struct completion *stopped;
     struct uloop_poller poller;
     bool notify_off;           /* guest kicks suppressed while polled */
+    bool active;           /* the driver used the ring lately (a kick, or
+                            * chains found since): only an active ring is
+                            * polled; an idle one is read on its next kick.
+                            * Firmware leaves idle rings behind in memory
+                            * the OS reuses before it resets the device. */
     struct vq_stats stats;
     struct vq_packed *pk;      /* packed ring state (vhost/vq_packed.c) */
 };

@@ -239,6 +239,7 @@ static void kick_cb(struct uloop_op *op, int res, uint32_t flags)
         return;
     }
     vq->stats.kicks++;
+    vq->active = true;
     poll_on_kick(vq);
     run_handler(vq);
     if (vq->running && !vq->stopping)
@@ -316,7 +317,7 @@ static bool vq_poll_cb(struct uloop_poller *p)
 {
     struct vq *vq = container_of(p, struct vq, poller);
 
-    if (!can_run(vq))
+    if (!vq->active || !can_run(vq))
         return false;
     notify_disable(vq);
     if (!chains_waiting(vq))
@@ -324,11 +325,23 @@ static bool vq_poll_cb(struct uloop_poller *p)
     return poll_handle(vq);
 }
 
+/* Before the loop sleeps: an active queue asks for kicks again and looks
+ * once more; found idle, it is not read again until its next kick (the
+ * driver kicks a queue whose kicks are on). An idle queue is left alone:
+ * no driver said it uses that ring, and its memory may no longer be a ring
+ * (SeaBIOS leaves its virtio-blk rings live and the initrd is loaded over
+ * them before Linux resets the device). */
 static bool vq_rearm_cb(struct uloop_poller *p)
 {
     struct vq *vq = container_of(p, struct vq, poller);
 
-    if (!notify_enable(vq) || !can_run(vq))
+    if (!vq->active)
+        return false;
+    if (!notify_enable(vq)) {
+        vq->active = false;
+        return false;
+    }
+    if (!can_run(vq))
         return false;
     return poll_handle(vq);
 }
@@ -415,6 +428,9 @@ static void start_on_loop(void *arg)
 
     vq->running = true;
     vq->stopping = false;
+    /* One look at start (a reconnected backend takes over a ring the
+     * driver already kicked), then until the loop finds it idle. */
+    vq->active = true;
     poll_start(vq);
     arm_kick(vq);
     run_handler(vq);
