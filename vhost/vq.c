@@ -432,6 +432,13 @@ static void start_on_loop(void *arg)
      * driver already kicked), then until the loop finds it idle. */
     vq->active = true;
     poll_start(vq);
+    /* What the ring's notification fields say is not ours: a backend that
+     * died while polling left kicks off (VRING_USED_F_NO_NOTIFY, an
+     * avail_event left behind, the packed ring's device event area), and a
+     * driver that sees that never kicks an idle ring again. Ask for kicks
+     * from where the ring is now (split and packed rings alike). */
+    vq->notify_off = true;
+    notify_enable(vq);
     arm_kick(vq);
     run_handler(vq);
 }
@@ -470,9 +477,6 @@ int vq_start(struct vq *vq)
         return -EINVAL;
     vq->last_avail_idx = vq->base;
     vq->used_idx = vq->published_idx = READ_ONCE(vq->used->idx);
-    /* A previous backend may have died polling, with kicks suppressed. */
-    __atomic_store_n(&vq->used->flags, 0, __ATOMIC_RELAXED);
-    vq_log(vq, &vq->used->flags, sizeof(vq->used->flags));
     free(vq->resubmit);
     vq->resubmit = NULL;
     vq->resubmit_n = vq->resubmit_pos = 0;
