@@ -55,7 +55,10 @@ struct device {
     struct tb_limiter *limiter;
     struct qos_group *group;
     bool recorded;         /* in the state file */
+    bool cmdline;          /* from --blk/--net (its spec is the command line) */
 };
+
+static int state_write(struct sluiced *s, const struct device *skip, struct sl_err *err);
 
 /* Devices with group=NAME share one limiter (QEMU throttle groups). A group
  * lives until sluiced exits: its limits stay for the next device to join. */
@@ -610,8 +613,31 @@ static int set_net(struct sluiced *s, struct device *d, struct opts *o, struct s
     return 0;
 }
 
+/* The spec a restart gives @d after the set @o: its spec with @o's keys
+ * put in (*out malloc'ed), a key set to 0 kept as 0 (no limit). */
+static int merged_spec(const struct device *d, const struct opts *o, char **out, struct sl_err *err)
+{
+    struct opts base;
+    int r = opts_parse(d->spec, &base, NULL);
+
+    if (r == 0) {
+        r = opts_merge(&base, o, out);
+        opts_free(&base);
+    }
+    if (r == -E2BIG)
+        return err_set(err, r, "the device's spec would have more than %d options", OPTS_MAX);
+    return r < 0 ? err_set(err, r, "out of memory") : 0;
+}
+
 int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err)
 {
+    /* Only a device added through the control socket has a record of its
+     * own; a command-line device's spec is the command line. */
+    bool record = s->state && d->recorded && !d->cmdline;
+    struct net_shape old_shape = d->shape;
+    struct tb_limits old_limits;
+    char *merged = NULL, *old_spec;
+    bool applied;
     struct opts o;
     const char *bad = NULL;
     int r;
@@ -619,6 +645,8 @@ int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_
     r = opts_parse(spec, &o, &bad);
     if (r < 0)
         return err_set(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
+    if (d->limiter)
+        tb_limiter_get(d->limiter, &old_limits);
     switch (d->type) {
     case DEV_BLK:
         r = set_blk(s, d, &o, err);
@@ -629,6 +657,35 @@ int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_
     default:
         r = err_set(err, -EINVAL, "nothing to set");
         break;
+    }
+    applied = r == 0;
+    if (r == 0 && record && (r = merged_spec(d, &o, &merged, err)) == 0) {
+        old_spec = d->spec;
+        d->spec = merged;
+        r = state_write(s, NULL, err);
+        if (r == -EROFS) {
+            log_warn("%s: set %s not recorded (lost at a restart): %s", d->id, spec, err_msg(err, r));
+            err_clear(err);
+            r = 0;
+        } else if (r < 0) {
+            err_wrap(err, r, "cannot record the change");
+            if (r == -EINVAL)   /* this machine's failure, not the request's */
+                r = -EIO;
+        }
+        if (r < 0) {
+            d->spec = old_spec;
+            old_spec = merged;
+        }
+        free(old_spec);
+    }
+    if (r < 0 && applied && d->type == DEV_BLK) {
+        /* Undone: the limits in force before. */
+        tb_limiter_set(d->limiter, &old_limits);
+        limits_changed(s, d->limiter);
+    } else if (r < 0 && applied && d->type == DEV_NET) {
+        struct sl_err ignored = ERR_INIT;
+        if (net_shaper_set(tap_name(d->tap), &old_shape, &ignored) == 0)
+            d->shape = old_shape;
     }
     if (r == 0)
         log_info("%s: set %s", d->id, spec);
@@ -876,6 +933,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
     d->type = sp->type;
     d->el = s->el;
     d->recorded = sp->recorded;
+    d->cmdline = sp->cmdline;
     r = sp->type == DEV_BLK ? start_blk(s, d, sp, err) : start_net(s, d, sp, err);
     if (r < 0)
         goto out;

@@ -541,7 +541,9 @@ int main(int argc, char **argv)
                  state_skipped.msg);
     for (unsigned i = 0; i < a.ndev; i++) {
         struct sl_err err = ERR_INIT;
-        int r = device_start(&g, &sp[i], NULL, &err);
+        int r;
+        sp[i].cmdline = true;
+        r = device_start(&g, &sp[i], NULL, &err);
         if (r < 0) {
             fprintf(stderr, "sluiced: --%s %s: %s\n", a.types[i] == DEV_BLK ? "blk" : "net",
                     a.specs[i], err_msg(&err, r));

@@ -5,7 +5,10 @@
 #   errors    no guest, null= devices (a few seconds): an add that cannot be
 #             recorded (immutable folder) is undone and fails, a remove that
 #             cannot be forgotten fails and the device stays; recorded devices come
-#             back with their ids after SIGTERM and after SIGKILL; a
+#             back with their ids after SIGTERM and after SIGKILL; a live
+#             limit change (dev set) is recorded and back after SIGKILL, one
+#             that cannot be recorded fails and is undone, one on a
+#             command-line device is not recorded; a
 #             command-line device with a recorded id and the same spec (items
 #             reordered) is one device, with another spec exit 1 and one
 #             line naming the id; a command-line device without id= takes a
@@ -132,7 +135,31 @@ errors_mode() {
     diff "$WORK/before.txt" "$WORK/after.txt" || fail "devices differ after SIGKILL and a start"
     grep -q "2 recorded devices restored" "$WORK/sluiced.log" || fail "no restore line"
     log "recorded devices back after SIGTERM and SIGKILL: $(cut -d' ' -f1 "$WORK/after.txt" | tr '\n' ' ')"
-    stop_sluiced "$A" "$B"
+
+    # A live limit change (dev set) on a recorded device is recorded: after
+    # SIGKILL and a start the device has the limits in force. One the state
+    # folder cannot take fails and is undone.
+    local Q=$WORK/q.sock
+    "$SL" dev add blk "socket=$Q,null=1M,id=q,iops=100" >/dev/null || fail "dev add q"
+    "$SL" dev set q iops=50,bps=1M || fail "dev set q"
+    limits_q() { "$SL" dev stats q --json | jq -c '[.limits.iops, .limits.bps]'; }
+    [ "$(limits_q)" = "[50,1048576]" ] || fail "dev set q: limits $(limits_q)"
+    if [ "$(id -u)" = 0 ] && chattr +i "$ST" 2>/dev/null; then
+        local rc=0
+        "$SL" dev set q iops=7 >"$WORK/out.txt" 2>&1 || rc=$?
+        chattr -i "$ST"
+        [ $rc = 1 ] && grep -q "cannot record the change" "$WORK/out.txt" ||
+            fail "set with an immutable state: exit $rc: $(cat "$WORK/out.txt")"
+        [ "$(limits_q)" = "[50,1048576]" ] || fail "unrecorded set not undone: limits $(limits_q)"
+        log "set with an immutable state: undone, $(cat "$WORK/out.txt")"
+    fi
+    kill -KILL "$SLUICED_PID"; wait "$SLUICED_PID" 2>/dev/null || true
+    start_sluiced --control "$SLUICE_CONTROL" --state-dir "$ST" --workers 1
+    [ "$(limits_q)" = "[50,1048576]" ] ||
+        fail "dev set lost at a restart: limits $(limits_q), state $(cat "$ST/devices.json")"
+    log "dev set recorded: q back with iops=50,bps=1M ($(jq -r '.devices[] | select(.id == "q") | .spec' "$ST/devices.json"))"
+    "$SL" dev remove q >/dev/null || fail "dev remove q"
+    stop_sluiced "$A" "$B" "$Q"
 
     # The command line: a, same spec reordered (one device), and C without
     # id= (a free id, not recorded).
@@ -144,6 +171,11 @@ errors_mode() {
         grep -q "^blk2 blk $C socket=$C,null=1M false" "$WORK/merged.txt" ||
         fail "merged devices: $(cat "$WORK/merged.txt")"
     log "command line and state merged: $(cut -d' ' -f1,5 "$WORK/merged.txt" | tr '\n' ' ')"
+    # A command-line device's live changes are not recorded (its spec is the
+    # command line, which must still match at the next start).
+    cp "$ST/devices.json" "$WORK/state-before-set.json"
+    "$SL" dev set a iops=10 && "$SL" dev set blk2 iops=10 || fail "dev set on command-line devices"
+    cmp -s "$ST/devices.json" "$WORK/state-before-set.json" || fail "a command-line device's set was recorded"
     stop_sluiced "$A" "$B" "$C"
     expect_exit1 "recorded id, another spec" "^sluiced: a: --blk socket=$A,null=2M,id=a differs from the device recorded in $ST/devices.json" \
         --control "$SLUICE_CONTROL" --state-dir "$ST" --blk "socket=$A,null=2M,id=a"
