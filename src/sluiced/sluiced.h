@@ -125,8 +125,19 @@ int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, stru
  * take) with @err saying why; nothing is changed then. */
 int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err);
 /* Set the limits of group @name from @spec (limit keys only), creating the
- * group if no device has joined it yet. Returns 0, -EINVAL or -ENOMEM. */
+ * group if no device has joined it yet. With a state file the group is
+ * recorded from then on (its limits in force, rewritten on every change,
+ * also a member's device.set); if the file cannot be written the change is
+ * undone and the set fails (-errno, "cannot record the change"). Returns 0,
+ * -EINVAL (bad name or spec; nothing changed), -ENOMEM or -errno. */
 int group_set(struct sluiced *s, const char *name, const char *spec, struct sl_err *err);
+/* Check a recorded group's @name and @spec as group_set() would. Returns 0
+ * or -EINVAL / -ENOMEM, @err saying why. */
+int group_check(const char *name, const char *spec, struct sl_err *err);
+/* Set a recorded group's limits at start (after the devices, so that they
+ * win over the members' specs), keeping it recorded; the file is not
+ * written. Returns as group_set(). */
+int group_restore(struct sluiced *s, const char *name, const char *spec, struct sl_err *err);
 /* The groups, as JSON (name, limits, members). */
 struct json_object *groups_json(struct sluiced *s);
 /* Find by id or socket path; NULL when absent. */
