@@ -790,12 +790,12 @@ int group_restore(struct sluiced *s, const char *name, const char *spec, struct 
  * the burst ("iops=50,bps=1048576,burst=1.000"); all of them fit in
  * GROUP_SPEC_MAX bytes (6 * 32 + 15). */
 #define GROUP_SPEC_MAX 256
-static void limits_format(const struct tb_limiter *lim, char *buf, size_t len)
+static void limits_format(struct tb_limiter *lim, char *buf, size_t len)
 {
     struct tb_limits l;
     size_t k = 0;
 
-    tb_limiter_get((struct tb_limiter *)lim, &l);
+    tb_limiter_get(lim, &l);
     buf[0] = 0;
     for (unsigned i = 0; i < TB_KINDS && k < len; i++)
         if (l.rate[i])

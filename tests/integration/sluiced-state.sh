@@ -6,7 +6,7 @@
 #             recorded (immutable folder) is undone and fails, a remove that
 #             cannot be forgotten fails and the device stays; recorded devices come
 #             back with their ids after SIGTERM and after SIGKILL; a live
-#             limit change (dev set) is recorded and back after SIGKILL, one
+#             limit change (dev set, group-set) is recorded and back after SIGKILL, one
 #             that cannot be recorded fails and is undone, one on a
 #             command-line device is not recorded; a
 #             command-line device with a recorded id and the same spec (items
@@ -16,7 +16,8 @@
 #             naming the first's pid, and beside it a sluiced on the default
 #             folder warns and records nothing, as does an unprivileged
 #             sluiced that cannot create the default folder; a corrupt state file (bad
-#             JSON, and a file with one good and one refused record) is
+#             JSON, a file with one good and one refused record, and one
+#             with a group spec the parser refuses) is
 #             reported in one line, left byte for byte, and sluiced serves
 #             none of its devices and records nothing until it is gone
 #   restart   one QEMU guest with a blk and a net device, both added through
@@ -142,6 +143,13 @@ errors_mode() {
     local Q=$WORK/q.sock
     "$SL" dev add blk "socket=$Q,null=1M,id=q,iops=100" >/dev/null || fail "dev add q"
     "$SL" dev set q iops=50,bps=1M || fail "dev set q"
+    # A group set through group.set is recorded with the limits in force
+    # (a member's set included) and wins over its member's spec at a start.
+    local R=$WORK/r.sock
+    "$SL" dev add blk "socket=$R,null=1M,id=r,group=gq,iops=100" >/dev/null || fail "dev add r"
+    "$SL" dev group-set gq iops=30 >/dev/null && "$SL" dev set r bps=2M >/dev/null || fail "set gq"
+    limits_gq() { "$SL" dev groups --json | jq -c '.[] | select(.name == "gq") | [.limits.iops, .limits.bps]'; }
+    [ "$(limits_gq)" = "[30,2097152]" ] || fail "group gq: limits $(limits_gq)"
     limits_q() { "$SL" dev stats q --json | jq -c '[.limits.iops, .limits.bps]'; }
     [ "$(limits_q)" = "[50,1048576]" ] || fail "dev set q: limits $(limits_q)"
     if [ "$(id -u)" = 0 ] && chattr +i "$ST" 2>/dev/null; then
@@ -157,9 +165,12 @@ errors_mode() {
     start_sluiced --control "$SLUICE_CONTROL" --state-dir "$ST" --workers 1
     [ "$(limits_q)" = "[50,1048576]" ] ||
         fail "dev set lost at a restart: limits $(limits_q), state $(cat "$ST/devices.json")"
+    [ "$(limits_gq)" = "[30,2097152]" ] ||
+        fail "group.set lost at a restart: limits $(limits_gq), state $(cat "$ST/devices.json")"
+    log "group.set recorded: gq back with $(jq -r '.groups[] | select(.name == "gq") | .spec' "$ST/devices.json")"
     log "dev set recorded: q back with iops=50,bps=1M ($(jq -r '.devices[] | select(.id == "q") | .spec' "$ST/devices.json"))"
-    "$SL" dev remove q >/dev/null || fail "dev remove q"
-    stop_sluiced "$A" "$B" "$Q"
+    "$SL" dev remove q >/dev/null && "$SL" dev remove r >/dev/null || fail "dev remove q, r"
+    stop_sluiced "$A" "$B" "$Q" "$R"
 
     # The command line: a, same spec reordered (one device), and C without
     # id= (a free id, not recorded).
@@ -187,7 +198,8 @@ errors_mode() {
     # served, nothing recorded.
     local n=0
     for content in '{"version":1,"devices":[{"id":"a","type":"blk","spec":"socket=/x' \
-        "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"socket=$A,null=1M\"},{\"id\":\"z\",\"type\":\"blk\",\"spec\":\"socket=$B,bogus=1\"}]}"; do
+        "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"socket=$A,null=1M\"},{\"id\":\"z\",\"type\":\"blk\",\"spec\":\"socket=$B,bogus=1\"}]}" \
+        "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"socket=$A,null=1M\"}],\"groups\":[{\"name\":\"g\",\"spec\":\"bogus=1\"}]}"; do
         n=$((n + 1))
         printf '%s' "$content" >"$ST/devices.json"
         cp "$ST/devices.json" "$WORK/corrupt.json"
