@@ -155,10 +155,15 @@ errors_mode() {
     if [ "$(id -u)" = 0 ] && chattr +i "$ST" 2>/dev/null; then
         local rc=0
         "$SL" dev set q iops=7 >"$WORK/out.txt" 2>&1 || rc=$?
+        local rc2=0
+        "$SL" dev group-set gq iops=7 >"$WORK/out2.txt" 2>&1 || rc2=$?
         chattr -i "$ST"
         [ $rc = 1 ] && grep -q "cannot record the change" "$WORK/out.txt" ||
             fail "set with an immutable state: exit $rc: $(cat "$WORK/out.txt")"
-        [ "$(limits_q)" = "[50,1048576]" ] || fail "unrecorded set not undone: limits $(limits_q)"
+        [ $rc2 = 1 ] && grep -q "cannot record the change" "$WORK/out2.txt" ||
+            fail "group-set with an immutable state: exit $rc2: $(cat "$WORK/out2.txt")"
+        [ "$(limits_q)" = "[50,1048576]" ] && [ "$(limits_gq)" = "[30,2097152]" ] ||
+            fail "unrecorded set not undone: limits $(limits_q) $(limits_gq)"
         log "set with an immutable state: undone, $(cat "$WORK/out.txt")"
     fi
     kill -KILL "$SLUICED_PID"; wait "$SLUICED_PID" 2>/dev/null || true
