@@ -115,6 +115,53 @@ bool opts_equal(const struct opts *a, const struct opts *b, const char *skip)
     return opts_within(a, b, skip) && opts_within(b, a, skip);
 }
 
+/* Append "key[=value]" to @f, a ',' before it unless @first, the value's
+ * ',' doubled. */
+static void put_item(FILE *f, const struct opts_kv *kv, bool first)
+{
+    if (!first)
+        fputc(',', f);
+    fputs(kv->key, f);
+    if (!kv->value)
+        return;
+    fputc('=', f);
+    for (const char *p = kv->value; *p; p++) {
+        if (*p == ',')
+            fputc(',', f);
+        fputc(*p, f);
+    }
+}
+
+int opts_merge(const struct opts *base, const struct opts *changes, char **out)
+{
+    unsigned n = base->n, k = 0;
+    size_t len = 0;
+    FILE *f;
+
+    *out = NULL;
+    for (unsigned i = 0; i < changes->n; i++)
+        if (!opts_find(base, changes->kv[i].key))
+            n++;
+    if (n > OPTS_MAX)
+        return -E2BIG;
+    f = open_memstream(out, &len);
+    if (!f)
+        return -ENOMEM;
+    for (unsigned i = 0; i < base->n; i++) {
+        const struct opts_kv *c = opts_find(changes, base->kv[i].key);
+        put_item(f, c ? c : &base->kv[i], k++ == 0);
+    }
+    for (unsigned i = 0; i < changes->n; i++)
+        if (!opts_find(base, changes->kv[i].key))
+            put_item(f, &changes->kv[i], k++ == 0);
+    if (fclose(f) != 0) {
+        free(*out);
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int opts_get_bool(struct opts *o, const char *key, bool *out)
 {
     const char *v = opts_get(o, key);

@@ -14,7 +14,7 @@
  *   device.mirror-cancel {"id"}          -> null: stop it, the source as is
  *   device.set    {"id", "spec": "iops=100,bps=20M"} -> null: change a running
  *                 device's settings (block: the I/O limits; see device_set())
- *   group.set     {"name", "spec": "bps=50M"}  -> null: an I/O limit group's limits
+  *   group.set     {"name", "spec": "bps=50M"}  -> null: an I/O limit group's limits
  *   group.list    {}                           -> [{"name", "limits", "members"}] */
 #include <string.h>
 

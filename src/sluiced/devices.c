@@ -55,13 +55,17 @@ struct device {
     struct tb_limiter *limiter;
     struct qos_group *group;
     bool recorded;         /* in the state file */
+    bool cmdline;          /* from --blk/--net (its spec is the command line) */
 };
+
+static int state_write(struct sluiced *s, const struct device *skip, struct sl_err *err);
 
 /* Devices with group=NAME share one limiter (QEMU throttle groups). A group
  * lives until sluiced exits: its limits stay for the next device to join. */
 struct qos_group {
     char *name;
     struct tb_limiter *lim;
+    bool recorded;         /* set through group.set: its limits are in the state file */
     struct qos_group *next;
 };
 
@@ -610,8 +614,34 @@ static int set_net(struct sluiced *s, struct device *d, struct opts *o, struct s
     return 0;
 }
 
+/* The spec a restart gives @d after the set @o: its spec with @o's keys
+ * put in (*out malloc'ed), a key set to 0 kept as 0 (no limit). */
+static int merged_spec(const struct device *d, const struct opts *o, char **out, struct sl_err *err)
+{
+    struct opts base;
+    int r = opts_parse(d->spec, &base, NULL);
+
+    if (r == 0) {
+        r = opts_merge(&base, o, out);
+        opts_free(&base);
+    }
+    if (r == -E2BIG)
+        return err_set(err, r, "the device's spec would have more than %d options", OPTS_MAX);
+    return r < 0 ? err_set(err, r, "out of memory") : 0;
+}
+
 int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err)
 {
+    /* Only a device added through the control socket has a record of its
+     * own; a command-line device's spec is the command line. */
+    bool own = s->state && d->recorded && !d->cmdline;
+    /* A member's set changes its group's limits: a recorded group's record
+     * follows. */
+    bool record = own || (s->state && d->group && d->group->recorded);
+    struct net_shape old_shape = d->shape;
+    struct tb_limits old_limits;
+    char *merged = NULL, *old_spec;
+    bool applied;
     struct opts o;
     const char *bad = NULL;
     int r;
@@ -619,6 +649,8 @@ int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_
     r = opts_parse(spec, &o, &bad);
     if (r < 0)
         return err_set(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
+    if (d->limiter)
+        tb_limiter_get(d->limiter, &old_limits);
     switch (d->type) {
     case DEV_BLK:
         r = set_blk(s, d, &o, err);
@@ -630,45 +662,148 @@ int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_
         r = err_set(err, -EINVAL, "nothing to set");
         break;
     }
+    applied = r == 0;
+    if (r == 0 && record && (!own || (r = merged_spec(d, &o, &merged, err)) == 0)) {
+        old_spec = d->spec;
+        if (own)
+            d->spec = merged;
+        r = state_write(s, NULL, err);
+        if (r == -EROFS) {
+            log_warn("%s: set %s not recorded (lost at a restart): %s", d->id, spec, err_msg(err, r));
+            err_clear(err);
+            r = 0;
+        } else if (r < 0) {
+            err_wrap(err, r, "cannot record the change");
+            if (r == -EINVAL)   /* this machine's failure, not the request's */
+                r = -EIO;
+        }
+        if (r < 0 || !own) {
+            d->spec = old_spec;
+            old_spec = merged;
+        }
+        free(old_spec);
+    }
+    if (r < 0 && applied && d->type == DEV_BLK) {
+        /* Undone: the limits in force before. */
+        tb_limiter_set(d->limiter, &old_limits);
+        limits_changed(s, d->limiter);
+    } else if (r < 0 && applied && d->type == DEV_NET) {
+        struct sl_err ignored = ERR_INIT;
+        if (net_shaper_set(tap_name(d->tap), &old_shape, &ignored) == 0)
+            d->shape = old_shape;
+    }
     if (r == 0)
         log_info("%s: set %s", d->id, spec);
     opts_free(&o);
     return r;
 }
 
-int group_set(struct sluiced *s, const char *name, const char *spec, struct sl_err *err)
+/* The limit keys of group spec @spec into @l (which holds the limits to
+ * start from): limit keys only, at least one. Returns 0, -EINVAL or
+ * -ENOMEM with @err saying why. */
+static int group_parse(const char *spec, struct tb_limits *l, struct sl_err *err)
 {
-    struct qos_group *g = group_find(s, name);
-    struct tb_limits l;
     struct opts o;
     const char *bad = NULL;
     unsigned n = 0;
     int r;
 
-    if (!device_valid_id(name))
-        return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
     r = opts_parse(spec, &o, &bad);
     if (r < 0)
         return err_set(err, r == -ENOMEM ? r : -EINVAL, "%s", bad ? bad : strerror(-r));
-    if (g)
-        tb_limiter_get(g->lim, &l);
-    else
-        tb_limits_init(&l);
-    r = parse_limits(&o, &l, &n, err);
+    r = parse_limits(&o, l, &n, err);
     if (r == 0 && opts_unused(&o))
         r = err_set(err, -EINVAL, "unknown option '%s' for a group", opts_unused(&o));
     if (r == 0 && !n)
         r = err_set(err, -EINVAL, "nothing to set (iops=, iops-read=, iops-write=, bps=, "
                     "bps-read=, bps-write=, burst=)");
-    if (r == 0 && !g && (r = group_get(s, name, &g)) < 0)
-        err_set(err, r, "out of memory");
-    if (r == 0) {
-        tb_limiter_set(g->lim, &l);
-        limits_changed(s, g->lim);
-        log_info("group %s: set %s", name, spec);
-    }
     opts_free(&o);
     return r;
+}
+
+int group_check(const char *name, const char *spec, struct sl_err *err)
+{
+    struct tb_limits l;
+
+    if (!device_valid_id(name))
+        return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
+    tb_limits_init(&l);
+    return group_parse(spec, &l, err);
+}
+
+/* Set group @name's limits from @spec; @record: mark it recorded and
+ * rewrite the state file (a failure there undoes the change). */
+static int group_apply(struct sluiced *s, const char *name, const char *spec, bool record,
+                       struct sl_err *err)
+{
+    struct qos_group *g = group_find(s, name);
+    struct tb_limits l, old;
+    bool was_recorded;
+    int r;
+
+    if (!device_valid_id(name))
+        return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
+    if (g)
+        tb_limiter_get(g->lim, &l);
+    else
+        tb_limits_init(&l);
+    old = l;
+    r = group_parse(spec, &l, err);
+    if (r < 0)
+        return r;
+    if (!g && (r = group_get(s, name, &g)) < 0)
+        return err_set(err, r, "out of memory");
+    tb_limiter_set(g->lim, &l);
+    limits_changed(s, g->lim);
+    was_recorded = g->recorded;
+    if (record && s->state && !state_frozen(s->state)) {
+        g->recorded = true;
+        r = state_write(s, NULL, err);
+        if (r < 0) {
+            err_wrap(err, r, "cannot record the change");
+            g->recorded = was_recorded;
+            tb_limiter_set(g->lim, &old);
+            limits_changed(s, g->lim);
+            return r == -EINVAL ? -EIO : r;
+        }
+    } else if (record && s->state) {
+        log_warn("group %s: set %s not recorded (lost at a restart): %s/" STATE_FILE " is corrupt",
+                 name, spec, state_dir(s->state));
+    }
+    if (!record)
+        g->recorded = true;     /* restored from the state file */
+    log_info("group %s: set %s", name, spec);
+    return 0;
+}
+
+int group_set(struct sluiced *s, const char *name, const char *spec, struct sl_err *err)
+{
+    return group_apply(s, name, spec, true, err);
+}
+
+int group_restore(struct sluiced *s, const char *name, const char *spec, struct sl_err *err)
+{
+    return group_apply(s, name, spec, false, err);
+}
+
+/* @lim's limits as a group spec group_parse() reads back: the rates set and
+ * the burst ("iops=50,bps=1048576,burst=1.000"); all of them fit in
+ * GROUP_SPEC_MAX bytes (6 * 32 + 15). */
+#define GROUP_SPEC_MAX 256
+static void limits_format(struct tb_limiter *lim, char *buf, size_t len)
+{
+    struct tb_limits l;
+    size_t k = 0;
+
+    tb_limiter_get(lim, &l);
+    buf[0] = 0;
+    for (unsigned i = 0; i < TB_KINDS && k < len; i++)
+        if (l.rate[i])
+            k += (size_t)snprintf(buf + k, len - k, "%s=%llu,", tb_kind_names[i],
+                                  (unsigned long long)l.rate[i]);
+    if (k < len)
+        snprintf(buf + k, len - k, "burst=%llu.%03llu", (unsigned long long)(l.burst_ms / 1000),
+                 (unsigned long long)(l.burst_ms % 1000));
 }
 
 static struct json_object *limits_json(struct tb_limiter *lim)
@@ -876,6 +1011,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
     d->type = sp->type;
     d->el = s->el;
     d->recorded = sp->recorded;
+    d->cmdline = sp->cmdline;
     r = sp->type == DEV_BLK ? start_blk(s, d, sp, err) : start_net(s, d, sp, err);
     if (r < 0)
         goto out;
@@ -928,7 +1064,9 @@ static void device_unlink(struct sluiced *s, struct device *d)
 static int state_write(struct sluiced *s, const struct device *skip, struct sl_err *err)
 {
     struct state_rec recs[MAX_DEVICES];
-    unsigned n = 0;
+    struct state_group *gs = NULL;
+    unsigned n = 0, ng = 0, cap = 0;
+    int r;
 
     if (!s->state)
         return 0;
@@ -937,7 +1075,21 @@ static int state_write(struct sluiced *s, const struct device *skip, struct sl_e
         if (d && d->recorded && d != skip)
             recs[n++] = (struct state_rec){ .id = d->id, .type = d->type, .spec = d->spec };
     }
-    return state_save(s->state, recs, n, err);
+    for (struct qos_group *g = s->groups; g; g = g->next)
+        cap += g->recorded;
+    if (cap && !(gs = calloc(cap, sizeof(*gs) + GROUP_SPEC_MAX)))
+        return err_set(err, -ENOMEM, "out of memory");
+    for (struct qos_group *g = s->groups; g; g = g->next) {
+        if (!g->recorded)
+            continue;
+        /* The specs live after the array, GROUP_SPEC_MAX bytes each. */
+        char *spec = (char *)(gs + cap) + GROUP_SPEC_MAX * ng;
+        limits_format(g->lim, spec, GROUP_SPEC_MAX);
+        gs[ng++] = (struct state_group){ .name = g->name, .spec = spec };
+    }
+    r = state_save(s->state, recs, n, gs, ng, err);
+    free(gs);
+    return r;
 }
 
 int device_add(struct sluiced *s, enum device_type type, const char *spec,

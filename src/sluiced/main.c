@@ -317,7 +317,8 @@ static int open_state(const struct args *a)
  * state_load() refuses, or a record the spec parser refuses) is reported in
  * one line and kept as it is: none of its devices is served and the state
  * is frozen. Returns -1 to go on or the exit status. */
-static int load_recorded(struct state_rec **recs, unsigned *nrec, struct device_spec *rsp, unsigned *nr)
+static int load_recorded(struct state_rec **recs, unsigned *nrec, struct device_spec *rsp, unsigned *nr,
+                         struct state_group **groups, unsigned *ngroups)
 {
     struct sl_err err = ERR_INIT;
     int r;
@@ -325,7 +326,10 @@ static int load_recorded(struct state_rec **recs, unsigned *nrec, struct device_
     *nr = 0;
     if (!g.state)
         return -1;
-    r = state_load(g.state, recs, nrec, &err);
+    r = state_load(g.state, recs, nrec, groups, ngroups, &err);
+    for (unsigned i = 0; r == 0 && i < *ngroups; i++)
+        if ((r = group_check((*groups)[i].name, (*groups)[i].spec, &err)) < 0)
+            r = err_wrap(&err, -EBADMSG, "group %s", (*groups)[i].name);
     if (r == 0 && *nrec > MAX_DEVICES)
         r = err_set(&err, -EBADMSG, "%u devices (at most %d)", *nrec, MAX_DEVICES);
     for (unsigned i = 0; r == 0 && i < *nrec; i++) {
@@ -348,6 +352,9 @@ static int load_recorded(struct state_rec **recs, unsigned *nrec, struct device_
         for (unsigned i = 0; i < *nr; i++)
             device_spec_free(&rsp[i]);
         *nr = 0;
+        state_groups_free(*groups, *ngroups);
+        *groups = NULL;
+        *ngroups = 0;
         state_freeze(g.state);
         return -1;
     }
@@ -469,8 +476,9 @@ int main(int argc, char **argv)
     struct device_spec sp[MAX_DEVICES];
     static struct device_spec rsp[MAX_DEVICES];   /* recorded devices */
     struct state_rec *recs = NULL;
+    struct state_group *groups = NULL;   /* recorded I/O limit groups */
     struct jrpc_server *ctl = NULL;
-    unsigned nsp = 0, nrec = 0, nr = 0;
+    unsigned nsp = 0, nrec = 0, nr = 0, ngroups = 0;
     int status;
 
     status = parse_args(argc, argv, &a);
@@ -499,7 +507,7 @@ int main(int argc, char **argv)
         }
     }
     /* After the fork: the helper must not inherit the state's lock. */
-    if ((status = open_state(&a)) >= 0 || (status = load_recorded(&recs, &nrec, rsp, &nr)) >= 0 ||
+    if ((status = open_state(&a)) >= 0 || (status = load_recorded(&recs, &nrec, rsp, &nr, &groups, &ngroups)) >= 0 ||
         (status = merge_recorded(&a, sp, rsp, &nr)) >= 0)
         goto out;
     status = 1;
@@ -541,10 +549,22 @@ int main(int argc, char **argv)
                  state_skipped.msg);
     for (unsigned i = 0; i < a.ndev; i++) {
         struct sl_err err = ERR_INIT;
-        int r = device_start(&g, &sp[i], NULL, &err);
+        int r;
+        sp[i].cmdline = true;
+        r = device_start(&g, &sp[i], NULL, &err);
         if (r < 0) {
             fprintf(stderr, "sluiced: --%s %s: %s\n", a.types[i] == DEV_BLK ? "blk" : "net",
                     a.specs[i], err_msg(&err, r));
+            goto out;
+        }
+    }
+    /* The recorded groups' limits last: they win over their members' specs. */
+    for (unsigned i = 0; i < ngroups; i++) {
+        struct sl_err err = ERR_INIT;
+        int r = group_restore(&g, groups[i].name, groups[i].spec, &err);
+        if (r < 0) {
+            fprintf(stderr, "sluiced: group %s (recorded in %s/" STATE_FILE "): %s\n", groups[i].name,
+                    state_dir(g.state), err_msg(&err, r));
             goto out;
         }
     }
@@ -571,5 +591,6 @@ out_specs:
     for (unsigned i = 0; i < nr; i++)
         device_spec_free(&rsp[i]);
     state_recs_free(recs, nrec);
+    state_groups_free(groups, ngroups);
     return status;
 }

@@ -66,6 +66,7 @@ struct device_spec {
     uint64_t mtu;
     struct net_shape shape;   /* rx-rate=, tx-rate=, burst= */
     bool recorded;         /* kept in the state file (device.add, restored) */
+    bool cmdline;          /* given on the command line (--blk/--net) */
 };
 
 /* Resolve pool volume @spec (POOL/VOL) to its path (*path, malloc'ed):
@@ -113,13 +114,30 @@ int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, stru
  * devices take the I/O limit keys (core/tbucket.h; on a grouped device they
  * set the group's limits), net devices rx-rate=, tx-rate=, burst= (the
  * tap's rate limits, net/shaper.h; keys not given keep their value).
- * Effective within one refill period. Returns 0,
- * or -EINVAL (unknown key, bad value, a key this kind of device does not
+ * Effective within one refill period. A device added through the control
+ * socket (recorded in the state file) has the keys put into its recorded
+ * spec (same-named keys replaced, a 0 kept as 0: no limit), so that a
+ * restart gives the limits in force; if the state file cannot be written
+ * the change is undone and the set fails (-errno, "cannot record the
+ * change"); with a frozen state file it stays live only, with a warning. A
+ * command-line device's changes are live only (lost at a restart). Returns
+ * 0, or -EINVAL (unknown key, bad value, a key this kind of device does not
  * take) with @err saying why; nothing is changed then. */
 int device_set(struct sluiced *s, struct device *d, const char *spec, struct sl_err *err);
 /* Set the limits of group @name from @spec (limit keys only), creating the
- * group if no device has joined it yet. Returns 0, -EINVAL or -ENOMEM. */
+ * group if no device has joined it yet. With a state file the group is
+ * recorded from then on (its limits in force, rewritten on every change,
+ * also a member's device.set); if the file cannot be written the change is
+ * undone and the set fails (-errno, "cannot record the change"). Returns 0,
+ * -EINVAL (bad name or spec; nothing changed), -ENOMEM or -errno. */
 int group_set(struct sluiced *s, const char *name, const char *spec, struct sl_err *err);
+/* Check a recorded group's @name and @spec as group_set() would. Returns 0
+ * or -EINVAL / -ENOMEM, @err saying why. */
+int group_check(const char *name, const char *spec, struct sl_err *err);
+/* Set a recorded group's limits at start (after the devices, so that they
+ * win over the members' specs), keeping it recorded; the file is not
+ * written. Returns as group_set(). */
+int group_restore(struct sluiced *s, const char *name, const char *spec, struct sl_err *err);
 /* The groups, as JSON (name, limits, members). */
 struct json_object *groups_json(struct sluiced *s);
 /* Find by id or socket path; NULL when absent. */

@@ -138,6 +138,15 @@ void state_recs_free(struct state_rec *recs, unsigned n)
     free(recs);
 }
 
+void state_groups_free(struct state_group *groups, unsigned n)
+{
+    for (unsigned i = 0; groups && i < n; i++) {
+        free(groups[i].name);
+        free(groups[i].spec);
+    }
+    free(groups);
+}
+
 /* devices.json's bytes, NUL-terminated, into *buf (malloc'ed). -ENOENT
  * when there is none, -EFBIG over STATE_MAX_BYTES. */
 static int read_file(struct state *st, char **buf)
@@ -187,6 +196,49 @@ static const char *get_str(struct json_object *o, const char *key)
     if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
+}
+
+/* Check and copy the "groups" of @root (none when the key is missing).
+ * Returns 0 or -EBADMSG / -ENOMEM. */
+static int parse_groups(struct json_object *root, struct state_group **out, unsigned *nout,
+                        struct sl_err *err)
+{
+    struct json_object *grps;
+    struct state_group *gs;
+    size_t n = 0;
+
+    if (json_object_object_get_ex(root, "groups", &grps)) {
+        if (!json_object_is_type(grps, json_type_array))
+            return err_set(err, -EBADMSG, "\"groups\" is not an array");
+        n = json_object_array_length(grps);
+    }
+    gs = calloc(n ? n : 1, sizeof(*gs));
+    if (!gs)
+        return err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_array_get_idx(grps, i);
+        const char *name = NULL, *spec = NULL;
+        int r = 0;
+
+        if (json_object_is_type(o, json_type_object)) {
+            name = get_str(o, "name");
+            spec = get_str(o, "spec");
+        }
+        if (!name || !*name || !spec)
+            r = err_set(err, -EBADMSG, "group %zu: needs \"name\" and \"spec\" strings", i + 1);
+        for (size_t j = 0; j < i && r == 0; j++)
+            if (!strcmp(gs[j].name, name))
+                r = err_set(err, -EBADMSG, "group %s: recorded twice", name);
+        if (r == 0 && (!(gs[i].name = strdup(name)) || !(gs[i].spec = strdup(spec))))
+            r = err_set(err, -ENOMEM, "out of memory");
+        if (r < 0) {
+            state_groups_free(gs, (unsigned)n);
+            return r;
+        }
+    }
+    *out = gs;
+    *nout = (unsigned)n;
+    return 0;
 }
 
 /* Check and copy the records of @root. Returns 0 or -EBADMSG / -ENOMEM. */
@@ -244,15 +296,22 @@ static int parse_recs(struct json_object *root, struct state_rec **out, unsigned
     return 0;
 }
 
-int state_load(struct state *st, struct state_rec **recs, unsigned *n, struct sl_err *err)
+int state_load(struct state *st, struct state_rec **recs, unsigned *n,
+               struct state_group **groups, unsigned *ngroups, struct sl_err *err)
 {
     enum json_tokener_error jerr = json_tokener_success;
     struct json_object *root;
+    struct state_group *gs = NULL;
+    unsigned ng = 0;
     char *buf = NULL;
     int r;
 
     *recs = NULL;
     *n = 0;
+    if (groups) {
+        *groups = NULL;
+        *ngroups = 0;
+    }
     r = read_file(st, &buf);
     if (r == -ENOENT)
         return 0;
@@ -266,7 +325,18 @@ int state_load(struct state *st, struct state_rec **recs, unsigned *n, struct sl
         return err_set(err, -EBADMSG, "not JSON (%s)",
                        jerr == json_tokener_success ? "empty" : json_tokener_error_desc(jerr));
     r = parse_recs(root, recs, n, err);
+    if (r == 0 && (r = parse_groups(root, &gs, &ng, err)) < 0) {
+        state_recs_free(*recs, *n);
+        *recs = NULL;
+        *n = 0;
+    }
     json_object_put(root);
+    if (r == 0 && groups) {
+        *groups = gs;
+        *ngroups = ng;
+    } else {
+        state_groups_free(gs, ng);
+    }
     return r;
 }
 
@@ -285,7 +355,8 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
-static struct json_object *recs_json(const struct state_rec *recs, unsigned n)
+static struct json_object *recs_json(const struct state_rec *recs, unsigned n,
+                                     const struct state_group *groups, unsigned ngroups)
 {
     struct json_object *root = json_object_new_object(), *devs = json_object_new_array();
 
@@ -298,10 +369,21 @@ static struct json_object *recs_json(const struct state_rec *recs, unsigned n)
         json_object_array_add(devs, d);
     }
     json_object_object_add(root, "devices", devs);
+    if (ngroups) {
+        struct json_object *gs = json_object_new_array();
+        for (unsigned i = 0; i < ngroups; i++) {
+            struct json_object *o = json_object_new_object();
+            json_object_object_add(o, "name", json_object_new_string(groups[i].name));
+            json_object_object_add(o, "spec", json_object_new_string(groups[i].spec));
+            json_object_array_add(gs, o);
+        }
+        json_object_object_add(root, "groups", gs);
+    }
     return root;
 }
 
-int state_save(struct state *st, const struct state_rec *recs, unsigned n, struct sl_err *err)
+int state_save(struct state *st, const struct state_rec *recs, unsigned n,
+               const struct state_group *groups, unsigned ngroups, struct sl_err *err)
 {
     struct json_object *root;
     const char *text;
@@ -310,7 +392,7 @@ int state_save(struct state *st, const struct state_rec *recs, unsigned n, struc
 
     if (st->frozen)
         return err_set(err, -EROFS, "%s/" STATE_FILE " is corrupt and kept as it is", st->dir);
-    root = recs_json(recs, n);
+    root = recs_json(recs, n, groups, ngroups);
     if (!root)
         return err_set(err, -ENOMEM, "out of memory");
     text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -5,7 +5,10 @@
 #   errors    no guest, null= devices (a few seconds): an add that cannot be
 #             recorded (immutable folder) is undone and fails, a remove that
 #             cannot be forgotten fails and the device stays; recorded devices come
-#             back with their ids after SIGTERM and after SIGKILL; a
+#             back with their ids after SIGTERM and after SIGKILL; a live
+#             limit change (dev set, group-set) is recorded and back after SIGKILL, one
+#             that cannot be recorded fails and is undone, one on a
+#             command-line device is not recorded; a
 #             command-line device with a recorded id and the same spec (items
 #             reordered) is one device, with another spec exit 1 and one
 #             line naming the id; a command-line device without id= takes a
@@ -13,7 +16,8 @@
 #             naming the first's pid, and beside it a sluiced on the default
 #             folder warns and records nothing, as does an unprivileged
 #             sluiced that cannot create the default folder; a corrupt state file (bad
-#             JSON, and a file with one good and one refused record) is
+#             JSON, a file with one good and one refused record, and one
+#             with a group spec the parser refuses) is
 #             reported in one line, left byte for byte, and sluiced serves
 #             none of its devices and records nothing until it is gone
 #   restart   one QEMU guest with a blk and a net device, both added through
@@ -132,7 +136,46 @@ errors_mode() {
     diff "$WORK/before.txt" "$WORK/after.txt" || fail "devices differ after SIGKILL and a start"
     grep -q "2 recorded devices restored" "$WORK/sluiced.log" || fail "no restore line"
     log "recorded devices back after SIGTERM and SIGKILL: $(cut -d' ' -f1 "$WORK/after.txt" | tr '\n' ' ')"
-    stop_sluiced "$A" "$B"
+
+    # A live limit change (dev set) on a recorded device is recorded: after
+    # SIGKILL and a start the device has the limits in force. One the state
+    # folder cannot take fails and is undone.
+    local Q=$WORK/q.sock
+    "$SL" dev add blk "socket=$Q,null=1M,id=q,iops=100" >/dev/null || fail "dev add q"
+    "$SL" dev set q iops=50,bps=1M || fail "dev set q"
+    # A group set through group.set is recorded with the limits in force
+    # (a member's set included) and wins over its member's spec at a start.
+    local R=$WORK/r.sock
+    "$SL" dev add blk "socket=$R,null=1M,id=r,group=gq,iops=100" >/dev/null || fail "dev add r"
+    "$SL" dev group-set gq iops=30 >/dev/null && "$SL" dev set r bps=2M >/dev/null || fail "set gq"
+    limits_gq() { "$SL" dev groups --json | jq -c '.[] | select(.name == "gq") | [.limits.iops, .limits.bps]'; }
+    [ "$(limits_gq)" = "[30,2097152]" ] || fail "group gq: limits $(limits_gq)"
+    limits_q() { "$SL" dev stats q --json | jq -c '[.limits.iops, .limits.bps]'; }
+    [ "$(limits_q)" = "[50,1048576]" ] || fail "dev set q: limits $(limits_q)"
+    if [ "$(id -u)" = 0 ] && chattr +i "$ST" 2>/dev/null; then
+        local rc=0
+        "$SL" dev set q iops=7 >"$WORK/out.txt" 2>&1 || rc=$?
+        local rc2=0
+        "$SL" dev group-set gq iops=7 >"$WORK/out2.txt" 2>&1 || rc2=$?
+        chattr -i "$ST"
+        [ $rc = 1 ] && grep -q "cannot record the change" "$WORK/out.txt" ||
+            fail "set with an immutable state: exit $rc: $(cat "$WORK/out.txt")"
+        [ $rc2 = 1 ] && grep -q "cannot record the change" "$WORK/out2.txt" ||
+            fail "group-set with an immutable state: exit $rc2: $(cat "$WORK/out2.txt")"
+        [ "$(limits_q)" = "[50,1048576]" ] && [ "$(limits_gq)" = "[30,2097152]" ] ||
+            fail "unrecorded set not undone: limits $(limits_q) $(limits_gq)"
+        log "set with an immutable state: undone, $(cat "$WORK/out.txt")"
+    fi
+    kill -KILL "$SLUICED_PID"; wait "$SLUICED_PID" 2>/dev/null || true
+    start_sluiced --control "$SLUICE_CONTROL" --state-dir "$ST" --workers 1
+    [ "$(limits_q)" = "[50,1048576]" ] ||
+        fail "dev set lost at a restart: limits $(limits_q), state $(cat "$ST/devices.json")"
+    [ "$(limits_gq)" = "[30,2097152]" ] ||
+        fail "group.set lost at a restart: limits $(limits_gq), state $(cat "$ST/devices.json")"
+    log "group.set recorded: gq back with $(jq -r '.groups[] | select(.name == "gq") | .spec' "$ST/devices.json")"
+    log "dev set recorded: q back with iops=50,bps=1M ($(jq -r '.devices[] | select(.id == "q") | .spec' "$ST/devices.json"))"
+    "$SL" dev remove q >/dev/null && "$SL" dev remove r >/dev/null || fail "dev remove q, r"
+    stop_sluiced "$A" "$B" "$Q" "$R"
 
     # The command line: a, same spec reordered (one device), and C without
     # id= (a free id, not recorded).
@@ -144,6 +187,11 @@ errors_mode() {
         grep -q "^blk2 blk $C socket=$C,null=1M false" "$WORK/merged.txt" ||
         fail "merged devices: $(cat "$WORK/merged.txt")"
     log "command line and state merged: $(cut -d' ' -f1,5 "$WORK/merged.txt" | tr '\n' ' ')"
+    # A command-line device's live changes are not recorded (its spec is the
+    # command line, which must still match at the next start).
+    cp "$ST/devices.json" "$WORK/state-before-set.json"
+    "$SL" dev set a iops=10 && "$SL" dev set blk2 iops=10 || fail "dev set on command-line devices"
+    cmp -s "$ST/devices.json" "$WORK/state-before-set.json" || fail "a command-line device's set was recorded"
     stop_sluiced "$A" "$B" "$C"
     expect_exit1 "recorded id, another spec" "^sluiced: a: --blk socket=$A,null=2M,id=a differs from the device recorded in $ST/devices.json" \
         --control "$SLUICE_CONTROL" --state-dir "$ST" --blk "socket=$A,null=2M,id=a"
@@ -155,7 +203,8 @@ errors_mode() {
     # served, nothing recorded.
     local n=0
     for content in '{"version":1,"devices":[{"id":"a","type":"blk","spec":"socket=/x' \
-        "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"socket=$A,null=1M\"},{\"id\":\"z\",\"type\":\"blk\",\"spec\":\"socket=$B,bogus=1\"}]}"; do
+        "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"socket=$A,null=1M\"},{\"id\":\"z\",\"type\":\"blk\",\"spec\":\"socket=$B,bogus=1\"}]}" \
+        "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"socket=$A,null=1M\"}],\"groups\":[{\"name\":\"g\",\"spec\":\"bogus=1\"}]}"; do
         n=$((n + 1))
         printf '%s' "$content" >"$ST/devices.json"
         cp "$ST/devices.json" "$WORK/corrupt.json"

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <setjmp.h>
@@ -166,6 +167,51 @@ static void test_equal(void **state)
     assert_true(opts_equal(&a, &a, NULL));
     opts_free(&a);
     opts_free(&b);
+}
+
+/* opts_merge(): same-named keys replaced in place, new ones at the end,
+ * a ',' in a value doubled so that the result parses back. */
+static void test_merge(void **state)
+{
+    static const struct {
+        const char *base, *changes, *want;
+    } cases[] = {
+        { "socket=s,null=1M,iops=100", "iops=50,bps=1M", "socket=s,null=1M,iops=50,bps=1M" },
+        { "socket=s,readonly", "iops=0", "socket=s,readonly,iops=0" },
+        { "socket=a,,b,iops=1", "burst=0.5", "socket=a,,b,iops=1,burst=0.5" },
+        { "", "rx-rate=1M", "rx-rate=1M" },
+        { "socket=s", "", "socket=s" },
+        { "socket=s,serial=", "serial=x,,y", "socket=s,serial=x,,y" },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct opts b, c, m, w;
+        char *out = (char *)"unset";
+        assert_int_equal(opts_parse(cases[i].base, &b, NULL), 0);
+        assert_int_equal(opts_parse(cases[i].changes, &c, NULL), 0);
+        assert_int_equal(opts_merge(&b, &c, &out), 0);
+        assert_string_equal(out, cases[i].want);
+        assert_int_equal(opts_parse(out, &m, NULL), 0);
+        assert_int_equal(opts_parse(cases[i].want, &w, NULL), 0);
+        assert_true(opts_equal(&m, &w, NULL));
+        free(out);
+        opts_free(&b);
+        opts_free(&c);
+        opts_free(&m);
+        opts_free(&w);
+    }
+    /* More than OPTS_MAX items together: refused, nothing returned. */
+    char big[OPTS_MAX * 8] = "", more[] = "x=1,y=2";
+    for (unsigned i = 0; i < OPTS_MAX - 1; i++)
+        snprintf(big + strlen(big), sizeof(big) - strlen(big), "%sk%u=1", i ? "," : "", i);
+    struct opts b, c;
+    char *out = (char *)"unset";
+    assert_int_equal(opts_parse(big, &b, NULL), 0);
+    assert_int_equal(opts_parse(more, &c, NULL), 0);
+    assert_int_equal(opts_merge(&b, &c, &out), -E2BIG);
+    assert_null(out);
+    opts_free(&b);
+    opts_free(&c);
 }
 
 static void test_get_bool(void **state)
@@ -442,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_parse_size_bad),
         cmocka_unit_test(test_parse_rate),
         cmocka_unit_test(test_format_size),
+        cmocka_unit_test(test_merge),
         cmocka_unit_test(test_size_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,12 +117,12 @@ static void test_round_trip(void **unused)
     assert_int_equal(stat(dir, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0700);
     /* No file yet: no records. */
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_int_equal(n, 0);
     assert_null(recs);
 
-    assert_int_equal(state_save(st, three, 3, &err), 0);
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_save(st, three, 3, NULL, 0, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_recs(recs, n, three, 3);
     state_recs_free(recs, n);
     assert_false(exists(dir, STATE_FILE ".tmp"));
@@ -135,18 +135,60 @@ static void test_round_trip(void **unused)
     /* Another process (a restart) reads the same. */
     state_close(st);
     assert_int_equal(state_open(dir, &st, &err), 0);
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_recs(recs, n, three, 3);
     state_recs_free(recs, n);
 
-    assert_int_equal(state_save(st, &three[1], 1, &err), 0);
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_save(st, &three[1], 1, NULL, 0, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_recs(recs, n, &three[1], 1);
     state_recs_free(recs, n);
-    assert_int_equal(state_save(st, NULL, 0, &err), 0);
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_save(st, NULL, 0, NULL, 0, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_int_equal(n, 0);
     state_recs_free(recs, n);
+    state_close(st);
+}
+
+/* Groups: saved after the devices, read back in order; a file without
+ * "groups" (written before groups were recorded) loads with none, and the
+ * key is left out when there are none. */
+static void test_groups(void **unused)
+{
+    static const struct state_group two[] = {
+        { .name = (char *)"g1", .spec = (char *)"iops=50,burst=1.000" },
+        { .name = (char *)"g2", .spec = (char *)"bps=1048576,burst=0.500" },
+    };
+    const char *dir = dir_for("groups");
+    struct sl_err err = ERR_INIT;
+    struct state_group *gs;
+    struct state_rec *recs;
+    struct state *st;
+    unsigned n, ng;
+    (void)unused;
+
+    assert_int_equal(state_open(dir, &st, &err), 0);
+    assert_int_equal(state_save(st, three, 2, two, 2, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, &gs, &ng, &err), 0);
+    assert_recs(recs, n, three, 2);
+    assert_int_equal(ng, 2);
+    for (unsigned i = 0; i < 2; i++) {
+        assert_string_equal(gs[i].name, two[i].name);
+        assert_string_equal(gs[i].spec, two[i].spec);
+    }
+    state_recs_free(recs, n);
+    state_groups_free(gs, ng);
+    /* The version-1 file of before: no "groups". */
+    write_file(dir, STATE_FILE, "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"s\"}]}");
+    gs = (void *)1;
+    ng = 7;
+    assert_int_equal(state_load(st, &recs, &n, &gs, &ng, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ng, 0);
+    state_recs_free(recs, n);
+    state_groups_free(gs, ng);
+    assert_int_equal(state_save(st, three, 1, NULL, 0, &err), 0);
+    assert_null(strstr(read_all(dir, STATE_FILE), "groups"));
     state_close(st);
 }
 
@@ -166,7 +208,7 @@ static void test_atomic(void **unused)
     (void)unused;
 
     assert_int_equal(state_open(dir, &st, &err), 0);
-    assert_int_equal(state_save(st, three, 2, &err), 0);
+    assert_int_equal(state_save(st, three, 2, NULL, 0, &err), 0);
     snprintf(before, sizeof(before), "%s", read_all(dir, STATE_FILE));
     for (unsigned i = 0; i < 64; i++) {
         char id[16];
@@ -180,24 +222,24 @@ static void test_atomic(void **unused)
     lim = old;
     lim.rlim_cur = 1024;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    r = state_save(st, many, 64, &err);
+    r = state_save(st, many, 64, NULL, 0, &err);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     assert_int_equal(r, -EFBIG);
     assert_non_null(strstr(err.msg, dir));
     assert_string_equal(read_all(dir, STATE_FILE), before);
     assert_false(exists(dir, STATE_FILE ".tmp"));
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_recs(recs, n, three, 2);
     state_recs_free(recs, n);
 
     /* A crash between the write and the rename leaves a partial .tmp. */
     write_file(dir, STATE_FILE ".tmp", "{\"version\":1,\"devi");
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_recs(recs, n, three, 2);
     state_recs_free(recs, n);
-    assert_int_equal(state_save(st, many, 64, &err), 0);
+    assert_int_equal(state_save(st, many, 64, NULL, 0, &err), 0);
     assert_false(exists(dir, STATE_FILE ".tmp"));
-    assert_int_equal(state_load(st, &recs, &n, &err), 0);
+    assert_int_equal(state_load(st, &recs, &n, NULL, NULL, &err), 0);
     assert_recs(recs, n, many, 64);
     state_recs_free(recs, n);
     for (unsigned i = 0; i < 64; i++)
@@ -225,6 +267,10 @@ static void test_corrupt(void **unused)
         { "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"scsi\",\"spec\":\"s\"}]}", "type" },
         { "{\"version\":1,\"devices\":[{\"id\":\"a\",\"type\":\"blk\",\"spec\":\"s\"},"
           "{\"id\":\"a\",\"type\":\"net\",\"spec\":\"t\"}]}", "twice" },
+        { "{\"version\":1,\"devices\":[],\"groups\":{}}", "groups" },
+        { "{\"version\":1,\"devices\":[],\"groups\":[{\"name\":\"g\"}]}", "group 1" },
+        { "{\"version\":1,\"devices\":[],\"groups\":[{\"name\":\"g\",\"spec\":\"iops=1\"},"
+          "{\"name\":\"g\",\"spec\":\"iops=2\"}]}", "twice" },
     };
     const char *dir = dir_for("corrupt");
     struct sl_err err = ERR_INIT;
@@ -239,14 +285,14 @@ static void test_corrupt(void **unused)
         write_file(dir, STATE_FILE, bad[i].text);
         recs = (void *)1;
         n = 5;
-        if (state_load(st, &recs, &n, &err) != -EBADMSG || recs || n ||
+        if (state_load(st, &recs, &n, NULL, NULL, &err) != -EBADMSG || recs || n ||
             !strstr(err.msg, bad[i].why))
             fail_msg("'%s': expected -EBADMSG (%s), got '%s'", bad[i].text, bad[i].why, err.msg);
         assert_string_equal(read_all(dir, STATE_FILE), bad[i].text);
     }
     state_freeze(st);
     assert_true(state_frozen(st));
-    assert_int_equal(state_save(st, three, 3, &err), -EROFS);
+    assert_int_equal(state_save(st, three, 3, NULL, 0, &err), -EROFS);
     assert_string_equal(read_all(dir, STATE_FILE), bad[sizeof(bad) / sizeof(bad[0]) - 1].text);
     assert_false(exists(dir, STATE_FILE ".tmp"));
     state_close(st);
@@ -286,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_atomic),
         cmocka_unit_test(test_corrupt),
+        cmocka_unit_test(test_groups),
         cmocka_unit_test(test_lock),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

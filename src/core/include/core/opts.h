@@ -43,6 +43,12 @@ const char *opts_unused(const struct opts *o);
 /* True when @a and @b hold the same key[=value] items in any order (a bare
  * flag equals only a bare flag), leaving out key @skip (NULL: none). */
 bool opts_equal(const struct opts *a, const struct opts *b, const char *skip);
+/* @base with the items of @changes put in: a key of both keeps its place in
+ * @base and takes @changes' value, a key only in @changes is added at the
+ * end. *out (malloc'ed) is an option string opts_parse() reads back to those
+ * items (a ',' in a value is written ",,"). Returns 0 or -ENOMEM (*out is
+ * then NULL), or -E2BIG (more than OPTS_MAX items). */
+int opts_merge(const struct opts *base, const struct opts *changes, char **out);
 
 /* Parse an unsigned decimal integer in [min, max]: digits only (no sign,
  * blank, base prefix or suffix). Returns 0, -EINVAL (not a number) or
