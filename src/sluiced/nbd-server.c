@@ -453,14 +453,31 @@ static int full_io(int fd, uint8_t *buf, size_t len, uint64_t off, bool write)
     return 0;
 }
 
-/* Zero [off, off+len): deallocate when allowed (a file's hole, a thin
- * volume's discard that reads back zeroes), else zero in place, else write
- * zeroes. */
+/* Does [off, off+len) read as zeroes already? Errors count as no. */
+static bool reads_zero(struct conn *c, uint64_t off, uint32_t len)
+{
+    while (len) {
+        uint32_t n = MIN(len, NBD_SRV_MAX_REQUEST);
+        if (full_io(c->exp->fd, c->buf, n, off, false) < 0 || !mem_is_zero(c->buf, n))
+            return false;
+        off += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* Zero [off, off+len): deallocate when allowed (a file's hole); where that
+ * is not offered (a block device without WRITE_ZEROES: a dm-thin volume)
+ * leave a range that reads as zeroes alone (an unprovisioned thin range
+ * reads without I/O), so that a mirror into a fresh thin volume keeps it
+ * thin; else zero in place, else write zeroes. */
 static int zero_range(struct conn *c, uint64_t off, uint32_t len, bool may_trim)
 {
     int fd = c->exp->fd;
 
     if (may_trim && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, len) == 0)
+        return 0;
+    if (may_trim && reads_zero(c, off, len))
         return 0;
     if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, len) == 0)
         return 0;
