@@ -44,7 +44,9 @@
 #            destination QEMU does once migrated): the export ends, the
 #            late client's next write is refused and changes nothing, a
 #            new client finds no export, and the source's mirror (its own
-#            frontend runs no queue) ends as "completed"
+#            frontend runs no queue) ends as "completed"; before that, the
+#            same with the source's frontend running (sluice-blkbench): the
+#            mirror fails instead
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -359,8 +361,25 @@ handover)
     BB=$SLUICE_BUILD/tools/bench/sluice-blkbench
     start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
     "$GUESTIO" fill "$SRC" 7 0 $((2 * MiB))
-    start_dst --nbd-listen 127.0.0.1:0 --blk "socket=$WORK/dst.sock,path=$DST,incoming,id=dst"
+    truncate -s $SIZE "$WORK/dst2.img"
+    start_dst --nbd-listen 127.0.0.1:0 --blk "socket=$WORK/dst.sock,path=$DST,incoming,id=dst" \
+        --blk "socket=$WORK/dst2.sock,path=$WORK/dst2.img,incoming,id=dst2"
     [ -n "$DST_PORT" ] || fail "no NBD port"
+    # A target whose frontend starts while the source's frontend still runs
+    # its queues is not a switch-over: the mirror fails (the guest goes on
+    # here).
+    timeout 30 "$BB" --socket "$SOCK" --rw randread --qd 1 --warmup 0 --time 1 --idle 4 \
+        >/dev/null 2>"$WORK/bbsrc.err" &
+    BBSRC=$!
+    CLEANUP_CMDS+=("kill $BBSRC 2>/dev/null")
+    "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst2" >/dev/null 2>"$WORK/err" ||
+        fail "mirror to dst2 failed: $(cat "$WORK/err")"
+    timeout 30 "$BB" --socket "$WORK/dst2.sock" --rw randread --qd 1 --warmup 0 --time 1 \
+        >/dev/null 2>"$WORK/bb2.err" || fail "sluice-blkbench on dst2: $(cat "$WORK/bb2.err")"
+    for i in $(seq 100); do [ "$(phase_of src)" = failed ] && break; sleep 0.05; done
+    [ "$(phase_of src)" = failed ] || fail "target closed under a running frontend: $(phase_of src)"
+    log "target gone while the source's frontend runs: $("$SLUICE" dev mirror-status src --json | jq -r .error)"
+    wait $BBSRC || fail "sluice-blkbench on the source: $(cat "$WORK/bbsrc.err")"
     "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst" --json >"$WORK/m.json" 2>"$WORK/err" ||
         fail "mirror failed: $(cat "$WORK/err")"
     [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
