@@ -785,6 +785,8 @@ static void *mirror_thread(void *arg)
                         atomic_store(&m->cancel, true);   /* stopping() from now on */
                         break;
                     }
+                    snprintf(m->error, sizeof(m->error),
+                             "the target closed the connection while this device's frontend runs");
                     fail(m, "the target closed the connection");
                 }
             }

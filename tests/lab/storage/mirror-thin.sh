@@ -4,12 +4,14 @@
 # nested guest boot.
 #
 # Inside the lab VM (--inside): two thin pools on two loop devices stand for
-# the two hosts' storage: pool "pa" with the 64M volume pa/vol, pool "pb"
-# with a fresh 64M volume pb/vol. Host A: a source sluiced serves pa/vol to
-# a QEMU guest (nested KVM, memfd RAM, QMP) that writes a 16M region pass
-# after pass with O_DIRECT and reads each pass back. Host B: a destination
-# sluiced in its own network namespace, --nbd-listen on its end of a veth
-# pair, serves pb/vol as `incoming`. One line per check:
+# the two hosts' storage: thin pool ml/pa (on the first loop device) with
+# the 64M thin volume ml/va, thin pool ml/pb (on the second) with a fresh
+# 64M thin volume ml/vb (one VG over both: three LVM commands in all).
+# Host A: a source sluiced serves ml/va to a QEMU guest (nested KVM, memfd
+# RAM, QMP) that writes a 16M region pass after pass with O_DIRECT and
+# reads each pass back. Host B: a destination sluiced in its own network
+# namespace, --nbd-listen on its end of a veth pair, serves ml/vb as
+# `incoming`. One line per check:
 #   (q) `sluice dev mirror` to qemu-nbd (a sparse file) syncs while the
 #       guest writes; then qemu-nbd is killed: the mirror fails with one
 #       line, the guest keeps writing (a dropped connection, guest unharmed)
@@ -17,14 +19,14 @@
 #       pair syncs while the guest writes
 #   (s) QMP migrate to a destination QEMU (-incoming, -S: it never boots)
 #       attached to the destination sluiced; at the switch-over (both
-#       paused) pa/vol and pb/vol are equal; `lvs`: pb/vol is thin (its
-#       allocated data close to pa/vol's, far below 64M)
+#       paused) ml/va and ml/vb are equal; `lvs`: ml/vb is thin (its
+#       allocated data close to ml/va's, far below 64M)
 #   (h) `cont`: the destination's frontend starts, its NBD export ends and
 #       the source's mirror ends by itself as "completed"
 #   (g) the guest, now on host B, writes more passes, then verifies the
 #       last pass it was acknowledged (after dropping its caches); the lab
-#       host reads that pass from pb/vol
-# The host tells the guest to stop by writing a marker into pb/vol (the
+#       host reads that pass from ml/vb
+# The host tells the guest to stop by writing a marker into ml/vb (the
 # guest checks 4K at 60M each pass, with O_DIRECT).
 #
 # Exit 0 pass, 1 fail, 77 skip (no QEMU or no guest kit).
@@ -43,10 +45,10 @@ inside() {
     export SLUICE_CONTROL=$W/ctl-a.sock
     sb() { SLUICE_CONTROL=$W/ctl-b.sock "$S" "$@"; }
     phase() { "$S" dev mirror-status src --json 2>/dev/null | jq -r .phase; }
-    # Allocated data bytes of thin volume VG/LV (lvs data_percent x size).
+    # Allocated data bytes of thin volume LV in $W/lvs.json (data_percent x size).
     alloc() {
-        lvm_ lvs --reportformat json --units b --nosuffix -o data_percent,lv_size "$1" 2>/dev/null |
-            jq -r '.report[0].lv[0] | (.data_percent | tonumber) * (.lv_size | tonumber) / 100 | floor'
+        jq -r --arg n "$1" '.report[0].lv[] | select(.lv_name == $n) |
+            (.data_percent | tonumber) * (.lv_size | tonumber) / 100 | floor' "$W/lvs.json" 2>/dev/null
     }
     passes() { tr -d '\r' <"$W/$1-console.log" | grep -c "^guest: pass"; }
     # wait_for SECONDS COMMAND...: poll every 0.2 s.
@@ -102,34 +104,46 @@ GUEST
     [ -c /dev/kvm ] || { bad "no /dev/kvm"; return 1; }
 
     # --- two pools, two volumes, two sluiced --------------------------------
-    local l1 l2
+    # Three LVM commands in all (each costs seconds here): one VG over both
+    # loop devices, then per "host" one lvcreate that makes the thin pool on
+    # its own PV and the thin volume in it. Pool B is made while the guest
+    # boots.
+    local l1 l2 ts=$SECONDS
     truncate -s 160M "$W/pv1.img" "$W/pv2.img"
     l1=$(losetup -f --show "$W/pv1.img") && l2=$(losetup -f --show "$W/pv2.img") || { bad losetup; return 1; }
-    check "pools pa, pb (lvm-thin on $l1, $l2) and the 64M volumes pa/vol, pb/vol" \
-        eval "'$S' pool create pa --type lvm-thin --pv $l1 --size 96M && '$S' vol create pa/vol --size 64M &&
-              '$S' pool create pb --type lvm-thin --pv $l2 --size 96M && '$S' vol create pb/vol --size 64M"
+    check "VG ml on $l1 and $l2; thin pool ml/pa on $l1 with the 64M thin volume ml/va" \
+        eval "lvm_ vgcreate -q ml $l1 $l2 && lvm_ lvcreate -q -L 96M -T ml/pa -V 64M -n va $l1"
+    ( lvm_ lvcreate -q -L 96M -T ml/pb -V 64M -n vb "$l2" >"$W/lvcreate-b.log" 2>&1 ) &
+    local LVB=$!
+    local VA=/dev/ml/va VB=/dev/ml/vb
+    "$SLUICED" --control "$W/ctl-a.sock" --blk "socket=$W/a.sock,path=$VA,id=src" >"$W/sluiced-a.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 20 grep -q "ready:" "$W/sluiced-a.log" || { bad "sluiced A: $(tail -n2 "$W/sluiced-a.log")"; return 1; }
+
+    # --- the guest on host A -------------------------------------------------
+    start_qemu src $(blkdev "$W/a.sock") || { bad "source QEMU did not start"; return 1; }
+    local SRCQ=$QPID
+    if wait $LVB; then
+        ok "thin pool ml/pb on $l2 with the 64M thin volume ml/vb (while the guest boots) [$((SECONDS - ts)) s for LVM]"
+    else
+        bad "lvcreate ml/pb: $(cat "$W/lvcreate-b.log")"; return 1
+    fi
     ip netns add "$NS" && ip link add "ma$$" type veth peer name "mb$$" netns "$NS" &&
         ip addr add 10.77.0.1/24 dev "ma$$" && ip link set "ma$$" up &&
         ip -n "$NS" addr add 10.77.0.2/24 dev "mb$$" && ip -n "$NS" link set "mb$$" up &&
         ip -n "$NS" link set lo up || { bad "veth pair into namespace $NS"; return 1; }
-    "$SLUICED" --control "$W/ctl-a.sock" --blk "socket=$W/a.sock,volume=pa/vol,id=src" >"$W/sluiced-a.log" 2>&1 &
-    PIDS+=($!)
     ip netns exec "$NS" "$SLUICED" --control "$W/ctl-b.sock" --nbd-listen 10.77.0.2:10809 \
-        --blk "socket=$W/b.sock,volume=pb/vol,incoming,id=dst" >"$W/sluiced-b.log" 2>&1 &
+        --blk "socket=$W/b.sock,path=$VB,incoming,id=dst" >"$W/sluiced-b.log" 2>&1 &
     local SB=$!
     PIDS+=($SB)
-    if wait_for 20 grep -q "ready:" "$W/sluiced-a.log" && wait_for 20 grep -q "ready:" "$W/sluiced-b.log"; then
-        ok "sluiced A serves pa/vol; sluiced B (namespace $NS) serves pb/vol incoming, NBD on 10.77.0.2:10809"
+    if wait_for 20 grep -q "ready:" "$W/sluiced-b.log"; then
+        ok "sluiced A serves ml/va; sluiced B (namespace $NS) serves ml/vb incoming, NBD on 10.77.0.2:10809"
     else
-        bad "sluiced: $(tail -n2 "$W/sluiced-a.log" "$W/sluiced-b.log")"; return 1
+        bad "sluiced B: $(tail -n2 "$W/sluiced-b.log")"; return 1
     fi
-
     # --- the guest on host A -------------------------------------------------
-    local ts=$SECONDS
-    start_qemu src $(blkdev "$W/a.sock") || { bad "source QEMU did not start"; return 1; }
-    local SRCQ=$QPID
     if wait_for 200 grep -aq "guest: pass 3$" "$W/src-console.log"; then
-        ok "guest (nested KVM) boots on host A and writes ($((SECONDS - ts)) s to its third pass)"
+        ok "guest (nested KVM) boots on host A and writes ($((SECONDS - ts)) s from the start of LVM to its third pass)"
     else
         bad "guest: $(tail -n5 "$W/src-console.log")"; return 1
     fi
@@ -161,8 +175,7 @@ GUEST
     fi
 
     # --- (m) mirror to the destination sluiced over TCP ----------------------
-    local a0 b0 a1 b1
-    b0=$(alloc pb/vol)
+    local a1 b1
     if "$S" dev mirror src --to nbd://10.77.0.2:10809/dst --json >"$W/m.json" 2>"$W/err" &&
         [ "$(jq -r .phase "$W/m.json")" = synced ]; then
         ok "(m) mirror over TCP (veth) to sluiced B synced while the guest writes: $(jq -c '{bytes_copied, bytes_total, round, rate_bytes_per_s, elapsed_ms}' "$W/m.json")"
@@ -191,18 +204,20 @@ GUEST
         bad "(s) migration: $st"; return 1
     fi
     wait_for 20 eval '[ "$($QMP "$W/dst.qmp" query-status | jq -r .status)" = paused ]'
-    if cmp /dev/pa/vol /dev/pb/vol 2>"$W/err"; then
-        ok "(s) at the switch-over (both guests paused) pa/vol and pb/vol are equal"
+    if cmp $VA $VB 2>"$W/err"; then
+        ok "(s) at the switch-over (both guests paused) ml/va and ml/vb are equal"
     else
-        bad "(s) pa/vol and pb/vol differ at the switch-over: $(cat "$W/err")"
+        bad "(s) ml/va and ml/vb differ at the switch-over: $(cat "$W/err")"
     fi
     [ "$(phase)" = synced ] && ok "(s) the source's mirror is still synced while the destination is paused" ||
         bad "(s) source mirror at the switch-over: $(phase)"
-    a1=$(alloc pa/vol); b1=$(alloc pb/vol)
+    lvm_ lvs --reportformat json --units b --nosuffix -o lv_name,data_percent,lv_size ml/va ml/vb \
+        >"$W/lvs.json" 2>"$W/err"
+    a1=$(alloc va); b1=$(alloc vb)
     if [ -n "$b1" ] && [ "$b1" -le $((a1 + 2 * MiB)) ] && [ "$b1" -lt $((32 * MiB)) ]; then
-        ok "(s) lvs: pb/vol is thin: $((b1 / 1024))K allocated (pa/vol $((a1 / 1024))K; size 65536K; before the mirror $((b0 / 1024))K)"
+        ok "(s) lvs: ml/vb is thin: $((b1 / 1024))K allocated (ml/va $((a1 / 1024))K; size 65536K)"
     else
-        bad "(s) lvs: pb/vol allocated '$b1', pa/vol '$a1' (size $((64 * MiB)))"
+        bad "(s) lvs: ml/vb allocated '$b1', ml/va '$a1' (size $((64 * MiB)))"
     fi
 
     # --- (h) the destination runs: its export ends, the mirror completes -----
@@ -228,7 +243,7 @@ GUEST
     else
         bad "(g) no pass on host B: $(tail -n5 "$W/dst-console.log")"
     fi
-    "$GIO" fill /dev/pb/vol 9 $MARK 4096 || bad "(g) cannot write the stop marker"
+    "$GIO" fill $VB 9 $MARK 4096 || bad "(g) cannot write the stop marker"
     for _ in $(seq 600); do kill -0 $DSTQ 2>/dev/null || break; sleep 0.2; done
     local last
     last=$(tr -d '\r' <"$W/dst-console.log" | sed -n 's/^guest: last pass \([0-9]*\) verified$/\1/p')
@@ -237,10 +252,10 @@ GUEST
     else
         bad "(g) guest on host B: $(tr -d '\r' <"$W/dst-console.log" | tail -n5)"
     fi
-    if [ -n "$last" ] && "$GIO" verify /dev/pb/vol $((SEED + last)) 0 $REGION 2>"$W/err"; then
-        ok "(g) the lab host reads pass $last from pb/vol"
+    if [ -n "$last" ] && "$GIO" verify $VB $((SEED + last)) 0 $REGION 2>"$W/err"; then
+        ok "(g) the lab host reads pass $last from ml/vb"
     else
-        bad "(g) pb/vol content: $(cat "$W/err")"
+        bad "(g) ml/vb content: $(cat "$W/err")"
     fi
     kill -TERM $SB; wait $SB && ok "sluiced B stopped cleanly" || bad "sluiced B exit: $(tail -n3 "$W/sluiced-b.log")"
     grep -ai "warn\|error" "$W/sluiced-a.log" "$W/sluiced-b.log" | head -n6 | sed 's/^/  sluiced: /'
