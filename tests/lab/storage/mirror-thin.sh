@@ -8,7 +8,7 @@
 # the 64M thin volume ml/va, thin pool ml/pb (on the second) with a fresh
 # 64M thin volume ml/vb (one VG over both: three LVM commands in all).
 # Host A: a source sluiced serves ml/va to a QEMU guest (nested KVM, memfd
-# RAM, QMP) that writes a 16M region pass after pass with O_DIRECT and
+# RAM, QMP) that writes an 8M region pass after pass with O_DIRECT and
 # reads each pass back. Host B: a destination sluiced in its own network
 # namespace, --nbd-listen on its end of a veth pair, serves ml/vb as
 # `incoming`. One line per check:
@@ -39,7 +39,7 @@ inside() {
     local S=$BUILD/tools/sluice/sluice SLUICED=$BUILD/src/sluiced/sluiced
     local GIO=$BUILD/tests/integration/guestio GUEST=$SRC/tools/guest
     local QMP="python3 $SRC/tests/integration/qmp.py"
-    local W fails=0 n=0 t0 NS=mlab$$ SEED=500 REGION=$((16 * MiB)) MARK=$((60 * MiB))
+    local W fails=0 n=0 t0 NS=mlab$$ SEED=500 REGION=$((8 * MiB)) MARK=$((60 * MiB))
     t0=$(date +%s.%N)
     W=$(mktemp -d)
     export SLUICE_CONTROL=$W/ctl-a.sock
@@ -68,9 +68,9 @@ inside() {
     # $W/NAME-console.log, QMP on $W/NAME.qmp; pid in QPID.
     start_qemu() {
         local name=$1; shift
-        qemu-system-x86_64 -accel kvm -cpu max -smp 1 -m 256M \
+        qemu-system-x86_64 -accel kvm -cpu max -smp 1 -m 128M \
             -nodefaults -no-user-config -display none -no-reboot \
-            -object memory-backend-memfd,id=mem,size=256M,share=on -machine memory-backend=mem \
+            -object memory-backend-memfd,id=mem,size=128M,share=on -machine memory-backend=mem \
             -chardev stdio,id=con,signal=off -serial chardev:con \
             -kernel "$("$GUEST" path kernel)" -initrd "$W/initrd.img" -append "$("$GUEST" path cmdline)" \
             -qmp unix:"$W/$name.qmp",server=on,wait=off "$@" \
