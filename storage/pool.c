@@ -518,16 +518,6 @@ int pool_fd_size(int fd, uint64_t *size)
     return -EINVAL;
 }
 
-static bool all_zero(const char *p, size_t len)
-{
-    /* Aligned buffer: compare words, then memcmp the rest against itself. */
-    if (len == 0)
-        return true;
-    if (p[0])
-        return false;
-    return !memcmp(p, p + 1, len - 1);
-}
-
 static int zero_range(int fd, bool blk, uint64_t off, uint64_t len)
 {
     if (blk) {
@@ -603,11 +593,11 @@ int pool_copy_fd(int src, int dst, uint64_t len, bool dst_zeroed, pool_progress_
         /* Per 64 KiB block: write data, skip (or zero) zero blocks. */
         for (size_t b = 0; b < n;) {
             size_t bl = MIN((size_t)65536, n - b);
-            bool z = all_zero(buf + b, bl);
+            bool z = mem_is_zero(buf + b, bl);
             size_t e = b + bl;
             while (e < n) {
                 size_t bl2 = MIN((size_t)65536, n - e);
-                if (all_zero(buf + e, bl2) != z)
+                if (mem_is_zero(buf + e, bl2) != z)
                     break;
                 e += bl2;
             }

@@ -44,6 +44,8 @@ struct vu_dev {
     bool timer_armed;
     unsigned msg_timeout_ms;
     bool packed;           /* VIRTIO_F_RING_PACKED offered */
+    vu_queue_cb on_queue;  /* vu_dev_config.on_queue */
+    void *on_queue_arg;
     struct vu_msg_rx rx;   /* the message arriving on conn_fd */
     int send_err;          /* a reply could not go out: drop the connection */
 
@@ -111,6 +113,8 @@ static void queue_stop(struct vu_dev *dev, struct vq *vq)
     vq_stop(vq);
     if (dev->ops->queue_fini)
         dev->ops->queue_fini(dev->ctx, vq);
+    if (dev->on_queue)
+        dev->on_queue(dev->on_queue_arg, vq->index, false);
 }
 
 static void queue_broken_cb(struct vq *vq);
@@ -131,10 +135,18 @@ static int queue_maybe_start(struct vu_dev *dev, struct vq *vq)
     r = dev->ops->queue_init(dev->ctx, vq, dev->features);
     if (r < 0)
         return r;
+    /* Before the first request is taken: the program may have to fence
+     * other writers of the device's storage first. */
+    if (dev->on_queue)
+        dev->on_queue(dev->on_queue_arg, vq->index, true);
     /* queue_init may have replaced priv; keep a way back to the device. */
     r = vq_start(vq);
-    if (r < 0 && dev->ops->queue_fini)
-        dev->ops->queue_fini(dev->ctx, vq);
+    if (r < 0) {
+        if (dev->ops->queue_fini)
+            dev->ops->queue_fini(dev->ctx, vq);
+        if (dev->on_queue)
+            dev->on_queue(dev->on_queue_arg, vq->index, false);
+    }
     return r;
 }
 
@@ -254,6 +266,8 @@ int vu_dev_create(const struct vu_dev_config *cfg, struct vu_dev **out)
     dev->queue_num_reply = cfg->queue_num_reply;
     dev->msg_timeout_ms = cfg->msg_timeout_ms ? cfg->msg_timeout_ms : VU_MSG_TIMEOUT_MS;
     dev->packed = cfg->packed;
+    dev->on_queue = cfg->on_queue;
+    dev->on_queue_arg = cfg->on_queue_arg;
     dev->mem.owner = dev->name;
     dev->mem.broken = &dev->broken;
     dev->rl.burst = 20;

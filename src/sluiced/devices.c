@@ -466,6 +466,28 @@ void device_spec_free(struct device_spec *sp)
 /* The program's part of a device's vhost-user config, the same for both
  * device models: its name and socket, the worker loops its queues go round
  * from the next one in turn, the ring format offered. */
+/* A block device's frontend starts or stops a queue. The first start on an
+ * incoming device is the migration's switch-over: the guest now runs here,
+ * so its NBD export ends before the queue serves a request (a late write of
+ * the old source would corrupt the guest's disk). A mirror of this device
+ * reads the count (mirror.h). */
+static void blk_queue_event(void *arg, unsigned index, bool running)
+{
+    struct device *d = arg;
+
+    (void)index;
+    if (!running) {
+        atomic_fetch_sub(&d->md.frontend_queues, 1);
+        return;
+    }
+    atomic_fetch_add(&d->md.frontend_queues, 1);
+    if (d->nbd) {
+        nbd_server_unexport(d->nbd, d->id);
+        d->nbd = NULL;
+        log_info("%s: the frontend started the device: its NBD export ended", d->id);
+    }
+}
+
 static void vu_config(struct sluiced *s, const struct device *d,
                       const struct device_spec *sp, struct vu_dev_config *vc)
 {
@@ -905,6 +927,8 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     bc.num_queues = (unsigned)sp->queues;
     bc.serial = sp->serial;
     vu_config(s, d, sp, &vc);
+    vc.on_queue = blk_queue_event;
+    vc.on_queue_arg = d;
     r = vblk_create(&bc, &vc, &d->blk);
     if (r < 0)
         return err_set(err, r, "cannot create the device: %s", strerror(-r));

@@ -59,13 +59,13 @@ static struct mreq *mreq_of(struct uloop_op *done)
     return (struct mreq *)(void *)container_of(done, struct vblk_io, op)->priv;
 }
 
-enum phase { PH_CONNECT, PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED };
+enum phase { PH_CONNECT, PH_COPY, PH_CATCHUP, PH_SYNC, PH_SYNCED, PH_FAILED, PH_CANCELLED, PH_COMPLETED };
 /* How long the last flush and the goodbye may take when a mirror ends: a
  * device removal waits for them. */
 #define CLOSING_TIMEOUT_MS 5000u
 
 static const char *const phase_names[] = {
-    "connecting", "copy", "catch-up", "sync", "synced", "failed", "cancelled",
+    "connecting", "copy", "catch-up", "sync", "synced", "failed", "cancelled", "completed",
 };
 
 struct mirror {
@@ -749,6 +749,16 @@ static bool sync_queued(struct mirror *m)
     return r;
 }
 
+/* Synced and idle (nothing in flight): has the target closed the
+ * connection? Reads what it sent without waiting. */
+static bool target_closed(struct mirror *m)
+{
+    if (m->nslots || atomic_load(&m->remote_failed))
+        return false;
+    nbd_poll(m->nbd, 0);
+    return nbd_aio_is_closed(m->nbd) == 1 || nbd_aio_is_dead(m->nbd) == 1;
+}
+
 /* Copy every block of m->copy; @last: the synchronous round, which serves
  * queued guest requests between its chunks. */
 static int copy_round(struct mirror *m, bool last)
@@ -928,8 +938,19 @@ static void *mirror_thread(void *arg)
             atomic_store(&m->phase, PH_SYNCED);
             log_info("%s: mirror synced to %s after %u round%s", m->md->id, m->uri, round + 1,
                      round ? "s" : "");
-            while (!stopping(m))
+            while (!stopping(m)) {
                 sync_serve(m, 50);
+                if (target_closed(m)) {
+                    if (atomic_load(&m->md->frontend_queues) == 0) {
+                        end = PH_COMPLETED;
+                        atomic_store(&m->cancel, true);   /* stopping() from now on */
+                        break;
+                    }
+                    snprintf(m->error, sizeof(m->error),
+                             "the target closed the connection while this device's frontend runs");
+                    fail(m, "the target closed the connection");
+                }
+            }
             break;
         }
         if (round == 0)
@@ -945,7 +966,7 @@ static void *mirror_thread(void *arg)
         sync_serve(m, 10);
     /* The target's copy is flushed for whoever uses it next, and told
      * goodbye; a failed target is just closed (it may not answer). */
-    if (end != PH_FAILED && !m->abandoned) {
+    if (end == PH_CANCELLED && !m->abandoned) {
         m->closing = true;
         /* Bounded: a device removal waits for this thread. */
         m->timeout_ms = MIN(m->timeout_ms, CLOSING_TIMEOUT_MS);
@@ -958,6 +979,8 @@ static void *mirror_thread(void *arg)
     atomic_store(&m->phase, end);
     if (end == PH_FAILED)
         log_warn("%s: mirror to %s failed: %s (the source is unchanged)", m->md->id, m->uri, m->error);
+    else if (end == PH_COMPLETED)
+        log_info("%s: mirror to %s completed: the target ended its export (switch-over)", m->md->id, m->uri);
     else
         log_info("%s: mirror to %s cancelled", m->md->id, m->uri);
     return NULL;
@@ -984,7 +1007,7 @@ static void mirror_free(struct mirror *m)
 static bool running(const struct mirror *m)
 {
     int p = atomic_load(&m->phase);
-    return p != PH_FAILED && p != PH_CANCELLED;
+    return p != PH_FAILED && p != PH_CANCELLED && p != PH_COMPLETED;
 }
 
 bool mirror_running(const struct mirror_dev *md)

@@ -4,7 +4,11 @@
  * guest runs, through libnbd as the client.
  *
  * Phases: connecting, copy, catch-up, sync (turning synchronous), synced;
- * or failed, cancelled (the job has stopped, the source is as it was).
+ * or failed, cancelled (the job has stopped, the source is as it was), or
+ * completed: synced, the target closed the connection with nothing in
+ * flight while this device's frontend ran no queue (the switch-over of a
+ * migration: a destination sluiced ends its export when its own frontend
+ * starts). The same close while the frontend runs is a failure.
  *
  * Every block device on a file or volume does its I/O through
  * mirror_vblk_ops, which passes straight to the bdev (one atomic load) while
@@ -67,6 +71,8 @@ struct mirror_dev {
      * epoch (mirror.c): a round waits only for this device's writes. */
     atomic_uint epoch;
     atomic_long inflight[2];
+    _Atomic unsigned frontend_queues;  /* queues the device's frontend runs
+                                        * (devices.c counts them) */
 };
 
 /* vblk ops whose io_ctx is a struct mirror_dev * (on a bdev). */
@@ -90,7 +96,7 @@ int mirror_cancel(struct mirror_dev *md);
 /* {"phase", "bytes_copied", "bytes_total", "rate_bytes_per_s", ...} of the
  * last mirror, or NULL when there was none. */
 struct json_object *mirror_status_json(struct mirror_dev *md);
-/* Whether a mirror of @md runs (any phase but failed and cancelled;
+/* Whether a mirror of @md runs (any phase but failed, cancelled, completed;
  * control thread). */
 bool mirror_running(const struct mirror_dev *md);
 /* Stop any mirror and wait for it (device removal). */

@@ -81,6 +81,7 @@ struct nbd_export {
     bool readonly;
     bool gone;          /* unexported: requests get ESHUTDOWN */
     unsigned refs;      /* the table's and each connection's */
+    unsigned writers;   /* writes, trims and zeroings under way */
 };
 
 struct nbd_server {
@@ -89,6 +90,7 @@ struct nbd_server {
     pthread_cond_t idle;            /* signalled when a connection ends */
     struct nbd_export *exports[MAX_EXPORTS];
     int conns[NBD_SRV_MAX_CONNS];   /* fds being served, -1: free */
+    struct nbd_export *conn_exp[NBD_SRV_MAX_CONNS];   /* the export each serves, or NULL */
     unsigned nconns;
     int lfd;
     char *lpath;                    /* unix listener's path, or NULL */
@@ -191,6 +193,16 @@ void nbd_server_unexport(struct nbd_server *s, const char *name)
             e->gone = true;
             break;
         }
+    if (e) {
+        /* Its clients are closed (one idle between requests would not
+         * learn otherwise), and the writes already under way end before
+         * this returns: none lands afterwards. */
+        for (unsigned i = 0; i < NBD_SRV_MAX_CONNS; i++)
+            if (s->conn_exp[i] == e && s->conns[i] >= 0)
+                shutdown(s->conns[i], SHUT_RDWR);
+        while (e->writers)
+            pthread_cond_wait(&s->idle, &s->lock);
+    }
     pthread_mutex_unlock(&s->lock);
     if (e)
         export_put(s, e);
@@ -201,6 +213,7 @@ void nbd_server_unexport(struct nbd_server *s, const char *name)
 struct conn {
     struct nbd_server *s;
     int fd;
+    int slot;                 /* in s->conns, or -1 */
     bool no_zeroes;
     struct nbd_export *exp;   /* chosen by EXPORT_NAME or GO */
     uint8_t *buf;             /* NBD_SRV_MAX_REQUEST bytes, once transmission starts */
@@ -440,14 +453,31 @@ static int full_io(int fd, uint8_t *buf, size_t len, uint64_t off, bool write)
     return 0;
 }
 
-/* Zero [off, off+len): deallocate when allowed (a file's hole, a thin
- * volume's discard that reads back zeroes), else zero in place, else write
- * zeroes. */
+/* Does [off, off+len) read as zeroes already? Errors count as no. */
+static bool reads_zero(struct conn *c, uint64_t off, uint32_t len)
+{
+    while (len) {
+        uint32_t n = MIN(len, NBD_SRV_MAX_REQUEST);
+        if (full_io(c->exp->fd, c->buf, n, off, false) < 0 || !mem_is_zero(c->buf, n))
+            return false;
+        off += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* Zero [off, off+len): deallocate when allowed (a file's hole); where that
+ * is not offered (a block device without WRITE_ZEROES: a dm-thin volume)
+ * leave a range that reads as zeroes alone (an unprovisioned thin range
+ * reads without I/O), so that a mirror into a fresh thin volume keeps it
+ * thin; else zero in place, else write zeroes. */
 static int zero_range(struct conn *c, uint64_t off, uint32_t len, bool may_trim)
 {
     int fd = c->exp->fd;
 
     if (may_trim && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, len) == 0)
+        return 0;
+    if (may_trim && reads_zero(c, off, len))
         return 0;
     if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, len) == 0)
         return 0;
@@ -468,6 +498,37 @@ static int sync_fd(int fd)
     return fdatasync(fd) < 0 ? neg_errno() : 0;
 }
 
+static bool modifies(uint16_t type)
+{
+    return type == NBD_CMD_WRITE || type == NBD_CMD_TRIM || type == NBD_CMD_WRITE_ZEROES;
+}
+
+/* Before a request of @type: false when the export is gone (answer
+ * ESHUTDOWN); true, and then writer_leave() must follow: a write, trim or
+ * zeroing is counted until then, so that nbd_server_unexport() waits for
+ * it. */
+static bool writer_enter(struct conn *c, uint16_t type)
+{
+    bool ok;
+
+    pthread_mutex_lock(&c->s->lock);
+    ok = !c->exp->gone;
+    if (ok && modifies(type))
+        c->exp->writers++;
+    pthread_mutex_unlock(&c->s->lock);
+    return ok;
+}
+
+static void writer_leave(struct conn *c, uint16_t type)
+{
+    if (!modifies(type))
+        return;
+    pthread_mutex_lock(&c->s->lock);
+    if (--c->exp->writers == 0)
+        pthread_cond_broadcast(&c->s->idle);
+    pthread_mutex_unlock(&c->s->lock);
+}
+
 /* Serve requests until NBD_CMD_DISC (0) or a broken stream (-errno). */
 static int transmission(struct conn *c)
 {
@@ -477,6 +538,7 @@ static int transmission(struct conn *c)
         uint64_t cookie, off;
         uint32_t len, error = 0;
         struct nbd_export *e = c->exp;
+        bool counted = false;
         int r = recv_all(c->fd, h, sizeof(h), -1);
 
         if (r < 0)
@@ -499,7 +561,7 @@ static int transmission(struct conn *c)
             return 0;
         if (flags & ~NBD_CMD_FLAGS_KNOWN)
             error = NBD_EINVAL;
-        else if (e->gone)
+        else if (!(counted = writer_enter(c, type)))
             error = NBD_ESHUTDOWN;
         switch (error ? 0xffff : type) {
         case 0xffff:
@@ -547,14 +609,17 @@ static int transmission(struct conn *c)
             /* CACHE, BLOCK_STATUS, RESIZE and the unknown: not offered. */
             error = NBD_EINVAL;
         }
+        if (counted)
+            writer_leave(c, type);
         if ((r = reply(c, cookie, error, NULL, 0)) < 0)
             return r;
     }
 }
 
-int nbd_server_serve(struct nbd_server *s, int fd)
+/* Serve @fd, the connection in slot @slot of s->conns (or -1). */
+static int serve(struct nbd_server *s, int fd, int slot)
 {
-    struct conn c = { .s = s, .fd = fd };
+    struct conn c = { .s = s, .fd = fd, .slot = slot };
     int fl = fcntl(fd, F_GETFL), r;
 
     /* Non-blocking, so that the handshake's time limit holds. */
@@ -564,12 +629,33 @@ int nbd_server_serve(struct nbd_server *s, int fd)
     if (!c.buf)
         return -ENOMEM;
     r = handshake(&c);
+    if (r == 1) {
+        /* Known to nbd_server_unexport() from now on; an export that went
+         * during the handshake is not served. */
+        pthread_mutex_lock(&s->lock);
+        if (c.exp->gone)
+            r = -ESHUTDOWN;
+        else if (slot >= 0)
+            s->conn_exp[slot] = c.exp;
+        pthread_mutex_unlock(&s->lock);
+    }
     if (r == 1)
         r = transmission(&c);
-    if (c.exp)
+    if (c.exp) {
+        if (slot >= 0) {
+            pthread_mutex_lock(&s->lock);
+            s->conn_exp[slot] = NULL;
+            pthread_mutex_unlock(&s->lock);
+        }
         export_put(s, c.exp);
+    }
     free(c.buf);
     return r;
+}
+
+int nbd_server_serve(struct nbd_server *s, int fd)
+{
+    return serve(s, fd, -1);
 }
 
 /* ---- listener and connection threads ----------------------------------- */
@@ -584,9 +670,9 @@ static void *conn_thread(void *arg)
 {
     struct conn_arg *a = arg;
     struct nbd_server *s = a->s;
-    int r = nbd_server_serve(s, a->fd);
+    int r = serve(s, a->fd, (int)a->slot);
 
-    if (r < 0 && r != -ECONNRESET)
+    if (r < 0 && r != -ECONNRESET && r != -ESHUTDOWN)
         log_warn("nbd: connection closed: %s", r == -EPROTO ? "protocol violation" : strerror(-r));
     pthread_mutex_lock(&s->lock);
     s->conns[a->slot] = -1;

@@ -54,8 +54,11 @@ int nbd_server_port(const struct nbd_server *s);
 /* Export @fd (duplicated; the caller keeps its own) as @name, @size bytes.
  * Returns 0, -EEXIST, -ENOSPC (too many exports) or -errno. */
 int nbd_server_export(struct nbd_server *s, const char *name, int fd, uint64_t size, bool readonly);
-/* Stop exporting @name: new connections no longer find it; connections on
- * it get ESHUTDOWN for their next request. No-op when absent. */
+/* Stop exporting @name: new connections no longer find it; the
+ * connections served by nbd_server_listen()'s threads on it are closed,
+ * and requests still arriving on others get ESHUTDOWN. Writes, trims and
+ * zeroings under way are waited for: none reaches the file after this
+ * returns. No-op when absent. */
 void nbd_server_unexport(struct nbd_server *s, const char *name);
 
 /* Serve one client on the connected stream socket @fd in the calling thread

@@ -342,9 +342,12 @@ GUEST
             "the mirror, $(pass_ms src "$P_SYNC" "$P_MIG") ms while it was synchronous," \
             "$(pass_ms back "$(( $(grep -a "guest: pass" "$WORK/back-console.log" | head -1 | awk '{print $3}') + 10 ))" "$last")" \
             "ms after both moves"
-        # The recipe's clean-up of the source: the mirror ends with the device.
+        # The destination's export ended when its guest started there: the
+        # source's mirror saw it and completed on its own.
         log "mirror at the end: $(sluice_a dev mirror-status src --json |
             jq -c '{phase, bytes_copied, round, elapsed_ms}')"
+        [ "$(sluice_a dev mirror-status src --json | jq -r .phase)" = completed ] ||
+            fail "the source's mirror did not complete at the switch-over"
         sluice_a dev remove src >/dev/null || fail "removing the source device"
         sluice_b dev remove dst >/dev/null || fail "removing the destination device"
         [ "$(sha256sum <"$IMG")" = "$SWITCH_SUM" ] || fail "the source file changed after the switch-over"

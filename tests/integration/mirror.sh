@@ -47,6 +47,16 @@
 #            device's mirror still syncs (it waits only for its own
 #            device's writes), and is equal; once the backing resumes, the
 #            stalled writes complete without error
+#   handover the switch-over without a guest: a source synced to a second
+#            sluiced's incoming device; a raw NBD client connected before
+#            (a late writer, as the old source would be) writes: it lands;
+#            then sluice-blkbench starts the destination's queues (as the
+#            destination QEMU does once migrated): the export ends, the
+#            late client's next write is refused and changes nothing, a
+#            new client finds no export, and the source's mirror (its own
+#            frontend runs no queue) ends as "completed"; before that, the
+#            same with the source's frontend running (sluice-blkbench): the
+#            mirror fails instead
 . "$(dirname "$0")/lib.sh"
 
 MODE=${TEST_MODE:?TEST_MODE not set}
@@ -356,6 +366,97 @@ slow)
     kill -TERM $KIT; wait $KIT 2>/dev/null || true
     cmp "$SRC" "$DST" || fail "source and the slow target differ"
     check_content "$DST"
+    stop_sluiced "$SOCK"
+    ;;
+handover)
+    need_cmd jq
+    BB=$SLUICE_BUILD/tools/bench/sluice-blkbench
+    start_sluiced --control "$SLUICE_CONTROL" --blk "socket=$SOCK,path=$SRC,id=src"
+    "$GUESTIO" fill "$SRC" 7 0 $((2 * MiB))
+    truncate -s $SIZE "$WORK/dst2.img"
+    start_dst --nbd-listen 127.0.0.1:0 --blk "socket=$WORK/dst.sock,path=$DST,incoming,id=dst" \
+        --blk "socket=$WORK/dst2.sock,path=$WORK/dst2.img,incoming,id=dst2"
+    [ -n "$DST_PORT" ] || fail "no NBD port"
+    # A target whose frontend starts while the source's frontend still runs
+    # its queues is not a switch-over: the mirror fails (the guest goes on
+    # here).
+    timeout 30 "$BB" --socket "$SOCK" --rw randread --qd 1 --warmup 0 --time 1 --idle 4 \
+        >/dev/null 2>"$WORK/bbsrc.err" &
+    BBSRC=$!
+    CLEANUP_CMDS+=("kill $BBSRC 2>/dev/null")
+    "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst2" >/dev/null 2>"$WORK/err" ||
+        fail "mirror to dst2 failed: $(cat "$WORK/err")"
+    timeout 30 "$BB" --socket "$WORK/dst2.sock" --rw randread --qd 1 --warmup 0 --time 1 \
+        >/dev/null 2>"$WORK/bb2.err" || fail "sluice-blkbench on dst2: $(cat "$WORK/bb2.err")"
+    for i in $(seq 100); do [ "$(phase_of src)" = failed ] && break; sleep 0.05; done
+    [ "$(phase_of src)" = failed ] || fail "target closed under a running frontend: $(phase_of src)"
+    log "target gone while the source's frontend runs: $("$SLUICE" dev mirror-status src --json | jq -r .error)"
+    wait $BBSRC || fail "sluice-blkbench on the source: $(cat "$WORK/bbsrc.err")"
+    "$SLUICE" dev mirror src --to "nbd://127.0.0.1:$DST_PORT/dst" --json >"$WORK/m.json" 2>"$WORK/err" ||
+        fail "mirror failed: $(cat "$WORK/err")"
+    [ "$(jq -r .phase "$WORK/m.json")" = synced ] || fail "mirror ended $(cat "$WORK/m.json")"
+    # The late writer: connects now, writes 64 KiB of 0x41 at 8 MiB (lands),
+    # then on "go" 64 KiB of 0x42 at 9 MiB; prints each result.
+    python3 - "$DST_PORT" "$WORK/go" >"$WORK/late.out" 2>&1 <<'PY' &
+import os, socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+def recv(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError
+        b += c
+    return b
+assert recv(18)[:8] == b"NBDMAGIC"
+s.sendall(struct.pack(">I", 3))
+name = b"dst"
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 4 + len(name) + 2) + struct.pack(">I", len(name)) + name + b"\0\0")
+while True:
+    magic, opt, typ, ln = struct.unpack(">QIII", recv(20))
+    recv(ln)
+    if typ == 1:
+        break
+def write(cookie, off, byte):
+    try:
+        s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, cookie, off, 65536) + byte * 65536)
+        magic, err, ck = struct.unpack(">IIQ", recv(16))
+        return "ok" if err == 0 else "error %d" % err
+    except (EOFError, OSError) as e:
+        return "closed"
+print("first", write(1, 8 << 20, b"A"), flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+print("late", write(2, 9 << 20, b"B"), flush=True)
+PY
+    LATE=$!
+    for i in $(seq 100); do grep -q first "$WORK/late.out" && break; sleep 0.05; done
+    grep -q "first ok" "$WORK/late.out" || fail "a write before the switch-over: $(cat "$WORK/late.out")"
+    cmp -n 65536 -i 0:$((8 * MiB)) <(head -c 65536 /dev/zero | tr '\0' A) "$DST" ||
+        fail "the write before the switch-over did not land"
+    cp "$DST" "$WORK/before.img"
+    # The destination's frontend starts its queues (reads only).
+    timeout 30 "$BB" --socket "$WORK/dst.sock" --rw randread --qd 1 --warmup 0 --time 1 --idle 3 \
+        >"$WORK/bb.json" 2>"$WORK/bb.err" &
+    BBPID=$!
+    CLEANUP_CMDS+=("kill $BBPID 2>/dev/null")
+    # (sluice-blkbench has run its queues for a while after 2 s)
+    for i in $(seq 40); do grep -q "NBD export ended" "$WORK/sluiced-dst.log" && break; sleep 0.05; done
+    touch "$WORK/go"
+    wait $LATE || fail "the late client: $(cat "$WORK/late.out")"
+    log "late writer: $(tr '\n' ' ' <"$WORK/late.out")"
+    grep -q "late ok" "$WORK/late.out" && fail "a write after the switch-over landed"
+    cmp "$WORK/before.img" "$DST" || fail "the destination changed after the switch-over"
+    ! nbdinfo --size "nbd://127.0.0.1:$DST_PORT/dst" 2>/dev/null || fail "still exported after the switch-over"
+    grep -q "dst: the frontend started the device: its NBD export ended" "$WORK/sluiced-dst.log" ||
+        fail "the end of the export was not logged"
+    for i in $(seq 100); do [ "$(phase_of src)" = completed ] && break; sleep 0.05; done
+    [ "$(phase_of src)" = completed ] || fail "the source's mirror after the switch-over: $(phase_of src)"
+    grep -q "completed: the target ended its export" "$WORK/sluiced.log" || fail "no completion logged"
+    expect 1 "no mirror is running" "$SLUICE" dev mirror-cancel src
+    wait $BBPID || fail "sluice-blkbench failed: $(cat "$WORK/bb.err")"
+    cmp -n $((2 * MiB)) "$SRC" "$DST" || fail "the target lost the mirrored data"
+    kill -TERM $DST_PID; wait $DST_PID || fail "destination sluiced exited with $?"
     stop_sluiced "$SOCK"
     ;;
 stall)

@@ -448,7 +448,7 @@ static int dev_mirror(struct cli_args *a)
         json_object_object_add(params, "timeout_ms", json_object_new_int64((int64_t)cli_uint(a, OPT_TIMEOUT, 30) * 1000));
     r = call(control, "device.mirror", params, &st);
     while (r == EXIT_OK && !cli_flag(a, OPT_DETACH) && !phase_is(st, "synced") &&
-           !phase_is(st, "failed") && !phase_is(st, "cancelled")) {
+           !phase_is(st, "failed") && !phase_is(st, "cancelled") && !phase_is(st, "completed")) {
         struct timespec ts = { 0, 250000000 };
         uint64_t now = (uint64_t)time(NULL);
         if (tty || (!cli_quiet && !cli_flag(a, OPT_JSON) && now >= last_line + 5)) {
@@ -490,7 +490,8 @@ static int dev_mirror_cancel(struct cli_args *a)
         json_object_put(st);
         st = NULL;
         r = call(control_of(a), "device.mirror-status", id_params(a->pos[0]), &st);
-        if (r != EXIT_OK || phase_is(st, "cancelled") || phase_is(st, "failed"))
+        if (r != EXIT_OK || phase_is(st, "cancelled") || phase_is(st, "failed") ||
+            phase_is(st, "completed"))
             break;
         nanosleep(&ts, NULL);
     }
@@ -541,7 +542,7 @@ int cmd_dev(int argc, char **argv)
           mirror, 1, 1, dev_mirror, NULL,
           "follows the copy (bytes/total, rate, ETA) until the copies are in sync:\n"
           "from then on every guest write goes to both; exit 1 if the mirror fails" },
-        { "mirror-status", "ID [--json]", "the mirror's phase (copy, catch-up, synced, failed), bytes, rate",
+        { "mirror-status", "ID [--json]", "the mirror's phase (copy, catch-up, synced, completed, failed), bytes, rate",
           both, 1, 1, dev_by_id },
         { "mirror-cancel", "ID", "stop the mirror; the source device is left as it is", both, 1, 1,
           dev_mirror_cancel },

@@ -24,6 +24,10 @@
 
 struct vu_dev;
 
+/* A queue starts (@running, just before the backend serves it) or stops
+ * (after its last request completed); control thread. */
+typedef void (*vu_queue_cb)(void *arg, unsigned index, bool running);
+
 /* What a device model does, functions only: each model has one static
  * const table; what differs per device (features, queues) is data in
  * struct vu_dev_config. */
@@ -60,6 +64,9 @@ struct vu_dev_config {
                                   * time of its first byte; 0: VU_MSG_TIMEOUT_MS */
     bool packed;                 /* offer VIRTIO_F_RING_PACKED (inflight
                                   * tracking then in the packed layout) */
+    vu_queue_cb on_queue;        /* NULL-able: told each start and stop of
+                                  * a queue (memory-table restarts too) */
+    void *on_queue_arg;
 
     const struct vu_dev_ops *ops;  /* required, with queue_init */
     void *ctx;                   /* passed to every op; NULL with priv_size */
@@ -96,7 +103,7 @@ struct vu_model {
     unsigned queue_num_reply;
 };
 /* For device models: create a device from the program's part of @prog
- * (name .. packed; its model part is ignored) and the model's part @m.
+ * (name .. on_queue_arg; its model part is ignored) and the model's part @m.
  * Its state is vu_dev_priv(*@out). Returns as vu_dev_create(). */
 int vu_dev_create_model(const struct vu_dev_config *prog, const struct vu_model *m,
                         struct vu_dev **out);

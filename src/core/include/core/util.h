@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -27,6 +28,15 @@ static inline bool add_overflows_u64(uint64_t a, uint64_t b, uint64_t *res)
 static inline bool mul_overflows_u64(uint64_t a, uint64_t b, uint64_t *res)
 {
     return __builtin_mul_overflow(a, b, res);
+}
+
+/* True when all @len bytes at @p are zero (true for 0 bytes). */
+static inline bool mem_is_zero(const void *p, size_t len)
+{
+    const unsigned char *b = p;
+
+    /* The first byte, then the buffer against itself shifted by one. */
+    return len == 0 || (b[0] == 0 && !memcmp(b, b + 1, len - 1));
 }
 
 /* True when [off, off+len) lies inside [0, size) without overflow. */
