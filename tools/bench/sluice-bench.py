@@ -270,7 +270,7 @@ def fio_direct(wl, target, size, direct, t, warm):
             "backend_cpu_s": cpu, "seconds": runtime_s}
 
 
-def blkbench(wl, sock, pid, t, warm, poll, packed=False):
+def blkbench_argv(wl, sock, pid, t, warm, poll, packed=False):
     argv = ["taskset", "-c", FRONTEND_CPU, blkbench_exe(), "--socket", sock, "--rw", wl["rw"],
             "--bs", str(wl["bs"]), "--qd", str(wl["qd"]), "--queues", str(wl["queues"]),
             "--rwmix-read", str(wl["rwmix_read"]), "--time", str(t), "--warmup", str(warm),
@@ -279,6 +279,11 @@ def blkbench(wl, sock, pid, t, warm, poll, packed=False):
         argv.append("--poll")
     if packed:
         argv.append("--packed")
+    return argv
+
+
+def blkbench(wl, sock, pid, t, warm, poll, packed=False):
+    argv = blkbench_argv(wl, sock, pid, t, warm, poll, packed)
     r = run(argv, capture_output=True, text=True, timeout=t + warm + 60)
     if r.returncode != 0:
         raise RuntimeError("sluice-blkbench: " + r.stderr.strip()[-300:])
@@ -360,6 +365,93 @@ def cleanup_tmp(tmpdirs):
             shutil.rmtree(d, ignore_errors=True)
 
 
+# Noisy neighbour: one sluiced worker serves two null devices, A unlimited
+# and driven at QD128, B limited to NOISY_IOPS and driven at the same time.
+NOISY_IOPS = 5000
+NOISY_BURST = 0.05     # bucket of 250 requests: drained within the warm-up
+NOISY_A = {"name": "randread-4k-qd128", "rw": "randread", "bs": 4096, "rwmix_read": 100,
+           "qd": 128, "queues": 1}
+NOISY_B = {"name": "randread-4k-qd32", "rw": "randread", "bs": 4096, "rwmix_read": 100,
+           "qd": 32, "queues": 1}
+
+
+def bench_noisy(args, reps, t, warm, work, procs):
+    """A's IOPS alone and with B running; B's achieved rate against its
+    limit. Returns the JSON section (medians, min, max, raw samples)."""
+    size = 256 << 20
+    a_sock = os.path.join(work, "noisy-a.sock")
+    b_sock = os.path.join(work, "noisy-b.sock")
+    limit = f"iops={NOISY_IOPS},burst={NOISY_BURST}"
+    s_argv = ["taskset", "-c", BACKEND_CPU, sluiced_exe(), "--workers", "1",
+              "--blk", f"socket={a_sock},null={size},id=noisy-a",
+              "--blk", f"socket={b_sock},null={size},id=noisy-b,{limit}"]
+    if args.poll_us is not None:
+        s_argv[4:4] = ["--poll-us", str(args.poll_us)]
+    record(s_argv)
+    s_log = open(os.path.join(work, "sluiced-noisy.log"), "w")
+    sp = subprocess.Popen(s_argv, stdout=s_log, stderr=subprocess.STDOUT)
+    procs.append(sp)
+    wait_socket(a_sock, sp, "sluiced", log=s_log.name)
+    wait_socket(b_sock, sp, "sluiced", log=s_log.name)
+    alone, with_b, b_rate, samples = [], [], [], []
+    for rep in range(reps):
+        # alternate which comes first, as the other benches do
+        for phase in (("alone", "with-b") if rep % 2 == 0 else ("with-b", "alone")):
+            try:
+                if phase == "alone":
+                    m = blkbench(NOISY_A, a_sock, sp.pid, t, warm, args.poll)
+                    alone.append(m["iops"])
+                    samples.append({"rep": rep, "device": "a", "phase": phase, **m})
+                    continue
+                # B starts first and measures a little longer, so it runs
+                # through all of A's warm-up and measured interval.
+                b_argv = blkbench_argv(NOISY_B, b_sock, sp.pid, t + warm, warm, args.poll)
+                record(b_argv)
+                bp = subprocess.Popen(b_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)
+                try:
+                    ma = blkbench(NOISY_A, a_sock, sp.pid, t, warm, args.poll)
+                    out, err = bp.communicate(timeout=t + 2 * warm + 60)
+                finally:
+                    stop(bp)
+                if bp.returncode != 0:
+                    raise RuntimeError("sluice-blkbench (B): " + err.strip()[-300:])
+                mb = json.loads(out)
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                die(f"noisy {phase}: {e}")
+            with_b.append(ma["iops"])
+            b_rate.append(mb["iops"])
+            samples.append({"rep": rep, "device": "a", "phase": phase, **ma})
+            samples.append({"rep": rep, "device": "b", "phase": phase, **mb})
+        if VERBOSE:
+            say(f"noisy rep {rep}: A alone {alone[-1]:.0f}, with B {with_b[-1]:.0f}, "
+                f"B {b_rate[-1]:.0f} IOPS (limit {NOISY_IOPS})")
+    stop(sp)
+    a0, a1, b = median_min_max(alone), median_min_max(with_b), median_min_max(b_rate)
+    return {"backing": "null", "workers": 1, "repetitions": reps,
+            "a": {"workload": NOISY_A["name"], "limit": None,
+                  "iops_alone": a0[0], "iops_alone_min": a0[1], "iops_alone_max": a0[2],
+                  "iops_with_b": a1[0], "iops_with_b_min": a1[1], "iops_with_b_max": a1[2],
+                  "with_b_vs_alone": a1[0] / a0[0] if a0[0] and a1[0] else None},
+            "b": {"workload": NOISY_B["name"], "limit": limit, "limit_iops": NOISY_IOPS,
+                  "iops": b[0], "iops_min": b[1], "iops_max": b[2],
+                  "vs_limit": b[0] / NOISY_IOPS if b[0] else None},
+            "samples": samples}
+
+
+def noisy_table(n):
+    a, b = n["a"], n["b"]
+    headers = ["noisy neighbour (null, 1 worker)", "device", "IOPS", "min", "max", "ratio"]
+    rows = [[f"A {a['workload']}", "unlimited, alone", fmt(a["iops_alone"]),
+             fmt(a["iops_alone_min"]), fmt(a["iops_alone_max"]), ""],
+            [f"A {a['workload']}", "unlimited, B running", fmt(a["iops_with_b"]),
+             fmt(a["iops_with_b_min"]), fmt(a["iops_with_b_max"]),
+             f"with/alone {fmt(a['with_b_vs_alone'], 2)}"],
+            [f"B {b['workload']}", b["limit"], fmt(b["iops"]), fmt(b["iops_min"]),
+             fmt(b["iops_max"]), f"achieved/limit {fmt(b['vs_limit'], 2)}"]]
+    return headers, rows
+
+
 def bench_blk(args):
     if os.geteuid() != 0:
         say("note: not root; pinning and /proc of other users' processes may fail")
@@ -381,9 +473,15 @@ def bench_blk(args):
     if args.lab_inner:
         backings = ["lvm"]
     wls = blk_workloads(quick, nq)
+    # the noisy-neighbour section runs on null backing, beside it
+    run_noisy = "null" in backings and not args.lab_inner
     if args.workloads:
         names = args.workloads.split(",")
-        wls = [w for w in wls if w["name"] in names] or die("no such workload", 2)
+        run_noisy = run_noisy and "noisy" in names
+        wls = [w for w in wls if w["name"] in names]
+        if not wls and not run_noisy:
+            die("no such workload", 2)
+    noisy = None
     # sluiced-packed: the same sluiced process, a second device with
     # packed=on, driven with packed virtqueues (VIRTIO_F_RING_PACKED).
     systems = ["sluiced", "sluiced-packed", "qemu-storage-daemon", "direct"]
@@ -395,7 +493,7 @@ def bench_blk(args):
     procs = []
     started = time.time()
     try:
-        for backing in backings:
+        for backing in backings if wls else []:
             desc, path, direct = make_backing(backing, size, tmpdirs)
             say(f"backing: {desc}")
             s_sock = os.path.join(work, f"sluiced-{backing}.sock")
@@ -478,6 +576,9 @@ def bench_blk(args):
                               for m in ms if m.get("backend_cpu_s") and m.get("iops")]
                     e["backend_cpu_us_per_io"] = median_min_max(per_io)[0]
                     results.append(e)
+        if run_noisy:
+            noisy = bench_noisy(args, reps, t, warm, work, procs)
+            say(f"noisy neighbour done ({time.time() - started:.0f} s)")
     finally:
         for p in procs:
             stop(p)
@@ -505,6 +606,10 @@ def bench_blk(args):
                                                                  q.get("iops_per_backend_core")),
                            "cpu_per_io_sluiced_vs_qsd": ratio(s.get("backend_cpu_us_per_io"),
                                                               q.get("backend_cpu_us_per_io"))})
+    if noisy:
+        notes.append(f"noisy neighbour: one sluiced (--workers 1, null backing) with device A unlimited "
+                     f"({NOISY_A['name']}) and device B at {noisy['b']['limit']} ({NOISY_B['name']}), both "
+                     "driven by sluice-blkbench at the same time; A is measured alone and with B running")
     if args.lab_inner:
         notes.append("measured inside the lab VM (QEMU TCG emulation): not comparable with host figures")
     notes.append("sluiced and qemu-storage-daemon are driven by sluice-blkbench (vhost/ frontend, "
@@ -554,8 +659,11 @@ def bench_blk(args):
     groups = [(f"{b}:{w['name']}", {s: (idx[(b, w['name'], s)]["iops"], idx[(b, w['name'], s)]["iops_min"],
                                          idx[(b, w['name'], s)]["iops_max"]) for s in systems})
               for b in backings for w in wls]
+    config["noisy"] = bool(noisy)
+    extra = [noisy_table(noisy)] if noisy else []
     return finish(args, "blk", results, ratios, samples, config, versions, notes, headers, rows,
-                  groups, systems, "IOPS (median, min-max bars)", True, started)
+                  groups, systems, "IOPS (median, min-max bars)", True, started,
+                  extra_doc={"noisy": noisy} if noisy else None, extra_tables=extra)
 
 
 def fmt(v, nd=None):
@@ -582,7 +690,7 @@ def print_table(headers, rows, f):
 
 
 def finish(args, name, results, ratios, samples, config, versions, notes, headers, rows,
-           groups, systems, ylabel, logscale, started):
+           groups, systems, ylabel, logscale, started, extra_doc=None, extra_tables=()):
     jpath, svg, base = out_paths(args, name)
     title = f"sluice bench {name} ({'quick' if config.get('quick') else 'full'}, {platform.node()})"
     chart = gnuplot_chart(svg, base, title, ylabel, groups, systems, logscale)
@@ -591,6 +699,7 @@ def finish(args, name, results, ratios, samples, config, versions, notes, header
            "versions": versions, "config": config, "commands": COMMANDS, "notes": notes,
            "results": results, "ratios": ratios, "samples": samples,
            "json": jpath, "chart": chart}
+    doc.update(extra_doc or {})
     with open(jpath, "w") as f:
         json.dump(doc, f, indent=1)
     if args.json:
@@ -598,6 +707,9 @@ def finish(args, name, results, ratios, samples, config, versions, notes, header
         print()
     else:
         print_table(headers, rows, sys.stdout)
+        for h, r in extra_tables:
+            print(file=sys.stdout)
+            print_table(h, r, sys.stdout)
         for n in notes:
             print(f"note: {n}")
         print(f"results: {jpath}" + (f"\nchart:   {chart}" if chart else ""))
@@ -699,9 +811,15 @@ def bench_net(args):
     warm = 2          # one-second samples dropped once traffic flows
     sizes = [64] if quick else [64, 1500]
     wls = [{"name": f"{d}-{s}b", "dir": d, "size": s} for d in ("tx", "rx") for s in sizes]
+    # the noisy-neighbour section runs on null backing, beside it
+    run_noisy = "null" in backings and not args.lab_inner
     if args.workloads:
         names = args.workloads.split(",")
-        wls = [w for w in wls if w["name"] in names] or die("no such workload", 2)
+        run_noisy = run_noisy and "noisy" in names
+        wls = [w for w in wls if w["name"] in names]
+        if not wls and not run_noisy:
+            die("no such workload", 2)
+    noisy = None
     # In the lab VM (TCG) testpmd's vhost PMD does not even come up in time;
     # the userspace limit is the host run's.
     systems = ["sluiced"] if args.lab_inner else ["sluiced", "dpdk-vhost"]

@@ -122,7 +122,9 @@ int cmd_bench(int argc, char **argv)
           "sluiced with split and packed virtqueues; qemu-storage-daemon's vhost-user-blk\n"
           "export, both driven by the vhost/ frontend; fio directly on the backing\n"
           "(O_DIRECT where it takes it): 4 KiB random read/write/70-30, 128 KiB\n"
-          "sequential, QD 1-128, 1-N queues" },
+          "sequential, QD 1-128, 1-N queues. With null backing also the noisy\n"
+          "neighbour (workload name noisy): one worker, device A unlimited at QD128\n"
+          "alone and beside device B at iops=5000; B's rate against its limit" },
         { "net", "[--quick] [--output DIR] [--json] [--lab]",
           "sluiced vs DPDK's vhost PMD, testpmd virtio_user as the frontend", net, 0, 0,
           bench_exec, NULL,

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # `sluice bench $TEST_MODE --quick --json` (blk: with --output $WORK): the JSON
 # has the documented shape, one result per system and workload, and every
-# figure is a positive number. Figures are never compared with thresholds.
+# figure is a positive number; blk also has the noisy-neighbour section. Figures are never compared with thresholds.
 . "$(dirname "$0")/../lib.sh"
 
 need_root
@@ -70,6 +70,18 @@ if mode == "blk":
     tmpfs_dio = doc["config"]["fio_direct"].get("tmpfs")
     if tmpfs_dio:
         assert any("--direct=1" in c and "/dev/shm/" in c for c in fio), "tmpfs fio not O_DIRECT"
+    # noisy neighbour (null backing): A alone and with B, B against its limit
+    if "null" in doc["config"]["backings"]:
+        n = doc.get("noisy")
+        assert n and doc["config"]["noisy"], "no noisy-neighbour section"
+        assert n["workers"] == 1 and n["backing"] == "null", n
+        for k in ("iops_alone", "iops_with_b", "with_b_vs_alone"):
+            assert positive(n["a"].get(k)), f"noisy a {k}={n['a'].get(k)!r}"
+        for k in ("iops", "limit_iops", "vs_limit"):
+            assert positive(n["b"].get(k)), f"noisy b {k}={n['b'].get(k)!r}"
+        assert n["b"]["limit"].startswith("iops="), n["b"]["limit"]
+        assert {(s["device"], s["phase"]) for s in n["samples"]} == \
+            {("a", "alone"), ("a", "with-b"), ("b", "with-b")}, "noisy samples"
 assert os.path.exists(doc["json"]) and os.path.dirname(doc["json"]) == work, doc["json"]
 if doc.get("chart"):
     assert os.path.getsize(doc["chart"]) > 0
