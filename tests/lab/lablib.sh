@@ -27,6 +27,9 @@ glog() { tr -d '\r' <"$W/$1.log"; }
 # QEMU or the guest kit, fail when a BINARY is not built, then run
 # "$SELF --inside INSIDE-ARGS..." in the lab VM (TIMEOUT seconds) from a
 # scratch folder, print "NAME: status RC, N s" and exit with its status.
+# LAB_CPUS=N gives the lab VM N vCPUs (tools/lab's default is 2): a test
+# with no nested guest needs one, and leaves the other core to the test
+# that runs beside it.
 lab_launch() {
     local name=$1 timeout=$2 rc t0
     shift 2
@@ -42,7 +45,8 @@ lab_launch() {
     t0=$(date +%s)
     LAB_WORK=$(mktemp -d)
     trap 'rm -rf "$LAB_WORK"' EXIT
-    cd "$LAB_WORK" && "$SRC/tools/lab" run --timeout "$timeout" -- "$SELF" --inside "$@"
+    cd "$LAB_WORK" && "$SRC/tools/lab" run --timeout "$timeout" ${LAB_CPUS:+--cpus "$LAB_CPUS"} \
+        -- "$SELF" --inside "$@"
     rc=$?
     echo "$name: status $rc, $(( $(date +%s) - t0 )) s"
     exit $rc
