@@ -197,6 +197,7 @@ static void inflight_unmap(struct vu_dev *dev)
     for (unsigned i = 0; i < dev->num_queues; i++) {
         dev->vqs[i].ifl = NULL;
         dev->vqs[i].ifl_packed = NULL;
+        dev->vqs[i].ifl_num = 0;
     }
     vu_mem_guard_remove(dev->inflight_guard);
     dev->inflight_guard = -1;
@@ -851,6 +852,7 @@ static int inflight_map(struct vu_dev *dev, int fd, uint64_t size, uint64_t offs
     dev->inflight_guard = guard;
     for (unsigned i = 0; i < nq; i++) {
         void *q = (uint8_t *)base + offset + i * per_q;
+        dev->vqs[i].ifl_num = qsize;
         if (inflight_packed(dev))
             dev->vqs[i].ifl_packed = q;
         else

@@ -38,6 +38,8 @@ struct vq {
     const struct vu_log *log;  /* dirty log while migrating (LOG_ALL), else NULL */
     struct vq_inflight_region *ifl;                /* split layout, or NULL */
     struct vq_inflight_region_packed *ifl_packed;  /* packed layout, or NULL */
+    uint16_t ifl_num;      /* ring entries the inflight region was sized for
+                            * (its queue_size): a larger ring is refused */
     struct uloop *loop;
     vq_handle_cb handle;
     vq_broken_cb on_broken;

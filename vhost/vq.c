@@ -452,6 +452,15 @@ int vq_start(struct vq *vq)
         return 0;
     if (!vq->addr_set || n == 0 || n > VQ_MAX_SIZE || vq->kick_fd < 0 || !vq->loop)
         return -EINVAL;
+    /* The inflight region has room for ifl_num entries per queue (the
+     * queue_size of GET/SET_INFLIGHT_FD): a larger ring would have its
+     * start-up and bookkeeping write past the region, into whatever the
+     * process mapped next to it. */
+    if ((vq->ifl || vq->ifl_packed) && n > vq->ifl_num) {
+        log_warn("virtqueue %u: ring of %u entries, inflight region sized for %u; refused",
+                 vq->index, (unsigned)n, (unsigned)vq->ifl_num);
+        return -EINVAL;
+    }
     /* packed ring hook (vhost/vq_packed.c) */
     if (vq->packed) {
         r = vq_packed_start(vq);
