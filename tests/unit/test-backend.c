@@ -876,6 +876,48 @@ static void test_get_inflight_fd(void **state)
 
 /* ---- the datapath through the protocol -------------------------------- */
 
+/* A ring larger than the queue_size its inflight region was sized for is
+ * refused, and nothing past the region is written (the start-up used to
+ * clear the inflight entries of the whole ring: fuzz-vhost-msg's
+ * crash-inflight-smaller-than-ring seed). */
+static void test_inflight_smaller_than_ring(void **state)
+{
+    struct h_dev *h = *state;
+    struct vu_inflight inf = { .mmap_size = vq_inflight_queue_size(8), .mmap_offset = 0,
+                               .num_queues = 1, .queue_size = 8 };
+    struct vu_vring_state num = { 0, H_QNUM }, st = { 0, 0 };
+    struct vu_vring_addr a = {
+        .index = 0,
+        .desc_user_addr = tring_desc_uva(&h->r),
+        .avail_user_addr = tring_avail_uva(&h->r),
+        .used_user_addr = tring_used_uva(&h->r),
+    };
+    uint64_t idx0 = 0, f = F(VIRTIO_F_VERSION_1) | F(VU_F_PROTOCOL_FEATURES),
+             pf = F(VU_PF_REPLY_ACK) | F(VU_PF_INFLIGHT_SHMFD);
+    int fd = memfd("sluice-test-ifl", 4096);
+    uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+    assert_true(p != MAP_FAILED);
+    assert_true(vq_inflight_queue_size(H_QNUM) <= 4096);   /* the overrun stays in the file */
+    memset(p, 0xa5, 4096);
+    assert_int_equal(h_ack(h, VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+    assert_int_equal(h_ack(h, VU_SET_FEATURES, &f, sizeof(f), NULL, 0), 0);
+    assert_int_equal(h_ack(h, VU_SET_PROTOCOL_FEATURES, &pf, sizeof(pf), NULL, 0), 0);
+    assert_int_equal(h_set_mem_table(h), 0);
+    assert_int_equal(h_ack(h, VU_SET_INFLIGHT_FD, &inf, sizeof(inf), &fd, 1), 0);
+    assert_int_equal(h_ack(h, VU_SET_VRING_NUM, &num, sizeof(num), NULL, 0), 0);
+    assert_int_equal(h_ack(h, VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0), 0);
+    assert_int_equal(h_ack(h, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+    assert_int_equal(h_ack(h, VU_SET_VRING_CALL, &idx0, sizeof(idx0), &h->call, 1), 0);
+    /* The kick starts the ring: refused. */
+    (void)h_ack(h, VU_SET_VRING_KICK, &idx0, sizeof(idx0), &h->kick, 1);
+    assert_false(vu_dev_queue(h->dev, 0)->running);
+    for (uint64_t i = inf.mmap_size; i < 4096; i++)
+        assert_int_equal(p[i], 0xa5);
+    munmap(p, 4096);
+    close(fd);
+}
+
 static void test_full_session(void **state)
 {
     struct h_dev *h = *state;
@@ -1722,6 +1764,7 @@ int main(void)
         cmocka_unit_test(test_get_config_readonly),
         T(test_get_inflight_fd),
         T(test_full_session),
+        T(test_inflight_smaller_than_ring),
         T(test_mem_table_change_while_running),
         T(test_reset_owner),
         T(test_disconnect),
