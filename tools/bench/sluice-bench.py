@@ -811,15 +811,9 @@ def bench_net(args):
     warm = 2          # one-second samples dropped once traffic flows
     sizes = [64] if quick else [64, 1500]
     wls = [{"name": f"{d}-{s}b", "dir": d, "size": s} for d in ("tx", "rx") for s in sizes]
-    # the noisy-neighbour section runs on null backing, beside it
-    run_noisy = "null" in backings and not args.lab_inner
     if args.workloads:
         names = args.workloads.split(",")
-        run_noisy = run_noisy and "noisy" in names
-        wls = [w for w in wls if w["name"] in names]
-        if not wls and not run_noisy:
-            die("no such workload", 2)
-    noisy = None
+        wls = [w for w in wls if w["name"] in names] or die("no such workload", 2)
     # In the lab VM (TCG) testpmd's vhost PMD does not even come up in time;
     # the userspace limit is the host run's.
     systems = ["sluiced"] if args.lab_inner else ["sluiced", "dpdk-vhost"]
