@@ -437,11 +437,6 @@ static void slot_release(struct pipe_slot *sl, uint64_t bytes)
     slot_put(sl);
 }
 
-static bool all_zero(const uint8_t *p, size_t len)
-{
-    return len == 0 || (p[0] == 0 && !memcmp(p, p + 1, len - 1));
-}
-
 /* Read [off, off+len) (len <= DATA_MAX) from the source into a pipeline
  * slot and send it, block by block as data or zeroes, without waiting for
  * the replies. Returns 0 or -1 (m->error set). */
@@ -467,7 +462,7 @@ static int copy_data(struct mirror *m, uint64_t off, uint64_t len)
     /* Coalesce neighbouring blocks of the same kind into one request. */
     while (done < len) {
         uint64_t b = MIN(MIRROR_BLOCK, len - done);
-        bool z = all_zero(sl->buf + done, b);
+        bool z = mem_is_zero(sl->buf + done, b);
         if (z ? drun : zrun) {
             uint64_t at = off + done - (z ? drun : zrun);
             if (z)
