@@ -346,9 +346,16 @@ static bool vq_rearm_cb(struct uloop_poller *p)
     return poll_handle(vq);
 }
 
+/* The queue starts: kicks on, then the poller when the queue is polled.
+ * What the ring's notification fields say is not ours: a backend that died
+ * while polling left kicks off (VRING_USED_F_NO_NOTIFY, an avail_event left
+ * behind, the packed ring's device event area), and a driver that sees that
+ * never kicks an idle ring again. So kicks are asked for from where the ring
+ * is now (split and packed rings alike), whatever notify_off says. */
 static void poll_start(struct vq *vq)
 {
-    vq->notify_off = false;
+    vq->notify_off = true;
+    notify_enable(vq);
     if (!vq->poll)
         return;
     vq->poller.poll = vq_poll_cb;
@@ -432,13 +439,6 @@ static void start_on_loop(void *arg)
      * driver already kicked), then until the loop finds it idle. */
     vq->active = true;
     poll_start(vq);
-    /* What the ring's notification fields say is not ours: a backend that
-     * died while polling left kicks off (VRING_USED_F_NO_NOTIFY, an
-     * avail_event left behind, the packed ring's device event area), and a
-     * driver that sees that never kicks an idle ring again. Ask for kicks
-     * from where the ring is now (split and packed rings alike). */
-    vq->notify_off = true;
-    notify_enable(vq);
     arm_kick(vq);
     run_handler(vq);
 }
