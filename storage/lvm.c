@@ -339,28 +339,27 @@ static int lvm_read_output(int ofd, int efd, struct buf *ob, struct buf *eb)
 }
 
 /* ---------------------------------------------------------------------------
- * The report cache (lvm_cache_reports): the JSON of each distinct report
- * (command and selection) run since the last command that changed LVM. A
- * CLI command asks for the same report several times (the pool's record,
- * the volume's row before and after a change); each costs an lvm process
- * that scans every device (about 0.1 s on a host, 1-2 s in the TCG lab VM). */
-#define REPORT_CACHE_MAX 16
+ * The report cache (lvm_cache_reports): the JSON of one report of everything
+ * per command (lvs, vgs, pvs), kept until a command that changes LVM runs.
+ * With the cache on, lvm_lvs()/lvm_vgs() ask only for everything and select
+ * rows themselves. A CLI command asks several questions (the pool's record,
+ * the volume's row before and after a change); each answer from lvm costs a
+ * process that scans every device (about 0.1 s on a host, 1-2 s in the TCG
+ * lab VM). */
+static const char *const report_cmds[] = { "lvs", "vgs", "pvs" };
+#define NREPORTS (sizeof(report_cmds) / sizeof(report_cmds[0]))
+
 static struct report_cache {
     bool on;
-    size_t n;
-    struct {
-        char *key;      /* "lvs\nSELECT" */
-        char *json;
-    } e[REPORT_CACHE_MAX];
+    char *json[NREPORTS];   /* per report_cmds[], or NULL */
 } rcache;
 
 static void cache_drop(void)
 {
-    for (size_t i = 0; i < rcache.n; i++) {
-        free(rcache.e[i].key);
-        free(rcache.e[i].json);
+    for (size_t i = 0; i < NREPORTS; i++) {
+        free(rcache.json[i]);
+        rcache.json[i] = NULL;
     }
-    rcache.n = 0;
 }
 
 void lvm_cache_reports(bool on)
@@ -369,44 +368,13 @@ void lvm_cache_reports(bool on)
     rcache.on = on;
 }
 
-static bool is_report(const char *cmd)
+/* The index of report command @cmd in report_cmds[], or -1. */
+static int report_kind(const char *cmd)
 {
-    return !strcmp(cmd, "lvs") || !strcmp(cmd, "vgs") || !strcmp(cmd, "pvs");
-}
-
-static char *cache_key(const char *cmd, const char *select, bool all)
-{
-    char *key;
-
-    if (asprintf(&key, "%s%s\n%s", cmd, all ? " -a" : "", select ? select : "") < 0)
-        return NULL;
-    return key;
-}
-
-/* A copy of the cached JSON for @key, or NULL. */
-static char *cache_get(const char *key)
-{
-    for (size_t i = 0; i < rcache.n; i++)
-        if (!strcmp(rcache.e[i].key, key))
-            return strdup(rcache.e[i].json);
-    return NULL;
-}
-
-/* Keep @json under @key (both copied; a full cache or no memory keeps
- * nothing, which only costs a later lvm run). */
-static void cache_put(const char *key, const char *json)
-{
-    if (rcache.n == REPORT_CACHE_MAX)
-        return;
-    char *k = strdup(key), *j = strdup(json);
-    if (!k || !j) {
-        free(k);
-        free(j);
-        return;
-    }
-    rcache.e[rcache.n].key = k;
-    rcache.e[rcache.n].json = j;
-    rcache.n++;
+    for (size_t i = 0; i < NREPORTS; i++)
+        if (!strcmp(cmd, report_cmds[i]))
+            return (int)i;
+    return -1;
 }
 
 int lvm_run(const char *const *argv, char **out, struct sl_err *err)
@@ -419,7 +387,7 @@ int lvm_run(const char *const *argv, char **out, struct sl_err *err)
     if (out)
         *out = NULL;
     /* Anything but a report may change what the reports say. */
-    if (!is_report(argv[0]))
+    if (report_kind(argv[0]) < 0)
         cache_drop();
     const char **args = lvm_args(bin, argv);
     if (!args)
@@ -483,14 +451,12 @@ out_args:
 static int report(const char *cmd, const char *fields, const char *select, bool all,
                   char **json, struct sl_err *err)
 {
-    char *key = NULL;
+    /* Only reports of everything are kept (all the cache's users ask). */
+    int k = rcache.on && !select && !all ? report_kind(cmd) : -1;
 
-    if (rcache.on) {
-        key = cache_key(cmd, select, all);
-        if (key && (*json = cache_get(key))) {
-            free(key);
-            return 0;
-        }
+    if (k >= 0 && rcache.json[k]) {
+        *json = strdup(rcache.json[k]);
+        return *json ? 0 : -ENOMEM;
     }
     const char *argv[12];
     int i = 0;
@@ -510,11 +476,10 @@ static int report(const char *cmd, const char *fields, const char *select, bool 
     argv[i] = NULL;
     int r = lvm_run(argv, json, err);
     /* A VG that does not exist: LVM exits 5 but the report is valid and
-     * empty; callers treat it as no rows (not cached: rare, and the error
-     * reason would be lost). */
-    if (r == 0 && key)
-        cache_put(key, *json);
-    free(key);
+     * empty; callers treat it as no rows. Only a report that succeeded is
+     * kept. */
+    if (r == 0 && k >= 0)
+        rcache.json[k] = strdup(*json);   /* no memory: asked again later */
     return r;
 }
 
