@@ -17,6 +17,9 @@
 #include "core/util.h"
 #include "mirror.h"
 #include "nbd-server.h"
+#ifdef SLUICE_HAVE_RBD
+#include "rbd-ops.h"
+#endif
 #include "sluiced.h"
 #include "net/attach.h"
 #include "net/shaper.h"
@@ -41,6 +44,7 @@ struct device {
     struct vu_dev *vu;
     struct vblk *blk;
     struct bdev *bd;
+    struct rbd_disk *rbd;  /* rbd=POOL/IMAGE (rbd-ops.h) */
     struct vnet *net;
     struct tap *tap;
     bool attached;         /* the tap is a port of @network */
@@ -233,6 +237,9 @@ static void device_free(struct device *d)
     if (!d->group)
         tb_limiter_destroy(d->limiter);
     bdev_close(d->bd);
+#ifdef SLUICE_HAVE_RBD
+    rbd_disk_close(d->rbd);
+#endif
     if (d->attached) {
         struct sl_err err = ERR_INIT;
         int r = net_detach(&d->network, tap_name(d->tap), &err);
@@ -301,6 +308,9 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
     sp->volume = opts_get(o, "volume");
     sp->null = opts_get(o, "null");
     sp->serial = opts_get(o, "serial");
+    sp->rbd = opts_get(o, "rbd");
+    sp->ceph_conf = opts_get(o, "ceph-conf");
+    sp->ceph_id = opts_get(o, "ceph-id");
     sp->direct = true;
     sp->poll = true;
     sp->queues = 1;
@@ -330,16 +340,33 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
         return err_set(err, -EINVAL, "group must be 1-64 letters, digits, '-', '_' or '.'");
     if (opts_unused(o))
         return err_set(err, -EINVAL, "unknown option '%s'", opts_unused(o));
-    if (!!sp->path + !!sp->volume + !!sp->null > 1)
-        return err_set(err, -EINVAL, "give one of path=, volume=, null=");
+    if (!!sp->path + !!sp->volume + !!sp->null + !!sp->rbd > 1)
+        return err_set(err, -EINVAL, "give one of path=, volume=, null=, rbd=");
+    if (sp->rbd) {
+#ifdef SLUICE_HAVE_RBD
+        char pool[128], image[128];
+        if (rbd_parse_name(sp->rbd, pool, image) < 0)
+            return err_set(err, -EINVAL, "rbd=POOL/IMAGE needs a pool and an image name, not '%s'", sp->rbd);
+#else
+        return err_set(err, -EINVAL, "rbd= needs a sluiced built with librbd");
+#endif
+        if (opts_get(o, "direct"))
+            return err_set(err, -EINVAL, "direct= goes with path= or volume= (librbd does its own caching)");
+    } else if (sp->ceph_conf || sp->ceph_id) {
+        return err_set(err, -EINVAL, "ceph-conf= and ceph-id= go with rbd=");
+    }
+    if (sp->ceph_conf && !*sp->ceph_conf)
+        return err_set(err, -EINVAL, "ceph-conf needs a path");
+    if (sp->ceph_id && !*sp->ceph_id)
+        return err_set(err, -EINVAL, "ceph-id needs a cephx user name (e.g. admin)");
     if (sp->null && (parse_size(sp->null, &sp->null_size) < 0 || sp->null_size == 0 ||
                      sp->null_size % 512))
         return err_set(err, -EINVAL, "null=SIZE needs a size that is a multiple of 512 (e.g. 1G)");
-    if (!sp->null && (sp->path ? !*sp->path : !sp->volume || !*sp->volume))
-        return err_set(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL or null=SIZE is required");
+    if (!sp->null && !sp->rbd && (sp->path ? !*sp->path : !sp->volume || !*sp->volume))
+        return err_set(err, -EINVAL, "path=FILE|DEVICE, volume=POOL/VOL, rbd=POOL/IMAGE or null=SIZE is required");
     if (sp->serial && strlen(sp->serial) > 20)
         return err_set(err, -EINVAL, "serial is at most 20 characters");
-    if (sp->incoming && sp->null)
+    if (sp->incoming && (sp->null || sp->rbd))
         return err_set(err, -EINVAL, "incoming needs path= or volume= (the NBD export writes there)");
     return 0;
 }
@@ -858,6 +885,71 @@ struct json_object *groups_json(struct sluiced *s)
     return a;
 }
 
+#ifdef SLUICE_HAVE_RBD
+/* The image's size now; when it changed, the frontend is told
+ * (CONFIG_CHANGE_MSG). Returns 0 or -errno. */
+static int rbd_refresh(struct device *d, uint64_t *size_out)
+{
+    uint64_t old = vblk_capacity(d->blk);
+    int r = rbd_disk_size(d->rbd, size_out);
+
+    if (r < 0)
+        return r;
+    *size_out -= *size_out % 512;   /* the guest counts sectors */
+    if (*size_out == old)
+        return 0;
+    log_info("%s: capacity %llu -> %llu bytes", d->id, (unsigned long long)old,
+             (unsigned long long)*size_out);
+    return vblk_set_capacity(d->blk, *size_out);
+}
+
+/* On the control loop after the image's header changed (rbd-ops.h): a
+ * resize on any host reaches the guest. */
+static void rbd_changed(void *arg)
+{
+    struct device *d = arg;
+    uint64_t size;
+    int r;
+
+    if (!d->blk)
+        return;   /* still opening */
+    r = rbd_refresh(d, &size);
+    if (r < 0)
+        log_warn("%s: cannot re-read the image's size: %s", d->id, strerror(-r));
+}
+
+static int open_rbd(struct device *d, const struct device_spec *sp, struct vblk_config *bc,
+                    struct sl_err *err)
+{
+    struct rbd_disk_spec rs = { .conf = sp->ceph_conf, .id = sp->ceph_id, .readonly = sp->readonly };
+    char pool[128], image[128];
+    uint64_t size;
+    int r;
+
+    if (rbd_parse_name(sp->rbd, pool, image) < 0)
+        return err_set(err, -EINVAL, "rbd=POOL/IMAGE needs a pool and an image name");
+    rs.pool = pool;
+    rs.image = image;
+    r = rbd_disk_open(&rs, d->el, rbd_changed, d, &d->rbd, err);
+    if (r < 0)
+        return r;
+    r = rbd_disk_size(d->rbd, &size);
+    if (r < 0)
+        return err_set(err, r, "rbd image %s: cannot read its size: %s", sp->rbd, strerror(-r));
+    if (size < 512)
+        return err_set(err, -EINVAL, "rbd image %s: empty", sp->rbd);
+    if (asprintf(&d->path, "rbd:%s", sp->rbd) < 0) {
+        d->path = NULL;
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    bc->capacity = size - size % 512;
+    bc->blk_size = 512;
+    bc->io = &rbd_vblk_ops;
+    bc->io_ctx = d->rbd;
+    return 0;
+}
+#endif
+
 static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
     struct vblk_config bc = { 0 };
@@ -881,7 +973,13 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     }
     d->readonly = sp->readonly;
     d->queues = (unsigned)sp->queues;
-    if (sp->null) {
+    if (sp->rbd) {
+#ifdef SLUICE_HAVE_RBD
+        r = open_rbd(d, sp, &bc, err);
+        if (r < 0)
+            return r;
+#endif
+    } else if (sp->null) {
         d->path = strdup("null");
         bc.capacity = sp->null_size;
         bc.blk_size = 512;
@@ -1170,6 +1268,12 @@ int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, stru
     uint64_t old;
     int r;
 
+#ifdef SLUICE_HAVE_RBD
+    if (d->type == DEV_BLK && d->rbd) {
+        r = rbd_refresh(d, size_out);
+        return r < 0 ? err_set(err, r, "cannot re-read the image's size: %s", strerror(-r)) : 0;
+    }
+#endif
     if (d->type != DEV_BLK || !d->bd)
         return -EOPNOTSUPP;
     /* A mirror copies and tracks the size it started with: writes past it

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* rbd_vblk_ops and the image's life: see rbd-ops.h. */
+#include "rbd-ops.h"
+
+#include <errno.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+/* ---- connections: one per (conf, id), shared by the devices ------------ */
+
+/* Only the control thread opens and closes images: the list needs no lock. */
+struct rbd_conn {
+    char *conf, *id;       /* "" for the defaults */
+    rados_t cluster;
+    unsigned refs;
+    struct rbd_conn *next;
+};
+
+static struct rbd_conn *conns;
+
+/* Opening must not hang the control thread on a cluster that does not
+ * answer: librados waits 300 s to mount and for ever for a monitor
+ * command by default. The ceph.conf may set its own. */
+#define OPEN_TIMEOUT_S "10"
+
+static int set_timeout_default(rados_t cluster, const char *key, double librados_default)
+{
+    char buf[64];
+
+    if (rados_conf_get(cluster, key, buf, sizeof(buf)) == 0 && strtod(buf, NULL) != librados_default)
+        return 0;   /* set by the ceph.conf */
+    return rados_conf_set(cluster, key, OPEN_TIMEOUT_S);
+}
+
+static void conn_put(struct rbd_conn *c)
+{
+    if (!c || --c->refs)
+        return;
+    for (struct rbd_conn **p = &conns; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    rados_shutdown(c->cluster);
+    free(c->conf);
+    free(c->id);
+    free(c);
+}
+
+static const char *who(const char *id)
+{
+    return id && *id ? id : "admin";
+}
+
+static int conn_get(const char *conf, const char *id, struct rbd_conn **out, struct sl_err *err)
+{
+    struct rbd_conn *c;
+    int r;
+
+    conf = conf ? conf : "";
+    id = id ? id : "";
+    for (c = conns; c; c = c->next)
+        if (!strcmp(c->conf, conf) && !strcmp(c->id, id)) {
+            c->refs++;
+            *out = c;
+            return 0;
+        }
+    c = calloc(1, sizeof(*c));
+    if (!c || !(c->conf = strdup(conf)) || !(c->id = strdup(id))) {
+        if (c)
+            free(c->conf);
+        free(c);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    r = rados_create(&c->cluster, *id ? id : NULL);
+    if (r < 0) {
+        err_set(err, r, "ceph: cannot create a cluster handle for client.%s: %s", who(id), strerror(-r));
+        goto fail_handle;
+    }
+    /* NULL: librados's own search ($CEPH_CONF, /etc/ceph/ceph.conf, ...). */
+    r = rados_conf_read_file(c->cluster, *conf ? conf : NULL);
+    if (r < 0) {
+        err_set(err, r, "ceph: cannot read %s: %s", *conf ? conf : "the default ceph.conf", strerror(-r));
+        goto fail;
+    }
+    if ((r = set_timeout_default(c->cluster, "client_mount_timeout", 300)) < 0 ||
+        (r = set_timeout_default(c->cluster, "rados_mon_op_timeout", 0)) < 0) {
+        err_set(err, r, "ceph: cannot set the timeouts: %s", strerror(-r));
+        goto fail;
+    }
+    r = rados_connect(c->cluster);
+    if (r < 0) {
+        err_set(err, r, "ceph: cannot connect as client.%s%s%s: %s", who(id), *conf ? " with " : "", conf,
+                r == -ETIMEDOUT ? "no answer from the monitors (timed out)" : strerror(-r));
+        goto fail;
+    }
+    c->refs = 1;
+    c->next = conns;
+    conns = c;
+    *out = c;
+    return 0;
+fail:
+    rados_shutdown(c->cluster);
+fail_handle:
+    free(c->conf);
+    free(c->id);
+    free(c);
+    return r;
+}
+
+/* ---- images ------------------------------------------------------------ */
+
+struct rbd_disk {
+    struct rbd_conn *conn;
+    rados_ioctx_t io;
+    rbd_image_t image;
+    uint64_t watch;
+    bool watching;
+    int efd;               /* the header watch -> the control loop */
+    struct evloop *el;
+    void (*on_change)(void *arg);
+    void *arg;
+};
+
+int rbd_parse_name(const char *s, char pool[128], char image[128])
+{
+    const char *slash = strchr(s, '/');
+
+    if (!slash || slash == s || !slash[1] || (size_t)(slash - s) >= 128 || strlen(slash + 1) >= 128 ||
+        strchr(slash + 1, '/') || strchr(s, '@'))
+        return -EINVAL;
+    memcpy(pool, s, (size_t)(slash - s));
+    pool[slash - s] = 0;
+    strcpy(image, slash + 1);
+    return 0;
+}
+
+/* librbd's thread, after the image's header changed: only wake the control
+ * loop (librbd must not be re-entered from its own notification). */
+static void header_changed(void *arg)
+{
+    struct rbd_disk *d = arg;
+    uint64_t one = 1;
+
+    if (write(d->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("rbd: cannot signal a header change: %m");
+}
+
+static void efd_event(void *arg, uint32_t events)
+{
+    struct rbd_disk *d = arg;
+    uint64_t n;
+    (void)events;
+
+    if (read(d->efd, &n, sizeof(n)) == sizeof(n) && d->on_change)
+        d->on_change(d->arg);
+}
+
+int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
+                  void (*on_change)(void *arg), void *arg, struct rbd_disk **out,
+                  struct sl_err *err)
+{
+    struct rbd_disk *d = calloc(1, sizeof(*d));
+    int r;
+
+    if (!d)
+        return err_set(err, -ENOMEM, "out of memory");
+    d->efd = -1;
+    d->el = el;
+    d->on_change = on_change;
+    d->arg = arg;
+    r = conn_get(spec->conf, spec->id, &d->conn, err);
+    if (r < 0)
+        goto fail;
+    r = rados_ioctx_create(d->conn->cluster, spec->pool, &d->io);
+    if (r < 0) {
+        d->io = NULL;
+        err_set(err, r, "ceph pool %s: %s", spec->pool,
+                r == -ENOENT ? "no such pool" : strerror(-r));
+        goto fail;
+    }
+    r = spec->readonly ? rbd_open_read_only(d->io, spec->image, &d->image, NULL)
+                       : rbd_open(d->io, spec->image, &d->image, NULL);
+    if (r < 0) {
+        d->image = NULL;
+        err_set(err, r, "rbd image %s/%s: %s", spec->pool, spec->image,
+                r == -ENOENT ? "no such image" : strerror(-r));
+        goto fail;
+    }
+    d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->efd < 0) {
+        r = -errno;
+        err_set(err, r, "eventfd: %s", strerror(-r));
+        goto fail;
+    }
+    r = evloop_add(el, d->efd, EPOLLIN, efd_event, d);
+    if (r < 0) {
+        err_set(err, r, "cannot watch the eventfd: %s", strerror(-r));
+        close(d->efd);
+        d->efd = -1;
+        goto fail;
+    }
+    r = rbd_update_watch(d->image, &d->watch, header_changed, d);
+    if (r < 0) {
+        err_set(err, r, "rbd image %s/%s: cannot watch its header: %s", spec->pool, spec->image,
+                strerror(-r));
+        goto fail;
+    }
+    d->watching = true;
+    *out = d;
+    return 0;
+fail:
+    rbd_disk_close(d);
+    return r;
+}
+
+void rbd_disk_close(struct rbd_disk *d)
+{
+    if (!d)
+        return;
+    if (d->watching)
+        rbd_update_unwatch(d->image, d->watch);
+    if (d->image)
+        rbd_close(d->image);
+    if (d->efd >= 0) {
+        evloop_del(d->el, d->efd);
+        close(d->efd);
+    }
+    if (d->io)
+        rados_ioctx_destroy(d->io);
+    conn_put(d->conn);
+    free(d);
+}
+
+int rbd_disk_size(struct rbd_disk *d, uint64_t *size)
+{
+    return rbd_get_size(d->image, size);
+}
+
+/* ---- I/O: librbd's completions handed to the worker -------------------- */
+
+/* In struct vblk_io's priv from the call until the callback runs. */
+struct rbd_req {
+    struct uloop *loop;
+    uint64_t len;          /* rw: the bytes to report; others 0 */
+};
+_Static_assert(sizeof(struct rbd_req) <= VBLK_IO_PRIV_BYTES, "rbd_req fits vblk_io.priv");
+
+static struct rbd_req *req_of(struct uloop_op *done)
+{
+    return (struct rbd_req *)(void *)container_of(done, struct vblk_io, op)->priv;
+}
+
+/* librbd's finisher thread: the result goes to the queue's worker. */
+static void aio_done(rbd_completion_t c, void *arg)
+{
+    struct uloop_op *done = arg;
+    struct rbd_req *rq = req_of(done);
+    ssize_t res = rbd_aio_get_return_value(c);
+
+    rbd_aio_release(c);
+    /* librbd reports 0 or the bytes read; a read inside the image always
+     * fills the buffers (holes read as zeroes). */
+    uloop_post_remote(rq->loop, done, res < 0 ? (int)res : (int)rq->len);
+}
+
+static int req_start(struct uloop *loop, struct uloop_op *done, uint64_t len, rbd_completion_t *c)
+{
+    struct rbd_req *rq = req_of(done);
+
+    rq->loop = loop;
+    rq->len = len;
+    return rbd_aio_create_completion(done, aio_done, c);
+}
+
+/* The call did not start (it returned an error): librbd will not call back. */
+static int req_failed(rbd_completion_t c, int r)
+{
+    rbd_aio_release(c);
+    return r;
+}
+
+static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool write,
+                 const struct iovec *iov, unsigned iovcnt, uint64_t offset)
+{
+    struct rbd_disk *d = ctx;
+    rbd_completion_t c;
+    uint64_t len = 0;
+    int r;
+
+    for (unsigned i = 0; i < iovcnt; i++)
+        len += iov[i].iov_len;
+    if (len > INT32_MAX)
+        return -EINVAL;
+    r = req_start(loop, done, len, &c);
+    if (r < 0)
+        return r;
+    /* Straight from and into the guest's buffers. */
+    r = write ? rbd_aio_writev(d->image, iov, (int)iovcnt, offset, c)
+              : rbd_aio_readv(d->image, iov, (int)iovcnt, offset, c);
+    return r < 0 ? req_failed(c, r) : 0;
+}
+
+static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
+{
+    struct rbd_disk *d = ctx;
+    rbd_completion_t c;
+    int r = req_start(loop, done, 0, &c);
+
+    if (r < 0)
+        return r;
+    r = rbd_aio_flush(d->image, c);
+    return r < 0 ? req_failed(c, r) : 0;
+}
+
+static int io_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
+                      uint64_t offset, uint64_t len)
+{
+    struct rbd_disk *d = ctx;
+    rbd_completion_t c;
+    int r = req_start(loop, done, 0, &c);
+
+    if (r < 0)
+        return r;
+    r = rbd_aio_discard(d->image, offset, len, c);
+    return r < 0 ? req_failed(c, r) : 0;
+}
+
+static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
+                           uint64_t offset, uint64_t len, bool unmap)
+{
+    struct rbd_disk *d = ctx;
+    rbd_completion_t c;
+    int r = req_start(loop, done, 0, &c);
+
+    if (r < 0)
+        return r;
+    /* Without unmap the range stays allocated (written zeroes). */
+    r = rbd_aio_write_zeroes(d->image, offset, len, c,
+                             unmap ? 0 : RBD_WRITE_ZEROES_FLAG_THICK_PROVISION, 0);
+    return r < 0 ? req_failed(c, r) : 0;
+}
+
+const struct vblk_ops rbd_vblk_ops = {
+    .rw = io_rw,
+    .flush = io_flush,
+    .discard = io_discard,
+    .write_zeroes = io_write_zeroes,
+};
