@@ -72,7 +72,9 @@ static const struct {
     { "sendmsg", P_ALL }, { "recvmsg", P_ALL }, { "sendto", P_ALL }, { "recvfrom", P_ALL },
     { "sendmmsg", P_ALL }, { "recvmmsg", P_ALL }, { "shutdown", P_ALL },
     /* waiting */
-    { "epoll_create1", P_ALL }, { "epoll_ctl", P_ALL }, { "epoll_wait", P_ALL },
+    /* epoll_create: librados's messenger (EpollDriver) when a Ceph
+     * cluster is connected at run time (sluiced --blk rbd=, device.add). */
+    { "epoll_create", P_D }, { "epoll_create1", P_ALL }, { "epoll_ctl", P_ALL }, { "epoll_wait", P_ALL },
     { "epoll_pwait", P_ALL }, { "epoll_pwait2", P_ALL }, { "poll", P_ALL }, { "ppoll", P_ALL },
     { "select", P_ALL }, { "pselect6", P_ALL }, { "eventfd2", P_ALL }, { "signalfd4", P_ALL },
     { "timerfd_create", P_ALL }, { "timerfd_settime", P_ALL }, { "timerfd_gettime", P_ALL },
