@@ -1,0 +1,137 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# virtio-blk on Ceph RBD end to end (sluiced --blk rbd=POOL/IMAGE, librbd's
+# asynchronous API): a private one-node cluster (tests/cephlib.sh), one
+# image, one QEMU TCG guest boot on it.
+#   - the device is added through the control socket after the seccomp
+#     filter is on (librados connects and starts its threads under it);
+#     bad specs (no such image, no such pool, unreadable conf, unknown cephx
+#     user, a cluster that does not answer within its client_mount_timeout)
+#     fail `sluice dev add` with one line and leave the device list alone
+#   - the guest writes a pattern over the whole disk with O_DIRECT (two
+#     queues), reads it back, discards one whole RBD object (4 MiB) and
+#     write-zeroes 64 KiB, each read back as zeroes
+#   - `rbd resize` grows the image under the running guest: the header
+#     watch tells sluiced, the guest sees the new capacity without any
+#     `sluice` command, and fills and verifies the grown part
+#   - afterwards `rbd du` counts exactly the objects written minus the
+#     discarded one, and `rbd export` reads back the guest's pattern
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../guestlib.sh"
+. "$(dirname "$0")/../cephlib.sh"
+
+need_root
+need_guest_kit
+need_cmd rbd
+[ -x "$GUESTIO" ] || fail "guestio not built"
+[ "${SLUICE_HAVE_RBD:-1}" = 1 ] || skip "sluiced built without librbd (librbd-dev)"
+
+MiB=$((1024 * 1024))
+SIZE=$((32 * MiB))
+NEW=$((64 * MiB))
+SEED=5151
+SOCK=$WORK/blk.sock
+SLUICE=$SLUICE_BUILD/tools/sluice/sluice
+export SLUICE_CONTROL=$WORK/control.sock
+t0=$(date +%s.%N)
+
+ceph_start "$WORK/ceph" || fail "the Ceph cluster did not start"
+rbd create "$CEPH_POOL/disk" --size $((SIZE / MiB))M || fail "rbd create"
+
+start_sluiced --control "$SLUICE_CONTROL"
+
+# Bad specs: exit 1 with a one-line reason each, nothing added.
+sed 's/^mon host = .*/mon host = [v2:127.0.0.1:9]/; /^\[global\]/a client mount timeout = 2' \
+    "$CEPH_CONF" >"$WORK/dead.conf"
+bad() {
+    local want=$1 spec=$2 rc=0 out
+    out=$("$SLUICE" dev add blk "socket=$WORK/bad.sock,$spec" 2>&1) || rc=$?
+    [ $rc = 1 ] || fail "dev add $spec: exit $rc (want 1): $out"
+    [ "$(echo "$out" | wc -l)" = 1 ] || fail "dev add $spec: more than one line: $out"
+    echo "$out" | grep -q "$want" || fail "dev add $spec: '$out' does not say '$want'"
+}
+bad "no such image" "rbd=$CEPH_POOL/nosuch,ceph-conf=$CEPH_CONF"
+bad "no such pool" "rbd=nopool/disk,ceph-conf=$CEPH_CONF"
+bad "cannot read" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/nonexistent.conf"
+bad "client.nobody" "rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,ceph-id=nobody"
+tb=$(date +%s)
+bad "timed out" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/dead.conf"
+[ $(($(date +%s) - tb)) -le 6 ] || fail "an unreachable cluster held the control socket $(($(date +%s) - tb)) s"
+rc=0; "$SLUICE" dev add blk "socket=$WORK/bad.sock,rbd=$CEPH_POOL/disk,direct=off" 2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "direct= with rbd=: exit $rc (want 2, a usage error)"
+[ "$("$SLUICE" dev list --json | jq length)" = 0 ] || fail "a bad spec left a device behind"
+
+"$SLUICE" dev add blk "socket=$SOCK,rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,id=rbd0,queues=2,serial=sluice-rbd" \
+    >/dev/null || fail "dev add rbd"
+[ "$("$SLUICE" dev list --json | jq -r '.[0].path')" = "rbd:$CEPH_POOL/disk" ] ||
+    fail "dev list: $("$SLUICE" dev list --json)"
+
+cat >"$WORK/guest-rbd.sh" <<GUEST
+set -e
+io=/sluice-files/guestio
+dev=/dev/vda
+[ "\$(\$io size \$dev)" = $SIZE ] || { echo "size mismatch: \$(\$io size \$dev)"; exit 1; }
+[ "\$(ls /sys/block/vda/mq | wc -l)" = 2 ] || { echo "expected 2 queues"; exit 1; }
+[ "\$(cat /sys/block/vda/serial)" = sluice-rbd ] || { echo "serial: \$(cat /sys/block/vda/serial)"; exit 1; }
+echo "guest: writing pattern"
+\$io fill \$dev $SEED
+\$io flush \$dev
+echo 3 > /proc/sys/vm/drop_caches
+\$io verify \$dev $SEED
+echo "guest: discard one object (4M at 4M), write-zeroes 64K at 12M"
+\$io discard \$dev $((4 * MiB)) $((4 * MiB))
+\$io zero \$dev $((4 * MiB)) $((4 * MiB))
+\$io zeroout \$dev $((12 * MiB)) 65536
+\$io zero \$dev $((12 * MiB)) 65536
+\$io flush \$dev
+echo "guest: waiting for the resize"
+i=0
+while [ "\$(\$io size \$dev)" != $NEW ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i + 1)); done
+[ "\$(\$io size \$dev)" = $NEW ] || { echo "guest: capacity never changed"; exit 1; }
+echo "guest: resized to \$(\$io size \$dev)"
+\$io fill \$dev $((SEED + 1)) $SIZE $((NEW - SIZE))
+\$io flush \$dev
+\$io verify \$dev $((SEED + 1)) $SIZE $((NEW - SIZE))
+\$io verify \$dev $SEED 0 $((4 * MiB))
+echo "guest: done"
+GUEST
+
+tg=$(date +%s.%N)
+run_guest "$WORK/guest-rbd.sh" "$WORK/guest.log" \
+    -chardev socket,id=vblk0,path="$SOCK" \
+    -device vhost-user-blk-pci,chardev=vblk0,num-queues=2 >/dev/null 2>&1 &
+RUNNER=$!
+for i in $(seq 1500); do
+    grep -q "guest: waiting for the resize" "$WORK/guest.log" 2>/dev/null && break
+    kill -0 $RUNNER 2>/dev/null || break
+    sleep 0.2
+done
+grep -q "guest: waiting for the resize" "$WORK/guest.log" ||
+    { wait $RUNNER || true; fail "guest: $(tail -5 "$WORK/guest.log")"; }
+# Another RBD client (the CLI) grows the image: nobody tells sluiced.
+rbd resize "$CEPH_POOL/disk" --size $((NEW / MiB))M >/dev/null 2>&1 || fail "rbd resize"
+wait $RUNNER || fail "guest failed: $(tail -5 "$WORK/guest.log")"
+tg=$(echo "$(date +%s.%N) - $tg" | bc)
+grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "the guest did not see the new size"
+grep -q "guest: done" "$WORK/guest.log" || fail "guest: $(tail -5 "$WORK/guest.log")"
+grep -q "rbd0: capacity $SIZE -> $NEW bytes" "$WORK/sluiced.log" || fail "sluiced did not log the resize"
+[ "$("$SLUICE" dev list --json | jq '.[0].size_bytes')" = $NEW ] || fail "dev list size"
+
+# Guest-visible errors: none.
+errs=$("$SLUICE" dev stats rbd0 --json | jq .errors)
+[ "$errs" = 0 ] || fail "$errs requests failed"
+stop_sluiced "$SOCK" "$SLUICE_CONTROL"
+
+# The cluster's view: every object written but the discarded one.
+used=$(rbd du "$CEPH_POOL/disk" --format json | jq '.images[0].used_size')
+[ "$used" = $((NEW - 4 * MiB)) ] || fail "rbd du: used $used bytes, want $((NEW - 4 * MiB))"
+rbd export "$CEPH_POOL/disk" "$WORK/export.img" >/dev/null 2>&1 || fail "rbd export"
+"$GUESTIO" verify "$WORK/export.img" $SEED 0 $((4 * MiB)) || fail "export: pattern wrong"
+"$GUESTIO" zero "$WORK/export.img" $((4 * MiB)) $((4 * MiB)) || fail "export: discarded object not zero"
+"$GUESTIO" verify "$WORK/export.img" $SEED $((8 * MiB)) $((4 * MiB)) || fail "export: pattern wrong"
+"$GUESTIO" zero "$WORK/export.img" $((12 * MiB)) 65536 || fail "export: write-zeroes range not zero"
+"$GUESTIO" verify "$WORK/export.img" $SEED $((12 * MiB + 65536)) $((SIZE - 12 * MiB - 65536)) ||
+    fail "export: pattern wrong after the zeroed range"
+"$GUESTIO" verify "$WORK/export.img" $((SEED + 1)) $SIZE $((NEW - SIZE)) || fail "export: grown part wrong"
+rm -f "$WORK/export.img"
+log "cluster up in ${CEPH_START_SECONDS%??????} s, guest ${tg%??????} s, total $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-5) s"
