@@ -311,6 +311,7 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
     sp->rbd = opts_get(o, "rbd");
     sp->ceph_conf = opts_get(o, "ceph-conf");
     sp->ceph_id = opts_get(o, "ceph-id");
+    const char *lock = opts_get(o, "lock");
     sp->direct = true;
     sp->poll = true;
     sp->queues = 1;
@@ -352,8 +353,13 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
 #endif
         if (opts_get(o, "direct"))
             return err_set(err, -EINVAL, "direct= goes with path= or volume= (librbd does its own caching)");
-    } else if (sp->ceph_conf || sp->ceph_id) {
-        return err_set(err, -EINVAL, "ceph-conf= and ceph-id= go with rbd=");
+        if (lock && strcmp(lock, "auto") && strcmp(lock, "exclusive"))
+            return err_set(err, -EINVAL, "lock takes auto or exclusive, not '%s'", lock);
+        sp->rbd_exclusive = lock && !strcmp(lock, "exclusive");
+        if (sp->rbd_exclusive && sp->readonly)
+            return err_set(err, -EINVAL, "lock=exclusive is for a writer, not a readonly device");
+    } else if (sp->ceph_conf || sp->ceph_id || lock) {
+        return err_set(err, -EINVAL, "ceph-conf=, ceph-id= and lock= go with rbd=");
     }
     if (sp->ceph_conf && !*sp->ceph_conf)
         return err_set(err, -EINVAL, "ceph-conf needs a path");
@@ -921,7 +927,8 @@ static void rbd_changed(void *arg)
 static int open_rbd(struct device *d, const struct device_spec *sp, struct vblk_config *bc,
                     struct sl_err *err)
 {
-    struct rbd_disk_spec rs = { .conf = sp->ceph_conf, .id = sp->ceph_id, .readonly = sp->readonly };
+    struct rbd_disk_spec rs = { .conf = sp->ceph_conf, .id = sp->ceph_id, .readonly = sp->readonly,
+                                .exclusive = sp->rbd_exclusive };
     char pool[128], image[128];
     uint64_t size;
     int r;

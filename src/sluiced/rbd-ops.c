@@ -196,6 +196,15 @@ int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
                 r == -ENOENT ? "no such image" : strerror(-r));
         goto fail;
     }
+    if (spec->exclusive && (r = rbd_lock_acquire(d->image, RBD_LOCK_MODE_EXCLUSIVE)) < 0) {
+        /* -EINVAL: no exclusive-lock feature; -EROFS/-EBUSY: another
+         * client keeps it (its own lock=exclusive, or an rbd lock). */
+        r = r == -EINVAL ? -EOPNOTSUPP : r == -EROFS ? -EBUSY : r;
+        err_set(err, r, "rbd image %s/%s: %s", spec->pool, spec->image,
+                r == -EOPNOTSUPP ? "lock=exclusive needs the image's exclusive-lock feature" :
+                r == -EBUSY ? "its exclusive lock is held by another client" : strerror(-r));
+        goto fail;
+    }
     d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (d->efd < 0) {
         r = -errno;

@@ -36,6 +36,11 @@ struct rbd_disk;
 struct rbd_disk_spec {
     const char *pool, *image, *conf, *id;
     bool readonly;
+    /* Take the image's exclusive lock at open and keep it until close
+     * (rbd_lock_acquire): another client's writes fail instead of taking
+     * the lock over. false: librbd's default, the lock goes cooperatively
+     * to whichever client writes. */
+    bool exclusive;
 };
 
 /* Parse "POOL/IMAGE" into @pool and @image (both at most 127 bytes, not
@@ -49,7 +54,9 @@ int rbd_parse_name(const char *s, char pool[128], char image[128]);
  * `rbd resize` on any host); it re-reads the size with rbd_disk_size().
  * Returns 0, or -errno with @err saying why in one line (-ETIMEDOUT: the
  * cluster did not answer in time; -ENOENT: no such pool or image;
- * -EPERM/-EACCES: refused by cephx). */
+ * -EPERM/-EACCES: refused by cephx; -EBUSY: @exclusive and another client
+ * holds the lock in that mode; -EOPNOTSUPP: @exclusive on an image without
+ * the exclusive-lock feature). */
 int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
                   void (*on_change)(void *arg), void *arg, struct rbd_disk **out,
                   struct sl_err *err);

@@ -52,6 +52,7 @@ struct device_spec {
     /* blk */
     const char *path, *volume, *null, *serial;
     const char *rbd, *ceph_conf, *ceph_id;   /* rbd=POOL/IMAGE, ceph-conf=, ceph-id= */
+    bool rbd_exclusive;                      /* lock=exclusive (rbd-ops.h) */
     uint64_t null_size;
     bool readonly, direct, poll;   /* poll: poll=on|off (default on) */
     bool incoming;         /* exported over NBD (sluiced --nbd-listen) as the

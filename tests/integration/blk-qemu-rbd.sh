@@ -14,6 +14,8 @@
 #   - `rbd resize` grows the image under the running guest: the header
 #     watch tells sluiced, the guest sees the new capacity without any
 #     `sluice` command, and fills and verifies the grown part
+#   - the device holds the image with lock=exclusive: a second exclusive
+#     device on it fails to open and `rbd bench` cannot write (EROFS)
 #   - afterwards `rbd du` counts exactly the objects written minus the
 #     discarded one, and `rbd export` reads back the guest's pattern
 . "$(dirname "$0")/lib.sh"
@@ -57,11 +59,14 @@ bad "client.nobody" "rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,ceph-id=nobody"
 tb=$(date +%s)
 bad "timed out" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/dead.conf"
 [ $(($(date +%s) - tb)) -le 6 ] || fail "an unreachable cluster held the control socket $(($(date +%s) - tb)) s"
-rc=0; "$SLUICE" dev add blk "socket=$WORK/bad.sock,rbd=$CEPH_POOL/disk,direct=off" 2>/dev/null || rc=$?
-[ $rc = 2 ] || fail "direct= with rbd=: exit $rc (want 2, a usage error)"
+for spec in "rbd=$CEPH_POOL/disk,direct=off" "rbd=$CEPH_POOL/disk,lock=shared" "rbd=$CEPH_POOL" \
+            "rbd=$CEPH_POOL/disk,lock=exclusive,readonly" "path=$WORK/x.img,ceph-id=admin"; do
+    rc=0; "$SLUICE" dev add blk "socket=$WORK/bad.sock,$spec" 2>/dev/null || rc=$?
+    [ $rc = 2 ] || fail "dev add $spec: exit $rc (want 2, a usage error)"
+done
 [ "$("$SLUICE" dev list --json | jq length)" = 0 ] || fail "a bad spec left a device behind"
 
-"$SLUICE" dev add blk "socket=$SOCK,rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,id=rbd0,queues=2,serial=sluice-rbd" \
+"$SLUICE" dev add blk "socket=$SOCK,rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,id=rbd0,queues=2,serial=sluice-rbd,lock=exclusive" \
     >/dev/null || fail "dev add rbd"
 [ "$("$SLUICE" dev list --json | jq -r '.[0].path')" = "rbd:$CEPH_POOL/disk" ] ||
     fail "dev list: $("$SLUICE" dev list --json)"
@@ -116,6 +121,14 @@ grep -q "guest: resized to $NEW" "$WORK/guest.log" || fail "the guest did not se
 grep -q "guest: done" "$WORK/guest.log" || fail "guest: $(tail -5 "$WORK/guest.log")"
 grep -q "rbd0: capacity $SIZE -> $NEW bytes" "$WORK/sluiced.log" || fail "sluiced did not log the resize"
 [ "$("$SLUICE" dev list --json | jq '.[0].size_bytes')" = $NEW ] || fail "dev list size"
+
+# lock=exclusive: another writer is refused, not handed the lock (librbd's
+# default hands it over): a second exclusive device on the image cannot
+# open, and the rbd CLI's writes fail.
+bad "held by another client" "rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,lock=exclusive"
+rc=0; out=$(timeout 60 rbd bench --io-type write --io-total 4096 "$CEPH_POOL/disk" 2>&1) || rc=$?
+[ $rc != 0 ] && echo "$out" | grep -q "Read-only file system" ||
+    fail "another client wrote to an image held with lock=exclusive (rbd bench: exit $rc)"
 
 # Guest-visible errors: none.
 errs=$("$SLUICE" dev stats rbd0 --json | jq .errors)
