@@ -755,6 +755,12 @@ static int rbd_vol_create(struct pool *pool, const char *vol, uint64_t size, str
     return r;
 }
 
+/* librbd calls a resize's progress function unconditionally. */
+static int no_progress(uint64_t done, uint64_t total, void *opaque)
+{
+    return 0;
+}
+
 static int rbd_vol_resize(struct pool *pool, const char *vol, uint64_t size, bool force,
                           struct sl_err *err)
 {
@@ -768,7 +774,7 @@ static int rbd_vol_resize(struct pool *pool, const char *vol, uint64_t size, boo
     if (r == 0 && size < cur && !force)
         r = err_set(err, -EINVAL, "shrinking from %llu to %llu bytes loses data (use --force)",
                     (unsigned long long)cur, (unsigned long long)size);
-    else if (r == 0 && size != cur && (r = rbd_resize2(img, size, true, NULL, NULL)) < 0)
+    else if (r == 0 && size != cur && (r = rbd_resize2(img, size, true, no_progress, NULL)) < 0)
         err_set(err, r, "resizing RBD image %s: %s", vol, strerror(-r));
     rbd_close(img);
     return r;
@@ -1140,7 +1146,7 @@ static int rbd_vol_import_fd(struct pool *pool, const char *vol, int fd, uint64_
             /* A stream: grow ahead by doubling (at least 64 MiB). */
             uint64_t want = MAX(ALIGN_UP(off + got, 512), MIN(size * 2, size + (1ull << 30)));
             want = MAX(want, 64ull << 20);
-            r = rbd_resize2(img, want, false, NULL, NULL);
+            r = rbd_resize2(img, want, false, no_progress, NULL);
             if (r < 0)
                 break;
             size = want;
@@ -1172,7 +1178,7 @@ static int rbd_vol_import_fd(struct pool *pool, const char *vol, int fd, uint64_
         if (!fresh)
             final = MAX(final, orig);
         if (final != size)
-            r = rbd_resize2(img, final, true, NULL, NULL);
+            r = rbd_resize2(img, final, true, no_progress, NULL);
     }
     if (r == 0 && (r = rbd_flush(img)) < 0)
         err_set(err, r, "flushing RBD image %s: %s", vol, strerror(-r));
