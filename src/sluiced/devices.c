@@ -17,9 +17,7 @@
 #include "core/util.h"
 #include "mirror.h"
 #include "nbd-server.h"
-#ifdef SLUICE_HAVE_RBD
 #include "rbd-ops.h"
-#endif
 #include "sluiced.h"
 #include "net/attach.h"
 #include "net/shaper.h"
@@ -30,6 +28,7 @@
 #include "vhost/net.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/virtio_net.h>
 
 struct device {
@@ -237,9 +236,7 @@ static void device_free(struct device *d)
     if (!d->group)
         tb_limiter_destroy(d->limiter);
     bdev_close(d->bd);
-#ifdef SLUICE_HAVE_RBD
     rbd_disk_close(d->rbd);
-#endif
     if (d->attached) {
         struct sl_err err = ERR_INIT;
         int r = net_detach(&d->network, tap_name(d->tap), &err);
@@ -344,13 +341,9 @@ static int parse_blk(struct device_spec *sp, struct sl_err *err)
     if (!!sp->path + !!sp->volume + !!sp->null + !!sp->rbd > 1)
         return err_set(err, -EINVAL, "give one of path=, volume=, null=, rbd=");
     if (sp->rbd) {
-#ifdef SLUICE_HAVE_RBD
         char pool[128], image[128];
         if (rbd_parse_name(sp->rbd, pool, image) < 0)
             return err_set(err, -EINVAL, "rbd=POOL/IMAGE needs a pool and an image name, not '%s'", sp->rbd);
-#else
-        return err_set(err, -EINVAL, "rbd= needs a sluiced built with librbd");
-#endif
         if (opts_get(o, "direct"))
             return err_set(err, -EINVAL, "direct= goes with path= or volume= (librbd does its own caching)");
         if (lock && strcmp(lock, "auto") && strcmp(lock, "exclusive"))
@@ -891,7 +884,6 @@ struct json_object *groups_json(struct sluiced *s)
     return a;
 }
 
-#ifdef SLUICE_HAVE_RBD
 /* The image's size now; when it changed, the frontend is told
  * (CONFIG_CHANGE_MSG). Returns 0 or -errno. */
 static int rbd_refresh(struct device *d, uint64_t *size_out)
@@ -924,38 +916,47 @@ static void rbd_changed(void *arg)
         log_warn("%s: cannot re-read the image's size: %s", d->id, strerror(-r));
 }
 
-static int open_rbd(struct device *d, const struct device_spec *sp, struct vblk_config *bc,
-                    struct sl_err *err)
+/* Open the image of rbd=POOL/IMAGE, or of an rbd pool's volume (@target:
+ * pool_volume_resolve()'s "rbd:..." string; a snapshot is served
+ * read-only). */
+static int open_rbd(struct device *d, const struct device_spec *sp, const char *target,
+                    struct vblk_config *bc, struct sl_err *err)
 {
-    struct rbd_disk_spec rs = { .conf = sp->ceph_conf, .id = sp->ceph_id, .readonly = sp->readonly,
+    struct rbd_disk_spec rs = { .conf = sp->ceph_conf, .id = sp->ceph_id,
                                 .exclusive = sp->rbd_exclusive };
-    char pool[128], image[128];
+    char pool[128], image[128], buf[PATH_MAX + 512];
     uint64_t size;
     int r;
 
-    if (rbd_parse_name(sp->rbd, pool, image) < 0)
+    if (target) {
+        if (rbd_parse_target(target, buf, sizeof(buf), &rs) < 0)
+            return err_set(err, -EINVAL, "volume %s: cannot parse its target '%s'", d->volume, target);
+        d->readonly = d->readonly || rs.snap;
+    } else if (rbd_parse_name(sp->rbd, pool, image) < 0) {
         return err_set(err, -EINVAL, "rbd=POOL/IMAGE needs a pool and an image name");
-    rs.pool = pool;
-    rs.image = image;
+    } else {
+        rs.pool = pool;
+        rs.image = image;
+    }
+    rs.readonly = d->readonly;
     r = rbd_disk_open(&rs, d->el, rbd_changed, d, &d->rbd, err);
     if (r < 0)
         return r;
-    r = rbd_disk_size(d->rbd, &size);
-    if (r < 0)
-        return err_set(err, r, "rbd image %s: cannot read its size: %s", sp->rbd, strerror(-r));
-    if (size < 512)
-        return err_set(err, -EINVAL, "rbd image %s: empty", sp->rbd);
-    if (asprintf(&d->path, "rbd:%s", sp->rbd) < 0) {
+    if (asprintf(&d->path, "rbd:%s/%s%s%s", rs.pool, rs.image, rs.snap ? "@" : "", rs.snap ? rs.snap : "") < 0) {
         d->path = NULL;
         return err_set(err, -ENOMEM, "out of memory");
     }
+    r = rbd_disk_size(d->rbd, &size);
+    if (r < 0)
+        return err_set(err, r, "%s: cannot read its size: %s", d->path, strerror(-r));
+    if (size < 512)
+        return err_set(err, -EINVAL, "%s: empty", d->path);
     bc->capacity = size - size % 512;
     bc->blk_size = 512;
     bc->io = &rbd_vblk_ops;
     bc->io_ctx = d->rbd;
     return 0;
 }
-#endif
 
 static int start_blk(struct sluiced *s, struct device *d, const struct device_spec *sp, struct sl_err *err)
 {
@@ -980,12 +981,12 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     }
     d->readonly = sp->readonly;
     d->queues = (unsigned)sp->queues;
-    if (sp->rbd) {
-#ifdef SLUICE_HAVE_RBD
-        r = open_rbd(d, sp, &bc, err);
+    if (sp->rbd || (resolved && !strncmp(resolved, "rbd:", 4))) {
+        /* rbd=, or a volume of an rbd pool (storage/pool.h). */
+        r = open_rbd(d, sp, resolved, &bc, err);
+        free(resolved);
         if (r < 0)
             return r;
-#endif
     } else if (sp->null) {
         d->path = strdup("null");
         bc.capacity = sp->null_size;
@@ -1027,7 +1028,7 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     if (r < 0)
         return r;
     bc.limiter = d->limiter;
-    bc.readonly = sp->readonly;
+    bc.readonly = d->readonly;
     bc.no_poll = !sp->poll;
     bc.num_queues = (unsigned)sp->queues;
     bc.serial = sp->serial;
@@ -1275,12 +1276,10 @@ int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, stru
     uint64_t old;
     int r;
 
-#ifdef SLUICE_HAVE_RBD
     if (d->type == DEV_BLK && d->rbd) {
         r = rbd_refresh(d, size_out);
         return r < 0 ? err_set(err, r, "cannot re-read the image's size: %s", strerror(-r)) : 0;
     }
-#endif
     if (d->type != DEV_BLK || !d->bd)
         return -EOPNOTSUPP;
     /* A mirror copies and tracks the size it started with: writes past it

@@ -144,6 +144,39 @@ int rbd_parse_name(const char *s, char pool[128], char image[128])
     return 0;
 }
 
+int rbd_parse_target(const char *target, char *buf, size_t len, struct rbd_disk_spec *out)
+{
+    char *p, *slash;
+
+    if (strncmp(target, "rbd:", 4))
+        return -ENOENT;
+    if (strlen(target + 4) >= len)
+        return -EINVAL;
+    strcpy(buf, target + 4);
+    memset(out, 0, sizeof(*out));
+    /* The pool driver writes :conf= before :id= (a cephx id has no ':'). */
+    if ((p = strstr(buf, ":id="))) {
+        *p = 0;
+        out->id = p + 4;
+    }
+    if ((p = strstr(buf, ":conf="))) {
+        *p = 0;
+        out->conf = p + 6;
+    }
+    if ((p = strchr(buf, '@'))) {
+        *p = 0;
+        out->snap = p + 1;
+    }
+    slash = strchr(buf, '/');
+    if (!slash || slash == buf || !slash[1] || strchr(slash + 1, '/') || strchr(buf, ':') ||
+        (out->snap && !*out->snap) || (out->conf && !*out->conf) || (out->id && !*out->id))
+        return -EINVAL;
+    *slash = 0;
+    out->pool = buf;
+    out->image = slash + 1;
+    return 0;
+}
+
 /* librbd's thread, after the image's header changed: only wake the control
  * loop (librbd must not be re-entered from its own notification). */
 static void header_changed(void *arg)
@@ -188,12 +221,12 @@ int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
                 r == -ENOENT ? "no such pool" : strerror(-r));
         goto fail;
     }
-    r = spec->readonly ? rbd_open_read_only(d->io, spec->image, &d->image, NULL)
-                       : rbd_open(d->io, spec->image, &d->image, NULL);
+    r = spec->readonly || spec->snap ? rbd_open_read_only(d->io, spec->image, &d->image, spec->snap)
+                                     : rbd_open(d->io, spec->image, &d->image, NULL);
     if (r < 0) {
         d->image = NULL;
-        err_set(err, r, "rbd image %s/%s: %s", spec->pool, spec->image,
-                r == -ENOENT ? "no such image" : strerror(-r));
+        err_set(err, r, "rbd image %s/%s%s%s: %s", spec->pool, spec->image, spec->snap ? "@" : "",
+                spec->snap ? spec->snap : "", r == -ENOENT ? "no such image" : strerror(-r));
         goto fail;
     }
     if (spec->exclusive && (r = rbd_lock_acquire(d->image, RBD_LOCK_MODE_EXCLUSIVE)) < 0) {

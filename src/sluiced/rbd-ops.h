@@ -35,6 +35,7 @@ struct rbd_disk;
  * "admin") name the cluster and the cephx user. */
 struct rbd_disk_spec {
     const char *pool, *image, *conf, *id;
+    const char *snap;      /* NULL, or a snapshot: opened read-only at it */
     bool readonly;
     /* Take the image's exclusive lock at open and keep it until close
      * (rbd_lock_acquire): another client's writes fail instead of taking
@@ -46,6 +47,12 @@ struct rbd_disk_spec {
 /* Parse "POOL/IMAGE" into @pool and @image (both at most 127 bytes, not
  * empty, no further '/' or '@'). Returns 0 or -EINVAL. */
 int rbd_parse_name(const char *s, char pool[128], char image[128]);
+
+/* Parse the target of an rbd pool's volume as pool_volume_resolve() gives
+ * it (storage/pool.h: "rbd:POOL/IMAGE[@SNAP][:conf=PATH][:id=USER]") into
+ * @out, whose strings then point into @buf (@len bytes, the target's
+ * length at least). Returns 0, -ENOENT (not an "rbd:" target) or -EINVAL. */
+int rbd_parse_target(const char *target, char *buf, size_t len, struct rbd_disk_spec *out);
 
 /* Open @spec's image: connect (one connection per (conf, id) per process,
  * shared by the devices and dropped with the last of them), open the image

@@ -16,6 +16,8 @@
 #     `sluice` command, and fills and verifies the grown part
 #   - the device holds the image with lock=exclusive: a second exclusive
 #     device on it fails to open and `rbd bench` cannot write (EROFS)
+#   - a volume of an rbd pool served by name (volume=POOL/VOL) and one of
+#     its snapshots (read-only); `sluice vol resize` reaches the device
 #   - afterwards `rbd du` counts exactly the objects written minus the
 #     discarded one, and `rbd export` reads back the guest's pattern
 . "$(dirname "$0")/lib.sh"
@@ -26,7 +28,6 @@ need_root
 need_guest_kit
 need_cmd rbd
 [ -x "$GUESTIO" ] || fail "guestio not built"
-[ "${SLUICE_HAVE_RBD:-1}" = 1 ] || skip "sluiced built without librbd (librbd-dev)"
 
 MiB=$((1024 * 1024))
 SIZE=$((32 * MiB))
@@ -129,6 +130,25 @@ bad "held by another client" "rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,lock=excl
 rc=0; out=$(timeout 60 rbd bench --io-type write --io-total 4096 "$CEPH_POOL/disk" 2>&1) || rc=$?
 [ $rc != 0 ] && echo "$out" | grep -q "Read-only file system" ||
     fail "another client wrote to an image held with lock=exclusive (rbd bench: exit $rc)"
+
+# A volume of an rbd pool by name (volume=POOL/VOL: the pool driver's
+# "rbd:..." target): served through librbd, in use for `vol delete`, and
+# `sluice vol resize` reaches the device; a snapshot is served read-only.
+"$SLUICE" pool create rp --type rbd --ceph-pool "$CEPH_POOL" --ceph-conf "$CEPH_CONF" >/dev/null ||
+    fail "pool create --type rbd"
+"$SLUICE" vol create rp/v1 --size 8M >/dev/null || fail "vol create"
+"$SLUICE" dev add blk "socket=$WORK/v1.sock,volume=rp/v1,id=v1" >/dev/null || fail "dev add volume=rp/v1"
+"$SLUICE" vol snapshot rp/v1 s1 >/dev/null || fail "vol snapshot"
+"$SLUICE" dev add blk "socket=$WORK/s1.sock,volume=rp/s1,id=s1" >/dev/null || fail "dev add volume=rp/s1"
+[ "$("$SLUICE" dev list --json | jq -c '[.[] | select(.id == "v1" or .id == "s1") | [.path, .readonly]]')" = \
+  "[[\"rbd:$CEPH_POOL/v1\",false],[\"rbd:$CEPH_POOL/v1@s1\",true]]" ] ||
+    fail "volume devices: $("$SLUICE" dev list --json | jq -c '.[] | [.id, .path, .readonly]')"
+rc=0; "$SLUICE" vol delete rp/v1 2>/dev/null || rc=$?
+[ $rc = 1 ] || fail "vol delete of a served rbd volume: exit $rc (want 1)"
+"$SLUICE" vol resize rp/v1 --size 16M | grep -q "1 sluiced device told" || fail "vol resize did not tell sluiced"
+[ "$("$SLUICE" dev list --json | jq '.[] | select(.id == "v1") | .size_bytes')" = $((16 * MiB)) ] ||
+    fail "the volume device did not take the new size"
+"$SLUICE" dev remove s1 >/dev/null && "$SLUICE" dev remove v1 >/dev/null || fail "dev remove"
 
 # Guest-visible errors: none.
 errs=$("$SLUICE" dev stats rbd0 --json | jq .errors)
