@@ -290,6 +290,69 @@ def blkbench(wl, sock, pid, t, warm, poll, packed=False):
     return json.loads(r.stdout)
 
 
+# rbd backing: an image in an existing Ceph cluster ($CEPH_CONF, pool
+# $CEPH_POOL or "rbd"; tests/cephlib.sh's ceph_start gives a private one).
+# "direct" there is `rbd bench` (librbd without any vhost-user) on the
+# same image.
+RBD_MAX_SIZE = 256 << 20     # a test cluster's memstore holds 1 GiB
+
+
+def rbd_backing(size, tmpdirs):
+    conf = os.environ.get("CEPH_CONF")
+    if not conf or not shutil.which("rbd"):
+        die("the rbd backing needs a Ceph cluster: set CEPH_CONF (and CEPH_POOL, default rbd); "
+            "tests/cephlib.sh's ceph_start starts a private one", 2)
+    pool = os.environ.get("CEPH_POOL", "rbd")
+    image = f"sluice-bench-{os.getpid()}"
+    size = min(size, RBD_MAX_SIZE)
+    r = run(["rbd", "create", f"{pool}/{image}", "--size", f"{size >> 20}M"], capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"rbd create {pool}/{image}: {r.stderr.strip()[-300:]}")
+    tmpdirs.append(("rbd", f"{pool}/{image}"))
+    # written out in full, so reads reach the OSD (librbd answers reads of
+    # objects its object map says do not exist without asking)
+    r = run(["rbd", "bench", "--io-type", "write", "--io-pattern", "seq", "--io-size", "4M",
+             "--io-threads", "4", "--io-total", str(size), f"{pool}/{image}"], capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"rbd bench (fill): {r.stderr.strip()[-300:]}")
+    return (f"rbd image {pool}/{image} ({size >> 20} MiB, {conf})", f"rbd:{pool}/{image}", False, size)
+
+
+def rbd_bench(wl, image, t, warm):
+    """`rbd bench` on the image for warm + t seconds; IOPS from its
+    per-second progress lines (cumulative ops at each elapsed second) after
+    the warm-up. Its CPU time stands in for the backend's."""
+    io_type, pattern = {"randread": ("read", "rand"), "randwrite": ("write", "rand"),
+                        "randrw": ("readwrite", "rand"), "read": ("read", "seq"),
+                        "write": ("write", "seq")}[wl["rw"]]
+    argv = ["taskset", "-c", FRONTEND_CPU, "rbd", "bench", "--io-type", io_type, "--io-pattern", pattern,
+            "--io-size", str(wl["bs"]), "--io-threads", str(wl["qd"] * wl["queues"]),
+            "--io-total", str(1 << 50), image]
+    if io_type == "readwrite":
+        argv += ["--rw-mix-read", str(wl["rwmix_read"])]
+    record(argv)
+    out = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    time.sleep(warm + t + 1.2)
+    p.send_signal(signal.SIGINT)
+    _, _, ru = os.wait4(p.pid, 0)
+    p.returncode = 0
+    out.seek(0)
+    rows = []
+    for line in out:
+        f = line.split()
+        if len(f) >= 3 and f[0].isdigit() and f[1].isdigit():
+            rows.append((int(f[0]), int(f[1])))
+    w = [r for r in rows if r[0] >= max(1, round(warm))]
+    if len(w) < 2:
+        raise RuntimeError(f"rbd bench: too few progress lines ({len(rows)})")
+    secs = w[-1][0] - w[0][0]
+    iops = (w[-1][1] - w[0][1]) / secs
+    return {"iops": iops, "bw_mib_s": iops * wl["bs"] / 1048576.0, "lat_p50_us": None,
+            "lat_p99_us": None, "lat_p999_us": None,
+            "backend_cpu_s": (ru.ru_utime + ru.ru_stime) * secs / (rows[-1][0] or 1), "seconds": secs}
+
+
 def is_blockdev(path):
     import stat
     return stat.S_ISBLK(os.stat(path).st_mode)
@@ -319,6 +382,8 @@ def make_backing(kind, size, tmpdirs):
         direct = True
     elif kind == "lvm":
         return lvm_backing(size, tmpdirs)
+    elif kind == "rbd":
+        return rbd_backing(size, tmpdirs)
     else:
         die(f"unknown backing '{kind}'", 2)
     tmpdirs.append(d)
@@ -357,7 +422,9 @@ def lvm_backing(size, tmpdirs):
 
 def cleanup_tmp(tmpdirs):
     for d in reversed(tmpdirs):
-        if isinstance(d, tuple):
+        if isinstance(d, tuple) and d[0] == "rbd":
+            subprocess.run(["rbd", "rm", "--no-progress", d[1]], capture_output=True)
+        elif isinstance(d, tuple):
             _, vg, loop, cfg = d
             subprocess.run(["vgremove", "-qff", *cfg, vg], capture_output=True)
             subprocess.run(["losetup", "-d", loop], capture_output=True)
@@ -494,23 +561,34 @@ def bench_blk(args):
     started = time.time()
     try:
         for backing in backings if wls else []:
-            desc, path, direct = make_backing(backing, size, tmpdirs)
+            bsize = size
+            desc, path, direct, *rest = make_backing(backing, size, tmpdirs)
+            if rest:
+                bsize = rest[0]
+            rbd = path is not None and path.startswith("rbd:")
             say(f"backing: {desc}")
             s_sock = os.path.join(work, f"sluiced-{backing}.sock")
             p_sock = os.path.join(work, f"sluiced-packed-{backing}.sock")
             q_sock = os.path.join(work, f"qsd-{backing}.sock")
-            dspec = f"queues={nq}," + (f"null={size}" if path is None else
-                                       f"path={path},direct={'on' if direct else 'off'}")
+            if rbd:
+                dspec = f"queues={nq},rbd={path[4:]},ceph-conf={os.environ['CEPH_CONF']}"
+            else:
+                dspec = f"queues={nq}," + (f"null={size}" if path is None else
+                                           f"path={path},direct={'on' if direct else 'off'}")
             s_argv = ["taskset", "-c", BACKEND_CPU, sluiced_exe(), "--workers", "1",
                       "--blk", f"socket={s_sock},{dspec}",
                       "--blk", f"socket={p_sock},{dspec},packed=on,id=packed"]
             # fio: O_DIRECT wherever the backing takes it (disk; tmpfs on
             # Linux 6.6 and later); /dev/zero (null) does not.
-            fio_dio = path is not None and odirect_ok(path)
+            fio_dio = path is not None and not rbd and odirect_ok(path)
             fio_modes[backing] = fio_dio
             if args.poll_us is not None:
                 s_argv[4:4] = ["--poll-us", str(args.poll_us)]
-            if path is None:
+            if rbd:
+                rpool, rimage = path[4:].split("/")
+                blockdev = (f"driver=rbd,node-name=n,pool={rpool},image={rimage},"
+                            f"conf={os.environ['CEPH_CONF']}")
+            elif path is None:
                 blockdev = f"driver=null-co,node-name=n,size={size},read-zeroes=on"
             else:
                 blockdev = (f"driver={'host_device' if is_blockdev(path) else 'file'},node-name=n,"
@@ -543,8 +621,10 @@ def bench_blk(args):
                                 m = blkbench(w, p_sock, sp.pid, t, warm, args.poll, packed=True)
                             elif s == "qemu-storage-daemon":
                                 m = blkbench(w, q_sock, qp.pid, t, warm, args.poll)
+                            elif rbd:
+                                m = rbd_bench(w, path[4:], t, warm)
                             else:
-                                m = fio_direct(w, target, size, fio_dio, t, warm)
+                                m = fio_direct(w, target, bsize, fio_dio, t, warm)
                         except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                             die(f"{backing} {w['name']} {s}: {e}")
                         per[(w["name"], s)].append(m)
@@ -615,8 +695,14 @@ def bench_blk(args):
     notes.append("sluiced and qemu-storage-daemon are driven by sluice-blkbench (vhost/ frontend, "
                  f"{'polling' if args.poll else 'eventfd kicks and calls'}); direct is fio io_uring on the "
                  "backing itself in the driver's place (for null: /dev/zero, buffered)")
-    notes.append("direct: fio --ioengine=io_uring " + ", ".join(
-        f"{b}: --direct={1 if fio_modes.get(b) else 0}" for b in backings))
+    if any(b != "rbd" for b in backings):
+        notes.append("direct: fio --ioengine=io_uring " + ", ".join(
+            f"{b}: --direct={1 if fio_modes.get(b) else 0}" for b in backings if b != "rbd"))
+    if "rbd" in backings:
+        notes.append("rbd: sluiced rbd=POOL/IMAGE and qemu-storage-daemon driver=rbd on the same image "
+                     f"(filled first, {RBD_MAX_SIZE >> 20} MiB at most), librbd's default cache for both; "
+                     "direct is `rbd bench` on it (librbd alone, --io-threads = QD x queues; IOPS from its "
+                     "per-second progress after the warm-up; no latency figures)")
     notes.append("sluiced-packed: the same sluiced process, a second device with packed=on, "
                  "driven with packed virtqueues (sluice-blkbench --packed); sluiced is split rings")
     notes.append("direct: backend_cpu_s is fio's own CPU time (usr+sys), since there is no backend process")

@@ -67,7 +67,8 @@ static const struct cli_option options[] = {
     { "warmup", "S", OPT_WARMUP, "seconds before each measurement (default 0.5)" },
     { "workloads", "A,B", OPT_WORKLOADS, "only these workloads (names as in the output)" },
     { "verbose", NULL, OPT_VERBOSE, "print every command and sample" },
-    { "backing", "LIST", OPT_BACKING, "null,tmpfs,disk (default all three; quick: null,tmpfs)" },
+    { "backing", "LIST", OPT_BACKING, "null,tmpfs,disk,rbd (default null,tmpfs,disk; quick: null,tmpfs; "
+      "rbd: an image in the cluster of $CEPH_CONF, pool $CEPH_POOL or rbd)" },
     { "queues", "N", OPT_QUEUES, "the multi-queue case (default min(CPUs, 4))", 1, 64 },
     { "poll", NULL, OPT_POLL, "the driver polls the used rings instead of waiting for calls" },
     { "poll-us", "N", OPT_POLL_US, "sluiced's --poll-us (its workers' maximum polling window)",
@@ -116,7 +117,7 @@ int cmd_bench(int argc, char **argv)
     static const int boot[] = { OPT_QUICK, OPT_RUNS, OPT_OUTPUT, OPT_JSON, 0 };
     static const int migrate[] = { OPT_QUICK, OPT_OUTPUT, OPT_JSON, 0 };
     static const struct cli_verb verbs[] = {
-        { "blk", "[--quick] [--output DIR] [--json] [--backing null,tmpfs,disk] [--poll] [--lab]",
+        { "blk", "[--quick] [--output DIR] [--json] [--backing null,tmpfs,disk,rbd] [--poll] [--lab]",
           "sluiced vs qemu-storage-daemon vs fio io_uring on the backing itself", blk, 0, 0,
           bench_exec, NULL,
           "sluiced with split and packed virtqueues; qemu-storage-daemon's vhost-user-blk\n"
@@ -124,7 +125,9 @@ int cmd_bench(int argc, char **argv)
           "(O_DIRECT where it takes it): 4 KiB random read/write/70-30, 128 KiB\n"
           "sequential, QD 1-128, 1-N queues. With null backing also the noisy\n"
           "neighbour (workload name noisy): one worker, device A unlimited at QD128\n"
-          "alone and beside device B at iops=5000; B's rate against its limit" },
+          "alone and beside device B at iops=5000; B's rate against its limit.\n"
+          "With rbd backing: sluiced rbd= against qemu-storage-daemon driver=rbd\n"
+          "and `rbd bench` on the same image" },
         { "net", "[--quick] [--output DIR] [--json] [--lab]",
           "sluiced vs DPDK's vhost PMD, testpmd virtio_user as the frontend", net, 0, 0,
           bench_exec, NULL,
