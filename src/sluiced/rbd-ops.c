@@ -293,7 +293,8 @@ int rbd_disk_size(struct rbd_disk *d, uint64_t *size)
 /* In struct vblk_io's priv from the call until the callback runs. */
 struct rbd_req {
     struct uloop *loop;
-    uint64_t len;          /* rw: the bytes to report; others 0 */
+    uint64_t len;          /* a write: the bytes to report; others 0 */
+    bool read;             /* report librbd's count (short past the end) */
 };
 _Static_assert(sizeof(struct rbd_req) <= VBLK_IO_PRIV_BYTES, "rbd_req fits vblk_io.priv");
 
@@ -310,17 +311,20 @@ static void aio_done(rbd_completion_t c, void *arg)
     ssize_t res = rbd_aio_get_return_value(c);
 
     rbd_aio_release(c);
-    /* librbd reports 0 or the bytes read; a read inside the image always
-     * fills the buffers (holes read as zeroes). */
-    uloop_post_remote(rq->loop, done, res < 0 ? (int)res : (int)rq->len);
+    /* librbd reports the bytes read (holes read as zeroes; fewer past the
+     * end, after a shrink this host has not seen yet: vblk fails the
+     * request then), 0 for the others. */
+    uloop_post_remote(rq->loop, done, res < 0 || rq->read ? (int)res : (int)rq->len);
 }
 
-static int req_start(struct uloop *loop, struct uloop_op *done, uint64_t len, rbd_completion_t *c)
+static int req_start(struct uloop *loop, struct uloop_op *done, uint64_t len, bool read,
+                     rbd_completion_t *c)
 {
     struct rbd_req *rq = req_of(done);
 
     rq->loop = loop;
     rq->len = len;
+    rq->read = read;
     return rbd_aio_create_completion(done, aio_done, c);
 }
 
@@ -343,7 +347,7 @@ static int io_rw(void *ctx, struct uloop *loop, struct uloop_op *done, bool writ
         len += iov[i].iov_len;
     if (len > INT32_MAX)
         return -EINVAL;
-    r = req_start(loop, done, len, &c);
+    r = req_start(loop, done, len, !write, &c);
     if (r < 0)
         return r;
     /* Straight from and into the guest's buffers. */
@@ -356,7 +360,7 @@ static int io_flush(void *ctx, struct uloop *loop, struct uloop_op *done)
 {
     struct rbd_disk *d = ctx;
     rbd_completion_t c;
-    int r = req_start(loop, done, 0, &c);
+    int r = req_start(loop, done, 0, false, &c);
 
     if (r < 0)
         return r;
@@ -369,7 +373,7 @@ static int io_discard(void *ctx, struct uloop *loop, struct uloop_op *done,
 {
     struct rbd_disk *d = ctx;
     rbd_completion_t c;
-    int r = req_start(loop, done, 0, &c);
+    int r = req_start(loop, done, 0, false, &c);
 
     if (r < 0)
         return r;
@@ -382,7 +386,7 @@ static int io_write_zeroes(void *ctx, struct uloop *loop, struct uloop_op *done,
 {
     struct rbd_disk *d = ctx;
     rbd_completion_t c;
-    int r = req_start(loop, done, 0, &c);
+    int r = req_start(loop, done, 0, false, &c);
 
     if (r < 0)
         return r;
