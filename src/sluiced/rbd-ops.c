@@ -3,6 +3,7 @@
 #include "rbd-ops.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -17,43 +19,62 @@
 
 /* ---- connections: one per (conf, id), shared by the devices ------------ */
 
-/* Only the control thread opens and closes images: the list needs no lock. */
+/* The control thread and the openers (below) share the list. */
 struct rbd_conn {
     char *conf, *id;       /* "" for the defaults */
     rados_t cluster;
     unsigned refs;
+    double mount_timeout;  /* s: client_mount_timeout */
     struct rbd_conn *next;
 };
 
 static struct rbd_conn *conns;
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Opening must not hang the control thread on a cluster that does not
  * answer: librados waits 300 s to mount and for ever for a monitor
  * command by default. The ceph.conf may set its own. */
-#define OPEN_TIMEOUT_S "10"
+#define OPEN_TIMEOUT_S 10.0
 
-static int set_timeout_default(rados_t cluster, const char *key, double librados_default)
+static int set_timeout_default(rados_t cluster, const char *key, double librados_default, double *value)
 {
     char buf[64];
 
-    if (rados_conf_get(cluster, key, buf, sizeof(buf)) == 0 && strtod(buf, NULL) != librados_default)
+    if (rados_conf_get(cluster, key, buf, sizeof(buf)) == 0 && strtod(buf, NULL) != librados_default) {
+        *value = strtod(buf, NULL);
         return 0;   /* set by the ceph.conf */
-    return rados_conf_set(cluster, key, OPEN_TIMEOUT_S);
+    }
+    *value = OPEN_TIMEOUT_S;
+    snprintf(buf, sizeof(buf), "%g", OPEN_TIMEOUT_S);
+    return rados_conf_set(cluster, key, buf);
+}
+
+static void conn_free(struct rbd_conn *c)
+{
+    if (c->cluster)
+        rados_shutdown(c->cluster);
+    free(c->conf);
+    free(c->id);
+    free(c);
 }
 
 static void conn_put(struct rbd_conn *c)
 {
-    if (!c || --c->refs)
+    bool last;
+
+    if (!c)
         return;
-    for (struct rbd_conn **p = &conns; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
-    rados_shutdown(c->cluster);
-    free(c->conf);
-    free(c->id);
-    free(c);
+    pthread_mutex_lock(&conns_lock);
+    last = --c->refs == 0;
+    if (last)
+        for (struct rbd_conn **p = &conns; *p; p = &(*p)->next)
+            if (*p == c) {
+                *p = c->next;
+                break;
+            }
+    pthread_mutex_unlock(&conns_lock);
+    if (last)
+        conn_free(c);
 }
 
 static const char *who(const char *id)
@@ -61,19 +82,38 @@ static const char *who(const char *id)
     return id && *id ? id : "admin";
 }
 
-static int conn_get(const char *conf, const char *id, struct rbd_conn **out, struct sl_err *err)
+static struct rbd_conn *conn_find(const char *conf, const char *id)
 {
-    struct rbd_conn *c;
+    for (struct rbd_conn *c = conns; c; c = c->next)
+        if (!strcmp(c->conf, conf) && !strcmp(c->id, id)) {
+            c->refs++;
+            return c;
+        }
+    return NULL;
+}
+
+/* The connection for (@conf, @id), made if none is up. *@mount_timeout
+ * (if non-NULL) is set, under @lock, as soon as it is known, before the
+ * connection is tried. Runs in an opener thread. */
+static int conn_get(const char *conf, const char *id, pthread_mutex_t *lock, double *mount_timeout,
+                    struct rbd_conn **out, struct sl_err *err)
+{
+    struct rbd_conn *c, *other;
+    double mon_timeout, mt;
     int r;
 
     conf = conf ? conf : "";
     id = id ? id : "";
-    for (c = conns; c; c = c->next)
-        if (!strcmp(c->conf, conf) && !strcmp(c->id, id)) {
-            c->refs++;
-            *out = c;
-            return 0;
-        }
+    pthread_mutex_lock(&conns_lock);
+    c = conn_find(conf, id);
+    pthread_mutex_unlock(&conns_lock);
+    if (c) {
+        pthread_mutex_lock(lock);
+        *mount_timeout = c->mount_timeout;
+        pthread_mutex_unlock(lock);
+        *out = c;
+        return 0;
+    }
     c = calloc(1, sizeof(*c));
     if (!c || !(c->conf = strdup(conf)) || !(c->id = strdup(id))) {
         if (c)
@@ -83,8 +123,9 @@ static int conn_get(const char *conf, const char *id, struct rbd_conn **out, str
     }
     r = rados_create(&c->cluster, *id ? id : NULL);
     if (r < 0) {
+        c->cluster = NULL;
         err_set(err, r, "ceph: cannot create a cluster handle for client.%s: %s", who(id), strerror(-r));
-        goto fail_handle;
+        goto fail;
     }
     /* NULL: librados's own search ($CEPH_CONF, /etc/ceph/ceph.conf, ...). */
     r = rados_conf_read_file(c->cluster, *conf ? conf : NULL);
@@ -92,28 +133,37 @@ static int conn_get(const char *conf, const char *id, struct rbd_conn **out, str
         err_set(err, r, "ceph: cannot read %s: %s", *conf ? conf : "the default ceph.conf", strerror(-r));
         goto fail;
     }
-    if ((r = set_timeout_default(c->cluster, "client_mount_timeout", 300)) < 0 ||
-        (r = set_timeout_default(c->cluster, "rados_mon_op_timeout", 0)) < 0) {
+    if ((r = set_timeout_default(c->cluster, "client_mount_timeout", 300, &mt)) < 0 ||
+        (r = set_timeout_default(c->cluster, "rados_mon_op_timeout", 0, &mon_timeout)) < 0) {
         err_set(err, r, "ceph: cannot set the timeouts: %s", strerror(-r));
         goto fail;
     }
+    c->mount_timeout = mt;
+    pthread_mutex_lock(lock);
+    *mount_timeout = mt;
+    pthread_mutex_unlock(lock);
     r = rados_connect(c->cluster);
     if (r < 0) {
         err_set(err, r, "ceph: cannot connect as client.%s%s%s: %s", who(id), *conf ? " with " : "", conf,
                 r == -ETIMEDOUT ? "no answer from the monitors (timed out)" : strerror(-r));
         goto fail;
     }
-    c->refs = 1;
-    c->next = conns;
-    conns = c;
+    pthread_mutex_lock(&conns_lock);
+    other = conn_find(conf, id);   /* another opener was quicker */
+    if (!other) {
+        c->refs = 1;
+        c->next = conns;
+        conns = c;
+    }
+    pthread_mutex_unlock(&conns_lock);
+    if (other) {
+        conn_free(c);
+        c = other;
+    }
     *out = c;
     return 0;
 fail:
-    rados_shutdown(c->cluster);
-fail_handle:
-    free(c->conf);
-    free(c->id);
-    free(c);
+    conn_free(c);
     return r;
 }
 
@@ -198,6 +248,169 @@ static void efd_event(void *arg, uint32_t events)
         d->on_change(d->arg);
 }
 
+/* Opening runs in a thread of its own (an opener): the control thread
+ * waits for it at most twice the connection's client_mount_timeout (the
+ * connection, then the image's open: OSD requests wait for ever by default,
+ * and a timeout there would fail guest I/O), then gives up; the opener
+ * finishes alone and closes what it opened. */
+struct opener {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done, abandoned;
+    double mount_timeout;          /* 0: not known yet */
+    int r;
+    struct sl_err err;
+    struct rbd_disk *d;
+    struct rbd_disk_spec spec;     /* strings: */
+    char *pool, *image, *conf, *id, *snap;
+};
+
+static void opener_free(struct opener *o)
+{
+    pthread_mutex_destroy(&o->lock);
+    pthread_cond_destroy(&o->cond);
+    free(o->pool);
+    free(o->image);
+    free(o->conf);
+    free(o->id);
+    free(o->snap);
+    free(o);
+}
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    char *c = s ? strdup(s) : NULL;
+
+    if (s && !c)
+        *ok = false;
+    return c;
+}
+
+/* Connection, pool, image, lock: everything that may wait for the cluster. */
+static int open_image(struct opener *o, struct rbd_disk *d, struct sl_err *err)
+{
+    const struct rbd_disk_spec *spec = &o->spec;
+    int r = conn_get(spec->conf, spec->id, &o->lock, &o->mount_timeout, &d->conn, err);
+
+    if (r < 0)
+        return r;
+    r = rados_ioctx_create(d->conn->cluster, spec->pool, &d->io);
+    if (r < 0) {
+        d->io = NULL;
+        return err_set(err, r, "ceph pool %s: %s", spec->pool,
+                       r == -ENOENT ? "no such pool" : strerror(-r));
+    }
+    r = spec->readonly || spec->snap ? rbd_open_read_only(d->io, spec->image, &d->image, spec->snap)
+                                     : rbd_open(d->io, spec->image, &d->image, NULL);
+    if (r < 0) {
+        d->image = NULL;
+        return err_set(err, r, "rbd image %s/%s%s%s: %s", spec->pool, spec->image, spec->snap ? "@" : "",
+                       spec->snap ? spec->snap : "", r == -ENOENT ? "no such image" : strerror(-r));
+    }
+    if (spec->exclusive && (r = rbd_lock_acquire(d->image, RBD_LOCK_MODE_EXCLUSIVE)) < 0) {
+        /* -EINVAL: no exclusive-lock feature; -EROFS/-EBUSY: another
+         * client keeps it (its own lock=exclusive, or an rbd lock). */
+        r = r == -EINVAL ? -EOPNOTSUPP : r == -EROFS ? -EBUSY : r;
+        return err_set(err, r, "rbd image %s/%s: %s", spec->pool, spec->image,
+                       r == -EOPNOTSUPP ? "lock=exclusive needs the image's exclusive-lock feature" :
+                       r == -EBUSY ? "its exclusive lock is held by another client" : strerror(-r));
+    }
+    return 0;
+}
+
+static void *opener_run(void *arg)
+{
+    struct opener *o = arg;
+    struct sl_err err = ERR_INIT;
+    int r = open_image(o, o->d, &err);
+
+    pthread_mutex_lock(&o->lock);
+    if (o->abandoned) {
+        pthread_mutex_unlock(&o->lock);
+        log_warn("rbd image %s/%s: %s after the control thread gave up: closed again", o->pool, o->image,
+                 r < 0 ? err_msg(&err, r) : "opened");
+        rbd_disk_close(o->d);
+        opener_free(o);
+        return NULL;
+    }
+    o->r = r;
+    o->err = err;
+    o->done = true;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+    return NULL;
+}
+
+/* Run an opener for @d and wait for it. On a timeout the opener owns @d. */
+static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, struct sl_err *err)
+{
+    struct opener *o = calloc(1, sizeof(*o));
+    pthread_condattr_t ca;
+    pthread_attr_t ta;
+    struct timespec t0, now, until;
+    bool ok = true;
+    pthread_t t;
+    int r;
+
+    if (!o)
+        return err_set(err, -ENOMEM, "out of memory");
+    o->spec = *spec;
+    o->spec.pool = o->pool = dup_or_null(spec->pool, &ok);
+    o->spec.image = o->image = dup_or_null(spec->image, &ok);
+    o->spec.conf = o->conf = dup_or_null(spec->conf, &ok);
+    o->spec.id = o->id = dup_or_null(spec->id, &ok);
+    o->spec.snap = o->snap = dup_or_null(spec->snap, &ok);
+    o->d = d;
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&o->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (!ok) {
+        opener_free(o);
+        return err_set(err, -ENOMEM, "out of memory");
+    }
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    r = -pthread_create(&t, &ta, opener_run, o);
+    pthread_attr_destroy(&ta);
+    if (r < 0) {
+        opener_free(o);
+        return err_set(err, r, "cannot start a thread: %s", strerror(-r));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pthread_mutex_lock(&o->lock);
+    for (;;) {
+        /* Until the opener knows the timeout, the default one. */
+        double limit = 2 * (o->mount_timeout > 0 ? o->mount_timeout : OPEN_TIMEOUT_S);
+        uint64_t ns = (uint64_t)(limit * 1e9);
+
+        if (o->done)
+            break;
+        until = t0;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec += (long)(ns % 1000000000u);
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec)) {
+            o->abandoned = true;
+            pthread_mutex_unlock(&o->lock);
+            return err_set(err, -ETIMEDOUT, "rbd image %s/%s: the cluster did not answer within %g s "
+                           "(timed out)", spec->pool, spec->image, limit);
+        }
+        pthread_cond_timedwait(&o->cond, &o->lock, &until);
+    }
+    pthread_mutex_unlock(&o->lock);
+    r = o->r;
+    if (r < 0)
+        err_set(err, r, "%s", err_msg(&o->err, r));
+    opener_free(o);
+    return r;
+}
+
 int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
                   void (*on_change)(void *arg), void *arg, struct rbd_disk **out,
                   struct sl_err *err)
@@ -208,36 +421,14 @@ int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
     if (!d)
         return err_set(err, -ENOMEM, "out of memory");
     d->efd = -1;
+    r = open_wait(spec, d, err);
+    if (r == -ETIMEDOUT)
+        return r;   /* the opener closes @d when it is done */
+    if (r < 0)
+        goto fail;
     d->el = el;
     d->on_change = on_change;
     d->arg = arg;
-    r = conn_get(spec->conf, spec->id, &d->conn, err);
-    if (r < 0)
-        goto fail;
-    r = rados_ioctx_create(d->conn->cluster, spec->pool, &d->io);
-    if (r < 0) {
-        d->io = NULL;
-        err_set(err, r, "ceph pool %s: %s", spec->pool,
-                r == -ENOENT ? "no such pool" : strerror(-r));
-        goto fail;
-    }
-    r = spec->readonly || spec->snap ? rbd_open_read_only(d->io, spec->image, &d->image, spec->snap)
-                                     : rbd_open(d->io, spec->image, &d->image, NULL);
-    if (r < 0) {
-        d->image = NULL;
-        err_set(err, r, "rbd image %s/%s%s%s: %s", spec->pool, spec->image, spec->snap ? "@" : "",
-                spec->snap ? spec->snap : "", r == -ENOENT ? "no such image" : strerror(-r));
-        goto fail;
-    }
-    if (spec->exclusive && (r = rbd_lock_acquire(d->image, RBD_LOCK_MODE_EXCLUSIVE)) < 0) {
-        /* -EINVAL: no exclusive-lock feature; -EROFS/-EBUSY: another
-         * client keeps it (its own lock=exclusive, or an rbd lock). */
-        r = r == -EINVAL ? -EOPNOTSUPP : r == -EROFS ? -EBUSY : r;
-        err_set(err, r, "rbd image %s/%s: %s", spec->pool, spec->image,
-                r == -EOPNOTSUPP ? "lock=exclusive needs the image's exclusive-lock feature" :
-                r == -EBUSY ? "its exclusive lock is held by another client" : strerror(-r));
-        goto fail;
-    }
     d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (d->efd < 0) {
         r = -errno;

@@ -4,11 +4,16 @@
  * bdev-ops.c, because it is the program's glue between librbd and
  * struct vblk_ops (vhost/ and storage/ may not know each other).
  *
- * Threads. Opening (rbd_disk_open: the cluster connection, the pool's I/O
- * context, rbd_open, the header watch) blocks the calling thread, in
- * sluiced the control thread (command-line devices before "ready", and
- * device.add); it is bounded by client_mount_timeout and
- * rados_mon_op_timeout, both 10 s unless the ceph.conf sets them. The I/O
+ * Threads. Opening (rbd_disk_open) is called on sluiced's control thread
+ * (command-line devices before "ready", and device.add). What waits for
+ * the cluster (the connection, the pool's I/O context, rbd_open, the lock)
+ * runs in a short-lived opener thread; the control thread waits for it at
+ * most twice client_mount_timeout (that and rados_mon_op_timeout are 10 s
+ * unless the ceph.conf sets them), then fails the open with -ETIMEDOUT and
+ * leaves the opener to close whatever it still opens. OSD requests keep
+ * librbd's default (no timeout: guest I/O waits out an OSD failover as on
+ * a disk). Closing (rbd_close flushes librbd's cache) runs on the control
+ * thread and waits for the cluster like the device's last I/O. The I/O
  * calls run on the queue's worker and never block: librbd queues them and
  * calls back on its own threads (its finisher), which only hand the
  * request's op to the worker with uloop_post_remote() (a lock-free list
@@ -56,7 +61,8 @@ int rbd_parse_target(const char *target, char *buf, size_t len, struct rbd_disk_
 
 /* Open @spec's image: connect (one connection per (conf, id) per process,
  * shared by the devices and dropped with the last of them), open the image
- * (read-only: rbd_open_read_only) and watch its header. @on_change(@arg)
+ * (read-only: rbd_open_read_only) and watch its header, waiting at most
+ * twice client_mount_timeout (see Threads above). @on_change(@arg)
  * runs on @el's thread after the image's header changed (e.g. resized by
  * `rbd resize` on any host); it re-reads the size with rbd_disk_size().
  * Returns 0, or -errno with @err saying why in one line (-ETIMEDOUT: the

@@ -6,8 +6,9 @@
 #   - the device is added through the control socket after the seccomp
 #     filter is on (librados connects and starts its threads under it);
 #     bad specs (no such image, no such pool, unreadable conf, unknown cephx
-#     user, a cluster that does not answer within its client_mount_timeout)
-#     fail `sluice dev add` with one line and leave the device list alone
+#     user, a monitor that does not answer within client_mount_timeout, an
+#     OSD that does not answer rbd_open within twice that) fail `sluice dev
+#     add` with one line and leave the device list alone
 #   - the guest writes a pattern over the whole disk with O_DIRECT (two
 #     queues), reads it back, discards one whole RBD object (4 MiB) and
 #     write-zeroes 64 KiB, each read back as zeroes
@@ -65,6 +66,19 @@ for spec in "rbd=$CEPH_POOL/disk,direct=off" "rbd=$CEPH_POOL/disk,lock=shared" "
     rc=0; "$SLUICE" dev add blk "socket=$WORK/bad.sock,$spec" 2>/dev/null || rc=$?
     [ $rc = 2 ] || fail "dev add $spec: exit $rc (want 2, a usage error)"
 done
+# A cluster whose monitor answers but whose OSD does not (stopped):
+# rbd_open waits in the opener thread; the control thread gives up after
+# twice client_mount_timeout (2 s here) and keeps serving the socket.
+sed '/^\[global\]/a client mount timeout = 2' "$CEPH_CONF" >"$WORK/slow.conf"
+osd=$(pgrep -f "ceph-osd -c $CEPH_CONF") || fail "no OSD process"
+kill -STOP $osd
+CLEANUP_CMDS+=("kill -CONT $osd 2>/dev/null")
+tb=$(date +%s.%N)
+bad "did not answer within 4 s" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/slow.conf"
+"$SLUICE" dev list >/dev/null || fail "the control socket does not answer after an open timed out"
+tb=$(echo "$(date +%s.%N) - $tb" | bc)
+kill -CONT $osd
+[ "$(echo "$tb < 7" | bc)" = 1 ] || fail "an unanswered open held the control socket $tb s"
 [ "$("$SLUICE" dev list --json | jq length)" = 0 ] || fail "a bad spec left a device behind"
 
 "$SLUICE" dev add blk "socket=$SOCK,rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,id=rbd0,queues=2,serial=sluice-rbd,lock=exclusive" \
@@ -167,4 +181,6 @@ rbd export "$CEPH_POOL/disk" "$WORK/export.img" >/dev/null 2>&1 || fail "rbd exp
     fail "export: pattern wrong after the zeroed range"
 "$GUESTIO" verify "$WORK/export.img" $((SEED + 1)) $SIZE $((NEW - SIZE)) || fail "export: grown part wrong"
 rm -f "$WORK/export.img"
+grep -q "rbd image $CEPH_POOL/disk: opened after the control thread gave up: closed again" "$WORK/sluiced.log" ||
+    fail "the abandoned open was not closed"
 log "cluster up in ${CEPH_START_SECONDS%??????} s, guest ${tg%??????} s, total $(echo "$(date +%s.%N) - $t0" | bc | cut -c1-5) s"
