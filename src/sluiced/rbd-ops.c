@@ -92,11 +92,20 @@ static struct rbd_conn *conn_find(const char *conf, const char *id)
     return NULL;
 }
 
-/* The connection for (@conf, @id), made if none is up. *@mount_timeout
- * (if non-NULL) is set, under @lock, as soon as it is known, before the
- * connection is tried. Runs in an opener thread. */
-static int conn_get(const char *conf, const char *id, pthread_mutex_t *lock, double *mount_timeout,
-                    struct rbd_conn **out, struct sl_err *err)
+/* Tell the waiting control thread the connection's client_mount_timeout. */
+static void publish_timeout(pthread_mutex_t *lock, pthread_cond_t *cond, double *to, double value)
+{
+    pthread_mutex_lock(lock);
+    *to = value;
+    pthread_cond_signal(cond);
+    pthread_mutex_unlock(lock);
+}
+
+/* The connection for (@conf, @id), made if none is up. *@mount_timeout is
+ * set (publish_timeout()) as soon as it is known, before the connection is
+ * tried. Runs in an opener thread. */
+static int conn_get(const char *conf, const char *id, pthread_mutex_t *lock, pthread_cond_t *cond,
+                    double *mount_timeout, struct rbd_conn **out, struct sl_err *err)
 {
     struct rbd_conn *c, *other;
     double mon_timeout, mt;
@@ -108,9 +117,7 @@ static int conn_get(const char *conf, const char *id, pthread_mutex_t *lock, dou
     c = conn_find(conf, id);
     pthread_mutex_unlock(&conns_lock);
     if (c) {
-        pthread_mutex_lock(lock);
-        *mount_timeout = c->mount_timeout;
-        pthread_mutex_unlock(lock);
+        publish_timeout(lock, cond, mount_timeout, c->mount_timeout);
         *out = c;
         return 0;
     }
@@ -139,9 +146,7 @@ static int conn_get(const char *conf, const char *id, pthread_mutex_t *lock, dou
         goto fail;
     }
     c->mount_timeout = mt;
-    pthread_mutex_lock(lock);
-    *mount_timeout = mt;
-    pthread_mutex_unlock(lock);
+    publish_timeout(lock, cond, mount_timeout, mt);
     r = rados_connect(c->cluster);
     if (r < 0) {
         err_set(err, r, "ceph: cannot connect as client.%s%s%s: %s", who(id), *conf ? " with " : "", conf,
@@ -290,7 +295,7 @@ static char *dup_or_null(const char *s, bool *ok)
 static int open_image(struct opener *o, struct rbd_disk *d, struct sl_err *err)
 {
     const struct rbd_disk_spec *spec = &o->spec;
-    int r = conn_get(spec->conf, spec->id, &o->lock, &o->mount_timeout, &d->conn, err);
+    int r = conn_get(spec->conf, spec->id, &o->lock, &o->cond, &o->mount_timeout, &d->conn, err);
 
     if (r < 0)
         return r;
