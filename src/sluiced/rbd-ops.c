@@ -346,8 +346,10 @@ static void *opener_run(void *arg)
     return NULL;
 }
 
-/* Run an opener for @d and wait for it. On a timeout the opener owns @d. */
-static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, struct sl_err *err)
+/* Run an opener for @d and wait for it. When it takes too long,
+ * *@abandoned is set and the opener owns @d from then on. */
+static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, bool *abandoned,
+                     struct sl_err *err)
 {
     struct opener *o = calloc(1, sizeof(*o));
     pthread_condattr_t ca;
@@ -401,7 +403,7 @@ static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, struc
         }
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec)) {
-            o->abandoned = true;
+            o->abandoned = *abandoned = true;
             pthread_mutex_unlock(&o->lock);
             return err_set(err, -ETIMEDOUT, "rbd image %s/%s: the cluster did not answer within %g s "
                            "(timed out)", spec->pool, spec->image, limit);
@@ -421,13 +423,14 @@ int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
                   struct sl_err *err)
 {
     struct rbd_disk *d = calloc(1, sizeof(*d));
+    bool abandoned = false;
     int r;
 
     if (!d)
         return err_set(err, -ENOMEM, "out of memory");
     d->efd = -1;
-    r = open_wait(spec, d, err);
-    if (r == -ETIMEDOUT)
+    r = open_wait(spec, d, &abandoned, err);
+    if (abandoned)
         return r;   /* the opener closes @d when it is done */
     if (r < 0)
         goto fail;
