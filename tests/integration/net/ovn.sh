@@ -126,6 +126,10 @@ acl_hook() {
     1) "${NBCTL[@]}" --wait=hv acl-add ls0 to-lport 1000 'outport == "lsp-b"' drop ;;
     2) "${NBCTL[@]}" --wait=hv acl-del ls0 ;;
     esac >>"$WORK/acl.log" 2>&1 || echo "phase $1: ovn-nbctl failed" >>"$WORK/acl.log"
+    # --wait=hv: the OpenFlow tables have it; the datapath flows cached from
+    # before are checked against them at the next revalidator cycle.
+    ovs-appctl -t "$RUN/ovs-vswitchd.ctl" revalidator/wait >>"$WORK/acl.log" 2>&1 ||
+        echo "phase $1: revalidator/wait failed" >>"$WORK/acl.log"
 }
 testpmd_run() {
     local i
