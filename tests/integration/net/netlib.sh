@@ -82,7 +82,8 @@ ovs_rundir() {
 
 # stop_ovs: SIGTERM to every daemon with a pid file in $RUN, up to 2 s for
 # them to go (a daemon removes its pid file as it exits), SIGKILL to those
-# left, then the folder goes.
+# left, then the folder goes; the daemons' logs are kept in $WORK (shown
+# when the test fails).
 stop_ovs() {
     local f i pids=()
     [ -n "${RUN:-}" ] && [ -d "$RUN" ] || return 0
@@ -96,6 +97,9 @@ stop_ovs() {
     done
     for f in "$RUN"/*.pid; do
         [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
+    done
+    for f in "$RUN"/*.log; do
+        [ -f "$f" ] && cp "$f" "$WORK/"
     done
     rm -rf "$RUN"
 }
