@@ -70,7 +70,7 @@ static void usage(FILE *f)
 "                      [,iops=N][,iops-read=N][,iops-write=N][,bps=SIZE][,bps-read=SIZE][,bps-write=SIZE][,burst=SECONDS][,group=NAME]\n"
 "                      a block device: listen on PATH, serve FILE, DEVICE or a pool volume;\n"
 "                      incoming: also export it over NBD as ID (a storage migration's target)\n"
-"  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,packed=on|off][,rx-rate=RATE][,tx-rate=RATE][,burst=SIZE][,id=NAME]\n"
+"  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P][,iface-id=LSP]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,packed=on|off][,rx-rate=RATE][,tx-rate=RATE][,burst=SIZE][,id=NAME]\n"
 "                      a network device: a tap (sl-ID-0) attached where given;\n"
 "                      rx-rate/tx-rate: what the guest receives/sends, bits per\n"
 "                      second (e.g. 100M), shaped by the kernel (tc tbf)\n"
