@@ -234,8 +234,11 @@ static int check_pool(const char *name, struct rbd_pool *rp, char *problem, size
                       struct sl_err *err)
 {
     char holder[POOL_NAME_MAX + 1];
+    struct sl_err own = ERR_INIT;
     int r = read_record(name, rp);
 
+    if (!err)
+        err = &own;     /* the reason goes to @problem anyway */
     if (r == -ENOENT)
         return r;
     if (r < 0) {
@@ -249,7 +252,7 @@ static int check_pool(const char *name, struct rbd_pool *rp, char *problem, size
         return -ESTALE;
     }
     if (r < 0) {
-        snprintf(problem, plen, "%s", err && err_isset(err) ? err->msg : strerror(-r));
+        snprintf(problem, plen, "%s", err_isset(err) ? err->msg : strerror(-r));
         return r;
     }
     r = read_meta(rp, holder, err);
@@ -267,6 +270,15 @@ static int check_pool(const char *name, struct rbd_pool *rp, char *problem, size
     return r;
 }
 
+/* The last pool that did not open in this process, so that broken() (pool
+ * list) does not wait for an unreachable cluster a second time. */
+static struct {
+    char name[POOL_NAME_MAX + 1];
+    char ceph_pool[POOL_RBD_POOL_MAX + 1];
+    char problem[PATH_MAX + 128];
+    int r;
+} last_failure;
+
 static int rbd_open_pool(struct pool *pool, const char *name, struct sl_err *err)
 {
     char problem[PATH_MAX + 128];
@@ -276,6 +288,12 @@ static int rbd_open_pool(struct pool *pool, const char *name, struct sl_err *err
     if (!rp)
         return -ENOMEM;
     r = check_pool(name, rp, problem, sizeof(problem), err);
+    if (r < 0 && r != -ENOENT) {
+        snprintf(last_failure.name, sizeof(last_failure.name), "%s", name);
+        snprintf(last_failure.ceph_pool, sizeof(last_failure.ceph_pool), "%s", rp->ceph_pool);
+        snprintf(last_failure.problem, sizeof(last_failure.problem), "%s", problem);
+        last_failure.r = r;
+    }
     if (r == -ESTALE)
         err_set(err, r, "pool is broken: %s ('sluice pool delete %s' removes its record)",
                 problem, name);
@@ -296,16 +314,25 @@ static void rbd_close_pool(struct pool *pool)
     pool->priv = NULL;
 }
 
+/* Broken: the Ceph pool or its key is gone (-ESTALE), or the cluster does
+ * not answer. */
 static int rbd_broken(const char *name, struct pool_info *out, struct sl_err *err)
 {
     struct rbd_pool rp = { .connected = false };
-    int r = check_pool(name, &rp, out->problem, sizeof(out->problem), err);
+    int r;
 
+    if (last_failure.r && !strcmp(last_failure.name, name)) {
+        snprintf(rp.ceph_pool, sizeof(rp.ceph_pool), "%s", last_failure.ceph_pool);
+        snprintf(out->problem, sizeof(out->problem), "%s", last_failure.problem);
+        r = last_failure.r;
+    } else {
+        r = check_pool(name, &rp, out->problem, sizeof(out->problem), err);
+    }
     if (r == 0) {
         disconnect(&rp);
         return -EBUSY;
     }
-    if (r != -ESTALE)
+    if (r == -ENOENT || r == -ENOMEM || !out->problem[0])
         return r;
     snprintf(out->location, sizeof(out->location), "rbd:%s", rp.ceph_pool);
     return 0;

@@ -52,7 +52,7 @@ refuse 2 pool create rp --type rbd --ceph-pool rbd --path /tmp
 refuse 1 pool create rp --type rbd --ceph-pool rbd --ceph-conf "$WORK/no-such.conf"
 # A cluster that does not answer: a monitor address nobody listens on.
 sed -e "s/^mon host = .*/mon host = [v2:127.0.0.1:$(ceph_free_port)]/" \
-    -e 's/^\[global\]/[global]\nclient mount timeout = 3/' "$CEPH_CONF" >"$WORK/dead.conf"
+    -e 's/^\[global\]/[global]\nclient mount timeout = 1/' "$CEPH_CONF" >"$WORK/dead.conf"
 t=$(date +%s)
 refuse 1 pool create rp --type rbd --ceph-pool rbd --ceph-conf "$WORK/dead.conf"
 [ $(($(date +%s) - t)) -lt 15 ] || fail "an unreachable cluster took $(($(date +%s) - t)) s"
@@ -147,19 +147,41 @@ refuse 1 vol rename rp/img img2
 exec 9>&-
 wait $WPID 2>/dev/null || true
 
+# import --force over a larger volume: the data, zeroes where the file has
+# holes, the size kept
+"$SLUICE" vol import rp/a "$WORK/in.raw" --force
+[ "$(rbd_json a | jq .size)" = $((80 << 20)) ] || fail "import --force resized: $(rbd_json a)"
+"$SLUICE" vol export rp/a "$WORK/a.raw"
+cmp -n $((10 << 20)) "$WORK/a.raw" "$WORK/in.raw" || fail "import --force: other data"
+rm "$WORK/a.raw"
+
 # a second host (its own state dir) adopts the pool, volumes and all
 SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool create rp --type rbd --ceph-pool rbd \
     --ceph-conf "$CEPH_CONF"
 [ "$(SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" vol list rp --json | jq -r '[.[].name] | join(" ")')" = \
   "a img piped" ] || fail "the second host sees: $(SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" vol list rp)"
 
+# ... and then loses the cluster (its record points at a dead monitor):
+# listed as missing, with the reason, after the timeout; volumes refused
+jq --arg c "$WORK/dead.conf" '.ceph_conf = $c' "$WORK/state2/rbd-pools/rp" >"$WORK/rec"
+cp "$WORK/rec" "$WORK/state2/rbd-pools/rp"
+SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool list --json >"$WORK/list" 2>/dev/null
+jq -e '.[0].state == "missing" and (.[0].problem | test("cannot reach the Ceph cluster"))' \
+    "$WORK/list" >/dev/null || fail "an unreachable pool in pool list: $(cat "$WORK/list")"
+SLUICE_STATE_DIR=$WORK/state2 refuse 1 vol info rp/a
+
 # the pool goes with its volumes; the Ceph pool stays, empty, without the key
 refuse 1 pool delete rp
 "$SLUICE" pool delete rp --force
 [ -z "$(rbd ls)" ] || fail "images left: $(rbd ls)"
 [ -z "$(meta)" ] || fail "the sluice.pool key stayed"
-# the other host's record is now broken: listed as such, then forgotten
-SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool list --json | jq -e '.[0].state == "missing"' >/dev/null ||
-    fail "the second host: $(SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool list)"
+# the other host's record (back on the live cluster) is now broken:
+# listed as such, then forgotten
+jq --arg c "$CEPH_CONF" '.ceph_conf = $c' "$WORK/state2/rbd-pools/rp" >"$WORK/rec"
+cp "$WORK/rec" "$WORK/state2/rbd-pools/rp"
+SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool list --json |
+    jq -e '.[0].state == "missing" and (.[0].problem | test("no longer holds"))' >/dev/null ||
+    fail "the second host: $(SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool list --json)"
 SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool delete rp
+[ ! -e "$WORK/state2/rbd-pools/rp" ] || fail "the broken pool's record stayed"
 log "PASS ($(echo "$(date +%s.%N) - $T0" | bc | cut -c1-5) s, of which the cluster start ${CEPH_START_SECONDS%??????} s)"
