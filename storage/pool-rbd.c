@@ -184,11 +184,15 @@ static int connect_pool(struct rbd_pool *rp, struct sl_err *err)
     conf_default(c, "rados_osd_op_timeout", 0, TIMEOUT_S);
     r = rados_connect(c);
     if (r < 0) {
-        err_set(err, r == -ETIMEDOUT ? r : -EHOSTUNREACH,
-                "cannot reach the Ceph cluster (%s as client.%s): %s",
+        /* No answer, or cephx refused us (no key for the user, a wrong
+         * key, missing caps). */
+        bool denied = r == -EACCES || r == -EPERM || r == -ENOENT;
+        err_set(err, denied ? -EACCES : r == -ETIMEDOUT ? r : -EHOSTUNREACH,
+                "cannot %s the Ceph cluster (%s as client.%s): %s",
+                denied ? "log in to" : "reach",
                 rp->conf[0] ? rp->conf : "default ceph.conf", rp->id[0] ? rp->id : "admin",
-                strerror(-r));
-        r = r == -ETIMEDOUT ? r : -EHOSTUNREACH;
+                r == -ENOENT ? "no key for this user in the keyring" : strerror(-r));
+        r = denied ? -EACCES : r == -ETIMEDOUT ? r : -EHOSTUNREACH;
         goto out_shutdown;
     }
     r = rados_ioctx_create(c, rp->ceph_pool, &rp->io);

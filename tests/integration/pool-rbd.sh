@@ -50,6 +50,8 @@ refuse 2 pool create rp --type rbd --ceph-pool rbd --ceph-id 'client.x y'
 refuse 2 pool create rp --type rbd
 refuse 2 pool create rp --type rbd --ceph-pool rbd --path /tmp
 refuse 1 pool create rp --type rbd --ceph-pool rbd --ceph-conf "$WORK/no-such.conf"
+refuse 1 pool create rp --type rbd --ceph-pool rbd --ceph-id nobody     # no key
+grep -q "cannot log in to the Ceph cluster" "$WORK/err" || fail "unknown user: $(cat "$WORK/err")"
 # A cluster that does not answer: a monitor address nobody listens on.
 sed -e "s/^mon host = .*/mon host = [v2:127.0.0.1:$(ceph_free_port)]/" \
     -e 's/^\[global\]/[global]\nclient mount timeout = 1/' "$CEPH_CONF" >"$WORK/dead.conf"
