@@ -15,8 +15,8 @@
  * RBD snapshot IMAGE@SNAP; its volume name is SNAP (names are unique across
  * images and snapshots). A clone is a layered clone (clone format 2) of a
  * protected snapshot: of the snapshot named, or, for a clone of an image,
- * of a hidden snapshot ".sluice-clone-DST" (never listed; removed with the
- * last clone made from it). used_bytes counts the objects that hold data
+ * of a hidden snapshot ".sluice-clone-DST.N" (N: the first number free;
+ * never listed; removed with the last clone made from it). used_bytes counts the objects that hold data
  * (rbd_diff_iterate2, whole objects, without the parent's). A volume is in
  * use while a client other than ourselves watches its header (sluiced's
  * librbd does while it has the image open). */
@@ -39,6 +39,7 @@
 
 #define META_KEY "sluice.pool"
 #define HIDDEN_PREFIX ".sluice-clone-"
+#define HIDDEN_MAX (sizeof(HIDDEN_PREFIX) + POOL_NAME_MAX + 4)  /* PREFIX DST.N */
 #define COPY_CHUNK (4u << 20)     /* one default RBD object: the copy buffer */
 #define TIMEOUT_S "10"            /* cluster unreachable: fail after this */
 
@@ -882,7 +883,7 @@ static int rbd_vol_clone(struct pool *pool, const char *src, const char *dst,
                          pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
     struct rbd_pool *rp = priv(pool);
-    char image[POOL_NAME_MAX + 1], snap[POOL_NAME_MAX + sizeof(HIDDEN_PREFIX)];
+    char image[POOL_NAME_MAX + 1], snap[HIDDEN_MAX];
     rbd_image_options_t opts;
     rbd_image_t img;
     bool hidden = false;
@@ -894,10 +895,14 @@ static int rbd_vol_clone(struct pool *pool, const char *src, const char *dst,
     if (r < 0)
         return r;
     if (!snap[0]) {
-        /* A clone of an image: of a snapshot made for it. */
-        snprintf(snap, sizeof(snap), HIDDEN_PREFIX "%s", dst);
-        rbd_snap_remove(img, snap);     /* a leftover of a failed clone */
-        r = rbd_snap_create(img, snap);
+        /* A clone of an image: of a snapshot made for it (the name may be
+         * taken by that of an earlier clone DST, since renamed). */
+        for (int i = 0; i < 100; i++) {
+            snprintf(snap, sizeof(snap), HIDDEN_PREFIX "%s.%d", dst, i);
+            r = rbd_snap_create(img, snap);
+            if (r != -EEXIST)
+                break;
+        }
         if (r < 0) {
             err_set(err, r, "snapshot of RBD image %s: %s", image, strerror(-r));
             goto out_close;
@@ -968,7 +973,7 @@ static void drop_hidden_parent(struct rbd_pool *rp, const char *pimage, const ch
  * clones refuse (-EBUSY) unless @purge (pool delete --force). */
 static int delete_image(struct rbd_pool *rp, const char *vol, bool purge, struct sl_err *err)
 {
-    char pimage[POOL_NAME_MAX + 1] = "", psnap[POOL_NAME_MAX + sizeof(HIDDEN_PREFIX)] = "";
+    char pimage[POOL_NAME_MAX + 1] = "", psnap[HIDDEN_MAX] = "";
     char first[POOL_NAME_MAX + 1];
     rbd_linked_image_spec_t pi;
     rbd_snap_spec_t ps;

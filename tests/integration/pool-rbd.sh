@@ -124,9 +124,14 @@ refuse 1 vol delete rp/s1                                   # has a clone
 "$SLUICE" vol rename rp/c1 c1b
 "$SLUICE" vol rename rp/s1 s1b
 [ "$(rbd children rbd/img@s1b)" = rbd/c1b ] || fail "after renames: $(rbd children rbd/img@s1b)"
+# a second clone named like the first, renamed, one
+"$SLUICE" vol rename rp/c2 c2b
+"$SLUICE" vol clone rp/img c2
+[ "$(rbd_json c2 | jq -r .parent.image)" = img ] || fail "c2 again: $(rbd_json c2)"
 "$SLUICE" vol delete rp/c2
+"$SLUICE" vol delete rp/c2b
 rbd snap ls rbd/img --all --format json | jq -e '[.[].name] == ["s1b"]' >/dev/null ||
-    fail "the hidden snapshot of c2 stayed: $(rbd snap ls --all rbd/img)"
+    fail "hidden snapshots of c2 stayed: $(rbd snap ls --all rbd/img)"
 "$SLUICE" vol delete rp/c1b
 refuse 1 vol delete rp/img                                  # has snapshot s1b
 "$SLUICE" vol delete rp/s1b
