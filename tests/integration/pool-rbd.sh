@@ -14,7 +14,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../cephlib.sh"
 
-need_root
 need_cmd jq
 SLUICE=$SLUICE_BUILD/tools/sluice/sluice
 T0=$(date +%s.%N)
