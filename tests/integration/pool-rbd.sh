@@ -161,6 +161,16 @@ wait $WPID 2>/dev/null || true
 cmp -n $((10 << 20)) "$WORK/a.raw" "$WORK/in.raw" || fail "import --force: other data"
 rm "$WORK/a.raw"
 
+# beside a dir pool: every listing holds both
+"$SLUICE" pool create loc --type dir --path "$WORK/loc"
+"$SLUICE" vol create loc/v --size 1M
+[ "$("$SLUICE" pool list --json | jq -r '[.[] | .name + ":" + .type] | join(" ")')" = \
+  "loc:dir rp:rbd" ] || fail "pool list: $("$SLUICE" pool list --json)"
+[ "$("$SLUICE" vol list --json | jq -r '[.[] | .pool + "/" + .name] | join(" ")')" = \
+  "loc/v rp/a rp/img rp/piped" ] || fail "vol list: $("$SLUICE" vol list)"
+refuse 1 vol export loc/v -                                 # standard output: rbd only
+refuse 2 vol create rp/v --size 1Q
+
 # a second host (its own state dir) adopts the pool, volumes and all
 SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool create rp --type rbd --ceph-pool rbd \
     --ceph-conf "$CEPH_CONF"
