@@ -16,10 +16,14 @@
  * images and snapshots). A clone is a layered clone (clone format 2) of a
  * protected snapshot: of the snapshot named, or, for a clone of an image,
  * of a hidden snapshot ".sluice-clone-DST.N" (N: the first number free;
- * never listed; removed with the last clone made from it). used_bytes counts the objects that hold data
- * (rbd_diff_iterate2, whole objects, without the parent's). A volume is in
- * use while a client other than ourselves watches its header (sluiced's
- * librbd does while it has the image open). */
+ * never listed; removed with the last clone made from it). used_bytes
+ * counts the objects that hold data (rbd_diff_iterate2, whole objects,
+ * without the parent's). A volume is in use while a client watches its
+ * header (sluiced's librbd does while it has the image open; the CLI's own
+ * read-only opens do not watch). Deleting a volume that has snapshots or
+ * clones is refused; `pool delete --force` removes every image of the Ceph
+ * pool (snapshots and clones too), its key and the record, never the Ceph
+ * pool itself. */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
