@@ -17,7 +17,7 @@
  * failure, may say why in @err (core/err.h; NULL: nobody asks). Names passed
  * in were validated by pool_check_name(); sizes are > 0. */
 struct pool_ops {
-    const char *type;                 /* "lvm-thin", "dir" */
+    const char *type;                 /* "lvm-thin", "dir", "rbd" */
     enum pool_type type_id;
     /* Is the driver usable on this machine? 0, -ENODEV (with the reason in @err). */
     int (*available)(struct sl_err *err);
@@ -58,12 +58,26 @@ struct pool_ops {
      * (import with force): it is no longer the origin of anything. */
     void (*vol_replaced)(struct pool *pool, const char *vol);
     /* Optional (NULL: the driver never returns -ESTALE). For pool @name
-     * whose open() returned -ESTALE: fill @out->location and
-     * @out->problem. */
+     * whose open() failed (but not -ENOENT): fill @out->location and
+     * @out->problem and return 0 to have it listed as broken; else -errno
+     * (-EBUSY: it opens after all). */
     int (*broken)(const char *name, struct pool_info *out, struct sl_err *err);
     /* Optional. Remove the record of pool @name that open() reports
      * -ESTALE for. 0, -ENOENT (no record), -EBUSY (the pool is fine). */
     int (*forget)(const char *name, struct sl_err *err);
+    /* Optional, for volumes without a path to open (rbd); NULL: import and
+     * export open vol_activate()'s path. Copy @len bytes of @fd (read
+     * with pread; @len 0: a stream read to its end, the volume grown to
+     * what came) into @vol, which reads as zeroes when @fresh. */
+    int (*vol_import_fd)(struct pool *pool, const char *vol, int fd, uint64_t len, bool fresh,
+                         pool_progress_cb cb, void *opaque, struct sl_err *err);
+    /* Copy @vol into @fd: a new empty regular file when @fresh (written
+     * sparse, its size set), a pipe when @stream (written in order). */
+    int (*vol_export_fd)(struct pool *pool, const char *vol, int fd, bool fresh, bool stream,
+                         pool_progress_cb cb, void *opaque, struct sl_err *err);
+    /* Optional (rbd only): pool_volume_rbd(). */
+    int (*vol_rbd)(struct pool *pool, const char *vol, struct pool_vol_rbd *out,
+                   struct sl_err *err);
 };
 
 struct pool {
@@ -73,8 +87,9 @@ struct pool {
 };
 
 
-/* The registered drivers, NULL-terminated: dir first, then lvm-thin. */
+/* The registered drivers, NULL-terminated: dir, lvm-thin, rbd. */
 extern const struct pool_ops *const pool_drivers[];
+extern const struct pool_ops pool_rbd_ops;
 extern const struct pool_ops pool_lvm_thin_ops;
 extern const struct pool_ops pool_dir_ops;
 

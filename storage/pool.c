@@ -23,6 +23,7 @@
 const struct pool_ops *const pool_drivers[] = {
     &pool_dir_ops,
     &pool_lvm_thin_ops,
+    &pool_rbd_ops,
     NULL,
 };
 
@@ -47,6 +48,8 @@ const char *pool_strerror(int err)
     case ESTALE: return "pool is broken (its storage is gone)";
     case EFBIG: return "larger than the file system allows for one file";
     case EIO: return "I/O or command failure";
+    case ETIMEDOUT: return "Ceph cluster did not answer (timed out)";
+    case EHOSTUNREACH: return "Ceph cluster unreachable";
     default: return strerror(err < 0 ? -err : err);
     }
 }
@@ -56,6 +59,7 @@ const char *pool_type_name(enum pool_type t)
     switch (t) {
     case POOL_TYPE_LVM_THIN: return "lvm-thin";
     case POOL_TYPE_DIR: return "dir";
+    case POOL_TYPE_RBD: return "rbd";
     default: return NULL;
     }
 }
@@ -66,6 +70,8 @@ enum pool_type pool_type_parse(const char *name)
         return POOL_TYPE_LVM_THIN;
     if (name && !strcmp(name, "dir"))
         return POOL_TYPE_DIR;
+    if (name && !strcmp(name, "rbd"))
+        return POOL_TYPE_RBD;
     return POOL_TYPE_NONE;
 }
 
@@ -139,6 +145,26 @@ int pool_parse_spec(const char *spec, char pool[POOL_NAME_MAX + 1], char vol[POO
     if (r < 0)
         return r;
     snprintf(vol, POOL_NAME_MAX + 1, "%s", slash + 1);
+    return 0;
+}
+
+int pool_rbd_check(const char *ceph_pool, const char *ceph_id, struct sl_err *err)
+{
+    static const struct name_rules pool_rules = {
+        .max = POOL_RBD_POOL_MAX, .extra = NULL, .forbidden = "/@:",
+        .allowed_text = "printable characters but / @ :",
+    };
+    static const struct name_rules id_rules = {
+        .max = POOL_RBD_ID_MAX, .extra = "_.-", .allowed_text = "letters, digits, _ . -",
+    };
+    struct sl_err why = ERR_INIT;
+
+    if (name_check(ceph_pool ? ceph_pool : "", &pool_rules, &why) < 0)
+        return err_set(err, -EINVAL, "invalid Ceph pool '%s': %s", ceph_pool ? ceph_pool : "",
+                       why.msg);
+    if (ceph_id && name_check(ceph_id, &id_rules, &why) < 0)
+        return err_set(err, -EINVAL, "invalid Ceph id '%s' (the user without 'client.'): %s",
+                       ceph_id, why.msg);
     return 0;
 }
 
@@ -231,7 +257,7 @@ int pool_create(const struct pool_create_params *p, struct pool **out, struct sl
         if (pool_drivers[i]->type_id == p->type)
             ops = pool_drivers[i];
     if (!ops)
-        return err_set(err, -EINVAL, "unknown pool type (lvm-thin, dir)");
+        return err_set(err, -EINVAL, "unknown pool type (lvm-thin, dir, rbd)");
     r = ops->available(err);
     if (r < 0)
         return r;
@@ -282,7 +308,10 @@ int pool_list(struct pool_info **out, size_t *n, struct sl_err *err)
             snprintf(pl.name, sizeof(pl.name), "%s", names[j]);
             if (r == 0)
                 opened = ops->open(&pl, names[j], NULL);
-            if (r == 0 && (opened == 0 || (opened == -ESTALE && ops->broken))) {
+            /* A pool that does not open is listed when its driver says
+             * why (broken() fills a problem: dir and rbd when the storage
+             * is gone, rbd when the cluster does not answer). */
+            if (r == 0 && (opened == 0 || (opened != -ENOENT && ops->broken))) {
                 a = realloc(arr, (count + 1) * sizeof(*arr));
                 if (!a)
                     r = -ENOMEM;
@@ -684,19 +713,25 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
     struct vol_info vi;
     uint64_t size;
     int sfd, dfd, r;
-    bool fresh = true;
+    bool fresh = true, stream = false;
 
     r = pool_check_name(vol, err);
     if (r < 0)
         return r;
-    sfd = open(src, O_RDONLY | O_CLOEXEC);
+    sfd = !strcmp(src, "-") ? dup(0) : open(src, O_RDONLY | O_CLOEXEC);
     if (sfd < 0) {
         r = -errno;
         return err_set(err, r, "%s: %s", src, strerror(-r));
     }
     r = pool_fd_size(sfd, &size);
-    if (r < 0 || size == 0) {
-        r = err_set(err, r < 0 ? r : -EINVAL, "%s: not a non-empty file or block device", src);
+    if (r < 0 && !strcmp(src, "-") && pool->ops->vol_import_fd) {
+        /* A pipe: a stream of unknown size, the volume grows as it comes. */
+        stream = true;
+        size = 512;
+        r = 0;
+    } else if (r < 0 || size == 0) {
+        r = err_set(err, r < 0 ? r : -EINVAL, "%s: not a non-empty file or block device%s", src,
+                    !strcmp(src, "-") ? " (a pipe only into rbd pools)" : "");
         goto out_src;
     }
     r = vol_prepare(pool, vol, NULL, force ? VOL_WRITABLE : 0, &vi, err);
@@ -708,7 +743,7 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
         r = refuse_in_use(pool, vol, "", err);
         if (r == 0)
             r = room_for(pool, &vi, data_bytes(sfd, size), err);
-        if (r == 0 && vi.size_bytes < size)
+        if (r == 0 && vi.size_bytes < size && !stream)
             r = pool->ops->vol_resize(pool, vol, ALIGN_UP_512(size), false, err);
         if (r < 0)
             goto out_src;
@@ -722,6 +757,12 @@ int pool_vol_import(struct pool *pool, const char *vol, const char *src, bool fo
             goto out_src;
     } else {
         goto out_src;
+    }
+    if (pool->ops->vol_import_fd) {
+        if (!fresh && pool->ops->vol_replaced)
+            pool->ops->vol_replaced(pool, vol);
+        r = pool->ops->vol_import_fd(pool, vol, sfd, stream ? 0 : size, fresh, cb, opaque, err);
+        goto out_vol;
     }
     r = pool->ops->vol_activate(pool, vol, path, err);
     if (r < 0)
@@ -747,6 +788,39 @@ out_src:
     return r;
 }
 
+/* Export through the driver (rbd): into a new (or, @force, truncated)
+ * regular file, written sparse, or a block device large enough. */
+static int export_fd(struct pool *pool, const char *vol, const char *dst, bool force, bool made,
+                     pool_progress_cb cb, void *opaque, struct sl_err *err)
+{
+    struct vol_info vi;
+    struct stat st;
+    uint64_t dsize;
+    bool blk = stat(dst, &st) == 0 && S_ISBLK(st.st_mode);
+    int dfd, r;
+
+    dfd = open(dst, O_WRONLY | O_CLOEXEC | (blk ? O_EXCL : O_CREAT | (force ? O_TRUNC : O_EXCL)),
+               0644);
+    if (dfd < 0) {
+        r = -errno;
+        if (errno == EEXIST && !blk)
+            return err_set(err, r, "%s exists (use --force to overwrite it)", dst);
+        return err_set(err, r, "%s: %s", dst, strerror(-r));
+    }
+    r = blk ? pool_fd_size(dfd, &dsize) : 0;
+    if (r == 0 && blk && (r = pool->ops->vol_info(pool, vol, &vi, err)) == 0 &&
+        dsize < vi.size_bytes)
+        r = err_set(err, -ENOSPC, "%s is smaller than the volume", dst);
+    if (r == 0)
+        r = pool->ops->vol_export_fd(pool, vol, dfd, !blk, false, cb, opaque, err);
+    if (r < 0 && !err_isset(err))
+        err_set(err, r, "copy failed: %s", strerror(-r));
+    close(dfd);
+    if (r < 0 && made)
+        unlink(dst);
+    return r;
+}
+
 int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool force,
                     pool_progress_cb cb, void *opaque, struct sl_err *err)
 {
@@ -759,9 +833,17 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool fo
     r = vol_prepare(pool, vol, NULL, 0, NULL, err);
     if (r < 0)
         return r;
+    if (!strcmp(dst, "-")) {
+        /* Standard output, in order (a pipe or a file). */
+        if (!pool->ops->vol_export_fd)
+            return err_set(err, -EINVAL, "export to - (standard output) is for rbd pools");
+        return pool->ops->vol_export_fd(pool, vol, 1, false, true, cb, opaque, err);
+    }
     made = lstat(dst, &st) < 0;
     if (!force && !made)
         return err_set(err, -EEXIST, "%s exists (use --force to overwrite it)", dst);
+    if (pool->ops->vol_export_fd)
+        return export_fd(pool, vol, dst, force, made, cb, opaque, err);
     r = pool->ops->vol_activate(pool, vol, path, err);
     if (r < 0)
         return r;
@@ -844,6 +926,23 @@ int pool_volume_resolve(const char *spec, char **path_out, struct sl_err *err)
         if (!*path_out)
             r = -ENOMEM;
     }
+    pool_close(pool);
+    return r;
+}
+
+int pool_volume_rbd(const char *spec, struct pool_vol_rbd *out, struct sl_err *err)
+{
+    char vname[POOL_NAME_MAX + 1];
+    struct pool *pool;
+    int r = open_spec(spec, &pool, vname, err);
+
+    if (r < 0)
+        return r;
+    memset(out, 0, sizeof(*out));
+    if (!pool->ops->vol_rbd)
+        r = err_set(err, -EMEDIUMTYPE, "%s is not on an rbd pool", spec);
+    else
+        r = pool->ops->vol_rbd(pool, vname, out, err);
     pool_close(pool);
     return r;
 }

@@ -19,16 +19,21 @@
 #include "core/opts.h"
 #include "storage/pool.h"
 
-enum { OPT_TYPE = 1, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE, OPT_AUTOEXTEND, OPT_JSON, OPT_FORCE };
+enum { OPT_TYPE = 1, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE, OPT_AUTOEXTEND, OPT_JSON, OPT_FORCE,
+       OPT_CEPH_POOL, OPT_CEPH_CONF, OPT_CEPH_ID };
 
 static const struct cli_option options[] = {
-    { "type", "TYPE", OPT_TYPE, "lvm-thin or dir" },
+    { "type", "TYPE", OPT_TYPE, "lvm-thin, dir or rbd" },
     { "pv", "DEVICE", OPT_PV, "lvm-thin: a physical volume of a new volume group (repeatable)" },
     { "vg", "VG", OPT_VG, "lvm-thin: the existing volume group to hold the thin pool" },
     { "path", "DIR", OPT_PATH, "dir: the directory of the volumes (created when missing)" },
     { "size", "SIZE", OPT_SIZE, "bytes or 512M, 20G, 1T" },
     { "autoextend", "T[:P]", OPT_AUTOEXTEND,
       "lvm-thin: grow by P% (default 20) past T% (50-99) data use; 'off'" },
+    { "ceph-pool", "POOL", OPT_CEPH_POOL, "rbd: the Ceph pool holding the images" },
+    { "ceph-conf", "PATH", OPT_CEPH_CONF,
+      "rbd: the cluster's ceph.conf (default: $CEPH_CONF, /etc/ceph/ceph.conf)" },
+    { "ceph-id", "USER", OPT_CEPH_ID, "rbd: the cephx user without 'client.' (default: admin)" },
     { "json", NULL, OPT_JSON, "print JSON" },
     { "force", NULL, OPT_FORCE, "see the verb" },
     { NULL },
@@ -262,7 +267,9 @@ static void print_pool_text(const struct pool_info *pi, const struct vol_info *v
     printf("size:      %s (%" PRIu64 " bytes)\nused:      %s (%" PRIu64 " bytes, %.1f%%)\n", s,
            pi->size_bytes, u, pi->used_bytes,
            pi->size_bytes ? 100.0 * (double)pi->used_bytes / (double)pi->size_bytes : 0.0);
-    printf("free:      %s (%s)\n", f, pi->type == POOL_TYPE_DIR ? "file system" : "volume group");
+    printf("free:      %s (%s)\n", f, pi->type == POOL_TYPE_DIR ? "file system" :
+                                     pi->type == POOL_TYPE_RBD ? "Ceph cluster, raw" :
+                                     "volume group");
     if (pi->has_metadata) {
         human(pi->metadata_size_bytes, ms, sizeof(ms));
         human(pi->metadata_used_bytes, mu, sizeof(mu));
@@ -296,16 +303,29 @@ static int pool_create_cmd(struct cli_args *a)
     if (pool_check_name(name, &err) < 0)
         return cli_usage(name, "%s", err.msg);
     if (!type)
-        return cli_usage(name, "--type lvm-thin or --type dir is required");
+        return cli_usage(name, "--type lvm-thin, dir or rbd is required");
     p.type = pool_type_parse(type);
     if (p.type == POOL_TYPE_NONE)
-        return cli_usage(name, "unknown pool type '%s' (lvm-thin, dir)", type);
+        return cli_usage(name, "unknown pool type '%s' (lvm-thin, dir, rbd)", type);
+    p.ceph_pool = cli_opt(a, OPT_CEPH_POOL);
+    p.ceph_conf = cli_opt(a, OPT_CEPH_CONF);
+    p.ceph_id = cli_opt(a, OPT_CEPH_ID);
+    if (p.type != POOL_TYPE_RBD && (p.ceph_pool || p.ceph_conf || p.ceph_id))
+        return cli_usage(name, "--ceph-pool, --ceph-conf and --ceph-id are for rbd pools");
     while ((pvs[npv] = cli_opt_nth(a, OPT_PV, npv)))
         if (++npv == sizeof(pvs) / sizeof(pvs[0]))
             return cli_usage(name, "at most %zu --pv", npv - 1);
     p.name = name;
     p.vg = cli_opt(a, OPT_VG);
-    if (p.type == POOL_TYPE_LVM_THIN) {
+    if (p.type == POOL_TYPE_RBD) {
+        if (npv || p.vg || size || ae || cli_flag(a, OPT_PATH))
+            return cli_usage(name, "--pv, --vg, --size, --autoextend and --path are not for "
+                             "rbd pools");
+        if (!p.ceph_pool)
+            return cli_usage(name, "an rbd pool needs --ceph-pool POOL");
+        if (pool_rbd_check(p.ceph_pool, p.ceph_id, &err) < 0)
+            return cli_usage(name, "%s", err.msg);
+    } else if (p.type == POOL_TYPE_LVM_THIN) {
         if (cli_flag(a, OPT_PATH))
             return cli_usage(name, "--path is for dir pools");
         if (!npv == !p.vg)
@@ -472,19 +492,23 @@ static int pool_delete_cmd(struct cli_args *a)
 int cmd_pool(int argc, char **argv)
 {
     static const int create_opts[] = { OPT_TYPE, OPT_PV, OPT_VG, OPT_PATH, OPT_SIZE,
-                                       OPT_AUTOEXTEND, 0 };
+                                       OPT_AUTOEXTEND, OPT_CEPH_POOL, OPT_CEPH_CONF,
+                                       OPT_CEPH_ID, 0 };
     static const int json[] = { OPT_JSON, 0 };
     static const int set_opts[] = { OPT_AUTOEXTEND, 0 };
     static const int force[] = { OPT_FORCE, 0 };
     static const struct cli_verb verbs[] = {
-        { "create", "NAME --type lvm-thin|dir ...", "a pool, in one of three forms:",
+        { "create", "NAME --type lvm-thin|dir|rbd ...", "a pool, in one of four forms:",
           create_opts, 1, 1, pool_create_cmd, NULL,
           "create NAME --type lvm-thin --pv DEVICE [--pv DEVICE]... [--size SIZE] [--autoextend T[:P]]\n"
           "    new volume group NAME holding thin pool NAME\n"
           "create NAME --type lvm-thin --vg VG [--size SIZE] [--autoextend T[:P]]\n"
           "    thin pool NAME in an existing volume group\n"
           "create NAME --type dir --path DIR\n"
-          "    a directory of sparse raw files" },
+          "    a directory of sparse raw files\n"
+          "create NAME --type rbd --ceph-pool POOL [--ceph-conf PATH] [--ceph-id USER]\n"
+          "    the RBD images of an existing Ceph pool (librbd); the pool's name is\n"
+          "    kept in the Ceph pool too: the same command on another host adopts it" },
         { "list", "[--json]", "every pool (a broken one is shown as missing)",
           json, 0, 0, pool_list_cmd },
         { "info", "NAME [--json]", "size, used, provisioned, metadata used, volumes", json, 1, 1,
@@ -783,7 +807,8 @@ static int vol_copy_cmd(struct cli_args *a)
     if (r == 0 && import) {
         cli_done("volume %s imported from %s", a->pos[0], a->pos[1]);
         warn_overcommit(vr.p);
-    } else if (r == 0) {
+    } else if (r == 0 && strcmp(a->pos[1], "-")) {
+        /* (Not after an export to standard output: that is the data.) */
         cli_done("volume %s exported to %s", a->pos[0], a->pos[1]);
     }
     return vol_done(&vr, a->pos[0], r);
@@ -810,11 +835,13 @@ int cmd_vol(int argc, char **argv)
           vol_two_names },
         { "delete", "POOL/VOL [--force]", "refuses while in use unless --force", force, 1, 1,
           vol_delete_cmd },
-        { "import", "POOL/VOL FILE [--force]",
-          "from a raw file or block device (--force: overwrite)", force, 2, 2,
+        { "import", "POOL/VOL FILE|- [--force]",
+          "from a raw file or block device (--force: overwrite); - reads standard input "
+          "(a pipe: rbd pools)", force, 2, 2,
           vol_copy_cmd },
-        { "export", "POOL/VOL FILE [--force]",
-          "to a raw file (sparse) or block device (--force: overwrite)", force, 2, 2,
+        { "export", "POOL/VOL FILE|- [--force]",
+          "to a raw file (sparse) or block device (--force: overwrite); - writes standard "
+          "output (rbd pools)", force, 2, 2,
           vol_copy_cmd },
         { NULL },
     };

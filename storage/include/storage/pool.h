@@ -21,6 +21,9 @@
  *   -EPERM      missing privileges (LVM needs root); -EACCES from the file system
  *   -ENODEV     LVM or device-mapper not available (use a dir pool)
  *   -EIO        a command (lvm) failed; @err has its message
+ *   -ETIMEDOUT, -EHOSTUNREACH  rbd: the Ceph cluster did not answer in
+ *               10 s (client_mount_timeout, rados_osd_op_timeout unless
+ *               ceph.conf sets them) or refused us (cephx)
  * pool_strerror() turns them into the CLI's reasons. A function that takes
  * `struct sl_err *err` (core/err.h; may be NULL) puts a more precise
  * sentence there when it fails, e.g. "invalid size '12X' (examples: ...)". */
@@ -40,9 +43,13 @@ enum pool_type {
     POOL_TYPE_NONE = 0,
     POOL_TYPE_LVM_THIN,       /* "lvm-thin" */
     POOL_TYPE_DIR,            /* "dir" */
+    POOL_TYPE_RBD,            /* "rbd": a Ceph pool's RBD images */
 };
 
-/* "lvm-thin", "dir", or NULL. */
+#define POOL_RBD_POOL_MAX 127 /* a Ceph pool name: bytes, without NUL */
+#define POOL_RBD_ID_MAX 63    /* a cephx user name without "client." */
+
+/* "lvm-thin", "dir", "rbd", or NULL. */
 const char *pool_type_name(enum pool_type t);
 /* Returns the type for @name, or POOL_TYPE_NONE. */
 enum pool_type pool_type_parse(const char *name);
@@ -60,6 +67,10 @@ struct pool_create_params {
     unsigned autoextend_percent;    /* grow by this percent (default 20) */
     /* dir: */
     const char *path;         /* created when missing */
+    /* rbd: */
+    const char *ceph_pool;    /* an existing Ceph pool (rbd pool init) */
+    const char *ceph_conf;    /* NULL: librados's default ($CEPH_CONF, /etc/ceph/ceph.conf) */
+    const char *ceph_id;      /* cephx user without "client."; NULL: admin */
 };
 
 struct pool_info {
@@ -185,9 +196,31 @@ int pool_vol_export(struct pool *pool, const char *vol, const char *dst, bool fo
 /* --- for sluiced ---------------------------------------------------------- */
 
 /* Resolve "POOL/VOL": activate the volume if needed and return the block
- * device (lvm-thin) or file (dir) in *@path_out (malloc'd, caller frees).
+ * device (lvm-thin), file (dir) or "rbd:..." target (rbd; see struct
+ * pool_vol_rbd) in *@path_out (malloc'd, caller frees).
  * Returns 0, -EINVAL (bad spec), -ENOENT, -ENODEV, -EPERM, -EIO. */
 int pool_volume_resolve(const char *spec, char **path_out, struct sl_err *err);
+/* Where an rbd pool's volume lives, for a librados/librbd client (sluiced):
+ * rados_create(id or NULL), rados_conf_read_file(conf or NULL),
+ * rados_connect, rados_ioctx_create(pool), rbd_open(image) and, for a
+ * snapshot volume (read-only), rbd_open_read_only(image, snap). The same
+ * volume's vol_info.path and pool_volume_resolve() give it as a QEMU-style
+ * target string "rbd:POOL/IMAGE[@SNAP][:conf=PATH][:id=USER]". */
+struct pool_vol_rbd {
+    char conf[PATH_MAX];      /* ceph.conf; "": librados's default search */
+    char id[POOL_RBD_ID_MAX + 1];         /* cephx user; "": admin */
+    char pool[POOL_RBD_POOL_MAX + 1];     /* the Ceph pool */
+    char image[POOL_NAME_MAX + 1];        /* the RBD image */
+    char snap[POOL_NAME_MAX + 1];         /* "" or the RBD snapshot (read-only) */
+};
+/* Fill @out for "POOL/VOL" on an rbd pool. Returns 0, -EINVAL (bad spec),
+ * -ENOENT, -EMEDIUMTYPE (not an rbd pool: use pool_volume_resolve),
+ * -ETIMEDOUT/-EHOSTUNREACH (cluster). */
+int pool_volume_rbd(const char *spec, struct pool_vol_rbd *out, struct sl_err *err);
+/* Check a Ceph pool name (1-127 bytes, no '/', '@', ':' nor spaces) and a
+ * cephx id (NULL or 1-63 bytes of [A-Za-z0-9_.-]). 0 or -EINVAL. */
+int pool_rbd_check(const char *ceph_pool, const char *ceph_id, struct sl_err *err);
+
 /* Is "POOL/VOL" in use? lvm-thin: the device-mapper open count of the
  * volume is > 0; dir: another open file description holds a flock() on the
  * file (see pool_volume_claim). Returns 1, 0, or -errno as above. */
