@@ -13,8 +13,8 @@
 
 #define ATTACH_TIMEOUT_MS 5000
 
-int net_spec_make(enum net_kind kind, const char *target, const char *db, struct net_spec *out,
-                  struct sl_err *err)
+int net_spec_make(enum net_kind kind, const char *target, const char *db, const char *iface_id,
+                  struct net_spec *out, struct sl_err *err)
 {
     char path[108];
     int r;
@@ -41,6 +41,15 @@ int net_spec_make(enum net_kind kind, const char *target, const char *db, struct
         if (r < 0)
             return err_set(err, r, "db= must be unix:PATH");
         snprintf(out->db, sizeof(out->db), "%s", db);
+    }
+    if (iface_id && kind != NET_KIND_OVS)
+        return err_set(err, -EINVAL, "iface-id= applies to ovs= only");
+    if (iface_id) {
+        _Static_assert(sizeof(out->iface_id) == OVS_IFACE_ID_MAX, "iface_id holds any valid one");
+        r = ovs_iface_id_check(iface_id);
+        if (r < 0)
+            return err_set(err, r, "iface-id= must name a logical switch port (%s)", OVS_IFACE_ID_RULE);
+        snprintf(out->iface_id, sizeof(out->iface_id), "%s", iface_id);
     }
     out->kind = kind;
     snprintf(out->target, sizeof(out->target), "%s", target);
@@ -74,7 +83,8 @@ int net_spec_parse(const char *spec, struct net_spec *out, struct sl_err *err)
         r = err_set(err, -EINVAL, "expected bridge=BR, hostonly=NET or ovs=BR");
         goto out;
     }
-    r = net_spec_make((enum net_kind)found, target, opts_get(&o, "db"), out, err);
+    r = net_spec_make((enum net_kind)found, target, opts_get(&o, "db"), opts_get(&o, "iface-id"),
+                      out, err);
     if (r < 0)
         goto out;
     if (opts_unused(&o))
@@ -86,8 +96,9 @@ out:
 
 int net_spec_format(const struct net_spec *spec, char *buf, size_t len)
 {
-    int w = snprintf(buf, len, "%s=%s%s%s", net_attach_ops_get(spec->kind)->name, spec->target,
-                     spec->db[0] ? ",db=" : "", spec->db);
+    int w = snprintf(buf, len, "%s=%s%s%s%s%s", net_attach_ops_get(spec->kind)->name, spec->target,
+                     spec->db[0] ? ",db=" : "", spec->db,
+                     spec->iface_id[0] ? ",iface-id=" : "", spec->iface_id);
 
     return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
 }
@@ -160,17 +171,15 @@ static int ovs_connect(const struct net_spec *spec, struct ovs_client **c, struc
 static int ovs_attach(const struct net_spec *spec, const char *ifname,
                       const struct net_owner *owner, struct sl_err *err)
 {
+    const struct net_owner none = { NULL, NULL, NULL };
     struct ovs_client *c;
-    struct ovs_kv ext[3];
-    size_t n = 0;
+    struct ovs_kv ext[OVS_PORT_EXT_MAX];
+    size_t n;
     int r;
 
-    if (owner && owner->vm)
-        ext[n++] = (struct ovs_kv){ (char *)"sluice-vm", (char *)owner->vm };
-    if (owner && owner->dev)
-        ext[n++] = (struct ovs_kv){ (char *)"sluice-dev", (char *)owner->dev };
-    if (owner && owner->mac)
-        ext[n++] = (struct ovs_kv){ (char *)"attached-mac", (char *)owner->mac };
+    if (!owner)
+        owner = &none;
+    n = ovs_port_ext(owner->vm, owner->dev, owner->mac, spec->iface_id[0] ? spec->iface_id : NULL, ext);
     r = ovs_connect(spec, &c, err);
     if (r < 0)
         return r;

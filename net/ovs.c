@@ -662,6 +662,33 @@ int ovs_br_del(struct ovs_client *c, const char *br, int timeout_ms)
     return r;
 }
 
+int ovs_iface_id_check(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (!n)
+        return -EINVAL;
+    if (n >= OVS_IFACE_ID_MAX)
+        return -ENAMETOOLONG;
+    for (size_t i = 0; i < n; i++)
+        if (id[i] <= ' ' || id[i] > '~' || id[i] == ',')
+            return -EINVAL;
+    return 0;
+}
+
+size_t ovs_port_ext(const char *vm, const char *dev, const char *mac, const char *iface_id,
+                    struct ovs_kv ext[OVS_PORT_EXT_MAX])
+{
+    const char *const keys[OVS_PORT_EXT_MAX] = { "sluice-vm", "sluice-dev", "attached-mac", "iface-id" };
+    const char *const values[OVS_PORT_EXT_MAX] = { vm, dev, mac, iface_id };
+    size_t n = 0;
+
+    for (size_t i = 0; i < OVS_PORT_EXT_MAX; i++)
+        if (values[i])
+            ext[n++] = (struct ovs_kv){ (char *)keys[i], (char *)values[i] };
+    return n;
+}
+
 int ovs_port_add(struct ovs_client *c, const char *br, const char *port,
                  const struct ovs_kv *ext, size_t n_ext, int timeout_ms)
 {

@@ -58,8 +58,9 @@ struct pool_ops {
      * (import with force): it is no longer the origin of anything. */
     void (*vol_replaced)(struct pool *pool, const char *vol);
     /* Optional (NULL: the driver never returns -ESTALE). For pool @name
-     * whose open() returned -ESTALE: fill @out->location and
-     * @out->problem. */
+     * whose open() failed (but not -ENOENT): fill @out->location and
+     * @out->problem and return 0 to have it listed as broken; else -errno
+     * (-EBUSY: it opens after all). */
     int (*broken)(const char *name, struct pool_info *out, struct sl_err *err);
     /* Optional. Remove the record of pool @name that open() reports
      * -ESTALE for. 0, -ENOENT (no record), -EBUSY (the pool is fine). */

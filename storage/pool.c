@@ -308,7 +308,10 @@ int pool_list(struct pool_info **out, size_t *n, struct sl_err *err)
             snprintf(pl.name, sizeof(pl.name), "%s", names[j]);
             if (r == 0)
                 opened = ops->open(&pl, names[j], NULL);
-            if (r == 0 && (opened == 0 || (opened == -ESTALE && ops->broken))) {
+            /* A pool that does not open is listed when its driver says
+             * why (broken() fills a problem: dir and rbd when the storage
+             * is gone, rbd when the cluster does not answer). */
+            if (r == 0 && (opened == 0 || (opened != -ENOENT && ops->broken))) {
                 a = realloc(arr, (count + 1) * sizeof(*arr));
                 if (!a)
                     r = -ENOMEM;

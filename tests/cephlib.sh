@@ -86,6 +86,9 @@ ceph_start() {
     t0=$(date +%s.%N)
     mkdir -p "$dir"
     CEPH_DIR=$(cd "$dir" && pwd)
+    # A test stopped by a signal (meson's timeout) still runs its EXIT trap.
+    [ -n "$(trap -p TERM)" ] || trap 'exit 143' TERM
+    [ -n "$(trap -p INT)" ] || trap 'exit 130' INT
     if declare -p CLEANUP_CMDS >/dev/null 2>&1; then
         CLEANUP_CMDS+=("ceph_stop")
     else

@@ -216,9 +216,13 @@ static void poll_on_kick(struct vq *vq)
         notify_disable(vq);
 }
 
+/* A handler that yielded resumes from flush_deferred(), after what it
+ * completed so far is published: a kick or poll that comes first (the
+ * queue's start-up read and the guest's kick in one loop pass) must not
+ * resume it early, or a deep queue is worked through unpublished. */
 static void run_handler(struct vq *vq)
 {
-    if (can_run(vq))
+    if (!vq->rerun && can_run(vq))
         vq->handle(vq);
 }
 

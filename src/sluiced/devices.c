@@ -389,7 +389,7 @@ static int shape_opts(struct opts *o, struct net_shape *sh, unsigned *n, struct 
 static int parse_net(struct device_spec *sp, struct sl_err *err)
 {
     struct opts *o = &sp->o;
-    const char *target = NULL, *db = opts_get(o, "db");
+    const char *target = NULL, *db = opts_get(o, "db"), *iface_id = opts_get(o, "iface-id");
     enum net_kind kind = NET_KIND_BRIDGE;
     int kinds = 0;
 
@@ -420,6 +420,8 @@ static int parse_net(struct device_spec *sp, struct sl_err *err)
         return err_set(err, -EINVAL, "give bridge=BR, hostonly=NET, ovs=BR or tap=NAME");
     if (db && (!kinds || kind != NET_KIND_OVS))
         return err_set(err, -EINVAL, "db= goes with ovs=");
+    if (iface_id && (!kinds || kind != NET_KIND_OVS))
+        return err_set(err, -EINVAL, "iface-id= goes with ovs=");
     if (sp->mac) {
         struct sl_err me = ERR_INIT;
         if (mac_parse(sp->mac, sp->mac_addr, &me) < 0)
@@ -436,7 +438,7 @@ static int parse_net(struct device_spec *sp, struct sl_err *err)
     sp->attach = kinds > 0;
     if (sp->attach) {
         struct sl_err ne = ERR_INIT;
-        if (net_spec_make(kind, target, db, &sp->net, &ne) < 0)
+        if (net_spec_make(kind, target, db, iface_id, &sp->net, &ne) < 0)
             return err_set(err, -EINVAL, "%s=%s: %s", net_attach_ops_get(kind)->name, target,
                            ne.msg);
     }

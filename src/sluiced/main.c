@@ -72,7 +72,7 @@ static void usage(FILE *f)
 "                      rbd: a Ceph RBD image through librbd [,ceph-conf=PATH][,ceph-id=USER]\n"
 "                      [,lock=auto|exclusive] (exclusive: other clients' writes fail)\n"
 "                      incoming: also export it over NBD as ID (a storage migration's target)\n"
-"  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,packed=on|off][,rx-rate=RATE][,tx-rate=RATE][,burst=SIZE][,id=NAME]\n"
+"  --net socket=PATH,bridge=BR|hostonly=NET|ovs=BR[,db=unix:P][,iface-id=LSP]|tap=NAME[,mac=MAC][,queues=N][,mtu=N][,packed=on|off][,rx-rate=RATE][,tx-rate=RATE][,burst=SIZE][,id=NAME]\n"
 "                      a network device: a tap (sl-ID-0) attached where given;\n"
 "                      rx-rate/tx-rate: what the guest receives/sends, bits per\n"
 "                      second (e.g. 100M), shaped by the kernel (tc tbf)\n"

@@ -66,6 +66,9 @@ ROWS=$(cat <<EOF
 2|mac is all zeroes|sluiced --net socket=s.sock,tap=x,mac=00:00:00:00:00:00
 2|mtu must be|sluiced --net socket=s.sock,tap=x,mtu=10
 2|db= goes with ovs=|sluiced --net socket=s.sock,tap=x,db=unix:/x
+2|iface-id= goes with ovs=|sluiced --net socket=s.sock,bridge=b,iface-id=lsp
+2|iface-id= must name a logical switch port|sluiced --net socket=s.sock,ovs=b,iface-id=
+2|--iface-id must name a logical switch port|sluice net ovs add-port b p --iface-id a,b
 2|bridge=a/b: invalid network name|sluiced --net socket=s.sock,bridge=a/b
 2|hostonly=0123456789abc: network name too long|sluiced --net socket=s.sock,hostonly=0123456789abc
 2|db= must be unix:PATH|sluiced --net socket=s.sock,ovs=b,db=tcp:1.2.3.4:6640

@@ -139,6 +139,21 @@ run_guest() {
         "$script" "$GUESTIO" -- "$@"
 }
 
+# wait_guest_line PATTERN LOG PID SECONDS: wait until the console log LOG
+# of a guest run in the background (its runner's PID) has a line matching
+# PATTERN (grep); 1 when it does not within SECONDS, or the guest ended
+# (the runner exited, the guest reported its status or panicked) without it.
+wait_guest_line() {
+    local i
+    for i in $(seq $(($4 * 10))); do
+        grep -aq "$1" "$2" 2>/dev/null && return 0
+        grep -aq "SLUICE-EXIT=\|Kernel panic" "$2" 2>/dev/null && break
+        kill -0 "$3" 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -aq "$1" "$2" 2>/dev/null
+}
+
 # Guest script prelude (printed into the script): every virtio device of type
 # $1 negotiated VIRTIO_F_RING_PACKED (bit 34: the sysfs features string has
 # one character per bit).

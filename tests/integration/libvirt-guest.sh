@@ -337,13 +337,7 @@ log "the disk-boot domain booted from the vhostuser disk"
 
 CON=$PUB/console.log
 wait_for() { # wait_for PATTERN SECONDS
-    local i
-    for i in $(seq $(($2 * 10))); do
-        grep -aq "$1" "$CON" 2>/dev/null && return 0
-        grep -aq "SLUICE-EXIT=\|guest: .*failed\|Kernel panic" "$CON" 2>/dev/null && break
-        kill -0 "$QPID" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_guest_line "$1" "$CON" "$QPID" "$2" && return 0
     cp "$CON" "$WORK/console.log" 2>/dev/null
     fail "the guest never printed '$1': $(grep -a 'guest:\|SLUICE-EXIT' "$CON" 2>/dev/null | tail -3)"
 }

@@ -284,12 +284,7 @@ GUEST
         -device virtio-net-pci,netdev=n0,mac=52:54:00:5e:00:07,vectors=0 >/dev/null 2>&1 &
     local runner=$!
     CLEANUP_CMDS+=("kill $runner 2>/dev/null")
-    for i in $(seq 1500); do
-        grep -q "guest: filling\|guest: no ping\|SLUICE-EXIT" "$WORK/guest.log" 2>/dev/null && break
-        kill -0 $runner 2>/dev/null || break
-        sleep 0.1
-    done
-    grep -q "guest: filling" "$WORK/guest.log" || fail "the guest never started writing: $(tail -5 "$WORK/guest.log")"
+    wait_guest_line "guest: filling" "$WORK/guest.log" $runner 150 || fail "the guest never started writing: $(tail -5 "$WORK/guest.log")"
     sleep 0.3
     grep -q "guest: every block\|guest: fill failed" "$WORK/guest.log" && fail "the guest finished before the kill"
     kill -KILL "$SLUICED_PID"; wait "$SLUICED_PID" 2>/dev/null || true

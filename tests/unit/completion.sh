@@ -52,7 +52,7 @@ expect "create" net bridge cr
 expect "--force --help --quiet --size" vol resize p1/v1 --
 expect "--addr --down --help --mtu --quiet" net bridge create br0 --
 expect "blk net" dev add ""
-expect "dir lvm-thin" pool create x --type ""
+expect "dir lvm-thin rbd" pool create x --type ""
 mkdir -p "$tmp/pooldir"
 expect "$tmp/pooldir" pool create x --type dir --path "$tmp/pool"
 

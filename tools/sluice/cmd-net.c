@@ -26,7 +26,7 @@
 
 enum {
     O_JSON = 1, O_MTU, O_ADDR, O_DEL_ADDR, O_DOWN, O_UP, O_DB, O_DATAPATH, O_VM, O_DEV, O_MAC,
-    O_QUEUES, O_USER, O_GROUP,
+    O_QUEUES, O_USER, O_GROUP, O_IFACE_ID,
 };
 
 static const struct cli_option options[] = {
@@ -41,6 +41,7 @@ static const struct cli_option options[] = {
     { "vm", "ID", O_VM, "external_ids:sluice-vm of the port" },
     { "dev", "ID", O_DEV, "external_ids:sluice-dev of the port" },
     { "mac", "MAC", O_MAC, "external_ids:attached-mac of the port" },
+    { "iface-id", "LSP", O_IFACE_ID, "external_ids:iface-id: the OVN logical switch port bound to it" },
     { "queues", "N", O_QUEUES, "queue pairs (1-64)", 1, TAP_MAX_QUEUES },
     { "user", "U", O_USER, "user (name or uid) that may use the tap without privileges" },
     { "group", "G", O_GROUP, "group (name or gid) that may use the tap" },
@@ -558,18 +559,14 @@ static int ovs_change(struct cli_args *a)
 
     if ((r = check_names(a, a->npos, false)) != EXIT_OK)
         return r;
+    if (cli_opt(a, O_IFACE_ID) && ovs_iface_id_check(cli_opt(a, O_IFACE_ID)) < 0)
+        return cli_usage(a->object, "--iface-id must name a logical switch port (%s)", OVS_IFACE_ID_RULE);
     if ((r = ovs_open(cli_opt(a, O_DB), &c)) != EXIT_OK)
         return r;
     if (!strcmp(verb, "add-port")) {
-        const char *vm = cli_opt(a, O_VM), *dev = cli_opt(a, O_DEV), *mac = cli_opt(a, O_MAC);
-        struct ovs_kv ext[3];
-        size_t n = 0;
-        if (vm)
-            ext[n++] = (struct ovs_kv){ (char *)"sluice-vm", (char *)vm };
-        if (dev)
-            ext[n++] = (struct ovs_kv){ (char *)"sluice-dev", (char *)dev };
-        if (mac)
-            ext[n++] = (struct ovs_kv){ (char *)"attached-mac", (char *)mac };
+        struct ovs_kv ext[OVS_PORT_EXT_MAX];
+        size_t n = ovs_port_ext(cli_opt(a, O_VM), cli_opt(a, O_DEV), cli_opt(a, O_MAC),
+                                cli_opt(a, O_IFACE_ID), ext);
         r = ovs_port_add(c, a->pos[0], a->pos[1], ext, n, OVS_TIMEOUT_MS);
     } else if (!strcmp(verb, "create")) {
         r = ovs_br_add(c, a->pos[0], cli_opt(a, O_DATAPATH), OVS_TIMEOUT_MS);
@@ -645,6 +642,7 @@ static const int o_db[] = { O_DB, 0 };
 static const int o_db_json[] = { O_DB, O_JSON, 0 };
 static const int o_ovs_create[] = { O_DB, O_DATAPATH, 0 };
 static const int o_owner[] = { O_DB, O_VM, O_DEV, O_MAC, 0 };
+static const int o_add_port[] = { O_DB, O_VM, O_DEV, O_MAC, O_IFACE_ID, 0 };
 
 static const struct cli_verb ovs_verbs[] = {
     { "create", "BRIDGE [--datapath TYPE] [--db unix:PATH]", "add an Open vSwitch bridge",
@@ -654,9 +652,9 @@ static const struct cli_verb ovs_verbs[] = {
       ovs_list_cmd },
     { "show", "BRIDGE [--json] [--db unix:PATH]", "one bridge and its ports", o_db_json, 1, 1,
       ovs_list_cmd },
-    { "add-port", "BRIDGE PORT [--vm ID] [--dev ID] [--mac MAC] [--db unix:PATH]",
-      "add an existing interface", o_owner, 2, 2, ovs_change, NULL,
-      "IDs go to external_ids sluice-vm / sluice-dev / attached-mac" },
+    { "add-port", "BRIDGE PORT [--vm ID] [--dev ID] [--mac MAC] [--iface-id LSP] [--db unix:PATH]",
+      "add an existing interface", o_add_port, 2, 2, ovs_change, NULL,
+      "IDs go to external_ids sluice-vm / sluice-dev / attached-mac / iface-id (OVN)" },
     { "del-port", "BRIDGE PORT [--db unix:PATH]", "remove a port", o_db, 2, 2, ovs_change },
     { NULL },
 };
@@ -813,7 +811,7 @@ int cmd_net(int argc, char **argv)
         { "tap", NULL, "persistent taps", NULL, 0, 0, NULL, &tap_table },
         { "attach", "IFNAME SPEC [--vm ID] [--dev ID] [--mac MAC] [--db unix:PATH]",
           "add an interface to a network", o_owner, 2, 2, attach_cmd, NULL,
-          "SPEC: bridge=BR, hostonly=NET, ovs=BR[,db=unix:PATH]" },
+          "SPEC: bridge=BR, hostonly=NET, ovs=BR[,db=unix:PATH][,iface-id=LSP]" },
         { "detach", "IFNAME SPEC [--db unix:PATH]", "take it out again", o_db, 2, 2, attach_cmd },
         { NULL },
     };

@@ -8,6 +8,9 @@
  *   "ovs=BR" or "ovs=BR,db=unix:P"   Open vSwitch bridge BR; the database is
  *                                    db=, else $SLUICE_OVSDB, else
  *                                    OVS_DEFAULT_DB (net/ovsdb.h)
+ *   "ovs=BR,iface-id=LSP"            the same, the interface bound to OVN's
+ *                                    logical switch port LSP
+ *                                    (external_ids:iface-id)
  *
  * sluiced calls net_attach() after tap_open() and net_detach() before
  * tap_close(). Each kind is a struct net_attach_ops. Blocking: OVS kinds wait
@@ -26,10 +29,12 @@ struct net_spec {
     enum net_kind kind;
     char target[IFNAMSIZ];   /* bridge, network or OVS bridge name */
     char db[128];            /* NET_KIND_OVS: "unix:PATH" or "" for the default */
+    char iface_id[128];      /* NET_KIND_OVS: OVN logical switch port or "" (none) */
 };
 
 /* Who an interface belongs to; recorded as OVS external_ids
- * ("sluice-vm", "sluice-dev", "attached-mac"); unused by Linux bridges.
+ * ("sluice-vm", "sluice-dev", "attached-mac", next to the spec's
+ * "iface-id"); unused by Linux bridges.
  * Every member may be NULL. */
 struct net_owner {
     const char *vm;
@@ -38,20 +43,22 @@ struct net_owner {
 };
 
 /* Make *@out from its parts: network @target of @kind and, for
- * NET_KIND_OVS only, the database @db ("unix:PATH"; NULL: the default).
- * Returns 0, -EINVAL (empty or bad name, db with another kind, db not
- * unix:PATH) or -ENAMETOOLONG, with @err (may be NULL) saying why. */
-int net_spec_make(enum net_kind kind, const char *target, const char *db, struct net_spec *out,
-                  struct sl_err *err);
+ * NET_KIND_OVS only, the database @db ("unix:PATH"; NULL: the default) and
+ * the OVN logical switch port @iface_id (NULL: none; ovs_iface_id_check()).
+ * Returns 0, -EINVAL (empty or bad name, db or iface_id with another kind,
+ * db not unix:PATH, empty or bad iface_id) or -ENAMETOOLONG, with @err (may
+ * be NULL) saying why. */
+int net_spec_make(enum net_kind kind, const char *target, const char *db, const char *iface_id,
+                  struct net_spec *out, struct sl_err *err);
 
-/* Parse the string form "bridge=BR" | "hostonly=NET" | "ovs=BR[,db=unix:P]".
- * Returns 0, -EINVAL (unknown key, none or several of bridge/hostonly/ovs,
- * empty or bad name, db= without ovs=), -ENAMETOOLONG, -ENOMEM; @err (may
- * be NULL) says why. */
+/* Parse the string form "bridge=BR" | "hostonly=NET" |
+ * "ovs=BR[,db=unix:P][,iface-id=LSP]". Returns 0, -EINVAL (unknown key, none
+ * or several of bridge/hostonly/ovs, empty or bad name, db= or iface-id=
+ * without ovs=), -ENAMETOOLONG, -ENOMEM; @err (may be NULL) says why. */
 int net_spec_parse(const char *spec, struct net_spec *out, struct sl_err *err);
 
 /* Room for the string form of any struct net_spec, with its NUL. */
-#define NET_SPEC_STRLEN (sizeof("hostonly=,db=") + IFNAMSIZ + 128)
+#define NET_SPEC_STRLEN (sizeof("hostonly=,db=,iface-id=") + IFNAMSIZ + 128 + 128)
 
 /* Write the string form of @spec (as net_spec_parse() reads it) into @buf.
  * Returns 0 or -ENAMETOOLONG (@len too small; @buf holds a truncation). */

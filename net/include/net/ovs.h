@@ -54,6 +54,23 @@ int ovs_br_add(struct ovs_client *c, const char *br, const char *datapath_type, 
  * the ovs_client_transact() codes. */
 int ovs_br_del(struct ovs_client *c, const char *br, int timeout_ms);
 
+/* OVN's name for the logical switch port an Interface is bound to
+ * (external_ids:iface-id): 1 to OVS_IFACE_ID_MAX - 1 printable ASCII
+ * characters, no blank and no ',' (it is a value of an option string). */
+#define OVS_IFACE_ID_MAX 128
+/* Returns 0, -EINVAL (empty, or a character outside that set) or
+ * -ENAMETOOLONG; OVS_IFACE_ID_RULE says so to a user. */
+#define OVS_IFACE_ID_RULE "1-127 printable characters, no blank or ','"
+int ovs_iface_id_check(const char *id);
+
+/* The external_ids sluice puts on a port it adds, each only when non-NULL:
+ * sluice-vm @vm, sluice-dev @dev, attached-mac @mac and iface-id @iface_id
+ * (ovn-controller binds the logical switch port of that name to the
+ * interface). Fills @ext (borrowing the strings) and returns how many. */
+#define OVS_PORT_EXT_MAX 4
+size_t ovs_port_ext(const char *vm, const char *dev, const char *mac, const char *iface_id,
+                    struct ovs_kv ext[OVS_PORT_EXT_MAX]);
+
 /* Add port @port (one interface of type "" i.e. a system/netdev device of
  * that name, like a tap or veth) to bridge @br; @n_ext external_ids pairs go
  * on both the Port and the Interface row. Returns 0, -ENOENT (no bridge),

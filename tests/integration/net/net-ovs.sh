@@ -3,32 +3,12 @@
 # Open vSwitch through `sluice net ovs` (OVSDB JSON-RPC) against a private
 # ovsdb-server, with ovs-vswitchd (userspace "netdev" datapath) running in a
 # namespace of its own: bridge create, ports with external_ids (checked with
-# ovs-vsctl), two namespaces pinging each other over the bridge, port and
-# bridge removal, and the errors for a missing server or bridge.
+# ovs-vsctl; OVN's iface-id included), two namespaces pinging each other over
+# the bridge, port and bridge removal, and the errors for a missing server or
+# bridge.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/netlib.sh"
-need_cmd ovsdb-tool
-need_cmd ovsdb-server
-need_cmd ovs-vswitchd
-need_cmd ovs-vsctl
-
-# Unix socket paths are short (108 bytes): the run dir lives in /tmp.
-RUN=$(mktemp -d /tmp/sluice-ovs.XXXXXX)
-DB=unix:$RUN/db.sock
-VSCTL=(ovs-vsctl --db="$DB" --timeout=10)
-export OVS_RUNDIR=$RUN OVS_LOGDIR=$RUN OVS_DBDIR=$RUN OVS_SYSCONFDIR=$RUN
-stop_ovs() {
-    local p
-    for p in ovs-vswitchd ovsdb-server; do
-        [ -f "$RUN/$p.pid" ] && kill "$(cat "$RUN/$p.pid")" 2>/dev/null
-    done
-    sleep 0.2
-    for p in ovs-vswitchd ovsdb-server; do
-        [ -f "$RUN/$p.pid" ] && kill -KILL "$(cat "$RUN/$p.pid")" 2>/dev/null
-    done
-    rm -rf "$RUN"
-}
-CLEANUP_CMDS+=("stop_ovs")
+ovs_rundir
 
 SW=slovs-$$-sw A=slovs-$$-a B=slovs-$$-b
 for ns in $SW $A $B; do new_ns "$ns"; done
@@ -40,11 +20,7 @@ expect_fail 1 "^sluice: ovs: cannot connect to ovsdb-server at $DB: No such file
 SLUICE_OVSDB=$DB expect_fail 1 "^sluice: ovs: cannot connect to ovsdb-server at $DB" sl ovs list
 
 log "start private ovsdb-server and ovs-vswitchd"
-ovsdb-tool create "$RUN/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-ovsdb-server "$RUN/conf.db" --remote=punix:"$RUN/db.sock" --pidfile="$RUN/ovsdb-server.pid" \
-    --unixctl="$RUN/ovsdb-server.ctl" --log-file="$RUN/ovsdb-server.log" --detach
-in_ns "$SW" ovs-vswitchd "$DB" --pidfile="$RUN/ovs-vswitchd.pid" --unixctl="$RUN/ovs-vswitchd.ctl" \
-    --log-file="$RUN/ovs-vswitchd.log" --detach
+start_ovs "$SW"
 export SLUICE_OVSDB=$DB
 
 log "create a bridge (the database has no Open_vSwitch row yet)"
@@ -59,19 +35,21 @@ expect_fail 1 '^sluice: ovs: bridge nobr does not exist$' sl ovs delete nobr
 log "ports with external_ids: one via attach, one via ovs add-port"
 ip -n "$SW" link add oa type veth peer name eth0 netns "$A"
 ip -n "$SW" link add ob type veth peer name eth0 netns "$B"
-say "oa attached to ovs=sbr" sl attach oa ovs=sbr --vm vmA --dev net0 --mac 52:54:00:00:00:0a
-say "port ob added to ovs bridge sbr" sl ovs add-port sbr ob --vm vmB --dev net1
+say "oa attached to ovs=sbr,iface-id=lsp-a" sl attach oa ovs=sbr,iface-id=lsp-a --vm vmA --dev net0 --mac 52:54:00:00:00:0a
+say "port ob added to ovs bridge sbr" sl ovs add-port sbr ob --vm vmB --dev net1 --iface-id lsp-b
 expect_fail 2 '^sluice: ovs: option --vm needs a value \(got the option .--dev.\)$' sl ovs add-port sbr oc --vm --dev net2
 expect_fail 2 '^sluice: a/b: invalid name' sl ovs add-port sbr a/b
 ip -n "$SW" link set ob up
 [ "$("${VSCTL[@]}" list-ports sbr | tr '\n' ' ')" = "oa ob " ] || fail "list-ports: $("${VSCTL[@]}" list-ports sbr)"
 ext=$("${VSCTL[@]}" get Interface oa external_ids)
-[ "$ext" = '{attached-mac="52:54:00:00:00:0a", sluice-dev=net0, sluice-vm=vmA}' ] || fail "external_ids of oa: $ext"
+[ "$ext" = '{attached-mac="52:54:00:00:00:0a", iface-id=lsp-a, sluice-dev=net0, sluice-vm=vmA}' ] || fail "external_ids of oa: $ext"
 ext=$("${VSCTL[@]}" get Port ob external_ids)
-[ "$ext" = '{sluice-dev=net1, sluice-vm=vmB}' ] || fail "external_ids of port ob: $ext"
+[ "$ext" = '{iface-id=lsp-b, sluice-dev=net1, sluice-vm=vmB}' ] || fail "external_ids of port ob: $ext"
+ext=$("${VSCTL[@]}" get Interface ob external_ids:iface-id)
+[ "$ext" = lsp-b ] || fail "iface-id of interface ob: $ext"
 expect_fail 1 '^sluice: ovs: port oa already exists$' sl ovs add-port sbr oa
 sl ovs list --json | jcheck '[(b["name"], b["datapath_type"], [p["name"] for p in b["ports"]]) for b in d] == [("sbr", "netdev", ["oa", "ob", "sbr"])] and d[0]["ports"][0]["external_ids"]["sluice-vm"] == "vmA" and d[0]["ports"][2]["type"] == "internal"'
-sl ovs show sbr | grep -q '^  ob sluice-dev=net1 sluice-vm=vmB$' || fail "show: $(sl ovs show sbr)"
+sl ovs show sbr | grep -q '^  ob iface-id=lsp-b sluice-dev=net1 sluice-vm=vmB$' || fail "show: $(sl ovs show sbr)"
 expect_fail 1 '^sluice: ovs: bridge nobr does not exist$' sl ovs show nobr
 
 log "A and B ping each other over the bridge"

@@ -62,3 +62,54 @@ wait_ping() {
     done
     return 1
 }
+
+# ovs_rundir: a private folder for Open vSwitch (and OVN) daemons, in /tmp
+# because unix socket paths are short (108 bytes): sets RUN, DB (the
+# ovsdb-server's unix:PATH, not started yet) and VSCTL (ovs-vsctl on it).
+# Every daemon that leaves a pid file in $RUN is stopped on exit (stop_ovs).
+ovs_rundir() {
+    need_cmd ovsdb-tool
+    need_cmd ovsdb-server
+    need_cmd ovs-vswitchd
+    need_cmd ovs-vsctl
+    RUN=$(mktemp -d /tmp/sluice-ovs.XXXXXX)
+    DB=unix:$RUN/db.sock
+    VSCTL=(ovs-vsctl --db="$DB" --timeout=10)
+    export OVS_RUNDIR=$RUN OVS_LOGDIR=$RUN OVS_DBDIR=$RUN OVS_SYSCONFDIR=$RUN
+    export OVN_RUNDIR=$RUN OVN_LOGDIR=$RUN OVN_DBDIR=$RUN OVN_SYSCONFDIR=$RUN
+    CLEANUP_CMDS+=("stop_ovs")
+}
+
+# stop_ovs: SIGTERM to every daemon with a pid file in $RUN, up to 2 s for
+# them to go (a daemon removes its pid file as it exits), SIGKILL to those
+# left, then the folder goes; the daemons' logs are kept in $WORK (shown
+# when the test fails).
+stop_ovs() {
+    local f i pids=()
+    [ -n "${RUN:-}" ] && [ -d "$RUN" ] || return 0
+    for f in "$RUN"/*.pid; do
+        [ -f "$f" ] && pids+=("$(cat "$f")")
+    done
+    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
+    for i in $(seq 20); do
+        compgen -G "$RUN/*.pid" >/dev/null || break
+        sleep 0.1
+    done
+    for f in "$RUN"/*.pid; do
+        [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
+    done
+    for f in "$RUN"/*.log; do
+        [ -f "$f" ] && cp "$f" "$WORK/"
+    done
+    rm -rf "$RUN"
+}
+
+# start_ovs NS: ovsdb-server on $DB (a fresh vswitch database) and
+# ovs-vswitchd inside namespace NS, so that the ports it opens are NS's.
+start_ovs() {
+    ovsdb-tool create "$RUN/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+    ovsdb-server "$RUN/conf.db" --remote=punix:"$RUN/db.sock" --pidfile="$RUN/ovsdb-server.pid" \
+        --unixctl="$RUN/ovsdb-server.ctl" --log-file="$RUN/ovsdb-server.log" --detach
+    in_ns "$1" ovs-vswitchd "$DB" --pidfile="$RUN/ovs-vswitchd.pid" --unixctl="$RUN/ovs-vswitchd.ctl" \
+        --log-file="$RUN/ovs-vswitchd.log" --detach
+}

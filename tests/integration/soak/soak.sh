@@ -126,6 +126,17 @@ dev_count() {
         "$WORK/list.json" "$1"
 }
 
+# unconnected: the first devices without a frontend and the last lines
+# their frontends printed (for a failure message).
+unconnected() {
+    local d
+    for d in $(python3 -c 'import json,sys; print(" ".join(d["id"] for d in json.load(open(sys.argv[1])) if not d["connected"]))' \
+        "$WORK/list.json" | cut -d' ' -f1-3); do
+        echo "$d: $(cat "$WORK/blkbench${d#blk}.out" "$WORK/testpmd-$d.out" 2>/dev/null | tail -n 2 | tr '\n' ' ')"
+    done
+    echo "sluiced: $(tail -n 3 "$WORK/sluiced.log" | tr '\n' ' ')"
+}
+
 # wait_connected N SECS: until at least N devices have a frontend.
 wait_connected() {
     local end=$((SECONDS + $2)) n
@@ -402,7 +413,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     # Mid-round, for the table: every frontend attached (the churn devices
     # may be between two frontends).
     conn=$(wait_connected $((NBLK + NNET - NCHURN)) 30) ||
-        fail "only $conn of $((NBLK + NNET)) devices got a frontend: $(tail -5 "$WORK/sluiced.log")"
+        fail "round $r: only $conn of $((NBLK + NNET)) devices got a frontend; $(unconnected)"
     while [ $SECONDS -lt $((end - SOAK_ROUND / 2)) ]; do sleep 0.5; done
     alive
     BUSY_CONN[r]=$(dev_count connected)

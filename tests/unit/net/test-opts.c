@@ -22,6 +22,7 @@
 #include "net/attach.h"
 #include "net/hostonly.h"
 #include "net/link.h"
+#include "net/ovs.h"
 #include "net/ovsdb.h"
 #include "net/shaper.h"
 #include "net/tap.h"
@@ -143,8 +144,18 @@ static void test_spec_parse(void **state)
     assert_string_equal(s.db, "unix:/run/ovs/db.sock");
     assert_int_equal(net_spec_parse("db=/x.sock,ovs=b", &s, NULL), 0);   /* any order */
     assert_string_equal(s.target, "b");
+    assert_string_equal(s.iface_id, "");
+    /* OVN: the logical switch port the interface is bound to. */
+    assert_int_equal(net_spec_parse("ovs=br-int,iface-id=lsp-a", &s, &e), 0);
+    assert_string_equal(s.target, "br-int");
+    assert_string_equal(s.iface_id, "lsp-a");
+    assert_int_equal(net_spec_parse("iface-id=0b7e4f0c-3c5e-4d7a-9a43-6f1d2c0e8a11,db=unix:/x,ovs=b", &s, &e), 0);
+    assert_string_equal(s.iface_id, "0b7e4f0c-3c5e-4d7a-9a43-6f1d2c0e8a11");
+    assert_string_equal(s.db, "unix:/x");
 
     static const char *const invalid[] = {
+        "bridge=br0,iface-id=lsp", "hostonly=h,iface-id=lsp", "iface-id=lsp", "ovs=b,iface-id=",
+        "ovs=b,iface-id", "ovs=b,iface-id=a b", "ovs=b,iface-id=a,,b", "ovs=b,iface-id=a\tb",
         "", "br0", "bridge", "bridge=", "bridge=br0,ovs=b", "bridge=a,bridge=b",
         "bridge=br0,db=unix:/x", "ovs=b,db=tcp:1.2.3.4:6640", "ovs=b,db=", "ovs=b,mtu=9000",
         "bridge=a/b", "bridge=has space", "hostonly=a:b", "tap=tap0",
@@ -159,6 +170,15 @@ static void test_spec_parse(void **state)
     /* sh- + 13 bytes is too long for a host-only bridge. */
     assert_int_equal(net_spec_parse("hostonly=0123456789abc", &s, &e), -ENAMETOOLONG);
     assert_int_equal(net_spec_parse("hostonly=0123456789ab", &s, &e), 0);
+    char id[OVS_IFACE_ID_MAX + 32];
+    int n = snprintf(id, sizeof(id), "ovs=b,iface-id=");
+    memset(id + n, 'x', OVS_IFACE_ID_MAX - 1);
+    id[n + OVS_IFACE_ID_MAX - 1] = 0;
+    assert_int_equal(net_spec_parse(id, &s, &e), 0);
+    assert_int_equal(strlen(s.iface_id), OVS_IFACE_ID_MAX - 1);
+    strcat(id, "x");
+    assert_int_equal(net_spec_parse(id, &s, &e), -ENAMETOOLONG);
+    assert_string_equal(e.msg, "iface-id= must name a logical switch port (" OVS_IFACE_ID_RULE ")");
 }
 
 /* The typed seam: a spec made from parts (as sluiced does) equals the one
@@ -166,13 +186,14 @@ static void test_spec_parse(void **state)
 static void test_spec_make_format(void **state)
 {
     static const char *const forms[] = { "bridge=br0", "hostonly=lab", "ovs=ovsbr0",
-                                         "ovs=b,db=unix:/run/ovs/db.sock" };
+                                         "ovs=b,db=unix:/run/ovs/db.sock", "ovs=br-int,iface-id=lsp-a",
+                                         "ovs=b,db=unix:/run/ovs/db.sock,iface-id=vm1.net0" };
     struct net_spec a, b;
     struct sl_err e = ERR_INIT;
     char buf[NET_SPEC_STRLEN];
 
     (void)state;
-    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", "unix:/run/ovs/db.sock", &a, &e), 0);
+    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", "unix:/run/ovs/db.sock", NULL, &a, &e), 0);
     assert_int_equal(net_spec_parse("db=unix:/run/ovs/db.sock,ovs=b", &b, &e), 0);
     assert_memory_equal(&a, &b, sizeof(a));
     for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
@@ -182,14 +203,19 @@ static void test_spec_make_format(void **state)
     }
     assert_int_equal(net_spec_format(&a, buf, 8), -ENAMETOOLONG);
     /* Each wrong part, with a reason. */
-    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "a/b", NULL, &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "a/b", NULL, NULL, &a, &e), -EINVAL);
     assert_string_equal(e.msg, "invalid network name");
-    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "", NULL, &a, &e), -EINVAL);
-    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "0123456789abcdef", NULL, &a, &e), -ENAMETOOLONG);
-    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "br0", "unix:/x", &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "", NULL, NULL, &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "0123456789abcdef", NULL, NULL, &a, &e), -ENAMETOOLONG);
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "br0", "unix:/x", NULL, &a, &e), -EINVAL);
     assert_string_equal(e.msg, "db= applies to ovs= only");
-    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", "tcp:1.2.3.4:6640", &a, &e), -EINVAL);
-    assert_int_equal(net_spec_make((enum net_kind)7, "b", NULL, &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", "tcp:1.2.3.4:6640", NULL, &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make(NET_KIND_BRIDGE, "br0", NULL, "lsp", &a, &e), -EINVAL);
+    assert_string_equal(e.msg, "iface-id= applies to ovs= only");
+    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", NULL, "", &a, &e), -EINVAL);
+    assert_int_equal(net_spec_make(NET_KIND_OVS, "b", NULL, "lsp", &a, &e), 0);
+    assert_string_equal(a.iface_id, "lsp");
+    assert_int_equal(net_spec_make((enum net_kind)7, "b", NULL, NULL, &a, &e), -EINVAL);
 }
 
 static void test_names(void **state)

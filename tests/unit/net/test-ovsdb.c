@@ -226,10 +226,27 @@ static void test_txn_br_add(void **state)
 
 static void test_txn_port_add(void **state)
 {
-    struct ovs_kv ext[] = { { "sluice-vm", "vm1" }, { "sluice-dev", "net0" } };
+    struct ovs_kv ext[OVS_PORT_EXT_MAX];
     struct json_object *t, *o;
 
     (void)state;
+    /* What sluiced and `sluice net ovs add-port` put on a port: the keys given. */
+    assert_int_equal(ovs_port_ext(NULL, NULL, NULL, NULL, ext), 0);
+    assert_int_equal(ovs_port_ext("vm1", "net0", "52:54:00:00:00:01", "lsp-a", ext), 4);
+    assert_string_equal(ext[2].key, "attached-mac");
+    assert_string_equal(ext[3].key, "iface-id");
+    assert_string_equal(ext[3].value, "lsp-a");
+    assert_int_equal(ovs_port_ext(NULL, NULL, NULL, "lsp-a", ext), 1);
+    assert_string_equal(ext[0].key, "iface-id");
+    assert_int_equal(ovs_iface_id_check("0b7e4f0c-3c5e-4d7a-9a43-6f1d2c0e8a11"), 0);
+    assert_int_equal(ovs_iface_id_check(""), -EINVAL);
+    assert_int_equal(ovs_iface_id_check(NULL), -EINVAL);
+    assert_int_equal(ovs_iface_id_check("a b"), -EINVAL);
+    assert_int_equal(ovs_iface_id_check("a,b"), -EINVAL);
+    assert_int_equal(ovs_iface_id_check("a\x7f"), -EINVAL);
+    assert_int_equal(ovs_iface_id_check("caf\xc3\xa9"), -EINVAL);
+
+    assert_int_equal(ovs_port_ext("vm1", "net0", NULL, NULL, ext), 2);
     t = ovs_txn_port_add("br0", "tap0", ext, 2);
     assert_int_equal(ovs_txn_nops(t), 5);
     o = op_at(t, 0, "wait");
@@ -246,6 +263,12 @@ static void test_txn_port_add(void **state)
     assert_non_null(strstr(member_str(o, "row.external_ids"), "sluice-dev"));
     o = op_at(t, 4, "mutate");
     assert_string_equal(member_str(o, "where"), "[[\"name\",\"==\",\"br0\"]]");
+    json_object_put(t);
+    /* OVN binds a logical switch port by the Interface's iface-id. */
+    t = ovs_txn_port_add("br-int", "tap1", ext, ovs_port_ext(NULL, NULL, NULL, "lsp-b", ext));
+    o = op_at(t, 2, "insert");
+    assert_string_equal(member_str(o, "table"), "Interface");
+    assert_string_equal(member_str(o, "row.external_ids"), "[\"map\",[[\"iface-id\",\"lsp-b\"]]]");
     json_object_put(t);
 }
 

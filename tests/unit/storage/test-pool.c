@@ -101,11 +101,41 @@ static void test_types_and_errors(void **state)
     assert_int_equal(pool_type_parse("lvm-thin"), POOL_TYPE_LVM_THIN);
     assert_int_equal(pool_type_parse("dir"), POOL_TYPE_DIR);
     assert_int_equal(pool_type_parse("lvm"), POOL_TYPE_NONE);
+    assert_int_equal(pool_type_parse("rbd"), POOL_TYPE_RBD);
     assert_string_equal(pool_type_name(POOL_TYPE_DIR), "dir");
+    assert_string_equal(pool_type_name(POOL_TYPE_RBD), "rbd");
+    assert_non_null(strstr(pool_strerror(-ETIMEDOUT), "Ceph"));
     assert_string_equal(pool_strerror(-EEXIST), "name taken");
     assert_string_equal(pool_strerror(-ENOSPC), "pool out of space");
     assert_non_null(strstr(pool_strerror(-ENODEV), "dir pool"));
     assert_non_null(strstr(pool_strerror(-EBUSY), "in use"));
+}
+
+/* rbd pools: the Ceph pool name and cephx id are checked before any
+ * cluster is contacted. */
+static void test_rbd_names(void **state)
+{
+    struct sl_err err = ERR_INIT;
+    char longname[POOL_RBD_POOL_MAX + 2];
+
+    assert_int_equal(pool_rbd_check("rbd", NULL, NULL), 0);
+    assert_int_equal(pool_rbd_check("vm-pool_1.x", "sluice", NULL), 0);
+    assert_int_equal(pool_rbd_check("", NULL, NULL), -EINVAL);
+    assert_int_equal(pool_rbd_check(NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(pool_rbd_check("a/b", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "Ceph pool"));
+    assert_int_equal(pool_rbd_check("a@b", NULL, NULL), -EINVAL);
+    assert_int_equal(pool_rbd_check("a:b", NULL, NULL), -EINVAL);
+    assert_int_equal(pool_rbd_check("a b", NULL, NULL), -EINVAL);
+    memset(longname, 'p', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(pool_rbd_check(longname, NULL, NULL), -EINVAL);
+    longname[POOL_RBD_POOL_MAX] = '\0';
+    assert_int_equal(pool_rbd_check(longname, NULL, NULL), 0);
+    err_clear(&err);
+    assert_int_equal(pool_rbd_check("rbd", "client.x y", &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "Ceph id"));
+    assert_int_equal(pool_rbd_check("rbd", "", NULL), -EINVAL);
 }
 
 /* Each call's reason lands in the struct its caller passed (once a
@@ -195,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_sizes_bad),
         cmocka_unit_test(test_spec),
         cmocka_unit_test(test_types_and_errors),
+        cmocka_unit_test(test_rbd_names),
         cmocka_unit_test(test_err_per_call),
         cmocka_unit_test(test_dir_pool_checks),
     };
