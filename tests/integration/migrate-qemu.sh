@@ -39,6 +39,16 @@
 #           crash. So the guest gets 512 MiB less 8 KiB (the slow path,
 #           which resets the TLB; all modes do); GUEST_MEM=512M shows it, and
 #           the test names QEMU when no ring or block buffer page differs
+#   blk-rbd  blk on Ceph RBD as the shared storage: a private one-node
+#           cluster (tests/cephlib.sh), one image, both sluiced serve it
+#           (rbd=POOL/IMAGE,lock=auto: the destination opens it beside the
+#           source; librbd hands the exclusive lock to whichever writes, so
+#           the destination's first write after the move takes it from the
+#           source, which flushes and releases it). One move; every
+#           acknowledged pass verified on the destination; the stop flag
+#           reaches the image through `rbd import-diff` (a third client
+#           taking the lock in turn), and the host verifies the last pass
+#           in `rbd export` of the image
 #   net     vhost-user-net: both sluiced put their tap on one bridge in a
 #           namespace; a TCP stream from the host side to the guest and a
 #           ping run across the migration; the stream's checksum matches and
@@ -155,8 +165,10 @@ compare_ram() {
 
 # stop_guest NAME [FILE]: once the guest in QEMU NAME finished one more
 # pass, the host writes the stop flag (the pattern of seed 1 at STOP_OFF)
-# into the backing file FILE (default $IMG): the guest ends its loop,
-# flushes and verifies.
+# into the backing file FILE (default $IMG), or in blk-rbd into the image
+# (rbd import-diff of one 4 KiB write: librbd takes the exclusive lock from
+# the destination sluiced and gives it back when it closes): the guest ends
+# its loop, flushes and verifies.
 stop_guest() {
     local n i
     n=$(grep -ac "guest: pass" "$WORK/$1-console.log" || true)
@@ -164,7 +176,27 @@ stop_guest() {
         [ "$(grep -ac "guest: pass" "$WORK/$1-console.log" || true)" -gt "$n" ] && break
         sleep 0.2
     done
+    if [ "$MODE" = blk-rbd ]; then
+        truncate -s $((STOP_OFF + 4096)) "$WORK/flag.bin"
+        "$GUESTIO" fill "$WORK/flag.bin" 1 "$STOP_OFF" 4096 || fail "cannot make the stop flag"
+        # An rbd diff (format v1): one write record, the end record.
+        python3 - "$WORK/flag.bin" "$STOP_OFF" >"$WORK/flag.diff" <<'PY' || fail "cannot make the stop flag's diff"
+import struct, sys
+f = open(sys.argv[1], "rb"); off = int(sys.argv[2]); f.seek(off); data = f.read(4096)
+sys.stdout.buffer.write(b"rbd diff v1\n" + b"w" + struct.pack("<QQ", off, len(data)) + data + b"e")
+PY
+        timeout 60 rbd import-diff --no-progress "$WORK/flag.diff" "$CEPH_POOL/$RBD_IMG" >"$WORK/err" 2>&1 ||
+            fail "cannot write the stop flag into the image: $(tail -3 "$WORK/err")"
+        return 0
+    fi
     "$GUESTIO" fill "${2:-$IMG}" 1 "$STOP_OFF" 4096 || fail "cannot write the stop flag"
+}
+
+# rbd_locker: who holds the exclusive lock of the blk-rbd image
+# ("client.N ADDR"), empty when nobody does.
+rbd_locker() {
+    timeout 30 rbd lock ls --format json "$CEPH_POOL/$RBD_IMG" 2>/dev/null |
+        jq -r '.[0] // empty | "\(.locker) \(.address)"'
 }
 
 # quit_qemu NAME PID: quit a QEMU that migrated away (paused).
@@ -185,7 +217,7 @@ finish() {
 }
 
 case $MODE in
-blk|blk-mq|blk-packed|blk-rounds|blk-local)
+blk|blk-mq|blk-packed|blk-rounds|blk-local|blk-rbd)
     Q=1
     [ "$MODE" = blk-mq ] && Q=2
     PK=
@@ -232,7 +264,18 @@ GUEST
     A_ARGS=()
     # blk-local: the source sluiced listens for NBD too, for the way back.
     [ "$MODE" = blk-local ] && A_ARGS=(--nbd-listen 127.0.0.1:0)
-    start_sluiced --control "$WORK/ctl-a.sock" "${A_ARGS[@]}" --blk "socket=$WORK/a.sock,path=$IMG,queues=$Q,id=src$PK"
+    # Where both sluiced find the shared disk: the file, or in blk-rbd one
+    # image of a private cluster that both open (lock=auto).
+    BACKING=path=$IMG
+    if [ "$MODE" = blk-rbd ]; then
+        need_cmd rbd
+        . "$SLUICE_SRC/tests/cephlib.sh"
+        ceph_start "$WORK/ceph" || fail "the Ceph cluster did not start"
+        RBD_IMG=disk
+        rbd create "$CEPH_POOL/$RBD_IMG" --size 16M || fail "rbd create"
+        BACKING=rbd=$CEPH_POOL/$RBD_IMG,ceph-conf=$CEPH_CONF,lock=auto
+    fi
+    start_sluiced --control "$WORK/ctl-a.sock" "${A_ARGS[@]}" --blk "socket=$WORK/a.sock,$BACKING,queues=$Q,id=src$PK"
     SLUICED_A=$SLUICED_PID
     CLEANUP_CMDS+=("kill -KILL $SLUICED_A 2>/dev/null")
     DST_ARGS=()
@@ -250,7 +293,7 @@ GUEST
         # starts it), so the host can compare both copies at the switch-over.
         DST_ARGS=(-S)
     else
-        start_sluiced --control "$WORK/ctl-b.sock" --blk "socket=$WORK/b.sock,path=$IMG,queues=$Q,id=dst$PK"
+        start_sluiced --control "$WORK/ctl-b.sock" --blk "socket=$WORK/b.sock,$BACKING,queues=$Q,id=dst$PK"
         [ -n "${MEMCMP:-}" ] && DST_ARGS=(-S)
     fi
     blkdev() { echo -chardev socket,id=vblk0,path="$1" -device vhost-user-blk-pci,chardev=vblk0,num-queues=$Q$PK; }
@@ -283,6 +326,8 @@ GUEST
         if [ "$MODE" = blk-packed ]; then wait_console src "guest: pass 1 " 120
         else wait_console src "guest: pass 2 " 120; fi
     fi
+    # blk-rbd: the image's exclusive lock is the source's (its only writer).
+    [ "$MODE" = blk-rbd ] && LOCK_SRC=$(rbd_locker)
     migrate src "unix:$MIG"
     [ -n "${MEMCMP:-}" ] && [ "$MODE" != blk-local ] && compare_ram src dst
     if [ "$MODE" = blk-local ]; then
@@ -328,6 +373,21 @@ GUEST
         finish back "$BACK_QEMU"
         LAST=back
         DIMG_FINAL=$BIMG
+    elif [ "$MODE" = blk-rbd ]; then
+        # One move. The source sluiced still has the image open: the
+        # destination's first write takes the lock from it (librbd's
+        # request/release), so the first pass there carries the handover.
+        n=$(grep -ac "guest: pass" "$WORK/src-console.log" || true)
+        wait_console dst "guest: pass $((n + 2)) " 120
+        LOCK_DST=$(rbd_locker)
+        cat "$WORK/src-console.log" "$WORK/dst-console.log" >"$WORK/both-console.log"
+        [ -n "$LOCK_SRC" ] && [ -n "$LOCK_DST" ] && [ "$LOCK_SRC" != "$LOCK_DST" ] ||
+            fail "the exclusive lock did not move: '$LOCK_SRC' before the migration, '$LOCK_DST' after"
+        log "exclusive lock: $LOCK_SRC before the migration, $LOCK_DST once the destination wrote;" \
+            "first pass on the destination $(pass_ms both "$n" $((n + 1))) ms (with the move), the next $(pass_ms dst $((n + 1)) $((n + 2))) ms," \
+            "on the source $(pass_ms src 1 "$n") ms"
+        stop_guest dst
+        finish dst "$DST_QEMU"
     else
         [ "$MODE" = blk-rounds ] && stop_guest dst
         finish dst "$DST_QEMU"
@@ -357,6 +417,10 @@ GUEST
     fi
     kill -TERM "$SLUICED_A"; wait "$SLUICED_A" || fail "source sluiced exited with an error"
     stop_sluiced "$WORK/b.sock"
+    if [ "$MODE" = blk-rbd ]; then
+        DIMG=$WORK/export.img
+        rbd export --no-progress "$CEPH_POOL/$RBD_IMG" "$DIMG" >/dev/null 2>&1 || fail "rbd export"
+    fi
     "$GUESTIO" verify "$DIMG" $((SEED + last)) 0 $LEN || fail "backing: pass $last not in $DIMG"
     grep -q "guest error\|needs reset" "$WORK/sluiced.log" && fail "$(grep "guest error\|needs reset" "$WORK/sluiced.log" | head -3)"
     ;;
