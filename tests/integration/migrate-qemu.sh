@@ -44,8 +44,9 @@
 #           (rbd=POOL/IMAGE,lock=auto: the destination opens it beside the
 #           source; librbd hands the exclusive lock to whichever writes, so
 #           the destination's first write after the move takes it from the
-#           source, which flushes and releases it). One move; every
-#           acknowledged pass verified on the destination; the stop flag
+#           source, which flushes and releases it; the lock must move to
+#           the destination's client and back). There and back (as blk),
+#           every acknowledged pass verified after each move; the stop flag
 #           reaches the image through `rbd import-diff` (a third client
 #           taking the lock in turn), and the host verifies the last pass
 #           in `rbd export` of the image
@@ -336,15 +337,29 @@ GUEST
     fi
     quit_qemu src "$SRC_QEMU"
     LAST=dst
-    if [ "$MODE" = blk ] || [ "$MODE" = blk-mq ] || [ "$MODE" = blk-packed ]; then
+    if [ "$MODE" = blk ] || [ "$MODE" = blk-mq ] || [ "$MODE" = blk-packed ] || [ "$MODE" = blk-rbd ]; then
         # And back: a fresh QEMU on the source's sluiced takes the guest
         # over once it finished a pass on the destination.
         wait_console dst "guest: pass" 60
+        # blk-rbd: the source sluiced still has the image open; the
+        # destination's first write took the lock from it.
+        if [ "$MODE" = blk-rbd ]; then
+            LOCK_DST=$(rbd_locker)
+            [ -n "$LOCK_DST" ] && [ "$LOCK_DST" != "$LOCK_SRC" ] ||
+                fail "the exclusive lock did not move to the destination: '$LOCK_SRC' before, '$LOCK_DST' after"
+        fi
         start_qemu back $(blkdev "$WORK/a.sock") -incoming "unix:$WORK/mig-back.sock" "${DST_ARGS[@]}"
         BACK_QEMU=$QPID
         migrate dst "unix:$WORK/mig-back.sock"
         [ -n "${MEMCMP:-}" ] && compare_ram dst back
         quit_qemu dst "$DST_QEMU"
+        # blk-rbd: and back to the source's client, which released it.
+        if [ "$MODE" = blk-rbd ]; then
+            wait_console back "guest: pass" 60
+            LOCK_BACK=$(rbd_locker)
+            [ "$LOCK_BACK" = "$LOCK_SRC" ] ||
+                fail "the exclusive lock did not come back to the source: '$LOCK_BACK', want '$LOCK_SRC'"
+        fi
         stop_guest back
         finish back "$BACK_QEMU"
         LAST=back
@@ -373,21 +388,6 @@ GUEST
         finish back "$BACK_QEMU"
         LAST=back
         DIMG_FINAL=$BIMG
-    elif [ "$MODE" = blk-rbd ]; then
-        # One move. The source sluiced still has the image open: the
-        # destination's first write takes the lock from it (librbd's
-        # request/release), so the first pass there carries the handover.
-        n=$(grep -ac "guest: pass" "$WORK/src-console.log" || true)
-        wait_console dst "guest: pass $((n + 2)) " 120
-        LOCK_DST=$(rbd_locker)
-        cat "$WORK/src-console.log" "$WORK/dst-console.log" >"$WORK/both-console.log"
-        [ -n "$LOCK_SRC" ] && [ -n "$LOCK_DST" ] && [ "$LOCK_SRC" != "$LOCK_DST" ] ||
-            fail "the exclusive lock did not move: '$LOCK_SRC' before the migration, '$LOCK_DST' after"
-        log "exclusive lock: $LOCK_SRC before the migration, $LOCK_DST once the destination wrote;" \
-            "first pass on the destination $(pass_ms both "$n" $((n + 1))) ms (with the move), the next $(pass_ms dst $((n + 1)) $((n + 2))) ms," \
-            "on the source $(pass_ms src 1 "$n") ms"
-        stop_guest dst
-        finish dst "$DST_QEMU"
     else
         [ "$MODE" = blk-rounds ] && stop_guest dst
         finish dst "$DST_QEMU"
@@ -398,6 +398,15 @@ GUEST
     log "guest: passes on the source $(grep -ac 'guest: pass' "$WORK/src-console.log")," \
         "on the destination $(grep -ac 'guest: pass' "$WORK/dst-console.log")," \
         "${BACK_QEMU:+back on the source $(grep -ac 'guest: pass' "$WORK/back-console.log"), }last $last verified"
+    if [ "$MODE" = blk-rbd ]; then
+        # The pass each move falls in (guest clock; one log per QEMU).
+        n1=$(grep -ac "guest: pass" "$WORK/src-console.log" || true)
+        n2=$((n1 + $(grep -ac "guest: pass" "$WORK/dst-console.log" || true)))
+        cat "$WORK/src-console.log" "$WORK/dst-console.log" "$WORK/back-console.log" >"$WORK/all-console.log"
+        log "exclusive lock: $LOCK_SRC (source), then $LOCK_DST once the destination wrote, then back;" \
+            "the pass with each move $(pass_ms all "$n1" $((n1 + 1))) ms and $(pass_ms all "$n2" $((n2 + 1))) ms," \
+            "a pass on the destination $(pass_ms dst $((n1 + 1)) "$n2") ms, on the source $(pass_ms src 1 "$n1") ms"
+    fi
     if [ "$MODE" = blk-local ]; then
         log "guest pass ($((LEN / MiB)) MiB written and read back): $(pass_ms src 1 6) ms before" \
             "the mirror, $(pass_ms src "$P_SYNC" "$P_MIG") ms while it was synchronous," \
