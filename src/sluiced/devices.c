@@ -1019,6 +1019,11 @@ static int start_blk(struct sluiced *s, struct device *d, const struct device_sp
     if (!d->path)
         return err_set(err, -ENOMEM, "out of memory");
     if (sp->incoming) {
+        /* parse_blk refuses incoming with null= and rbd=; a volume= that
+         * resolved to an rbd pool has no file for the export either (the
+         * destination of a shared RBD image needs no incoming copy). */
+        if (!d->bd)
+            return err_set(err, -EINVAL, "incoming needs path= or a file or LVM volume (the NBD export writes there), not an rbd volume");
         if (!s->nbd_listening)
             return err_set(err, -EINVAL, "incoming needs sluiced --nbd-listen ADDR");
         r = nbd_server_export(s->nbd, d->id, bdev_fd(d->bd), bdev_get_info(d->bd)->size, sp->readonly);

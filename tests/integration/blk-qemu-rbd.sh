@@ -42,7 +42,9 @@ t0=$(date +%s.%N)
 ceph_start "$WORK/ceph" || fail "the Ceph cluster did not start"
 rbd create "$CEPH_POOL/disk" --size $((SIZE / MiB))M || fail "rbd create"
 
-start_sluiced --control "$SLUICE_CONTROL"
+# --nbd-listen: an incoming device on an rbd volume must be refused (it
+# once reached the NBD export with no file and crashed sluiced).
+start_sluiced --control "$SLUICE_CONTROL" --nbd-listen 127.0.0.1:0
 
 # Bad specs: exit 1 with a one-line reason each, nothing added.
 sed 's/^mon host = .*/mon host = [v2:127.0.0.1:9]/; /^\[global\]/a client mount timeout = 2' \
@@ -151,6 +153,7 @@ rc=0; out=$(timeout 60 rbd bench --io-type write --io-total 4096 "$CEPH_POOL/dis
 "$SLUICE" pool create rp --type rbd --ceph-pool "$CEPH_POOL" --ceph-conf "$CEPH_CONF" >/dev/null ||
     fail "pool create --type rbd"
 "$SLUICE" vol create rp/v1 --size 8M >/dev/null || fail "vol create"
+bad "not an rbd volume" "volume=rp/v1,incoming"
 "$SLUICE" dev add blk "socket=$WORK/v1.sock,volume=rp/v1,id=v1" >/dev/null || fail "dev add volume=rp/v1"
 "$SLUICE" vol snapshot rp/v1 s1 >/dev/null || fail "vol snapshot"
 "$SLUICE" dev add blk "socket=$WORK/s1.sock,volume=rp/s1,id=s1" >/dev/null || fail "dev add volume=rp/s1"
