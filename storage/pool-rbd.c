@@ -613,6 +613,9 @@ static int list_snaps(rbd_image_t img, rbd_snap_info_t **snaps, int *n)
             return -ENOMEM;
         }
         s = g;
+        /* librbd returns 0 without writing the terminator when the image
+         * has vanished under it (-ENOENT inside): an empty list then. */
+        memset(s, 0, ((size_t)max + 1) * sizeof(*s));
         r = lib.rbd_snap_list(img, s, &max);
         if (r != -ERANGE)
             break;
@@ -1183,6 +1186,18 @@ static int rbd_destroy(struct pool *pool, bool force, struct sl_err *err)
     size_t n, left;
     int r;
 
+    /* pool_destroy() counted the volumes vol_list() shows; images it does
+     * not show (names sluice refuses, images it cannot open) still belong
+     * to someone: without --force they keep the pool. */
+    if (!force) {
+        r = list_images(rp, &names, &n);
+        if (r < 0)
+            return r;
+        free_names(names, n);
+        if (n)
+            return err_set(err, -ENOTEMPTY, "Ceph pool %s holds %zu RBD image%s (use --force to delete them too)",
+                           rp->ceph_pool, n, n == 1 ? "" : "s");
+    }
     /* Clones before their parents: pass after pass while images go. */
     do {
         r = list_images(rp, &names, &n);

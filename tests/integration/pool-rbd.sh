@@ -223,4 +223,13 @@ SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool list --json |
     fail "the second host: $(SLUICE_STATE_DIR=$WORK/state2 "$SLUICE" pool list --json)"
 SLUICE_STATE_DIR=$WORK/state2 sl pool delete rp
 [ ! -e "$WORK/state2/rbd-pools/rp" ] || fail "the broken pool's record stayed"
+# An image sluice does not list (a name it refuses) still keeps the pool
+# without --force: `pool delete` once counted only the listed volumes and
+# then removed every image of the Ceph pool.
+rbd create rbd/.foreign --size 1M || fail "rbd create .foreign"
+sl pool create rp2 --type rbd --ceph-pool rbd --ceph-conf "$CEPH_CONF"
+[ "$("$SLUICE" vol list rp2 --json | jq length)" = 0 ] || fail "rp2 lists: $("$SLUICE" vol list rp2)"
+refuse 1 pool delete rp2
+sl pool delete rp2 --force
+[ -z "$(rbd ls)" ] || fail "images left after pool delete --force: $(rbd ls)"
 log "PASS ($(echo "$(date +%s.%N) - $T0" | bc | cut -c1-5) s, of which the cluster start ${CEPH_START_SECONDS%??????} s)"
