@@ -624,8 +624,8 @@ static int vol_list_cmd(struct cli_args *a)
             pool_close(pool);
         }
         struct vol_info *grown = r == 0 && nv ? realloc(all, (n + nv) * sizeof(*all)) : all;
-        if (r == 0 && !grown)
-            r = -ENOMEM;
+        if (r == 0 && nv && !grown)
+            r = -ENOMEM;     /* (an empty first pool leaves all NULL: not a failure) */
         if (r < 0) {
             r = fail(pools[i].name, r, &err);
             free(vols);

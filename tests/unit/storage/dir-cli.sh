@@ -25,6 +25,9 @@ jfield() { sed -n "s/^ *\"$2\": \(.*\)$/\1/p" <<<"$1" | head -n1 | sed 's/,$//; 
 P=$tmp/pool1
 check "pool create d1 --type dir --path DIR" $S pool create d1 --type dir --path "$P"
 [ -f "$P/.sluice-pool" ] && [ -L "$SLUICE_STATE_DIR/pools/d1" ] && ok "marker and registry entry" || bad "marker/registry"
+# an empty pool lists nothing (it once failed: "Cannot allocate memory")
+j=$($S vol list d1 --json 2>&1) && [ "$(tr -d ' \n' <<<"$j")" = "[]" ] && ok "vol list of an empty pool: []" || bad "vol list of an empty pool: $j"
+check "vol list of an empty pool (table)" $S vol list d1
 check "vol create d1/disk0 --size 64M" $S vol create d1/disk0 --size 64M
 [ "$(stat -c %s "$P/disk0.raw")" = 67108864 ] && [ "$(stat -c %b "$P/disk0.raw")" = 0 ] && ok "disk0.raw: 64M, sparse" || bad "disk0.raw"
 info=$($S vol info d1/disk0 --json)
