@@ -199,32 +199,12 @@ static void dir_close(struct pool *pool)
 static int dir_list(char ***names, size_t *n, struct sl_err *err)
 {
     char reg[PATH_MAX];
-    struct dirent *de;
-    char **arr = NULL;
-    size_t count = 0;
-    DIR *d;
 
-    *names = NULL;
-    *n = 0;
-    d = opendir(pool_registry_dir(reg, sizeof(reg)));
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || pool_check_name(de->d_name, NULL) < 0)
-            continue;
-        char **a = realloc(arr, (count + 1) * sizeof(*arr));
-        if (!a)
-            break;
-        arr = a;
-        arr[count] = strdup(de->d_name);
-        if (arr[count])
-            count++;
-    }
-    closedir(d);
-    err_clear(err);
-    *names = arr;
-    *n = count;
-    return 0;
+    int r = pool_record_names(pool_registry_dir(reg, sizeof(reg)), names, n);
+
+    if (r == 0)
+        err_clear(err);
+    return r;
 }
 
 static int dir_create(const struct pool_create_params *p, struct sl_err *err)

@@ -112,4 +112,9 @@ int pool_path_locked(const char *path);
  * /var/lib/sluice/pools. */
 const char *pool_registry_dir(char *buf, size_t len);
 
+/* The entries of directory @dir that are valid pool names (records of one
+ * pool type), into *@names (*@n of them; free each and the array). A
+ * missing directory is no pool; an entry that cannot be copied is left out. */
+int pool_record_names(const char *dir, char ***names, size_t *n);
+
 #endif

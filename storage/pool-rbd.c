@@ -24,7 +24,6 @@
  * clones is refused; `pool delete --force` removes every image of the Ceph
  * pool (snapshots and clones too), its key and the record, never the Ceph
  * pool itself. */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -459,32 +458,9 @@ static int rbd_forget(const char *name, struct sl_err *err)
 static int rbd_list_pools(char ***names, size_t *n, struct sl_err *err)
 {
     char dir[PATH_MAX];
-    struct dirent *de;
-    char **arr = NULL;
-    size_t count = 0;
-    DIR *d;
 
-    *names = NULL;
-    *n = 0;
     snprintf(dir, sizeof(dir), "%s/rbd-pools", pool_state_root());
-    d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || pool_check_name(de->d_name, NULL) < 0)
-            continue;
-        char **a = realloc(arr, (count + 1) * sizeof(*arr));
-        if (!a)
-            break;
-        arr = a;
-        arr[count] = strdup(de->d_name);
-        if (arr[count])
-            count++;
-    }
-    closedir(d);
-    *names = arr;
-    *n = count;
-    return 0;
+    return pool_record_names(dir, names, n);
 }
 
 static int rbd_create_pool(const struct pool_create_params *p, struct sl_err *err)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Pools: names, sizes, error text, driver dispatch, import/export, and the
  * entry points sluiced uses (resolve, in-use, claim). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -178,6 +179,35 @@ const char *pool_registry_dir(char *buf, size_t len)
 {
     snprintf(buf, len, "%s/pools", pool_state_root());
     return buf;
+}
+
+int pool_record_names(const char *dir, char ***names, size_t *n)
+{
+    struct dirent *de;
+    char **arr = NULL;
+    size_t count = 0;
+    DIR *d;
+
+    *names = NULL;
+    *n = 0;
+    d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || pool_check_name(de->d_name, NULL) < 0)
+            continue;
+        char **a = realloc(arr, (count + 1) * sizeof(*arr));
+        if (!a)
+            break;
+        arr = a;
+        arr[count] = strdup(de->d_name);
+        if (arr[count])
+            count++;
+    }
+    closedir(d);
+    *names = arr;
+    *n = count;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------
