@@ -886,6 +886,15 @@ struct json_object *groups_json(struct sluiced *s)
     return a;
 }
 
+/* A block device's backing changed size from @old to @size: logged, and a
+ * connected frontend told (CONFIG_CHANGE_MSG) to re-read the config. */
+static int capacity_changed(struct device *d, uint64_t old, uint64_t size)
+{
+    log_info("%s: capacity %llu -> %llu bytes", d->id, (unsigned long long)old,
+             (unsigned long long)size);
+    return vblk_set_capacity(d->blk, size);
+}
+
 /* The image's size now; when it changed, the frontend is told
  * (CONFIG_CHANGE_MSG). Returns 0 or -errno. */
 static int rbd_refresh(struct device *d, uint64_t *size_out)
@@ -896,11 +905,7 @@ static int rbd_refresh(struct device *d, uint64_t *size_out)
     if (r < 0)
         return r;
     *size_out -= *size_out % 512;   /* the guest counts sectors */
-    if (*size_out == old)
-        return 0;
-    log_info("%s: capacity %llu -> %llu bytes", d->id, (unsigned long long)old,
-             (unsigned long long)*size_out);
-    return vblk_set_capacity(d->blk, *size_out);
+    return *size_out == old ? 0 : capacity_changed(d, old, *size_out);
 }
 
 /* On the control loop after the image's header changed (rbd-ops.h): a
@@ -1300,8 +1305,6 @@ int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, stru
     *size_out = bdev_get_info(d->bd)->size;
     if (*size_out == old)
         return 0;
-    log_info("%s: capacity %llu -> %llu bytes", d->id, (unsigned long long)old,
-             (unsigned long long)*size_out);
     /* Nothing of the record changed (the size is the backing's), but the
      * state file is rewritten on every change the control socket makes. */
     if (d->recorded) {
@@ -1310,8 +1313,7 @@ int device_refresh(struct sluiced *s, struct device *d, uint64_t *size_out, stru
         if (sr < 0 && sr != -EROFS)
             log_warn("%s: state: %s", d->id, err_msg(&serr, sr));
     }
-    /* Tells a connected frontend (CONFIG_CHANGE_MSG) to re-read the config. */
-    return vblk_set_capacity(d->blk, *size_out);
+    return capacity_changed(d, old, *size_out);
 }
 
 void devices_destroy_all(struct sluiced *s)
