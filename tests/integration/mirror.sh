@@ -29,8 +29,8 @@
 #   stall    sluiced --workers 1 serves a mirrored file device and a null=
 #            device on the same worker; once synced the target (nbdkit) is
 #            SIGSTOPped while writes to the first device wait for it: the
-#            null device keeps its IOPS (sluice-blkbench, against a
-#            baseline measured before), then the silent target fails the
+#            null device keeps serving (sluice-blkbench: at least a tenth
+#            of a baseline measured before), then the silent target fails the
 #            mirror after --timeout and the waiting writes complete
 #            without error; a second mirror to the same target, stopped
 #            again, is cancelled at once (not after the timeout) with its
@@ -440,8 +440,12 @@ PY
         >"$WORK/bb.json" 2>"$WORK/bb.err" &
     BBPID=$!
     CLEANUP_CMDS+=("kill $BBPID 2>/dev/null")
-    # (sluice-blkbench has run its queues for a while after 2 s)
-    for i in $(seq 40); do grep -q "NBD export ended" "$WORK/sluiced-dst.log" && break; sleep 0.05; done
+    # The late write goes only once the export has ended (sluice-blkbench
+    # takes seconds to start its queues in a sanitizer build on a busy
+    # machine; going on earlier, the write lands before the switch-over).
+    for i in $(seq 400); do grep -q "NBD export ended" "$WORK/sluiced-dst.log" && break; sleep 0.05; done
+    grep -q "NBD export ended" "$WORK/sluiced-dst.log" ||
+        fail "the destination's export did not end within 20 s of its frontend starting: $(cat "$WORK/bb.err")"
     touch "$WORK/go"
     wait $LATE || fail "the late client: $(cat "$WORK/late.out")"
     log "late writer: $(tr '\n' ' ' <"$WORK/late.out")"
@@ -496,7 +500,10 @@ stall)
     during=$(null_iops)
     ph=$(phase_of src || true)
     log "null device on the same worker: $base IOPS before, $during IOPS while the target is silent (mirror: $ph)"
-    [ "$during" -ge $((base / 3)) ] || fail "the null device stalled with the target: $during IOPS, $base before"
+    # A worker held up by the silent target serves nothing until the
+    # timeout (8 s): 0 here. Parallel tests on a 2-CPU CI machine have
+    # taken a third of the baseline away (518k then 163k IOPS).
+    [ "$during" -ge $((base / 10)) ] || fail "the null device stalled with the target: $during IOPS, $base before"
     [ "$ph" = synced ] || fail "the target's timeout ran out during the measurement: it shows nothing ($ph)"
     for i in $(seq 200); do [ "$(phase_of src)" = failed ] && break; sleep 0.1; done
     [ "$(phase_of src)" = failed ] || fail "a silent target did not fail the mirror: $(phase_of src)"
