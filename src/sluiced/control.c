@@ -86,41 +86,9 @@ static int m_list(void *ctx, struct json_object *params, struct json_object **re
     return 0;
 }
 
-static int m_stats(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
-{
-    const char *id = param_str(params, "id");
-    struct device *d;
-
-    if (!id)
-        return err_set(err, -EINVAL, "params must hold an \"id\" string");
-    d = device_find(ctx, id);
-    if (!d)
-        return err_set(err, -ENOENT, "no such device");
-    *result = device_stats_json(d);
-    return 0;
-}
-
-static int m_refresh(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
-{
-    const char *id = param_str(params, "id");
-    struct device *d;
-    uint64_t size = 0;
-    int r;
-
-    if (!id)
-        return err_set(err, -EINVAL, "params must hold an \"id\" string");
-    d = device_find(ctx, id);
-    if (!d)
-        return err_set(err, -ENOENT, "no such device");
-    r = device_refresh(ctx, d, &size, err);
-    if (r < 0)
-        return r;
-    *result = json_object_new_object();
-    json_object_object_add(*result, "size_bytes", json_object_new_int64((int64_t)size));
-    return 0;
-}
-
-/* *out: the device named by params' "id". Returns 0, -EINVAL or -ENOENT. */
+/* *out: the device named by params' "id", served. Returns 0, -EINVAL,
+ * -ENOENT or -ENODEV (recorded, but it could not start: only list and
+ * remove take it). */
 static int param_device(struct sluiced *s, struct json_object *params, struct device **out,
                         struct sl_err *err)
 {
@@ -129,7 +97,39 @@ static int param_device(struct sluiced *s, struct json_object *params, struct de
     if (!id)
         return err_set(err, -EINVAL, "params must hold an \"id\" string");
     *out = device_find(s, id);
-    return *out ? 0 : err_set(err, -ENOENT, "no such device");
+    if (!*out)
+        return err_set(err, -ENOENT, "no such device");
+    if (device_unavailable(*out))
+        return err_set(err, -ENODEV, "not served: %s (fix it and restart sluiced, or remove the device)",
+                       device_unavailable(*out));
+    return 0;
+}
+
+static int m_stats(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
+{
+    struct device *d;
+    int r = param_device(ctx, params, &d, err);
+
+    if (r < 0)
+        return r;
+    *result = device_stats_json(d);
+    return 0;
+}
+
+static int m_refresh(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)
+{
+    struct device *d;
+    uint64_t size = 0;
+    int r = param_device(ctx, params, &d, err);
+
+    if (r < 0)
+        return r;
+    r = device_refresh(ctx, d, &size, err);
+    if (r < 0)
+        return r;
+    *result = json_object_new_object();
+    json_object_object_add(*result, "size_bytes", json_object_new_int64((int64_t)size));
+    return 0;
 }
 
 static int m_mirror(void *ctx, struct json_object *params, struct json_object **result, struct sl_err *err)

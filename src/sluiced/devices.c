@@ -59,6 +59,7 @@ struct device {
     struct qos_group *group;
     bool recorded;         /* in the state file */
     bool cmdline;          /* from --blk/--net (its spec is the command line) */
+    char *unavailable;     /* recorded but not served: why (device_keep_unavailable) */
 };
 
 static int state_write(struct sluiced *s, const struct device *skip, struct sl_err *err);
@@ -255,6 +256,7 @@ static void device_free(struct device *d)
     free(d->socket);
     free(d->path);
     free(d->volume);
+    free(d->unavailable);
     free(d);
 }
 
@@ -1192,6 +1194,34 @@ out:
     return r;
 }
 
+int device_keep_unavailable(struct sluiced *s, const struct device_spec *sp, const char *why)
+{
+    struct device *d;
+    unsigned slot;
+
+    if (!sp->id || device_find(s, sp->id) || device_find(s, sp->socket))
+        return -EEXIST;
+    for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
+        ;
+    if (slot == MAX_DEVICES)
+        return -ENOSPC;
+    d = calloc(1, sizeof(*d));
+    if (!d || !(d->id = strdup(sp->id)) || !(d->spec = strdup(sp->text)) ||
+        !(d->socket = strdup(sp->socket)) || !(d->unavailable = strdup(why))) {
+        device_free(d);
+        return -ENOMEM;
+    }
+    d->type = sp->type;
+    d->recorded = true;
+    s->devs[slot] = d;
+    return 0;
+}
+
+const char *device_unavailable(const struct device *d)
+{
+    return d->unavailable;
+}
+
 /* Take @d out of the registry (not freed). */
 static void device_unlink(struct sluiced *s, struct device *d)
 {
@@ -1333,6 +1363,13 @@ struct json_object *device_describe(const struct device *d)
     json_object_object_add(o, "type", json_object_new_string(d->type == DEV_BLK ? "blk" : "net"));
     json_object_object_add(o, "socket", json_object_new_string(d->socket));
     json_object_object_add(o, "spec", json_object_new_string(d->spec));
+    if (d->unavailable) {
+        json_object_object_add(o, "connected", json_object_new_boolean(false));
+        json_object_object_add(o, "broken", json_object_new_boolean(false));
+        json_object_object_add(o, "recorded", json_object_new_boolean(true));
+        json_object_object_add(o, "unavailable", json_object_new_string(d->unavailable));
+        return o;
+    }
     json_object_object_add(o, "connected", json_object_new_boolean(vu_dev_conn_fd(d->vu) >= 0));
     json_object_object_add(o, "broken", json_object_new_boolean(vu_dev_broken(d->vu)));
     json_object_object_add(o, "queues", json_object_new_int((int)d->queues));

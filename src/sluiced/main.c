@@ -535,16 +535,32 @@ int main(int argc, char **argv)
         goto out;
     /* The recorded devices first: they keep their ids, and a command-line
      * device without id= takes the next free one. */
+    /* One that cannot start (its volume gone, its bridge missing) does not
+     * keep the others from their guests: it is kept unserved, its record
+     * with it, until it is removed or sluiced restarts with it fixed. */
+    unsigned nbad = 0;
     for (unsigned i = 0; i < nr; i++) {
         struct sl_err err = ERR_INIT;
         int r = device_start(&g, &rsp[i], NULL, &err);
         if (r < 0) {
-            fprintf(stderr, "sluiced: %s (recorded in %s/" STATE_FILE "): %s\n", rsp[i].id,
-                    state_dir(g.state), err_msg(&err, r));
-            goto out;
+            char why[512];
+            snprintf(why, sizeof(why), "%s", err_msg(&err, r));
+            r = device_keep_unavailable(&g, &rsp[i], why);
+            if (r < 0) {
+                fprintf(stderr, "sluiced: %s (recorded in %s/" STATE_FILE "): %s\n", rsp[i].id,
+                        state_dir(g.state), why);
+                goto out;
+            }
+            log_err("%s (recorded in %s/" STATE_FILE "): %s; not served until it is fixed and sluiced "
+                    "restarts (`sluice dev remove %s` forgets it)", rsp[i].id, state_dir(g.state), why,
+                    rsp[i].id);
+            nbad++;
         }
     }
-    if (g.state)
+    if (g.state && nbad)
+        log_info("state: %s, %u recorded device%s restored, %u not served", state_dir(g.state), nr - nbad,
+                 nr - nbad == 1 ? "" : "s", nbad);
+    else if (g.state)
         log_info("state: %s, %u recorded device%s restored", state_dir(g.state), nr, nr == 1 ? "" : "s");
     else if (err_isset(&state_skipped))
         log_warn("state: %s; devices added at run time will not survive a restart (see --state-dir)",

@@ -93,6 +93,15 @@ void device_spec_free(struct device_spec *sp);
  * (-ENOTSOCK). On failure returns -errno, sets @err to the reason, and
  * leaves nothing behind. */
 int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, struct sl_err *err);
+/* A recorded device that device_start() could not start at sluiced's start
+ * (its file, volume or image gone, its bridge missing): kept in the
+ * registry, unserved, so that the other devices start, its id and socket
+ * stay taken, and its record stays in the state file until `device.remove`
+ * forgets it. @why is device_start()'s error. Returns 0, or -EEXIST (its id
+ * or socket is another device's: a corrupt state file), -ENOSPC, -ENOMEM. */
+int device_keep_unavailable(struct sluiced *s, const struct device_spec *sp, const char *why);
+/* The error of a device kept by device_keep_unavailable(), else NULL. */
+const char *device_unavailable(const struct device *d);
 /* device_parse() and device_start() (the control socket's device.add),
  * then record the device in the state file (when sluiced has one): a
  * device that cannot be recorded is stopped again and the add fails (-EIO);

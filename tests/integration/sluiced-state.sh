@@ -19,7 +19,11 @@
 #             JSON, a file with one good and one refused record, and one
 #             with a group spec the parser refuses) is
 #             reported in one line, left byte for byte, and sluiced serves
-#             none of its devices and records nothing until it is gone
+#             none of its devices and records nothing until it is gone; a
+#             recorded device whose file is gone does not keep the others
+#             from starting: it is listed unserved with the reason, its id,
+#             socket and record kept until it is removed, served again once
+#             its file is back
 #   restart   one QEMU guest with a blk and a net device, both added through
 #             the control socket (the net device's tap on a bridge in a
 #             namespace of the test); the guest fills its disk while sluiced
@@ -221,6 +225,61 @@ errors_mode() {
         log "corrupt file $n: $(grep "is corrupt (" "$WORK/sluiced.log" | tail -1 | cut -c1-160)"
     done
     grep -q "not recorded (does not survive a restart)" "$WORK/sluiced.log" || fail "no 'not recorded' warning"
+    unserved_checks
+}
+
+# A recorded device that cannot start (its file gone): the others are
+# served; it is listed "unserved" with the reason, its id and socket stay
+# taken, other commands on it fail with one line, and its record stays in
+# the state file through other changes, until it is removed; back once its
+# file is.
+unserved_checks() {
+    local S2=$WORK/st2/sluiced G=$WORK/gone.img A=$WORK/a.sock GS=$WORK/g.sock out
+    truncate -s 1M "$G"
+    start_sluiced --control "$SLUICE_CONTROL" --state-dir "$S2" --workers 1
+    "$SL" dev add blk "socket=$A,null=1M,id=a" >/dev/null || fail "dev add a (st2)"
+    "$SL" dev add blk "socket=$GS,path=$G,id=g" >/dev/null || fail "dev add g"
+    stop_sluiced "$A" "$GS"
+    mv "$G" "$G.away"
+    cp "$S2/devices.json" "$WORK/s2.json"
+    start_sluiced --control "$SLUICE_CONTROL" --state-dir "$S2" --workers 1
+    [ -S "$A" ] || fail "a is not served beside a recorded device that cannot start"
+    [ ! -e "$GS" ] || fail "the unserved device's socket exists"
+    grep -q "error: g (recorded in $S2/devices.json): .*gone.img.*; not served until it is fixed" "$WORK/sluiced.log" ||
+        fail "no error line for g: $(tail -3 "$WORK/sluiced.log")"
+    grep -q "state: $S2, 1 recorded device restored, 1 not served" "$WORK/sluiced.log" || fail "no restore line"
+    "$SL" dev list | grep -q "^g  *blk  *unserved  *$GS\$" || fail "dev list: $("$SL" dev list)"
+    "$SL" dev list --json | jq -e '.[] | select(.id == "g") | .unavailable | contains("gone.img")' >/dev/null ||
+        fail "dev list --json: $("$SL" dev list --json)"
+    for verb in "stats g" "set g iops=10" "mirror g --to nbd://127.0.0.1:1/x" "refresh g"; do
+        out=$("$SL" dev $verb 2>&1) && fail "dev $verb on an unserved device succeeded"
+        [ "$(echo "$out" | grep -c .)" = 1 ] && echo "$out" | grep -q "not served: .*gone.img" ||
+            fail "dev $verb: $out"
+    done
+    log "unserved device: $out"
+    out=$("$SL" dev add blk "socket=$WORK/g2.sock,null=1M,id=g" 2>&1) && fail "its id was taken again"
+    echo "$out" | grep -q "exists" || fail "dev add with its id: $out"
+    out=$("$SL" dev add blk "socket=$GS,null=1M" 2>&1) && fail "its socket was taken again"
+    cmp -s "$S2/devices.json" "$WORK/s2.json" || fail "the state file changed: $(cat "$S2/devices.json")"
+    "$SL" dev add blk "socket=$WORK/c2.sock,null=1M,id=c" >/dev/null || fail "dev add c (st2)"
+    jq -e '[.devices[].id] == ["a", "g", "c"]' "$S2/devices.json" >/dev/null ||
+        fail "another add lost the unserved record: $(cat "$S2/devices.json")"
+    "$SL" dev remove c >/dev/null || fail "dev remove c (st2)"
+    stop_sluiced "$A"
+    # Its file back: served again, with its id.
+    mv "$G.away" "$G"
+    start_sluiced --control "$SLUICE_CONTROL" --state-dir "$S2" --workers 1
+    [ -S "$GS" ] || fail "g is not served once its file is back"
+    "$SL" dev stats g >/dev/null || fail "dev stats g once served"
+    stop_sluiced "$A" "$GS"
+    # Removed while unserved: forgotten.
+    rm "$G"
+    start_sluiced --control "$SLUICE_CONTROL" --state-dir "$S2" --workers 1
+    "$SL" dev remove g >/dev/null || fail "dev remove of an unserved device"
+    jq -e '[.devices[].id] == ["a"]' "$S2/devices.json" >/dev/null || fail "g not forgotten: $(cat "$S2/devices.json")"
+    [ "$("$SL" dev list --json | jq length)" = 1 ] || fail "g still listed"
+    stop_sluiced "$A"
+    log "a recorded device whose file is gone: others served, listed unserved, kept until removed, back with its file"
 }
 
 restart_mode() {

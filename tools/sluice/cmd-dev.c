@@ -60,11 +60,15 @@ static void print_list(struct json_object *a)
     printf("%-*s %-4s %-9s %s\n", iw, "ID", "TYPE", "STATE", "SOCKET");
     for (size_t i = 0; i < n; i++) {
         struct json_object *d = json_object_array_get_idx(a, i), *v;
-        bool conn = false, broken = false;
+        bool conn = false, broken = false, unavail = false;
         if (json_object_object_get_ex(d, "connected", &v)) conn = json_object_get_boolean(v);
         if (json_object_object_get_ex(d, "broken", &v)) broken = json_object_get_boolean(v);
+        if (json_object_object_get_ex(d, "unavailable", &v) && v) unavail = true;
         printf("%-*s %-4s %-9s %s\n", iw, str_member(d, "id"), str_member(d, "type"),
-               broken ? "broken" : conn ? "connected" : "listening", str_member(d, "socket"));
+               unavail ? "unserved" : broken ? "broken" : conn ? "connected" : "listening",
+               str_member(d, "socket"));
+        if (unavail)
+            printf("%-*s   %s\n", iw, "", str_member(d, "unavailable"));
     }
 }
 
