@@ -262,6 +262,7 @@ struct opener {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done, abandoned;
+    struct opener *next;           /* in @waiting, once abandoned */
     double mount_timeout;          /* 0: not known yet */
     int r;
     struct sl_err err;
@@ -269,6 +270,51 @@ struct opener {
     struct rbd_disk_spec spec;     /* strings: */
     char *pool, *image, *conf, *id, *snap;
 };
+
+/* The openers the control thread gave up on and that still wait for their
+ * cluster: each holds a thread and a connection. A second open of the same
+ * image (a retried `dev add`) is refused while one waits, and at most
+ * MAX_WAITING wait in all. */
+#define MAX_WAITING 16
+static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct opener *waiting;
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* 0, or -EBUSY / -EAGAIN with @err saying why. */
+static int waiting_check(const struct rbd_disk_spec *spec, struct sl_err *err)
+{
+    unsigned n = 0;
+    int r = 0;
+
+    pthread_mutex_lock(&waiting_lock);
+    for (struct opener *o = waiting; o; o = o->next) {
+        n++;
+        if (same_str(o->pool, spec->pool) && same_str(o->image, spec->image) && same_str(o->conf, spec->conf) &&
+            same_str(o->id, spec->id) && same_str(o->snap, spec->snap))
+            r = err_set(err, -EBUSY, "rbd image %s/%s: an earlier open of it still waits for the cluster "
+                        "(given up on, not ended); try again once the cluster answers", spec->pool, spec->image);
+    }
+    if (!r && n >= MAX_WAITING)
+        r = err_set(err, -EAGAIN, "rbd image %s/%s: %u earlier opens still wait for clusters that do not "
+                    "answer; try again once they do", spec->pool, spec->image, n);
+    pthread_mutex_unlock(&waiting_lock);
+    return r;
+}
+
+static void waiting_remove(struct opener *o)
+{
+    pthread_mutex_lock(&waiting_lock);
+    for (struct opener **p = &waiting; *p; p = &(*p)->next)
+        if (*p == o) {
+            *p = o->next;
+            break;
+        }
+    pthread_mutex_unlock(&waiting_lock);
+}
 
 static void opener_free(struct opener *o)
 {
@@ -335,6 +381,7 @@ static void *opener_run(void *arg)
         log_warn("rbd image %s/%s: %s after the control thread gave up: closed again", o->pool, o->image,
                  r < 0 ? err_msg(&err, r) : "opened");
         rbd_disk_close(o->d);
+        waiting_remove(o);
         opener_free(o);
         return NULL;
     }
@@ -351,7 +398,7 @@ static void *opener_run(void *arg)
 static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, bool *abandoned,
                      struct sl_err *err)
 {
-    struct opener *o = calloc(1, sizeof(*o));
+    struct opener *o;
     pthread_condattr_t ca;
     pthread_attr_t ta;
     struct timespec t0, now, until;
@@ -359,7 +406,9 @@ static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, bool 
     pthread_t t;
     int r;
 
-    if (!o)
+    if ((r = waiting_check(spec, err)) < 0)
+        return r;
+    if (!(o = calloc(1, sizeof(*o))))
         return err_set(err, -ENOMEM, "out of memory");
     o->spec = *spec;
     o->spec.pool = o->pool = dup_or_null(spec->pool, &ok);
@@ -404,6 +453,10 @@ static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, bool 
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec)) {
             o->abandoned = *abandoned = true;
+            pthread_mutex_lock(&waiting_lock);
+            o->next = waiting;
+            waiting = o;
+            pthread_mutex_unlock(&waiting_lock);
             pthread_mutex_unlock(&o->lock);
             return err_set(err, -ETIMEDOUT, "rbd image %s/%s: the cluster did not answer within %g s "
                            "(timed out)", spec->pool, spec->image, limit);

@@ -7,8 +7,9 @@
 #     filter is on (librados connects and starts its threads under it);
 #     bad specs (no such image, no such pool, unreadable conf, unknown cephx
 #     user, a monitor that does not answer within client_mount_timeout, an
-#     OSD that does not answer rbd_open within twice that) fail `sluice dev
-#     add` with one line and leave the device list alone
+#     OSD that does not answer rbd_open within twice that, a retry while
+#     that open still waits) fail `sluice dev add` with one line and leave
+#     the device list alone
 #   - the guest writes a pattern over the whole disk with O_DIRECT (two
 #     queues), reads it back, discards one whole RBD object (4 MiB) and
 #     write-zeroes 64 KiB, each read back as zeroes
@@ -79,6 +80,12 @@ tb=$(date +%s.%N)
 bad "did not answer within 4 s" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/slow.conf"
 "$SLUICE" dev list >/dev/null || fail "the control socket does not answer after an open timed out"
 tb=$(echo "$(date +%s.%N) - $tb" | bc)
+# A retry while that open still waits is refused at once (each waiting
+# open holds a thread and a cluster connection).
+tr=$(date +%s.%N)
+bad "an earlier open of it still waits" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/slow.conf"
+tr=$(echo "$(date +%s.%N) - $tr" | bc)
+[ "$(echo "$tr < 2" | bc)" = 1 ] || fail "a retry beside a waiting open took $tr s"
 kill -CONT $osd
 [ "$(echo "$tb < 7" | bc)" = 1 ] || fail "an unanswered open held the control socket $tb s"
 [ "$("$SLUICE" dev list --json | jq length)" = 0 ] || fail "a bad spec left a device behind"
