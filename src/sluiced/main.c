@@ -534,10 +534,10 @@ int main(int argc, char **argv)
     if (a.control && start_control(a.control, &ctl) < 0)
         goto out;
     /* The recorded devices first: they keep their ids, and a command-line
-     * device without id= takes the next free one. */
-    /* One that cannot start (its volume gone, its bridge missing) does not
-     * keep the others from their guests: it is kept unserved, its record
-     * with it, until it is removed or sluiced restarts with it fixed. */
+     * device without id= takes the next free one. One that cannot start
+     * (its volume gone, its bridge missing) does not keep the others from
+     * their guests: it is kept unserved, its record with it, until it is
+     * removed or sluiced restarts with it fixed. */
     unsigned nbad = 0;
     for (unsigned i = 0; i < nr; i++) {
         struct sl_err err = ERR_INIT;
