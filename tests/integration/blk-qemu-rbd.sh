@@ -85,7 +85,7 @@ tb=$(echo "$(date +%s.%N) - $tb" | bc)
 tr=$(date +%s.%N)
 bad "an earlier open of it still waits" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/slow.conf"
 tr=$(echo "$(date +%s.%N) - $tr" | bc)
-[ "$(echo "$tr < 2" | bc)" = 1 ] || fail "a retry beside a waiting open took $tr s"
+[ "$(echo "$tr < 3" | bc)" = 1 ] || fail "a retry beside a waiting open took $tr s (an open gives up after 4)"
 kill -CONT $osd
 [ "$(echo "$tb < 7" | bc)" = 1 ] || fail "an unanswered open held the control socket $tb s"
 [ "$("$SLUICE" dev list --json | jq length)" = 0 ] || fail "a bad spec left a device behind"
