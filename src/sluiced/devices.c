@@ -1352,6 +1352,7 @@ void devices_destroy_all(struct sluiced *s)
         device_free(s->devs[i]);
         s->devs[i] = NULL;
     }
+    rbd_disk_close_wait();     /* librbd's cache flushed before exit */
     groups_destroy(s);
 }
 

@@ -175,6 +175,8 @@ fail:
 /* ---- images ------------------------------------------------------------ */
 
 struct rbd_disk {
+    char *key;             /* "POOL/IMAGE CONF": who waits for whose close */
+    struct rbd_disk *next_closing;
     struct rbd_conn *conn;
     rados_ioctx_t io;
     rbd_image_t image;
@@ -251,6 +253,85 @@ static void efd_event(void *arg, uint32_t events)
 
     if (read(d->efd, &n, sizeof(n)) == sizeof(n) && d->on_change)
         d->on_change(d->arg);
+}
+
+/* ---- closing: in a closer thread ----------------------------------------
+ * rbd_close flushes librbd's cache and, like the header's unwatch and the
+ * connection's shutdown, waits for a cluster that may not answer: a closer
+ * thread does it, so that the control thread (every device's vhost-user
+ * messages and the control socket) goes on. An open of the same image
+ * waits in its opener until the close is done (the image's exclusive lock
+ * is released by then), and sluiced's exit waits for every close. */
+static pthread_mutex_t closers_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t closers_done = PTHREAD_COND_INITIALIZER;
+static struct rbd_disk *closing;
+
+static char *disk_key(const struct rbd_disk_spec *spec)
+{
+    char *k = NULL;
+
+    if (asprintf(&k, "%s/%s %s", spec->pool, spec->image, spec->conf ? spec->conf : "") < 0)
+        return NULL;
+    return k;
+}
+
+/* Everything of @d that talks to the cluster; then its memory. */
+static void disk_release(struct rbd_disk *d)
+{
+    if (d->watching)
+        rbd_update_unwatch(d->image, d->watch);
+    if (d->image)
+        rbd_close(d->image);
+    if (d->efd >= 0)
+        close(d->efd);
+    if (d->io)
+        rados_ioctx_destroy(d->io);
+    conn_put(d->conn);
+}
+
+static void disk_free(struct rbd_disk *d)
+{
+    free(d->key);
+    free(d);
+}
+
+static bool closing_has(const char *key)
+{
+    for (struct rbd_disk *d = closing; d; d = d->next_closing)
+        if (!key || (d->key && !strcmp(d->key, key)))
+            return true;
+    return false;
+}
+
+/* Until no close of @key (NULL: of any image) runs. */
+static void closing_wait(const char *key)
+{
+    pthread_mutex_lock(&closers_lock);
+    while (closing_has(key))
+        pthread_cond_wait(&closers_done, &closers_lock);
+    pthread_mutex_unlock(&closers_lock);
+}
+
+static void *closer_run(void *arg)
+{
+    struct rbd_disk *d = arg;
+
+    disk_release(d);
+    pthread_mutex_lock(&closers_lock);
+    for (struct rbd_disk **p = &closing; *p; p = &(*p)->next_closing)
+        if (*p == d) {
+            *p = d->next_closing;
+            break;
+        }
+    pthread_cond_broadcast(&closers_done);
+    pthread_mutex_unlock(&closers_lock);
+    disk_free(d);
+    return NULL;
+}
+
+void rbd_disk_close_wait(void)
+{
+    closing_wait(NULL);
 }
 
 /* Opening runs in a thread of its own (an opener): the control thread
@@ -345,6 +426,9 @@ static int open_image(struct opener *o, struct rbd_disk *d, struct sl_err *err)
 
     if (r < 0)
         return r;
+    /* After the connection (the control thread knows its timeout by then):
+     * a close of this image still going on ends first. */
+    closing_wait(d->key);
     r = rados_ioctx_create(d->conn->cluster, spec->pool, &d->io);
     if (r < 0) {
         d->io = NULL;
@@ -380,7 +464,8 @@ static void *opener_run(void *arg)
         pthread_mutex_unlock(&o->lock);
         log_warn("rbd image %s/%s: %s after the control thread gave up: closed again", o->pool, o->image,
                  r < 0 ? err_msg(&err, r) : "opened");
-        rbd_disk_close(o->d);
+        disk_release(o->d);
+        disk_free(o->d);
         waiting_remove(o);
         opener_free(o);
         return NULL;
@@ -479,8 +564,10 @@ int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
     bool abandoned = false;
     int r;
 
-    if (!d)
+    if (!d || !(d->key = disk_key(spec))) {
+        free(d);
         return err_set(err, -ENOMEM, "out of memory");
+    }
     d->efd = -1;
     r = open_wait(spec, d, &abandoned, err);
     if (abandoned)
@@ -517,22 +604,63 @@ fail:
     return r;
 }
 
+/* Is @d still closing? (closers_lock held) */
+static bool is_closing(const struct rbd_disk *d)
+{
+    for (const struct rbd_disk *c = closing; c; c = c->next_closing)
+        if (c == d)
+            return true;
+    return false;
+}
+
 void rbd_disk_close(struct rbd_disk *d)
 {
+    double limit = d && d->conn && d->conn->mount_timeout > 0 ? d->conn->mount_timeout : OPEN_TIMEOUT_S;
+    char key[300];
+    struct timespec until;
+    pthread_attr_t ta;
+    pthread_t t;
+    bool late = false;
+    int r;
+
     if (!d)
         return;
-    if (d->watching)
-        rbd_update_unwatch(d->image, d->watch);
-    if (d->image)
-        rbd_close(d->image);
-    if (d->efd >= 0) {
+    snprintf(key, sizeof(key), "%s", d->key ? d->key : "?");
+    key[strcspn(key, " ")] = 0;                 /* POOL/IMAGE */
+    /* The control loop stops reading the header's eventfd now; the watch
+     * callback may still write to it until the closer has unwatched. */
+    if (d->efd >= 0 && d->el)
         evloop_del(d->el, d->efd);
-        close(d->efd);
+    pthread_mutex_lock(&closers_lock);
+    d->next_closing = closing;
+    closing = d;
+    pthread_mutex_unlock(&closers_lock);
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    r = pthread_create(&t, &ta, closer_run, d);
+    pthread_attr_destroy(&ta);
+    if (r != 0) {
+        closer_run(d);     /* no thread: close here, waiting */
+        return;
     }
-    if (d->io)
-        rados_ioctx_destroy(d->io);
-    conn_put(d->conn);
-    free(d);
+    /* A cluster that answers: closed when this returns (a `vol delete`
+     * right after a removal finds no watcher left). One that does not:
+     * the control thread waits client_mount_timeout, then goes on. */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)limit;
+    until.tv_nsec += (long)((limit - (double)(time_t)limit) * 1e9);
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&closers_lock);
+    while (is_closing(d) && !late)
+        late = pthread_cond_timedwait(&closers_done, &closers_lock, &until) == ETIMEDOUT;
+    late = late && is_closing(d);
+    pthread_mutex_unlock(&closers_lock);
+    if (late)
+        log_warn("rbd image %s: the cluster did not answer the close within %g s: it goes on in the "
+                 "background (the image's next open waits for it)", key, limit);
 }
 
 int rbd_disk_size(struct rbd_disk *d, uint64_t *size)

@@ -12,8 +12,10 @@
  * unless the ceph.conf sets them), then fails the open with -ETIMEDOUT and
  * leaves the opener to close whatever it still opens. OSD requests keep
  * librbd's default (no timeout: guest I/O waits out an OSD failover as on
- * a disk). Closing (rbd_close flushes librbd's cache) runs on the control
- * thread and waits for the cluster like the device's last I/O. The I/O
+ * a disk). Closing (the header's unwatch, rbd_close flushing librbd's cache,
+ * the connection's shutdown) runs in a closer thread, so a cluster that
+ * does not answer holds up only that image's next open and sluiced's exit,
+ * not the control thread. The I/O
  * calls run on the queue's worker and never block: librbd queues them and
  * calls back on its own threads (its finisher), which only hand the
  * request's op to the worker with uloop_post_remote() (a lock-free list
@@ -73,9 +75,14 @@ int rbd_parse_target(const char *target, char *buf, size_t len, struct rbd_disk_
 int rbd_disk_open(const struct rbd_disk_spec *spec, struct evloop *el,
                   void (*on_change)(void *arg), void *arg, struct rbd_disk **out,
                   struct sl_err *err);
-/* Close (waits for the image's I/O in flight) and drop the connection when
- * it was the last. NULL-safe. Call after the device's queues stopped. */
+/* Close and drop the connection when it was the last, in a closer thread
+ * (rbd_close flushes librbd's cache and waits for the cluster): returns at
+ * once. A later open of the same image waits (in its opener) until the
+ * close is done. NULL-safe. Call after the device's queues stopped. */
 void rbd_disk_close(struct rbd_disk *d);
+/* Wait until every close has ended (at exit: what librbd still caches is
+ * flushed before the process ends). */
+void rbd_disk_close_wait(void);
 /* The image's size in bytes, re-read. Returns 0 or -errno. */
 int rbd_disk_size(struct rbd_disk *d, uint64_t *size);
 

@@ -90,6 +90,37 @@ kill -CONT $osd
 [ "$(echo "$tb < 7" | bc)" = 1 ] || fail "an unanswered open held the control socket $tb s"
 [ "$("$SLUICE" dev list --json | jq length)" = 0 ] || fail "a bad spec left a device behind"
 
+# A close the cluster does not answer (the OSD stopped under an open image):
+# `dev remove` returns after client_mount_timeout (2 s here) with a warning
+# and the close goes on in the background; an open of the same image waits
+# for it (and is given up on after 4 s); once the OSD answers, both end and
+# the image opens again. (The open given up on above ends first.)
+CSPEC="socket=$WORK/c.sock,rbd=$CEPH_POOL/disk,ceph-conf=$WORK/slow.conf,id=c"
+add_c() {   # dev add c, retried while an earlier open still waits (up to 30 s)
+    local i
+    for i in $(seq 150); do
+        "$SLUICE" dev add blk "$CSPEC" >/dev/null 2>"$WORK/add-c.err" && return 0
+        grep -q "still waits" "$WORK/add-c.err" || break
+        sleep 0.2
+    done
+    fail "dev add c: $(cat "$WORK/add-c.err")"
+}
+add_c
+kill -STOP $osd
+tb=$(date +%s.%N)
+"$SLUICE" dev remove c >/dev/null || fail "dev remove with the OSD stopped"
+"$SLUICE" dev list >/dev/null || fail "the control socket does not answer after a close was left waiting"
+tb=$(echo "$(date +%s.%N) - $tb" | bc)
+[ "$(echo "$tb < 5" | bc)" = 1 ] || fail "a close the cluster does not answer held the control socket $tb s"
+grep -q "rbd image $CEPH_POOL/disk: the cluster did not answer the close within 2 s" "$WORK/sluiced.log" ||
+    fail "no warning for the close left waiting: $(tail -3 "$WORK/sluiced.log")"
+[ ! -e "$WORK/c.sock" ] || fail "the removed device's socket is still there"
+bad "did not answer within 4 s" "rbd=$CEPH_POOL/disk,ceph-conf=$WORK/slow.conf"
+kill -CONT $osd
+add_c
+"$SLUICE" dev remove c >/dev/null || fail "dev remove c"
+log "a close with the OSD stopped: dev remove returned in $tb s, the image's next open waited for it"
+
 "$SLUICE" dev add blk "socket=$SOCK,rbd=$CEPH_POOL/disk,ceph-conf=$CEPH_CONF,id=rbd0,queues=2,serial=sluice-rbd,lock=exclusive" \
     >/dev/null || fail "dev add rbd"
 [ "$("$SLUICE" dev list --json | jq -r '.[0].path')" = "rbd:$CEPH_POOL/disk" ] ||
