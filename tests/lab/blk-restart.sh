@@ -60,7 +60,34 @@ inside() {
             [ "$b" != "$a" ] && return 0
         done
     }
-    start() { "$BUILD/src/sluiced/sluiced" --blk "socket=$w/blk.sock,path=$dev,queues=2$popt" >>"$w/sluiced.log" 2>&1 & SPID=$!; }
+    # term_wait SECS: SIGTERM to sluiced, then its exit status; one that
+    # has not exited after SECS is a failure with evidence (each thread's
+    # kernel wait channel and stack, the log's tail), then SIGKILLed: 124.
+    term_wait() {
+        local i t
+        kill -TERM "$SPID" 2>/dev/null
+        for ((i = 0; i < $1 * 10; i++)); do
+            kill -0 "$SPID" 2>/dev/null || { wait "$SPID"; return $?; }
+            sleep 0.1
+        done
+        echo "FAIL: $fe: sluiced (pid $SPID) did not exit within $1 s of SIGTERM"
+        for t in /proc/"$SPID"/task/*; do
+            echo "  thread $(cat "$t/comm" 2>/dev/null): wchan $(cat "$t/wchan" 2>/dev/null);" \
+                "$(tr '\n' ' ' <"$t/stack" 2>/dev/null | cut -c1-400)"
+        done
+        tail -n 20 "$w/sluiced.log"
+        kill -KILL "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
+        return 124
+    }
+    # step WHAT: a time-stamped progress line (a run cut short by the lab's
+    # time limit shows how far it got).
+    step() { echo "restart: $fe: $(( SECONDS - t_inside )) s: $*"; }
+    local t_inside=$SECONDS
+    start() {
+        CONN0=$(grep -c "frontend connected" "$w/sluiced.log" 2>/dev/null)
+        "$BUILD/src/sluiced/sluiced" --blk "socket=$w/blk.sock,path=$dev,queues=2$popt" >>"$w/sluiced.log" 2>&1 &
+        SPID=$!
+    }
     start
     for i in $(seq 50); do [ -S "$w/blk.sock" ] && break; sleep 0.1; done
     [ -S "$w/blk.sock" ] || { echo "FAIL: sluiced did not start: $(cat "$w/sluiced.log")"; return 1; }
@@ -92,6 +119,7 @@ G
     fi
     local runner=$!
     for i in $(seq 600); do grep -q "guest: filling" "$w/guest.log" 2>/dev/null && break; sleep 0.1; done
+    step "the guest writes"
     local kills=0 term_rc=x t
     # TRIALS kills, and up to 3 more while none has yet caught requests in
     # flight (a starved guest leaves sluiced idle at a fixed instant); each
@@ -106,18 +134,30 @@ G
         sleep 0.3
         start
     done
+    step "$kills kills"
     # Then a clean SIGTERM under the same load: sluiced must complete what
     # it took before exiting 0, so the next one has nothing to resubmit.
+    # The last restarted sluiced must have its frontend back first (its
+    # rings started: what the kill left is resubmitted then), else that
+    # resubmission would come after the SIGTERM and count against it (a
+    # CI run's frontend took longer than the fixed 1.5 s that was here).
+    for i in $(seq 300); do
+        [ "$(grep -c "frontend connected" "$w/sluiced.log")" -gt "${CONN0:-0}" ] && break
+        sleep 0.1
+    done
     sleep 1.5
+    busy_wait "$SPID" 30
     if ! grep -q "guest: every block\|guest: fill failed" "$w/guest.log"; then
         local before
         before=$(grep -c "resubmitting" "$w/sluiced.log")
-        kill -TERM "$SPID"; wait "$SPID"; term_rc=$?
+        step "SIGTERM under load"
+        term_wait 60; term_rc=$?
         sleep 0.3
         start
         sleep 1.5
         term_resub=$(( $(grep -c "resubmitting" "$w/sluiced.log") - before ))
     fi
+    step "waiting for the guest"
     wait $runner
     local grc=$?
     if [ "$fe" = vmm ] && [ $grc = 0 ] && ! grep -aq "SLUICE-EXIT=0" "$w/guest.log"; then
@@ -152,7 +192,8 @@ G
     ! grep -aq "seccomp: denied" "$w/sluiced.log" "$w/guest.log" && ok "no system call denied by seccomp" ||
         bad "$(grep -ah "seccomp: denied" "$w/sluiced.log" "$w/guest.log" | head -3)"
     kill -0 "$SPID" 2>/dev/null && ok "the last sluiced still runs" || bad "sluiced is gone"
-    kill -TERM "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
+    step "stopping the last sluiced"
+    term_wait 60; [ $? != 124 ] || fails=$((fails + 1))
     "$BUILD/tests/integration/guestio" verify "$dev" 4711 && ok "the disk holds the pattern" || bad "disk content wrong"
     dmsetup remove $dm; losetup -d "$loop"
     echo "restart: $fe: $fails failed checks"
