@@ -275,7 +275,20 @@ static char *disk_key(const struct rbd_disk_spec *spec)
     return k;
 }
 
-/* Everything of @d that talks to the cluster; then its memory. */
+/* *@t plus @secs (>= 0), normalised: a deadline for the timed waits. */
+static void add_seconds(struct timespec *t, double secs)
+{
+    uint64_t ns = (uint64_t)(secs * 1e9);
+
+    t->tv_sec += (time_t)(ns / 1000000000u);
+    t->tv_nsec += (long)(ns % 1000000000u);
+    if (t->tv_nsec >= 1000000000) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000;
+    }
+}
+
+/* Everything of @d that talks to the cluster (disk_free() then frees it). */
 static void disk_release(struct rbd_disk *d)
 {
     if (d->watching)
@@ -524,17 +537,11 @@ static int open_wait(const struct rbd_disk_spec *spec, struct rbd_disk *d, bool 
     for (;;) {
         /* Until the opener knows the timeout, the default one. */
         double limit = 2 * (o->mount_timeout > 0 ? o->mount_timeout : OPEN_TIMEOUT_S);
-        uint64_t ns = (uint64_t)(limit * 1e9);
 
         if (o->done)
             break;
         until = t0;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec += (long)(ns % 1000000000u);
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        add_seconds(&until, limit);
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec > until.tv_sec || (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec)) {
             o->abandoned = *abandoned = true;
@@ -647,12 +654,7 @@ void rbd_disk_close(struct rbd_disk *d)
      * right after a removal finds no watcher left). One that does not:
      * the control thread waits client_mount_timeout, then goes on. */
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)limit;
-    until.tv_nsec += (long)((limit - (double)(time_t)limit) * 1e9);
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    add_seconds(&until, limit);
     pthread_mutex_lock(&closers_lock);
     while (is_closing(d) && !late)
         late = pthread_cond_timedwait(&closers_done, &closers_lock, &until) == ETIMEDOUT;
