@@ -1116,6 +1116,16 @@ static int start_net(struct sluiced *s, struct device *d, const struct device_sp
     return d->path ? 0 : err_set(err, -ENOMEM, "out of memory");
 }
 
+/* The first free registry slot, or MAX_DEVICES when none is. */
+static unsigned free_slot(const struct sluiced *s)
+{
+    unsigned slot;
+
+    for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
+        ;
+    return slot;
+}
+
 int device_start(struct sluiced *s, const struct device_spec *sp, struct device **out, struct sl_err *err)
 {
     struct device *d = NULL;
@@ -1124,9 +1134,7 @@ int device_start(struct sluiced *s, const struct device_spec *sp, struct device 
     char idbuf[32], network[NET_SPEC_STRLEN];
     int r;
 
-    for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
-        ;
-    if (slot == MAX_DEVICES)
+    if ((slot = free_slot(s)) == MAX_DEVICES)
         return err_set(err, -ENOSPC, "too many devices (at most %d)", MAX_DEVICES);
     if (!id) {
         /* The next number whose id is free (restored devices keep theirs). */
@@ -1201,9 +1209,7 @@ int device_keep_unavailable(struct sluiced *s, const struct device_spec *sp, con
 
     if (!sp->id || device_find(s, sp->id) || device_find(s, sp->socket))
         return -EEXIST;
-    for (slot = 0; slot < MAX_DEVICES && s->devs[slot]; slot++)
-        ;
-    if (slot == MAX_DEVICES)
+    if ((slot = free_slot(s)) == MAX_DEVICES)
         return -ENOSPC;
     d = calloc(1, sizeof(*d));
     if (!d || !(d->id = strdup(sp->id)) || !(d->spec = strdup(sp->text)) ||
