@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/lab/lab-harness.sh — the lab VM harness works end to end.
 #
-# On the host it boots the lab VM four times through tools/lab run:
+# On the host it boots the lab VM five times through tools/lab run:
 #   1. `sh -c 'exit 3'` must make tools/lab exit 3 (status propagation);
 #   2. this very script with --inside, which checks in the VM that /dev/kvm
 #      answers KVM_GET_API_VERSION (12) and creates a VM, that device-mapper
@@ -9,7 +9,11 @@
 #      on a loop device (pool, thin volume, data written and read back, thin
 #      snapshot), leaving `lvs --reportformat json` in the output folder;
 #   3. a command that panics the VM's kernel (sysrq crash): retried once in
-#      a fresh VM, then status 76 with the panic line, both consoles kept.
+#      a fresh VM, then status 76 with the panic line, both consoles kept;
+#   4. a VM frozen whole while its command runs (its vCPUs stopped through
+#      QEMU's monitor, as a TCG lock-up leaves them): no heartbeat comes, so
+#      it is stopped after SLUICE_LAB_HANG seconds with status 75 and its
+#      vCPUs' registers kept.
 # The host side then checks stdout and stderr came back separately, that the
 # environment and working directory were passed, and the output folder.
 #
@@ -142,6 +146,41 @@ check "the panic is retried once, in a fresh VM" \
     "[ \$(grep -c 'panicked; running the command again in a fresh VM' '$work/panic.err') = 1 ] &&
      [ \$(grep -c 'Kernel panic - not syncing' '$work/panic.err') -ge 2 ]"
 check "both consoles are kept" "[ -s '$work/panic/lab-console-1.log' ] && [ -s '$work/panic/lab-console-2.log' ]"
+
+# 4. A frozen VM. The test stops the vCPUs of the VM's QEMU (found by its
+# output folder on the kernel command line) through its QMP socket.
+mkdir "$work/frozen"
+SLUICE_LAB_HANG=20 SLUICE_LAB_RETRY=0 "$LAB" run --timeout 300 --out "$work/frozen" -- \
+    sh -c 'touch "$SLUICE_LAB_OUT/started"; sleep 250; echo not-frozen' \
+    >"$work/frozen.out" 2>"$work/frozen.err" &
+lab_pid=$!
+for _ in $(seq 600); do [ -e "$work/frozen/started" ] && break; sleep 0.5; done
+qpid=$(pgrep -n -f "sluice.out=$work/frozen ")
+qmp=$(tr '\0' '\n' <"/proc/${qpid:-0}/cmdline" 2>/dev/null | sed -n 's/^unix:\(.*qmp\.sock\),.*/\1/p')
+python3 - "$qmp" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for c in ("qmp_capabilities", "stop"):
+    f.write(json.dumps({"execute": c}) + "\n")
+    f.flush()
+    while "return" not in json.loads(f.readline()):
+        pass
+print("  frozen run: the VM's vCPUs are stopped")
+PY
+t1=$(date +%s)
+wait "$lab_pid"
+rc=$?
+t2=$(date +%s)
+grep -v '^\[' "$work/frozen.err" | sed 's/^/  frozen run: /' | head -n 5
+check "a frozen lab VM gives status 75 (qemu $qpid, $qmp)" "[ $rc = 75 ]"
+check "it is stopped after SLUICE_LAB_HANG seconds ($((t2 - t1)) s)" \
+    "[ $((t2 - t1)) -lt 120 ] && grep -q 'the VM froze (no heartbeat from it for' '$work/frozen.err'"
+check "its vCPUs' registers are kept" "grep -q 'RIP=' '$work/frozen/lab-vcpus-1.log'"
+check "the command did not go on" "! grep -q not-frozen '$work/frozen.out'"
 
 echo "lab-harness: $fails failed checks, $(( $(date +%s) - t0 )) s"
 [ "$fails" = 0 ]
