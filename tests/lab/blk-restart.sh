@@ -30,6 +30,8 @@ SRC=${SLUICE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${SLUICE_BUILD:-$SRC/build}
 # shellcheck source=../guestlib.sh
 . "$(dirname "$(readlink -f "$0")")/../guestlib.sh"
+# shellcheck source=../../tools/watchdog.sh
+. "$SRC/tools/watchdog.sh"
 
 # inside FRONTEND: one run with that frontend (qemu or vmm).
 inside() {
@@ -113,13 +115,16 @@ G
         # SLUICE-EXIT line.
         "$SRC/tools/guest" test-initrd "$w/guest.sh" "$w/initrd.img" \
             "$BUILD/tests/integration/guestio" >/dev/null || { echo "FAIL: test-initrd"; return 1; }
-        # A guest that does not finish: at 240 s SIGUSR2 logs each vCPU's
-        # state into guest.log, then SIGKILL (a plain SIGTERM that the VMM
-        # did not act on would leave this test to the lab's 900 s limit
-        # with nothing said, as once in CI).
-        timeout -s USR2 -k 10 240 "$BUILD/src/sluice-vmm/sluice-vmm" --kernel "$("$SRC/tools/guest" path bzimage)" \
+        # A guest that does not finish in 240 s is killed by lab_bounded
+        # (tools/watchdog.sh) after its evidence is kept in $w/hang (vCPU
+        # states in guest.log, threads' kernel stacks, the lab VM's kernel
+        # messages; printed below), and one SIGKILL does not end is not
+        # waited for (a VMM left alone would leave this test to the lab's
+        # 900 s limit with nothing said, as once in CI).
+        lab_bounded 240 "$w/hang" "$w/guest.log" "$BUILD/src/sluice-vmm/sluice-vmm" \
+            --kernel "$("$SRC/tools/guest" path bzimage)" \
             --initrd "$w/initrd.img" --cmdline "$("$SRC/tools/guest" path cmdline)" \
-            --cpus 2 --memory 512M --disk "socket=$w/blk.sock" </dev/null >"$w/guest.log" 2>&1 &
+            --cpus 2 --memory 512M --disk "socket=$w/blk.sock" &
     fi
     local runner=$!
     for i in $(seq 600); do grep -q "guest: filling" "$w/guest.log" 2>/dev/null && break; sleep 0.1; done
@@ -172,7 +177,11 @@ G
     echo "restart: $fe: $kills kills, $resub restarts resubmitted inflight requests ($(grep -o 'resubmitting [0-9]*' "$w/sluiced.log" | awk '{s+=$2} END {print s+0}') requests)"
     [ $kills -ge "$TRIALS" ] && ok "sluiced killed $kills times during the guest's writes" || bad "only $kills kills before the guest finished"
     [ $grc = 0 ] && grep -q "guest: every block verified" "$w/guest.log" && ok "guest verified every block after the restarts" ||
-        { bad "guest failed (status $grc)"; tail -n 60 "$w/guest.log"; tail -n 20 "$w/sluiced.log"; }
+        { bad "guest failed (status $grc)"; tail -n 60 "$w/guest.log"; tail -n 20 "$w/sluiced.log"
+          if [ -f "$w/hang/timeout" ]; then
+              [ ! -f "$w/hang/unkillable" ] || echo "sluice-vmm did not end on SIGKILL"
+              cat "$w/hang/threads.txt"; tail -n 40 "$w/hang/dmesg.txt"
+          fi; }
     [ "$resub" -gt 0 ] && ok "inflight requests were resubmitted" || bad "no restart found requests in flight"
     if [ "$PACKED" = 1 ]; then
         grep -q "guest: ring packed" "$w/guest.log" && ! grep -q "guest: ring not packed" "$w/guest.log" &&

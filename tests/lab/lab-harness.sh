@@ -7,7 +7,9 @@
 #      answers KVM_GET_API_VERSION (12) and creates a VM, that device-mapper
 #      has the thin-pool and thin targets, and that LVM thin provisioning works
 #      on a loop device (pool, thin volume, data written and read back, thin
-#      snapshot), leaving `lvs --reportformat json` in the output folder;
+#      snapshot), leaving `lvs --reportformat json` in the output folder,
+#      and that tools/watchdog.sh's lab_bounded passes a status through,
+#      kills at its limit and gives up on a process stuck in the kernel;
 #   3. a command that panics the VM's kernel (sysrq crash): retried once in
 #      a fresh VM, then status 76 with the panic line, both consoles kept;
 #   4. a VM frozen whole while its command runs (its vCPUs stopped through
@@ -89,6 +91,36 @@ print(api, "vm-fd" if vm >= 0 else "no-vm")' 2>&1)
     fi
     lvm_ vgchange -q -an "$vg" >/dev/null 2>&1
     losetup -d "$loop"
+
+    # tools/watchdog.sh's lab_bounded (nested boots, the demo): a status
+    # passes through; a command past its limit is killed with its evidence
+    # kept; one that SIGKILL cannot end (a read from a suspended dm device:
+    # state D) is given up on after LAB_KILL_GRACE seconds, not waited for.
+    . "$(dirname "$(readlink -f "$0")")/../../tools/watchdog.sh"
+    local r t dm=sluice-wd-$$
+    lab_bounded 10 "$tmp/a" "$tmp/a.log" sh -c 'echo hi; exit 5'; r=$?
+    [ $r = 5 ] && grep -qx hi "$tmp/a.log" && [ ! -e "$tmp/a/timeout" ] &&
+        ok "lab_bounded: status 5 and the output pass through" || bad "lab_bounded: status $r, $(cat "$tmp/a.log")"
+    t=$SECONDS
+    lab_bounded 2 "$tmp/b" "$tmp/b.log" sleep 60; r=$?
+    [ $r = 124 ] && grep -q "^== thread .* sleep" "$tmp/b/threads.txt" && [ $((SECONDS - t)) -lt 30 ] &&
+        ok "lab_bounded: killed at its limit, threads kept ($((SECONDS - t)) s)" ||
+        bad "lab_bounded at its limit: status $r, $((SECONDS - t)) s, $(cat "$tmp/b/threads.txt" 2>&1)"
+    if dmsetup create --verifyudev "$dm" --table "0 2048 error" && dmsetup mknodes "$dm" &&
+        dmsetup suspend "$dm"; then
+        t=$SECONDS
+        LAB_KILL_GRACE=3 lab_bounded 2 "$tmp/c" "$tmp/c.log" \
+            dd if="/dev/mapper/$dm" of=/dev/null bs=4096 count=1 iflag=direct; r=$?
+        [ $r = 124 ] && [ -s "$tmp/c/unkillable" ] && grep -q "still running" "$tmp/c/threads.txt" &&
+            grep -q "state=D" "$tmp/c/threads.txt" && [ $((SECONDS - t)) -lt 40 ] &&
+            ok "lab_bounded: a process stuck in the kernel is given up on ($((SECONDS - t)) s)" ||
+            bad "lab_bounded, state D: status $r, $((SECONDS - t)) s, $(cat "$tmp/c/threads.txt" 2>&1)"
+        dmsetup resume "$dm"
+        [ -s "$tmp/c/unkillable" ] && wait "$(cat "$tmp/c/unkillable")" 2>/dev/null
+        dmsetup remove "$dm"
+    else
+        bad "dm error device $dm"
+    fi
     rm -rf "$tmp"
     [ "$fails" = 0 ] && echo "inside: all checks passed"
     return $((fails > 0))
