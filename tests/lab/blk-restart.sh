@@ -118,7 +118,7 @@ G
         # A guest that does not finish in 240 s is killed by lab_bounded
         # (tools/watchdog.sh) after its evidence is kept in $w/hang (vCPU
         # states in guest.log, threads' kernel stacks, the lab VM's kernel
-        # messages; printed below), and one SIGKILL does not end is not
+        # messages; printed below); one that SIGKILL does not end is not
         # waited for (a VMM left alone would leave this test to the lab's
         # 900 s limit with nothing said, as once in CI).
         lab_bounded 240 "$w/hang" "$w/guest.log" "$BUILD/src/sluice-vmm/sluice-vmm" \
