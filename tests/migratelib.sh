@@ -9,7 +9,7 @@
 # that forgets TCG's TLB and so loses guest CPU stores across a migration
 # (README, "Live migration"): MEM=512M shows that bug.
 
-QMP="python3 ${SLUICE_SRC:?}/tests/integration/qmp.py"
+QMP="python3 ${SLUICE_SRC:?}/tools/qmp.py"
 
 # start_qemu NAME [ARGS...]: a guest with the test initramfs, its console in
 # $WORK/NAME-console.log and its monitor on $WORK/NAME.qmp; pid in QPID.

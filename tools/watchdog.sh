@@ -35,6 +35,18 @@ lab_evidence() {
     dmesg 2>/dev/null | tail -n 200 >"$dir/dmesg.txt"
 }
 
+# lab_evidence_print DIR: what lab_bounded kept in DIR when it hit its limit
+# (nothing otherwise): whether SIGKILL ended the process, its threads and
+# the lab VM's last kernel messages.
+lab_evidence_print() {
+    [ -f "$1/timeout" ] || return 0
+    [ ! -f "$1/unkillable" ] || echo "it did not end on SIGKILL (stuck in the kernel)"
+    echo "its threads (state, wait channel, kernel stack):"
+    cat "$1/threads.txt"
+    echo "the lab VM's last kernel messages:"
+    tail -n 40 "$1/dmesg.txt"
+}
+
 # lab_running PID: PID exists and has not ended (a zombie has).
 lab_running() {
     kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]

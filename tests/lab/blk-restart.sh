@@ -178,10 +178,7 @@ G
     [ $kills -ge "$TRIALS" ] && ok "sluiced killed $kills times during the guest's writes" || bad "only $kills kills before the guest finished"
     [ $grc = 0 ] && grep -q "guest: every block verified" "$w/guest.log" && ok "guest verified every block after the restarts" ||
         { bad "guest failed (status $grc)"; tail -n 60 "$w/guest.log"; tail -n 20 "$w/sluiced.log"
-          if [ -f "$w/hang/timeout" ]; then
-              [ ! -f "$w/hang/unkillable" ] || echo "sluice-vmm did not end on SIGKILL"
-              cat "$w/hang/threads.txt"; tail -n 40 "$w/hang/dmesg.txt"
-          fi; }
+          lab_evidence_print "$w/hang"; }
     [ "$resub" -gt 0 ] && ok "inflight requests were resubmitted" || bad "no restart found requests in flight"
     if [ "$PACKED" = 1 ]; then
         grep -q "guest: ring packed" "$w/guest.log" && ! grep -q "guest: ring not packed" "$w/guest.log" &&

@@ -113,6 +113,7 @@ print(api, "vm-fd" if vm >= 0 else "no-vm")' 2>&1)
             dd if="/dev/mapper/$dm" of=/dev/null bs=4096 count=1 iflag=direct; r=$?
         [ $r = 124 ] && [ -s "$tmp/c/unkillable" ] && grep -q "still running" "$tmp/c/threads.txt" &&
             grep -q "state=D" "$tmp/c/threads.txt" && [ $((SECONDS - t)) -lt 40 ] &&
+            lab_evidence_print "$tmp/c" | grep -q "did not end on SIGKILL" &&
             ok "lab_bounded: a process stuck in the kernel is given up on ($((SECONDS - t)) s)" ||
             bad "lab_bounded, state D: status $r, $((SECONDS - t)) s, $(cat "$tmp/c/threads.txt" 2>&1)"
         dmsetup resume "$dm"
@@ -189,20 +190,7 @@ lab_pid=$!
 for _ in $(seq 600); do [ -e "$work/frozen/started" ] && break; sleep 0.5; done
 qpid=$(pgrep -n -f "sluice.out=$work/frozen ")
 qmp=$(tr '\0' '\n' <"/proc/${qpid:-0}/cmdline" 2>/dev/null | sed -n 's/^unix:\(.*qmp\.sock\),.*/\1/p')
-python3 - "$qmp" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(30)
-s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()
-for c in ("qmp_capabilities", "stop"):
-    f.write(json.dumps({"execute": c}) + "\n")
-    f.flush()
-    while "return" not in json.loads(f.readline()):
-        pass
-print("  frozen run: the VM's vCPUs are stopped")
-PY
+python3 "$SRC/tools/qmp.py" "$qmp" stop >/dev/null && echo "  frozen run: the VM's vCPUs are stopped"
 t1=$(date +%s)
 wait "$lab_pid"
 rc=$?

@@ -38,7 +38,7 @@ inside() {
     local SRC=$1 BUILD=$2
     local S=$BUILD/tools/sluice/sluice SLUICED=$BUILD/src/sluiced/sluiced
     local GIO=$BUILD/tests/integration/guestio GUEST=$SRC/tools/guest
-    local QMP="python3 $SRC/tests/integration/qmp.py"
+    local QMP="python3 $SRC/tools/qmp.py"
     local W fails=0 n=0 t0 NS=mlab$$ SEED=500 REGION=$((8 * MiB)) MARK=$((60 * MiB))
     t0=$(date +%s.%N)
     W=$(mktemp -d)
