@@ -180,6 +180,12 @@ check "the panic is retried once, in a fresh VM" \
      [ \$(grep -c 'Kernel panic - not syncing' '$work/panic.err') -ge 2 ]"
 check "both consoles are kept" "[ -s '$work/panic/lab-console-1.log' ] && [ -s '$work/panic/lab-console-2.log' ]"
 
+# A bad SLUICE_LAB_HANG is refused before any VM boots.
+SLUICE_LAB_HANG=9x "$LAB" run --timeout 300 -- true 2>"$work/hang-bad.err"
+rc=$?
+check "SLUICE_LAB_HANG=9x is refused (status $rc)" \
+    "[ $rc = 1 ] && grep -q \"SLUICE_LAB_HANG takes whole seconds (> 0), not '9x'\" '$work/hang-bad.err'"
+
 # 4. A frozen VM. The test stops the vCPUs of the VM's QEMU (found by its
 # output folder on the kernel command line) through its QMP socket.
 mkdir "$work/frozen"
